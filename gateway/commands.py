@@ -1,0 +1,92 @@
+"""Commands from the centre on the gateway's command topic, each answered with a result message.
+
+Unknown or malformed commands get an error result, never a crash; a command that fails on one
+device reports per device what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.coordinator import DeviceCoordinator
+from gateway.devices.base import DeviceError, DeviceUser
+from kinerja.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
+
+log = logging.getLogger(__name__)
+
+Reloader = Callable[[], Awaitable[str]]
+
+
+class CommandError(ValueError):
+    """A well-formed command that cannot be carried out as asked."""
+
+
+class CommandHandler:
+    def __init__(self, coordinators: Callable[[], list[DeviceCoordinator]], reload_config: Reloader) -> None:
+        self._coordinators = coordinators
+        self._reload_config = reload_config
+
+    async def handle(self, payload: bytes) -> CommandResult:
+        try:
+            command = Command.from_json(payload)
+        except ContractError as exc:
+            return CommandResult(peek_id(payload, "command_id", MAX_COMMAND_BYTES), False, f"malformed command: {exc}")
+        try:
+            detail, results = await self._dispatch(command)
+        except CommandError as exc:
+            return CommandResult(command.command_id, False, str(exc))
+        except Exception as exc:  # a command must never take the gateway down
+            log.exception("command %s (%s) failed", command.command_id, command.action.value)
+            return CommandResult(command.command_id, False, f"failed: {exc}")
+        ok = all(entry.get("ok", True) for entry in results.values())
+        return CommandResult(command.command_id, ok, detail, results)
+
+    async def _dispatch(self, command: Command) -> tuple[str, dict[str, Any]]:
+        if command.action is CommandAction.RELOAD_CONFIG:
+            return await self._reload_config(), {}
+        targets = self._targets(command.args.get("device"))
+        if command.action is CommandAction.SYNC_CLOCK:
+            return "clocks synchronised", await self._each(targets, lambda c: c.sync_clock(), "corrected_s")
+        if command.action is CommandAction.REREAD_DEVICE:
+            return "logs read again", await self._each(targets, lambda c: c.poll_once(), "new_punches")
+        if command.action is CommandAction.WRITE_USER:
+            user = _user_from(command.args)
+            return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
+        raise CommandError(f"action {command.action.value!r} is not handled by this gateway")
+
+    def _targets(self, device: object) -> list[DeviceCoordinator]:
+        coordinators = self._coordinators()
+        if device is None:
+            return coordinators
+        chosen = [c for c in coordinators if c.config.name == device]
+        if not chosen:
+            names = ", ".join(c.config.name for c in coordinators)
+            raise CommandError(f"no device named {device!r} on this gateway (devices: {names})")
+        return chosen
+
+    @staticmethod
+    async def _each(
+        targets: list[DeviceCoordinator], action: Callable[[DeviceCoordinator], Awaitable[Any]], key: str | None
+    ) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for coordinator in targets:
+            try:
+                value = await action(coordinator)
+            except DeviceError as exc:
+                results[coordinator.config.name] = {"ok": False, "error": str(exc)}
+            else:
+                results[coordinator.config.name] = {"ok": True, **({key: value} if key else {})}
+        return results
+
+
+def _user_from(args: dict[str, Any]) -> DeviceUser:
+    pin, name, card = args.get("pin"), args.get("name"), args.get("card", 0)
+    if not isinstance(pin, str) or not pin.isdigit() or len(pin) > 9:
+        raise CommandError(f"args.pin: expected up to 9 digits as a string, got {pin!r}")
+    if not isinstance(name, str) or len(name) > 24:
+        raise CommandError(f"args.name: expected a name of at most 24 characters, got {name!r}")
+    if not isinstance(card, int) or isinstance(card, bool) or not 0 <= card < 2**32:
+        raise CommandError(f"args.card: expected a card number 0..4294967295, got {card!r}")
+    return DeviceUser(pin=pin, name=name, card=card)

@@ -1,0 +1,183 @@
+"""The gateway's one TOML config file, validated at start with messages that name the key.
+
+gateway_id = "gw-jkt-pusat"             # this gateway's id (lower-case slug), also its MQTT client id
+unit = "kemensos-pusat"                 # the unit whose topics it publishes under
+timezone = "WIB"                        # office zone of the device clocks: WIB, WITA, WIT
+state_dir = "/var/lib/kinerja-gateway"  # the durable queue lives here
+
+[mqtt]
+url = "mqtt://gw-jkt-pusat:secret@broker.example:1883?protocol=5"   # mqtts:// with &ca=/path for TLS
+
+[relay]            # optional
+batch_size = 500
+max_in_flight = 8
+resend_after_s = 30
+
+[[devices]]
+name = "lobby"
+protocol = "zk"    # ZK family over TCP or UDP
+host = "192.168.1.201"
+port = 4370
+transport = "tcp"
+comm_key = 0
+poll_interval_s = 60
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+from gateway.profiles import DeviceProfile, ProfileError, load_profile
+from kinerja.contract import ContractError, validate_slug
+from kinerja.mqtt import MqttSettings
+from kinerja.tomltable import TomlTable
+from kinerja.zones import office_zone
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+def _default_profile() -> DeviceProfile:
+    return load_profile("zkteco-generic-tcp")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One device as configured; what the model can do comes from its profile."""
+
+    name: str
+    host: str = ""
+    port: int = 4370
+    profile: DeviceProfile = field(default_factory=_default_profile)
+    transport: str = "tcp"
+    comm_key: int = 0
+    timeout_s: float = 10.0
+    poll_interval_s: float = 60.0
+    serial_path: str = ""  # serial terminals: the port, best a stable /dev/serial/by-id/... link
+    serial_number: str = ""  # serial terminals cannot be asked theirs: the config gives it
+
+    @property
+    def protocol(self) -> str:
+        return self.profile.protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    batch_size: int = 500
+    max_in_flight: int = 8
+    resend_after_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    gateway_id: str
+    unit: str
+    zone: timezone
+    state_dir: Path
+    mqtt: MqttSettings
+    devices: tuple[DeviceConfig, ...]
+    relay: RelayConfig = field(default_factory=RelayConfig)
+
+    @property
+    def queue_path(self) -> Path:
+        return self.state_dir / "queue.sqlite3"
+
+
+def load_gateway_config(path: Path | str) -> GatewayConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_gateway_config(raw, str(path))
+
+
+def parse_gateway_config(raw: dict[str, Any], source: str = "<config>") -> GatewayConfig:
+    reader = TomlTable(raw, source, ConfigError)
+    mqtt = reader.sub("mqtt", required=True)
+    try:
+        mqtt_settings = MqttSettings.from_url(mqtt.get("url", str))
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise mqtt.fail("url", str(exc)) from None
+    relay = reader.sub("relay")
+    devices_raw = reader.get("devices", list)
+    if not devices_raw:
+        raise ConfigError(f"{source}: devices: expected at least one [[devices]] table")
+    devices = tuple(_device(entry, source, i) for i, entry in enumerate(devices_raw))
+    names = [d.name for d in devices]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: devices: names must be unique, got {names}")
+    return GatewayConfig(
+        gateway_id=_slug(reader, "gateway_id"),
+        unit=_slug(reader, "unit"),
+        zone=_zone(reader, "timezone"),
+        state_dir=Path(reader.get("state_dir", str)),
+        mqtt=mqtt_settings,
+        devices=devices,
+        relay=RelayConfig(
+            batch_size=relay.get("batch_size", int, 500, minimum=1, maximum=1000),
+            max_in_flight=relay.get("max_in_flight", int, 8, minimum=1, maximum=1000),
+            resend_after_s=relay.get("resend_after_s", float, 30.0, minimum=1),
+        ),
+    )
+
+
+def _device(entry: Any, source: str, index: int) -> DeviceConfig:
+    prefix = f"devices[{index}]."
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{source}: devices[{index}]: expected a table, got {type(entry).__name__}")
+    reader = TomlTable(entry, source, ConfigError, prefix)
+    try:
+        profile = load_profile(reader.get("profile", str, "zkteco-generic-tcp"))
+    except ProfileError as exc:
+        raise reader.fail("profile", str(exc)) from None
+    name = reader.get("name", str)
+    if profile.protocol == "serial":
+        return DeviceConfig(
+            name=name,
+            profile=profile,
+            serial_path=reader.get("serial_path", str),
+            serial_number=reader.get("serial_number", str),
+            timeout_s=reader.get("timeout_s", float, 1.0, minimum=0.1),
+            poll_interval_s=reader.get("poll_interval_s", float, 5.0, minimum=0.1),
+        )
+    comm_key = reader.get("comm_key", int, 0, minimum=0, maximum=999_999)
+    if profile.comm_key == "required" and "comm_key" not in entry:
+        raise reader.fail("comm_key", f"profile {profile.name} needs the device's comm key (a number)")
+    if profile.comm_key == "none" and comm_key:
+        raise reader.fail("comm_key", f"profile {profile.name} has no comm key; remove it")
+    return DeviceConfig(
+        name=name,
+        profile=profile,
+        host=reader.get("host", str),
+        port=reader.get("port", int, profile.port, minimum=1, maximum=65535),
+        transport=reader.choice("transport", ("tcp", "udp"), profile.transport),
+        comm_key=comm_key,
+        timeout_s=reader.get("timeout_s", float, profile.timeout_s, minimum=0.1),
+        poll_interval_s=reader.get("poll_interval_s", float, 60.0, minimum=0.1),
+    )
+
+
+def _slug(reader: TomlTable, key: str) -> str:
+    try:
+        return validate_slug(reader.get(key, str), key)
+    except ContractError as exc:
+        raise reader.fail(key, str(exc).removeprefix(f"{key} ")) from None
+
+
+def _zone(reader: TomlTable, key: str) -> timezone:
+    try:
+        return office_zone(reader.get(key, str))
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise reader.fail(key, str(exc)) from None

@@ -1,0 +1,1 @@
+"""Device drivers: each wraps one protocol library behind the DeviceDriver interface of `base`."""

@@ -1,0 +1,158 @@
+"""Device profiles: one TOML file per device model in `device_profiles/`, so a new model needs no code.
+
+A profile says how to talk to a model (protocol, transport, port, comm key, name encoding), how to
+read what it says (clock zone, punch-state mapping) and what it can be trusted with (live events,
+setting its clock, clearing its log, capacity). A bad profile fails at start with a message naming
+the file, the key, what was found and what was expected.
+
+    model = "ZKTeco K40"
+    vendor = "ZKTeco"
+    protocol = "zk"                     # zk | serial
+    description = "..."
+
+    [connection]                        # zk only
+    transport = "tcp"                   # tcp | udp
+    port = 4370
+    comm_key = "optional"               # none | optional | required
+    timeout_s = 10
+
+    [names]
+    encoding = "utf-8"                  # how the device stores user names
+
+    [clock]
+    zone = "office"                     # office | UTC | WIB | WITA | WIT: the zone the device clock keeps
+    may_set = true                      # the gateway may set the clock when drift passes max_drift_s
+    max_drift_s = 60
+
+    [punch_states]                      # raw device state -> canonical state (0 in, 1 out, 2 break out,
+    "0" = 0                             #   3 break in, 4 overtime in, 5 overtime out)
+    "1" = 1
+    trust = true                        # whether scoring may believe the state key at all
+
+    [capabilities]
+    live_events = true
+    clear_log = false                   # the gateway may clear the log once every punch in it is acked
+    capacity = 100000                   # attendance records the device holds
+    clear_at_fill = 0.9                 # ... and only when it is this full
+
+    [serial]                            # serial only: line format, see gateway/devices/serial_line.py
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kinerja.tomltable import TomlTable
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
+CANONICAL_STATES = {0: "in", 1: "out", 2: "break_out", 3: "break_in", 4: "overtime_in", 5: "overtime_out"}
+_ZONES = ("office", "UTC", "WIB", "WITA", "WIT")
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    name: str  # the file's stem, as device configs refer to it
+    model: str
+    vendor: str
+    protocol: str
+    description: str
+    transport: str = "tcp"
+    port: int = 4370
+    comm_key: str = "optional"
+    timeout_s: float = 10.0
+    name_encoding: str = "utf-8"
+    clock_zone: str = "office"
+    clock_may_set: bool = False
+    max_drift_s: float = 60.0
+    state_map: dict[int, int] = field(default_factory=lambda: {s: s for s in CANONICAL_STATES})
+    trust_state: bool = True
+    live_events: bool = False
+    clear_log: bool = False
+    capacity: int = 100_000
+    clear_at_fill: float = 0.9
+    serial: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def canonical_state(self, raw: int) -> int | None:
+        """The canonical punch state for a raw device state; None for a state the profile does not know."""
+        return self.state_map.get(raw)
+
+
+def load_profile(name: str, directory: Path = PROFILE_DIR) -> DeviceProfile:
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.toml"))) or "none"
+        raise ProfileError(f"device profile {name!r}: no file {path} (known profiles: {known})")
+    return parse_profile(path)
+
+
+def load_all_profiles(directory: Path = PROFILE_DIR) -> dict[str, DeviceProfile]:
+    return {path.stem: parse_profile(path) for path in sorted(directory.glob("*.toml"))}
+
+
+def parse_profile(path: Path) -> DeviceProfile:
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source}: not valid TOML: {exc}") from None
+    top = TomlTable(raw, source, ProfileError)
+    protocol = top.choice("protocol", ("zk", "serial"))
+    connection = top.sub("connection")
+    names = top.sub("names")
+    clock = top.sub("clock")
+    capabilities = top.sub("capabilities")
+    states = top.sub("punch_states")
+    encoding = names.get("encoding", str, "utf-8")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise ProfileError(f"{source}: names.encoding: unknown encoding {encoding!r}") from None
+    serial = top.sub("serial").table
+    if protocol == "serial" and not serial:
+        raise top.fail("serial", "a serial profile needs a [serial] table with its line format")
+    return DeviceProfile(
+        name=path.stem,
+        model=top.get("model", str),
+        vendor=top.get("vendor", str),
+        protocol=protocol,
+        description=top.get("description", str, ""),
+        transport=connection.choice("transport", ("tcp", "udp"), "tcp"),
+        port=connection.get("port", int, 4370, minimum=1, maximum=65535),
+        comm_key=connection.choice("comm_key", ("none", "optional", "required"), "optional"),
+        timeout_s=connection.get("timeout_s", float, 10.0, minimum=0.1, maximum=600),
+        name_encoding=encoding,
+        clock_zone=clock.choice("zone", _ZONES, "office"),
+        clock_may_set=clock.get("may_set", bool, False),
+        max_drift_s=clock.get("max_drift_s", float, 60.0, minimum=1),
+        state_map=_state_map(states, source),
+        trust_state=states.get("trust", bool, True),
+        live_events=capabilities.get("live_events", bool, False),
+        clear_log=capabilities.get("clear_log", bool, False),
+        capacity=capabilities.get("capacity", int, 100_000, minimum=1),
+        clear_at_fill=capabilities.get("clear_at_fill", float, 0.9, minimum=0.1, maximum=1.0),
+        serial=serial,
+        source=source,
+    )
+
+
+def _state_map(states: TomlTable, source: str) -> dict[int, int]:
+    mapping: dict[int, int] = {}
+    for key, value in states.table.items():
+        if key == "trust":
+            continue
+        if not key.isdigit() or not 0 <= int(key) <= 255:
+            raise ProfileError(f"{source}: punch_states.{key}: keys are raw device states 0..255, got {key!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value not in CANONICAL_STATES:
+            raise ProfileError(
+                f"{source}: punch_states.{key}: expected a canonical state {sorted(CANONICAL_STATES)}, got {value!r}"
+            )
+        mapping[int(key)] = value
+    return mapping or {s: s for s in CANONICAL_STATES}

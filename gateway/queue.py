@@ -1,0 +1,204 @@
+"""The gateway's durable punch queue: every punch is committed here before anything else happens to it.
+
+SQLite in WAL mode with synchronous=FULL: a committed punch survives kill -9 and a power cut.
+A punch leaves the queue only when the server has acknowledged the batch that carried it, after the
+server's own database commit. `seen` remembers every punch ever queued, so a device that returns its
+whole log again (they all do) never queues a punch twice, across restarts too.
+
+Not thread-safe by design: one PunchQueue per thread (the gateway owns one on its event loop thread).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS punches (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- order of arrival, kept per device on the wire
+    device       TEXT NOT NULL,
+    pin          TEXT NOT NULL,
+    time         TEXT NOT NULL,                      -- ISO 8601 with the office's UTC offset
+    state        INTEGER NOT NULL,
+    verify       INTEGER NOT NULL,
+    batch_id     TEXT,                               -- set while a batch carrying it awaits its ack
+    queued_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS punches_unbatched ON punches (device, seq) WHERE batch_id IS NULL;
+CREATE INDEX IF NOT EXISTS punches_by_batch ON punches (batch_id) WHERE batch_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id     TEXT PRIMARY KEY,
+    device       TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    sent_at      REAL,
+    attempts     INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS seen (
+    device TEXT NOT NULL, pin TEXT NOT NULL, time TEXT NOT NULL, state INTEGER NOT NULL,
+    PRIMARY KEY (device, pin, time, state)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rejected (
+    batch_id TEXT NOT NULL, device TEXT NOT NULL, pin TEXT NOT NULL, time TEXT NOT NULL,
+    state INTEGER NOT NULL, verify INTEGER NOT NULL, reason TEXT NOT NULL, rejected_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPunch:
+    seq: int
+    device: str
+    pin: str
+    time: datetime
+    state: int
+    verify: int
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    batch_id: str
+    device: str
+    punches: tuple[QueuedPunch, ...]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogStats:
+    queued: int
+    in_flight_batches: int
+    oldest_queued_at: float | None
+
+
+class PunchQueue:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def enqueue(self, device: str, punches: Iterable[tuple[str, datetime, int, int]]) -> int:
+        """Commit new punches (pin, aware time, state, verify); returns how many were new."""
+        added = 0
+        now = time.time()
+        with self._transaction():
+            for pin, moment, state, verify in punches:
+                stamp = moment.isoformat()
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO seen (device, pin, time, state) VALUES (?, ?, ?, ?)",
+                    (device, pin, stamp, state),
+                )
+                if cursor.rowcount:
+                    self._db.execute(
+                        "INSERT INTO punches (device, pin, time, state, verify, queued_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (device, pin, stamp, state, verify, now),
+                    )
+                    added += 1
+        return added
+
+    def claim_batch(self, batch_id: str, max_punches: int) -> Batch | None:
+        """Put the oldest unbatched punches of the device that has waited longest into a new batch."""
+        with self._transaction():
+            row = self._db.execute("SELECT device FROM punches WHERE batch_id IS NULL ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            device = row[0]
+            seqs = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT seq FROM punches WHERE batch_id IS NULL AND device = ? ORDER BY seq LIMIT ?",
+                    (device, max_punches),
+                )
+            ]
+            self._db.execute(
+                "INSERT INTO batches (batch_id, device, created_at) VALUES (?, ?, ?)",
+                (batch_id, device, time.time()),
+            )
+            self._db.executemany("UPDATE punches SET batch_id = ? WHERE seq = ?", [(batch_id, s) for s in seqs])
+        return self.batch(batch_id)
+
+    def batch(self, batch_id: str) -> Batch | None:
+        head = self._db.execute("SELECT device, attempts FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        if head is None:
+            return None
+        rows = self._db.execute(
+            "SELECT seq, device, pin, time, state, verify FROM punches WHERE batch_id = ? ORDER BY seq",
+            (batch_id,),
+        ).fetchall()
+        punches = tuple(QueuedPunch(s, d, p, datetime.fromisoformat(t), st, v) for s, d, p, t, st, v in rows)
+        return Batch(batch_id, head[0], punches, head[1])
+
+    def batches_due(self, resend_after_s: float, limit: int) -> list[Batch]:
+        """In-flight batches never sent, or sent longer ago than `resend_after_s` without an ack, oldest first."""
+        cutoff = time.time() - resend_after_s
+        ids = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT batch_id FROM batches WHERE sent_at IS NULL OR sent_at < ? ORDER BY created_at LIMIT ?",
+                (cutoff, limit),
+            )
+        ]
+        return [b for b in (self.batch(i) for i in ids) if b is not None]
+
+    def in_flight(self) -> int:
+        return self._db.execute("SELECT count(*) FROM batches").fetchone()[0]
+
+    def mark_sent(self, batch_id: str) -> None:
+        self._db.execute(
+            "UPDATE batches SET sent_at = ?, attempts = attempts + 1 WHERE batch_id = ?", (time.time(), batch_id)
+        )
+
+    def acknowledge(self, batch_id: str) -> int:
+        """The server stored the batch: forget its punches (`seen` keeps them from coming back)."""
+        with self._transaction():
+            removed = self._db.execute("DELETE FROM punches WHERE batch_id = ?", (batch_id,)).rowcount
+            self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+        return removed
+
+    def reject(self, batch_id: str, reason: str) -> int:
+        """The server refused the batch for good: keep its punches aside for a person, never resend them."""
+        now = time.time()
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO rejected (batch_id, device, pin, time, state, verify, reason, rejected_at) "
+                "SELECT batch_id, device, pin, time, state, verify, ?, ? FROM punches WHERE batch_id = ?",
+                (reason, now, batch_id),
+            )
+            removed = self._db.execute("DELETE FROM punches WHERE batch_id = ?", (batch_id,)).rowcount
+            self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+        return removed
+
+    def stats(self) -> BacklogStats:
+        queued, oldest = self._db.execute("SELECT count(*), min(queued_at) FROM punches").fetchone()
+        return BacklogStats(queued, self.in_flight(), oldest)
+
+    def rejected_count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM rejected").fetchone()[0]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, so a kill between statements leaves nothing half-done."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

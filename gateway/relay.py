@@ -1,0 +1,127 @@
+"""Queue to MQTT and back: publish batches of queued punches, forget them only on the server's ack.
+
+A broker PUBACK proves nothing about delivery (Mosquitto drops QoS 1 messages for slow consumers),
+so the relay waits for the server's own BatchAck, published after the server's database commit.
+A batch without an ack is republished, same id and same punches, after `resend_after_s`; the server
+stores idempotently, so a resend of a batch it already stored costs nothing but the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from gateway.config import GatewayConfig
+from gateway.queue import Batch, PunchQueue
+from kinerja import __version__
+from kinerja.contract import (
+    AckStatus,
+    BatchAck,
+    ContractError,
+    GatewayStatus,
+    PunchBatch,
+    PunchRecord,
+    TopicKind,
+    topic_for,
+)
+from kinerja.mqtt import AsyncMqttClient, IncomingMessage, LastWill
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    def __init__(self, config: GatewayConfig, queue: PunchQueue) -> None:
+        self.config = config
+        self.queue = queue
+        self._wake = asyncio.Event()
+        self.last_turn_at = 0.0  # loop time of the relay loop's last turn: the watchdog's proof of life
+        self.acked_batches = 0
+        self.rejected_batches = 0
+        status_topic = topic_for(config.unit, config.gateway_id, TopicKind.STATUS)
+        offline = GatewayStatus(config.gateway_id, "offline", __version__).to_json()
+        self.mqtt = AsyncMqttClient(
+            config.mqtt, client_id=config.gateway_id, persistent=True, will=LastWill(status_topic, offline)
+        )
+        self._status_topic = status_topic
+        self._punches_topic = topic_for(config.unit, config.gateway_id, TopicKind.PUNCHES)
+        self.mqtt.subscribe(topic_for(config.unit, config.gateway_id, TopicKind.ACKS), self._on_ack)
+        self.mqtt.on_connected(self._on_connected)
+
+    def wake(self) -> None:
+        """New punches were queued: publish without waiting for the next tick."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self.mqtt.start()
+
+    async def close(self) -> None:
+        if self.mqtt.is_connected:
+            # An orderly stop says so itself; the will is for the disorderly ones.
+            offline = GatewayStatus(self.config.gateway_id, "offline", __version__).to_json()
+            try:
+                await self.mqtt.publish_confirmed(self._status_topic, offline, retain=True, timeout_s=2)
+            except TimeoutError:
+                log.warning("could not publish offline status before stopping")
+        await self.mqtt.close()
+
+    async def run(self, tick_s: float = 1.0) -> None:
+        while True:
+            self.last_turn_at = asyncio.get_running_loop().time()
+            if self.mqtt.is_connected:
+                self.publish_due()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), tick_s)
+
+    def publish_due(self) -> int:
+        """Resend overdue batches, then open new ones up to the in-flight window. Returns batches sent."""
+        relay = self.config.relay
+        sent = 0
+        for batch in self.queue.batches_due(relay.resend_after_s, relay.max_in_flight):
+            self._publish(batch)
+            sent += 1
+        while self.queue.in_flight() < relay.max_in_flight:
+            batch = self.queue.claim_batch(PunchBatch.new_id(), relay.batch_size)
+            if batch is None:
+                break
+            self._publish(batch)
+            sent += 1
+        return sent
+
+    def _publish(self, batch: Batch) -> None:
+        message = PunchBatch(
+            batch_id=batch.batch_id,
+            gateway_id=self.config.gateway_id,
+            unit=self.config.unit,
+            device_serial=batch.device,
+            punches=tuple(PunchRecord(p.pin, p.time, p.state, p.verify, p.seq) for p in batch.punches),
+            sent_at=datetime.now(UTC),
+        )
+        self.mqtt.publish(self._punches_topic, message.to_json(), qos=1)
+        self.queue.mark_sent(batch.batch_id)
+        if batch.attempts:
+            log.info("resent batch %s (%d punches, attempt %d)", batch.batch_id, len(batch.punches), batch.attempts + 1)
+
+    async def _on_connected(self) -> None:
+        online = GatewayStatus(self.config.gateway_id, "online", __version__).to_json()
+        self.mqtt.publish(self._status_topic, online, qos=1, retain=True)
+        self.wake()
+
+    async def _on_ack(self, message: IncomingMessage) -> None:
+        try:
+            ack = BatchAck.from_json(message.payload)
+        except ContractError as exc:
+            log.error("ignoring malformed ack on %s: %s", message.topic, exc)
+        else:
+            if ack.status is AckStatus.STORED:
+                if self.queue.acknowledge(ack.batch_id):
+                    self.acked_batches += 1
+            else:
+                removed = self.queue.reject(ack.batch_id, ack.reason or "no reason given")
+                if removed:
+                    self.rejected_batches += 1
+                    log.error("server rejected batch %s (%d punches kept aside): %s", ack.batch_id, removed, ack.reason)
+        self.mqtt.ack(message)
+        self.wake()

@@ -1,0 +1,1 @@
+"""Device simulators: terminals that real client libraries talk to over real sockets, for tests and demos."""

@@ -1,0 +1,442 @@
+"""A ZK-protocol fingerprint terminal, in-process, that the unmodified pyzk client talks to over sockets.
+
+For the tests, the demo and `kinerja simulate zk`. It serves TCP and UDP on one port number from its
+own threads (never the caller's event loop) and misbehaves on request the way real terminals do:
+slow answers, a connection dropped or hung in the middle of a buffered read, a wrong clock, a log
+that repeats records, and records with impossible times after a flat clock battery.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import struct
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from gateway.simulators import zk_protocol as wire
+from gateway.simulators.zk_server import Session, ZKServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SimUser:
+    uid: int
+    pin: str
+    name: str = ""
+    card: int = 0
+    privilege: int = 0
+    password: str = ""
+    group_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SimRecord:
+    pin: str
+    local_time: datetime
+    state: int = 0
+    verify: int = 1
+
+
+class ZKSimulator:
+    """A ZK terminal on `host:port` (TCP and UDP). Knobs may be changed while it runs:
+
+    response_delay_s: every answer waits this long.
+    drop_connection_after_chunks / hang_after_chunks: in a buffered read, after this many chunks the
+        device closes the connection / stops answering it (None: never).
+    clock_offset: the device clock is the gateway's clock plus this.
+    emit_duplicate_punches: the log, as read, repeats every other record.
+    garbage_records: the log, as read, ends with this many records stamped 2000-01-01 or years ahead.
+    corrupt_records: ... and then with this many stamped with a date that does not exist (Feb 30).
+    """
+
+    def __init__(
+        self,
+        *,
+        serial: str = "SIM-ZK-0001",
+        platform: str = "ZMM220_TFT",
+        firmware: str = "Ver 6.60 Apr 28 2017",
+        device_name: str = "K40",
+        comm_key: int = 0,
+        record_size: int = 40,
+        user_size: int = 72,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tcp: bool = True,
+        udp: bool = True,
+        record_capacity: int = 100_000,
+        user_capacity: int = 10_000,
+        clock_offset: timedelta = timedelta(0),
+        live_events: bool = True,
+        live_event_size: int | None = None,
+        pin_width: int | None = None,
+        mac: str = "00:17:61:c8:3a:01",
+    ) -> None:
+        if record_size not in wire.RECORD_FORMATS or user_size not in wire.USER_FORMATS:
+            raise ValueError(f"record_size must be 8, 16 or 40 and user_size 28 or 72, not {record_size}, {user_size}")
+        if not (tcp or udp):
+            raise ValueError("serve TCP, UDP or both")
+        self.serial, self.platform, self.firmware, self.device_name = serial, platform, firmware, device_name
+        self.comm_key, self.record_size, self.user_size = comm_key, record_size, user_size
+        self.host, self.port, self.tcp, self.udp = host, port, tcp, udp
+        self.record_capacity, self.user_capacity = record_capacity, user_capacity
+        self.live_events = live_events
+        # Devices with numeric pins (8/16-byte records) send 12-byte events, the others the 52-byte kind.
+        self.live_event_size = live_event_size or (52 if record_size == 40 else 12)
+        if self.live_event_size not in wire.LIVE_EVENT_SIZES:
+            raise ValueError(f"live_event_size must be one of {wire.LIVE_EVENT_SIZES}")
+        self.pin_width = pin_width or (9 if user_size == 28 else 14)
+        self.mac = mac
+        self.clock_offset = clock_offset
+        self.response_delay_s = 0.0
+        self.drop_connection_after_chunks: int | None = None
+        self.hang_after_chunks: int | None = None
+        self.emit_duplicate_punches = False
+        self.garbage_records = 0
+        self.corrupt_records = 0
+        self._lock = threading.RLock()
+        self._users: dict[int, SimUser] = {}
+        self._records: list[SimRecord] = []
+        self._held_punches: list[SimRecord] = []  # punched while a client had the device disabled
+        self._disabled_by: set[Session] = set()
+        self._sessions: set[Session] = set()
+        self._requested_port = port
+        self._server = ZKServer(
+            serial, self._handle, on_session_end=self._session_ended, response_delay_s=lambda: self.response_delay_s
+        )
+        self._command_handlers = self._build_handlers()
+
+    # --- the device as a person at the terminal and a test see it ---------------------------------
+
+    def add_user(
+        self, pin: str, name: str = "", *, card: int = 0, privilege: int = 0, password: str = "", uid: int | None = None
+    ) -> SimUser:
+        """Enrol a user, or update the one holding `pin`."""
+        with self._lock:
+            existing = next((user for user in self._users.values() if user.pin == pin), None)
+            if uid is None:
+                uid = existing.uid if existing else max(self._users, default=0) + 1
+            user = SimUser(uid, pin, name, card, privilege, password)
+            self._check_storable(lambda: wire.pack_user(self.user_size, user), f"user {pin!r}")
+            if existing:
+                del self._users[existing.uid]
+            self._users[uid] = user
+            return user
+
+    def add_punch(
+        self, pin: str, local_time: datetime | None = None, state: int = 0, verify: int = 1
+    ) -> SimRecord | None:
+        """Someone punches: the record joins the log and goes to every client registered for events.
+
+        Returns None when the log is full (the terminal beeps and stores nothing).
+        """
+        record = SimRecord(pin, (local_time or self.device_time()).replace(microsecond=0), state, verify)
+        with self._lock:
+            uid_by_pin = {user.pin: user.uid for user in self._users.values()}
+            self._check_storable(lambda: self._pack_record(record, uid_by_pin), f"punch of {pin!r}")
+            self._check_storable(
+                lambda: wire.pack_live_event(self.live_event_size, pin, record.local_time, state, verify),
+                f"live event of {pin!r}",
+            )
+            if len(self._records) + len(self._held_punches) >= self.record_capacity:
+                log.warning("ZK simulator %s: log full, punch of %s not stored", self.serial, pin)
+                return None
+            if self._disabled_by:
+                self._held_punches.append(record)
+                return record
+            self._records.append(record)
+            listeners = self._listeners()
+        self._send_events(listeners, [record])
+        return record
+
+    def load_records(self, records: Iterable[SimRecord]) -> None:
+        """Fill the log with history in one go, without live events."""
+        with self._lock:
+            self._records.extend(records)
+
+    @property
+    def records(self) -> list[SimRecord]:
+        with self._lock:
+            return list(self._records)
+
+    @property
+    def users(self) -> list[SimUser]:
+        with self._lock:
+            return sorted(self._users.values(), key=lambda user: user.uid)
+
+    @property
+    def event_listeners(self) -> int:
+        """How many clients are registered for live attendance events right now."""
+        with self._lock:
+            return len(self._listeners())
+
+    def device_time(self) -> datetime:
+        return (datetime.now() + self.clock_offset).replace(microsecond=0)
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._server.running:
+            raise RuntimeError("the simulator is already running")
+        self.port = self._server.start(self.host, self._requested_port, tcp=self.tcp, udp=self.udp)
+        log.info("ZK simulator %s listening on %s:%d", self.serial, self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Close every socket and join every thread; safe to call twice."""
+        self._server.stop()
+
+    def serve_forever(self) -> None:
+        """Serve until stop() is called from another thread or the process is interrupted."""
+        if not self._server.running:
+            self.start()
+        try:
+            while not self._server.wait_stopped(3600):
+                pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _session_ended(self, session: Session) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+        self._enable(session)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _handle(self, session: Session, request: wire.Packet) -> tuple[list[bytes], bool]:
+        command, payload = request.command, request.payload
+
+        def reply(code: int = wire.CMD_ACK_OK, data: bytes = b"") -> list[bytes]:
+            return [wire.pack_packet(code, session.session_id, request.reply_id, data)]
+
+        if command == wire.CMD_CONNECT:
+            self._enable(session)  # a reconnecting UDP peer starts afresh
+            session.session_id = secrets.randbelow(0xFFFE) + 1
+            session.authenticated = not self.comm_key
+            session.buffer, session.event_flags = None, 0
+            with self._lock:
+                self._sessions.add(session)
+            return reply(wire.CMD_ACK_OK if session.authenticated else wire.CMD_ACK_UNAUTH), True
+        if command == wire.CMD_AUTH and session.session_id:
+            session.authenticated = not self.comm_key or wire.comm_key_matches(
+                self.comm_key, session.session_id, payload
+            )
+            return reply(wire.CMD_ACK_OK if session.authenticated else wire.CMD_ACK_UNAUTH), True
+        if command == wire.CMD_EXIT:
+            return reply(), False
+        if not session.authenticated:
+            return reply(wire.CMD_ACK_UNAUTH), True
+        if command in wire.ACK_ONLY_COMMANDS:
+            return reply(), True
+        if command == wire.CMD_READ_BUFFER:
+            return self._read_chunk(session, request)
+        handler = self._command_handlers.get(command)
+        if handler is None:
+            return reply(wire.CMD_ACK_UNKNOWN), True
+        code, data = handler(session, payload)
+        return reply(code, data), True
+
+    def _build_handlers(self) -> dict[int, Callable[[Session, bytes], tuple[int, bytes]]]:
+        return {
+            wire.CMD_DISABLEDEVICE: self._disable,
+            wire.CMD_ENABLEDEVICE: lambda session, _payload: (self._enable(session), b""),
+            wire.CMD_GET_VERSION: lambda _session, _payload: (wire.CMD_ACK_OK, self.firmware.encode() + b"\x00"),
+            wire.CMD_OPTIONS_RRQ: self._read_option,
+            wire.CMD_GET_FREE_SIZES: self._free_sizes,
+            wire.CMD_GET_PINWIDTH: lambda _session, _payload: (wire.CMD_ACK_OK, bytes((self.pin_width,))),
+            wire.CMD_GET_TIME: lambda _session, _payload: (
+                wire.CMD_ACK_OK,
+                struct.pack("<I", wire.encode_zk_time(self.device_time())),
+            ),
+            wire.CMD_SET_TIME: self._set_time,
+            wire.CMD_PREPARE_BUFFER: self._prepare_buffer,
+            wire.CMD_FREE_DATA: self._free_buffer,
+            wire.CMD_USER_WRQ: self._write_user,
+            wire.CMD_DELETE_USER: self._delete_user,
+            wire.CMD_CLEAR_ATTLOG: lambda _session, _payload: self._clear(wire.FCT_ATTLOG),
+            wire.CMD_CLEAR_DATA: lambda _session, payload: self._clear(payload[0] if payload else None),
+            wire.CMD_REG_EVENT: self._register_events,
+        }
+
+    def _disable(self, session: Session, _payload: bytes) -> tuple[int, bytes]:
+        with self._lock:
+            self._disabled_by.add(session)
+        return wire.CMD_ACK_OK, b""
+
+    def _enable(self, session: Session) -> int:
+        """Release this client's hold; punches made meanwhile are stored when no client holds it."""
+        with self._lock:
+            self._disabled_by.discard(session)
+            if self._disabled_by or not self._held_punches:
+                return wire.CMD_ACK_OK
+            held, self._held_punches = self._held_punches, []
+            self._records.extend(held)
+            listeners = self._listeners()
+        self._send_events(listeners, held)
+        return wire.CMD_ACK_OK
+
+    def _read_option(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
+        key = payload.split(b"\x00", 1)[0].decode("ascii")
+        value = wire.device_options(
+            serial=self.serial,
+            platform=self.platform,
+            device_name=self.device_name,
+            extended_records=self.record_size == 40,
+            extended_users=self.user_size == 72,
+            pin_width=self.pin_width,
+            mac=self.mac,
+            ip=self.host,
+        ).get(key)
+        if value is None:
+            return wire.CMD_ACK_ERROR, b""
+        return wire.CMD_ACK_OK, f"{key}={value}".encode() + b"\x00"
+
+    def _free_sizes(self, _session: Session, _payload: bytes) -> tuple[int, bytes]:
+        with self._lock:
+            users = list(self._users.values())
+            record_count = len(self._log_as_read()) + self.corrupt_records
+        sizes = wire.pack_free_sizes(
+            users=len(users),
+            fingers=0,
+            records=record_count,
+            cards=sum(1 for user in users if user.card),
+            user_cap=self.user_capacity,
+            finger_cap=3000,
+            record_cap=self.record_capacity,
+        )
+        return wire.CMD_ACK_OK, sizes
+
+    def _set_time(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
+        (stamp,) = struct.unpack("<I", payload[:4])
+        self.clock_offset = wire.decode_zk_time(stamp) - datetime.now().replace(microsecond=0)
+        return wire.CMD_ACK_OK, b""
+
+    def _prepare_buffer(self, session: Session, payload: bytes) -> tuple[int, bytes]:
+        _flag, table, function, _extra = struct.unpack("<bhii", payload[:11])
+        with self._lock:
+            if table == wire.CMD_ATTLOG_RRQ:
+                uid_by_pin = {user.pin: user.uid for user in self._users.values()}
+                packed = [self._pack_record(record, uid_by_pin) for record in self._log_as_read()]
+                corrupt = wire.pack_record(self.record_size, 1, "1", wire.february_30(2026), 0, 1)
+                session.buffer = wire.pack_table(packed + [corrupt] * self.corrupt_records)
+            elif table == wire.CMD_USERTEMP_RRQ and function == wire.FCT_USER:
+                packed = (wire.pack_user(self.user_size, user) for user in self.users)
+                session.buffer = wire.pack_table(packed)
+            elif function == wire.FCT_FINGERTMP:
+                session.buffer = wire.pack_table([])  # no templates: a simulator has no fingers
+            else:
+                return wire.CMD_ACK_ERROR, b""
+        session.chunks_served = 0
+        return wire.CMD_ACK_OK, wire.pack_buffer_ready(len(session.buffer))
+
+    def _read_chunk(self, session: Session, request: wire.Packet) -> tuple[list[bytes], bool]:
+        start, size = struct.unpack("<ii", request.payload[:8])
+        if session.buffer is None or start < 0 or size < 0:
+            return [wire.pack_packet(wire.CMD_ACK_ERROR, session.session_id, request.reply_id)], True
+        if self.drop_connection_after_chunks is not None and session.chunks_served >= self.drop_connection_after_chunks:
+            log.info("ZK simulator %s: dropping the connection mid-read, as asked", self.serial)
+            return [], False
+        if self.hang_after_chunks is not None and session.chunks_served >= self.hang_after_chunks:
+            log.info("ZK simulator %s: hanging mid-read, as asked", self.serial)
+            session.hung = True
+            return [], True
+        session.chunks_served += 1
+        chunk = session.buffer[start : start + size]
+        datagram_payload = wire.UDP_DATA_PAYLOAD if session.transport == "udp" else None
+        return wire.chunk_packets(chunk, session.session_id, request.reply_id, datagram_payload=datagram_payload), True
+
+    def _free_buffer(self, session: Session, _payload: bytes) -> tuple[int, bytes]:
+        session.buffer = None
+        return wire.CMD_ACK_OK, b""
+
+    def _write_user(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
+        user = SimUser(**wire.unpack_user(payload)._asdict())
+        wire.pack_user(self.user_size, user)  # a 28-byte device cannot hold a pin like "A7"
+        with self._lock:
+            self._users[user.uid] = user
+        return wire.CMD_ACK_OK, b""
+
+    def _delete_user(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
+        (uid,) = struct.unpack("<H", payload[:2])
+        with self._lock:
+            return (wire.CMD_ACK_OK if self._users.pop(uid, None) else wire.CMD_ACK_ERROR), b""
+
+    def _clear(self, function: int | None) -> tuple[int, bytes]:
+        """CMD_CLEAR_ATTLOG, or CMD_CLEAR_DATA of one table (a FCT_ byte) or of everything (no payload)."""
+        with self._lock:
+            if function in (None, wire.FCT_ATTLOG):
+                self._records.clear()
+                self._held_punches.clear()
+            if function in (None, wire.FCT_USER):
+                self._users.clear()
+        return wire.CMD_ACK_OK, b""
+
+    def _register_events(self, session: Session, payload: bytes) -> tuple[int, bytes]:
+        (flags,) = struct.unpack("<I", payload[:4])
+        if flags and not self.live_events:
+            return wire.CMD_ACK_ERROR, b""
+        session.event_flags = flags
+        if not flags:
+            session.drop_events()
+        return wire.CMD_ACK_OK, b""
+
+    # --- the log and live events ----------------------------------------------------------------
+
+    def _check_storable(self, pack: Callable[[], bytes], what: str) -> None:
+        """Refuse up front what this device's formats cannot hold (say a pin "A7" with 16-byte records)."""
+        try:
+            pack()
+        except (struct.error, ValueError) as error:
+            formats = f"{self.record_size}-byte records, {self.user_size}-byte users"
+            raise ValueError(f"a device with {formats} cannot store the {what}: {error}") from error
+
+    def _pack_record(self, record: SimRecord, uid_by_pin: dict[str, int]) -> bytes:
+        # 8-byte records hold the internal uid only: an unenrolled pin must be a number that fits it.
+        uid = uid_by_pin.get(record.pin)
+        if uid is None:
+            uid = int(record.pin) if self.record_size == 8 else 0
+        stamp = wire.encode_zk_time(record.local_time)
+        return wire.pack_record(self.record_size, uid, record.pin, stamp, record.state, record.verify)
+
+    def _log_as_read(self) -> list[SimRecord]:
+        """The log as a client reads it, the misbehaviour knobs applied. Call with the lock held."""
+        records = self._records
+        if self.emit_duplicate_punches:
+            records = [copy for index, record in enumerate(records) for copy in [record] * (2 - index % 2)]
+        else:
+            records = list(records)
+        pins = [record.pin for record in self._records] or [user.pin for user in self._users.values()] or ["1"]
+        future = self.device_time() + timedelta(days=3653)
+        for index in range(self.garbage_records):
+            # After a flat clock battery the clock restarts at 2000-01-01; a corrupted one runs years ahead.
+            moment = datetime(2000, 1, 1) + timedelta(minutes=index) if index % 2 == 0 else future
+            records.append(SimRecord(pins[index % len(pins)], moment, 0, 1))
+        return records
+
+    def _listeners(self) -> list[Session]:
+        return [session for session in self._sessions if session.event_flags & wire.EF_ATTLOG]
+
+    def _send_events(self, listeners: list[Session], records: list[SimRecord]) -> None:
+        if not self.live_events:
+            return
+        for record in records:
+            event = wire.pack_live_event(
+                self.live_event_size, record.pin, record.local_time, record.state, record.verify
+            )
+            # The event code travels in the session-id field; the reply id is 0.
+            packet = wire.pack_packet(wire.CMD_REG_EVENT, wire.EF_ATTLOG, 0, event)
+            for session in listeners:
+                session.push_event(packet)

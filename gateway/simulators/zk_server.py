@@ -1,0 +1,274 @@
+"""The sockets of the ZK simulator: a TCP and a UDP server on one port number, one session per client.
+
+Transport only: framing, threads, sessions and the ordering of live events. What a command means is
+the business of `answer`, supplied by the simulator (gateway/simulators/zk.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.simulators import zk_protocol as wire
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.1  # how often server threads look at the stop flag
+_MAX_UDP_SESSIONS = 64  # UDP clients that vanish without CMD_EXIT must not pile up
+
+
+@dataclass(eq=False)
+class Session:
+    """One client: a TCP connection, or a UDP peer address between CMD_CONNECT and CMD_EXIT."""
+
+    transport: str
+    send_packets: Callable[[list[bytes]], None]
+    session_id: int = 0
+    authenticated: bool = False
+    buffer: bytes | None = None  # the table snapshot of a buffered read in progress
+    chunks_served: int = 0
+    event_flags: int = 0
+    hung: bool = False
+    closed: bool = False
+    _pending_events: deque[bytes] = field(default_factory=deque)
+    _awaiting_event_ack: bool = False
+    _send_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, packets: list[bytes]) -> None:
+        with self._send_lock:
+            self.send_packets(packets)
+
+    def push_event(self, packet: bytes) -> None:
+        with self._send_lock:
+            if not (self.hung or self.closed):
+                self._pending_events.append(packet)
+                self._send_next_event()
+
+    def event_acknowledged(self) -> None:
+        with self._send_lock:
+            self._awaiting_event_ack = False
+            self._send_next_event()
+
+    def drop_events(self) -> None:
+        with self._send_lock:
+            self._pending_events.clear()
+            self._awaiting_event_ack = False
+
+    def end(self) -> None:
+        with self._send_lock:
+            self.closed = True
+            self._pending_events.clear()
+
+    def _send_next_event(self) -> None:
+        """Send the next queued event once the previous one is acknowledged (hold the send lock).
+
+        pyzk decodes one event per recv(): two events in one TCP read would be misparsed, so the
+        device waits for the client's CMD_ACK_OK between events.
+        """
+        if self._awaiting_event_ack or self.closed or not self._pending_events:
+            return
+        self._awaiting_event_ack = True
+        try:
+            self.send_packets([self._pending_events.popleft()])
+        except OSError as error:
+            log.debug("live event not delivered: %s", error)
+
+
+Answer = Callable[[Session, wire.Packet], tuple[list[bytes], bool]]
+
+
+class ZKServer:
+    """Serves `answer` on TCP and/or UDP. `answer` returns the reply packets and whether to stay open."""
+
+    def __init__(
+        self,
+        name: str,
+        answer: Answer,
+        *,
+        on_session_end: Callable[[Session], None],
+        response_delay_s: Callable[[], float],
+    ) -> None:
+        self._name = name
+        self._answer_request = answer
+        self._on_session_end = on_session_end
+        self._response_delay_s = response_delay_s
+        self._udp_sessions: dict[tuple[str, int], Session] = {}
+        self._connections: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads)
+
+    def start(self, host: str, port: int, *, tcp: bool, udp: bool) -> int:
+        """Bind and serve; returns the port (chosen by the OS when `port` is 0)."""
+        self._stopping.clear()
+        listener, datagrams, port = _bind(host, port, tcp=tcp, udp=udp)
+        if listener is not None:
+            self._spawn(self._accept_loop, listener)
+        if datagrams is not None:
+            self._spawn(self._udp_loop, datagrams)
+        return port
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:  # wakes a thread blocked in sendall
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        while True:
+            with self._lock:
+                if not self._threads:
+                    break
+                thread = self._threads.pop()
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+
+    def wait_stopped(self, timeout_s: float) -> bool:
+        return self._stopping.wait(timeout_s)
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"zk-sim-{self._name}", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        with listener:
+            while not self._stopping.is_set():
+                if not select.select([listener], [], [], _POLL_S)[0]:
+                    continue
+                try:
+                    connection, address = listener.accept()
+                except OSError:
+                    continue
+                self._spawn(self._serve_tcp, connection, address)
+
+    def _serve_tcp(self, connection: socket.socket, address: tuple[str, int]) -> None:
+        def send_packets(packets: list[bytes]) -> None:
+            connection.sendall(b"".join(wire.tcp_frame(packet) for packet in packets))
+
+        session = Session("tcp", send_packets)
+        with self._lock:
+            self._connections.add(connection)
+        pending = bytearray()
+        try:
+            while not self._stopping.is_set():
+                if not select.select([connection], [], [], _POLL_S)[0]:
+                    continue
+                data = connection.recv(65536)
+                if not data:  # also pyzk's connect-and-close reachability probe
+                    break
+                if session.hung:
+                    continue
+                pending += data
+                if not all(self._answer(session, packet) for packet in wire.pop_tcp_frames(pending)):
+                    break
+        except wire.ZKProtocolError as error:
+            log.warning("ZK simulator %s: dropping TCP client %s: %s", self._name, address, error)
+        except OSError as error:
+            log.debug("ZK simulator %s: TCP client %s gone: %s", self._name, address, error)
+        finally:
+            self._end(session)
+            with self._lock:
+                self._connections.discard(connection)
+            connection.close()
+
+    def _udp_loop(self, datagrams: socket.socket) -> None:
+        with datagrams:
+            while not self._stopping.is_set():
+                if not select.select([datagrams], [], [], _POLL_S)[0]:
+                    continue
+                try:
+                    data, address = datagrams.recvfrom(65535)
+                except OSError:
+                    continue
+                session = self._udp_sessions.get(address)
+                if session is None:
+
+                    def send_packets(packets: list[bytes], peer: tuple[str, int] = address) -> None:
+                        for packet in packets:
+                            datagrams.sendto(packet, peer)
+
+                    session = Session("udp", send_packets)
+                if session.hung:
+                    continue
+                try:
+                    keep = self._answer(session, data)
+                except wire.ZKProtocolError as error:
+                    log.warning("ZK simulator %s: ignoring datagram from %s: %s", self._name, address, error)
+                    continue
+                except OSError as error:
+                    log.debug("ZK simulator %s: UDP send to %s failed: %s", self._name, address, error)
+                    keep = False
+                if keep and session.session_id and address not in self._udp_sessions:
+                    self._udp_sessions[address] = session
+                    if len(self._udp_sessions) > _MAX_UDP_SESSIONS:
+                        self._end(self._udp_sessions.pop(next(iter(self._udp_sessions))))
+                elif not keep:
+                    self._udp_sessions.pop(address, None)
+                    self._end(session)
+            for session in self._udp_sessions.values():
+                self._end(session)
+            self._udp_sessions.clear()
+
+    def _answer(self, session: Session, raw: bytes) -> bool:
+        """Answer one request packet; False when the connection is to be closed."""
+        request = wire.unpack_packet(raw)
+        if request.command == wire.CMD_ACK_OK:  # the client acknowledges a live event: no answer
+            session.event_acknowledged()
+            return True
+        try:
+            packets, keep = self._answer_request(session, request)
+        except (ValueError, struct.error) as error:  # a malformed payload costs one error answer
+            log.warning("ZK simulator %s: command %d refused: %s", self._name, request.command, error)
+            packets, keep = [wire.pack_packet(wire.CMD_ACK_ERROR, session.session_id, request.reply_id)], True
+        except Exception:  # a simulator bug must not take the server thread down either
+            log.exception("ZK simulator %s: command %d failed", self._name, request.command)
+            packets, keep = [wire.pack_packet(wire.CMD_ACK_ERROR, session.session_id, request.reply_id)], True
+        delay = self._response_delay_s()
+        if packets and delay and self._stopping.wait(delay):
+            return False
+        session.send(packets)
+        return keep
+
+    def _end(self, session: Session) -> None:
+        session.end()
+        self._on_session_end(session)
+
+
+def _bind(host: str, port: int, *, tcp: bool, udp: bool) -> tuple[socket.socket | None, socket.socket | None, int]:
+    """TCP first, then UDP on the same number; with port 0, retry until both are free."""
+    for _attempt in range(20):
+        listener = datagrams = None
+        chosen = port
+        try:
+            if tcp:
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind((host, chosen))
+                listener.listen(16)
+                chosen = listener.getsockname()[1]
+            if udp:
+                datagrams = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                datagrams.bind((host, chosen))
+                chosen = datagrams.getsockname()[1]
+        except OSError:
+            for sock in (listener, datagrams):
+                if sock is not None:
+                    sock.close()
+            if port:
+                raise
+            continue
+        return listener, datagrams, chosen
+    raise OSError(f"no port free for both TCP and UDP on {host}")

@@ -1,0 +1,140 @@
+"""The `kinerja` command: demo, server, gateway and simulators."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    level = logging.DEBUG if args.verbose else (logging.WARNING if args.command == "demo" else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError, TimeoutError) as exc:
+        # Config and connection problems are the user's to fix: say what, without a traceback.
+        print(f"kinerja: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kinerja", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command")
+
+    demo = commands.add_parser("demo", help="run device, gateway, broker and server on this machine")
+    demo.add_argument("--once", action="store_true", help="exit after printing the attendance table")
+    demo.add_argument("--state-dir", type=Path, default=Path("kinerja-demo"), help="where the demo keeps its files")
+    demo.add_argument("--http-port", type=int, default=8080, help="server port (0: any free port)")
+    demo.add_argument("--db-url", help="database instead of the demo's SQLite file")
+    demo.add_argument("--mqtt-url", help="broker instead of the in-process one, e.g. mqtt://127.0.0.1:1883")
+    demo.set_defaults(run=_run_demo)
+
+    server = commands.add_parser("server", help="the central service").add_subparsers(dest="action", required=True)
+    server_run = server.add_parser("run", help="serve the API and consume punches (settings from KINERJA_* env)")
+    server_run.add_argument("--host", help="HTTP bind address (KINERJA_HTTP_HOST)")
+    server_run.add_argument("--port", type=int, help="HTTP port (KINERJA_HTTP_PORT)")
+    server_run.set_defaults(run=_run_server)
+    migrate = server.add_parser("migrate", help="create or update the database schema (KINERJA_DB_URL)")
+    migrate.set_defaults(run=_run_migrate)
+
+    gateway = commands.add_parser("gateway", help="the office gateway").add_subparsers(dest="action", required=True)
+    gateway_run = gateway.add_parser("run", help="poll devices and relay punches")
+    gateway_run.add_argument("--config", type=Path, required=True, help="gateway TOML file")
+    gateway_run.set_defaults(run=_run_gateway)
+
+    simulate = commands.add_parser("simulate", help="device simulators").add_subparsers(dest="device", required=True)
+    zk = simulate.add_parser("zk", help="a ZK-protocol device on TCP and UDP")
+    zk.add_argument("--host", default="127.0.0.1")
+    zk.add_argument("--port", type=int, default=4370)
+    zk.add_argument("--serial", default="SIM-ZK-0001")
+    zk.add_argument("--comm-key", type=int, default=0)
+    zk.add_argument("--users", type=int, default=10, help="users enrolled, PINs 1..N")
+    zk.add_argument("--punches", type=int, default=20, help="punches in the log, over the last days")
+    zk.set_defaults(run=_run_simulate_zk)
+    return parser
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from kinerja.demo import run_demo
+    from kinerja.mqtt import MqttSettings
+
+    mqtt = MqttSettings.from_url(args.mqtt_url) if args.mqtt_url else None
+    return asyncio.run(
+        run_demo(once=args.once, state_dir=args.state_dir, http_port=args.http_port, db_url=args.db_url, mqtt=mqtt)
+    )
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.settings import ServerSettings
+
+    settings = ServerSettings.from_env()
+    settings = replace(settings, http_host=args.host or settings.http_host, http_port=args.port or settings.http_port)
+    web.run_app(create_app(settings), host=settings.http_host, port=settings.http_port, print=None)
+    return 0
+
+
+def _run_migrate(args: argparse.Namespace) -> int:
+    from server.db import close_database, open_database
+    from server.settings import ServerSettings
+
+    async def migrate() -> None:
+        context = await open_database(ServerSettings.from_env().db_url, create_schema=True)
+        await close_database(context)
+
+    asyncio.run(migrate())
+    print("schema is up to date")
+    return 0
+
+
+def _run_gateway(args: argparse.Namespace) -> int:
+    from gateway.config import load_gateway_config
+    from gateway.service import Gateway
+
+    config = load_gateway_config(args.config)
+    asyncio.run(Gateway(config).run_forever())
+    return 0
+
+
+def _run_simulate_zk(args: argparse.Namespace) -> int:
+    import random
+    import time
+
+    from gateway.simulators.zk import ZKSimulator
+
+    simulator = ZKSimulator(serial=args.serial, host=args.host, port=args.port, comm_key=args.comm_key)
+    rng = random.Random(0)
+    for pin in range(1, args.users + 1):
+        simulator.add_user(pin=str(pin), name=f"Pegawai {pin}")
+    now = datetime.now().replace(microsecond=0)
+    for _ in range(args.punches):
+        moment = now - timedelta(minutes=rng.randrange(7 * 24 * 60))
+        simulator.add_punch(str(rng.randrange(1, args.users + 1)), moment, state=rng.choice((0, 1)), verify=1)
+    simulator.start()
+    print(f"ZK simulator {args.serial} on {args.host}:{simulator.port} (TCP and UDP); Ctrl-C stops it.")
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        simulator.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""The contract between gateways and the server: MQTT topic layout and message schemas.
+
+Both sides import this module and nothing else of each other. Every message carries `schema`, the
+version of this contract; a receiver refuses a version it does not know instead of guessing.
+See docs/contract.md for the same in prose.
+
+Topic tree, per unit and gateway (unit and gateway ids are lower-case slugs):
+
+    kinerja/v1/{unit}/{gateway}/punches          gateway -> server   PunchBatch, QoS 1
+    kinerja/v1/{unit}/{gateway}/acks             server  -> gateway  BatchAck, QoS 1
+    kinerja/v1/{unit}/{gateway}/status           gateway -> all      GatewayStatus, retained (birth / will)
+    kinerja/v1/{unit}/{gateway}/telemetry        gateway -> server   telemetry document, QoS 0
+    kinerja/v1/{unit}/{gateway}/commands         server  -> gateway  command request, QoS 1
+    kinerja/v1/{unit}/{gateway}/command_results  gateway -> server   command result, QoS 1
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "kinerja/v1"
+SERVER_SHARE_GROUP = "kinerja-server"
+
+# Limits a receiver enforces before and while parsing, so no payload can make it eat memory.
+MAX_BATCH_BYTES = 256 * 1024
+MAX_PUNCHES_PER_BATCH = 1000
+MAX_PIN_LENGTH = 24
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_PIN = re.compile(rf"^[0-9A-Za-z]{{1,{MAX_PIN_LENGTH}}}$")
+_SERIAL = re.compile(r"^[0-9A-Za-z_.:-]{1,64}$")
+
+
+class ContractError(ValueError):
+    """A message or topic that does not follow this contract; the text says what and where."""
+
+
+class TopicKind(StrEnum):
+    PUNCHES = "punches"
+    ACKS = "acks"
+    STATUS = "status"
+    TELEMETRY = "telemetry"
+    COMMANDS = "commands"
+    COMMAND_RESULTS = "command_results"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicAddress:
+    unit: str
+    gateway: str
+    kind: TopicKind
+
+    @property
+    def topic(self) -> str:
+        return f"{TOPIC_ROOT}/{self.unit}/{self.gateway}/{self.kind.value}"
+
+
+def validate_slug(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _SLUG.match(value):
+        raise ContractError(
+            f"{what} must be 1-63 lower-case letters, digits, '-' or '_' starting with a letter or digit; got {value!r}"
+        )
+    return value
+
+
+def topic_for(unit: str, gateway: str, kind: TopicKind) -> str:
+    return TopicAddress(validate_slug(unit, "unit"), validate_slug(gateway, "gateway"), kind).topic
+
+
+def subscription_for(kind: TopicKind, *, shared_group: str | None = None) -> str:
+    """Topic filter for one kind across all units and gateways; `$share/...` splits it across replicas."""
+    topic_filter = f"{TOPIC_ROOT}/+/+/{kind.value}"
+    return f"$share/{shared_group}/{topic_filter}" if shared_group else topic_filter
+
+
+def parse_topic(topic: str) -> TopicAddress:
+    prefix = TOPIC_ROOT + "/"
+    if not topic.startswith(prefix):
+        raise ContractError(f"topic {topic!r} is not under {TOPIC_ROOT}/")
+    parts = topic[len(prefix) :].split("/")
+    if len(parts) != 3:
+        raise ContractError(f"topic {topic!r} is not {TOPIC_ROOT}/<unit>/<gateway>/<kind>")
+    unit, gateway, kind = parts
+    try:
+        topic_kind = TopicKind(kind)
+    except ValueError:
+        raise ContractError(f"topic {topic!r} has unknown kind {kind!r}") from None
+    return TopicAddress(validate_slug(unit, "unit"), validate_slug(gateway, "gateway"), topic_kind)
+
+
+@dataclass(frozen=True, slots=True)
+class PunchRecord:
+    """One punch as it travels: the device PIN, the instant with the office's UTC offset, and codes.
+
+    `seq` is the gateway's per-device sequence number (ordering and diagnostics). Idempotency does not
+    rest on it: the server's unique key is (device serial, PIN, instant, state), which survives a
+    reinstalled gateway renumbering its queue.
+    """
+
+    pin: str
+    time: datetime
+    state: int
+    verify: int
+    seq: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "pin": self.pin,
+            "time": self.time.isoformat(),
+            "state": self.state,
+            "verify": self.verify,
+            "seq": self.seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PunchBatch:
+    """Punches of one device, published by one gateway; acked or nacked as a whole by `batch_id`."""
+
+    batch_id: str
+    gateway_id: str
+    unit: str
+    device_serial: str
+    punches: tuple[PunchRecord, ...]
+    sent_at: datetime
+    schema: int = SCHEMA_VERSION
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    def to_json(self) -> bytes:
+        body = {
+            "schema": self.schema,
+            "batch_id": self.batch_id,
+            "gateway_id": self.gateway_id,
+            "unit": self.unit,
+            "device_serial": self.device_serial,
+            "sent_at": self.sent_at.isoformat(),
+            "punches": [p.to_wire() for p in self.punches],
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> PunchBatch:
+        body = _load_object(payload, MAX_BATCH_BYTES, "punch batch")
+        _check_schema(body)
+        punches_raw = _field(body, "punches", list)
+        if not punches_raw:
+            raise ContractError("punches: a batch must hold at least one punch")
+        if len(punches_raw) > MAX_PUNCHES_PER_BATCH:
+            raise ContractError(f"punches: {len(punches_raw)} punches, at most {MAX_PUNCHES_PER_BATCH} per batch")
+        batch_id = _field(body, "batch_id", str)
+        if not re.fullmatch(r"[0-9a-f]{32}", batch_id):
+            raise ContractError(f"batch_id: expected 32 hex digits, got {batch_id!r}")
+        serial = _field(body, "device_serial", str)
+        if not _SERIAL.match(serial):
+            raise ContractError(f"device_serial: expected 1-64 letters, digits or '_.:-', got {serial!r}")
+        return cls(
+            batch_id=batch_id,
+            gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
+            unit=validate_slug(_field(body, "unit", str), "unit"),
+            device_serial=serial,
+            sent_at=_aware_time(_field(body, "sent_at", str), "sent_at"),
+            punches=tuple(_punch_from_wire(raw, index) for index, raw in enumerate(punches_raw)),
+        )
+
+
+def _punch_from_wire(raw: Any, index: int) -> PunchRecord:
+    where = f"punches[{index}]"
+    if not isinstance(raw, dict):
+        raise ContractError(f"{where}: expected an object, got {type(raw).__name__}")
+    pin = _field(raw, "pin", str, where)
+    if not _PIN.match(pin):
+        raise ContractError(f"{where}.pin: expected 1-{MAX_PIN_LENGTH} letters or digits, got {pin!r}")
+    state = _field(raw, "state", int, where)
+    verify = _field(raw, "verify", int, where)
+    seq = _field(raw, "seq", int, where)
+    for name, value, top in (("state", state, 255), ("verify", verify, 255), ("seq", seq, 2**63 - 1)):
+        if not 0 <= value <= top:
+            raise ContractError(f"{where}.{name}: expected 0..{top}, got {value}")
+    return PunchRecord(
+        pin=pin, time=_aware_time(_field(raw, "time", str, where), f"{where}.time"),
+        state=state, verify=verify, seq=seq,
+    )  # fmt: skip
+
+
+class AckStatus(StrEnum):
+    STORED = "stored"  # every punch is in the database now (some may have been there already)
+    REJECTED = "rejected"  # the batch was quarantined; resending the same bytes will not help
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAck:
+    batch_id: str
+    status: AckStatus
+    stored: int = 0
+    duplicates: int = 0
+    reason: str | None = None
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        body["status"] = self.status.value
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> BatchAck:
+        body = _load_object(payload, 16 * 1024, "batch ack")
+        _check_schema(body)
+        try:
+            status = AckStatus(_field(body, "status", str))
+        except ValueError:
+            raise ContractError(f"status: expected one of {[s.value for s in AckStatus]}") from None
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ContractError("reason: expected a string or null")
+        return cls(
+            batch_id=_field(body, "batch_id", str),
+            status=status,
+            stored=_field(body, "stored", int),
+            duplicates=_field(body, "duplicates", int),
+            reason=reason,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    """Retained on the status topic: `online` as the birth message, `offline` as the last will."""
+
+    gateway_id: str
+    state: Literal["online", "offline"]
+    version: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        body["at"] = self.at.isoformat()
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> GatewayStatus:
+        body = _load_object(payload, 16 * 1024, "gateway status")
+        _check_schema(body)
+        state = _field(body, "state", str)
+        if state not in ("online", "offline"):
+            raise ContractError(f"state: expected 'online' or 'offline', got {state!r}")
+        return cls(
+            gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
+            state=state,  # type: ignore[arg-type]
+            version=_field(body, "version", str),
+            at=_aware_time(_field(body, "at", str), "at"),
+        )
+
+
+class CommandAction(StrEnum):
+    SYNC_CLOCK = "sync_clock"  # args: {"device": name} or {} for every device
+    REREAD_DEVICE = "reread_device"  # args: {"device": name}: read the whole log again now
+    WRITE_USER = "write_user"  # args: {"pin", "name", "card"?, "device"?}: enrol on one or every device
+    RELOAD_CONFIG = "reload_config"  # args: {}: re-read the config file and restart the device pollers
+
+
+MAX_COMMAND_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A request from the server on a gateway's command topic; answered by a CommandResult."""
+
+    command_id: str
+    action: CommandAction
+    args: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        body = {"schema": self.schema, "command_id": self.command_id, "action": self.action.value, "args": self.args}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> Command:
+        body = _load_object(payload, MAX_COMMAND_BYTES, "command")
+        _check_schema(body)
+        command_id = _field(body, "command_id", str)
+        if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", command_id):
+            raise ContractError(f"command_id: expected 1-64 letters, digits, '-' or '_', got {command_id!r}")
+        action = _field(body, "action", str)
+        try:
+            known = CommandAction(action)
+        except ValueError:
+            raise ContractError(f"action: expected one of {[a.value for a in CommandAction]}, got {action!r}") from None
+        args = body.get("args", {})
+        if not isinstance(args, dict):
+            raise ContractError(f"args: expected an object, got {type(args).__name__}")
+        return cls(command_id=command_id, action=known, args=args)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    command_id: str
+    ok: bool
+    detail: str
+    results: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":"), default=str).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> CommandResult:
+        body = _load_object(payload, 256 * 1024, "command result")
+        _check_schema(body)
+        results = body.get("results", {})
+        if not isinstance(results, dict):
+            raise ContractError("results: expected an object")
+        return cls(
+            command_id=_field(body, "command_id", str),
+            ok=_field(body, "ok", bool),
+            detail=_field(body, "detail", str),
+            results=results,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTelemetry:
+    name: str
+    serial: str | None
+    reachable: bool
+    last_poll_ok_at: datetime | None
+    last_punch_at: datetime | None
+    clock_drift_s: float | None
+    record_count: int | None
+    record_capacity: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """Published every minute on the telemetry topic: the gateway's health as the centre sees it."""
+
+    gateway_id: str
+    version: str
+    uptime_s: float
+    queued_punches: int
+    in_flight_batches: int
+    oldest_queued_age_s: float | None
+    rejected_punches: int
+    devices: tuple[DeviceTelemetry, ...]
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":"), default=_iso).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> Telemetry:
+        body = _load_object(payload, 256 * 1024, "telemetry")
+        _check_schema(body)
+        try:
+            devices = tuple(
+                DeviceTelemetry(
+                    **{
+                        **device,
+                        "last_poll_ok_at": _optional_time(device.get("last_poll_ok_at")),
+                        "last_punch_at": _optional_time(device.get("last_punch_at")),
+                    }
+                )
+                for device in _field(body, "devices", list)
+            )
+            return cls(
+                gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
+                version=_field(body, "version", str),
+                uptime_s=float(body["uptime_s"]),
+                queued_punches=_field(body, "queued_punches", int),
+                in_flight_batches=_field(body, "in_flight_batches", int),
+                oldest_queued_age_s=body.get("oldest_queued_age_s"),
+                rejected_punches=_field(body, "rejected_punches", int),
+                devices=devices,
+                at=_aware_time(_field(body, "at", str), "at"),
+            )
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ContractError(f"telemetry: {exc}") from None
+
+
+def peek_id(payload: bytes, key: str, limit: int) -> str:
+    """The id field of a message that failed validation, best effort, so the sender can match the
+    rejection to what it sent; "" when it cannot be read safely."""
+    if len(payload) > limit:
+        return ""
+    try:
+        value = json.loads(payload).get(key)
+    except (ValueError, AttributeError, RecursionError):
+        return ""
+    return value if isinstance(value, str) and len(value) <= 64 else ""
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _optional_time(text: Any) -> datetime | None:
+    return None if text is None else _aware_time(str(text), "time")
+
+
+def _load_object(payload: bytes, limit: int, what: str) -> dict[str, Any]:
+    # The size check comes first: json.loads on a bounded input is bounded in memory.
+    if len(payload) > limit:
+        raise ContractError(f"{what}: {len(payload)} bytes, at most {limit} allowed")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"{what}: not valid UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise ContractError(f"{what}: JSON nested too deeply") from None
+    if not isinstance(body, dict):
+        raise ContractError(f"{what}: expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _check_schema(body: dict[str, Any]) -> None:
+    schema = body.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise ContractError(f"schema: this side speaks version {SCHEMA_VERSION}, message has {schema!r}")
+
+
+def _field(body: dict[str, Any], name: str, kind: type, where: str = "") -> Any:
+    label = f"{where}.{name}" if where else name
+    if name not in body:
+        raise ContractError(f"{label}: missing")
+    value = body[name]
+    # bool is an int in Python; a JSON true is never a valid number here.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ContractError(f"{label}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _aware_time(text: str, label: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContractError(f"{label}: expected ISO 8601 time with UTC offset, got {text!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ContractError(f"{label}: {text!r} has no UTC offset")
+    return moment

@@ -1,0 +1,171 @@
+"""`kinerja demo`: the whole chain on the embedded default, in one process.
+
+A simulated ZK device holding today's punches of a few employees, a gateway polling it into its
+durable queue, the in-process amqtt broker, and the server storing what arrives in a SQLite file.
+It waits until every punch is stored, prints today's attendance and serves the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
+from gateway.service import Gateway
+from gateway.simulators.zk import ZKSimulator
+from kinerja.embedded import EmbeddedBroker, free_port
+from kinerja.mqtt import MqttSettings
+from kinerja.zones import office_zone
+from server.app import create_app
+from server.models import DevicePin, Employee, Punch, Unit
+from server.report import attendance_for_day, format_table
+from server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+DEMO_UNIT = "kemensos-pusat"
+DEMO_ZONE = office_zone("WIB")
+DEMO_DEVICE_SERIAL = "DEMO-ZK-0001"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoEmployee:
+    pin: str
+    nip: str
+    name: str
+    arrival: time
+    departure: time
+
+
+# NIPs follow the real layout: birth date, appointment month, sex, sequence.
+DEMO_EMPLOYEES = (
+    DemoEmployee("1", "198503122010011001", "Budi Santoso", time(7, 21), time(16, 4)),
+    DemoEmployee("2", "199001052015032002", "Siti Rahmawati", time(7, 29), time(16, 12)),
+    DemoEmployee("3", "198711232012121003", "Agus Prasetyo", time(7, 52), time(16, 1)),
+    DemoEmployee("4", "199204182019022001", "Dewi Lestari", time(8, 47), time(15, 20)),
+    DemoEmployee("5", "198009302005011002", "Made Wirawan", time(7, 15), time(17, 2)),
+)
+
+
+def demo_punches(day: date, now: datetime) -> list[tuple[str, datetime, int]]:
+    """Today's punches up to `now` (device wall time): arrival, a repeated press for some, departure."""
+    rng = random.Random(day.toordinal())  # the same day always gives the same punches: reruns add nothing
+    punches: list[tuple[str, datetime, int]] = []
+    earliest = datetime.combine(day, time(0, 0))
+    for index, employee in enumerate(DEMO_EMPLOYEES):
+        arrival = datetime.combine(day, employee.arrival) + timedelta(seconds=rng.randrange(60))
+        # Early in the morning the planned arrival lies ahead: the demo still shows a punch.
+        arrival = max(earliest, min(arrival, now - timedelta(minutes=len(DEMO_EMPLOYEES) - index)))
+        punches.append((employee.pin, arrival.replace(microsecond=0), 0))
+        if index == 1:  # people press twice when the device is slow to beep
+            punches.append((employee.pin, arrival.replace(microsecond=0) + timedelta(seconds=40), 0))
+        departure = datetime.combine(day, employee.departure) + timedelta(seconds=rng.randrange(60))
+        if departure < now:
+            punches.append((employee.pin, departure.replace(microsecond=0), 1))
+    return punches
+
+
+async def seed_registry() -> None:
+    unit, _ = await Unit.get_or_create(code=DEMO_UNIT, defaults={"name": "Kementerian Sosial - Kantor Pusat"})
+    for employee in DEMO_EMPLOYEES:
+        await Employee.get_or_create(nip=employee.nip, defaults={"name": employee.name, "unit": unit})
+        await DevicePin.get_or_create(unit=unit, pin=employee.pin, defaults={"employee_id": employee.nip})
+
+
+async def stored_count(day: date) -> int:
+    start = datetime.combine(day, time.min, DEMO_ZONE)
+    return await Punch.filter(
+        device_serial=DEMO_DEVICE_SERIAL, punched_at__gte=start, punched_at__lt=start + timedelta(days=1)
+    ).count()
+
+
+async def run_demo(
+    *,
+    once: bool,
+    state_dir: Path,
+    http_port: int = 8080,
+    db_url: str | None = None,
+    mqtt: MqttSettings | None = None,
+    timeout_s: float = 60.0,
+) -> int:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(DEMO_ZONE).replace(tzinfo=None)
+    today = now.date()
+    broker = None
+    if mqtt is None:
+        broker = EmbeddedBroker()
+        await broker.start()
+        mqtt = broker.settings
+    settings = ServerSettings(
+        db_url=db_url or f"sqlite://{state_dir / 'kinerja.sqlite3'}",
+        mqtt=mqtt,
+        http_port=http_port or free_port(),
+        replica_id="kinerja-demo-server",
+    )
+    runner = web.AppRunner(create_app(settings))
+    simulator = ZKSimulator(serial=DEMO_DEVICE_SERIAL, port=0)
+    gateway: Gateway | None = None
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await seed_registry()
+        for employee in DEMO_EMPLOYEES:
+            simulator.add_user(pin=employee.pin, name=employee.name)
+        punches = demo_punches(today, now)
+        for pin, moment, state in punches:
+            simulator.add_punch(pin, moment, state=state, verify=1)
+        simulator.start()
+        gateway = Gateway(
+            GatewayConfig(
+                gateway_id="gw-demo",
+                unit=DEMO_UNIT,
+                zone=DEMO_ZONE,
+                state_dir=state_dir / "gateway",
+                mqtt=mqtt,
+                devices=(DeviceConfig("lobby", "127.0.0.1", simulator.port, poll_interval_s=5),),
+                relay=RelayConfig(resend_after_s=5),
+            )
+        )
+        await gateway.start()
+        await _wait_stored(today, len(punches), timeout_s)
+        rows = await attendance_for_day(today, DEMO_ZONE, DEMO_UNIT)
+        print(f"Attendance on {today.isoformat()} (WIB), unit {DEMO_UNIT}:")
+        print(format_table(rows))
+        print(f"\n{len(punches)} punches from device {DEMO_DEVICE_SERIAL} stored via gateway gw-demo.")
+        if not once:
+            base = f"http://{settings.http_host}:{settings.http_port}"
+            print(f"Server running at {base}  (try {base}/api/v1/punches)  - Ctrl-C stops everything.")
+            await _until_interrupted()
+        return 0
+    finally:
+        if gateway is not None:
+            await gateway.stop()
+        simulator.stop()
+        await runner.cleanup()
+        if broker is not None:
+            await broker.stop()
+
+
+async def _wait_stored(day: date, expected: int, timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (count := await stored_count(day)) < expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"only {count} of {expected} punches were stored within {timeout_s:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows has no add_signal_handler
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

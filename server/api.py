@@ -1,0 +1,155 @@
+"""The JSON API, version 1. Every error is JSON with a reason; a bad request is a 4xx, never a 500."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from kinerja.zones import office_zone
+from server.models import Punch, QuarantinedMessage
+from server.report import attendance_for_day
+
+routes = web.RouteTableDef()
+
+MAX_PAGE = 1000
+
+
+class BadRequest(web.HTTPBadRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=_json_text({"error": "bad_request", "reason": reason}), content_type="application/json")
+
+
+def _json_text(body: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(body)
+
+
+def _int_param(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a whole number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise BadRequest(f"{name}: expected {minimum}..{maximum}, got {value}")
+    return value
+
+
+def _date_param(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a date as YYYY-MM-DD, got {raw!r}") from None
+
+
+def _zone_param(request: web.Request) -> Any:
+    try:
+        return office_zone(request.query.get("tz", "WIB"))
+    except ValueError as exc:
+        raise BadRequest(f"tz: {exc}") from None
+
+
+@routes.get("/api/v1/health")
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/api/v1/punches")
+async def list_punches(request: web.Request) -> web.Response:
+    """Stored punches, newest first. Filters: unit, device, pin, date (office-local day, with tz)."""
+    limit = _int_param(request, "limit", 100, 1, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 0, 10**9)
+    query = Punch.all()
+    for name, column in (("unit", "unit_code"), ("device", "device_serial"), ("pin", "pin")):
+        if value := request.query.get(name):
+            query = query.filter(**{column: value})
+    day = _date_param(request, "date")
+    if day is not None:
+        zone = _zone_param(request)
+        start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        query = query.filter(punched_at__gte=start, punched_at__lt=start + timedelta(days=1))
+    total = await query.count()
+    punches = await query.order_by("-punched_at", "-id").offset(offset).limit(limit)
+    return web.json_response(
+        {"total": total, "limit": limit, "offset": offset, "items": [_punch_json(p) for p in punches]}
+    )
+
+
+def _punch_json(punch: Punch) -> dict[str, Any]:
+    offset = timedelta(minutes=punch.utc_offset_minutes)
+    local = punch.punched_at.astimezone(UTC) + offset
+    return {
+        "id": punch.id,
+        "unit": punch.unit_code,
+        "gateway": punch.gateway_id,
+        "device_serial": punch.device_serial,
+        "pin": punch.pin,
+        "time": local.replace(tzinfo=None).isoformat() + _offset_text(punch.utc_offset_minutes),
+        "state": punch.state,
+        "verify": punch.verify,
+        "flag": punch.flag,
+        "batch_id": punch.batch_id,
+    }
+
+
+def _offset_text(minutes: int) -> str:
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{rest:02d}"
+
+
+@routes.get("/api/v1/attendance/daily")
+async def daily_attendance(request: web.Request) -> web.Response:
+    """First in and last out per person for one office-local day (default: today)."""
+    zone = _zone_param(request)
+    day = _date_param(request, "date") or datetime.now(zone).date()
+    rows = await attendance_for_day(day, zone, request.query.get("unit"))
+    return web.json_response(
+        {
+            "date": day.isoformat(),
+            "items": [
+                {
+                    "unit": r.unit,
+                    "pin": r.pin,
+                    "nip": r.nip,
+                    "name": r.name,
+                    "first_in": r.first_in.isoformat(),
+                    "last_out": r.last_out.isoformat() if r.last_out else None,
+                    "punches": r.punches,
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+@routes.get("/api/v1/quarantine")
+async def list_quarantine(request: web.Request) -> web.Response:
+    limit = _int_param(request, "limit", 100, 1, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 0, 10**9)
+    total = await QuarantinedMessage.all().count()
+    rows = await QuarantinedMessage.all().order_by("-id").offset(offset).limit(limit)
+    return web.json_response(
+        {
+            "total": total,
+            "items": [
+                {
+                    "id": q.id,
+                    "topic": q.topic,
+                    "gateway": q.gateway_id,
+                    "reason": q.reason,
+                    "received_at": q.received_at.isoformat(),
+                    "bytes": len(q.payload),
+                }
+                for q in rows
+            ],
+        }
+    )

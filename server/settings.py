@@ -1,0 +1,39 @@
+"""Server settings from the environment (and the command line), with the embedded default for a laptop."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from kinerja.mqtt import MqttSettings
+
+DEFAULT_DB_URL = "sqlite://var/kinerja.sqlite3"
+DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883?protocol=5"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """`db_url`: sqlite://path/to/file.sqlite3 or postgres://user@host:5432/db.
+    `mqtt`: the broker; MQTT 5 uses a shared subscription so replicas split the punch stream,
+    3.1.1 (the embedded broker) a plain one. `replica_id` names this replica's MQTT session."""
+
+    db_url: str = DEFAULT_DB_URL
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    replica_id: str = "kinerja-server-" + socket.gethostname().lower()
+    share_group: str = "kinerja-server"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        return cls(
+            db_url=env.get("KINERJA_DB_URL", DEFAULT_DB_URL),
+            mqtt=MqttSettings.from_url(env.get("KINERJA_MQTT_URL", DEFAULT_MQTT_URL)),
+            http_host=env.get("KINERJA_HTTP_HOST", defaults.http_host),
+            http_port=int(env.get("KINERJA_HTTP_PORT", defaults.http_port)),
+            replica_id=env.get("KINERJA_REPLICA_ID", defaults.replica_id),
+            share_group=env.get("KINERJA_SHARE_GROUP", defaults.share_group),
+        )

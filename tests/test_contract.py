@@ -1,0 +1,131 @@
+"""The gateway-server contract: what goes over the wire, and what a receiver refuses."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kinerja.contract import (
+    MAX_BATCH_BYTES,
+    MAX_PUNCHES_PER_BATCH,
+    SCHEMA_VERSION,
+    AckStatus,
+    BatchAck,
+    ContractError,
+    GatewayStatus,
+    PunchBatch,
+    PunchRecord,
+    TopicKind,
+    parse_topic,
+    subscription_for,
+    topic_for,
+)
+
+WIB = timezone(timedelta(hours=7))
+
+
+def a_batch(**overrides) -> PunchBatch:
+    fields = {
+        "batch_id": PunchBatch.new_id(),
+        "gateway_id": "gw-jkt",
+        "unit": "kemensos-pusat",
+        "device_serial": "CKJ1234567",
+        "punches": (PunchRecord("17", datetime(2026, 11, 23, 7, 29, 5, tzinfo=WIB), 0, 1, 1),),
+        "sent_at": datetime(2026, 11, 23, 0, 30, tzinfo=UTC),
+    }
+    fields.update(overrides)
+    return PunchBatch(**fields)
+
+
+def test_batch_survives_the_wire_unchanged():
+    batch = a_batch()
+    assert PunchBatch.from_json(batch.to_json()) == batch
+
+
+def test_batch_carries_schema_version_and_offset_of_the_office():
+    body = json.loads(a_batch().to_json())
+    assert body["schema"] == SCHEMA_VERSION
+    assert body["punches"][0]["time"] == "2026-11-23T07:29:05+07:00"
+
+
+def test_topics_are_per_unit_and_gateway_and_parse_back():
+    topic = topic_for("kemensos-pusat", "gw-jkt", TopicKind.PUNCHES)
+    assert topic == "kinerja/v1/kemensos-pusat/gw-jkt/punches"
+    address = parse_topic(topic)
+    assert (address.unit, address.gateway, address.kind) == ("kemensos-pusat", "gw-jkt", TopicKind.PUNCHES)
+
+
+def test_server_subscription_is_shared_across_replicas_when_grouped():
+    assert subscription_for(TopicKind.PUNCHES, shared_group="srv") == "$share/srv/kinerja/v1/+/+/punches"
+    assert subscription_for(TopicKind.PUNCHES) == "kinerja/v1/+/+/punches"
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["other/v1/u/g/punches", "kinerja/v1/u/g", "kinerja/v1/u/g/bogus", "kinerja/v1/U!/g/punches"],
+)
+def test_foreign_topics_are_refused(topic):
+    with pytest.raises(ContractError):
+        parse_topic(topic)
+
+
+def _mutated(mutate) -> bytes:
+    body = json.loads(a_batch().to_json())
+    mutate(body)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda b: b.update(schema=2), "schema"),
+        (lambda b: b.pop("batch_id"), "batch_id: missing"),
+        (lambda b: b.update(batch_id="x"), "batch_id"),
+        (lambda b: b.update(punches=[]), "at least one"),
+        (lambda b: b["punches"][0].update(time="2026-11-23T07:29:05"), "no UTC offset"),
+        (lambda b: b["punches"][0].update(time="yesterday"), "ISO 8601"),
+        (lambda b: b["punches"][0].update(pin="12 34"), "pin"),
+        (lambda b: b["punches"][0].update(state=True), "state: expected int"),
+        (lambda b: b["punches"][0].update(state=256), "0..255"),
+        (lambda b: b.update(gateway_id="GW JKT"), "gateway_id"),
+        (lambda b: b.update(device_serial="a/b"), "device_serial"),
+    ],
+)
+def test_malformed_batches_are_refused_with_the_reason(mutate, reason):
+    with pytest.raises(ContractError, match=reason):
+        PunchBatch.from_json(_mutated(mutate))
+
+
+def test_oversized_batch_is_refused_before_parsing():
+    with pytest.raises(ContractError, match="bytes, at most"):
+        PunchBatch.from_json(b" " * (MAX_BATCH_BYTES + 1))
+
+
+def test_too_many_punches_are_refused():
+    punch = a_batch().punches[0]
+    batch = a_batch(punches=tuple(PunchRecord(str(i), punch.time, 0, 1, i) for i in range(MAX_PUNCHES_PER_BATCH + 1)))
+    with pytest.raises(ContractError, match="at most"):
+        PunchBatch.from_json(batch.to_json())
+
+
+def test_deeply_nested_json_is_refused_not_crashing():
+    with pytest.raises(ContractError):
+        PunchBatch.from_json(b"[" * 100_000 + b"]" * 100_000)
+
+
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_never_escape_as_anything_but_contract_error(payload):
+    with contextlib.suppress(ContractError):
+        PunchBatch.from_json(payload)
+
+
+def test_ack_and_status_round_trip():
+    ack = BatchAck("a" * 32, AckStatus.STORED, stored=3, duplicates=1)
+    assert BatchAck.from_json(ack.to_json()) == ack
+    status = GatewayStatus("gw-jkt", "online", "0.1.0", at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert GatewayStatus.from_json(status.to_json()) == status

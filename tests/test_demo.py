@@ -1,0 +1,44 @@
+"""`kinerja demo --once`, run as a newcomer runs it: a separate process, the embedded parts only."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from kinerja.demo import DEMO_EMPLOYEES
+
+
+def run_demo(state_dir) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kinerja.cli", "demo", "--once", "--http-port", "0", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def table_rows(stdout: str) -> list[str]:
+    """The attendance table's rows: the lines that begin with an employee's 18-digit NIP."""
+    return [line for line in stdout.splitlines() if re.match(r"\d{18} ", line)]
+
+
+def test_demo_prints_every_employees_punches_from_the_simulated_device(tmp_path):
+    result = run_demo(tmp_path / "demo")
+    assert result.returncode == 0, result.stderr
+    for employee in DEMO_EMPLOYEES:
+        assert employee.nip in result.stdout
+        assert employee.name in result.stdout
+    assert "stored via gateway gw-demo" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_running_the_demo_again_stores_nothing_twice(tmp_path):
+    first = run_demo(tmp_path / "demo")
+    second = run_demo(tmp_path / "demo")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    table = table_rows(second.stdout)
+    assert len(table) == len(DEMO_EMPLOYEES)
+    assert table == table_rows(first.stdout)

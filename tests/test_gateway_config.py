@@ -1,0 +1,73 @@
+"""A bad gateway config fails at start with a message naming the file, the key and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config import ConfigError, load_gateway_config
+
+GOOD = """
+gateway_id = "gw-jkt"
+unit = "kemensos-pusat"
+timezone = "WIB"
+state_dir = "/var/lib/kinerja-gateway"
+
+[mqtt]
+url = "mqtt://gw-jkt:secret@127.0.0.1:1883?protocol=5"
+
+[[devices]]
+name = "lobby"
+profile = "zkteco-generic-tcp"
+host = "192.168.1.201"
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_config_loads_with_defaults_filled_in(tmp_path):
+    config = load_gateway_config(write(tmp_path, GOOD))
+    assert config.gateway_id == "gw-jkt"
+    assert config.zone.utcoffset(None).total_seconds() == 7 * 3600
+    assert config.mqtt.username == "gw-jkt" and config.mqtt.password == "secret"
+    assert config.devices[0].port == 4370 and config.devices[0].transport == "tcp"
+    assert config.devices[0].profile.name == "zkteco-generic-tcp"
+
+
+def test_the_profile_supplies_transport_and_port_unless_the_config_says_otherwise(tmp_path):
+    legacy = GOOD.replace("zkteco-generic-tcp", "zkteco-legacy-udp")
+    config = load_gateway_config(write(tmp_path, legacy))
+    assert (config.devices[0].transport, config.devices[0].timeout_s) == ("udp", 15.0)
+    overridden = load_gateway_config(write(tmp_path, legacy.replace('host = "192', 'transport = "tcp"\nhost = "192')))
+    assert overridden.devices[0].transport == "tcp"
+    assert config.relay.batch_size == 500
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace('timezone = "WIB"', 'timezone = "CET"'), "timezone: unknown office time zone 'CET'"),
+        (lambda t: t.replace('gateway_id = "gw-jkt"\n', ""), "gateway_id: missing"),
+        (lambda t: t.replace('gateway_id = "gw-jkt"', 'gateway_id = "GW JKT"'), "gateway_id: must be"),
+        (lambda t: t.replace("mqtt://", "http://"), "mqtt.url"),
+        (lambda t: t.replace('host = "192', 'port = 70000\nhost = "192'), "devices[0].port: expected at most"),
+        (lambda t: t.replace('host = "192', 'transport = "ipx"\nhost = "192'), "devices[0].transport"),
+        (lambda t: t.replace("zkteco-generic-tcp", "fax-9000"), "devices[0].profile: device profile 'fax-9000'"),
+        (lambda t: t + '\n[relay]\nbatch_size = "many"\n', "relay.batch_size: expected int"),
+        (lambda t: t + "[[", "not valid TOML"),
+    ],
+)
+def test_a_bad_config_names_the_file_and_the_key(tmp_path, change, message):
+    path = write(tmp_path, change(GOOD))
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(path)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_a_missing_config_file_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_gateway_config(tmp_path / "absent.toml")

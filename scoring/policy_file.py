@@ -125,13 +125,41 @@ def policy_version_from_dict(raw: dict[str, Any], *, source: str) -> PolicyVersi
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Tables merge key by key; any other value (arrays included) in ``override`` replaces the base's."""
+    """Tables merge key by key; any other value (arrays included) in ``override`` replaces the base's.
+
+    ``hours`` tables merge by weekday: an override's ``mon-fri`` replaces the base's ``mon-thu`` and
+    ``fri`` (otherwise the merged table would state Monday twice), and its ``fri`` overrides only Friday.
+    """
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key == "hours" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_hours(merged[key], value)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
+    return merged
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekday_set(key: str) -> frozenset[int]:
+    names = [n.strip().lower() for n in key.split("-")]
+    if not all(n in _WEEKDAYS for n in names) or len(names) > 2:
+        return frozenset()  # not a weekday key: the policy reader reports it
+    first, last = _WEEKDAYS.index(names[0]), _WEEKDAYS.index(names[-1])
+    return frozenset(range(first, last + 1))
+
+
+def _merge_hours(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key in override:
+        days = _weekday_set(key)
+        if "-" in key:  # a range restates those weekdays: drop every base key that touches them
+            for old in [k for k in merged if _weekday_set(k) & days]:
+                del merged[old]
+    merged.update(override)
     return merged
 
 

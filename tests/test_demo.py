@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+
+import pytest
 
 from kinerja.demo import DEMO_EMPLOYEES
 
 
-def run_demo(state_dir) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kinerja.cli", "demo", "--once", "--http-port", "0", "--state-dir", str(state_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+def run_demo(state_dir, timeout_s: float = 50) -> subprocess.CompletedProcess[str]:
+    """Run the demo; should it hang, make it print every thread's stack (faulthandler) and fail with that."""
+    command = [sys.executable, "-m", "kinerja.cli", "demo", "--once", "--http-port", "0", "--state-dir", str(state_dir)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            stdout, stderr = process.communicate()
+            pytest.fail(f"kinerja demo did not finish within {timeout_s} s; its threads:\n{stderr[-6000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def table_rows(stdout: str) -> list[str]:

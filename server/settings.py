@@ -24,6 +24,9 @@ class ServerSettings:
     http_port: int = 8080
     replica_id: str = "kinerja-server-" + socket.gethostname().lower()
     share_group: str = "kinerja-server"
+    # How many unacked punch batches the broker may have in flight to this replica: the ingest writer
+    # groups what is in flight into one transaction, so this bounds both memory and group size.
+    receive_maximum: int = 200
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -36,4 +39,5 @@ class ServerSettings:
             http_port=int(env.get("KINERJA_HTTP_PORT", defaults.http_port)),
             replica_id=env.get("KINERJA_REPLICA_ID", defaults.replica_id),
             share_group=env.get("KINERJA_SHARE_GROUP", defaults.share_group),
+            receive_maximum=int(env.get("KINERJA_RECEIVE_MAXIMUM", defaults.receive_maximum)),
         )

@@ -6,12 +6,20 @@ timezone = "WIB"                        # office zone of the device clocks: WIB,
 state_dir = "/var/lib/kinerja-gateway"  # the durable queue lives here
 
 [mqtt]
-url = "mqtt://gw-jkt-pusat:secret@broker.example:1883?protocol=5"   # mqtts:// with &ca=/path for TLS
+url = "mqtts://broker.example:8883?protocol=5"    # mqtt:// for plain TCP on a trusted network
+username = "gw-jkt-pusat"                         # this gateway's own broker account
+password_file = "/etc/kinerja/gateway.mqtt-password"   # or password = "..." (file keeps it out of the config)
+ca_file = "/etc/kinerja/ca.pem"                   # the CA that signed the broker's certificate (mqtts only)
 
 [relay]            # optional
 batch_size = 500
 max_in_flight = 8
-resend_after_s = 30
+resend_after_s = 30    # first resend of an unacked batch; doubles per attempt ...
+max_backoff_s = 60     # ... up to this
+fresh_every = 4        # while a backlog drains, every 4th batch carries punches queued since it began
+
+[telemetry]        # optional
+interval_s = 60
 
 [[devices]]
 name = "lobby"
@@ -26,7 +34,7 @@ poll_interval_s = 60
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timezone
 from pathlib import Path
 from typing import Any
@@ -71,6 +79,13 @@ class RelayConfig:
     batch_size: int = 500
     max_in_flight: int = 8
     resend_after_s: float = 30.0
+    max_backoff_s: float = 60.0
+    fresh_every: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryConfig:
+    interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,8 @@ class GatewayConfig:
     mqtt: MqttSettings
     devices: tuple[DeviceConfig, ...]
     relay: RelayConfig = field(default_factory=RelayConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    source: Path | None = None  # the file it came from: `reload_config` reads it again
 
     @property
     def queue_path(self) -> Path:
@@ -96,19 +113,14 @@ def load_gateway_config(path: Path | str) -> GatewayConfig:
         raise ConfigError(f"{path}: no such file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_gateway_config(raw, str(path))
+    return replace(parse_gateway_config(raw, str(path)), source=path)
 
 
 def parse_gateway_config(raw: dict[str, Any], source: str = "<config>") -> GatewayConfig:
     reader = TomlTable(raw, source, ConfigError)
-    mqtt = reader.sub("mqtt", required=True)
-    try:
-        mqtt_settings = MqttSettings.from_url(mqtt.get("url", str))
-    except ConfigError:
-        raise
-    except ValueError as exc:
-        raise mqtt.fail("url", str(exc)) from None
+    mqtt_settings = _mqtt(reader.sub("mqtt", required=True))
     relay = reader.sub("relay")
+    telemetry = reader.sub("telemetry")
     devices_raw = reader.get("devices", list)
     if not devices_raw:
         raise ConfigError(f"{source}: devices: expected at least one [[devices]] table")
@@ -126,9 +138,41 @@ def parse_gateway_config(raw: dict[str, Any], source: str = "<config>") -> Gatew
         relay=RelayConfig(
             batch_size=relay.get("batch_size", int, 500, minimum=1, maximum=1000),
             max_in_flight=relay.get("max_in_flight", int, 8, minimum=1, maximum=1000),
-            resend_after_s=relay.get("resend_after_s", float, 30.0, minimum=1),
+            resend_after_s=relay.get("resend_after_s", float, 30.0, minimum=0.1),
+            max_backoff_s=relay.get("max_backoff_s", float, 60.0, minimum=0.1),
+            fresh_every=relay.get("fresh_every", int, 4, minimum=2, maximum=100),
         ),
+        telemetry=TelemetryConfig(interval_s=telemetry.get("interval_s", float, 60.0, minimum=0.1, maximum=3600)),
     )
+
+
+def _mqtt(mqtt: TomlTable) -> MqttSettings:
+    """The broker URL, with this gateway's own account and CA as separate keys overriding it."""
+    try:
+        settings = MqttSettings.from_url(mqtt.get("url", str))
+    except ValueError as exc:
+        raise mqtt.fail("url", str(exc)) from None
+    username = mqtt.get("username", str, settings.username)
+    password = mqtt.get("password", str, settings.password)
+    if "password_file" in mqtt.table:
+        if "password" in mqtt.table:
+            raise mqtt.fail("password_file", "give password or password_file, not both")
+        password_path = Path(mqtt.get("password_file", str))
+        try:
+            password = password_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise mqtt.fail("password_file", f"cannot read {password_path}: {exc.strerror or exc}") from None
+        if not password:
+            raise mqtt.fail("password_file", f"{password_path} is empty")
+    if password and not username:
+        raise mqtt.fail("username", "missing (expected str): a password was given without a username")
+    ca_file = mqtt.get("ca_file", str, settings.ca_file)
+    if ca_file is not None:
+        if not settings.tls:
+            raise mqtt.fail("ca_file", "given, but url is mqtt:// (plain TCP); use mqtts:// for TLS")
+        if not Path(ca_file).is_file():
+            raise mqtt.fail("ca_file", f"expected a PEM file of CA certificates, {ca_file} does not exist")
+    return replace(settings, username=username, password=password, ca_file=ca_file)
 
 
 def _device(entry: Any, source: str, index: int) -> DeviceConfig:

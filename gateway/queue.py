@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from gateway.faults import crash_point
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS punches (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- order of arrival, kept per device on the wire
@@ -106,20 +108,31 @@ class PunchQueue:
                         (device, pin, stamp, state, verify, now),
                     )
                     added += 1
+                    if added == 1:
+                        crash_point("queue.enqueueing")
+        if added:
+            crash_point("queue.enqueued")
         return added
 
-    def claim_batch(self, batch_id: str, max_punches: int) -> Batch | None:
-        """Put the oldest unbatched punches of the device that has waited longest into a new batch."""
+    def claim_batch(self, batch_id: str, max_punches: int, *, after_seq: int = 0) -> Batch | None:
+        """Put the oldest unbatched punches of the device that has waited longest into a new batch.
+
+        `after_seq` limits the choice to punches queued after that sequence number: the relay's lane for
+        punches that arrived while an old backlog drains. Either way a batch holds one device's punches
+        in queue order.
+        """
         with self._transaction():
-            row = self._db.execute("SELECT device FROM punches WHERE batch_id IS NULL ORDER BY seq LIMIT 1").fetchone()
+            row = self._db.execute(
+                "SELECT device FROM punches WHERE batch_id IS NULL AND seq > ? ORDER BY seq LIMIT 1", (after_seq,)
+            ).fetchone()
             if row is None:
                 return None
             device = row[0]
             seqs = [
                 r[0]
                 for r in self._db.execute(
-                    "SELECT seq FROM punches WHERE batch_id IS NULL AND device = ? ORDER BY seq LIMIT ?",
-                    (device, max_punches),
+                    "SELECT seq FROM punches WHERE batch_id IS NULL AND device = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (device, after_seq, max_punches),
                 )
             ]
             self._db.execute(
@@ -128,6 +141,11 @@ class PunchQueue:
             )
             self._db.executemany("UPDATE punches SET batch_id = ? WHERE seq = ?", [(batch_id, s) for s in seqs])
         return self.batch(batch_id)
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest punch ever queued (0 for a new queue)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'punches'").fetchone()
+        return row[0] if row else 0
 
     def batch(self, batch_id: str) -> Batch | None:
         head = self._db.execute("SELECT device, attempts FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
@@ -140,17 +158,27 @@ class PunchQueue:
         punches = tuple(QueuedPunch(s, d, p, datetime.fromisoformat(t), st, v) for s, d, p, t, st, v in rows)
         return Batch(batch_id, head[0], punches, head[1])
 
-    def batches_due(self, resend_after_s: float, limit: int) -> list[Batch]:
-        """In-flight batches never sent, or sent longer ago than `resend_after_s` without an ack, oldest first."""
-        cutoff = time.time() - resend_after_s
+    def batches_due(self, resend_after_s: float, limit: int, max_backoff_s: float | None = None) -> list[Batch]:
+        """In-flight batches never sent, or unacked past their backoff, oldest first.
+
+        The wait before resending doubles with every attempt (resend_after_s, 2x, 4x ...) up to
+        `max_backoff_s`, so a server that is down for a week is not hammered with the same batches.
+        """
+        ceiling = resend_after_s if max_backoff_s is None else max(max_backoff_s, resend_after_s)
         ids = [
             r[0]
             for r in self._db.execute(
-                "SELECT batch_id FROM batches WHERE sent_at IS NULL OR sent_at < ? ORDER BY created_at LIMIT ?",
-                (cutoff, limit),
+                "SELECT batch_id FROM batches WHERE sent_at IS NULL "
+                "OR sent_at + min(?, ? * (1 << min(max(attempts - 1, 0), 20))) <= ? ORDER BY created_at LIMIT ?",
+                (ceiling, resend_after_s, time.time(), limit),
             )
         ]
         return [b for b in (self.batch(i) for i in ids) if b is not None]
+
+    def resend_all_now(self) -> int:
+        """Make every in-flight batch due at once: after a restart or a reconnect nobody knows whether
+        the last copies reached the wire. Attempts are kept, so the backoff still grows."""
+        return self._db.execute("UPDATE batches SET sent_at = NULL WHERE sent_at IS NOT NULL").rowcount
 
     def in_flight(self) -> int:
         return self._db.execute("SELECT count(*) FROM batches").fetchone()[0]
@@ -164,6 +192,7 @@ class PunchQueue:
         """The server stored the batch: forget its punches (`seen` keeps them from coming back)."""
         with self._transaction():
             removed = self._db.execute("DELETE FROM punches WHERE batch_id = ?", (batch_id,)).rowcount
+            crash_point("queue.acknowledging")
             self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
         return removed
 
@@ -181,8 +210,10 @@ class PunchQueue:
         return removed
 
     def stats(self) -> BacklogStats:
-        queued, oldest = self._db.execute("SELECT count(*), min(queued_at) FROM punches").fetchone()
-        return BacklogStats(queued, self.in_flight(), oldest)
+        (queued,) = self._db.execute("SELECT count(*) FROM punches").fetchone()
+        # The oldest punch is the lowest seq: one index step, not a scan of a million rows.
+        oldest = self._db.execute("SELECT queued_at FROM punches ORDER BY seq LIMIT 1").fetchone()
+        return BacklogStats(queued, self.in_flight(), oldest[0] if oldest else None)
 
     def rejected_count(self) -> int:
         return self._db.execute("SELECT count(*) FROM rejected").fetchone()[0]

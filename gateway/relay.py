@@ -2,8 +2,15 @@
 
 A broker PUBACK proves nothing about delivery (Mosquitto drops QoS 1 messages for slow consumers),
 so the relay waits for the server's own BatchAck, published after the server's database commit.
-A batch without an ack is republished, same id and same punches, after `resend_after_s`; the server
-stores idempotently, so a resend of a batch it already stored costs nothing but the ack.
+A batch without an ack is republished, same id and same punches, after `resend_after_s`, then after
+twice that and so on up to `max_backoff_s`; the server stores idempotently, so a resend of a batch it
+already stored costs nothing but the ack. After a restart or a reconnect every unacked batch goes out
+again at once: nobody knows whether the last copies reached the wire.
+
+Order: a device's punches travel in queue order, batch after batch, oldest device first. While a
+large backlog drains (a week-long outage), every `fresh_every`-th new batch is taken from the punches
+queued since the drain began, so today's punches reach the centre within seconds instead of waiting
+behind the week's; each lane keeps device order, and every punch carries its `seq`.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 from datetime import UTC, datetime
 
 from gateway.config import GatewayConfig
+from gateway.faults import crash_point
 from gateway.queue import Batch, PunchQueue
 from kinerja import __version__
 from kinerja.contract import (
@@ -39,6 +47,10 @@ class Relay:
         self.last_turn_at = 0.0  # loop time of the relay loop's last turn: the watchdog's proof of life
         self.acked_batches = 0
         self.rejected_batches = 0
+        self.published_batches = 0
+        self._claims = 0
+        # Punches with a seq above this arrived after the current backlog began: the fresh lane's.
+        self._fresh_after_seq = queue.last_seq()
         status_topic = topic_for(config.unit, config.gateway_id, TopicKind.STATUS)
         offline = GatewayStatus(config.gateway_id, "offline", __version__).to_json()
         self.mqtt = AsyncMqttClient(
@@ -48,6 +60,8 @@ class Relay:
         self._punches_topic = topic_for(config.unit, config.gateway_id, TopicKind.PUNCHES)
         self.mqtt.subscribe(topic_for(config.unit, config.gateway_id, TopicKind.ACKS), self._on_ack)
         self.mqtt.on_connected(self._on_connected)
+        # Whatever the last process had in flight may have died with it: resend it first thing.
+        queue.resend_all_now()
 
     def wake(self) -> None:
         """New punches were queued: publish without waiting for the next tick."""
@@ -79,16 +93,31 @@ class Relay:
         """Resend overdue batches, then open new ones up to the in-flight window. Returns batches sent."""
         relay = self.config.relay
         sent = 0
-        for batch in self.queue.batches_due(relay.resend_after_s, relay.max_in_flight):
+        for batch in self.queue.batches_due(relay.resend_after_s, relay.max_in_flight, relay.max_backoff_s):
             self._publish(batch)
             sent += 1
         while self.queue.in_flight() < relay.max_in_flight:
-            batch = self.queue.claim_batch(PunchBatch.new_id(), relay.batch_size)
+            batch = self._claim()
             if batch is None:
                 break
             self._publish(batch)
             sent += 1
         return sent
+
+    def _claim(self) -> Batch | None:
+        relay = self.config.relay
+        self._claims += 1
+        batch = None
+        if self._claims % relay.fresh_every == 0:
+            batch = self.queue.claim_batch(PunchBatch.new_id(), relay.batch_size, after_seq=self._fresh_after_seq)
+            if batch is None:
+                # Nothing newer than the backlog: whatever is queued now is the backlog, later punches are fresh.
+                self._fresh_after_seq = self.queue.last_seq()
+        if batch is None:
+            batch = self.queue.claim_batch(PunchBatch.new_id(), relay.batch_size)
+        if batch is not None:
+            crash_point("relay.claimed")
+        return batch
 
     def _publish(self, batch: Batch) -> None:
         message = PunchBatch(
@@ -100,13 +129,18 @@ class Relay:
             sent_at=datetime.now(UTC),
         )
         self.mqtt.publish(self._punches_topic, message.to_json(), qos=1)
+        crash_point("relay.published")
         self.queue.mark_sent(batch.batch_id)
+        self.published_batches += 1
+        crash_point("relay.sent")
         if batch.attempts:
             log.info("resent batch %s (%d punches, attempt %d)", batch.batch_id, len(batch.punches), batch.attempts + 1)
 
     async def _on_connected(self) -> None:
         online = GatewayStatus(self.config.gateway_id, "online", __version__).to_json()
         self.mqtt.publish(self._status_topic, online, qos=1, retain=True)
+        # Copies published before the connection dropped may be lost: send the unacked again now.
+        self.queue.resend_all_now()
         self.wake()
 
     async def _on_ack(self, message: IncomingMessage) -> None:
@@ -115,6 +149,7 @@ class Relay:
         except ContractError as exc:
             log.error("ignoring malformed ack on %s: %s", message.topic, exc)
         else:
+            crash_point("ack.received")
             if ack.status is AckStatus.STORED:
                 if self.queue.acknowledge(ack.batch_id):
                     self.acked_batches += 1
@@ -123,5 +158,6 @@ class Relay:
                 if removed:
                     self.rejected_batches += 1
                     log.error("server rejected batch %s (%d punches kept aside): %s", ack.batch_id, removed, ack.reason)
+            crash_point("ack.done")
         self.mqtt.ack(message)
         self.wake()

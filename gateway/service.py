@@ -1,19 +1,32 @@
-"""The gateway process: device coordinators feed the durable queue, the relay drains it to MQTT."""
+"""The gateway process: device coordinators feed the durable queue, the relay drains it to MQTT,
+telemetry says how it is doing, and commands from the centre are carried out and answered."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import signal
+import time
+from collections import OrderedDict
+from typing import Any
 
-from gateway.config import DeviceConfig, GatewayConfig
+from gateway.commands import CommandError, CommandHandler
+from gateway.config import ConfigError, DeviceConfig, GatewayConfig, load_gateway_config
 from gateway.coordinator import DeviceCoordinator, DriverFactory
 from gateway.devices.base import DeviceDriver
+from gateway.faults import crash_point, is_armed
 from gateway.queue import PunchQueue
 from gateway.relay import Relay
+from gateway.telemetry import publish_every, snapshot
+from kinerja.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, peek_id, topic_for
+from kinerja.mqtt import IncomingMessage
 from kinerja.systemd import keep_watchdog_fed, notify
 
 log = logging.getLogger(__name__)
+
+# A command redelivered by the broker (QoS 1 after a reconnect) is answered again, not run again.
+REMEMBERED_COMMANDS = 256
 
 
 def default_driver_factory(config: DeviceConfig) -> DeviceDriver:
@@ -24,22 +37,54 @@ def default_driver_factory(config: DeviceConfig) -> DeviceDriver:
     )
 
 
+class _CrashingDriver:
+    """Test-only wrapper (see gateway.faults): dies with the device log read but not yet handed back."""
+
+    def __init__(self, driver: DeviceDriver) -> None:
+        self._driver = driver
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._driver, name)
+
+    def read_punches(self) -> Any:
+        punches = self._driver.read_punches()
+        crash_point("device.reading")
+        return punches
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig, driver_factory: DriverFactory = default_driver_factory) -> None:
         self.config = config
+        self.started_at = time.monotonic()
+        if is_armed("device.reading"):
+            inner = driver_factory
+            driver_factory = lambda device: _CrashingDriver(inner(device))  # type: ignore[assignment,return-value]  # noqa: E731
+        self.driver_factory = driver_factory
         self.queue = PunchQueue(config.queue_path)
         self.relay = Relay(config, self.queue)
-        self.coordinators = [
-            DeviceCoordinator(device, self.queue, config.zone, driver_factory, self.relay.wake)
+        self.coordinators = self._coordinators_for(config)
+        self.commands = CommandHandler(lambda: self.coordinators, self.reload_config)
+        self._command_results_topic = topic_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
+        self._telemetry_topic = topic_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
+        self._answered: OrderedDict[str, bytes | None] = OrderedDict()
+        self._telemetry_now = asyncio.Event()
+        self.relay.mqtt.subscribe(topic_for(config.unit, config.gateway_id, TopicKind.COMMANDS), self._on_command)
+        self.relay.mqtt.on_connected(self._on_connected)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._device_tasks: list[asyncio.Task[None]] = []
+        self._command_tasks: set[asyncio.Task[None]] = set()
+
+    def _coordinators_for(self, config: GatewayConfig) -> list[DeviceCoordinator]:
+        return [
+            DeviceCoordinator(device, self.queue, config.zone, self.driver_factory, self.relay.wake)
             for device in config.devices
         ]
-        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.relay.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
-        for coordinator in self.coordinators:
-            self._tasks.append(asyncio.create_task(coordinator.run(), name=f"device-{coordinator.config.name}"))
+        self._tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
+        self._start_devices()
         log.info(
             "gateway %s (unit %s) started: %d devices, broker %s",
             self.config.gateway_id,
@@ -48,12 +93,19 @@ class Gateway:
             self.config.mqtt.redacted(),
         )
 
+    def _start_devices(self) -> None:
+        self._device_tasks = [
+            asyncio.create_task(coordinator.run(), name=f"device-{coordinator.config.name}")
+            for coordinator in self.coordinators
+        ]
+
+    async def _stop_devices(self) -> None:
+        await _cancel(self._device_tasks)
+        self._device_tasks = []
+
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._stop_devices()
+        await _cancel([*self._tasks, *self._command_tasks])
         self._tasks.clear()
         await self.relay.close()
         self.queue.close()
@@ -63,12 +115,115 @@ class Gateway:
         return asyncio.get_running_loop().time() - self.relay.last_turn_at < 10
 
     async def run_forever(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         await self.start()
         notify("READY=1")
         watchdog = asyncio.create_task(keep_watchdog_fed(self.healthy), name="watchdog")
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
+            log.info("stopping on a signal")
         finally:
             notify("STOPPING=1")
             watchdog.cancel()
             await self.stop()
+
+    # --- configuration reload -----------------------------------------------------------------
+
+    async def reload_config(self) -> str:
+        """Read the config file again and restart the device pollers with it. Identity, broker and
+        state directory are fixed for the life of the process: changing them needs a restart."""
+        if self.config.source is None:
+            raise CommandError("this gateway was not started from a config file; nothing to reload")
+        try:
+            fresh = load_gateway_config(self.config.source)
+        except ConfigError as exc:
+            raise CommandError(f"config not reloaded, the running one stays: {exc}") from None
+        fixed = ("gateway_id", "unit", "mqtt", "state_dir")
+        changed = [name for name in fixed if getattr(fresh, name) != getattr(self.config, name)]
+        if changed:
+            raise CommandError(f"{', '.join(changed)} changed: restart the service to apply (nothing was changed)")
+        before = {d.name for d in self.config.devices}
+        after = {d.name for d in fresh.devices}
+        await self._stop_devices()
+        self.config = fresh
+        self.relay.config = fresh
+        self.coordinators = self._coordinators_for(fresh)
+        self._start_devices()
+        self._telemetry_now.set()
+        log.info("configuration reloaded from %s", fresh.source)
+        return (
+            f"configuration reloaded: {len(after)} devices"
+            f" (added {sorted(after - before) or 'none'}, removed {sorted(before - after) or 'none'})"
+        )
+
+    # --- telemetry ----------------------------------------------------------------------------
+
+    def telemetry(self) -> Telemetry:
+        return snapshot(self.config.gateway_id, self.queue, self.coordinators, self.started_at)
+
+    async def _telemetry_loop(self) -> None:
+        async def wait_interval() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._telemetry_now.wait(), self.config.telemetry.interval_s)
+            self._telemetry_now.clear()
+
+        def publish(payload: bytes) -> None:
+            stats = self.queue.stats()
+            notify(f"STATUS={stats.queued} punches queued, {stats.in_flight_batches} batches awaiting acks")
+            if self.relay.mqtt.is_connected:
+                self.relay.mqtt.publish(self._telemetry_topic, payload, qos=0)
+
+        await publish_every(wait_interval, self.telemetry, publish)
+
+    async def _on_connected(self) -> None:
+        self._telemetry_now.set()
+
+    # --- commands -----------------------------------------------------------------------------
+
+    async def _on_command(self, message: IncomingMessage) -> None:
+        """Carry the command out in its own task: a slow device must not hold up the acks behind it.
+        The broker gets its PUBACK only once the result is published, so a crash means redelivery."""
+        task = asyncio.create_task(self._answer(message), name="command")
+        self._command_tasks.add(task)
+        task.add_done_callback(self._command_tasks.discard)
+
+    async def _answer(self, message: IncomingMessage) -> None:
+        try:
+            command_id = peek_id(message.payload, "command_id", MAX_COMMAND_BYTES)
+            if command_id and command_id in self._answered:
+                cached = self._answered[command_id]
+                if cached is not None:  # done already: answer again; still running: it will answer
+                    self.relay.mqtt.publish(self._command_results_topic, cached, qos=1)
+                return
+            if command_id:
+                self._remember(command_id, None)
+            result = await self.commands.handle(message.payload)
+            payload = result.to_json()
+            if command_id:
+                self._remember(command_id, payload)
+            self.relay.mqtt.publish(self._command_results_topic, payload, qos=1)
+            log.info("command %s: %s", result.command_id or "(unreadable)", "ok" if result.ok else result.detail)
+        except Exception as exc:  # the last line of defence: a command never takes the gateway down
+            log.exception("command on %s failed", message.topic)
+            failure = CommandResult("", False, f"internal error: {exc}")
+            self.relay.mqtt.publish(self._command_results_topic, failure.to_json(), qos=1)
+        finally:
+            self.relay.mqtt.ack(message)
+
+    def _remember(self, command_id: str, payload: bytes | None) -> None:
+        self._answered[command_id] = payload
+        self._answered.move_to_end(command_id)
+        while len(self._answered) > REMEMBERED_COMMANDS:
+            self._answered.popitem(last=False)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]] | set[asyncio.Task[None]]) -> None:
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,641 @@
+"""Daily attendance, activity merge and the monthly result of one employee.
+
+:func:`score_month` is the whole computation for one employee and month against a
+:class:`~scoring.plan.MonthPlan` built once per policy, month and unit. It is written to be cheap per
+employee-day: punches are sorted integers (UTC epoch seconds); each planned slot finds its punches
+with two binary searches; the day's category is a few integer comparisons and one list index.
+
+Daily rules, as the policy says (``docs/scoring.md`` has the reasoning for each):
+
+- Only punches inside the slot's bounds count (the policy's punch window on an office day; the
+  nearest shift, within a distance, for shift work).
+- State keys are ignored unless the policy trusts them: the first punch is the arrival and the last
+  the departure, when they are more than ``repeat_window_minutes`` apart. A single punch (or a burst
+  of repeats) before the middle of the slot is an arrival without departure; after it, a departure
+  without arrival. With trusted keys, the first in-state punch arrives and the last out-state leaves.
+- No arrival punch: the policy's ``missing_in`` band (TL4); no departure: ``missing_out`` (PSW4);
+  no punch at all: TK, unless an excuse covers the day.
+- Minutes late count from the scheduled start; within the grace nothing is late; past it, counting
+  starts at the end of the grace or at the start, as the policy says. Minutes early count to the end.
+- Compensation (where allowed): lateness up to ``max_minutes`` is forgiven when the employee stays at
+  least as long after the scheduled end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from itertools import islice
+from operator import le
+from typing import Any, NamedTuple
+
+from .activities import Claim, ClaimState
+from .calendar import calendar_source, calendar_warnings
+from .errors import InputError
+from .percent import FULL_BP, format_bp, ratio_bp, weighted_bp
+from .plan import SECONDS_PER_DAY, MonthPlan, Slot, band_at, build_month_plan, local_text
+from .policy import BandBy, DeductionBase, LateCountedFrom, Policy, PunchSeconds, TargetMode
+from .punches import Punch
+
+PRESENT = "present"
+ABSENT = "absent"
+EXCUSED = "excused"
+
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeMonth:
+    """What the scoring needs of one employee for one month.
+
+    ``times``: punches as UTC epoch seconds (the days around the month included, for night shifts);
+    ``states`` and ``devices`` run parallel to it (``states`` only matters when the policy trusts them).
+    ``excuses``: excuse kind per day (``annual_leave``, ``official_travel`` ...; the policy's kinds).
+    ``roster``: shift code per start date, for shift workers; ``None`` means office hours.
+    """
+
+    nip: str
+    times: Sequence[int] = ()
+    states: Sequence[int] | None = None
+    devices: Sequence[str] | None = None
+    excuses: Mapping[date, str] = field(default_factory=dict)
+    roster: Mapping[date, str] | None = None
+    claims: Sequence[Claim] = ()
+
+    @classmethod
+    def from_punches(cls, nip: str, punches: Iterable[Punch], **rest: Any) -> EmployeeMonth:
+        """From :class:`~scoring.punches.Punch` objects in any zone and any order."""
+        rows = sorted((_epoch(p), p.state, p.device) for p in punches)
+        return cls(
+            nip,
+            [r[0] for r in rows],
+            states=[r[1] for r in rows],
+            devices=[r[2] for r in rows],
+            **rest,
+        )
+
+
+def _epoch(punch: Punch) -> int:
+    return (punch.at - _EPOCH_UTC) // _ONE_SECOND
+
+
+class DayRecord(NamedTuple):
+    """One planned day (or shift) of one employee.
+
+    ``late_minutes``/``early_minutes`` are ``None`` when the punch was missing; ``arrival`` and
+    ``departure`` are UTC epoch seconds; punches ``first``..``last`` (exclusive) of the input are the
+    ones that belonged to the slot.
+    """
+
+    index: int
+    status: str
+    codes: tuple[str, ...]
+    late_minutes: int | None
+    early_minutes: int | None
+    arrival: int | None
+    departure: int | None
+    deduction_bp: int
+    first: int
+    last: int
+    note: str
+    slot: Slot
+
+
+class ClaimOutcome(NamedTuple):
+    """A claim as scored: the day it was attributed to, its effective minutes and its flags."""
+
+    claim: Claim
+    day_index: int
+    effective_minutes: int
+    flags: tuple[str, ...]
+
+
+OUTSIDE_PRESENCE = "outside_presence"
+OVER_PRESENCE_SPAN = "over_presence_span"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MonthlyResult:
+    """One employee's month. Every figure is in basis points or minutes; :meth:`explain` traces them."""
+
+    nip: str
+    year: int
+    month: int
+    planned_days: int
+    days: tuple[DayRecord, ...]
+    claims: tuple[ClaimOutcome, ...]
+    codes: dict[str, int]
+    deduction_sum_bp: int
+    discipline_deduction_bp: int
+    claimed_minutes: int
+    approved_minutes: int
+    effective_minutes: int
+    target_minutes: int
+    target_days: int
+    performance_bp: int
+    discipline_bp: int
+    score_bp: int
+    allowance_deduction_bp: int
+    plan: MonthPlan
+    employee: EmployeeMonth
+
+    @property
+    def policy(self) -> Policy:
+        return self.plan.policy
+
+    @property
+    def absent_days(self) -> list[date]:
+        """Days of unexcused absence (TK), for the yearly escalation count."""
+        return [r.slot.day.day for r in self.days if r.status == ABSENT]
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers, JSON-ready (what the server stores beside the explanation)."""
+        p = self.policy
+        return {
+            "nip": self.nip,
+            "month": f"{self.year}-{self.month:02d}",
+            "policy": p.name,
+            "policy_unit": p.unit,
+            "policy_effective_from": p.effective_from.isoformat(),
+            "policy_fingerprint": p.fingerprint,
+            "planned_days": self.planned_days,
+            "codes": dict(sorted(self.codes.items())),
+            "deduction_sum_bp": self.deduction_sum_bp,
+            "discipline_deduction_bp": self.discipline_deduction_bp,
+            "claimed_minutes": self.claimed_minutes,
+            "approved_minutes": self.approved_minutes,
+            "effective_minutes": self.effective_minutes,
+            "target_minutes": self.target_minutes,
+            "performance_bp": self.performance_bp,
+            "discipline_bp": self.discipline_bp,
+            "score_bp": self.score_bp,
+            "allowance_deduction_bp": self.allowance_deduction_bp,
+        }
+
+    def digest(self) -> str:
+        """A fingerprint of the explanation: the same inputs and policy always give the same digest."""
+        text = json.dumps(self.explain(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def explain(self) -> dict[str, Any]:
+        return explain(self)
+
+
+def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
+    """Score one employee's month. Pure: the same plan and input always give the same result."""
+    policy = plan.policy
+    att = policy.attendance
+    times, states = emp.times, emp.states
+    if not all(map(le, times, islice(times, 1, None))):
+        order = sorted(range(len(times)), key=times.__getitem__)
+        times = [times[i] for i in order]
+        states = None if states is None else [states[i] for i in order]
+        emp = EmployeeMonth(
+            emp.nip,
+            times,
+            states,
+            None if emp.devices is None else [emp.devices[i] for i in order],
+            emp.excuses,
+            emp.roster,
+            emp.claims,
+        )
+    trust = att.trust_state_keys
+    if trust and (states is None or len(states) != len(times)):
+        raise InputError(f"{emp.nip}: the policy trusts state keys, so every punch needs its state")
+    if emp.roster is None:
+        slots, inside = plan.office_slots, None
+    else:
+        slots, inside = plan.shift_slots(emp.roster)
+
+    seconds_mode = att.punch_seconds
+    ignore_seconds = seconds_mode is PunchSeconds.IGNORE
+    repeat_s = att.repeat_window_minutes * 60
+    grace = att.grace_minutes
+    from_start = att.late_counted_from is LateCountedFrom.START
+    late_bands, early_bands = plan.late_bands, plan.early_bands
+    missing_in = policy.lateness.by_code(att.missing_in)
+    missing_out = policy.early_leave.by_code(att.missing_out)
+    assert missing_in is not None and missing_out is not None  # check_policy guarantees it
+    comp = policy.compensation
+    comp_max = comp.max_minutes if comp.enabled else -1
+    comp_remaining = comp.band_by is BandBy.REMAINING
+    tk_code, tk_bp, away_over = policy.absence.code, policy.absence.deduction_bp, policy.absence.away_minutes_over
+    excuses = emp.excuses
+    in_states, out_states = att.in_states, att.out_states
+
+    records: list[DayRecord] = []
+    append = records.append
+    pos = 0
+    for k, slot in enumerate(slots):
+        a = bisect_left(times, slot.lo, pos)
+        b = bisect_right(times, slot.hi, a)
+        pos = b
+        if inside is not None and k not in inside:
+            continue
+        if excuses:
+            kind = excuses.get(slot.day.day)
+            if kind is not None:
+                rule = policy.excuse_rule(kind)
+                if rule is None:
+                    known = ", ".join(r.kind for r in policy.excuses)
+                    raise InputError(f"{emp.nip} on {slot.day.day}: excuse '{kind}' is not in the policy ({known})")
+                append(DayRecord(slot.index, EXCUSED, (rule.code,), None, None, None, None, rule.deduction_bp,
+                                 a, b, rule.label, slot))  # fmt: skip
+                continue
+        if a == b:
+            append(DayRecord(slot.index, ABSENT, (tk_code,), None, None, None, None, tk_bp, a, b, "", slot))
+            continue
+        if trust:
+            assert states is not None
+            arrival = next((times[i] for i in range(a, b) if states[i] in in_states), None)
+            departure = next((times[i] for i in range(b - 1, a - 1, -1) if states[i] in out_states), None)
+            if arrival is not None and departure is not None and departure <= arrival:
+                departure = None
+        else:
+            first, last = times[a], times[b - 1]
+            if last - first > repeat_s:
+                arrival, departure = first, last
+            elif first < slot.mid:
+                arrival, departure = first, None
+            else:
+                arrival, departure = None, last
+        start, end = slot.start, slot.end
+        note = ""
+        deduction = 0
+        codes: tuple[str, ...] = ()
+        if departure is None:
+            early = None
+            stayed = 0
+        else:
+            early = end // 60 - departure // 60 if ignore_seconds else -((departure - end) // 60)
+            stayed = -early
+        if arrival is None:
+            late = None
+            codes = (missing_in.code,)
+            deduction = missing_in.deduction_bp
+        else:
+            late = arrival // 60 - start // 60 if ignore_seconds else -((start - arrival) // 60)
+            if late > grace:
+                counted = late if from_start else late - grace
+                if 0 < counted <= comp_max and stayed > 0:
+                    if stayed >= counted:
+                        note = f"{counted} minutes late made up by staying {stayed} minutes after the end"
+                        counted = 0
+                    elif comp_remaining:
+                        note = f"{stayed} of {counted} minutes late made up by staying later"
+                        counted -= stayed
+                if counted > 0:
+                    band = band_at(late_bands, counted)
+                    if band is not None:
+                        codes = (band.code,)
+                        deduction = band.deduction_bp
+            if late < 0:
+                late = 0
+        if departure is None:
+            codes = (*codes, missing_out.code)
+            deduction += missing_out.deduction_bp
+        else:
+            assert early is not None
+            if early > 0:
+                band = band_at(early_bands, early)
+                if band is not None:
+                    codes = (*codes, band.code)
+                    deduction += band.deduction_bp
+            else:
+                early = 0
+        if away_over is not None:
+            # a missing punch: away from the start until the departure, or from the arrival to the end
+            away = (late if late is not None else (departure or end) // 60 - start // 60) + (
+                early if early is not None else end // 60 - (arrival or start) // 60
+            )
+            if away > away_over:
+                note = f"away {away} minutes, more than {away_over}: counted as {tk_code}"
+                append(DayRecord(slot.index, ABSENT, (tk_code,), late, early, arrival, departure, tk_bp, a, b, note,
+                                 slot))  # fmt: skip
+                continue
+        append(DayRecord(slot.index, PRESENT, codes, late, early, arrival, departure, deduction, a, b, note, slot))
+
+    claim_outcomes, claimed, approved, effective = _merge_claims(plan, emp, records, times)
+    return _result(plan, emp, records, claim_outcomes, claimed, approved, effective)
+
+
+def _presence(plan: MonthPlan, record: DayRecord) -> tuple[int, int] | None:
+    """The stretch the employee was present (or excused as present) in a slot; ``None``: not present.
+
+    With one punch missing the presence is taken to run to the scheduled end (or from the start):
+    the missing punch already costs its band.
+    """
+    if record.status == EXCUSED:
+        rule = next(r for r in plan.policy.excuses if r.code == record.codes[0])
+        if rule.counts_as_presence:
+            return record.slot.start - SECONDS_PER_DAY, record.slot.end + SECONDS_PER_DAY
+        return None
+    if record.arrival is None and record.departure is None:
+        return None
+    lo = record.arrival if record.arrival is not None else record.slot.start
+    hi = record.departure if record.departure is not None else record.slot.end
+    return (lo, hi) if hi > lo else None
+
+
+def _merge_claims(
+    plan: MonthPlan, emp: EmployeeMonth, records: list[DayRecord], times: Sequence[int]
+) -> tuple[tuple[ClaimOutcome, ...], int, int, int]:
+    """Attribute each claim to a day, flag claims outside presence, cap each day's minutes to presence."""
+    if not emp.claims:
+        return (), 0, 0, 0
+    cap = plan.policy.performance.cap_claims_to_presence
+    ndays = len(plan.days)
+    by_index: dict[int, DayRecord] = {}
+    for r in records:
+        by_index.setdefault(r.index, r)
+    presence_cache: dict[int, tuple[int, int] | None] = {}
+    excused_presence: set[int] = set()
+
+    def presence_of(index: int) -> tuple[int, int] | None:
+        if index in presence_cache:
+            return presence_cache[index]
+        rec = by_index.get(index)
+        if rec is not None:
+            window = _presence(plan, rec)
+            if rec.status == EXCUSED and window is not None:
+                excused_presence.add(index)
+        else:  # a day without a slot (weekend, holiday): presence from that calendar day's punches
+            midnight = plan.day0 + index * SECONDS_PER_DAY
+            a = bisect_left(times, midnight)
+            b = bisect_left(times, midnight + SECONDS_PER_DAY, a)
+            window = (times[a], times[b - 1]) if b - a >= 2 and times[b - 1] > times[a] else None
+        presence_cache[index] = window
+        return window
+
+    attributed: list[tuple[Claim, int, bool]] = []
+    claimed = approved = 0
+    for claim in emp.claims:
+        index = (claim.start - plan.day0) // SECONDS_PER_DAY
+        covered = False
+        chosen = index
+        for candidate in (index, index - 1):
+            window = presence_of(candidate)
+            if window is not None and window[0] <= claim.start and claim.end <= window[1]:
+                covered, chosen = True, candidate
+                break
+        if (
+            not covered
+            and index not in by_index
+            and (index - 1) in by_index
+            and by_index[index - 1].slot.end > claim.start
+        ):
+            chosen = index - 1  # inside a night shift that started the day before
+        if not 0 <= chosen < ndays:
+            continue  # another month's claim
+        attributed.append((claim, chosen, covered))
+        claimed += claim.minutes
+        if claim.state is ClaimState.APPROVED:
+            approved += claim.minutes
+
+    used: dict[int, int] = {}
+    outcomes = []
+    effective = 0
+    for claim, index, covered in attributed:
+        flags: tuple[str, ...] = () if covered else (OUTSIDE_PRESENCE,)
+        minutes = 0
+        if claim.state is ClaimState.APPROVED:
+            minutes = claim.minutes
+            if cap and index not in excused_presence:
+                window = presence_of(index)
+                span = 0 if window is None else (window[1] - window[0]) // 60
+                left = span - used.get(index, 0)
+                if minutes > left:
+                    minutes = max(0, left)
+                    flags = (*flags, OVER_PRESENCE_SPAN)
+            used[index] = used.get(index, 0) + minutes
+            effective += minutes
+        outcomes.append(ClaimOutcome(claim, index, minutes, flags))
+    return tuple(outcomes), claimed, approved, effective
+
+
+def _result(
+    plan: MonthPlan,
+    emp: EmployeeMonth,
+    records: list[DayRecord],
+    claims: tuple[ClaimOutcome, ...],
+    claimed: int,
+    approved: int,
+    effective: int,
+) -> MonthlyResult:
+    policy = plan.policy
+    codes: dict[str, int] = {}
+    total = 0
+    reduced = 0
+    reducing = {r.code for r in policy.excuses if r.reduces_target}
+    for r in records:
+        total += r.deduction_bp
+        for code in r.codes:
+            codes[code] = codes.get(code, 0) + 1
+        if r.status == EXCUSED and r.codes[0] in reducing:
+            reduced += 1
+    planned = len(records)
+    target_days = planned - reduced
+    perf_rules = policy.performance
+    if perf_rules.target is TargetMode.PER_WORKING_DAY:
+        target = perf_rules.minutes_per_working_day * target_days
+    else:
+        target = (2 * perf_rules.monthly_target_minutes * target_days + planned) // (2 * planned) if planned else 0
+    performance = FULL_BP if target == 0 else min(FULL_BP, ratio_bp(effective, target))
+    disc = policy.discipline
+    capped = min(total, disc.monthly_cap_bp)
+    discipline = FULL_BP - capped
+    if disc.applies_to is DeductionBase.DISCIPLINE_COMPONENT:
+        score = weighted_bp(((perf_rules.weight_bp, performance), (disc.weight_bp, discipline)))
+        allowance_deduction = FULL_BP - score
+    else:
+        base = weighted_bp(((perf_rules.weight_bp, performance), (disc.weight_bp, FULL_BP)))
+        allowance_deduction = min(FULL_BP, FULL_BP - base + capped)
+        score = FULL_BP - allowance_deduction
+    return MonthlyResult(
+        nip=emp.nip,
+        year=plan.year,
+        month=plan.month,
+        planned_days=planned,
+        days=tuple(records),
+        claims=claims,
+        codes=codes,
+        deduction_sum_bp=total,
+        discipline_deduction_bp=capped,
+        claimed_minutes=claimed,
+        approved_minutes=approved,
+        effective_minutes=effective,
+        target_minutes=target,
+        target_days=target_days,
+        performance_bp=performance,
+        discipline_bp=discipline,
+        score_bp=score,
+        allowance_deduction_bp=allowance_deduction,
+        plan=plan,
+        employee=emp,
+    )
+
+
+def score_unit_month(
+    policy: Policy,
+    year: int,
+    month: int,
+    employees: Iterable[EmployeeMonth],
+    *,
+    extra_days_off: Mapping[date, str] | None = None,
+) -> list[MonthlyResult]:
+    """Every employee of a unit for one month (the plan is built once)."""
+    plan = build_month_plan(policy, year, month, extra_days_off)
+    return [score_month(plan, emp) for emp in employees]
+
+
+def _band_rule(policy: Policy, code: str) -> str:
+    for table, what in ((policy.lateness, "late"), (policy.early_leave, "left early")):
+        band = table.by_code(code)
+        if band is not None:
+            return f"{code}: {what} {band.label()}, {format_bp(band.deduction_bp)} per occurrence"
+    if code == policy.absence.code:
+        return f"{code}: absent without a valid reason, {format_bp(policy.absence.deduction_bp)} per day"
+    rule = next((r for r in policy.excuses if r.code == code), None)
+    if rule is not None:
+        return f"{code}: {rule.label}, {format_bp(rule.deduction_bp)} per day"
+    return code
+
+
+def explain(result: MonthlyResult) -> dict[str, Any]:
+    """Every number of the month, traced to the days, punches, activities and rules behind it."""
+    plan, policy, emp = result.plan, result.policy, result.employee
+    off = plan.offset_s
+    att = policy.attendance
+    devices = emp.devices
+    times = emp.times
+
+    def punches(first: int, last: int) -> list[dict[str, Any]]:
+        return [
+            {"at": local_text(times[i], off), **({"device": devices[i]} if devices else {})} for i in range(first, last)
+        ]
+
+    days: list[dict[str, Any]] = []
+    by_index = {r.index: r for r in result.days}
+    for idx, plan_day in enumerate(plan.days):
+        rec = by_index.get(idx)
+        entry: dict[str, Any] = {"date": plan_day.day.isoformat(), "planned": plan_day.describe()}
+        if rec is None:
+            entry["kind"] = str(plan_day.kind)
+            days.append(entry)
+            continue
+        slot = rec.slot
+        entry.update(
+            {
+                "kind": str(slot.day.kind),
+                "planned": slot.day.describe(),
+                "scheduled": [local_text(slot.start, off), local_text(slot.end, off)],
+                "status": rec.status,
+                "codes": list(rec.codes),
+                "punches": punches(rec.first, rec.last),
+                "arrival": None if rec.arrival is None else local_text(rec.arrival, off),
+                "departure": None if rec.departure is None else local_text(rec.departure, off),
+                "late_minutes": rec.late_minutes,
+                "early_minutes": rec.early_minutes,
+                "deduction": format_bp(rec.deduction_bp),
+                "deduction_bp": rec.deduction_bp,
+                "rules": [_band_rule(policy, c) for c in rec.codes],
+            }
+        )
+        if rec.note:
+            entry["note"] = rec.note
+        days.append(entry)
+    if emp.roster is not None:
+        for rec in result.days:  # shifts are listed by the date they start
+            days[rec.index]["shift"] = rec.slot.day.describe()
+    contributing = [
+        {"date": r.slot.day.day.isoformat(), "codes": list(r.codes), "deduction": format_bp(r.deduction_bp)}
+        for r in result.days
+        if r.deduction_bp
+    ]
+    perf = policy.performance
+    disc = policy.discipline
+    if perf.target is TargetMode.PER_WORKING_DAY:
+        target_rule = f"{perf.minutes_per_working_day} minutes x {result.target_days} planned days"
+    else:
+        target_rule = f"{perf.monthly_target_minutes} minutes x {result.target_days}/{result.planned_days} planned days"
+    excluded = result.planned_days - result.target_days
+    if excluded:
+        target_rule += f" ({excluded} day(s) of leave excluded)"
+    activities = [
+        {
+            "claim": o.claim.claim_id,
+            "activity": o.claim.activity,
+            "output": o.claim.output,
+            "date": (plan.first_day + timedelta(days=o.day_index)).isoformat(),
+            "start": local_text(o.claim.start, off),
+            "quantity": o.claim.quantity,
+            "claimed_minutes": o.claim.minutes,
+            "state": str(o.claim.state),
+            **({"reason": o.claim.reason} if o.claim.reason else {}),
+            **({"evidence": o.claim.evidence} if o.claim.evidence else {}),
+            "effective_minutes": o.effective_minutes,
+            "flags": list(o.flags),
+        }
+        for o in result.claims
+    ]
+    if disc.applies_to is DeductionBase.DISCIPLINE_COMPONENT:
+        formula = (
+            f"score = {format_bp(perf.weight_bp)} x performance + {format_bp(disc.weight_bp)} x discipline; "
+            "allowance deduction = 100% - score"
+        )
+    else:
+        formula = (
+            f"allowance deduction = (100% - ({format_bp(perf.weight_bp)} x performance + "
+            f"{format_bp(disc.weight_bp)})) + discipline deduction, at most 100%"
+        )
+    return {
+        "employee": result.nip,
+        "month": f"{result.year}-{result.month:02d}",
+        "policy": {
+            "name": policy.name,
+            "title": policy.title,
+            "unit": policy.unit,
+            "effective_from": policy.effective_from.isoformat(),
+            "fingerprint": policy.fingerprint,
+            "source": policy.source,
+            "time_zone": policy.time_zone,
+            "calendar": calendar_source(policy),
+            "grace_minutes": att.grace_minutes,
+            "trust_state_keys": att.trust_state_keys,
+            "repeat_window_minutes": att.repeat_window_minutes,
+            "compensation": policy.compensation.enabled,
+        },
+        "warnings": calendar_warnings(policy, result.year, result.month),
+        "days": days,
+        "discipline": {
+            "days": contributing,
+            "sum": format_bp(result.deduction_sum_bp),
+            "cap": format_bp(disc.monthly_cap_bp),
+            "deduction": format_bp(result.discipline_deduction_bp),
+            "component": format_bp(result.discipline_bp),
+            "codes": dict(sorted(result.codes.items())),
+        },
+        "performance": {
+            "activities": activities,
+            "claimed_minutes": result.claimed_minutes,
+            "approved_minutes": result.approved_minutes,
+            "effective_minutes": result.effective_minutes,
+            "target_minutes": result.target_minutes,
+            "target_rule": target_rule,
+            "component": format_bp(result.performance_bp),
+            "capped_at": "100%",
+        },
+        "score": {
+            "formula": formula,
+            "performance_component": format_bp(result.performance_bp),
+            "discipline_component": format_bp(result.discipline_bp),
+            "final": format_bp(result.score_bp),
+            "allowance_deduction": format_bp(result.allowance_deduction_bp),
+        },
+        "summary": result.summary(),
+    }

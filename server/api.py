@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from kinerja.zones import office_zone
+from server.context import CONSUMER
 from server.models import Punch, QuarantinedMessage
 from server.report import attendance_for_day
 
@@ -22,12 +25,10 @@ class BadRequest(web.HTTPBadRequest):
 
 
 def _json_text(body: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(body)
 
 
-def _int_param(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
+def int_param(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -62,11 +63,29 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@routes.get("/api/v1/server/status")
+async def server_status(request: web.Request) -> web.Response:
+    """This replica: its MQTT session, what its ingest writer has waiting, and its counters."""
+    consumer = request.app.get(CONSUMER)
+    if consumer is None:
+        return web.json_response({"consuming": False})
+    return web.json_response(
+        {
+            "consuming": True,
+            "replica_id": consumer.settings.replica_id,
+            "mqtt_connected": consumer.mqtt.is_connected,
+            "writer_waiting": consumer.writer.waiting,
+            "ingest": asdict(consumer.counters),
+            "writer": asdict(consumer.writer.counters),
+        }
+    )
+
+
 @routes.get("/api/v1/punches")
 async def list_punches(request: web.Request) -> web.Response:
     """Stored punches, newest first. Filters: unit, device, pin, date (office-local day, with tz)."""
-    limit = _int_param(request, "limit", 100, 1, MAX_PAGE)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
+    limit = int_param(request, "limit", 100, 1, MAX_PAGE)
+    offset = int_param(request, "offset", 0, 0, 10**9)
     query = Punch.all()
     for name, column in (("unit", "unit_code"), ("device", "device_serial"), ("pin", "pin")):
         if value := request.query.get(name):
@@ -133,8 +152,8 @@ async def daily_attendance(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/quarantine")
 async def list_quarantine(request: web.Request) -> web.Response:
-    limit = _int_param(request, "limit", 100, 1, MAX_PAGE)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
+    limit = int_param(request, "limit", 100, 1, MAX_PAGE)
+    offset = int_param(request, "offset", 0, 0, 10**9)
     total = await QuarantinedMessage.all().count()
     rows = await QuarantinedMessage.all().order_by("-id").offset(offset).limit(limit)
     return web.json_response(

@@ -1,23 +1,38 @@
-"""The application factory: database and MQTT consumer start and stop with the app (cleanup_ctx)."""
+"""The application factory: database and MQTT consumer start and stop with the app (cleanup_ctx).
+
+Other server modules extend the app without editing this file's body: append a route table to
+ROUTE_TABLES, or a setup hook (called with the new app before it starts: add middlewares, routes,
+cleanup contexts) to SETUP_HOOKS.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from server.api import routes
+from server import api, api_registry
 from server.consumer import PunchConsumer
-from server.db import close_database, open_database
+from server.context import CONSUMER, DIALECT, SETTINGS
+from server.db import close_database, dialect_of, open_database
+from server.ingest import resolve_unmapped_punches
 from server.settings import ServerSettings
+
+__all__ = ["CONSUMER", "ROUTE_TABLES", "SETTINGS", "SETUP_HOOKS", "create_app"]
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", ServerSettings)
-CONSUMER = web.AppKey("consumer", PunchConsumer)
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SetupHook = Callable[[web.Application], None]
+
+ROUTE_TABLES: list[web.RouteTableDef] = [api.routes, api_registry.routes]
+SETUP_HOOKS: list[SetupHook] = []
+
+# How often punches of PINs mapped since they arrived get their employee (mapping calls also do it at once).
+RESOLVE_INTERVAL_S = 300.0
 
 
 @web.middleware
@@ -34,18 +49,25 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response({"error": "internal", "reason": "internal error; see the server log"}, status=500)
 
 
-def create_app(settings: ServerSettings, *, consume: bool = True) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=1024**2)
+def create_app(
+    settings: ServerSettings, *, consume: bool = True, setup_hooks: Iterable[SetupHook] = ()
+) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
-    app.add_routes(routes)
+    app[DIALECT] = dialect_of(settings.db_url)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
     app.cleanup_ctx.append(_database)
     if consume:
         app.cleanup_ctx.append(_consumer)
+        app.cleanup_ctx.append(_resolver)
+    for hook in (*SETUP_HOOKS, *setup_hooks):
+        hook(app)
     return app
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    context = await open_database(app[SETTINGS].db_url)
+    context = await open_database(app[SETTINGS].db_url, create_schema=app[SETTINGS].migrate_on_start)
     yield
     await close_database(context)
 
@@ -56,3 +78,19 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
     await consumer.start()
     yield
     await consumer.close()
+
+
+async def _resolver(app: web.Application) -> AsyncIterator[None]:
+    async def resolve_forever() -> None:
+        while True:
+            await asyncio.sleep(RESOLVE_INTERVAL_S)
+            try:
+                await resolve_unmapped_punches(app[DIALECT])
+            except Exception:
+                log.exception("resolving punches of newly mapped PINs failed; trying again later")
+
+    task = asyncio.create_task(resolve_forever(), name="pin-resolver")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -27,6 +27,11 @@ class ServerSettings:
     # How many unacked punch batches the broker may have in flight to this replica: the ingest writer
     # groups what is in flight into one transaction, so this bounds both memory and group size.
     receive_maximum: int = 200
+    # Apply pending migrations at start (replicas serialise on a lock); off when operators run
+    # `kinerja server migrate` themselves.
+    migrate_on_start: bool = True
+    # Largest HTTP request body: a CSV of a whole directorate general's employees fits.
+    max_request_bytes: int = 16 * 1024**2
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -40,4 +45,5 @@ class ServerSettings:
             replica_id=env.get("KINERJA_REPLICA_ID", defaults.replica_id),
             share_group=env.get("KINERJA_SHARE_GROUP", defaults.share_group),
             receive_maximum=int(env.get("KINERJA_RECEIVE_MAXIMUM", defaults.receive_maximum)),
+            migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

@@ -1,23 +1,37 @@
-"""One coordinator per device: it owns that device's polling, backoff, clock and health.
+"""One coordinator per device: it owns that device's reads, live events, clock and health.
 
-Drivers block (pyzk, pyserial), so every call to a device runs in a worker thread with a deadline:
-a device that hangs mid-read is abandoned and retried later, and never stalls the event loop or the
-other devices. One operation at a time per device: ZK firmware copes badly with two sessions.
-Punches go straight into the durable queue; the coordinator never sees MQTT.
+Drivers block (pyzk, pyserial), so every call to a device runs on a worker thread of that device's
+own: a device that hangs mid-read is abandoned (its thread left to die on its socket timeout, a fresh
+thread and driver take over) and retried later, and it never stalls the event loop or, through a
+shared thread pool, the other devices. One session at a time per device: ZK firmware copes badly
+with two.
+
+Where the profile says live events work, the coordinator holds one connection open, reconciles the
+whole log on connecting and every `reconcile_interval_s`, and in between queues each punch as the
+device announces it. Otherwise it reads the whole log every `poll_interval_s`. Serial terminals push
+lines and keep no log, so their port is always held open the same way.
+
+Every punch is checked before it is queued: a timestamp in year 2000 (the clock restarted after a
+flat battery), in the future, or before the gateway last set the clock (for punches stored after
+that) is held in the DeviceStore for a person, never queued with a time that may be invented. The
+queue's `seen` table keeps a punch from being queued twice, whatever the device returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 from gateway.config import DeviceConfig
 from gateway.devices.base import DeviceDriver, DeviceError, DeviceInfo, DevicePunch, DeviceUser
+from gateway.devices.store import ClockSet, DeviceStore
 from gateway.queue import PunchQueue
 from kinerja.zones import office_zone
 
@@ -25,6 +39,9 @@ log = logging.getLogger(__name__)
 
 DriverFactory = Callable[[DeviceConfig], DeviceDriver]
 T = TypeVar("T")
+
+BATTERY_RESET_BEFORE = datetime(2001, 1, 1)  # ZK clocks restart at 2000-01-01 when the battery is flat
+CLOCK_SET_SLACK = timedelta(seconds=2)  # a punch in the second of the set is not suspect
 
 
 @dataclass
@@ -39,6 +56,10 @@ class DeviceHealth:
     clock_set_at: float | None = None
     record_count: int | None = None
     record_capacity: int | None = None
+    mode: str = "polling"  # or "live"
+    held_punches: int = 0  # suspect timestamps held for review, never queued
+    quarantined: int = 0  # raw records or lines that are not punches
+    log_cleared_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +67,29 @@ class PollResult:
     info: DeviceInfo
     punches: list[DevicePunch]
     gateway_time: datetime
+    clock_drift_s: float = 0.0
+    clock_set: ClockSet | None = None
 
 
-def _read_everything(driver: DeviceDriver) -> PollResult:
-    info = driver.read_info()
-    gateway_time = datetime.now(UTC)
-    return PollResult(info, driver.read_punches(), gateway_time)
+def suspect_reason(
+    local_time: datetime,
+    *,
+    now_local: datetime,
+    future_tolerance_s: float,
+    clock_set: ClockSet | None,
+    stored_after_set: bool,
+) -> str | None:
+    """Why a punch's device time cannot be trusted, or None. All times are device wall times."""
+    if local_time < BATTERY_RESET_BEFORE:
+        return f"stamped {local_time:%Y-%m-%d %H:%M:%S}: the clock restarted at 2000 (flat clock battery?)"
+    if local_time > now_local + timedelta(seconds=future_tolerance_s):
+        return f"stamped {local_time:%Y-%m-%d %H:%M:%S}, in the future (gateway clock {now_local:%Y-%m-%d %H:%M:%S})"
+    if clock_set is not None and stored_after_set and local_time < clock_set.set_to - CLOCK_SET_SLACK:
+        return (
+            f"stamped {local_time:%Y-%m-%d %H:%M:%S}, before the clock was set to "
+            f"{clock_set.set_to:%Y-%m-%d %H:%M:%S}, yet stored after that"
+        )
+    return None
 
 
 class DeviceCoordinator:
@@ -60,16 +98,31 @@ class DeviceCoordinator:
         config: DeviceConfig,
         queue: PunchQueue,
         zone: timezone,
-        driver_factory: DriverFactory,
+        driver_factory: DriverFactory | None = None,
         on_new_punches: Callable[[], None] = lambda: None,
+        *,
+        store: DeviceStore | None = None,
+        reconcile_interval_s: float | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
         self.zone = zone
-        self.driver_factory = driver_factory
+        self.driver_factory = driver_factory or self._profile_driver
         self.on_new_punches = on_new_punches
-        self.health = DeviceHealth()
+        self.store = store or DeviceStore(queue.path.parent / "devices.sqlite3")
+        self.reconcile_interval_s = reconcile_interval_s or config.poll_interval_s * 5
+        self.health = DeviceHealth(mode="live" if self.streaming else "polling")
         self._busy = asyncio.Lock()
+        self._executor = self._new_executor()
+        self._driver: DeviceDriver | None = None
+        self._sessions_waiting = 0  # a live stream hands the device over when this is non-zero
+        self._last_reconcile_at = float("-inf")
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def streaming(self) -> bool:
+        """Hold a connection open for events: the profile says live events work, or a serial line pushes."""
+        return self.config.profile.live_events or self.config.protocol == "serial"
 
     @property
     def device_zone(self) -> timezone:
@@ -77,52 +130,30 @@ class DeviceCoordinator:
         zone = self.config.profile.clock_zone
         if zone == "office":
             return self.zone
-        return UTC if zone == "UTC" else office_zone(zone)  # type: ignore[return-value]
+        return UTC if zone == "UTC" else office_zone(zone)
+
+    # --- one-off sessions ------------------------------------------------------------------------
 
     async def session(self, work: Callable[[DeviceDriver], T], deadline_s: float | None = None) -> T:
-        """Connect, run `work` in a worker thread, close; one session per device at a time.
+        """Connect, run `work` on the device's thread, close; one session per device at a time.
         The default deadline covers a full buffered read on a slow link; past it the thread is abandoned."""
         deadline = deadline_s or self.config.timeout_s * 6
-        driver = self.driver_factory(self.config)
-
-        def run() -> T:
-            driver.connect()
-            try:
-                return work(driver)
-            finally:
-                driver.close()
-
-        async with self._busy:
-            try:
-                return await asyncio.wait_for(asyncio.to_thread(run), deadline)
-            except (DeviceError, OSError, TimeoutError) as exc:
-                self._failed(exc)
-                raise DeviceError(f"device {self.config.name}: {exc or type(exc).__name__}") from exc
+        self._sessions_waiting += 1  # a live stream sees this and hands the device over
+        try:
+            await self._busy.acquire()
+        finally:
+            self._sessions_waiting -= 1
+        try:
+            return await self._on_device_thread(_connected(work), deadline)
+        finally:
+            self._busy.release()
 
     async def poll_once(self) -> int:
         """Read the device's whole log and queue what is new. Returns the number of new punches."""
-        result = await self.session(_read_everything)
-        device_clock = result.info.device_time.replace(tzinfo=self.device_zone)
-        previous = self.health
-        self.health = DeviceHealth(
-            reachable=True,
-            serial=result.info.serial,
-            last_poll_ok_at=time.time(),
-            last_punch_at=previous.last_punch_at,
-            clock_drift_s=(device_clock - result.gateway_time).total_seconds(),
-            clock_set_at=previous.clock_set_at,
-            record_count=result.info.record_count,
-            record_capacity=result.info.record_capacity,
-        )
-        wire = [self._wire_values(p) for p in result.punches]
-        if wire:
-            newest = max(moment for _, moment, _, _ in wire)
-            self.health.last_punch_at = max(newest, previous.last_punch_at or newest)
-        added = self.queue.enqueue(result.info.serial, wire)
-        if added:
-            log.info("device %s (%s): %d new punches queued", self.config.name, result.info.serial, added)
-            self.on_new_punches()
-        await self._correct_clock_if_drifting()
+        result = await self.session(self._read_everything)
+        added = self._absorb(result)
+        if self._may_clear_log(result, added):
+            await self.clear_log_if_acked({*result.punches})
         return added
 
     async def sync_clock(self) -> float:
@@ -132,44 +163,250 @@ class DeviceCoordinator:
                 f"device {self.config.name}: profile {self.config.profile.name} does not allow setting the clock"
             )
 
-        def set_clock(driver: DeviceDriver) -> float:
+        def set_clock(driver: DeviceDriver) -> tuple[float, ClockSet]:
             before = driver.read_info().device_time.replace(tzinfo=self.device_zone)
+            log_length = len(driver.read_punches())
             now = datetime.now(UTC)
-            driver.set_time(now.astimezone(self.device_zone).replace(tzinfo=None, microsecond=0))
-            return (before - now).total_seconds()
+            set_to = now.astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
+            driver.set_time(set_to)
+            return (before - now).total_seconds(), ClockSet(set_to, log_length)
 
-        drift = await self.session(set_clock)
-        self.health.clock_set_at = time.time()
-        self.health.clock_drift_s = 0.0
+        drift, clock_set = await self.session(set_clock)
+        self._clock_was_set(clock_set)
         log.info("device %s: clock set, it was %+.0f s off", self.config.name, drift)
         return drift
 
     async def write_user(self, user: DeviceUser) -> None:
         await self.session(lambda driver: driver.write_user(user))
 
+    async def clear_log_if_acked(self, acked: set[DevicePunch]) -> bool:
+        """Clear the device log if it holds nothing but `acked` (re-checked with the device disabled)."""
+        clear = getattr(self._device_driver(), "clear_log_if", None)
+        if clear is None:
+            return False
+
+        def clear_if_all_acked(driver: DeviceDriver) -> bool:
+            return bool(driver.clear_log_if(lambda now: set(now) <= acked))  # type: ignore[attr-defined]
+
+        cleared = await self.session(clear_if_all_acked)
+        if cleared:
+            self.health.log_cleared_at = time.time()
+            last_set = self.store.last_clock_set(self.config.name)
+            if last_set is not None:  # every record from now on is stored after that set
+                self.store.record_clock_set(self.config.name, ClockSet(last_set.set_to, 0))
+            log.info("device %s: log of %d acknowledged punches cleared", self.config.name, len(acked))
+        return cleared
+
+    # --- running -----------------------------------------------------------------------------------
+
     async def run(self) -> None:
-        """Poll forever; on failure back off exponentially, at most eight poll intervals."""
+        """Stream or poll forever; on failure back off exponentially, at most eight poll intervals."""
         while True:
             try:
-                await self.poll_once()
-                delay = self.config.poll_interval_s
+                if self.streaming:
+                    await self.stream()
+                    delay = 0.0  # a session asked for the device: queue up behind it
+                else:
+                    await self.poll_once()
+                    delay = self.config.poll_interval_s
             except DeviceError as exc:
                 delay = min(self.config.poll_interval_s * 8, 2 ** min(self.health.consecutive_failures, 8))
                 log.warning("%s; retrying in %.0f s", exc, delay)
             await asyncio.sleep(delay)
 
-    async def _correct_clock_if_drifting(self) -> None:
-        drift = self.health.clock_drift_s
+    async def stream(self) -> None:
+        """Hold the device: reconcile when due, queue live punches in between. Returns when a session
+        wants the device; raises DeviceError when the device fails or stops answering."""
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        heartbeat = [time.monotonic()]
+
+        def beat() -> bool:
+            heartbeat[0] = time.monotonic()
+            return stop.is_set() or self._sessions_waiting > 0
+
+        def hold(driver: DeviceDriver) -> None:
+            while not beat():
+                if time.monotonic() - self._last_reconcile_at >= self.reconcile_interval_s:
+                    result = self._read_everything(driver)
+                    self._last_reconcile_at = time.monotonic()
+                    loop.call_soon_threadsafe(self._absorb_reconciled, result)
+                next_reconcile = self._last_reconcile_at + self.reconcile_interval_s
+
+                def due(next_reconcile: float = next_reconcile) -> bool:
+                    return beat() or time.monotonic() >= next_reconcile
+
+                for punch in driver.live_punches(self.reconcile_interval_s, stop_when=due):
+                    heartbeat[0] = time.monotonic()
+                    loop.call_soon_threadsafe(self._absorb_live, punch)
+
+        stall_limit = self.config.timeout_s * 6
+        async with self._busy:
+            self.health.mode = "live"
+            future = asyncio.ensure_future(self._run_on_device_thread(_connected(hold)))
+            try:
+                while not (await asyncio.wait({future}, timeout=min(1.0, stall_limit)))[0]:
+                    if time.monotonic() - heartbeat[0] > stall_limit:
+                        self._abandon()
+                        error = DeviceError(
+                            f"device {self.config.name}: no answer for {stall_limit:.0f} s; connection abandoned"
+                        )
+                        self._failed(error)
+                        raise error
+            finally:
+                stop.set()
+            try:
+                future.result()
+            except (DeviceError, OSError) as exc:
+                self._failed(exc)
+                raise DeviceError(f"device {self.config.name}: {exc or type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        """Stop the device thread (an abandoned one dies on its socket timeout) and close the store."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+
+    # --- on the device thread -------------------------------------------------------------------
+
+    def _read_everything(self, driver: DeviceDriver) -> PollResult:
+        """Identity, clock and the whole log; the clock set right away when the profile allows it."""
+        info = driver.read_info()
+        gateway_time = datetime.now(UTC)
+        punches = driver.read_punches()
+        device_clock = info.device_time.replace(tzinfo=self.device_zone)
+        drift = (device_clock - gateway_time).total_seconds()
+        clock_set = None
         profile = self.config.profile
-        if drift is None or abs(drift) <= profile.max_drift_s:
+        if abs(drift) > profile.max_drift_s and profile.clock_may_set and self.config.protocol != "serial":
+            set_to = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
+            driver.set_time(set_to)
+            clock_set = ClockSet(set_to, len(punches))
+        return PollResult(info, punches, gateway_time, drift, clock_set)
+
+    def _quarantine_from_thread(self, raw: bytes, reason: str) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._quarantine, raw, reason)
+
+    # --- on the event loop ------------------------------------------------------------------------
+
+    def _absorb(self, result: PollResult) -> int:
+        """Book a whole-log read: health, clock, held suspects, new punches. Returns punches queued."""
+        name = self.config.name
+        profile = self.config.profile
+        if result.clock_set is not None:
+            self._clock_was_set(result.clock_set)
+            log.warning(
+                "device %s: clock was %+.0f s off (more than %.0f s); set to the gateway's",
+                name,
+                result.clock_drift_s,
+                profile.max_drift_s,
+            )
+        elif abs(result.clock_drift_s) > profile.max_drift_s:
+            log.warning("device %s: clock %+.0f s off; its profile forbids setting it", name, result.clock_drift_s)
+        clock_set = self.store.last_clock_set(name)
+        if clock_set is not None and len(result.punches) < clock_set.log_length:
+            # The log was cleared since (by us or at the device): all of it was stored after the set.
+            clock_set = ClockSet(clock_set.set_to, 0)
+            self.store.record_clock_set(name, clock_set)
+        now_local = result.gateway_time.astimezone(self.device_zone).replace(tzinfo=None)
+        good: list[DevicePunch] = []
+        held: list[tuple[str, datetime, int, int, str]] = []
+        for position, punch in enumerate(result.punches):
+            reason = suspect_reason(
+                punch.local_time,
+                now_local=now_local,
+                future_tolerance_s=profile.future_tolerance_s,
+                clock_set=clock_set,
+                stored_after_set=clock_set is not None and position >= clock_set.log_length,
+            )
+            if reason is None:
+                good.append(punch)
+            else:
+                held.append((punch.pin, punch.local_time, punch.state, punch.verify, reason))
+        self.health.reachable = True
+        self.health.serial = result.info.serial
+        self.health.last_poll_ok_at = time.time()
+        self.health.last_error = None
+        self.health.consecutive_failures = 0
+        self.health.clock_drift_s = 0.0 if result.clock_set is not None else result.clock_drift_s
+        self.health.record_count = result.info.record_count
+        self.health.record_capacity = result.info.record_capacity
+        capacity = result.info.record_capacity or profile.capacity
+        if result.info.record_count >= capacity:
+            log.warning(
+                "device %s: log full (%d of %d records): it stores no more punches",
+                name,
+                result.info.record_count,
+                capacity,
+            )
+        self._hold(held)
+        return self._enqueue(result.info.serial, good)
+
+    def _absorb_reconciled(self, result: PollResult) -> None:
+        added = self._absorb(result)
+        if added:
+            log.info("device %s: reconciliation found %d punches live capture missed", self.config.name, added)
+        if self._may_clear_log(result, added):
+            task = asyncio.ensure_future(self.clear_log_if_acked({*result.punches}))
+            task.add_done_callback(_log_failure)
+
+    def _absorb_live(self, punch: DevicePunch) -> None:
+        # A reconciliation (which learns the serial) always precedes live capture on the same connection.
+        serial = self.health.serial or self.config.serial_number or self.config.name
+        now_local = datetime.now(self.device_zone).replace(tzinfo=None)
+        reason = suspect_reason(
+            punch.local_time,
+            now_local=now_local,
+            future_tolerance_s=self.config.profile.future_tolerance_s,
+            clock_set=self.store.last_clock_set(self.config.name),
+            stored_after_set=True,
+        )
+        if reason is not None:
+            self._hold([(punch.pin, punch.local_time, punch.state, punch.verify, reason)])
+        else:
+            self._enqueue(serial, [punch])
+
+    def _enqueue(self, serial: str, punches: list[DevicePunch]) -> int:
+        wire = [self._wire_values(p) for p in punches]
+        if wire:
+            newest = max(moment for _, moment, _, _ in wire)
+            self.health.last_punch_at = max(newest, self.health.last_punch_at or newest)
+        added = self.queue.enqueue(serial, wire)
+        if added:
+            log.info("device %s (%s): %d new punches queued", self.config.name, serial, added)
+            self.on_new_punches()
+        return added
+
+    def _hold(self, held: list[tuple[str, datetime, int, int, str]]) -> None:
+        if not held:
             return
-        if not profile.clock_may_set:
-            log.warning("device %s: clock %+.0f s off; its profile forbids setting it", self.config.name, drift)
-            return
-        try:
-            await self.sync_clock()
-        except DeviceError as exc:
-            log.warning("could not correct the clock: %s", exc)
+        new = self.store.hold(self.config.name, held)
+        self.health.held_punches = self.store.held_count(self.config.name)
+        if new:
+            log.warning("device %s: %d punches held for review: %s", self.config.name, new, held[0][4])
+
+    def _quarantine(self, raw: bytes, reason: str) -> None:
+        # A device log is read whole every time; a serial line arrives once and is kept every time.
+        if self.store.quarantine(self.config.name, raw, reason, once=self.config.protocol != "serial"):
+            self.health.quarantined = self.store.quarantined_count(self.config.name)
+
+    def _clock_was_set(self, clock_set: ClockSet) -> None:
+        self.store.record_clock_set(self.config.name, clock_set)
+        self.health.clock_set_at = time.time()
+        self.health.clock_drift_s = 0.0
+
+    def _may_clear_log(self, result: PollResult, added: int) -> bool:
+        """Clearing is allowed by the profile, the log is nearly full, and every punch in it is acked:
+        nothing new in this read and nothing left in the queue (acked punches leave it)."""
+        profile = self.config.profile
+        capacity = result.info.record_capacity or profile.capacity
+        return (
+            profile.clear_log
+            and result.info.record_count >= profile.clear_at_fill * capacity
+            and added == 0
+            and self.queue.stats().queued == 0
+        )
 
     def _wire_values(self, punch: DevicePunch) -> tuple[str, datetime, int, int]:
         """Device wall time in the device's zone, shown in the office zone; the model's raw state mapped."""
@@ -181,3 +418,60 @@ class DeviceCoordinator:
         self.health.reachable = False
         self.health.last_error = str(exc) or type(exc).__name__
         self.health.consecutive_failures += 1
+
+    # --- threads ------------------------------------------------------------------------------------
+
+    def _profile_driver(self, config: DeviceConfig) -> DeviceDriver:
+        from gateway.devices.factory import driver_for
+
+        return driver_for(config, self.zone)
+
+    def _device_driver(self) -> DeviceDriver:
+        if self._driver is None:
+            self._driver = self.driver_factory(self.config)
+            if hasattr(self._driver, "quarantine"):
+                self._driver.quarantine = self._quarantine_from_thread  # type: ignore[attr-defined]
+        return self._driver
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"device-{self.config.name}")
+
+    async def _run_on_device_thread(self, work: Callable[[DeviceDriver], T]) -> T:
+        loop = self._loop = asyncio.get_running_loop()
+        driver = self._device_driver()
+        return await loop.run_in_executor(self._executor, work, driver)
+
+    async def _on_device_thread(self, work: Callable[[DeviceDriver], T], deadline_s: float) -> T:
+        try:
+            return await asyncio.wait_for(self._run_on_device_thread(work), deadline_s)
+        except TimeoutError:
+            self._abandon()
+            error = DeviceError(f"device {self.config.name}: no answer within {deadline_s:.0f} s; abandoned")
+            self._failed(error)
+            raise error from None
+        except (DeviceError, OSError) as exc:
+            self._failed(exc)
+            raise DeviceError(f"device {self.config.name}: {exc or type(exc).__name__}") from exc
+
+    def _abandon(self) -> None:
+        """Leave a hung thread and its driver behind; the next session starts afresh."""
+        log.warning("device %s: abandoning a hung session", self.config.name)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._new_executor()
+        self._driver = None
+
+
+def _connected(work: Callable[[DeviceDriver], T]) -> Callable[[DeviceDriver], T]:
+    def run(driver: DeviceDriver) -> T:
+        driver.connect()
+        try:
+            return work(driver)
+        finally:
+            driver.close()
+
+    return run
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("clearing the device log failed: %s", task.exception())

@@ -7,7 +7,7 @@ the file, the key, what was found and what was expected.
 
     model = "ZKTeco K40"
     vendor = "ZKTeco"
-    protocol = "zk"                     # zk | serial
+    protocol = "zk"                     # zk | serial | push
     description = "..."
 
     [connection]                        # zk only
@@ -23,6 +23,7 @@ the file, the key, what was found and what was expected.
     zone = "office"                     # office | UTC | WIB | WITA | WIT: the zone the device clock keeps
     may_set = true                      # the gateway may set the clock when drift passes max_drift_s
     max_drift_s = 60
+    future_tolerance_s = 300            # a punch stamped further ahead of the gateway clock is held as suspect
 
     [punch_states]                      # raw device state -> canonical state (0 in, 1 out, 2 break out,
     "0" = 0                             #   3 break in, 4 overtime in, 5 overtime out)
@@ -35,7 +36,14 @@ the file, the key, what was found and what was expected.
     capacity = 100000                   # attendance records the device holds
     clear_at_fill = 0.9                 # ... and only when it is this full
 
+    [quirks]
+    omit_ping = true                    # do not ICMP-ping before connecting (many sites block ping)
+    force_udp = false                   # always UDP, whatever the gateway config says
+
     [serial]                            # serial only: line format, see gateway/devices/serial_line.py
+    [push]                              # push only: options told at registration, see gateway/push/device.py
+
+Unknown keys are refused too: a misspelt `live_event = true` must not silently mean "no".
 """
 
 from __future__ import annotations
@@ -50,6 +58,17 @@ from kinerja.tomltable import TomlTable
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
 CANONICAL_STATES = {0: "in", 1: "out", 2: "break_out", 3: "break_in", 4: "overtime_in", 5: "overtime_out"}
 _ZONES = ("office", "UTC", "WIB", "WITA", "WIT")
+_KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset(
+        {"model", "vendor", "protocol", "description", "connection", "names", "clock", "punch_states"}
+        | {"capabilities", "quirks", "serial", "push"}
+    ),
+    "connection": frozenset({"transport", "port", "comm_key", "timeout_s"}),
+    "names": frozenset({"encoding"}),
+    "clock": frozenset({"zone", "may_set", "max_drift_s", "future_tolerance_s"}),
+    "capabilities": frozenset({"live_events", "clear_log", "capacity", "clear_at_fill"}),
+    "quirks": frozenset({"omit_ping", "force_udp"}),
+}
 
 
 class ProfileError(ValueError):
@@ -71,12 +90,15 @@ class DeviceProfile:
     clock_zone: str = "office"
     clock_may_set: bool = False
     max_drift_s: float = 60.0
+    future_tolerance_s: float = 300.0
     state_map: dict[int, int] = field(default_factory=lambda: {s: s for s in CANONICAL_STATES})
     trust_state: bool = True
     live_events: bool = False
     clear_log: bool = False
     capacity: int = 100_000
     clear_at_fill: float = 0.9
+    omit_ping: bool = True
+    force_udp: bool = False
     serial: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
@@ -103,8 +125,9 @@ def parse_profile(path: Path) -> DeviceProfile:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
+    _refuse_unknown_keys(raw, source)
     top = TomlTable(raw, source, ProfileError)
-    protocol = top.choice("protocol", ("zk", "serial"))
+    protocol = top.choice("protocol", ("zk", "serial", "push"))
     connection = top.sub("connection")
     names = top.sub("names")
     clock = top.sub("clock")
@@ -115,9 +138,17 @@ def parse_profile(path: Path) -> DeviceProfile:
         "".encode(encoding)
     except LookupError:
         raise ProfileError(f"{source}: names.encoding: unknown encoding {encoding!r}") from None
+    quirks = top.sub("quirks")
     serial = top.sub("serial").table
     if protocol == "serial" and not serial:
         raise top.fail("serial", "a serial profile needs a [serial] table with its line format")
+    if protocol == "serial":
+        from gateway.devices.serial_line import SerialLineFormat  # pyserial only where serial is used
+
+        try:
+            SerialLineFormat.from_table(serial, source)  # names the file and the serial.<key>
+        except ValueError as exc:
+            raise ProfileError(str(exc)) from None
     return DeviceProfile(
         name=path.stem,
         model=top.get("model", str),
@@ -132,12 +163,15 @@ def parse_profile(path: Path) -> DeviceProfile:
         clock_zone=clock.choice("zone", _ZONES, "office"),
         clock_may_set=clock.get("may_set", bool, False),
         max_drift_s=clock.get("max_drift_s", float, 60.0, minimum=1),
+        future_tolerance_s=clock.get("future_tolerance_s", float, 300.0, minimum=1),
         state_map=_state_map(states, source),
         trust_state=states.get("trust", bool, True),
         live_events=capabilities.get("live_events", bool, False),
         clear_log=capabilities.get("clear_log", bool, False),
         capacity=capabilities.get("capacity", int, 100_000, minimum=1),
         clear_at_fill=capabilities.get("clear_at_fill", float, 0.9, minimum=0.1, maximum=1.0),
+        omit_ping=quirks.get("omit_ping", bool, True),
+        force_udp=quirks.get("force_udp", bool, False),
         serial=serial,
         source=source,
     )
@@ -156,3 +190,14 @@ def _state_map(states: TomlTable, source: str) -> dict[int, int]:
             )
         mapping[int(key)] = value
     return mapping or {s: s for s in CANONICAL_STATES}
+
+
+def _refuse_unknown_keys(raw: dict[str, Any], source: str) -> None:
+    for table, known in _KNOWN_KEYS.items():
+        values = raw if not table else raw.get(table, {})
+        if not isinstance(values, dict):
+            continue  # TomlTable reports the wrong type with the key's name
+        for key in values:
+            if key not in known:
+                where = f"{table}.{key}" if table else key
+                raise ProfileError(f"{source}: {where}: unknown key; expected one of {sorted(known)}")

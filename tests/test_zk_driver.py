@@ -135,7 +135,7 @@ def test_read_punches_skips_a_corrupt_record_instead_of_failing_the_whole_log(ma
     punches = make_driver(simulator).read_punches()
     assert [p.local_time.year for p in punches][:2] == [2026, 2000]
     assert len(punches) == 3 and punches[2].local_time > datetime.now() + timedelta(days=3000)
-    assert "1 records with impossible timestamps skipped" in caplog.text
+    assert "1 records with impossible timestamps quarantined" in caplog.text
 
 
 def test_read_punches_returns_duplicates_as_the_device_sends_them(make_simulator, make_driver):

@@ -7,7 +7,7 @@ so that a slow or hung device never stalls the event loop or the other devices.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -66,8 +66,11 @@ class DeviceDriver(Protocol):
 
     def read_users(self) -> list[DeviceUser]: ...
 
-    def live_punches(self, stop_after_idle_s: float) -> Iterator[DevicePunch]:
-        """Punches as they happen; returns when idle for `stop_after_idle_s` so the caller can check in."""
+    def live_punches(
+        self, stop_after_idle_s: float, *, stop_when: Callable[[], bool] | None = None
+    ) -> Iterator[DevicePunch]:
+        """Punches as they happen; returns when idle for `stop_after_idle_s`, or when `stop_when()`
+        (asked at every punch and at least once a second) says so, so the caller can check in."""
         ...
 
     def set_time(self, local_time: datetime) -> None: ...

@@ -274,7 +274,7 @@ class SerialLineDriver:
         self.serial_number = serial_number
         self.timeout_s = timeout_s
         self.zone = zone  # the office zone, for read_info's clock; None means the gateway's local zone
-        self._quarantine = quarantine
+        self.quarantine = quarantine
         self._serial: serial.Serial | None = None
         self._partial = bytearray()
         self._pending: deque[DevicePunch] = deque()
@@ -328,12 +328,14 @@ class SerialLineDriver:
     def read_users(self) -> list[DeviceUser]:
         return []
 
-    def live_punches(self, stop_after_idle_s: float) -> Iterator[DevicePunch]:
+    def live_punches(
+        self, stop_after_idle_s: float, *, stop_when: Callable[[], bool] | None = None
+    ) -> Iterator[DevicePunch]:
         idle_until = time.monotonic() + stop_after_idle_s
         while True:
             while self._pending:
                 yield self._pending.popleft()
-            if time.monotonic() >= idle_until:
+            if time.monotonic() >= idle_until or (stop_when is not None and stop_when()):
                 return
             if self._read_chunk():
                 idle_until = time.monotonic() + stop_after_idle_s
@@ -390,6 +392,6 @@ class SerialLineDriver:
     def _reject(self, raw: bytes, reason: str) -> None:
         log.warning("serial %s: quarantined %r: %s", self.port, raw[:80], reason)
         try:
-            self._quarantine(raw, reason)
+            self.quarantine(raw, reason)
         except Exception:
             log.exception("serial %s: quarantine callback failed", self.port)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -58,11 +59,16 @@ class ZKDriver:
         comm_key: int = 0,
         timeout_s: float = 10.0,
         encoding: str = "utf-8",
+        omit_ping: bool = True,
+        quarantine: Callable[[bytes, str], None] | None = None,
     ) -> None:
         if transport not in ("tcp", "udp"):
             raise ValueError(f"transport must be 'tcp' or 'udp', not {transport!r}")
         self.host, self.port, self.transport = host, port, transport
         self.comm_key, self.timeout_s, self.encoding = comm_key, timeout_s, encoding
+        self.omit_ping = omit_ping
+        # Receives each log record that cannot be decoded, raw, with the reason; the gateway keeps them.
+        self.quarantine = quarantine
         self._zk: Any = None  # a connected pyzk ZK (pyzk has no type hints)
 
     @property
@@ -81,7 +87,7 @@ class ZKDriver:
             timeout=self.timeout_s,
             password=self.comm_key,
             force_udp=self.transport == "udp",
-            ommit_ping=True,
+            ommit_ping=self.omit_ping,
             encoding=self.encoding,
         )
         # pyzk opens a UDP socket in ZK() and replaces it in connect() without closing it.
@@ -120,13 +126,32 @@ class ZKDriver:
             # Disabled ("working..."), the terminal takes no punches, so the record count and the log
             # agree. Should the read fail, the terminal re-enables itself when the dropped session ends.
             zk.disable_device()
-            zk.read_sizes()
-            count = zk.records
-            log_bytes = zk.read_with_buffer(const.CMD_ATTLOG_RRQ)[0] if count else b""
-            pin_by_uid: dict[int, str] = {}
-            if count and len(log_bytes) >= 4 and struct.unpack_from("<I", log_bytes)[0] == 8 * count:
-                pin_by_uid = {user.uid: user.user_id for user in zk.get_users()}  # 8-byte records hold uids
+            punches = self._read_log(zk)
             zk.enable_device()
+        return punches
+
+    def clear_log_if(self, safe_to_clear: Callable[[list[DevicePunch]], bool]) -> bool:
+        """Clear the attendance log if `safe_to_clear` approves the log as it is now; True when cleared.
+
+        The terminal stays disabled from the read to the clear, so no punch can slip in between and be
+        wiped unread.
+        """
+        zk = self._connection()
+        with self._failing_as("clear the attendance log"):
+            zk.disable_device()
+            cleared = safe_to_clear(self._read_log(zk))
+            if cleared:
+                zk.clear_attendance()
+            zk.enable_device()
+        return cleared
+
+    def _read_log(self, zk: Any) -> list[DevicePunch]:
+        zk.read_sizes()
+        count = zk.records
+        log_bytes = zk.read_with_buffer(const.CMD_ATTLOG_RRQ)[0] if count else b""
+        pin_by_uid: dict[int, str] = {}
+        if count and len(log_bytes) >= 4 and struct.unpack_from("<I", log_bytes)[0] == 8 * count:
+            pin_by_uid = {user.uid: user.user_id for user in zk.get_users()}  # 8-byte records hold uids
         return self._decode_log(log_bytes, count, pin_by_uid)
 
     def read_users(self) -> list[DeviceUser]:
@@ -158,22 +183,29 @@ class ZKDriver:
         with self._failing_as("set the clock"):
             zk.set_time(local_time)
 
-    def live_punches(self, stop_after_idle_s: float) -> Iterator[DevicePunch]:
-        """Punches as people make them; returns after `stop_after_idle_s` without one."""
+    def live_punches(
+        self, stop_after_idle_s: float, *, stop_when: Callable[[], bool] | None = None
+    ) -> Iterator[DevicePunch]:
+        """Punches as people make them; returns after `stop_after_idle_s` without one, or once
+        `stop_when()` says so (asked at every punch and at least once a second)."""
         if stop_after_idle_s <= 0:
             raise ValueError("stop_after_idle_s must be positive")
         zk = self._connection()
-        # pyzk yields None when a receive times out, i.e. after new_timeout seconds without an event.
-        events = zk.live_capture(new_timeout=stop_after_idle_s)
+        tick_s = min(stop_after_idle_s, 1.0)
+        # pyzk yields None when a receive times out, i.e. after tick_s seconds without an event.
+        events = zk.live_capture(new_timeout=tick_s)
+        idle_since = time.monotonic()
         finished = False
         try:
             with self._failing_as("capture live punches"):
                 for event in events:
-                    if event is None:
+                    if event is not None:
+                        idle_since = time.monotonic()
+                        yield DevicePunch(str(event.user_id), event.timestamp, int(event.punch), int(event.status))
+                    idle = time.monotonic() - idle_since >= stop_after_idle_s
+                    if idle or (stop_when is not None and stop_when()):
                         # pyzk leaves its loop, unregisters and restores the timeout on the next step.
                         zk.end_live_capture = True
-                        continue
-                    yield DevicePunch(str(event.user_id), event.timestamp, int(event.punch), int(event.status))
             finished = True
         finally:
             if not finished and self._zk is zk:
@@ -196,10 +228,12 @@ class ZKDriver:
         for record in _split_records(log_bytes[4 : 4 + total], record_size):
             try:
                 punches.append(self._decode_record(record, record_size, pin_by_uid))
-            except ValueError:
+            except ValueError as error:
                 undecodable += 1
+                if self.quarantine is not None:
+                    self.quarantine(record, f"undecodable {record_size}-byte log record: {error}")
         if undecodable:
-            log.warning("ZK device %s: %d records with impossible timestamps skipped", self.address, undecodable)
+            log.warning("ZK device %s: %d records with impossible timestamps quarantined", self.address, undecodable)
         return punches
 
     def _decode_record(self, record: bytes, record_size: int, pin_by_uid: dict[int, str]) -> DevicePunch:

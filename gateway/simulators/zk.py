@@ -14,7 +14,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Self
 
@@ -49,7 +49,7 @@ class ZKSimulator:
     response_delay_s: every answer waits this long.
     drop_connection_after_chunks / hang_after_chunks: in a buffered read, after this many chunks the
         device closes the connection / stops answering it (None: never).
-    clock_offset: the device clock is the gateway's clock plus this.
+    clock_offset: the device clock is the true wall time (in `zone`) plus this.
     emit_duplicate_punches: the log, as read, repeats every other record.
     garbage_records: the log, as read, ends with this many records stamped 2000-01-01 or years ahead.
     corrupt_records: ... and then with this many stamped with a date that does not exist (Feb 30).
@@ -76,6 +76,7 @@ class ZKSimulator:
         live_event_size: int | None = None,
         pin_width: int | None = None,
         mac: str = "00:17:61:c8:3a:01",
+        zone: tzinfo | None = None,
     ) -> None:
         if record_size not in wire.RECORD_FORMATS or user_size not in wire.USER_FORMATS:
             raise ValueError(f"record_size must be 8, 16 or 40 and user_size 28 or 72, not {record_size}, {user_size}")
@@ -92,6 +93,7 @@ class ZKSimulator:
             raise ValueError(f"live_event_size must be one of {wire.LIVE_EVENT_SIZES}")
         self.pin_width = pin_width or (9 if user_size == 28 else 14)
         self.mac = mac
+        self.zone = zone  # the zone the device's wall clock keeps (None: this machine's)
         self.clock_offset = clock_offset
         self.response_delay_s = 0.0
         self.drop_connection_after_chunks: int | None = None
@@ -176,7 +178,10 @@ class ZKSimulator:
             return len(self._listeners())
 
     def device_time(self) -> datetime:
-        return (datetime.now() + self.clock_offset).replace(microsecond=0)
+        return (self._true_wall_time() + self.clock_offset).replace(microsecond=0)
+
+    def _true_wall_time(self) -> datetime:
+        return datetime.now(self.zone).replace(tzinfo=None)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -321,7 +326,7 @@ class ZKSimulator:
 
     def _set_time(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
         (stamp,) = struct.unpack("<I", payload[:4])
-        self.clock_offset = wire.decode_zk_time(stamp) - datetime.now().replace(microsecond=0)
+        self.clock_offset = wire.decode_zk_time(stamp) - self._true_wall_time().replace(microsecond=0)
         return wire.CMD_ACK_OK, b""
 
     def _prepare_buffer(self, session: Session, payload: bytes) -> tuple[int, bytes]:
@@ -378,8 +383,9 @@ class ZKSimulator:
         """CMD_CLEAR_ATTLOG, or CMD_CLEAR_DATA of one table (a FCT_ byte) or of everything (no payload)."""
         with self._lock:
             if function in (None, wire.FCT_ATTLOG):
+                # Punches held while a client has the terminal disabled are not in the log yet: a clear
+                # in that session does not touch them, they are stored when the terminal is enabled.
                 self._records.clear()
-                self._held_punches.clear()
             if function in (None, wire.FCT_USER):
                 self._users.clear()
         return wire.CMD_ACK_OK, b""

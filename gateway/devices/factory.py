@@ -1,0 +1,38 @@
+"""A driver for a configured device, as its profile describes the model.
+
+The coordinator attaches its own quarantine to the driver (the `quarantine` attribute) before use.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from gateway.config import DeviceConfig
+from gateway.devices.base import DeviceDriver
+
+
+def driver_for(config: DeviceConfig, zone: tzinfo | None = None) -> DeviceDriver:
+    profile = config.profile
+    if profile.protocol == "serial":
+        from gateway.devices.serial_line import SerialLineDriver, SerialLineFormat
+
+        line_format = SerialLineFormat.from_table(profile.serial, profile.source)
+        return SerialLineDriver(
+            config.serial_path,
+            line_format,
+            serial_number=config.serial_number or config.name,
+            timeout_s=config.timeout_s,
+            quarantine=lambda raw, reason: None,
+            zone=zone,
+        )
+    from gateway.devices.zk import ZKDriver  # pyzk is imported only where a ZK device is configured
+
+    return ZKDriver(
+        config.host,
+        config.port,
+        transport="udp" if profile.force_udp else config.transport,
+        comm_key=config.comm_key,
+        timeout_s=config.timeout_s,
+        encoding=profile.name_encoding,
+        omit_ping=profile.omit_ping,
+    )

@@ -15,8 +15,19 @@ protocol = "zk"
 
 def test_every_shipped_profile_loads():
     profiles = load_all_profiles()
-    assert {"zkteco-generic-tcp", "zkteco-legacy-udp", "solution-x100c", "fingertec-ta100"} <= set(profiles)
+    zk = {"zkteco-generic-tcp", "zkteco-legacy-udp", "solution-x100c", "fingertec-ta100"}
+    serial = {"giga-tms-tr320", "opticon-opl9724"}
+    assert zk | serial <= set(profiles)
+    assert {name for name in zk | serial if profiles[name].protocol == "serial"} == serial
     assert all(p.source.startswith(str(PROFILE_DIR)) for p in profiles.values())
+
+
+def test_the_local_zk_brands_and_the_generic_profile_differ_where_the_devices_do():
+    generic, fingertec = load_profile("zkteco-generic-tcp"), load_profile("fingertec-ta100")
+    assert (generic.clock_may_set, fingertec.clock_may_set) == (True, False)
+    assert load_profile("solution-x100c").capacity == 80_000
+    legacy = load_profile("zkteco-legacy-udp")
+    assert (legacy.force_udp, legacy.omit_ping, legacy.clear_log) == (True, True, True)
 
 
 def test_the_legacy_firmware_profile_polls_over_udp_only():
@@ -42,6 +53,10 @@ def test_a_new_model_needs_only_a_new_file(tmp_path):
         ('[punch_states]\n"0" = 9\n', "punch_states.0: expected a canonical state"),
         ("[punch_states]\nin = 0\n", "punch_states.in: keys are raw device states"),
         ("[capabilities]\nclear_at_fill = 2.0\n", "capabilities.clear_at_fill: expected at most 1.0"),
+        ("[capabilities]\nlive_event = true\n", "capabilities.live_event: unknown key; expected one of"),
+        ("colour = 1\n", "colour: unknown key"),
+        ('[quirks]\nomit_ping = "no"\n', "quirks.omit_ping: expected bool"),
+        ("[clock]\nfuture_tolerance_s = 0\n", "clock.future_tolerance_s: expected at least 1"),
     ],
 )
 def test_a_bad_profile_names_the_file_the_key_and_what_was_expected(tmp_path, extra, message):
@@ -62,3 +77,41 @@ def test_a_serial_profile_without_its_line_format_is_refused(tmp_path):
 def test_an_unknown_profile_lists_the_known_ones():
     with pytest.raises(ProfileError, match=r"known profiles: .*zkteco-generic-tcp"):
         load_profile("no-such-model")
+
+
+GOOD_SERIAL = {
+    "baud": "9600",
+    "pattern": "'(?P<pin>\\d+),(?P<timestamp>\\d{12})'",
+    "timestamp_format": '"%y%m%d%H%M%S"',
+    "default_state": "0",
+    "default_verify": "1",
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("baud", "9601", "serial.baud: expected one of [1200"),
+        ("pattern", "'(?P<pin>\\d+)'", "serial.pattern: expected named groups"),
+        ("pattern", "'(?P<pin>[)'", "serial.pattern: expected a Python regex"),
+        ("timestamp_format", None, "serial.timestamp_format: missing; expected a str"),
+        ("parity", '"M"', "serial.parity: expected one of ['N', 'E', 'O']"),
+        ("default_state", None, "serial.default_state: expected an int because the pattern has no (?P<state>"),
+        ("checksum", '"crc16"', "serial.checksum: expected one of"),
+        ("baud_rate", "9600", "serial.baud_rate: unknown key"),
+    ],
+)
+def test_a_bad_serial_line_format_fails_at_load_naming_the_file_and_the_key(tmp_path, key, value, message):
+    table = {**GOOD_SERIAL, key: value}
+    lines = "".join(f"{k} = {v}\n" for k, v in table.items() if v is not None)
+    path = tmp_path / "tty.toml"
+    path.write_text(MINIMAL.replace('"zk"', '"serial"') + "[serial]\n" + lines)
+    with pytest.raises(ProfileError) as caught:
+        load_profile("tty", tmp_path)
+    assert str(path) in str(caught.value) and message in str(caught.value)
+
+
+def test_the_good_serial_format_of_those_cases_loads(tmp_path):
+    lines = "".join(f"{k} = {v}\n" for k, v in GOOD_SERIAL.items())
+    (tmp_path / "tty.toml").write_text(MINIMAL.replace('"zk"', '"serial"') + "[serial]\n" + lines)
+    assert load_profile("tty", tmp_path).serial["baud"] == 9600

@@ -1,0 +1,166 @@
+"""Kill -9 a real gateway process anywhere, restart it: every punch reaches the server exactly once.
+
+A real `kinerja gateway run` reads the ZK simulator (real wire protocol, unmodified pyzk) and relays
+through the real Mosquitto to a real `kinerja server run` on PostgreSQL. The gateway is killed with
+SIGKILL at each crash point a punch passes (gateway.faults: reading a device, inside the queue
+transaction, after claiming, after publishing, on the ack, inside the ack transaction, before the
+PUBACK), and also from outside at random moments; then it is restarted and must deliver everything,
+with no punch stored twice and nothing left in its queue.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.faults import CRASH_POINTS
+from gateway.simulators.zk import ZKSimulator
+from kinerja.mqtt import MqttSettings
+from kinerja.zones import office_zone
+from tests.conftest import MOSQUITTO_URL, PG_ADMIN_URL, require_service, unique_slug
+from tests.gateway_processes import (
+    GatewayProcess,
+    ServerProcess,
+    fresh_database,
+    gateway_toml,
+    queue_counts,
+    stored_punches,
+)
+
+WITA = office_zone("WITA")
+
+# Which pass of each point to die on: late enough that earlier batches already travelled.
+CRASH_PASS = {
+    "device.reading": 1,
+    "queue.enqueueing": 1,
+    "queue.enqueued": 1,
+    "relay.claimed": 2,
+    "relay.published": 2,
+    "relay.sent": 3,
+    "ack.received": 2,
+    "queue.acknowledging": 2,
+    "ack.done": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    require_service("Mosquitto", MOSQUITTO_URL, 1883)
+    require_service("PostgreSQL", PG_ADMIN_URL, 5432)
+    with fresh_database(PG_ADMIN_URL) as db_url:
+        process = ServerProcess(
+            db_url, MqttSettings.from_url(MOSQUITTO_URL), tmp_path_factory.mktemp("server") / "server.log"
+        )
+        process.start()
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
+def office_clock_offset() -> timedelta:
+    """What the simulator (on this machine's local clock) must add to show the office's wall time, as a
+    correctly set device does: a device clock hours off would be corrected and its punches held for review."""
+    return timedelta(minutes=round((datetime.now(WITA).replace(tzinfo=None) - datetime.now()).total_seconds() / 60))
+
+
+class Office:
+    """One simulated office: a ZK device, a gateway config and the punches the server must end with."""
+
+    def __init__(self, tmp_path: Path, server: ServerProcess, *, devices: int = 1) -> None:
+        self.unit = unique_slug("unit")
+        self.gateway_id = unique_slug("gw")
+        self.server = server
+        self.state_dir = tmp_path / "state"
+        self.devices = [
+            ZKSimulator(serial=f"KILL{i}-{self.gateway_id[-8:]}", clock_offset=office_clock_offset()).start()
+            for i in range(devices)
+        ]
+        self.expected: set[tuple[str, str, datetime, int]] = set()
+        self._minute = 0
+        config = tmp_path / "gateway.toml"
+        config.write_text(
+            gateway_toml(
+                gateway_id=self.gateway_id,
+                unit=self.unit,
+                state_dir=self.state_dir,
+                mqtt=server.mqtt,
+                devices=[(f"door{i}", d.port) for i, d in enumerate(self.devices)],
+            )
+        )
+        self.gateway = GatewayProcess(config, tmp_path / "gateway.log")
+
+    def punch(self, count: int) -> None:
+        day = datetime.now(WITA).date() - timedelta(days=1)
+        start = datetime(day.year, day.month, day.day, 6, 0)
+        for _ in range(count):
+            device = self.devices[self._minute % len(self.devices)]
+            moment = start + timedelta(minutes=self._minute)
+            pin, state = str(self._minute % 9 + 1), self._minute % 2
+            device.add_punch(pin, moment, state=state, verify=1)
+            self.expected.add((device.serial, pin, moment.replace(tzinfo=WITA), state))
+            self._minute += 1
+
+    def stored(self) -> list[tuple[str, str, datetime, int]]:
+        return stored_punches(self.server.db_url, self.unit)
+
+    def drained(self) -> bool:
+        return len(self.stored()) >= len(self.expected) and queue_counts(self.state_dir / "queue.sqlite3") == (0, 0)
+
+    def assert_exactly_once(self) -> None:
+        rows = self.stored()
+        assert len(rows) == len(set(rows)), "a punch was stored twice"
+        missing, unexpected = self.expected - set(rows), set(rows) - self.expected
+        assert not missing and not unexpected, f"missing {missing}, unexpected {unexpected}"
+
+    def close(self) -> None:
+        self.gateway.kill()
+        for device in self.devices:
+            device.stop()
+
+
+@pytest.fixture
+def office(tmp_path: Path, server: ServerProcess) -> Iterator[Office]:
+    office = Office(tmp_path, server)
+    yield office
+    office.close()
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_killed_at_a_crash_point_and_restarted_every_punch_arrives_once(office: Office, point: str):
+    office.punch(30)
+    office.gateway.start(crash_at=f"{point}@{CRASH_PASS[point]}")
+    returncode = office.gateway.wait(30)
+    assert returncode == -signal.SIGKILL, office.gateway.log()
+    assert f"crash point {point} reached" in office.gateway.log()
+
+    office.punch(5)  # people kept punching while the gateway was dead
+    office.gateway.start()
+    office.gateway.wait_drained(office.drained, 30, f"delivery after a crash at {point}")
+    assert office.gateway.stop() == 0, office.gateway.log()  # SIGTERM: an orderly stop
+    office.assert_exactly_once()
+
+
+def test_killed_from_outside_at_random_moments_nothing_is_lost_or_doubled(tmp_path: Path, server: ServerProcess):
+    rng = random.Random(4)
+    office = Office(tmp_path, server, devices=2)
+    try:
+        for _round in range(8):
+            office.punch(rng.randrange(5, 25))
+            office.gateway.start()
+            # Anywhere from mid-startup to mid-drain: reading, queueing, publishing, handling acks.
+            time.sleep(rng.uniform(0.15, 1.0))
+            office.gateway.kill()
+        office.punch(3)
+        office.gateway.start()
+        office.gateway.wait_drained(office.drained, 30, "delivery after random kills")
+        assert office.gateway.stop() == 0
+        office.assert_exactly_once()
+    finally:
+        office.close()

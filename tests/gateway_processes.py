@@ -225,3 +225,63 @@ def gateway_toml(
         f'[mqtt]\nurl = "{mqtt_url(mqtt)}"\n\n[relay]\n{relay}\n\n[telemetry]\ninterval_s = {telemetry_interval_s}\n'
         f"{device_tables}"
     )
+
+
+@dataclass
+class PrivateMosquitto:
+    """A Mosquitto of our own on a free port: no other engineer's server consumes (and acks) our
+    punches, and the test may stop it to cut the uplink. `extra` is appended to its config."""
+
+    directory: Path
+    extra: str = ""
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def settings(self) -> MqttSettings:
+        return MqttSettings(host="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "mosquitto.conf"
+        as_root = "user root\n" if os.geteuid() == 0 else ""  # root would drop to `mosquitto`, who cannot read tmp
+        listener = "" if "listener" in self.extra else f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        config.write_text(f"{as_root}persistence false\nlog_dest stderr\n{listener}{self.extra}")
+        with (self.directory / "mosquitto.log").open("ab") as log:
+            self.process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=log, stderr=log)
+        wait_until(self._listening, 10, f"mosquitto on port {self.port}", 0.02)
+
+    def _listening(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {(self.directory / 'mosquitto.log').read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@contextmanager
+def private_mosquitto(directory: Path, extra: str = "") -> Iterator[PrivateMosquitto]:
+    import shutil
+
+    if shutil.which("mosquitto") is None:
+        import pytest
+
+        from tests.conftest import IN_CI
+
+        if IN_CI:
+            pytest.fail("mosquitto is not installed")
+        pytest.skip("mosquitto is not installed")
+    broker = PrivateMosquitto(directory, extra)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -1,0 +1,186 @@
+"""`kinerja gateway doctor`: connect to every configured device and say what was found, or exactly why not.
+
+For IT staff on the day of installation: each device is examined on its own thread, all at once, with
+a deadline, so one dead device neither hides nor delays the others. Nothing is written to a device
+and nothing is queued.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timezone
+
+from gateway.config import DeviceConfig, GatewayConfig
+from gateway.devices.base import DeviceDriver, DeviceError
+from kinerja.zones import office_zone
+
+DriverFactory = Callable[[DeviceConfig], DeviceDriver]
+
+# Failures whose cause is usually the same, with the thing to check first.
+_HINTS = (
+    ("Unauth", "the device refused the comm key: set comm_key to the device's Comm Key (menu Comm > Security)"),
+    ("not present", "the serial port is missing: is the cable (USB adapter) plugged in, is serial_path right?"),
+    ("Permission denied", "the gateway user may not open the port: add it to the 'dialout' group"),
+    ("Connection refused", "nothing listens there: check host and port, and that the device is on"),
+    # pyzk's TCP connect ignores a refusal and fails on its first send instead.
+    ("Broken pipe", "nothing listens there: check host and port, and that the device is on"),
+    ("Connection reset", "the device closed the connection: is another program connected to it?"),
+    ("timed out", "no answer: check host, the network, and transport (old firmware answers only on UDP)"),
+    ("can't reach device", "no answer: check host, the network, and transport (old firmware answers only on UDP)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    name: str
+    profile: str
+    address: str
+    ok: bool
+    serial: str = ""
+    platform: str = ""
+    firmware: str = ""
+    users: int | None = None
+    records: int | None = None
+    capacity: int | None = None
+    clock_drift_s: float | None = None
+    clock_note: str = ""
+    problem: str = ""
+    hint: str = ""
+
+
+def device_address(config: DeviceConfig) -> str:
+    if config.protocol == "serial":
+        return config.serial_path
+    if config.protocol == "push":
+        return f"calls the gateway as {config.serial_number}"
+    transport = "udp" if config.profile.force_udp else config.transport
+    return f"{config.host}:{config.port}/{transport}"
+
+
+def examine(config: DeviceConfig, office: timezone, driver_factory: DriverFactory) -> DeviceReport:
+    """Connect, read identity, counts and clock, disconnect. Blocking; never raises DeviceError."""
+    base = {"name": config.name, "profile": config.profile.name, "address": device_address(config)}
+    if config.protocol == "push":
+        return DeviceReport(**base, ok=True, problem="", clock_note="push device: it calls the gateway, not probed")
+    driver = driver_factory(config)
+    try:
+        driver.connect()
+        try:
+            info = driver.read_info()
+            gateway_now = datetime.now(UTC)
+        finally:
+            driver.close()
+    except DeviceError as exc:
+        return DeviceReport(**base, ok=False, problem=str(exc), hint=_hint(str(exc)))
+    if config.protocol == "serial":
+        # A line terminal reports nothing about itself; its clock cannot be read over the line.
+        return DeviceReport(
+            **base, ok=True, serial=info.serial, platform="serial line", clock_note="not readable over a serial line"
+        )
+    zone = device_zone(config, office)
+    drift = (info.device_time.replace(tzinfo=zone) - gateway_now).total_seconds()
+    profile = config.profile
+    if abs(drift) <= profile.max_drift_s:
+        note = "within the profile's limit"
+    elif profile.clock_may_set:
+        note = f"more than {profile.max_drift_s:.0f} s off: the gateway will set it"
+    else:
+        note = f"more than {profile.max_drift_s:.0f} s off, and the profile forbids setting it: set it by hand"
+    return DeviceReport(
+        **base,
+        ok=True,
+        serial=info.serial,
+        platform=info.platform,
+        firmware=info.firmware,
+        users=info.user_count,
+        records=info.record_count,
+        capacity=info.record_capacity or profile.capacity,
+        clock_drift_s=drift,
+        clock_note=note,
+    )
+
+
+def device_zone(config: DeviceConfig, office: timezone) -> timezone:
+    zone = config.profile.clock_zone
+    if zone == "office":
+        return office
+    return UTC if zone == "UTC" else office_zone(zone)
+
+
+def run_doctor(
+    config: GatewayConfig, driver_factory: DriverFactory | None = None, deadline_s: float | None = None
+) -> list[DeviceReport]:
+    """Examine every device at once; a device silent past its deadline is reported as such."""
+    factory = driver_factory or _profile_driver(config.zone)
+    results: dict[str, DeviceReport] = {}
+    futures: dict[str, concurrent.futures.Future[DeviceReport]] = {}
+    for device in config.devices:
+        future: concurrent.futures.Future[DeviceReport] = concurrent.futures.Future()
+        futures[device.name] = future
+
+        def work(device: DeviceConfig = device, future: concurrent.futures.Future[DeviceReport] = future) -> None:
+            try:
+                future.set_result(examine(device, config.zone, factory))
+            except Exception as exc:  # a driver bug must still end in a line of the report
+                future.set_exception(exc)
+
+        # Daemon threads: a hung device must not keep the command from exiting.
+        threading.Thread(target=work, name=f"doctor-{device.name}", daemon=True).start()
+    for device in config.devices:
+        limit = deadline_s or device.timeout_s * 3 + 2
+        base = {"name": device.name, "profile": device.profile.name, "address": device_address(device)}
+        try:
+            results[device.name] = futures[device.name].result(timeout=limit)
+        except concurrent.futures.TimeoutError:
+            problem = f"device {device.name}: no answer within {limit:.0f} s (hung mid-conversation?)"
+            results[device.name] = DeviceReport(**base, ok=False, problem=problem, hint=_hint("timed out"))
+        except Exception as exc:
+            results[device.name] = DeviceReport(**base, ok=False, problem=f"{type(exc).__name__}: {exc}")
+    return [results[device.name] for device in config.devices]
+
+
+def format_reports(reports: list[DeviceReport]) -> str:
+    lines = []
+    for report in reports:
+        head = f"{report.name} ({report.profile}, {report.address})"
+        if not report.ok:
+            lines.append(f"FAIL {head}\n     {report.problem}")
+            if report.hint:
+                lines.append(f"     hint: {report.hint}")
+            continue
+        lines.append(f"OK   {head}")
+        if report.serial:
+            firmware = f", firmware {report.firmware}" if report.firmware else ""
+            lines.append(f"     serial {report.serial}, {report.platform}{firmware}")
+        if report.records is not None:
+            fill = f" ({report.records / report.capacity:.0%} full)" if report.capacity else ""
+            lines.append(f"     users {report.users}, records {report.records} of {report.capacity}{fill}")
+        if report.clock_drift_s is not None:
+            lines.append(f"     clock drift {report.clock_drift_s:+.0f} s: {report.clock_note}")
+        elif report.clock_note:
+            lines.append(f"     clock: {report.clock_note}")
+    failed = sum(1 for report in reports if not report.ok)
+    lines.append(f"{len(reports) - failed} of {len(reports)} devices answered")
+    return "\n".join(lines)
+
+
+def _hint(problem: str) -> str:
+    return next((hint for needle, hint in _HINTS if needle in problem), "")
+
+
+def _profile_driver(office: timezone) -> DriverFactory:
+    from gateway.devices.factory import driver_for
+
+    return lambda config: driver_for(config, office)
+
+
+def doctor_command(config_path: str) -> int:
+    """Print the report for every device in the gateway config; exit status 1 when any failed."""
+    from gateway.config import load_gateway_config
+
+    reports = run_doctor(load_gateway_config(config_path))
+    print(format_reports(reports), flush=True)
+    return 0 if all(report.ok for report in reports) else 1

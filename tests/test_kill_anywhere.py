@@ -1,7 +1,7 @@
 """Kill -9 a real gateway process anywhere, restart it: every punch reaches the server exactly once.
 
 A real `kinerja gateway run` reads the ZK simulator (real wire protocol, unmodified pyzk) and relays
-through the real Mosquitto to a real `kinerja server run` on PostgreSQL. The gateway is killed with
+through a real Mosquitto to a real `kinerja server run` on PostgreSQL. The gateway is killed with
 SIGKILL at each crash point a punch passes (gateway.faults: reading a device, inside the queue
 transaction, after claiming, after publishing, on the ack, inside the ack transaction, before the
 PUBACK), and also from outside at random moments; then it is restarted and must deliver everything,
@@ -21,14 +21,14 @@ import pytest
 
 from gateway.faults import CRASH_POINTS
 from gateway.simulators.zk import ZKSimulator
-from kinerja.mqtt import MqttSettings
 from kinerja.zones import office_zone
-from tests.conftest import MOSQUITTO_URL, PG_ADMIN_URL, require_service, unique_slug
+from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
 from tests.gateway_processes import (
     GatewayProcess,
     ServerProcess,
     fresh_database,
     gateway_toml,
+    private_mosquitto,
     queue_counts,
     stored_punches,
 )
@@ -51,12 +51,12 @@ CRASH_PASS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    require_service("Mosquitto", MOSQUITTO_URL, 1883)
+    """One server process for the module, on a Mosquitto of its own: on the shared one, other engineers'
+    servers (subscribed to every unit) would ack our batches too."""
     require_service("PostgreSQL", PG_ADMIN_URL, 5432)
-    with fresh_database(PG_ADMIN_URL) as db_url:
-        process = ServerProcess(
-            db_url, MqttSettings.from_url(MOSQUITTO_URL), tmp_path_factory.mktemp("server") / "server.log"
-        )
+    directory = tmp_path_factory.mktemp("server")
+    with private_mosquitto(directory / "broker") as broker, fresh_database(PG_ADMIN_URL) as db_url:
+        process = ServerProcess(db_url, broker.settings, directory / "server.log")
         process.start()
         try:
             yield process

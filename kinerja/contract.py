@@ -74,9 +74,10 @@ def topic_for(unit: str, gateway: str, kind: TopicKind) -> str:
     return TopicAddress(validate_slug(unit, "unit"), validate_slug(gateway, "gateway"), kind).topic
 
 
-def subscription_for(kind: TopicKind, *, shared_group: str | None = None) -> str:
-    """Topic filter for one kind across all units and gateways; `$share/...` splits it across replicas."""
-    topic_filter = f"{TOPIC_ROOT}/+/+/{kind.value}"
+def subscription_for(kind: TopicKind, *, shared_group: str | None = None, unit: str | None = None) -> str:
+    """Topic filter for one kind across all units (or one `unit`) and gateways; `$share/...` splits it
+    across replicas."""
+    topic_filter = f"{TOPIC_ROOT}/{validate_slug(unit, 'unit') if unit else '+'}/+/{kind.value}"
     return f"$share/{shared_group}/{topic_filter}" if shared_group else topic_filter
 
 

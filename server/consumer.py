@@ -67,10 +67,15 @@ class PunchConsumer:
         )
         # MQTT 5: a shared subscription, so replicas split the stream; 3.1.1 (embedded broker): one replica.
         group = settings.share_group if settings.mqtt.protocol == "5" else None
-        self.mqtt.subscribe(subscription_for(TopicKind.PUNCHES, shared_group=group), self.handle)
-        self.mqtt.subscribe(subscription_for(TopicKind.STATUS), self._on_status)
-        self.mqtt.subscribe(subscription_for(TopicKind.TELEMETRY, shared_group=group), self._on_telemetry)
-        self.mqtt.subscribe(subscription_for(TopicKind.COMMAND_RESULTS, shared_group=group), self._on_command_result)
+        for unit in settings.units or (None,):
+            self.mqtt.subscribe(subscription_for(TopicKind.PUNCHES, shared_group=group, unit=unit), self.handle)
+            self.mqtt.subscribe(subscription_for(TopicKind.STATUS, unit=unit), self._on_status)
+            self.mqtt.subscribe(
+                subscription_for(TopicKind.TELEMETRY, shared_group=group, unit=unit), self._on_telemetry
+            )
+            self.mqtt.subscribe(
+                subscription_for(TopicKind.COMMAND_RESULTS, shared_group=group, unit=unit), self._on_command_result
+            )
 
     async def start(self) -> None:
         self.writer.start()

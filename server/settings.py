@@ -32,6 +32,9 @@ class ServerSettings:
     migrate_on_start: bool = True
     # Largest HTTP request body: a CSV of a whole directorate general's employees fits.
     max_request_bytes: int = 16 * 1024**2
+    # Consume only these units' topics (empty: every unit). A broker shared by several ministries'
+    # servers, or by tests running side by side, is split this way.
+    units: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -45,5 +48,6 @@ class ServerSettings:
             replica_id=env.get("KINERJA_REPLICA_ID", defaults.replica_id),
             share_group=env.get("KINERJA_SHARE_GROUP", defaults.share_group),
             receive_maximum=int(env.get("KINERJA_RECEIVE_MAXIMUM", defaults.receive_maximum)),
+            units=tuple(unit.strip() for unit in env.get("KINERJA_UNITS", "").split(",") if unit.strip()),
             migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

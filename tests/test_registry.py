@@ -51,7 +51,7 @@ async def make_tree(api, ministry: str) -> dict[str, str]:
 
 
 async def test_unit_tree_and_offices_refuse_what_does_not_fit(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),)) as api:
         codes = await make_tree(api, unique_slug("kem"))
         under = await (await api.get("/api/v1/units", params={"under": codes["dg"]})).json()
         assert [u["code"] for u in under["items"]] == sorted([codes["dg"], codes["directorate"], codes["upt"]])
@@ -79,12 +79,13 @@ async def test_unit_tree_and_offices_refuse_what_does_not_fit(stack: Stack):
 
 
 async def test_a_pin_mapped_later_names_the_punches_that_came_before(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt) as api:
-        gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
+    gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
         await gateway.start()
         try:
             await gateway.publish_raw(gateway.batch([("7", 0), ("7", 500), ("8", 3)]).to_json())
             await gateway.wait_acks(1)
+            await wait_stored(gateway.unit, 3)
         finally:
             await gateway.close()
         assert await Punch.filter(unit_code=gateway.unit, employee_nip__isnull=True).count() == 3
@@ -105,7 +106,7 @@ async def test_a_pin_mapped_later_names_the_punches_that_came_before(stack: Stac
 
 
 async def test_csv_import_reports_every_bad_row_and_imports_nothing_until_all_are_good(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),)) as api:
         codes = await make_tree(api, unique_slug("kem"))
         upt = codes["upt"]
         bad = (
@@ -144,8 +145,8 @@ async def test_csv_import_reports_every_bad_row_and_imports_nothing_until_all_ar
 
 
 async def test_gateway_status_from_birth_will_and_telemetry_and_commands_from_the_api(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt) as api:
-        gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
+    gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
         commands: list[Command] = []
         await gateway.start()
         assert gateway.client is not None
@@ -218,3 +219,11 @@ async def wait_for(api, path, ready, timeout_s: float = 10):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{path} did not become ready: {body}")
         await asyncio.sleep(0.1)
+
+
+async def wait_stored(unit: str, count: int, timeout_s: float = 10) -> None:
+    """An ack may come from another test's server on the shared broker; the database is the proof."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while await Punch.filter(unit_code=unit).count() < count:
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {count} punches of {unit} stored"
+        await asyncio.sleep(0.05)

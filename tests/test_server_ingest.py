@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from kinerja.contract import AckStatus, TopicKind, topic_for
@@ -10,15 +11,28 @@ from tests.conftest import Stack, unique_slug
 from tests.helpers import HandGateway, running_server
 
 
-async def hand_gateway(stack: Stack) -> HandGateway:
-    gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
+async def counted(query, expected: int, timeout_s: float = 10) -> int:
+    """The count once it reaches `expected` (or the timeout): an ack on the shared broker may come from
+    another test run's server before this test's server has committed."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (count := await query.count()) < expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return count
+
+
+def new_gateway(stack: Stack) -> HandGateway:
+    return HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
+
+
+async def started(gateway: HandGateway) -> HandGateway:
     await gateway.start()
     return gateway
 
 
 async def test_batch_replayed_twice_stores_each_punch_once(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt) as api:
-        gateway = await hand_gateway(stack)
+    gateway = new_gateway(stack)
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
+        await started(gateway)
         try:
             batch = gateway.batch([("1", 0), ("2", 3), ("3", 9)])
             await gateway.publish_raw(batch.to_json())
@@ -28,7 +42,7 @@ async def test_batch_replayed_twice_stores_each_punch_once(stack: Stack):
             await gateway.close()
         assert (first.status, first.stored, first.duplicates) == (AckStatus.STORED, 3, 0)
         assert (second.status, second.stored, second.duplicates) == (AckStatus.STORED, 0, 3)
-        assert await Punch.filter(unit_code=gateway.unit).count() == 3
+        assert await counted(Punch.filter(unit_code=gateway.unit), 3) == 3
         response = await api.get("/api/v1/punches", params={"unit": gateway.unit})
         body = await response.json()
         assert body["total"] == 3
@@ -41,8 +55,9 @@ async def test_batch_replayed_twice_stores_each_punch_once(stack: Stack):
 
 
 async def test_malformed_batch_is_quarantined_counted_and_nacked(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt) as api:
-        gateway = await hand_gateway(stack)
+    gateway = new_gateway(stack)
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
+        await started(gateway)
         try:
             body = json.loads(gateway.batch([("1", 0)]).to_json())
             body["punches"][0]["time"] = "not a time"
@@ -53,6 +68,7 @@ async def test_malformed_batch_is_quarantined_counted_and_nacked(stack: Stack):
         assert ack.status is AckStatus.REJECTED
         assert ack.batch_id == body["batch_id"]
         assert "ISO 8601" in (ack.reason or "")
+        assert await counted(QuarantinedMessage.filter(gateway_id=gateway.gateway_id), 1) == 1
         kept = await QuarantinedMessage.get(gateway_id=gateway.gateway_id)
         assert json.loads(kept.payload) == body  # the raw bytes are kept whole
         assert await Punch.filter(unit_code=gateway.unit).count() == 0
@@ -61,8 +77,9 @@ async def test_malformed_batch_is_quarantined_counted_and_nacked(stack: Stack):
 
 
 async def test_a_batch_claiming_another_gateway_is_refused_as_forged(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt):
-        gateway = await hand_gateway(stack)
+    gateway = new_gateway(stack)
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)):
+        await started(gateway)
         try:
             forged = gateway.batch([("9", 1)], gateway_id="gw-someone-else")
             await gateway.publish_raw(forged.to_json())
@@ -72,7 +89,7 @@ async def test_a_batch_claiming_another_gateway_is_refused_as_forged(stack: Stac
         assert ack.status is AckStatus.REJECTED
         assert "not the topic's gateway" in (ack.reason or "")
         assert await Punch.filter(gateway_id="gw-someone-else").count() == 0
-        assert await QuarantinedMessage.filter(gateway_id=gateway.gateway_id).count() == 1
+        assert await counted(QuarantinedMessage.filter(gateway_id=gateway.gateway_id), 1) == 1
 
 
 async def test_punches_from_a_reset_or_future_clock_are_stored_but_flagged(stack: Stack):
@@ -80,14 +97,16 @@ async def test_punches_from_a_reset_or_future_clock_are_stored_but_flagged(stack
 
     from kinerja.contract import PunchRecord
 
-    async with running_server(stack.db_url, stack.mqtt):
-        gateway = await hand_gateway(stack)
+    gateway = new_gateway(stack)
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)):
+        await started(gateway)
         try:
             good = gateway.batch([("1", 0)]).punches[0]
             reset = PunchRecord("2", datetime(2000, 1, 1, 0, 5, tzinfo=good.time.tzinfo), 0, 1, 2)
             future = PunchRecord("3", datetime.now(UTC) + timedelta(days=30), 0, 1, 3)
             await gateway.publish_raw(gateway.batch([], punches=(good, reset, future)).to_json())
             await gateway.wait_acks(1)
+            await counted(Punch.filter(unit_code=gateway.unit), 3)
         finally:
             await gateway.close()
         flags = dict(await Punch.filter(unit_code=gateway.unit).values_list("pin", "flag"))
@@ -95,8 +114,9 @@ async def test_punches_from_a_reset_or_future_clock_are_stored_but_flagged(stack
 
 
 async def test_a_message_on_a_foreign_topic_under_our_root_is_quarantined(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt):
-        gateway = await hand_gateway(stack)
+    gateway = new_gateway(stack)
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)):
+        await started(gateway)
         try:
             topic = topic_for(gateway.unit, gateway.gateway_id, TopicKind.PUNCHES)
             await gateway.publish_raw(b"\xff\xfe not json", topic=topic)
@@ -104,11 +124,11 @@ async def test_a_message_on_a_foreign_topic_under_our_root_is_quarantined(stack:
         finally:
             await gateway.close()
         assert ack.status is AckStatus.REJECTED and ack.batch_id == ""
-        assert await QuarantinedMessage.filter(gateway_id=gateway.gateway_id).count() == 1
+        assert await counted(QuarantinedMessage.filter(gateway_id=gateway.gateway_id), 1) == 1
 
 
 async def test_bad_api_requests_get_a_4xx_with_a_reason(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),)) as api:
         for path, params in [
             ("/api/v1/punches", {"limit": "lots"}),
             ("/api/v1/punches", {"limit": "100000"}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, time
 from typing import Any
 
 from gateway.coordinator import DeviceCoordinator
@@ -50,7 +51,8 @@ class CommandHandler:
         if command.action is CommandAction.SYNC_CLOCK:
             return "clocks synchronised", await self._each(targets, lambda c: c.sync_clock(), "corrected_s")
         if command.action is CommandAction.REREAD_DEVICE:
-            return "logs read again", await self._each(targets, lambda c: c.poll_once(), "new_punches")
+            window = _reupload_window(command.args)
+            return "logs read again", await self._each(targets, lambda c: _reread(c, window), "new_punches")
         if command.action is CommandAction.WRITE_USER:
             user = _user_from(command.args)
             return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
@@ -90,3 +92,31 @@ def _user_from(args: dict[str, Any]) -> DeviceUser:
     if not isinstance(card, int) or isinstance(card, bool) or not 0 <= card < 2**32:
         raise CommandError(f"args.card: expected a card number 0..4294967295, got {card!r}")
     return DeviceUser(pin=pin, name=name, card=card)
+
+
+def _reupload_window(args: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    """Optional args.start / args.end, ISO dates or date-times in device time: the range a push device is
+    asked to upload again (a polled device reads its whole log anyway). A date alone means the whole day."""
+    if "start" not in args and "end" not in args:
+        return None
+    bounds: list[datetime] = []
+    for key, day_time in (("start", time.min), ("end", time(23, 59, 59))):
+        value = args.get(key)
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is not None:
+            raise CommandError(f"args.{key}: expected an ISO date or date-time without a zone, got {value!r}")
+        bounds.append(datetime.combine(moment.date(), day_time) if len(value) == 10 else moment)  # type: ignore[arg-type]
+    if bounds[1] < bounds[0]:
+        raise CommandError(f"args.end ({args['end']}) is before args.start ({args['start']})")
+    return bounds[0], bounds[1]
+
+
+async def _reread(coordinator: DeviceCoordinator, window: tuple[datetime, datetime] | None) -> int:
+    from gateway.push.device import PushDeviceCoordinator
+
+    if window is not None and isinstance(coordinator, PushDeviceCoordinator):
+        return await coordinator.reupload(*window)
+    return await coordinator.poll_once()

@@ -29,10 +29,22 @@ port = 4370
 transport = "tcp"
 comm_key = 0
 poll_interval_s = 60
+
+[push]             # optional: the push (ADMS) endpoint, served only when a push device is configured
+port = 8081        # devices are set to call http://<gateway>:8081/iclock/...
+host = "0.0.0.0"
+max_body_bytes = 1048576
+command_timeout_s = 120   # how long a command waits for the device to poll and report
+
+[[devices]]
+name = "hall"
+profile = "zkteco-speedface-push"   # a push model: it calls the gateway, see docs/push-devices.md
+serial_number = "CQZ7232160123"     # only configured serials are served
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import timezone
@@ -89,6 +101,16 @@ class TelemetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PushConfig:
+    """The push (ADMS) endpoint for devices that call the gateway; see gateway/push/."""
+
+    host: str = "0.0.0.0"
+    port: int = 8081
+    max_body_bytes: int = 1024 * 1024
+    command_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     gateway_id: str
     unit: str
@@ -98,6 +120,7 @@ class GatewayConfig:
     devices: tuple[DeviceConfig, ...]
     relay: RelayConfig = field(default_factory=RelayConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    push: PushConfig = field(default_factory=PushConfig)
     source: Path | None = None  # the file it came from: `reload_config` reads it again
 
     @property
@@ -128,6 +151,10 @@ def parse_gateway_config(raw: dict[str, Any], source: str = "<config>") -> Gatew
     names = [d.name for d in devices]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: devices: names must be unique, got {names}")
+    push_serials = [d.serial_number for d in devices if d.protocol == "push"]
+    if len(set(push_serials)) != len(push_serials):
+        raise ConfigError(f"{source}: devices: push device serial numbers must be unique, got {push_serials}")
+    push = reader.sub("push")
     return GatewayConfig(
         gateway_id=_slug(reader, "gateway_id"),
         unit=_slug(reader, "unit"),
@@ -143,6 +170,12 @@ def parse_gateway_config(raw: dict[str, Any], source: str = "<config>") -> Gatew
             fresh_every=relay.get("fresh_every", int, 4, minimum=2, maximum=100),
         ),
         telemetry=TelemetryConfig(interval_s=telemetry.get("interval_s", float, 60.0, minimum=0.1, maximum=3600)),
+        push=PushConfig(
+            host=push.get("host", str, "0.0.0.0"),
+            port=push.get("port", int, 8081, minimum=0, maximum=65535),
+            max_body_bytes=push.get("max_body_bytes", int, 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024),
+            command_timeout_s=push.get("command_timeout_s", float, 120.0, minimum=0.1),
+        ),
     )
 
 
@@ -194,6 +227,11 @@ def _device(entry: Any, source: str, index: int) -> DeviceConfig:
             timeout_s=reader.get("timeout_s", float, 1.0, minimum=0.1),
             poll_interval_s=reader.get("poll_interval_s", float, 5.0, minimum=0.1),
         )
+    if profile.protocol == "push":
+        serial = reader.get("serial_number", str)
+        if not re.fullmatch(r"[0-9A-Za-z_.:-]{1,64}", serial):
+            raise reader.fail("serial_number", f"expected 1-64 letters, digits or '_.:-', got {serial!r}")
+        return DeviceConfig(name=name, profile=profile, serial_number=serial)
     comm_key = reader.get("comm_key", int, 0, minimum=0, maximum=999_999)
     if profile.comm_key == "required" and "comm_key" not in entry:
         raise reader.fail("comm_key", f"profile {profile.name} needs the device's comm key (a number)")

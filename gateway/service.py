@@ -16,6 +16,7 @@ from gateway.config import ConfigError, DeviceConfig, GatewayConfig, load_gatewa
 from gateway.coordinator import DeviceCoordinator, DriverFactory
 from gateway.devices.base import DeviceDriver
 from gateway.faults import crash_point, is_armed
+from gateway.push import push_frontend
 from gateway.queue import PunchQueue
 from gateway.relay import Relay
 from gateway.telemetry import publish_every, snapshot
@@ -62,6 +63,7 @@ class Gateway:
         self.driver_factory = driver_factory
         self.queue = PunchQueue(config.queue_path)
         self.relay = Relay(config, self.queue)
+        self.push = push_frontend(config, self.queue, self.relay.wake)  # None without push devices
         self.coordinators = self._coordinators_for(config)
         self.commands = CommandHandler(lambda: self.coordinators, self.reload_config)
         self._command_results_topic = topic_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
@@ -75,16 +77,21 @@ class Gateway:
         self._command_tasks: set[asyncio.Task[None]] = set()
 
     def _coordinators_for(self, config: GatewayConfig) -> list[DeviceCoordinator]:
-        return [
+        polled = [
             DeviceCoordinator(device, self.queue, config.zone, self.driver_factory, self.relay.wake)
             for device in config.devices
+            if device.protocol != "push"
         ]
+        # Push devices answer commands and report health through the same interface as polled ones.
+        return polled + (self.push.coordinators_for(config) if self.push else [])  # type: ignore[operator]
 
     async def start(self) -> None:
         await self.relay.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
         self._tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
         self._start_devices()
+        if self.push:
+            await self.push.start()
         log.info(
             "gateway %s (unit %s) started: %d devices, broker %s",
             self.config.gateway_id,
@@ -107,6 +114,8 @@ class Gateway:
         await self._stop_devices()
         await _cancel([*self._tasks, *self._command_tasks])
         self._tasks.clear()
+        if self.push:
+            await self.push.stop()
         await self.relay.close()
         self.queue.close()
 

@@ -1,0 +1,281 @@
+"""One coordinator per push device: the same face to the command channel and telemetry as a polled
+device, but the device calls us. Its punches arrive through the push server; commands wait in a
+per-device queue until the device polls for them, and their results come back on /iclock/devicecmd.
+
+Commands live in memory: a command's requester waits for its result, so after a gateway restart there
+is nobody left to answer and the centre sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import tomllib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+
+from gateway.config import DeviceConfig
+from gateway.coordinator import DeviceHealth
+from gateway.devices.base import DeviceError, DeviceUser
+from gateway.profiles import DeviceProfile, ProfileError
+from gateway.push import protocol
+from gateway.queue import PunchQueue
+from kinerja.tomltable import TomlTable
+from kinerja.zones import office_zone
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REUPLOAD_DAYS = 31
+BATTERY_RESET_BEFORE = datetime(2001, 1, 1)  # ZK clocks restart at 2000-01-01 when the battery is flat
+PUSH_KEYS = frozenset(
+    {"options", "delay_s", "error_delay_s", "trans_interval_min", "trans_times", "realtime", "user_command"}
+)
+# Command ids only need to be unique per device over the life of the commands; starting from the clock
+# keeps a restarted gateway from reusing the ids of commands a device may still report on.
+_command_ids = itertools.count(int(time.time()) % 1_000_000_000)
+
+
+def load_push_options(profile: DeviceProfile) -> protocol.PushOptions:
+    """The `[push]` table of a push model's profile (the profile loader keeps only what all models share)."""
+    if not profile.source:
+        return protocol.PushOptions()
+    with open(profile.source, "rb") as handle:
+        raw = tomllib.load(handle)
+    table = TomlTable(raw, profile.source, ProfileError).sub("push")
+    for key in table.table:
+        if key not in PUSH_KEYS:
+            raise table.fail(key, f"unknown key; expected one of {sorted(PUSH_KEYS)}")
+    return protocol.PushOptions(
+        options=table.choice("options", ("current", "legacy"), "current"),
+        delay_s=table.get("delay_s", int, 10, minimum=1, maximum=3600),
+        error_delay_s=table.get("error_delay_s", int, 30, minimum=1, maximum=3600),
+        trans_interval_min=table.get("trans_interval_min", int, 1, minimum=1, maximum=1440),
+        trans_times=table.get("trans_times", str, "00:00;14:05"),
+        realtime=table.get("realtime", bool, True),
+        user_command=table.choice("user_command", ("USERINFO", "USER"), "USERINFO"),
+    )
+
+
+@dataclass
+class _PendingCommand:
+    command_id: int
+    render: Callable[[], str]  # rendered when delivered: a clock command carries the time of delivery
+    result: asyncio.Future[protocol.CommandResult]
+    text: str = ""
+    delivered_at: float | None = None
+    punches_before: int = 0
+
+
+@dataclass
+class PushTraffic:
+    """Counters for telemetry and tests."""
+
+    uploads: int = 0
+    records: int = 0
+    new_punches: int = 0
+    commands_delivered: int = 0
+    commands_done: int = 0
+    last_upload_stamp: int | None = None
+    user_count: int | None = None
+    firmware: str | None = None
+    operlog: dict[str, int] = field(default_factory=dict)
+
+
+class PushDeviceCoordinator:
+    """Offers what the command channel and telemetry use of a polled device's DeviceCoordinator:
+    `config`, `health`, `sync_clock`, `write_user`, `poll_once` (here: re-upload) and `run`."""
+
+    def __init__(
+        self,
+        config: DeviceConfig,
+        queue: PunchQueue,
+        zone: timezone,
+        on_new_punches: Callable[[], None] = lambda: None,
+        command_timeout_s: float = 120.0,
+    ) -> None:
+        self.config = config
+        self.queue = queue
+        self.zone = zone
+        self.on_new_punches = on_new_punches
+        self.options = load_push_options(config.profile)
+        self.command_timeout_s = command_timeout_s
+        self.traffic = PushTraffic()
+        self.health = DeviceHealth(serial=config.serial_number)
+        self.last_contact_at: float | None = None
+        self._waiting: deque[_PendingCommand] = deque()
+        self._delivered: dict[int, _PendingCommand] = {}
+
+    @property
+    def serial(self) -> str:
+        return self.config.serial_number
+
+    @property
+    def device_zone(self) -> timezone:
+        """The zone the device clock keeps: the office's, unless the profile says otherwise."""
+        zone = self.config.profile.clock_zone
+        if zone == "office":
+            return self.zone
+        return UTC if zone == "UTC" else office_zone(zone)
+
+    # -- what the device tells us (called by the push server) --------------------------------------
+
+    def contact(self, info: dict[str, int | str] | None = None) -> None:
+        self.last_contact_at = time.time()
+        self.health.reachable = True
+        self.health.last_poll_ok_at = self.last_contact_at
+        self.health.consecutive_failures = 0
+        self.health.last_error = None
+        info = info or {}
+        if isinstance(info.get("record_count"), int):
+            self.health.record_count = info["record_count"]  # type: ignore[assignment]
+        if isinstance(info.get("user_count"), int):
+            self.traffic.user_count = info["user_count"]  # type: ignore[assignment]
+        if isinstance(info.get("firmware"), str):
+            self.traffic.firmware = info["firmware"]  # type: ignore[assignment]
+        if self.health.record_capacity is None:
+            self.health.record_capacity = self.config.profile.capacity
+
+    def store_punches(self, records: list[protocol.AttlogRecord]) -> tuple[int, list[tuple[str, str]]]:
+        """Commit the punches to the durable queue (the caller answers the device only after this returns).
+        Returns how many were new, and the records held back as (line, reason): a time from a reset clock
+        or from the future is never queued as if it were true."""
+        now_local = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None)
+        tolerance = timedelta(seconds=getattr(self.config.profile, "future_tolerance_s", 300.0))
+        good: list[protocol.AttlogRecord] = []
+        held: list[tuple[str, str]] = []
+        for record in records:
+            if record.local_time < BATTERY_RESET_BEFORE:
+                reason = "stamped before 2001: the clock restarted (flat battery?)"
+                held.append((protocol.format_attlog([record]), reason))
+            elif record.local_time > now_local + tolerance:
+                held.append((protocol.format_attlog([record]), f"stamped in the future (device time {now_local})"))
+            else:
+                good.append(record)
+        wire = [self._wire_values(r) for r in good]
+        added = self.queue.enqueue(self.serial, wire)
+        self.traffic.uploads += 1
+        self.traffic.records += len(records)
+        self.traffic.new_punches += added
+        if wire:
+            newest = max(moment for _, moment, _, _ in wire)
+            self.health.last_punch_at = max(newest, self.health.last_punch_at or newest)
+        if added:
+            log.info("push device %s (%s): %d new punches queued", self.config.name, self.serial, added)
+            self.on_new_punches()
+        return added, held
+
+    def take_commands(self, limit: int = 16) -> list[tuple[int, str]]:
+        """Commands for the device's poll, oldest first; each is rendered now and awaits its result."""
+        taken: list[tuple[int, str]] = []
+        while self._waiting and len(taken) < limit:
+            command = self._waiting.popleft()
+            if command.result.done():  # its requester gave up before the device came
+                continue
+            command.text = command.render()
+            command.delivered_at = time.time()
+            command.punches_before = self.traffic.new_punches
+            self._delivered[command.command_id] = command
+            taken.append((command.command_id, command.text))
+        self.traffic.commands_delivered += len(taken)
+        return taken
+
+    def finish_command(self, result: protocol.CommandResult) -> bool:
+        """A result from /iclock/devicecmd; False when no delivered command of this device has its id."""
+        command = self._delivered.pop(result.command_id, None)
+        if command is None:
+            return False
+        self.traffic.commands_done += 1
+        if not command.result.done():
+            command.result.set_result(result)
+        return True
+
+    # -- the command channel (same methods as a polled device's coordinator) ------------------------
+
+    async def sync_clock(self) -> float | None:  # type: ignore[override]
+        """Set the device clock to the gateway's, in the device's zone, when the device next polls.
+        A push device never reports its clock, so the drift it had is unknown: None."""
+        if not self.config.profile.clock_may_set:
+            raise DeviceError(
+                f"device {self.config.name}: profile {self.config.profile.name} does not allow setting the clock"
+            )
+
+        def now_on_device() -> str:
+            local = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
+            return protocol.set_clock_command(local)
+
+        await self._run(now_on_device)
+        self.health.clock_set_at = time.time()
+        self.health.clock_drift_s = None
+        log.info("push device %s: clock set", self.config.name)
+        return None
+
+    async def write_user(self, user: DeviceUser) -> None:
+        text = protocol.user_command(user.pin, user.name, user.card, self.options.user_command)
+        await self._run(lambda: text)
+
+    async def poll_once(self) -> int:
+        """Re-read the log: ask the device to upload the last DEFAULT_REUPLOAD_DAYS days again."""
+        end = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
+        return await self.reupload(end - timedelta(days=DEFAULT_REUPLOAD_DAYS), end)
+
+    async def reupload(self, start: datetime, end: datetime) -> int:
+        """Ask the device to upload every punch between two device-local times again; returns how many of
+        them were new to the queue (the rest it had, and dedup kept them out)."""
+        if end < start:
+            raise DeviceError(f"device {self.config.name}: re-upload range ends before it starts")
+        command, result = await self._run(lambda: protocol.query_attlog_command(start, end))
+        return self.traffic.new_punches - command.punches_before if result.ok else 0
+
+    def _wire_values(self, record: protocol.AttlogRecord) -> tuple[str, datetime, int, int]:
+        """Device wall time in the device's zone, shown in the office zone; the model's raw state mapped."""
+        moment = record.local_time.replace(tzinfo=self.device_zone).astimezone(self.zone)
+        state = self.config.profile.canonical_state(record.status)
+        return record.pin, moment, record.status if state is None else state, record.verify
+
+    def _failed(self, exc: BaseException) -> None:
+        self.health.reachable = False
+        self.health.last_error = str(exc) or type(exc).__name__
+        self.health.consecutive_failures += 1
+
+    def close(self) -> None:
+        """Nothing held open: the device calls us."""
+
+    async def run(self) -> None:
+        """Nothing to poll: watch that the device keeps calling, and say so in its health when it stops."""
+        silent_after = max(60.0, 3 * self.options.delay_s + self.options.error_delay_s)
+        while True:
+            await asyncio.sleep(min(silent_after / 3, 30))
+            if self.last_contact_at is not None and time.time() - self.last_contact_at > silent_after:
+                if self.health.reachable:
+                    log.warning("push device %s (%s) has not called for %.0f s", self.config.name, self.serial,
+                                time.time() - self.last_contact_at)  # fmt: skip
+                self.health.reachable = False
+                self.health.last_error = f"no request from the device for {time.time() - self.last_contact_at:.0f} s"
+
+    async def _run(self, render: Callable[[], str]) -> tuple[_PendingCommand, protocol.CommandResult]:
+        loop = asyncio.get_running_loop()
+        command = _PendingCommand(next(_command_ids), render, loop.create_future())
+        self._waiting.append(command)
+        try:
+            result = await asyncio.wait_for(asyncio.shield(command.result), self.command_timeout_s)
+        except TimeoutError:
+            command.result.cancel()
+            delivered = self._delivered.pop(command.command_id, None) is not None
+            with_what = "reported no result for" if delivered else "did not poll for"
+            error = f"device {self.config.name} ({self.serial}) {with_what} command {command.command_id} " \
+                    f"within {self.command_timeout_s:.0f} s"  # fmt: skip
+            self._failed(DeviceError(error))
+            raise DeviceError(error) from None
+        finally:
+            if command in self._waiting:
+                self._waiting.remove(command)
+        if not result.ok:
+            raise DeviceError(
+                f"device {self.config.name} ({self.serial}): {command.text.split(' PIN=')[0]!r} failed, "
+                f"return code {result.return_code}"
+            )
+        return command, result

@@ -1,0 +1,330 @@
+"""A push-protocol terminal (ADMS / iclock) that calls a gateway over real HTTP, the way firmware does.
+
+For the tests, the demo and `kinerja simulate push`. From its own thread it:
+- registers (`GET /iclock/cdata?SN=..&options=all`) and takes its upload position and timings from
+  the reply (a numeric ATTLOGStamp / Stamp moves its position there; "None" leaves it where it is);
+- uploads its log in batches of `batch_size` lines (`POST table=ATTLOG&Stamp=<last stamp in batch>`)
+  and advances its position only on an answer that starts with "OK"; on anything else (an error, a
+  refused or cut connection) it waits ErrorDelay, registers again and resends from its position;
+- polls for commands every Delay seconds (`GET /iclock/getrequest`), carries them out and reports each
+  result (`POST /iclock/devicecmd`), resending results the gateway did not take;
+- uploads changed users as OPERLOG lines.
+
+Commands understood: SET OPTIONS DateTime=<packed>, DATA UPDATE USERINFO (current firmware) or DATA USER
+(legacy firmware), DATA QUERY ATTLOG StartTime=..\tEndTime=.., INFO, REBOOT; anything else is answered
+Return=-1002 (not supported), as firmware does. `legacy=True` speaks the older PUSH 2.x variant.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlencode, urlsplit
+
+from gateway.push import protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SimPushUser:
+    pin: str
+    name: str = ""
+    card: str = ""
+
+
+@dataclass
+class SimPushStats:
+    registrations: int = 0
+    uploads_ok: int = 0
+    uploads_failed: int = 0
+    records_acknowledged: int = 0  # lines answered OK (resends included)
+    polls: int = 0
+    commands: list[tuple[int, str, int]] = field(default_factory=list)  # (id, command, return code)
+    refused: int = 0  # 4xx answers (an unknown serial gets 403)
+    last_error: str | None = None
+
+
+class PushDeviceSimulator:
+    def __init__(
+        self,
+        server: str,
+        serial: str = "SIM-PUSH-0001",
+        *,
+        batch_size: int = 100,
+        legacy: bool = False,
+        delay_s: float | None = None,
+        error_delay_s: float | None = None,
+        clock_offset: timedelta = timedelta(0),
+        zone: tzinfo | None = None,
+        request_timeout_s: float = 5.0,
+    ) -> None:
+        parts = urlsplit(server)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"server: expected http://host:port, got {server!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.serial = serial
+        self.batch_size = batch_size
+        self.legacy = legacy
+        self.encoding = "latin-1" if legacy else "utf-8"
+        self.delay_override_s = delay_s  # the gateway's Delay/ErrorDelay are whole seconds; tests go faster
+        self.error_delay_override_s = error_delay_s
+        self.clock_offset = clock_offset
+        self.zone = zone  # the zone of the office it hangs in; None: this machine's
+        self.request_timeout_s = request_timeout_s
+        self.delay_s = 10.0
+        self.error_delay_s = 30.0
+        self.realtime = True
+        self.users: dict[str, SimPushUser] = {}
+        self.stats = SimPushStats()
+        self.in_flight = False  # a request is on the wire, its answer not yet read
+        self._records: list[protocol.AttlogRecord] = []  # stamp of record i is i + 1
+        self._position = 0  # stamp of the last record the server answered OK for
+        self._operlog: list[str] = []
+        self._results: list[str] = []  # command results not yet taken by the server
+        self._registered = False
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the device's own data -------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The device clock: local wall time, plus whatever it is off by."""
+        return self._wall_clock() + self.clock_offset
+
+    def _wall_clock(self) -> datetime:
+        return datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
+
+    def add_user(self, pin: str, name: str = "", card: str = "") -> None:
+        with self._lock:
+            self.users[pin] = SimPushUser(pin, name, card)
+
+    def add_punch(self, pin: str, local_time: datetime | None = None, status: int = 0, verify: int = 1) -> None:
+        with self._lock:
+            self._records.append(protocol.AttlogRecord(pin, local_time or self.now, status, verify))
+        if self.realtime:
+            self._wake.set()
+
+    @property
+    def records(self) -> list[protocol.AttlogRecord]:
+        with self._lock:
+            return list(self._records)
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._records) - self._position
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"push-sim-{self.serial}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.request_timeout_s + 2)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        next_poll = 0.0
+        while not self._stop.is_set():
+            try:
+                if not self._registered:
+                    self._register()
+                self._upload_pending()
+                self._upload_operlog()
+                if time.monotonic() >= next_poll:
+                    self._poll_commands()
+                    next_poll = time.monotonic() + self._delay()
+            except _RequestFailed as exc:
+                self.stats.last_error = str(exc)
+                self._registered = False
+                self._stop.wait(self._error_delay())  # firmware waits ErrorDelay, then starts over
+                continue
+            self._wake.wait(max(0.0, min(self._delay(), next_poll - time.monotonic())))
+            self._wake.clear()
+
+    def _delay(self) -> float:
+        return self.delay_override_s if self.delay_override_s is not None else self.delay_s
+
+    def _error_delay(self) -> float:
+        return self.error_delay_override_s if self.error_delay_override_s is not None else self.error_delay_s
+
+    # -- the protocol ----------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        query = {"SN": self.serial, "options": "all", "pushver": "2.0.1" if self.legacy else "2.4.1"}
+        if not self.legacy:
+            query["language"] = "83"
+        reply = self._request("GET", "/iclock/cdata", query)
+        options = protocol.parse_options(reply)
+        self.delay_s = float(options.get("Delay", self.delay_s))
+        self.error_delay_s = float(options.get("ErrorDelay", self.error_delay_s))
+        self.realtime = options.get("Realtime", "1") == "1"
+        stamp = protocol.parse_stamp(options.get("Stamp" if self.legacy else "ATTLOGStamp"))
+        with self._lock:
+            if stamp is not None:
+                self._position = min(stamp, len(self._records))
+        self._registered = True
+        self.stats.registrations += 1
+
+    def _upload_pending(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                start = self._position
+                batch = self._records[start : start + self.batch_size]
+            if not batch:
+                return
+            last_stamp = start + len(batch)
+            self._upload(batch, {"Stamp": str(last_stamp)})
+            with self._lock:
+                self._position = max(self._position, last_stamp)
+
+    def _upload(self, batch: list[protocol.AttlogRecord], extra: dict[str, str]) -> None:
+        try:
+            reply = self._request(
+                "POST",
+                "/iclock/cdata",
+                {"SN": self.serial, "table": "ATTLOG", **extra},
+                protocol.format_attlog(batch).encode(),
+            )
+        except _RequestFailed:
+            self.stats.uploads_failed += 1
+            raise
+        if not reply.startswith("OK"):
+            self.stats.uploads_failed += 1
+            raise _RequestFailed(f"upload answered {reply[:80]!r}")
+        self.stats.uploads_ok += 1
+        self.stats.records_acknowledged += len(batch)
+
+    def _upload_operlog(self) -> None:
+        with self._lock:
+            lines = list(self._operlog)
+        if not lines:
+            return
+        body = "".join(line + "\n" for line in lines).encode(self.encoding, errors="replace")
+        reply = self._request("POST", "/iclock/cdata", {"SN": self.serial, "table": "OPERLOG", "OpStamp": "1"}, body)
+        if not reply.startswith("OK"):
+            raise _RequestFailed(f"operation log upload answered {reply[:80]!r}")
+        with self._lock:
+            del self._operlog[: len(lines)]
+
+    def _poll_commands(self) -> None:
+        self._send_results()
+        query = {"SN": self.serial}
+        if not self.legacy:
+            with self._lock:
+                users, records = len(self.users), len(self._records)
+            query["INFO"] = f"Ver 8.0.4.2-20230101,{users},0,{records},127.0.0.1,10,7,12,0,111"
+        reply = self._request("GET", "/iclock/getrequest", query, decode=self.encoding)
+        self.stats.polls += 1
+        for command_id, text in protocol.parse_commands(reply):
+            code, verb = self._execute(text)
+            self.stats.commands.append((command_id, text, code))
+            self._results.append(protocol.format_command_result(command_id, code, verb))
+        self._send_results()
+
+    def _send_results(self) -> None:
+        if not self._results:
+            return
+        body = "".join(self._results).encode()
+        reply = self._request("POST", "/iclock/devicecmd", {"SN": self.serial}, body)
+        if not reply.startswith("OK"):
+            raise _RequestFailed(f"command results answered {reply[:80]!r}")
+        self._results.clear()
+
+    def _execute(self, text: str) -> tuple[int, str]:
+        verb, _, rest = text.partition(" ")
+        try:
+            if text.startswith("SET OPTIONS "):
+                for option in rest.removeprefix("OPTIONS ").split(","):
+                    key, _, value = option.partition("=")
+                    if key.strip() == "DateTime":
+                        wanted = protocol.decode_zk_time(int(value))
+                        self.clock_offset = wanted - self._wall_clock()
+                return protocol.RETURN_OK, "SET OPTIONS"
+            if text.startswith("DATA UPDATE USERINFO ") and not self.legacy:
+                return self._update_user(text.removeprefix("DATA UPDATE USERINFO ")), "DATA"
+            if text.startswith("DATA USER ") and self.legacy:
+                return self._update_user(text.removeprefix("DATA USER ")), "DATA"
+            if text.startswith("DATA QUERY ATTLOG"):
+                return self._query_attlog(text.removeprefix("DATA QUERY ATTLOG").strip()), "DATA"
+            if text in ("INFO", "REBOOT"):
+                if text == "REBOOT":
+                    self._registered = False
+                return protocol.RETURN_OK, text
+        except (ValueError, KeyError):
+            return protocol.RETURN_BAD_PARAMETER, verb
+        return protocol.RETURN_UNSUPPORTED, verb
+
+    def _update_user(self, fields_text: str) -> int:
+        fields = dict(field.partition("=")[::2] for field in fields_text.split("\t"))
+        pin = fields["PIN"]
+        if not pin:
+            raise ValueError("no PIN")
+        self.add_user(pin, fields.get("Name", ""), fields.get("Card", ""))
+        with self._lock:
+            self._operlog.append(f"USER PIN={pin}\tName={fields.get('Name', '')}\tPri=0\tPasswd=\tCard=\tGrp=1\tTZ=")
+        return protocol.RETURN_OK
+
+    def _query_attlog(self, condition: str) -> int:
+        bounds = dict(part.partition("=")[::2] for part in condition.split("\t") if part)
+        start = datetime.strptime(bounds["StartTime"], protocol.ATTLOG_TIME_FORMAT)
+        end = datetime.strptime(bounds["EndTime"], protocol.ATTLOG_TIME_FORMAT)
+        chosen = [r for r in self.records if start <= r.local_time <= end]
+        for first in range(0, len(chosen), self.batch_size):
+            self._upload(chosen[first : first + self.batch_size], {})
+        return protocol.RETURN_OK
+
+    def _request(
+        self, method: str, path: str, query: dict[str, str], body: bytes | None = None, decode: str = "utf-8"
+    ) -> str:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=self.request_timeout_s)
+        headers = {"User-Agent": "iClock Proxy/1.09", "Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "text/plain"
+        self.in_flight = True
+        try:
+            connection.request(method, f"{path}?{urlencode(query)}", body=body, headers=headers)
+            response = connection.getresponse()
+            text = response.read().decode(decode, errors="replace")
+        except (OSError, http.client.HTTPException) as exc:
+            raise _RequestFailed(f"{method} {path}: {exc or type(exc).__name__}") from exc
+        finally:
+            self.in_flight = False
+            connection.close()
+        if response.status != 200:
+            if 400 <= response.status < 500:
+                self.stats.refused += 1
+            raise _RequestFailed(f"{method} {path}: HTTP {response.status} {text[:120]!r}")
+        return text
+
+
+class _RequestFailed(Exception):
+    """A request the server did not answer as the protocol says: wait ErrorDelay and start over."""

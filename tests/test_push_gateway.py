@@ -1,0 +1,234 @@
+"""Push devices against the gateway's push endpoint, over real HTTP: registration, uploads into the durable
+queue with its dedup, refusal of unknown serials, quarantine, limits, and commands through the command channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+import aiohttp
+
+from gateway.commands import CommandHandler
+from gateway.config import GatewayConfig, parse_gateway_config
+from gateway.push import protocol
+from gateway.push.frontend import PushFrontend
+from gateway.queue import PunchQueue
+from gateway.simulators.push import PushDeviceSimulator
+from kinerja.contract import Command, CommandAction, CommandResult
+from kinerja.zones import office_zone
+
+WITA = office_zone("WITA")
+FAST = {"delay_s": 0.05, "error_delay_s": 0.1}
+
+
+def push_config(tmp_path, *, command_timeout_s: float = 5, max_body_bytes: int = 64 * 1024) -> GatewayConfig:
+    return parse_gateway_config(
+        {
+            "gateway_id": "gw-push",
+            "unit": "unit-push",
+            "timezone": "WITA",
+            "state_dir": str(tmp_path / "state"),
+            "mqtt": {"url": "mqtt://127.0.0.1:1"},
+            "push": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "command_timeout_s": command_timeout_s,
+                "max_body_bytes": max_body_bytes,
+            },
+            "devices": [
+                {"name": "hall", "profile": "zkteco-speedface-push", "serial_number": "SPD-0001"},
+                {"name": "annex", "profile": "zk-oem-push-legacy", "serial_number": "OLD-0001"},
+            ],
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def push_gateway(config: GatewayConfig) -> AsyncIterator[tuple[PushFrontend, PunchQueue, str]]:
+    queue = PunchQueue(config.queue_path)
+    frontend = PushFrontend(config, queue, lambda: None)
+    frontend.coordinators_for(config)
+    await frontend.start()
+    try:
+        yield frontend, queue, f"http://127.0.0.1:{frontend.server.port}"
+    finally:
+        await frontend.stop()
+        queue.close()
+
+
+async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
+def queued(queue: PunchQueue) -> list[tuple[str, str, str, int]]:
+    with sqlite3.connect(queue.path) as db:
+        return db.execute("SELECT device, pin, time, state FROM punches ORDER BY seq").fetchall()
+
+
+def yesterday(hour: int, minute: int, second: int = 0) -> datetime:
+    day = datetime.now(WITA).date() - timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, minute, second)
+
+
+async def command(handler: CommandHandler, action: CommandAction, **args: object) -> CommandResult:
+    return await handler.handle(Command(f"cmd-{action.value}", action, args).to_json())
+
+
+async def test_a_push_device_registers_uploads_in_batches_and_each_punch_is_queued_once(tmp_path):
+    config = push_config(tmp_path)
+    async with push_gateway(config) as (frontend, queue, url):
+        device = PushDeviceSimulator(url, "SPD-0001", batch_size=100, **FAST)
+        for i in range(250):
+            device.add_punch(str(i % 7 + 1), yesterday(7, 0) + timedelta(seconds=i), status=i % 2, verify=15)
+        with device:
+            await eventually(lambda: device.position == 250, "the whole log acknowledged")
+        assert device.stats.registrations == 1 and device.stats.uploads_ok == 3
+        rows = queued(queue)
+        assert len(rows) == 250 and {r[0] for r in rows} == {"SPD-0001"}
+        assert rows[0][1:] == ("1", f"{yesterday(7, 0).isoformat()}+08:00", 0)  # device wall time in the office zone
+        assert frontend.store.stamp("SPD-0001", "ATTLOG") == 250
+        hall = frontend.devices[0]
+        assert hall.health.reachable and hall.health.serial == "SPD-0001" and hall.health.record_count == 250
+
+        # The device reboots: registration hands back its position, so only the punch since then travels.
+        rebooted = PushDeviceSimulator(url, "SPD-0001", batch_size=100, **FAST)
+        for record in device.records:
+            rebooted.add_punch(record.pin, record.local_time, record.status, record.verify)
+        rebooted.add_punch("3", yesterday(16, 30), status=1)
+        with rebooted:
+            await eventually(lambda: rebooted.position == 251, "the new punch acknowledged")
+        assert rebooted.stats.records_acknowledged == 1
+        assert len(queued(queue)) == 251
+
+        # A device that sends its whole log again (firmware does, after a reset) adds nothing twice.
+        async with aiohttp.ClientSession() as http:
+            body = protocol.format_attlog(device.records)
+            params = {"SN": "SPD-0001", "table": "ATTLOG"}
+            async with http.post(f"{url}/iclock/cdata", params=params, data=body) as reply:
+                assert (reply.status, await reply.text()) == (200, "OK: 250")
+        assert len(queued(queue)) == 251
+
+
+async def test_an_unknown_serial_is_refused_and_counted(tmp_path):
+    async with push_gateway(push_config(tmp_path)) as (frontend, queue, url):
+        stranger = PushDeviceSimulator(url, "NOT-OURS-9", **FAST)
+        stranger.add_punch("1", yesterday(8, 0))
+        with stranger:
+            await eventually(lambda: stranger.stats.refused >= 2, "refused twice")
+        assert stranger.position == 0 and stranger.stats.registrations == 0
+        assert "HTTP 403" in (stranger.stats.last_error or "")
+        assert queued(queue) == []
+        assert frontend.server.counters.refused_by_serial["NOT-OURS-9"] >= 2
+        assert frontend.store.refused()["NOT-OURS-9"] >= 2  # persisted for telemetry
+
+
+async def test_unreadable_lines_are_quarantined_with_the_raw_bytes_and_the_good_lines_kept(tmp_path):
+    async with push_gateway(push_config(tmp_path)) as (frontend, queue, url):
+        body = (
+            f"5\t{yesterday(7, 1):%Y-%m-%d %H:%M:%S}\t0\t1\t0\n"
+            "6\t2026-02-30 07:02:00\t0\t1\t0\n"  # no such day
+            "\xff\xfe garbage from a confused board\n"
+            f"8\t{yesterday(7, 3):%Y-%m-%d %H:%M:%S}\t0\t1\t0\n"
+            "9\t2000-01-01 00:00:05\t0\t1\t0\n"  # the clock restarted: held back, never queued
+        ).encode("latin-1")
+        async with aiohttp.ClientSession() as http:
+            params = {"SN": "SPD-0001", "table": "ATTLOG", "Stamp": "9"}
+            async with http.post(f"{url}/iclock/cdata", params=params, data=body) as reply:
+                assert (reply.status, await reply.text()) == (200, "OK: 3")  # resending would never help
+        assert [r[1] for r in queued(queue)] == ["5", "8"]
+        quarantined = frontend.store.quarantined()
+        assert quarantined[0].raw == body and quarantined[0].serial == "SPD-0001"
+        assert "line 2: time" in quarantined[0].reason and "line 3: expected at least PIN" in quarantined[0].reason
+        assert quarantined[1].raw.startswith(b"9\t2000-01-01") and "clock restarted" in quarantined[1].reason
+        counters = frontend.server.counters
+        assert (counters.quarantined_bodies, counters.malformed_lines, counters.held_punches) == (1, 2, 1)
+
+
+async def test_bad_requests_get_a_4xx_with_a_reason_never_a_500(tmp_path):
+    async with push_gateway(push_config(tmp_path, max_body_bytes=2048)) as (frontend, queue, url):
+        async with aiohttp.ClientSession() as http:
+            cases = [
+                ("GET", "/iclock/cdata", {}, None, 400, "missing SN"),
+                ("POST", "/iclock/cdata", {"SN": "SPD-0001", "table": "ATTLOG"}, b"1\t" * 2000, 413, "at most 2048"),
+                ("POST", "/iclock/cdata", {"SN": "SPD-0001", "table": "NONSENSE"}, b"x", 400, "unknown table"),
+                ("GET", "/iclock/nowhere", {"SN": "SPD-0001"}, None, 404, ""),
+            ]
+            for method, path, params, data, status, reason in cases:
+                async with http.request(method, url + path, params=params, data=data) as reply:
+                    assert reply.status == status, (path, await reply.text())
+                    assert reason in await reply.text()
+
+            # Chunked, so no Content-Length to refuse it by: the body limit still holds while reading.
+            async def chunks():
+                for _ in range(10):
+                    yield b"1\t2026-11-24 07:00:00\t0\t1\n" * 20
+
+            params = {"SN": "SPD-0001", "table": "ATTLOG"}
+            async with http.post(f"{url}/iclock/cdata", params=params, data=chunks()) as reply:
+                assert reply.status == 413
+        assert frontend.server.counters.oversized_bodies == 2
+        assert queued(queue) == []
+
+
+async def test_commands_reach_push_devices_through_the_command_channel(tmp_path):
+    config = push_config(tmp_path)
+    async with push_gateway(config) as (frontend, queue, url):
+        handler = CommandHandler(lambda: frontend.devices, _no_reload)  # type: ignore[arg-type,return-value]
+        # The gateway believes it already has this device's first five punches (a stale position): only a
+        # re-upload of the range brings them.
+        frontend.store.save_stamp("SPD-0001", "ATTLOG", 5)
+        hall = PushDeviceSimulator(url, "SPD-0001", clock_offset=timedelta(hours=-1, seconds=-7), zone=WITA, **FAST)
+        annex = PushDeviceSimulator(url, "OLD-0001", legacy=True, **FAST)
+        for minute in range(8):
+            hall.add_punch("21", yesterday(7, minute))
+        with hall, annex:
+            await eventually(lambda: hall.position == 8 and annex.stats.polls > 0, "both devices polling")
+            assert len(queued(queue)) == 3
+
+            clock = await command(handler, CommandAction.SYNC_CLOCK, device="hall")
+            assert clock.ok, clock.detail
+            assert abs(hall.clock_offset.total_seconds()) <= 2  # set to the gateway's WITA wall clock
+
+            user = await command(handler, CommandAction.WRITE_USER, pin="42", name="Siti Aminah", card=7)
+            assert user.ok, user.results
+            assert hall.users["42"].name == annex.users["42"].name == "Siti Aminah"
+            assert [c[1].split(" PIN=")[0] for c in hall.stats.commands[-1:]] == ["DATA UPDATE USERINFO"]
+            assert [c[1].split(" PIN=")[0] for c in annex.stats.commands[-1:]] == ["DATA USER"]  # its older firmware
+            await eventually(lambda: frontend.devices[0].traffic.operlog.get("USER") == 1, "the user in OPERLOG")
+
+            day = yesterday(0, 0).date().isoformat()
+            reread = await command(handler, CommandAction.REREAD_DEVICE, device="hall", start=day, end=day)
+            assert reread.ok, reread.results
+            assert reread.results["hall"]["new_punches"] == 5
+            assert len(queued(queue)) == 8
+            assert hall.stats.commands[-1][1] == f"DATA QUERY ATTLOG StartTime={day} 00:00:00\tEndTime={day} 23:59:59"
+
+            bad_range = await command(handler, CommandAction.REREAD_DEVICE, device="hall", start="yesterday")
+            assert not bad_range.ok and "args.start" in bad_range.detail
+
+
+async def test_a_command_the_firmware_does_not_know_or_a_silent_device_fails_clearly(tmp_path):
+    config = push_config(tmp_path, command_timeout_s=0.5)
+    async with push_gateway(config) as (frontend, _, url):
+        handler = CommandHandler(lambda: frontend.devices, _no_reload)  # type: ignore[arg-type,return-value]
+        # A legacy board set up with the current model's profile: it refuses DATA UPDATE USERINFO.
+        misprofiled = PushDeviceSimulator(url, "SPD-0001", legacy=True, **FAST)
+        with misprofiled:
+            await eventually(lambda: misprofiled.stats.polls > 0, "polling")
+            result = await command(handler, CommandAction.WRITE_USER, device="hall", pin="1", name="Budi")
+        assert not result.ok and "return code -1002" in result.results["hall"]["error"]
+        # The annex device never calls: the command is withdrawn, not left to run late.
+        silent = await command(handler, CommandAction.SYNC_CLOCK, device="annex")
+        assert not silent.ok and "did not poll for command" in silent.results["annex"]["error"]
+        assert frontend.devices[1].take_commands() == []
+
+
+async def _no_reload() -> str:
+    return "not reloaded"

@@ -26,11 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
-from operator import le
+from operator import itemgetter, le
 from typing import Any, NamedTuple
 
 from .activities import Claim, ClaimState
@@ -128,7 +129,7 @@ class MonthlyResult:
     month: int
     planned_days: int
     days: tuple[DayRecord, ...]
-    claims: tuple[ClaimOutcome, ...]
+    claim_rows: tuple[tuple[Claim, int, int, tuple[str, ...]], ...]
     codes: dict[str, int]
     deduction_sum_bp: int
     discipline_deduction_bp: int
@@ -147,6 +148,11 @@ class MonthlyResult:
     @property
     def policy(self) -> Policy:
         return self.plan.policy
+
+    @property
+    def claims(self) -> tuple[ClaimOutcome, ...]:
+        """Every claim of the month as scored (built on demand: most results are only summed)."""
+        return tuple(map(ClaimOutcome._make, self.claim_rows))
 
     @property
     def absent_days(self) -> list[date]:
@@ -324,120 +330,122 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
     return _result(plan, emp, records, claim_outcomes, claimed, approved, effective)
 
 
-def _presence(plan: MonthPlan, record: DayRecord) -> tuple[int, int] | None:
-    """The stretch the employee was present (or excused as present) in a slot; ``None``: not present.
-
-    With one punch missing the presence is taken to run to the scheduled end (or from the start):
-    the missing punch already costs its band.
-    """
-    if record.status == EXCUSED:
-        rule = next(r for r in plan.policy.excuses if r.code == record.codes[0])
-        if rule.counts_as_presence:
-            return record.slot.start - SECONDS_PER_DAY, record.slot.end + SECONDS_PER_DAY
-        return None
-    if record.arrival is None and record.departure is None:
-        return None
-    lo = record.arrival if record.arrival is not None else record.slot.start
-    hi = record.departure if record.departure is not None else record.slot.end
-    return (lo, hi) if hi > lo else None
+_UNLIMITED = 1 << 40
+_DEDUCTION = itemgetter(7)  # DayRecord.deduction_bp
+_CODES = itemgetter(2)  # DayRecord.codes
 
 
 def _merge_claims(
     plan: MonthPlan, emp: EmployeeMonth, records: list[DayRecord], times: Sequence[int]
-) -> tuple[tuple[ClaimOutcome, ...], int, int, int]:
-    """Attribute each claim to a day, flag claims outside presence, cap each day's minutes to presence."""
-    if not emp.claims:
+) -> tuple[tuple[tuple[Claim, int, int, tuple[str, ...]], ...], int, int, int]:
+    """Attribute each claim to a day, flag claims outside presence, cap each day's minutes to presence.
+
+    A claim belongs to the day whose presence covers it (the day before, for a night shift past
+    midnight), else to its calendar day. Days are indexed from 1 here, so the day before the month
+    (index 0) needs no special case.
+    """
+    claims = emp.claims
+    if not claims:
         return (), 0, 0, 0
     cap = plan.policy.performance.cap_claims_to_presence
     ndays = len(plan.days)
-    by_index: dict[int, DayRecord] = {}
+    size = ndays + 2
+    day0 = plan.day0 - SECONDS_PER_DAY  # midnight before the month's first day: index 0
+    window_lo = [0] * size
+    window_hi = [-1] * size  # an empty window covers nothing
+    left = [0] * size  # minutes of presence not yet claimed
+    known = [False] * size
+    slot_end = [0] * size
+    presence_codes = {r.code for r in plan.policy.excuses if r.counts_as_presence}
     for r in records:
-        by_index.setdefault(r.index, r)
-    presence_cache: dict[int, tuple[int, int] | None] = {}
-    excused_presence: set[int] = set()
+        i = r.index + 1
+        if known[i]:
+            continue
+        known[i] = True
+        slot = r.slot
+        slot_end[i] = slot.end
+        if r.status == EXCUSED:
+            if r.codes[0] in presence_codes:
+                window_lo[i], window_hi[i] = slot.start - SECONDS_PER_DAY, slot.end + SECONDS_PER_DAY
+                left[i] = _UNLIMITED
+            continue
+        if r.arrival is None and r.departure is None:
+            continue
+        lo = slot.start if r.arrival is None else r.arrival
+        hi = slot.end if r.departure is None else r.departure
+        if hi > lo:
+            window_lo[i], window_hi[i] = lo, hi
+            left[i] = (hi - lo) // 60
+    if not cap:
+        left = [_UNLIMITED] * size
 
-    def presence_of(index: int) -> tuple[int, int] | None:
-        if index in presence_cache:
-            return presence_cache[index]
-        rec = by_index.get(index)
-        if rec is not None:
-            window = _presence(plan, rec)
-            if rec.status == EXCUSED and window is not None:
-                excused_presence.add(index)
-        else:  # a day without a slot (weekend, holiday): presence from that calendar day's punches
-            midnight = plan.day0 + index * SECONDS_PER_DAY
-            a = bisect_left(times, midnight)
-            b = bisect_left(times, midnight + SECONDS_PER_DAY, a)
-            window = (times[a], times[b - 1]) if b - a >= 2 and times[b - 1] > times[a] else None
-        presence_cache[index] = window
-        return window
-
-    attributed: list[tuple[Claim, int, bool]] = []
-    claimed = approved = 0
-    for claim in emp.claims:
-        index = (claim.start - plan.day0) // SECONDS_PER_DAY
-        covered = False
-        chosen = index
-        for candidate in (index, index - 1):
-            window = presence_of(candidate)
-            if window is not None and window[0] <= claim.start and claim.end <= window[1]:
-                covered, chosen = True, candidate
-                break
-        if (
-            not covered
-            and index not in by_index
-            and (index - 1) in by_index
-            and by_index[index - 1].slot.end > claim.start
-        ):
-            chosen = index - 1  # inside a night shift that started the day before
-        if not 0 <= chosen < ndays:
+    rows: list[tuple[Claim, int, int, tuple[str, ...]]] = []
+    append = rows.append
+    claimed = approved = effective = 0
+    approved_state = ClaimState.APPROVED
+    for claim in claims:
+        start = claim.start
+        minutes = claim.minutes
+        end = start + minutes * 60
+        i = (start - day0) // SECONDS_PER_DAY
+        if not 0 <= i < size:
+            continue
+        if not known[i]:
+            known[i] = True
+            if 1 <= i <= ndays:  # a day without a slot (weekend, holiday): that day's punches
+                midnight = day0 + i * SECONDS_PER_DAY
+                a = bisect_left(times, midnight)
+                b = bisect_left(times, midnight + SECONDS_PER_DAY, a)
+                if b - a >= 2 and times[b - 1] > times[a]:
+                    window_lo[i], window_hi[i] = times[a], times[b - 1]
+                    left[i] = (times[b - 1] - times[a]) // 60 if cap else _UNLIMITED
+        if window_lo[i] <= start and end <= window_hi[i]:
+            flags: tuple[str, ...] = ()
+        else:
+            flags = (OUTSIDE_PRESENCE,)
+            j = i - 1
+            if j >= 0 and slot_end[j] > start:  # inside (or near) a night shift that began the day before
+                if window_lo[j] <= start and end <= window_hi[j]:
+                    flags = ()
+                if flags == () or slot_end[i] == 0:
+                    i = j
+        if not 1 <= i <= ndays:
             continue  # another month's claim
-        attributed.append((claim, chosen, covered))
-        claimed += claim.minutes
-        if claim.state is ClaimState.APPROVED:
-            approved += claim.minutes
-
-    used: dict[int, int] = {}
-    outcomes = []
-    effective = 0
-    for claim, index, covered in attributed:
-        flags: tuple[str, ...] = () if covered else (OUTSIDE_PRESENCE,)
-        minutes = 0
-        if claim.state is ClaimState.APPROVED:
-            minutes = claim.minutes
-            if cap and index not in excused_presence:
-                window = presence_of(index)
-                span = 0 if window is None else (window[1] - window[0]) // 60
-                left = span - used.get(index, 0)
-                if minutes > left:
-                    minutes = max(0, left)
-                    flags = (*flags, OVER_PRESENCE_SPAN)
-            used[index] = used.get(index, 0) + minutes
-            effective += minutes
-        outcomes.append(ClaimOutcome(claim, index, minutes, flags))
-    return tuple(outcomes), claimed, approved, effective
+        claimed += minutes
+        counted = 0
+        if claim.state is approved_state:
+            approved += minutes
+            room = left[i]
+            if minutes > room:
+                counted = room if room > 0 else 0
+                flags = (*flags, OVER_PRESENCE_SPAN)
+            else:
+                counted = minutes
+            left[i] = room - counted
+            effective += counted
+        append((claim, i - 1, counted, flags))
+    return tuple(rows), claimed, approved, effective
 
 
 def _result(
     plan: MonthPlan,
     emp: EmployeeMonth,
     records: list[DayRecord],
-    claims: tuple[ClaimOutcome, ...],
+    claims: tuple[tuple[Claim, int, int, tuple[str, ...]], ...],
     claimed: int,
     approved: int,
     effective: int,
 ) -> MonthlyResult:
     policy = plan.policy
+    total = sum(map(_DEDUCTION, records))
     codes: dict[str, int] = {}
-    total = 0
     reduced = 0
-    reducing = {r.code for r in policy.excuses if r.reduces_target}
-    for r in records:
-        total += r.deduction_bp
-        for code in r.codes:
-            codes[code] = codes.get(code, 0) + 1
-        if r.status == EXCUSED and r.codes[0] in reducing:
-            reduced += 1
+    reducing = plan.target_reducing_codes
+    for combination, count in Counter(map(_CODES, records)).items():  # a handful of distinct combinations
+        for code in combination:
+            codes[code] = codes.get(code, 0) + count
+        if len(combination) == 1 and combination[0] in reducing:
+            reduced += count
     planned = len(records)
     target_days = planned - reduced
     perf_rules = policy.performance
@@ -462,7 +470,7 @@ def _result(
         month=plan.month,
         planned_days=planned,
         days=tuple(records),
-        claims=claims,
+        claim_rows=claims,
         codes=codes,
         deduction_sum_bp=total,
         discipline_deduction_bp=capped,

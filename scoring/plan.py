@@ -67,6 +67,7 @@ class MonthPlan:
     early_bands: tuple[LatenessBand | None, ...]
     offset_s: int
     extra_days_off: tuple[tuple[date, str], ...] = ()
+    target_reducing_codes: frozenset[str] = frozenset()
     _shift_cache: dict[tuple[str, int], tuple[int, int, PlanDay]] = field(default_factory=dict, compare=False)
 
     @property
@@ -153,6 +154,7 @@ def build_month_plan(
         early_bands=_band_lookup(policy.early_leave),
         offset_s=offset_s,
         extra_days_off=tuple(sorted((extra_days_off or {}).items())),
+        target_reducing_codes=frozenset(r.code for r in policy.excuses if r.reduces_target),
     )
 
 

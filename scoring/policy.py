@@ -387,6 +387,9 @@ def check_policy(policy: Policy) -> None:
     kinds = [r.kind for r in policy.excuses]
     if len(set(kinds)) != len(kinds):
         raise PolicyError(src, "excuses", kinds, "each excuse kind once")
+    excuse_codes = [r.code for r in policy.excuses]
+    if len(set(excuse_codes)) != len(excuse_codes) or set(excuse_codes) & set(codes):
+        raise PolicyError(src, "excuses.*.code", excuse_codes, "codes different from each other and from TL/PSW/TK")
     shift_codes = [s.code for s in policy.shifts]
     if len(set(shift_codes)) != len(shift_codes):
         raise PolicyError(src, "shifts", shift_codes, "each shift code once")

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -368,11 +368,15 @@ class DeviceCoordinator:
             self._enqueue(serial, [punch])
 
     def _enqueue(self, serial: str, punches: list[DevicePunch]) -> int:
-        wire = [self._wire_values(p) for p in punches]
-        if wire:
-            newest = max(moment for _, moment, _, _ in wire)
-            self.health.last_punch_at = max(newest, self.health.last_punch_at or newest)
-        added = self.queue.enqueue(serial, wire)
+        def wire_values() -> Iterator[tuple[str, datetime, int, int]]:
+            # One at a time: 100,000 converted punches at once would double the gateway's peak memory.
+            for punch in punches:
+                values = self._wire_values(punch)
+                if self.health.last_punch_at is None or values[1] > self.health.last_punch_at:
+                    self.health.last_punch_at = values[1]
+                yield values
+
+        added = self.queue.enqueue(serial, wire_values())
         if added:
             log.info("device %s (%s): %d new punches queued", self.config.name, serial, added)
             self.on_new_punches()

@@ -49,6 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     server_run.set_defaults(run=_run_server)
     migrate = server.add_parser("migrate", help="create or update the database schema (KINERJA_DB_URL)")
     migrate.set_defaults(run=_run_migrate)
+    create_user = server.add_parser("create-user", help="create a user account (e.g. the first bureau admin)")
+    create_user.add_argument("username")
+    create_user.add_argument(
+        "--role",
+        required=True,
+        choices=["bureau_admin", "unit_admin", "supervisor", "employee", "operations"],
+    )
+    create_user.add_argument("--unit", help="unit code (unit_admin; operations: limits to that subtree)")
+    create_user.add_argument("--nip", help="the employee's NIP (supervisor, employee)")
+    create_user.add_argument("--name", help="display name")
+    create_user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create_user.add_argument("--api-token", metavar="LABEL", help="also issue an API token with this label")
+    create_user.set_defaults(run=_run_create_user)
 
     gateway = commands.add_parser("gateway", help="the office gateway").add_subparsers(dest="action", required=True)
     gateway_run = gateway.add_parser("run", help="poll devices and relay punches")
@@ -110,6 +123,40 @@ def _run_migrate(args: argparse.Namespace) -> int:
 
     asyncio.run(migrate())
     print("schema is up to date")
+    return 0
+
+
+def _run_create_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from server.accounts import AccountError, create_user, issue_api_token
+    from server.db import close_database, open_database
+    from server.settings import ServerSettings
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            raise ValueError("the two passwords differ")
+
+    async def create() -> str | None:
+        context = await open_database(ServerSettings.from_env().db_url, create_schema=True)
+        try:
+            user = await create_user(
+                args.username, password, args.role, display_name=args.name, unit_code=args.unit, employee_nip=args.nip
+            )
+            return await issue_api_token(user, args.api_token) if args.api_token else None
+        finally:
+            await close_database(context)
+
+    try:
+        token = asyncio.run(create())
+    except AccountError as exc:
+        raise ValueError(str(exc)) from None
+    print(f"created {args.role} account {args.username!r}")
+    if token:
+        print(f"API token (shown once): {token}")
     return 0
 
 

@@ -20,6 +20,7 @@ from server.context import CONSUMER, DIALECT, SETTINGS
 from server.db import close_database, dialect_of, open_database
 from server.ingest import resolve_unmapped_punches
 from server.settings import ServerSettings
+from server.web import install as install_web
 
 __all__ = ["CONSUMER", "ROUTE_TABLES", "SETTINGS", "SETUP_HOOKS", "create_app"]
 
@@ -29,7 +30,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SetupHook = Callable[[web.Application], None]
 
 ROUTE_TABLES: list[web.RouteTableDef] = [api.routes, api_registry.routes]
-SETUP_HOOKS: list[SetupHook] = []
+SETUP_HOOKS: list[SetupHook] = [install_web]  # accounts, sessions, roles, pages (server/web)
 
 # How often punches of PINs mapped since they arrived get their employee (mapping calls also do it at once).
 RESOLVE_INTERVAL_S = 300.0

@@ -32,12 +32,23 @@ async def running_server(db_url: str, mqtt: MqttSettings, **settings: object) ->
     client = TestClient(TestServer(create_app(server_settings)))
     await client.start_server()
     try:
+        # The API needs an account: the test client acts as a bureau administrator through an API token.
+        client.session.headers["Authorization"] = f"Bearer {await admin_token()}"
         consumer = client.app[CONSUMER]
         await consumer.mqtt.wait_connected(10)
         await asyncio.sleep(0.3)  # let the SUBSCRIBE reach the broker before anyone publishes
         yield client
     finally:
         await client.close()
+
+
+async def admin_token(username: str = "test-admin") -> str:
+    from server.accounts import UserAccount, create_user, issue_api_token
+
+    user = await UserAccount.get_or_none(username=username)
+    if user is None:
+        user = await create_user(username, uuid.uuid4().hex, "bureau_admin")
+    return await issue_api_token(user, "tests")
 
 
 @dataclass

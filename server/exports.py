@@ -1,0 +1,87 @@
+"""The monthly recap as payroll takes it: CSV and XLSX with the same columns in the same order.
+
+Layout (one header row, then one row per employee, sorted by unit then name):
+No, NIP, Nama, Jabatan, Unit, TL1..TL4, PSW1..PSW4, TK, Potongan (%), Menit Aktivitas, Nilai (%).
+The NIP is always text (18 digits would lose their tail as a spreadsheet number); percentages are
+numbers with two decimals. The CSV is UTF-8 with a byte-order mark so spreadsheet programs read names
+with their accents right.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date
+from typing import Protocol
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
+HEADER = ("No", "NIP", "Nama", "Jabatan", "Unit", *CODES, "Potongan (%)", "Menit Aktivitas", "Nilai (%)")
+
+
+class RecapLine(Protocol):
+    nip: str
+    name: str
+    unit_code: str
+    position: str
+    counts: dict[str, int]
+    deduction_bp: int
+    activity_minutes: int
+    score_bp: int
+
+
+def _ordered(rows: Sequence[RecapLine]) -> list[RecapLine]:
+    return sorted(rows, key=lambda r: (r.unit_code, r.name.casefold(), r.nip))
+
+
+def recap_table(rows: Sequence[RecapLine]) -> list[list[object]]:
+    return [
+        [
+            number,
+            row.nip,
+            row.name,
+            row.position,
+            row.unit_code,
+            *(row.counts.get(code, 0) for code in CODES),
+            round(row.deduction_bp / 100, 2),
+            row.activity_minutes,
+            round(row.score_bp / 100, 2),
+        ]
+        for number, row in enumerate(_ordered(rows), 1)
+    ]
+
+
+def recap_csv(rows: Sequence[RecapLine], month: date) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    for line in recap_table(rows):
+        writer.writerow([f"{value:.2f}" if isinstance(value, float) else value for value in line])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def recap_xlsx(rows: Sequence[RecapLine], month: date) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = f"Rekap {month:%Y-%m}"
+    sheet.append(list(HEADER))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for line in recap_table(rows):
+        sheet.append(line)
+    for (cell,) in sheet.iter_rows(min_row=2, min_col=2, max_col=2):
+        cell.number_format = "@"  # NIP as text
+    for column in ("O", "Q"):  # Potongan (%), Nilai (%)
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=ord(column) - 64, max_col=ord(column) - 64):
+            cell.number_format = "0.00"
+    sheet.freeze_panes = "C2"
+    for letter, width in (("B", 21), ("C", 30), ("D", 24), ("E", 16)):
+        sheet.column_dimensions[letter].width = width
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

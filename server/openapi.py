@@ -1,0 +1,251 @@
+"""The OpenAPI 3.0 document of /api/v1, served at /api/v1/openapi.json.
+
+Written by hand beside the handlers (a test checks every route the app serves under /api/v1 is in it,
+and schemathesis checks the answers against it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _param(name: str, description: str, schema: dict[str, Any], where: str = "query") -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "description": description, "schema": schema}
+
+
+LIMIT = _param("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
+OFFSET = _param("offset", "rows to skip", {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0})
+UNIT = _param("unit", "a unit code: that unit and the units below it", {"type": "string", "maxLength": 63})
+MONTH = _param("month", "YYYY-MM (default: this month)", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"})
+NIP = _param("nip", "the employee's 18-digit NIP", {"type": "string", "maxLength": 18}, "path")
+DATE = _param("date", "an office-local day, YYYY-MM-DD", {"type": "string", "format": "date"})
+TZ = _param("tz", "office zone of `date`", {"type": "string", "enum": ["WIB", "WITA", "WIT"], "default": "WIB"})
+
+
+def _page_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["total", "items"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "items": {"type": "array", "items": item},
+        },
+    }
+
+
+def _ok(schema: dict[str, Any], status: str = "200", media: str = "application/json") -> dict[str, Any]:
+    return {status: {"description": "OK", "content": {media: {"schema": schema}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: "bad request",
+        401: "not logged in",
+        403: "role may not",
+        404: "not found or not in scope",
+        429: "too many attempts",
+        503: "unavailable",
+    }
+    return {
+        str(s): {"description": words[s], "content": {"application/json": {"schema": _ERROR}}}
+        for s in (401, 403, *statuses)
+    }
+
+
+def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": params, "responses": {**ok, **_errors(*errors)}}}
+
+
+OBJECT = {"type": "object"}
+STRING_OR_NULL = {"type": "string", "nullable": True}
+EMPLOYEE = {
+    "type": "object",
+    "required": ["nip", "name", "unit"],
+    "properties": {
+        "nip": {"type": "string"},
+        "name": {"type": "string"},
+        "unit": {"type": "string"},
+        "position": STRING_OR_NULL,
+        "supervisor": STRING_OR_NULL,
+    },
+}
+RECAP_ROW = {
+    "type": "object",
+    "required": ["nip", "name", "unit", "TK", "deduction_percent", "activity_minutes", "score_percent"],
+    "properties": {
+        "nip": {"type": "string"},
+        "name": {"type": "string"},
+        "unit": {"type": "string"},
+        **{
+            code: {"type": "integer", "minimum": 0}
+            for code in ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
+        },
+        "deduction_percent": {"type": "number"},
+        "activity_minutes": {"type": "integer"},
+        "score_percent": {"type": "number"},
+    },
+}
+JSON_BODY = {"required": True, "content": {"application/json": {"schema": OBJECT}}}
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/api/v1/health": {
+            "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
+        },
+        "/api/v1/me": _get("the caller's account", [], _ok(OBJECT)),
+        "/api/v1/tokens": {
+            "post": {
+                "summary": "a new API token for the caller (shown once)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
+                            }
+                        }
+                    },
+                },
+                "responses": {**_ok({"type": "object", "required": ["token"]}, "201"), **_errors(400)},
+            }
+        },
+        "/api/v1/units": _get("units in scope", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
+        "/api/v1/employees": _get(
+            "employees in scope",
+            [UNIT, _param("q", "part of the name, or the start of the NIP", {"type": "string"}), LIMIT, OFFSET],
+            _ok(_page_of(EMPLOYEE)),
+            400,
+        ),
+        "/api/v1/employees/{nip}": _get("one employee", [NIP], _ok(EMPLOYEE), 404),
+        "/api/v1/employees/{nip}/month": _get(
+            "one employee's month: days, categories, punches, rule, explanation", [NIP, MONTH], _ok(OBJECT), 400, 404
+        ),
+        "/api/v1/results": _get(
+            "monthly recap, one row per employee", [MONTH, UNIT, LIMIT, OFFSET], _ok(_page_of(RECAP_ROW)), 400
+        ),
+        "/api/v1/exports/recap.csv": _get(
+            "monthly recap as CSV (payroll layout)", [MONTH, UNIT], _ok({"type": "string"}, media="text/csv"), 400
+        ),
+        "/api/v1/exports/recap.xlsx": _get(
+            "monthly recap as XLSX (payroll layout)",
+            [MONTH, UNIT],
+            _ok(
+                {"type": "string", "format": "binary"},
+                media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            400,
+        ),
+        "/api/v1/today": _get("today across the unit tree", [UNIT], _ok(OBJECT)),
+        "/api/v1/gateways": _get("gateways and status", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
+        "/api/v1/devices": _get("devices and status", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
+        "/api/v1/gateways/{gateway_id}/commands": {
+            "post": {
+                "summary": "send sync_clock or write_user to a gateway",
+                "parameters": [_param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["action"],
+                                "properties": {
+                                    "action": {"type": "string", "enum": ["sync_clock", "write_user"]},
+                                    "args": OBJECT,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**_ok(OBJECT, "202"), **_errors(400, 404, 503)},
+            }
+        },
+        "/api/v1/policy": _get("the attendance policy in force", [], _ok(OBJECT)),
+        "/api/v1/punches": _get(
+            "stored punches in scope, newest first",
+            [
+                UNIT,
+                _param("device", "device serial", {"type": "string"}),
+                _param("pin", "device PIN", {"type": "string"}),
+                DATE,
+                TZ,
+                LIMIT,
+                OFFSET,
+            ],
+            _ok(_page_of(OBJECT)),
+            400,
+        ),
+        "/api/v1/attendance/daily": _get(
+            "first in and last out per person for one day", [DATE, TZ, UNIT], _ok(OBJECT), 400
+        ),
+        "/api/v1/quarantine": _get("messages that broke the contract", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
+        "/api/v1/activities": {
+            **_get(
+                "activity claims in scope",
+                [
+                    _param(
+                        "status",
+                        "pending, approved or rejected",
+                        {"type": "string", "enum": ["pending", "approved", "rejected"]},
+                    ),
+                    _param("nip", "one employee", {"type": "string"}),
+                    MONTH,
+                    LIMIT,
+                    OFFSET,
+                ],
+                _ok(_page_of(OBJECT)),
+                400,
+            ),
+            "post": {
+                "summary": "record one of the caller's own activities",
+                "requestBody": JSON_BODY,
+                "responses": {**_ok(OBJECT, "201"), **_errors(400)},
+            },
+        },
+        "/api/v1/activities/decisions": {
+            "post": {
+                "summary": "approve or reject subordinates' claims (bulk)",
+                "requestBody": JSON_BODY,
+                "responses": {**_ok(OBJECT), **_errors(400, 404)},
+            }
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Kinerja API",
+            "version": "1",
+            "description": "Attendance and e-Performance. Every answer is limited to the caller's scope.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token, knj_..."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "kinerja_session"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "reason"],
+                    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+    }
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document())

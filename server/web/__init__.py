@@ -1,0 +1,32 @@
+"""The personnel bureau's side: web pages, the JSON API's registry/results endpoints, exports.
+
+`install(app)` is the one hook the application factory calls: it adds the accounts' models, the
+authentication middleware, the page error pages, the routes and the static files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from server.auth import LOGIN_THROTTLE, LoginThrottle, authenticate
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: web.Application) -> None:
+    from server.openapi import routes as openapi_routes
+    from server.web.access import authorize
+    from server.web.api_v1 import routes as api_routes
+    from server.web.errors import html_errors
+    from server.web.pages import routes as page_routes
+
+    app.middlewares.append(html_errors)
+    app.middlewares.append(authenticate)
+    app.middlewares.append(authorize)
+    app[LOGIN_THROTTLE] = LoginThrottle()
+    app.add_routes(page_routes)
+    app.add_routes(api_routes)
+    app.add_routes(openapi_routes)
+    app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -1,0 +1,244 @@
+"""The JSON API (v1) for the registry, today, months, results, exports, gateways, accounts.
+
+Every handler asks for the principal's Scope and filters by it; a record outside the scope answers 404
+exactly like one that does not exist. Errors are JSON with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts import Role, issue_api_token
+from server.api import MAX_PAGE, BadRequest
+from server.auth import Forbidden, principal_of, request_scope, require_role
+from server.models import Employee
+from server.web.data import NotVisible, employee_in_scope, json_time, subtree_filter, today_view
+from server.web.month import CODES, month_view, parse_month, recap
+
+routes = web.RouteTableDef()
+
+PERSONNEL = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE)
+RECAP_ROLES = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR)
+DEVICE_ROLES = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS)
+COMMAND_ROLES = (Role.BUREAU_ADMIN, Role.OPERATIONS)
+
+
+class NotFound(web.HTTPNotFound):
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=json.dumps({"error": "not_found", "reason": reason}), content_type="application/json")
+
+
+def page_params(request: web.Request) -> tuple[int, int]:
+    return _int(request, "limit", 100, 1, MAX_PAGE), _int(request, "offset", 0, 0, 10**9)
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name}: expected {low}..{high}, got {value}")
+    return value
+
+
+def month_param(request: web.Request) -> Any:
+    try:
+        return parse_month(request.query.get("month"))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def page(items: list[Any], total: int, limit: int, offset: int) -> web.Response:
+    return web.json_response({"total": total, "limit": limit, "offset": offset, "items": items})
+
+
+@routes.get("/api/v1/me")
+async def me(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    return web.json_response(
+        {
+            "username": principal.username,
+            "display_name": principal.display_name,
+            "role": principal.role.value,
+            "unit": principal.unit_code,
+            "nip": principal.employee_nip,
+            "language": principal.language,
+        }
+    )
+
+
+@routes.post("/api/v1/tokens")
+async def create_token(request: web.Request) -> web.Response:
+    """A new API token for the caller (shown once). Body: {"name": "payroll export"}."""
+    principal = principal_of(request)
+    body = await json_body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        raise BadRequest("name: expected a label of 1-100 characters")
+    from server.accounts import UserAccount
+
+    user = await UserAccount.get(id=principal.user_id)
+    return web.json_response({"name": name.strip(), "token": await issue_api_token(user, name.strip())}, status=201)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("expected a JSON object in the request body") from None
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object in the request body")
+    return body
+
+
+@routes.get("/api/v1/employees/{nip}/month")
+async def employee_month(request: web.Request) -> web.Response:
+    """One employee's month: each day's category, punches, the rule applied; totals and the explanation."""
+    require_role(request, *PERSONNEL)
+    month = month_param(request)
+    try:
+        employee = await employee_in_scope(await request_scope(request), request.match_info["nip"])
+    except NotVisible:
+        raise NotFound("no such employee in your scope") from None
+    view = await month_view(employee, month)
+    return web.json_response(
+        {
+            "nip": view.nip,
+            "name": view.name,
+            "unit": view.unit_code,
+            "month": view.month.strftime("%Y-%m"),
+            "source": view.source,
+            "counts": {code: view.counts.get(code, 0) for code in CODES},
+            "deduction_percent": view.deduction_bp / 100,
+            "activity_minutes": view.activity_minutes,
+            "target_minutes": view.target_minutes,
+            "score_percent": view.score_bp / 100,
+            "explanation": view.explanation,
+            "days": [
+                {
+                    "date": d.day.isoformat(),
+                    "kind": d.kind,
+                    "category": d.category,
+                    "codes": d.codes,
+                    "rule": d.rule,
+                    "minutes_late": d.minutes_late,
+                    "minutes_early": d.minutes_early,
+                    "deduction_percent": d.deduction_bp / 100,
+                    "first_in": json_time(d.first_in),
+                    "last_out": json_time(d.last_out),
+                    "punches": [p.isoformat() for p in d.punches],
+                    "activity_minutes": d.activity_minutes,
+                }
+                for d in view.days
+            ],
+        }
+    )
+
+
+async def recap_rows(request: web.Request) -> tuple[Any, list[Any]]:
+    require_role(request, *RECAP_ROLES)
+    month = month_param(request)
+    scope = await subtree_filter(await request_scope(request), request.query.get("unit"))
+    employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name", "nip")
+    return month, await recap(employees, month)
+
+
+@routes.get("/api/v1/results")
+async def monthly_results(request: web.Request) -> web.Response:
+    """The monthly recap: one row per employee in scope (filter: unit with its subtree)."""
+    limit, offset = page_params(request)
+    month, rows = await recap_rows(request)
+    items = [row.as_dict() for row in rows]
+    body = {"month": month.strftime("%Y-%m"), "total": len(items), "limit": limit, "offset": offset}
+    return web.json_response({**body, "items": items[offset : offset + limit]})
+
+
+@routes.get("/api/v1/exports/recap.csv")
+async def export_recap_csv(request: web.Request) -> web.Response:
+    from server.exports import recap_csv
+
+    month, rows = await recap_rows(request)
+    return _download(recap_csv(rows, month), f"rekap-{month:%Y-%m}.csv", "text/csv; charset=utf-8")
+
+
+@routes.get("/api/v1/exports/recap.xlsx")
+async def export_recap_xlsx(request: web.Request) -> web.Response:
+    from server.exports import XLSX_TYPE, recap_xlsx
+
+    month, rows = await recap_rows(request)
+    return _download(recap_xlsx(rows, month), f"rekap-{month:%Y-%m}.xlsx", XLSX_TYPE)
+
+
+def _download(body: bytes, filename: str, content_type: str) -> web.Response:
+    response = web.Response(body=body, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    response.content_type = content_type.split(";")[0]
+    if "charset" in content_type:
+        response.charset = "utf-8"
+    return response
+
+
+@routes.get("/api/v1/today")
+async def today(request: web.Request) -> web.Response:
+    """Today across the unit tree: per unit present, late, absent, on leave, not yet in."""
+    require_role(request, *PERSONNEL)
+    scope = await subtree_filter(await request_scope(request), request.query.get("unit"))
+    counts, rows = await today_view(scope)
+    return web.json_response(
+        {
+            "units": [vars(c) for c in counts],
+            "employees": [
+                {
+                    "nip": r.nip,
+                    "name": r.name,
+                    "unit": r.unit_code,
+                    "first_in": json_time(r.first_in),
+                    "status": r.status,
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+@routes.get("/api/v1/policy")
+async def policy_in_force(request: web.Request) -> web.Response:
+    """The attendance policy in force: hours per weekday and the TL/PSW/TK tables."""
+    from scoring.policy import WEEKDAY_NAMES, Policy
+
+    principal_of(request)
+    policy = Policy()
+    return web.json_response(
+        {
+            "name": policy.name,
+            "title": policy.title,
+            "effective_from": policy.effective_from.isoformat(),
+            "hours": {
+                WEEKDAY_NAMES[i]: (h.label() if (h := policy.hours.on(i)) else None)  # type: ignore[attr-defined]
+                for i in range(7)
+            },
+            "bands": [
+                {
+                    "code": b.code,
+                    "from_minutes": b.from_minutes,
+                    "to_minutes": b.to_minutes,
+                    "percent": b.deduction_bp / 100,
+                }
+                for b in (*policy.lateness.bands, *policy.early_leave.bands)
+            ],
+            "absence": {"code": policy.absence.code, "percent": policy.absence.deduction_bp / 100},
+            "monthly_cap_percent": policy.discipline.monthly_cap_bp / 100,
+            "as_of": datetime.now(UTC).isoformat(),
+        }
+    )
+
+
+def forbid(reason: str) -> None:
+    raise Forbidden(reason)

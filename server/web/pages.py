@@ -1,0 +1,307 @@
+"""Server-rendered pages. Every page reads through the principal's Scope, like the API."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from server.accounts import Role, authenticate_password, end_session, start_session
+from server.auth import (
+    LOGIN_CSRF_COOKIE,
+    LOGIN_THROTTLE,
+    SESSION_COOKIE,
+    check_csrf,
+    principal_of,
+    request_scope,
+    require_role,
+    set_session_cookie,
+)
+from server.models import Employee
+from server.web.api_v1 import COMMAND_ROLES, DEVICE_ROLES, PERSONNEL, RECAP_ROLES
+from server.web.data import (
+    DRIFT_WARNING_S,
+    NotVisible,
+    employee_in_scope,
+    gateways_in_scope,
+    subtree_filter,
+    today_view,
+)
+from server.web.month import CODES, month_view, parse_month, previous_month, recap
+from server.web.render import render
+
+routes = web.RouteTableDef()
+
+SORTABLE = ("nip", "name", "unit", *CODES, "deduction", "activity", "score")
+
+
+def home_for(role: Role) -> str:
+    if role is Role.OPERATIONS:
+        return "/devices"
+    if role is Role.EMPLOYEE:
+        return "/my/month"
+    return "/dashboard"
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site: never an absolute URL an attacker could bounce a login through."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+def _month_or_400(request: web.Request) -> date:
+    try:
+        return parse_month(request.query.get("month"))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request, error=None)
+
+
+def _login_page(request: web.Request, error: str | None, status: int = 200) -> web.Response:
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", status=status, error=error, csrf=token, next=request.query.get("next", ""))
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/login"
+    )
+    return response
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.Response:
+    from server.web.i18n import translate
+    from server.web.render import language_of
+
+    form = await request.post()
+    await check_csrf(request, request.cookies.get(LOGIN_CSRF_COOKIE, ""))
+    username = str(form.get("username", ""))[:64]
+    password = str(form.get("password", ""))[:1024]
+    throttle = request.app[LOGIN_THROTTLE]
+    address = request.remote or "?"
+    wait = throttle.retry_after(username, address)
+    language = language_of(request)
+    if wait > 0:
+        message = translate(language, "login_throttled", minutes=max(1, round(wait / 60)))
+        response = _login_page(request, message, status=429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    user = await authenticate_password(username, password)
+    if user is None:
+        throttle.failed(username, address)
+        return _login_page(request, translate(language, "login_failed"), status=401)
+    throttle.succeeded(username)
+    token, _ = await start_session(user)
+    target = _safe_next(str(form.get("next", ""))) or home_for(Role(user.role))
+    response = web.HTTPSeeOther(location=target)
+    set_session_cookie(response, request, token)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    raise response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    if token := request.cookies.get(SESSION_COOKIE):
+        await end_session(token)
+    response = web.HTTPSeeOther(location="/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther(location=home_for(principal_of(request).role))
+
+
+@routes.get("/dashboard")
+async def dashboard(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR)
+    scope = await subtree_filter(await request_scope(request), request.query.get("unit") or None)
+    counts, rows = await today_view(scope)
+    totals: Counter[str] = Counter()
+    for c in counts:
+        totals.update({k: getattr(c, k) for k in ("employees", "present", "late", "absent", "on_leave", "not_yet_in")})
+    gateways = await gateways_in_scope(scope) if principal.role in DEVICE_ROLES else []
+    warnings = [
+        (d.serial, round(d.clock_drift_s))
+        for g in gateways
+        for d in g.devices
+        if d.clock_drift_s is not None and abs(d.clock_drift_s) >= DRIFT_WARNING_S
+    ]
+    return render(
+        request,
+        "dashboard.html",
+        counts=counts,
+        totals=totals,
+        rows=rows,
+        gateways=gateways,
+        show_devices=principal.role in DEVICE_ROLES,
+        drift_warnings=warnings,
+        backlog=sum(g.backlog or 0 for g in gateways),
+    )
+
+
+@routes.get("/recap")
+async def recap_page(request: web.Request) -> web.Response:
+    require_role(request, *RECAP_ROLES)
+    month = _month_or_400(request)
+    unit = request.query.get("unit") or None
+    scope = await subtree_filter(await request_scope(request), unit)
+    employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name", "nip")
+    rows = await recap(employees, month)
+    sort = request.query.get("sort", "unit")
+    sort = sort if sort in SORTABLE else "unit"
+    descending = request.query.get("dir") == "desc"
+    rows.sort(key=lambda r: _sort_key(r, sort), reverse=descending)
+    units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+    return render(
+        request,
+        "recap.html",
+        rows=rows,
+        month=month,
+        unit=unit or "",
+        sort=sort,
+        descending=descending,
+        units=units,
+        codes=CODES,
+        sortable=SORTABLE,
+    )
+
+
+def _sort_key(row: Any, column: str) -> tuple[Any, ...]:
+    simple = {
+        "nip": row.nip,
+        "name": row.name.casefold(),
+        "unit": row.unit_code,
+        "deduction": row.deduction_bp,
+        "activity": row.activity_minutes,
+        "score": row.score_bp,
+    }
+    value = simple[column] if column in simple else row.counts.get(column, 0)
+    return (value, row.unit_code, row.name.casefold())
+
+
+@routes.get("/my/month")
+async def my_month(request: web.Request) -> web.Response:
+    principal = require_role(request, *PERSONNEL)
+    if not principal.employee_nip:
+        raise web.HTTPSeeOther(location=home_for(principal.role))
+    raise web.HTTPSeeOther(location=f"/employees/{principal.employee_nip}/month?" + request.query_string)
+
+
+@routes.get("/employees/{nip}/month")
+async def employee_month_page(request: web.Request) -> web.Response:
+    require_role(request, *PERSONNEL)
+    month = _month_or_400(request)
+    try:
+        employee = await employee_in_scope(await request_scope(request), request.match_info["nip"])
+    except NotVisible:
+        raise web.HTTPNotFound() from None
+    view = await month_view(employee, month)
+    lead = view.days[0].day.weekday()
+    return render(
+        request,
+        "month.html",
+        view=view,
+        lead=lead,
+        month=month,
+        previous=previous_month(month),
+        following=(month.replace(day=28) + __import__("datetime").timedelta(days=4)).replace(day=1),
+    )
+
+
+@routes.get("/charts")
+async def charts(request: web.Request) -> web.Response:
+    require_role(request, *RECAP_ROLES)
+    month = _month_or_400(request)
+    scope = await request_scope(request)
+    employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
+    by_unit: Counter[str] = Counter()
+    by_weekday: Counter[int] = Counter()
+    for employee in employees:
+        view = await month_view(employee, month)
+        for day in view.days:
+            if any(code.startswith("TL") for code in day.codes):
+                by_unit[view.unit_code] += 1
+                by_weekday[day.day.weekday()] += 1
+    units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+    return render(
+        request,
+        "charts.html",
+        month=month,
+        unit_bars=bar_chart([(u, by_unit[u]) for u in units]),
+        weekday_bars=bar_chart([(f"weekday_{i}", by_weekday[i]) for i in range(5)]),
+    )
+
+
+def bar_chart(values: list[tuple[str, int]], width: int = 480, bar: int = 22) -> dict[str, Any]:
+    """Bars for an inline SVG: label, value, and the bar's length in pixels."""
+    top = max((v for _, v in values), default=0) or 1
+    room = width - 180
+    return {
+        "height": max(1, len(values)) * (bar + 6) + 6,
+        "width": width,
+        "bars": [
+            {"label": label, "value": value, "y": 6 + i * (bar + 6), "length": round(room * value / top), "h": bar}
+            for i, (label, value) in enumerate(values)
+        ],
+    }
+
+
+@routes.get("/devices")
+async def devices_page(request: web.Request) -> web.Response:
+    principal = require_role(request, *DEVICE_ROLES)
+    gateways = await gateways_in_scope(await request_scope(request))
+    return render(
+        request,
+        "devices.html",
+        gateways=gateways,
+        may_command=principal.role in COMMAND_ROLES,
+        drift_limit=DRIFT_WARNING_S,
+        sent=request.query.get("sent"),
+        sent_to=request.query.get("to"),
+    )
+
+
+@routes.post("/devices/{gateway_id}/commands")
+async def devices_command(request: web.Request) -> web.Response:
+    require_role(request, *COMMAND_ROLES)
+    form = await request.post()
+    action = str(form.get("action", ""))
+    gateway_id = request.match_info["gateway_id"]
+    if action == "sync_clock":
+        args: dict[str, Any] = {}
+    elif action == "write_user":
+        pin, name = str(form.get("pin", "")).strip(), str(form.get("name", "")).strip()
+        if not pin.isdigit() or len(pin) > 24 or not 1 <= len(name) <= 24:
+            raise web.HTTPBadRequest(text="PIN: digits only; name: 1-24 characters")
+        args = {"pin": pin, "name": name}
+    else:
+        raise web.HTTPBadRequest(text="action: expected sync_clock or write_user")
+    await _send_command(request, gateway_id, action, args)
+    from urllib.parse import urlencode
+
+    raise web.HTTPSeeOther(location="/devices?" + urlencode({"sent": action, "to": gateway_id}))
+
+
+async def _send_command(request: web.Request, gateway_id: str, action: str, args: dict[str, Any]) -> None:
+    """Through the registry's command path (recorded, published on the gateway's command topic), for a
+    gateway inside the caller's scope only."""
+    from kinerja.contract import CommandAction
+    from server.api_registry import send_command
+    from server.models import Gateway
+
+    visible = {g.gateway_id for g in await gateways_in_scope(await request_scope(request))}
+    gateway = await Gateway.get_or_none(gateway_id=gateway_id) if gateway_id in visible else None
+    if gateway is None:
+        raise web.HTTPNotFound()
+    await send_command(request, gateway, CommandAction(action), args)

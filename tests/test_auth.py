@@ -1,0 +1,222 @@
+"""Accounts, sessions, CSRF, throttling, API tokens, and the authorisation matrix: every API route and
+every page against every role, including the refusals, and records outside a scope."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from server.accounts import AccountError, Role, UserAccount, create_user, verify_password
+from server.auth import SESSION_COOKIE, set_session_cookie
+from server.web.access import RULES
+from tests.web_seed import ANI, BUDI, CITRA, PASSWORD, World, session_cookie, web_world
+
+PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")}
+
+# Path parameters each role may legitimately use (inside its own scope).
+OWN = {
+    Role.BUREAU_ADMIN: {"nip": ANI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
+    Role.UNIT_ADMIN: {"nip": CITRA, "code": "DIR-2", "gateway_id": "gw-dir2", "unit": "DIR-2"},
+    Role.SUPERVISOR: {"nip": BUDI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
+    Role.EMPLOYEE: {"nip": BUDI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
+    Role.OPERATIONS: {"nip": ANI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
+}
+
+
+@pytest.fixture
+async def world(tmp_path):
+    async with web_world(f"sqlite://{tmp_path / 'web.sqlite3'}") as w:
+        yield w
+
+
+def api_routes(app: web.Application) -> list[tuple[str, str]]:
+    found = set()
+    for route in app.router.routes():
+        canonical = route.resource.canonical if route.resource else ""
+        if canonical.startswith("/api/v1/") and route.method not in ("HEAD", "OPTIONS"):
+            found.add((route.method, canonical))
+    return sorted(found)
+
+
+def test_every_api_route_has_an_access_rule(world: World):
+    missing = [r for r in api_routes(world.client.app) if r not in RULES and r not in PUBLIC]
+    assert missing == []
+
+
+async def test_authorisation_matrix_every_api_route_against_every_role(world: World):
+    routes = [r for r in api_routes(world.client.app) if r not in PUBLIC]
+    assert len(routes) >= 25
+    outcomes = []
+    for method, template in routes:
+        rule = RULES[(method, template)]
+        for role in Role:
+            values = OWN[role]
+            path = re.sub(r"\{(\w+)\}", lambda m, v=values: v[m.group(1)], template)
+            params = {name: values["unit"] for name in rule.unit_params}
+            if template == "/api/v1/employees" and role is Role.SUPERVISOR:
+                params = {"supervisor": ANI}
+            kwargs = {"json": {}} if method == "POST" else {}
+            response = await world.client.request(method, path, params=params, headers=world.auth(role), **kwargs)
+            if response.status >= 400:
+                body = await response.json()
+                assert "reason" in body, (method, path, role, body)
+            outcomes.append((method, template, role.value, response.status, role in rule.roles))
+    for method, template, role, status, allowed in outcomes:
+        assert status < 500, (method, template, role, status)
+        if allowed:
+            assert status not in (401, 403), (method, template, role, status)
+        else:
+            assert status == 403, (method, template, role, status)
+    # Each role is refused somewhere and allowed somewhere: the matrix is not trivially one-sided.
+    for role in Role:
+        statuses = {allowed for _, _, r, _, allowed in outcomes if r == role.value}
+        assert statuses == {True, False} or role is Role.BUREAU_ADMIN
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "params"),
+    [
+        (Role.UNIT_ADMIN, f"/api/v1/employees/{ANI}", {}),
+        (Role.UNIT_ADMIN, f"/api/v1/employees/{ANI}/month", {}),
+        (Role.UNIT_ADMIN, "/api/v1/units/DIR-1", {}),
+        (Role.UNIT_ADMIN, "/api/v1/gateways/gw-dir1", {}),
+        (Role.UNIT_ADMIN, "/api/v1/punches", {"unit": "DIR-1"}),
+        (Role.UNIT_ADMIN, "/api/v1/employees", {"unit": "DIR-1"}),
+        (Role.SUPERVISOR, f"/api/v1/employees/{CITRA}/month", {}),
+        (Role.EMPLOYEE, f"/api/v1/employees/{ANI}/month", {}),
+        (Role.EMPLOYEE, f"/api/v1/employees/{CITRA}", {}),
+    ],
+)
+async def test_records_outside_the_scope_are_not_found(world: World, role, path, params):
+    response = await world.client.get(path, params=params, headers=world.auth(role))
+    assert response.status == 404
+    assert "scope" in (await response.json())["reason"]
+
+
+async def test_lists_hold_only_what_the_role_may_see(world: World):
+    async def nips(role: Role, path: str, **params: str) -> set[str]:
+        response = await world.client.get(path, params=params, headers=world.auth(role))
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        return {row["nip"] for row in body.get("items", body.get("employees", []))}
+
+    everyone = {ANI, BUDI, CITRA}
+    assert await nips(Role.BUREAU_ADMIN, "/api/v1/results") == everyone
+    assert await nips(Role.UNIT_ADMIN, "/api/v1/results") == {CITRA}
+    assert await nips(Role.SUPERVISOR, "/api/v1/results") == {ANI, BUDI}
+    assert await nips(Role.SUPERVISOR, "/api/v1/today") == {ANI, BUDI}
+    assert await nips(Role.SUPERVISOR, "/api/v1/employees", supervisor=ANI) == {BUDI}
+    assert await nips(Role.UNIT_ADMIN, "/api/v1/employees", unit="DIR-2") == {CITRA}
+    assert await nips(Role.BUREAU_ADMIN, "/api/v1/results", unit="DJ-A") == everyone
+    csv = await (await world.client.get("/api/v1/exports/recap.csv", headers=world.auth(Role.UNIT_ADMIN))).text()
+    assert CITRA in csv and ANI not in csv and BUDI not in csv
+    refused = await world.client.get("/api/v1/punches", headers=world.auth(Role.UNIT_ADMIN))
+    assert refused.status == 403  # a unit-bound account must name a unit of its own
+
+
+PAGES = {
+    "/dashboard": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},
+    "/recap": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},
+    "/charts": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},
+    "/devices": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS},
+    f"/employees/{BUDI}/month": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
+}
+
+
+async def test_pages_against_every_role(world: World):
+    for role in Role:
+        cookie, _ = await session_cookie(world, role)
+        for path, allowed in PAGES.items():
+            response = await world.client.get(path, cookies={SESSION_COOKIE: cookie}, allow_redirects=False)
+            if role in allowed:
+                assert response.status == 200, (path, role)
+            else:
+                # refused by role (403), or outside the scope (404: the unit admin of DIR-2 and Budi)
+                assert response.status in (403, 404), (path, role, response.status)
+                assert "text/html" in response.headers["Content-Type"]
+
+
+async def test_unauthenticated_api_is_401_json_and_pages_redirect_to_login(world: World):
+    response = await world.client.get("/api/v1/results")
+    assert response.status == 401
+    assert (await response.json())["error"] == "unauthorized"
+    page = await world.client.get("/recap?month=2026-01", allow_redirects=False)
+    assert page.status == 303
+    assert page.headers["Location"].startswith("/login?next=/recap")
+    bad = await world.client.get("/api/v1/me", headers={"Authorization": "Bearer knj_not-a-token"})
+    assert bad.status == 401
+    assert (await world.client.get("/api/v1/health")).status == 200
+
+
+async def test_login_sets_a_hardened_session_cookie_and_logout_needs_csrf(world: World):
+    client = world.client
+    form = await (await client.get("/login")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    response = await client.post(
+        "/login", data={"username": "ani", "password": PASSWORD, "csrf_token": csrf, "next": "//evil.example/x"},
+        allow_redirects=False,
+    )  # fmt: skip
+    assert response.status == 303
+    assert response.headers["Location"] == "/dashboard"  # never an off-site redirect
+    cookie = response.cookies[SESSION_COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and not cookie["secure"]
+    me = await (await client.get("/api/v1/me")).json()
+    assert me["role"] == "supervisor"
+    # A state-changing request with the session but without the CSRF token is refused.
+    assert (await client.post("/logout", allow_redirects=False)).status == 403
+    page = await (await client.get("/dashboard")).text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert (await client.post("/logout", data={"csrf_token": token}, allow_redirects=False)).status == 303
+    assert (await client.get("/api/v1/me")).status == 401
+
+
+async def test_login_without_its_csrf_cookie_is_refused(world: World):
+    response = await world.client.post("/login", data={"username": "ani", "password": PASSWORD, "csrf_token": "x"})
+    assert response.status == 403
+
+
+def test_session_cookie_is_secure_over_tls():
+    response = web.Response()
+    set_session_cookie(response, make_mocked_request("GET", "/").clone(scheme="https"), "token")
+    cookie = response.cookies[SESSION_COOKIE]
+    assert cookie["secure"] and cookie["httponly"]
+
+
+async def test_login_is_throttled_after_repeated_failures(world: World):
+    client = world.client
+
+    async def attempt(password: str) -> int:
+        form = await (await client.get("/login")).text()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        data = {"username": "budi", "password": password, "csrf_token": csrf}
+        return (await client.post("/login", data=data, allow_redirects=False)).status
+
+    assert [await attempt("wrong-password") for _ in range(5)] == [401] * 5
+    assert await attempt(PASSWORD) == 429  # even the right password waits out the window
+
+
+async def test_passwords_are_argon2_hashed_and_accounts_checked(world: World):
+    user = await UserAccount.get(username="biro")
+    assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+    assert verify_password(user.password_hash, PASSWORD)
+    assert not verify_password(user.password_hash, PASSWORD + "x")
+    with pytest.raises(AccountError, match="at least"):
+        await create_user("short", "abc", "bureau_admin")
+    with pytest.raises(AccountError, match="needs --unit"):
+        await create_user("ua", "long-enough-password", "unit_admin")
+    with pytest.raises(AccountError, match="not in the registry"):
+        await create_user("emp", "long-enough-password", "employee", employee_nip="199999999999999999")
+
+
+async def test_api_tokens_are_issued_to_the_caller_and_work(world: World):
+    client = world.client
+    response = await client.post("/api/v1/tokens", json={"name": "payroll"}, headers=world.auth(Role.UNIT_ADMIN))
+    assert response.status == 201
+    token = (await response.json())["token"]
+    me = await (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
+    assert me["username"] == "admin-dir2"
+    bad = await client.post("/api/v1/tokens", json={"name": ""}, headers=world.auth(Role.UNIT_ADMIN))
+    assert bad.status == 400

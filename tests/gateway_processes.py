@@ -268,7 +268,7 @@ class PrivateMosquitto:
 
 
 @contextmanager
-def private_mosquitto(directory: Path, extra: str = "") -> Iterator[PrivateMosquitto]:
+def private_mosquitto(directory: Path, extra: str = "", port: int | None = None) -> Iterator[PrivateMosquitto]:
     import shutil
 
     if shutil.which("mosquitto") is None:
@@ -279,7 +279,7 @@ def private_mosquitto(directory: Path, extra: str = "") -> Iterator[PrivateMosqu
         if IN_CI:
             pytest.fail("mosquitto is not installed")
         pytest.skip("mosquitto is not installed")
-    broker = PrivateMosquitto(directory, extra)
+    broker = PrivateMosquitto(directory, extra) if port is None else PrivateMosquitto(directory, extra, port)
     broker.start()
     try:
         yield broker

@@ -58,6 +58,24 @@ def test_the_profile_supplies_transport_and_port_unless_the_config_says_otherwis
         (lambda t: t.replace("zkteco-generic-tcp", "fax-9000"), "devices[0].profile: device profile 'fax-9000'"),
         (lambda t: t + '\n[relay]\nbatch_size = "many"\n', "relay.batch_size: expected int"),
         (lambda t: t + "[[", "not valid TOML"),
+        (lambda t: t + "\n[relay]\nmax_backoff_s = 0\n", "relay.max_backoff_s: expected at least 0.1"),
+        (lambda t: t + '\n[telemetry]\ninterval_s = "often"\n', "telemetry.interval_s: expected float"),
+        (
+            lambda t: t.replace("[mqtt]\n", '[mqtt]\npassword_file = "/nonexistent/pw"\n'),
+            "mqtt.password_file: cannot read",
+        ),
+        (
+            lambda t: t.replace("[mqtt]\n", '[mqtt]\npassword = "a"\npassword_file = "/etc/hostname"\n'),
+            "mqtt.password_file: give password or password_file, not both",
+        ),
+        (
+            lambda t: t.replace("[mqtt]\n", '[mqtt]\nca_file = "/etc/hostname"\n'),
+            "mqtt.ca_file: given, but url is mqtt://",
+        ),
+        (
+            lambda t: t.replace("mqtt://", "mqtts://").replace("[mqtt]\n", '[mqtt]\nca_file = "/nonexistent/ca.pem"\n'),
+            "mqtt.ca_file: expected a PEM file of CA certificates, /nonexistent/ca.pem does not exist",
+        ),
     ],
 )
 def test_a_bad_config_names_the_file_and_the_key(tmp_path, change, message):
@@ -71,3 +89,17 @@ def test_a_bad_config_names_the_file_and_the_key(tmp_path, change, message):
 def test_a_missing_config_file_says_so(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_gateway_config(tmp_path / "absent.toml")
+
+
+def test_the_gateway_account_and_ca_may_be_their_own_keys_with_the_password_in_a_file(tmp_path):
+    (tmp_path / "pw").write_text("s3cret\n")
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    text = GOOD.replace("mqtt://gw-jkt:secret@", "mqtts://").replace(
+        "[mqtt]\n",
+        f'[mqtt]\nusername = "gw-jkt-2"\npassword_file = "{tmp_path / "pw"}"\nca_file = "{tmp_path / "ca.pem"}"\n',
+    )
+    config = load_gateway_config(write(tmp_path, text))
+    assert (config.mqtt.username, config.mqtt.password) == ("gw-jkt-2", "s3cret")
+    assert config.mqtt.tls and config.mqtt.ca_file == str(tmp_path / "ca.pem")
+    assert "s3cret" not in config.mqtt.redacted()
+    assert (config.relay.max_backoff_s, config.relay.fresh_every, config.telemetry.interval_s) == (60, 4, 60)

@@ -185,11 +185,16 @@ class MonthlyResult:
 
     def digest(self) -> str:
         """A fingerprint of the explanation: the same inputs and policy always give the same digest."""
-        text = json.dumps(self.explain(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return explain_digest(self.explain())
 
     def explain(self) -> dict[str, Any]:
         return explain(self)
+
+
+def explain_digest(explained: dict[str, Any]) -> str:
+    """SHA-256 of an explanation in canonical JSON (what a store compares to skip unchanged results)."""
+    text = json.dumps(explained, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:

@@ -1,0 +1,189 @@
+"""Monthly scores for a unit: read its punches, call the scoring library, store the results.
+
+A thin adapter: all rules live in :mod:`scoring`; this module only knows where the inputs are and
+where the results go. Recomputing a month is idempotent: a row whose explanation digest is unchanged
+is left alone (``computed_at`` included), a changed one is updated in place, a new one is inserted.
+Which policy applies is the policy book's answer for the unit and month, so a policy version that
+takes effect next month never rewrites this month.
+
+Leave, rosters and activity claims are passed in by the caller (their intake lives elsewhere).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from scoring.activities import Claim
+from scoring.monthly import EmployeeMonth, MonthlyResult, explain_digest, score_month
+from scoring.plan import SECONDS_PER_DAY, build_month_plan
+from scoring.policy import Policy
+from scoring.policy_file import PolicyBook
+from server.models import DevicePin, Employee, Punch
+from server.results_models import MonthlyScore
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+# Punches this far either side of the month are read too: a night shift on the last day ends next month.
+_MARGIN = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeReport:
+    unit: str
+    year: int
+    month: int
+    policy: str
+    policy_fingerprint: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    employees: int = 0
+    punches: int = 0
+    results: list[MonthlyResult] = field(default_factory=list, compare=False, repr=False)
+
+
+def _epoch_seconds(moment: datetime) -> int:
+    if moment.tzinfo is None:  # the ORM hands back naive UTC where the backend keeps no zone
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _SECOND
+
+
+async def compute_unit_month(
+    unit_code: str,
+    year: int,
+    month: int,
+    policy: Policy | PolicyBook,
+    *,
+    excuses: Mapping[str, Mapping[date, str]] | None = None,
+    rosters: Mapping[str, Mapping[date, str]] | None = None,
+    claims: Mapping[str, Sequence[Claim]] | None = None,
+    days_off: Mapping[date, str] | None = None,
+) -> RecomputeReport:
+    """Score every employee of ``unit_code`` for ``year``-``month`` and store the results.
+
+    ``excuses``, ``rosters`` and ``claims`` are keyed by NIP. Punches flagged as suspect are left out.
+    Raises :class:`scoring.errors.ScoringError` subclasses for inputs the policy cannot score.
+    """
+    resolved = policy.resolve(year=year, month=month, unit=unit_code) if isinstance(policy, PolicyBook) else policy
+    plan = build_month_plan(resolved, year, month, days_off)
+    nips = sorted(await Employee.filter(unit_id=unit_code).values_list("nip", flat=True))
+    pins: dict[tuple[str, str], str] = {}
+    for unit_id, pin, nip in await DevicePin.filter(employee_id__in=nips).values_list("unit_id", "pin", "employee_id"):
+        pins[(unit_id, pin)] = nip
+
+    times: dict[str, list[int]] = {nip: [] for nip in nips}
+    states: dict[str, list[int]] = {nip: [] for nip in nips}
+    devices: dict[str, list[str]] = {nip: [] for nip in nips}
+    first = datetime.fromtimestamp(plan.day0, UTC) - _MARGIN
+    last = datetime.fromtimestamp(plan.day0 + len(plan.days) * SECONDS_PER_DAY, UTC) + _MARGIN
+    who = Q(employee_nip__in=nips)
+    if pins:
+        who |= Q(unit_code__in=sorted({u for u, _ in pins}), pin__in=sorted({p for _, p in pins}))
+    rows = (
+        await Punch.filter(who, punched_at__gte=first, punched_at__lt=last, flag__isnull=True)
+        .order_by("punched_at", "id")
+        .values_list("employee_nip", "unit_code", "pin", "punched_at", "state", "device_serial")
+    )
+    count = 0
+    for employee_nip, punch_unit, pin, punched_at, state, serial in rows:
+        nip = employee_nip or pins.get((punch_unit, pin))
+        if nip not in times:
+            continue  # a PIN of the same number in another unit, or someone else's punch
+        times[nip].append(_epoch_seconds(punched_at))
+        states[nip].append(state)
+        devices[nip].append(serial)
+        count += 1
+
+    results = [
+        score_month(
+            plan,
+            EmployeeMonth(
+                nip,
+                times[nip],
+                states[nip],
+                devices[nip],
+                (excuses or {}).get(nip, {}),
+                (rosters or {}).get(nip),
+                (claims or {}).get(nip, ()),
+            ),
+        )
+        for nip in nips
+    ]
+    created, updated, unchanged = await _store(unit_code, year, month, results)
+    return RecomputeReport(
+        unit_code,
+        year,
+        month,
+        resolved.name,
+        resolved.fingerprint,
+        created,
+        updated,
+        unchanged,
+        len(nips),
+        count,
+        results,
+    )
+
+
+async def _store(unit_code: str, year: int, month: int, results: list[MonthlyResult]) -> tuple[int, int, int]:
+    now = datetime.now(UTC)
+    created = updated = unchanged = 0
+    async with in_transaction() as tx:
+        existing = {
+            row.nip: row
+            for row in await MonthlyScore.filter(nip__in=[r.nip for r in results], year=year, month=month)
+            .using_db(tx)
+            .select_for_update()
+        }
+        new_rows = []
+        for result in results:
+            explained = result.explain()
+            digest = explain_digest(explained)
+            values = _row_values(unit_code, result, explained, digest)
+            row = existing.get(result.nip)
+            if row is None:
+                new_rows.append(MonthlyScore(**values, computed_at=now))
+                created += 1
+            elif row.digest == digest and row.unit_code == unit_code:
+                unchanged += 1
+            else:
+                row.update_from_dict({**values, "computed_at": now})
+                await row.save(using_db=tx)
+                updated += 1
+        if new_rows:
+            await MonthlyScore.bulk_create(new_rows, batch_size=500, using_db=tx)
+    return created, updated, unchanged
+
+
+def _row_values(unit_code: str, result: MonthlyResult, explained: dict, digest: str) -> dict[str, object]:
+    policy = result.policy
+    return {
+        "nip": result.nip,
+        "unit_code": unit_code,
+        "year": result.year,
+        "month": result.month,
+        "policy_name": policy.name,
+        "policy_effective_from": policy.effective_from,
+        "policy_fingerprint": policy.fingerprint,
+        "planned_days": result.planned_days,
+        "score_bp": result.score_bp,
+        "allowance_deduction_bp": result.allowance_deduction_bp,
+        "discipline_deduction_bp": result.discipline_deduction_bp,
+        "performance_bp": result.performance_bp,
+        "discipline_bp": result.discipline_bp,
+        "effective_minutes": result.effective_minutes,
+        "target_minutes": result.target_minutes,
+        "codes": dict(sorted(result.codes.items())),
+        "explain": explained,
+        "digest": digest,
+    }
+
+
+async def unit_month_scores(unit_code: str, year: int, month: int) -> list[MonthlyScore]:
+    """The stored results of a unit's month, by NIP."""
+    return await MonthlyScore.filter(unit_code=unit_code, year=year, month=month).order_by("nip")

@@ -56,6 +56,7 @@ def test_systemd_analyze_accepts_both_units(tmp_path):
         "DeviceAllow=char-ttyUSB rw",
         "SupplementaryGroups=dialout",
         "CapabilityBoundingSet=\n",
+        "LoadCredential=mqtt-password:/etc/kinerja/gateway.mqtt-password",
     ],
 )
 def test_the_gateway_unit_is_hardened_and_may_reach_serial_ports(directive):
@@ -87,3 +88,45 @@ def test_the_watchdog_is_pinged_at_half_the_interval_systemd_asks_for(monkeypatc
     assert watchdog_interval_s() == 30
     monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
     assert watchdog_interval_s() is None
+
+
+def test_a_real_gateway_process_says_ready_pings_the_watchdog_and_says_stopping(tmp_path):
+    """As systemd runs it: NOTIFY_SOCKET and WATCHDOG_USEC in the environment, SIGTERM to stop."""
+    import time
+
+    from kinerja.mqtt import MqttSettings
+    from tests.gateway_processes import GatewayProcess, free_port, gateway_toml
+
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        gateway_toml(
+            gateway_id="gw-notify", unit="unit-notify", state_dir=tmp_path / "state",
+            mqtt=MqttSettings(port=free_port()),  # no broker: readiness must not wait for the uplink
+            devices=[("door", free_port())],
+        )
+    )  # fmt: skip
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(10)
+        gateway = GatewayProcess(config, tmp_path / "gateway.log")
+        gateway.start(NOTIFY_SOCKET=str(path), WATCHDOG_USEC="400000")
+        try:
+            messages: list[str] = []
+            deadline = time.monotonic() + 10
+            while messages.count("WATCHDOG=1") < 3 and time.monotonic() < deadline:
+                messages.append(listener.recv(4096).decode())
+            assert messages[0] == "READY=1", messages
+            assert messages.count("WATCHDOG=1") >= 3, gateway.log()
+            assert any(m.startswith("STATUS=0 punches queued") for m in messages)
+            assert gateway.stop() == 0
+            rest = []
+            listener.settimeout(0.5)
+            try:
+                while True:
+                    rest.append(listener.recv(4096).decode())
+            except TimeoutError:
+                pass
+            assert "STOPPING=1" in rest
+        finally:
+            gateway.kill()

@@ -52,11 +52,10 @@ def test_systemd_analyze_accepts_both_units(tmp_path):
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "PrivateTmp=yes",
-        "DynamicUser=yes",
+        "User=kinerja-gateway",
         "DeviceAllow=char-ttyUSB rw",
         "SupplementaryGroups=dialout",
         "CapabilityBoundingSet=\n",
-        "LoadCredential=mqtt-password:/etc/kinerja/gateway.mqtt-password",
     ],
 )
 def test_the_gateway_unit_is_hardened_and_may_reach_serial_ports(directive):

@@ -12,7 +12,6 @@ Claims are immutable: a decision returns a new claim. Times are UTC epoch second
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -175,7 +174,3 @@ def _activity(source: str, code: str, row: object) -> Activity:
     if not isinstance(name, str) or not isinstance(output, str):
         raise PolicyError(source, key, row, "name and output as strings")
     return Activity(code, name, minutes, output)
-
-
-def approved_minutes(claims: Iterable[Claim]) -> int:
-    return sum(c.minutes for c in claims if c.state is ClaimState.APPROVED)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from .calendar import DayKind, PlanDay, holiday_table, month_days, plan_for_day
 from .errors import InputError
-from .policy import BandTable, LatenessBand, Policy, PunchSeconds
+from .policy import BandTable, LatenessBand, Policy
 
 SECONDS_PER_DAY = 86_400
 
@@ -158,22 +159,24 @@ def build_month_plan(
     )
 
 
-def minutes_late(arrival: int, start: int, mode: PunchSeconds) -> int:
-    """Whole minutes from the scheduled start to the arrival (0 or less when on time)."""
-    if mode is PunchSeconds.IGNORE:
-        return arrival // 60 - start // 60
-    return -((start - arrival) // 60)  # every second counts: part minutes round up
-
-
-def minutes_early(departure: int, end: int, mode: PunchSeconds) -> int:
-    if mode is PunchSeconds.IGNORE:
-        return end // 60 - departure // 60
-    return -((departure - end) // 60)
-
-
 def local_text(utc_seconds: int, offset_s: int) -> str:
     """``2025-03-03T07:45:00+07:00`` for an instant, shown in the office's zone."""
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=utc_seconds + offset_s)
+    days, seconds = divmod(utc_seconds + offset_s, SECONDS_PER_DAY)
+    hh, rest = divmod(seconds, 3600)
+    mm, ss = divmod(rest, 60)
+    return f"{_date_text(days)}T{hh:02d}:{mm:02d}:{ss:02d}{_offset_text(offset_s)}"
+
+
+@lru_cache(maxsize=4096)
+def _date_text(days_since_epoch: int) -> str:
+    return date.fromordinal(_EPOCH_ORDINAL + days_since_epoch).isoformat()
+
+
+@lru_cache(maxsize=16)
+def _offset_text(offset_s: int) -> str:
     sign = "+" if offset_s >= 0 else "-"
     hh, mm = divmod(abs(offset_s) // 60, 60)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}{sign}{hh:02d}:{mm:02d}"
+    return f"{sign}{hh:02d}:{mm:02d}"
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -171,7 +171,8 @@ class Gateway:
     # --- telemetry ----------------------------------------------------------------------------
 
     def telemetry(self) -> Telemetry:
-        return snapshot(self.config.gateway_id, self.queue, self.coordinators, self.started_at)
+        report = snapshot(self.config.gateway_id, self.queue, self.coordinators, self.started_at)
+        return self.push.with_refused(report) if self.push else report  # unknown push serials are reported
 
     async def _telemetry_loop(self) -> None:
         async def wait_interval() -> None:

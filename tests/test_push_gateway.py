@@ -17,7 +17,7 @@ from gateway.push import protocol
 from gateway.push.frontend import PushFrontend
 from gateway.queue import PunchQueue
 from gateway.simulators.push import PushDeviceSimulator
-from kinerja.contract import Command, CommandAction, CommandResult
+from kinerja.contract import Command, CommandAction, CommandResult, Telemetry
 from kinerja.zones import office_zone
 
 WITA = office_zone("WITA")
@@ -88,7 +88,7 @@ async def test_a_push_device_registers_uploads_in_batches_and_each_punch_is_queu
         for i in range(250):
             device.add_punch(str(i % 7 + 1), yesterday(7, 0) + timedelta(seconds=i), status=i % 2, verify=15)
         with device:
-            await eventually(lambda: device.position == 250, "the whole log acknowledged")
+            await eventually(lambda: device.position == 250 and device.stats.polls > 0, "log acknowledged, polled")
         assert device.stats.registrations == 1 and device.stats.uploads_ok == 3
         rows = queued(queue)
         assert len(rows) == 250 and {r[0] for r in rows} == {"SPD-0001"}
@@ -126,7 +126,12 @@ async def test_an_unknown_serial_is_refused_and_counted(tmp_path):
         assert "HTTP 403" in (stranger.stats.last_error or "")
         assert queued(queue) == []
         assert frontend.server.counters.refused_by_serial["NOT-OURS-9"] >= 2
-        assert frontend.store.refused()["NOT-OURS-9"] >= 2  # persisted for telemetry
+        assert frontend.store.refused()["NOT-OURS-9"] >= 2  # persisted across restarts
+        empty = Telemetry("gw-push", "test", 1.0, 0, 0, None, 0, ())
+        report = Telemetry.from_json(frontend.with_refused(empty).to_json())
+        [entry] = report.devices
+        assert (entry.serial, entry.reachable) == ("NOT-OURS-9", False)
+        assert "not in this gateway's config" in (entry.last_error or "")
 
 
 async def test_unreadable_lines_are_quarantined_with_the_raw_bytes_and_the_good_lines_kept(tmp_path):

@@ -100,3 +100,11 @@ class PushStore:
 
     def refused(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT serial, requests FROM refused ORDER BY serial").fetchall())
+
+    def recently_refused(self, within_s: float, limit: int) -> list[tuple[str, int, str, float]]:
+        """(serial, requests, last remote address, last time) of the serials refused most, lately."""
+        return self._db.execute(
+            "SELECT serial, requests, last_remote, last_at FROM refused WHERE last_at > ? AND serial != '(others)' "
+            "ORDER BY requests DESC, serial LIMIT ?",
+            (time.time() - within_s, limit),
+        ).fetchall()

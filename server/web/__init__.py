@@ -18,6 +18,7 @@ STATIC = Path(__file__).parent / "static"
 def install(app: web.Application) -> None:
     from server.openapi import routes as openapi_routes
     from server.web.access import authorize
+    from server.web.activity_routes import routes as activity_routes
     from server.web.api_v1 import routes as api_routes
     from server.web.errors import html_errors
     from server.web.pages import routes as page_routes
@@ -28,5 +29,6 @@ def install(app: web.Application) -> None:
     app[LOGIN_THROTTLE] = LoginThrottle()
     app.add_routes(page_routes)
     app.add_routes(api_routes)
+    app.add_routes(activity_routes)
     app.add_routes(openapi_routes)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

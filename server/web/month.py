@@ -1,40 +1,46 @@
 """One employee's month and a unit's monthly recap, in the shape the pages, API and exports show.
 
-Where the scoring results for the month are stored (server.results), they are what is shown. Until then
-the month is read straight from the punches with the policy's plan (scoring.calendar): first in and last
-out per working day, TL/PSW bands from the policy's tables, TK for a working day without punches. This
-is the same rule the scoring applies to plain office days; shifts, leave and compensation need the
-stored results.
+The numbers are the scoring library's (`scoring.monthly` through `server.results.compute_unit_month`,
+which also stores them; recomputation is idempotent). For the month in progress, days from today on
+are passed to the scoring as "not yet" days off, so the month reads "to date" instead of counting
+days that have not happened as absences.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
-from scoring.calendar import DayKind, plan_month
+from scoring.monthly import MonthlyResult
 from scoring.policy import Policy
-from server.models import Employee, Punch
-from server.web.data import WIB, employee_punches, month_bounds, unit_zones
+from server.models import Employee
+from server.web.data import WIB, days_of, month_bounds, unit_zones
 
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
-FULL_BP = 10_000
+NOT_YET = "not yet (belum berlalu)"
 
 
 @dataclass
 class DayView:
     day: date
     kind: str  # working, weekend, holiday, joint_leave, day_off, future
-    rule: str  # the hours or the reason that applied, in words
+    rule: str  # the hours or the reason that applied, and the rules behind each code, in words
+    status: str = ""
     codes: list[str] = field(default_factory=list)
     minutes_late: int = 0
     minutes_early: int = 0
     deduction_bp: int = 0
-    punches: list[datetime] = field(default_factory=list)
-    first_in: datetime | None = None
-    last_out: datetime | None = None
-    activity_minutes: int = 0
+    punches: list[str] = field(default_factory=list)  # local HH:MM:SS
+    first_in: str | None = None
+    last_out: str | None = None
+    activities: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def activity_minutes(self) -> int:
+        return sum(int(a.get("effective_minutes", 0)) for a in self.activities)
 
     @property
     def category(self) -> str:
@@ -45,7 +51,9 @@ class DayView:
             return "TL"
         if any(c.startswith("PSW") for c in self.codes):
             return "PSW"
-        if self.kind == "working":
+        if self.codes:
+            return "excused"
+        if self.kind in ("working", "shift"):
             return "ok"
         return self.kind
 
@@ -59,12 +67,13 @@ class MonthView:
     month: date
     days: list[DayView]
     counts: Counter[str]
-    deduction_bp: int
-    activity_minutes: int
+    deduction_bp: int  # of the allowance: what payroll takes
+    discipline_deduction_bp: int
+    activity_minutes: int  # effective (approved, within presence)
     target_minutes: int
     score_bp: int
     explanation: list[str]
-    source: str  # "results" (stored scoring results) or "punches" (read from the punches)
+    claim_flags: dict[str, list[str]]
 
 
 def parse_month(text: str | None, today: date | None = None) -> date:
@@ -75,87 +84,83 @@ def parse_month(text: str | None, today: date | None = None) -> date:
         year, month = text.split("-")
         if len(year) != 4 or len(month) != 2:
             raise ValueError
-        return date(int(year), int(month), 1)
+        found = date(int(year), int(month), 1)
     except ValueError:
         raise ValueError(f"month: expected YYYY-MM, got {text!r}") from None
+    if not 2000 <= found.year <= 2100:
+        raise ValueError(f"month: expected a year from 2000 to 2100, got {text!r}")
+    return found
 
 
-def _percent(bp: int) -> str:
-    return f"{bp / 100:.2f}%"
+def policy_for(zone: timezone) -> Policy:
+    """The policy in force for an office in `zone` (the national common table until policy files are
+    configured per unit)."""
+    offset = int(zone.utcoffset(None).total_seconds() // 60)
+    name = {420: "WIB", 480: "WITA", 540: "WIT"}.get(offset, "WIB")
+    return replace(Policy(), time_zone=name, utc_offset_minutes=offset)
 
 
-async def month_view(employee: Employee, month: date, policy: Policy | None = None) -> MonthView:
-    policy = policy or Policy()
-    zones = await unit_zones()
-    unit_code: str = employee.unit_id  # type: ignore[attr-defined]
-    zone = zones.get(unit_code, WIB)
-    start, end = month_bounds(month, zone)
-    punches = await employee_punches(employee, start.astimezone(UTC), end.astimezone(UTC))
-    activity = await _approved_minutes(employee.nip, month)
-    return build_month(employee, month, policy, zone, punches, activity)
+async def unit_month(unit_code: str, month: date) -> dict[str, MonthlyResult]:
+    """Score (and store) a unit's month with the scoring library; results by NIP."""
+    from server.results import compute_unit_month
+    from server.web.activities import claims_for_unit_month
 
-
-async def _approved_minutes(nip: str, month: date) -> dict[date, int]:
-    from server.web.activities import approved_minutes_by_day
-
-    return await approved_minutes_by_day(nip, month)
-
-
-def build_month(
-    employee: Employee,
-    month: date,
-    policy: Policy,
-    zone: timezone,
-    punches: list[Punch],
-    activity_by_day: dict[date, int],
-) -> MonthView:
-    by_day: dict[date, list[datetime]] = {}
-    for punch in punches:
-        if punch.flag:
-            continue
-        local = punch.punched_at.astimezone(zone)
-        by_day.setdefault(local.date(), []).append(local)
+    zone = (await unit_zones()).get(unit_code, WIB)
+    first, end = month_bounds(month, zone)
+    claims = await claims_for_unit_month(unit_code, first, end)
     today = datetime.now(zone).date()
-    days: list[DayView] = []
-    counts: Counter[str] = Counter()
-    for plan in plan_month(policy, month.year, month.month):
-        moments = sorted(by_day.get(plan.day, []))
-        view = DayView(plan.day, str(plan.kind), plan.describe(), punches=moments)
-        view.activity_minutes = activity_by_day.get(plan.day, 0)
-        if moments:
-            view.first_in = moments[0]
-            view.last_out = moments[-1] if len(moments) > 1 else None
-        if plan.kind is DayKind.WORKING and plan.hours is not None:
-            if plan.day > today:
-                view.kind = "future"
-            elif plan.day == today and not moments:
-                view.kind = "working"
-            else:
-                _score_day(view, plan.hours.start, plan.hours.end, policy, finished=plan.day < today)
-        counts.update(view.codes)
-        days.append(view)
-    deduction = min(sum(d.deduction_bp for d in days), policy.discipline.monthly_cap_bp)
-    working = sum(1 for d in days if d.kind in ("working", "future"))
-    perf = policy.performance
-    target = perf.minutes_per_working_day * working if perf.target == "per_working_day" else perf.monthly_target_minutes
-    activity = sum(d.activity_minutes for d in days)
-    performance_bp = min(FULL_BP, activity * FULL_BP // target) if target else FULL_BP
-    discipline_bp = max(0, FULL_BP - deduction)
-    score = (performance_bp * perf.weight_bp + discipline_bp * policy.discipline.weight_bp) // FULL_BP
-    explanation = [
-        f"Policy {policy.title}: {working} working days this month.",
-        *[
-            f"{d.day.isoformat()}: {', '.join(d.codes)} ({_day_reason(d)}), deduction {_percent(d.deduction_bp)}."
-            for d in days
-            if d.codes
-        ],
-        f"Discipline deduction {_percent(deduction)} (capped at {_percent(policy.discipline.monthly_cap_bp)}), "
-        f"so the discipline component is {_percent(discipline_bp)}.",
-        f"Approved activity minutes {activity} of a target of {target}: performance component "
-        f"{_percent(performance_bp)}.",
-        f"Score = {_percent(performance_bp)} x {_percent(perf.weight_bp)} + {_percent(discipline_bp)} x "
-        f"{_percent(policy.discipline.weight_bp)} = {_percent(score)}.",
-    ]
+    not_yet = {d: NOT_YET for d in days_of(month) if d >= today}
+    report = await compute_unit_month(
+        unit_code, month.year, month.month, policy_for(zone), claims=claims, days_off=not_yet
+    )
+    return {r.nip: r for r in report.results}
+
+
+async def results_for(employees: Iterable[Employee], month: date) -> dict[str, MonthlyResult]:
+    units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+    found: dict[str, MonthlyResult] = {}
+    for unit in units:
+        found.update(await unit_month(unit, month))
+    return found
+
+
+async def month_view(employee: Employee, month: date) -> MonthView:
+    result = (await unit_month(employee.unit_id, month))[employee.nip]  # type: ignore[attr-defined]
+    return build_view(employee, month, result)
+
+
+def _clock(text: str | None) -> str | None:
+    return text[11:16] if text else None
+
+
+def build_view(employee: Employee, month: date, result: MonthlyResult) -> MonthView:
+    explained = result.explain()
+    activities_by_day: dict[str, list[dict[str, Any]]] = {}
+    flags: dict[str, list[str]] = {}
+    for activity in explained["performance"]["activities"]:
+        activities_by_day.setdefault(activity["date"], []).append(activity)
+        flags[activity["claim"]] = list(activity["flags"])
+    days = []
+    for entry in explained["days"]:
+        day = date.fromisoformat(entry["date"])
+        future = entry.get("planned") == NOT_YET or entry.get("planned", "").startswith(NOT_YET)
+        rules = entry.get("rules", [])
+        days.append(
+            DayView(
+                day=day,
+                kind="future" if future else entry.get("kind", ""),
+                rule="; ".join([entry.get("planned", ""), *rules]) if rules else entry.get("planned", ""),
+                status=entry.get("status", ""),
+                codes=list(entry.get("codes", [])),
+                minutes_late=entry.get("late_minutes") or 0,
+                minutes_early=entry.get("early_minutes") or 0,
+                deduction_bp=entry.get("deduction_bp", 0),
+                punches=[p["at"][11:19] for p in entry.get("punches", [])],
+                first_in=_clock(entry.get("arrival")),
+                last_out=_clock(entry.get("departure")),
+                activities=activities_by_day.get(entry["date"], []),
+            )
+        )
     return MonthView(
         nip=employee.nip,
         name=employee.name,
@@ -163,56 +168,37 @@ def build_month(
         position=getattr(employee, "position", "") or "",
         month=month,
         days=days,
-        counts=counts,
-        deduction_bp=deduction,
-        activity_minutes=activity,
-        target_minutes=target,
-        score_bp=score,
-        explanation=explanation,
-        source="punches",
+        counts=Counter(result.codes),
+        deduction_bp=result.allowance_deduction_bp,
+        discipline_deduction_bp=result.discipline_deduction_bp,
+        activity_minutes=result.effective_minutes,
+        target_minutes=result.target_minutes,
+        score_bp=result.score_bp,
+        explanation=plain_words(explained),
+        claim_flags=flags,
     )
 
 
-def _day_reason(day: DayView) -> str:
-    parts = []
-    if day.minutes_late:
-        parts.append(f"{day.minutes_late} min late")
-    if day.minutes_early:
-        parts.append(f"{day.minutes_early} min early")
-    if "TK" in day.codes:
-        parts.append("no punch on a working day")
-    elif day.first_in and day.last_out is None and any(c.startswith("PSW") for c in day.codes):
-        parts.append("no departure punch")
-    return ", ".join(parts) or day.rule
-
-
-def _score_day(view: DayView, start: object, end: object, policy: Policy, *, finished: bool) -> None:
-    if not view.punches:
-        view.codes.append(policy.absence.code)
-        view.deduction_bp += policy.absence.deduction_bp
-        return
-    assert view.first_in is not None
-    day = view.day
-    zone = view.first_in.tzinfo
-    start_at = datetime.combine(day, start, zone)  # type: ignore[arg-type]
-    end_at = datetime.combine(day, end, zone)  # type: ignore[arg-type]
-    first = view.first_in.replace(second=0, microsecond=0)
-    late = int((first - start_at).total_seconds() // 60) - policy.attendance.grace_minutes
-    if late > 0 and (band := policy.lateness.band_for(late)):
-        view.minutes_late = late
-        view.codes.append(band.code)
-        view.deduction_bp += band.deduction_bp
-    if view.last_out is None:
-        if finished and (band := policy.early_leave.by_code(policy.attendance.missing_out)):
-            view.codes.append(band.code)
-            view.deduction_bp += band.deduction_bp
-        return
-    last = view.last_out.replace(second=0, microsecond=0)
-    early = int((end_at - last).total_seconds() // 60)
-    if early > 0 and (band := policy.early_leave.band_for(early)):
-        view.minutes_early = early
-        view.codes.append(band.code)
-        view.deduction_bp += band.deduction_bp
+def plain_words(explained: dict[str, Any]) -> list[str]:
+    """The scoring's explanation as sentences an employee can follow."""
+    policy = explained["policy"]
+    discipline = explained["discipline"]
+    performance = explained["performance"]
+    score = explained["score"]
+    lines = [f"Policy: {policy['title']} ({policy['name']}, in force from {policy['effective_from']})."]
+    for day in discipline["days"]:
+        lines.append(f"{day['date']}: {', '.join(day['codes'])}, deduction {day['deduction']}.")
+    lines.append(
+        f"Discipline: deductions add up to {discipline['sum']} (capped at {discipline['cap']}), "
+        f"so the deduction is {discipline['deduction']} and the discipline component {discipline['component']}."
+    )
+    lines.append(
+        f"Performance: {performance['approved_minutes']} approved activity minutes, {performance['effective_minutes']} "
+        f"of them within presence, against a target of {performance['target_minutes']} "
+        f"({performance['target_rule']}): component {performance['component']}."
+    )
+    lines.append(f"Score: {score['formula']} = {score['final']}; allowance deduction {score['allowance_deduction']}.")
+    return lines
 
 
 @dataclass
@@ -240,27 +226,30 @@ class RecapRow:
 
 
 async def recap(employees: list[Employee], month: date) -> list[RecapRow]:
+    results = await results_for(employees, month)
     rows = []
     for employee in employees:
-        view = await month_view(employee, month)
+        result = results.get(employee.nip)
+        if result is None:
+            continue
         rows.append(
             RecapRow(
-                view.nip,
-                view.name,
-                view.unit_code,
-                view.position,
-                {code: view.counts.get(code, 0) for code in CODES},
-                view.deduction_bp,
-                view.activity_minutes,
-                view.score_bp,
+                employee.nip,
+                employee.name,
+                employee.unit_id,  # type: ignore[attr-defined]
+                getattr(employee, "position", "") or "",
+                {code: result.codes.get(code, 0) for code in CODES},
+                result.allowance_deduction_bp,
+                result.effective_minutes,
+                result.score_bp,
             )
         )
     return rows
 
 
-def weekday_of(moment: datetime) -> int:
-    return moment.weekday()
-
-
 def previous_month(month: date) -> date:
     return (month - timedelta(days=1)).replace(day=1)
+
+
+def next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)

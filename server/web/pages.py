@@ -30,7 +30,7 @@ from server.web.data import (
     subtree_filter,
     today_view,
 )
-from server.web.month import CODES, month_view, parse_month, previous_month, recap
+from server.web.month import CODES, build_view, month_view, next_month, parse_month, previous_month, recap, results_for
 from server.web.render import render
 
 routes = web.RouteTableDef()
@@ -215,7 +215,7 @@ async def employee_month_page(request: web.Request) -> web.Response:
         lead=lead,
         month=month,
         previous=previous_month(month),
-        following=(month.replace(day=28) + __import__("datetime").timedelta(days=4)).replace(day=1),
+        following=next_month(month),
     )
 
 
@@ -227,8 +227,9 @@ async def charts(request: web.Request) -> web.Response:
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
     by_unit: Counter[str] = Counter()
     by_weekday: Counter[int] = Counter()
+    results = await results_for(employees, month)
     for employee in employees:
-        view = await month_view(employee, month)
+        view = build_view(employee, month, results[employee.nip])
         for day in view.days:
             if any(code.startswith("TL") for code in day.codes):
                 by_unit[view.unit_code] += 1

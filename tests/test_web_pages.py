@@ -1,0 +1,158 @@
+"""Pages and their API twins on a seeded ministry: the month, the recap, today, activities, charts,
+languages. Numbers come from the scoring library through the server's results."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import pytest
+
+from server.accounts import Role
+from server.auth import SESSION_COOKIE
+from tests.web_seed import (
+    ANI,
+    BUDI,
+    CITRA,
+    WIB,
+    World,
+    add_punch,
+    last_working_day,
+    seed_month,
+    session_cookie,
+    web_world,
+)
+
+DAY = last_working_day(datetime.now(WIB).date())
+MONTH = DAY.strftime("%Y-%m")
+
+
+@pytest.fixture
+async def world(tmp_path):
+    async with web_world(f"sqlite://{tmp_path / 'web.sqlite3'}") as w:
+        await seed_month(DAY)
+        yield w
+
+
+async def page(world: World, role: Role, path: str) -> str:
+    cookie, _ = await session_cookie(world, role)
+    response = await world.client.get(path, cookies={SESSION_COOKIE: cookie})
+    assert response.status == 200, (path, response.status)
+    return await response.text()
+
+
+async def test_employee_month_shows_bands_punches_and_the_explanation(world: World):
+    body = await (await world.client.get(f"/api/v1/employees/{BUDI}/month", params={"month": MONTH},
+                                         headers=world.auth(Role.EMPLOYEE))).json()  # fmt: skip
+    day = next(d for d in body["days"] if d["date"] == DAY.isoformat())
+    assert day["codes"] == ["TL2", "PSW1"]
+    assert day["minutes_late"] == 45 and day["minutes_early"] == 20
+    assert day["punches"][0] == "08:15:00" and day["category"] == "TL"
+    assert any("TL2: late 31 to 60 minutes" in day["rule"] for _ in [0])
+    assert body["counts"]["TL2"] >= 1 and body["counts"]["PSW1"] >= 1
+    assert any(line.startswith("Score:") for line in body["explanation"])
+    html = await page(world, Role.EMPLOYEE, f"/employees/{BUDI}/month?month={MONTH}")
+    assert f'data-date="{DAY.isoformat()}" data-category="TL"' in html
+    assert "08:15:00" in html
+
+
+async def test_recap_rows_sort_and_scope(world: World):
+    rows = (await (await world.client.get("/api/v1/results", params={"month": MONTH},
+                                          headers=world.auth(Role.BUREAU_ADMIN))).json())["items"]  # fmt: skip
+    by_nip = {r["nip"]: r for r in rows}
+    assert set(by_nip) == {ANI, BUDI, CITRA}
+    assert by_nip[BUDI]["TL2"] >= 1 and by_nip[BUDI]["PSW1"] >= 1
+    assert by_nip[ANI]["TL2"] == 0
+    html = await page(world, Role.BUREAU_ADMIN, f"/recap?month={MONTH}&sort=name&dir=desc")
+    order = re.findall(r'<tr data-nip="(\d+)">', html)
+    assert order == [CITRA, BUDI, ANI]  # Citra, Budi, Ani: names descending
+    assert 'id="export-xlsx"' in html
+    html = await page(world, Role.UNIT_ADMIN, f"/recap?month={MONTH}")
+    assert re.findall(r'<tr data-nip="(\d+)">', html) == [CITRA]
+
+
+async def test_today_counts_present_late_and_not_yet_in(world: World):
+    today = datetime.now(WIB)
+    await add_punch("DIR-1", "1", today.replace(hour=7, minute=0, second=0, microsecond=0))
+    await add_punch("DIR-2", "1", today.replace(hour=9, minute=5, second=0, microsecond=0), device="DEV-DIR2")
+    body = await (await world.client.get("/api/v1/today", headers=world.auth(Role.BUREAU_ADMIN))).json()
+    status = {e["nip"]: e["status"] for e in body["employees"]}
+    if today.weekday() < 5:
+        assert status[ANI] == "present" and status[CITRA] == "late"
+        assert status[BUDI] in ("not_yet_in", "absent")
+    html = await page(world, Role.BUREAU_ADMIN, "/dashboard")
+    assert "DEV-DIR1" in html  # clock drift warning for the device 300 s off
+    assert 'data-unit="DIR-1"' in html and 'data-unit="DIR-2"' in html
+    supervisor_view = await page(world, Role.SUPERVISOR, "/dashboard")
+    assert 'data-unit="DIR-2"' not in supervisor_view and CITRA not in supervisor_view
+
+
+async def test_activities_entry_flags_and_bulk_decisions(world: World):
+    client = world.client
+    budi, ani = world.auth(Role.EMPLOYEE), world.auth(Role.SUPERVISOR)
+    inside = {"activity": "SURAT", "date": DAY.isoformat(), "start": "09:00", "quantity": 2, "evidence": "ND-12"}
+    outside = {**inside, "start": "20:00", "activity": "RAPAT", "quantity": 1}
+    first = await (await client.post("/api/v1/activities", json=inside, headers=budi)).json()
+    second = await (await client.post("/api/v1/activities", json=outside, headers=budi)).json()
+    assert first["minutes"] == 60  # two letters at the catalogue's 30 minutes
+    bad = await client.post("/api/v1/activities", json={**inside, "activity": "NOPE"}, headers=budi)
+    assert bad.status == 400 and "catalogue" in (await bad.json())["reason"]
+    queue = await (await client.get("/api/v1/activities", params={"status": "submitted"}, headers=ani)).json()
+    flags = {c["claim_id"]: c["flags"] for c in queue["items"]}
+    assert flags == {first["claim_id"]: [], second["claim_id"]: ["outside_presence"]}
+    html = await page(world, Role.SUPERVISOR, "/approvals")
+    assert "di luar jam hadir" in html  # the flag, in Indonesian
+    # Employees decide nothing; supervisors decide only their subordinates' claims; rejections need reasons.
+    decisions = "/api/v1/activities/decisions"
+    assert (await client.post(decisions, json={"claim_ids": [first["claim_id"]], "decision": "approve"},
+                              headers=budi)).status == 403  # fmt: skip
+    no_reason = await client.post(
+        decisions, json={"claim_ids": [second["claim_id"]], "decision": "reject"}, headers=ani
+    )
+    assert no_reason.status == 400
+    ok = await client.post(decisions, json={"claim_ids": [first["claim_id"]], "decision": "approve"}, headers=ani)
+    assert (await ok.json()) == {"decided": 1}
+    rejected = await client.post(
+        decisions, json={"claim_ids": [second["claim_id"]], "decision": "reject", "reason": "Tidak ada undangan"},
+        headers=ani,
+    )  # fmt: skip
+    assert rejected.status == 200
+    again = await client.post(decisions, json={"claim_ids": [first["claim_id"]], "decision": "approve"}, headers=ani)
+    assert again.status == 400  # already decided
+    mine = await (await client.get("/api/v1/activities", headers=budi)).json()
+    assert {c["state"] for c in mine["items"]} == {"approved", "rejected"}
+    month = await (await client.get(f"/api/v1/employees/{BUDI}/month", params={"month": MONTH}, headers=budi)).json()
+    assert month["activity_minutes"] == 60
+    citra = world.auth(Role.UNIT_ADMIN)
+    assert (await (await client.get("/api/v1/activities", headers=citra)).json())["total"] == 0
+
+
+async def test_charts_and_languages(world: World):
+    html = await page(world, Role.BUREAU_ADMIN, f"/charts?month={MONTH}")
+    assert html.count("<svg") == 2 and "DIR-1" in html
+    assert "Keterlambatan per unit" in html
+    english = await page(world, Role.BUREAU_ADMIN, f"/recap?month={MONTH}&lang=en")
+    assert "Monthly recap" in english
+    assert "Rekap bulanan" in await page(world, Role.BUREAU_ADMIN, f"/recap?month={MONTH}&lang=id")
+
+
+async def test_bad_input_on_pages_and_api_is_a_4xx_with_a_reason(world: World):
+    admin = world.auth(Role.BUREAU_ADMIN)
+    for path, params in (
+        ("/api/v1/results", {"month": "2026-13"}),
+        ("/api/v1/results", {"month": "soon"}),
+        ("/api/v1/results", {"limit": "0"}),
+        ("/api/v1/activities", {"status": "maybe"}),
+        (f"/api/v1/employees/{BUDI}/month", {"month": "99999-01"}),
+    ):
+        response = await world.client.get(path, params=params, headers=admin)
+        assert response.status == 400, (path, params)
+        assert (await response.json())["reason"]
+    html = await world.client.get(
+        "/recap?month=nope", cookies={SESSION_COOKIE: (await session_cookie(world, Role.BUREAU_ADMIN))[0]}
+    )
+    assert html.status == 400 and "YYYY-MM" in await html.text()
+
+
+def test_month_days_start_on_the_right_weekday():
+    assert date(2026, 11, 1).weekday() == 6

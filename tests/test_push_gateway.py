@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 
@@ -16,6 +19,7 @@ from gateway.config import GatewayConfig, parse_gateway_config
 from gateway.push import protocol
 from gateway.push.frontend import PushFrontend
 from gateway.queue import PunchQueue
+from gateway.service import Gateway
 from gateway.simulators.push import PushDeviceSimulator
 from kinerja.contract import Command, CommandAction, CommandResult, Telemetry
 from kinerja.zones import office_zone
@@ -237,3 +241,43 @@ async def test_a_command_the_firmware_does_not_know_or_a_silent_device_fails_cle
 
 async def _no_reload() -> str:
     return "not reloaded"
+
+
+async def test_the_gateway_service_serves_push_devices_and_commands_them(tmp_path):
+    config = push_config(tmp_path)
+    gateway = Gateway(config)
+    await gateway.start()
+    try:
+        assert gateway.push is not None
+        url = f"http://127.0.0.1:{gateway.push.server.port}"
+        hall = PushDeviceSimulator(url, "SPD-0001", zone=WITA, **FAST)
+        hall.add_punch("5", yesterday(7, 30))
+        with hall:
+            await eventually(lambda: hall.position == 1 and hall.stats.polls > 0, "uploaded and polling")
+            result = await command(gateway.commands, CommandAction.WRITE_USER, device="hall", pin="9", name="Rina")
+            assert result.ok, result.results
+            assert hall.users["9"].name == "Rina"
+        assert gateway.queue.stats().queued == 1
+        devices = {d.name: d for d in gateway.telemetry().devices}
+        assert devices["hall"].serial == "SPD-0001" and devices["hall"].reachable
+        assert devices["annex"].reachable is False  # configured, never called
+    finally:
+        await gateway.stop()
+
+
+async def test_kinerja_simulate_push_runs_the_simulator_against_a_gateway(tmp_path):
+    async with push_gateway(push_config(tmp_path)) as (frontend, queue, url):
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("kinerja")),
+            *("simulate", "push", "--server", url, "--serial", "SPD-0001", "--punches", "12", "--users", "3"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            await eventually(lambda: len(queued(queue)) == 12, "the simulator's log queued", timeout_s=20)
+        finally:
+            process.send_signal(signal.SIGINT)
+            output, _ = await asyncio.wait_for(process.communicate(), 10)
+        assert process.returncode == 130
+        assert b"push simulator SPD-0001 calling" in output and b"12 of 12 punches acknowledged" in output
+        assert frontend.devices[0].traffic.uploads == 1

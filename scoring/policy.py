@@ -300,24 +300,37 @@ def _default_excuses() -> tuple[ExcuseRule, ...]:
         ExcuseRule("big_leave", "CB", "big leave"),
         ExcuseRule("maternity_leave", "CM", "maternity leave"),
         ExcuseRule("important_reasons_leave", "CAP", "leave for important reasons"),
-        ExcuseRule("official_travel", "DL", "official travel", counts_as_presence=True, reduces_target=False),
-        ExcuseRule("work_from_home", "WFH", "work from home", counts_as_presence=True, reduces_target=False),
+        ExcuseRule(
+            "official_travel", "DL", "official travel (dinas luar)", counts_as_presence=True, reduces_target=False
+        ),
+        ExcuseRule("work_from_home", "WFH", "work from home assignment", counts_as_presence=True, reduces_target=False),
     )
+
+
+def _default_calendar() -> CalendarRules:
+    """The national preset's calendar, Ramadan dates included (a test keeps the two equal)."""
+    ramadan = (
+        RamadanPeriod(2024, date(2024, 3, 12), date(2024, 4, 9)),
+        RamadanPeriod(2025, date(2025, 3, 1), date(2025, 3, 30)),
+        RamadanPeriod(2026, date(2026, 2, 18), date(2026, 3, 19)),
+    )
+    return CalendarRules(ramadan=ramadan)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Everything one unit applies in one month. Defaults are the common national table."""
+    """Everything one unit applies in one month. Defaults are the common national table, equal to the
+    ``national-common`` preset (Ramadan dates included)."""
 
     name: str = "national-common"
-    title: str = "Common national table"
+    title: str = "Common national table (TL/PSW 0.5/1/1.25/1.5 %, TK 5 %, cap 100 %)"
     effective_from: date = date(2024, 1, 1)
     unit: str | None = None
     time_zone: str = "WIB"
     utc_offset_minutes: int = 7 * 60
     hours: WeeklyHours = field(default_factory=_default_hours)
     ramadan_hours: WeeklyHours = field(default_factory=_default_ramadan_hours)
-    calendar: CalendarRules = field(default_factory=CalendarRules)
+    calendar: CalendarRules = field(default_factory=_default_calendar)
     attendance: AttendanceRules = field(default_factory=AttendanceRules)
     lateness: BandTable = field(default_factory=lambda: _band_table("TL"))
     early_leave: BandTable = field(default_factory=lambda: _band_table("PSW"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
@@ -124,3 +125,9 @@ def test_zones_and_local_seconds():
     assert len(set(secs)) == 1 and secs[0] % 86_400 == 7 * 3600 + 30 * 60
     with pytest.raises(ValueError):
         Punch(datetime(2025, 5, 5, 7, 30))
+
+
+def test_policy_defaults_equal_the_national_preset():
+    # code that builds Policy() directly must get what the preset says, Ramadan dates included
+    preset = load_policy("national-common")
+    assert replace(Policy(), source=preset.source, fingerprint=preset.fingerprint) == preset

@@ -103,3 +103,16 @@ def test_the_gateway_account_and_ca_may_be_their_own_keys_with_the_password_in_a
     assert config.mqtt.tls and config.mqtt.ca_file == str(tmp_path / "ca.pem")
     assert "s3cret" not in config.mqtt.redacted()
     assert (config.relay.max_backoff_s, config.relay.fresh_every, config.telemetry.interval_s) == (60, 4, 60)
+
+
+def test_the_deployment_guide_example_is_a_valid_config(tmp_path):
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "deploy-gateway.md").read_text()
+    example = next(block for block in re.findall(r"```toml\n(.*?)```", guide, re.S) if "gateway_id" in block)
+    for name in ("gateway.mqtt-password", "ca.pem"):
+        (tmp_path / name).write_text("x\n")
+    config = load_gateway_config(write(tmp_path, example.replace("/etc/kinerja/", f"{tmp_path}/")))
+    assert config.gateway_id == "gw-kemensos-jkt-pusat" and config.mqtt.tls and config.mqtt.password == "x"
+    assert [d.name for d in config.devices] == ["lobby", "east-wing"]

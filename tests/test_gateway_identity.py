@@ -113,11 +113,8 @@ def test_a_gateway_logs_in_with_its_own_account_over_tls_and_a_wrong_password_is
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), gateway_id, "s3cret-gw"], check=True, timeout=30)
     subprocess.run(["mosquitto_passwd", "-b", str(passwords), "centre", "centre-pw"], check=True, timeout=30)
     acl = tmp_path / "acl"
-    # A gateway may publish only under its own unit and id; the centre reads everything.
-    acl.write_text(
-        f"user centre\ntopic readwrite kinerja/#\n\n"
-        f"user {gateway_id}\ntopic readwrite kinerja/v1/{unit}/{gateway_id}/#\n"
-    )
+    # As docs/deploy-gateway.md has it: the server reads everything, a gateway only its own topics.
+    acl.write_text("user centre\ntopic readwrite kinerja/#\n\npattern readwrite kinerja/v1/+/%u/#\n")
     port = free_port()
     extra = (
         f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\nacl_file {acl}\n"

@@ -35,7 +35,7 @@ from operator import itemgetter, le
 from typing import Any, NamedTuple
 
 from .activities import Claim, ClaimState
-from .calendar import calendar_source, calendar_warnings
+from .calendar import DayKind, calendar_source, calendar_warnings
 from .errors import InputError
 from .percent import FULL_BP, format_bp, ratio_bp, weighted_bp
 from .plan import SECONDS_PER_DAY, MonthPlan, Slot, band_at, build_month_plan, local_text
@@ -538,7 +538,10 @@ def explain(result: MonthlyResult) -> dict[str, Any]:
         rec = by_index.get(idx)
         entry: dict[str, Any] = {"date": plan_day.day.isoformat(), "planned": plan_day.describe()}
         if rec is None:
-            entry["kind"] = str(plan_day.kind)
+            if emp.roster is not None:  # a shift worker's day without a shift starting on it
+                entry.update({"kind": str(DayKind.OFF_ROSTER), "planned": "no shift rostered"})
+            else:
+                entry["kind"] = str(plan_day.kind)
             days.append(entry)
             continue
         slot = rec.slot

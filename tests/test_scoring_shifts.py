@@ -96,6 +96,8 @@ def test_excuse_on_a_shift_day():
 
 def test_shift_explain_names_the_shift():
     result = score({D5: "M"}, [at(D5, "21:00"), at(D5 + timedelta(days=1), "07:00")])
-    entry = result.explain()["days"][4]
+    days = result.explain()["days"]
+    assert days[5]["kind"] == "off_roster" and days[0]["planned"] == "no shift rostered"
+    entry = days[4]
     assert entry["shift"].startswith("shift M 21:00-07:00 (ends next day)")
     assert [p["at"][11:16] for p in entry["punches"]] == ["21:00", "07:00"]

@@ -60,7 +60,19 @@ def _zone_param(request: web.Request) -> Any:
 
 @routes.get("/api/v1/health")
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """For load balancers and watchdogs (no login): is this replica up, on the broker, storing."""
+    consumer = request.app.get(CONSUMER)
+    if consumer is None:
+        return web.json_response({"status": "ok"})
+    return web.json_response(
+        {
+            "status": "ok",
+            "replica_id": consumer.settings.replica_id,
+            "mqtt_connected": consumer.mqtt.is_connected,
+            "batches_stored": consumer.counters.batches_stored,
+            "punches_stored": consumer.counters.punches_stored,
+        }
+    )
 
 
 @routes.get("/api/v1/server/status")

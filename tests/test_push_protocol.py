@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.profiles import load_profile
+from gateway.config import ConfigError, parse_gateway_config
+from gateway.profiles import ProfileError, load_all_profiles, load_profile
 from gateway.push import protocol
 from gateway.push.device import load_push_options
 
@@ -108,3 +110,40 @@ def test_operlog_lines_are_counted_by_kind():
 def test_getrequest_info_gives_counts():
     info = protocol.parse_device_info("Ver 8.0.4.2-20230101,12,30,4567,192.168.1.201,10,7,12,0,111")
     assert info == {"firmware": "Ver 8.0.4.2-20230101", "user_count": 12, "fingerprint_count": 30, "record_count": 4567}
+
+
+def test_every_push_profile_has_readable_push_options_and_a_bad_one_names_the_key(tmp_path):
+    push_profiles = {name: p for name, p in load_all_profiles().items() if p.protocol == "push"}
+    assert {"zkteco-speedface-push", "zk-oem-push-legacy"} <= set(push_profiles)
+    assert {load_push_options(p).options for p in push_profiles.values()} == {"current", "legacy"}
+    broken = tmp_path / "broken-push.toml"
+    broken.write_text('model = "X"\nvendor = "Y"\nprotocol = "push"\n[push]\ndelay = 10\n')
+    with pytest.raises(ProfileError, match=r"broken-push.toml: push.delay: unknown key"):
+        load_push_options(load_profile("broken-push", tmp_path))
+    broken.write_text('model = "X"\nvendor = "Y"\nprotocol = "push"\n[push]\noptions = "newest"\n')
+    with pytest.raises(ProfileError, match=r"push.options: expected one of \['current', 'legacy'\]"):
+        load_push_options(load_profile("broken-push", tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d, p: d[0].pop("serial_number"), "devices[0].serial_number: missing"),
+        (lambda d, p: d[0].update(serial_number="has space"), "devices[0].serial_number: expected 1-64"),
+        (lambda d, p: d[1].update(serial_number="SPD-1"), "push device serial numbers must be unique"),
+        (lambda d, p: p.update(port=70000), "push.port: expected at most 65535"),
+        (lambda d, p: p.update(max_body_bytes=10), "push.max_body_bytes: expected at least 1024"),
+    ],
+)
+def test_push_devices_in_the_gateway_config_are_validated(change, message):
+    devices = [
+        {"name": "hall", "profile": "zkteco-speedface-push", "serial_number": "SPD-1"},
+        {"name": "annex", "profile": "zk-oem-push-legacy", "serial_number": "OLD-1"},
+    ]
+    push: dict[str, object] = {}
+    raw = {"gateway_id": "gw", "unit": "u", "timezone": "WIB", "state_dir": "/tmp/gw", "push": push,
+           "mqtt": {"url": "mqtt://127.0.0.1:1883"}, "devices": devices}  # fmt: skip
+    assert parse_gateway_config(raw).push.port == 8081
+    change(devices, push)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_gateway_config(raw)

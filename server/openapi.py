@@ -50,6 +50,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "not logged in",
         403: "role may not",
         404: "not found or not in scope",
+        409: "exists already",
         429: "too many attempts",
         503: "unavailable",
     }
@@ -92,10 +93,110 @@ RECAP_ROW = {
         "score_percent": {"type": "number"},
     },
 }
-JSON_BODY = {"required": True, "content": {"application/json": {"schema": OBJECT}}}
+
+
+def _post(
+    summary: str, params: list[dict[str, Any]], body: dict[str, Any], status: str, *errors: int
+) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": params,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {**_ok(OBJECT, status), **_errors(400, *errors)},
+        }
+    }
+
+
+def _fields(required: list[str], **optional: dict[str, Any]) -> dict[str, Any]:
+    text = {"type": "string", "maxLength": 200}
+    properties = {name: text for name in required} | optional
+    return {"type": "object", "required": required, "properties": properties}
+
+
+CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
+GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
+TEXT = {"type": "string", "maxLength": 200}
 
 
 def document() -> dict[str, Any]:
+    registry: dict[str, Any] = {
+        "/api/v1/server/status": _get("this replica: MQTT session, ingest counters", [], _ok(OBJECT)),
+        "/api/v1/units": {
+            **_get(
+                "units (with `under`: that unit and its subtree)",
+                [_param("under", "a unit code", {"type": "string", "maxLength": 63})],
+                _ok(OBJECT),
+                404,
+            ),
+            **_post("create a unit", [], _fields(["code", "name"], kind=TEXT, parent=TEXT), "201", 409),
+        },
+        "/api/v1/units/{code}": _get("one unit with its children and offices", [CODE], _ok(OBJECT), 404),
+        "/api/v1/units/{code}/pins": {
+            **_get("the unit's device PINs", [CODE], _ok(OBJECT), 404),
+            **_post("map a device PIN to an employee", [CODE], _fields(["pin", "nip"]), "201", 404, 409),
+        },
+        "/api/v1/units/{code}/enrol": _post(
+            "write an employee to the unit's devices", [CODE], _fields(["nip"]), "202", 404, 503
+        ),
+        "/api/v1/offices": {
+            **_get("offices", [UNIT], _ok(OBJECT)),
+            **_post("create an office", [], _fields(["code", "name", "unit", "zone"]), "201", 409),
+        },
+        "/api/v1/gateways": {
+            **_get("gateways and their status", [UNIT], _ok(OBJECT)),
+            **_post("register a gateway", [], _fields(["gateway_id", "unit"], office=TEXT), "201", 409),
+        },
+        "/api/v1/gateways/{gateway_id}": _get("one gateway with its devices", [GATEWAY], _ok(OBJECT), 404),
+        "/api/v1/gateways/{gateway_id}/commands": {
+            **_get("commands sent to the gateway and their results", [GATEWAY], _ok(OBJECT), 404),
+            **_post(
+                "send a command (sync_clock, reread_device, write_user, reload_config)",
+                [GATEWAY],
+                _fields(["action"], args=OBJECT),
+                "202",
+                404,
+                503,
+            ),
+        },
+        "/api/v1/devices": {
+            **_get(
+                "devices and their status",
+                [_param("office", "office code", TEXT), _param("gateway", "gateway id", TEXT)],
+                _ok(OBJECT),
+            ),
+            **_post(
+                "register a device",
+                [],
+                _fields(["serial"], name=TEXT, profile=TEXT, office=TEXT, gateway=TEXT),
+                "201",
+                409,
+            ),
+        },
+        "/api/v1/employees": {
+            **_get(
+                "employees (a unit-bound account names its unit; a supervisor lists ?supervisor=own NIP)",
+                [UNIT, _param("supervisor", "the supervisor's NIP", TEXT), LIMIT, OFFSET],
+                _ok(_page_of(EMPLOYEE)),
+                400,
+            ),
+            **_post(
+                "create an employee (the NIP is checked)",
+                [],
+                _fields(["nip", "name", "unit"], position=TEXT, supervisor=TEXT),
+                "201",
+                409,
+            ),
+        },
+        "/api/v1/employees/{nip}": _get("one employee with their PINs", [NIP], _ok(EMPLOYEE), 404),
+        "/api/v1/employees/import": {
+            "post": {
+                "summary": "CSV import of employees (nip,name,unit,position,supervisor_nip,pin): all rows or none",
+                "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+                "responses": {**_ok(OBJECT), **_errors(400, 409)},
+            }
+        },
+    }
     paths: dict[str, Any] = {
         "/api/v1/health": {
             "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
@@ -119,14 +220,6 @@ def document() -> dict[str, Any]:
                 "responses": {**_ok({"type": "object", "required": ["token"]}, "201"), **_errors(400)},
             }
         },
-        "/api/v1/units": _get("units in scope", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
-        "/api/v1/employees": _get(
-            "employees in scope",
-            [UNIT, _param("q", "part of the name, or the start of the NIP", {"type": "string"}), LIMIT, OFFSET],
-            _ok(_page_of(EMPLOYEE)),
-            400,
-        ),
-        "/api/v1/employees/{nip}": _get("one employee", [NIP], _ok(EMPLOYEE), 404),
         "/api/v1/employees/{nip}/month": _get(
             "one employee's month: days, categories, punches, rule, explanation", [NIP, MONTH], _ok(OBJECT), 400, 404
         ),
@@ -146,47 +239,16 @@ def document() -> dict[str, Any]:
             400,
         ),
         "/api/v1/today": _get("today across the unit tree", [UNIT], _ok(OBJECT)),
-        "/api/v1/gateways": _get("gateways and status", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
-        "/api/v1/devices": _get("devices and status", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
-        "/api/v1/gateways/{gateway_id}/commands": {
-            "post": {
-                "summary": "send sync_clock or write_user to a gateway",
-                "parameters": [_param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["action"],
-                                "properties": {
-                                    "action": {"type": "string", "enum": ["sync_clock", "write_user"]},
-                                    "args": OBJECT,
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {**_ok(OBJECT, "202"), **_errors(400, 404, 503)},
-            }
-        },
         "/api/v1/policy": _get("the attendance policy in force", [], _ok(OBJECT)),
         "/api/v1/punches": _get(
             "stored punches in scope, newest first",
-            [
-                UNIT,
-                _param("device", "device serial", {"type": "string"}),
-                _param("pin", "device PIN", {"type": "string"}),
-                DATE,
-                TZ,
-                LIMIT,
-                OFFSET,
-            ],
+            [UNIT, _param("device", "device serial", TEXT), _param("pin", "device PIN", TEXT), DATE, TZ, LIMIT, OFFSET],
             _ok(_page_of(OBJECT)),
             400,
+            404,
         ),
         "/api/v1/attendance/daily": _get(
-            "first in and last out per person for one day", [DATE, TZ, UNIT], _ok(OBJECT), 400
+            "first in and last out per person for one day", [DATE, TZ, UNIT], _ok(OBJECT), 400, 404
         ),
         "/api/v1/quarantine": _get("messages that broke the contract", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
         "/api/v1/activities": {
@@ -195,10 +257,10 @@ def document() -> dict[str, Any]:
                 [
                     _param(
                         "status",
-                        "pending, approved or rejected",
-                        {"type": "string", "enum": ["pending", "approved", "rejected"]},
+                        "the claim's state",
+                        {"type": "string", "enum": ["submitted", "approved", "rejected", "correction_requested"]},
                     ),
-                    _param("nip", "one employee", {"type": "string"}),
+                    _param("nip", "one employee", TEXT),
                     MONTH,
                     LIMIT,
                     OFFSET,
@@ -206,19 +268,29 @@ def document() -> dict[str, Any]:
                 _ok(_page_of(OBJECT)),
                 400,
             ),
-            "post": {
-                "summary": "record one of the caller's own activities",
-                "requestBody": JSON_BODY,
-                "responses": {**_ok(OBJECT, "201"), **_errors(400)},
+            **_post(
+                "record one of the caller's own activities",
+                [],
+                _fields(["activity", "date", "start"], quantity={"type": "integer"}, evidence=TEXT),
+                "201",
+            ),
+        },
+        "/api/v1/activities/decisions": _post(
+            "approve or reject subordinates' submitted claims, all or none",
+            [],
+            {
+                "type": "object",
+                "required": ["claim_ids", "decision"],
+                "properties": {
+                    "claim_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 500},
+                    "decision": {"type": "string", "enum": ["approve", "reject"]},
+                    "reason": TEXT,
+                },
             },
-        },
-        "/api/v1/activities/decisions": {
-            "post": {
-                "summary": "approve or reject subordinates' claims (bulk)",
-                "requestBody": JSON_BODY,
-                "responses": {**_ok(OBJECT), **_errors(400, 404)},
-            }
-        },
+            "200",
+            404,
+        ),
+        **registry,
     }
     return {
         "openapi": "3.0.3",

@@ -3,10 +3,12 @@ the API keeps its JSON errors (the app's json_errors middleware)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from tortoise.exceptions import ValidationError
 
 from server.auth import is_api
 from server.web.render import render
@@ -20,7 +22,16 @@ _MESSAGES = {403: "forbidden", 404: "not_found"}
 @web.middleware
 async def html_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if is_api(request):
-        return await handler(request)
+        try:
+            return await handler(request)
+        except ValidationError as exc:
+            # A value the database model refuses (too long, wrong kind) is the client's to fix: a 400 with
+            # the model's reason, not a 500, even where a handler forgot to check it first.
+            log.warning("model validation refused %s %s: %s", request.method, request.path, exc)
+            raise web.HTTPBadRequest(
+                text=json.dumps({"error": "bad_request", "reason": f"invalid value: {exc}"[:500]}),
+                content_type="application/json",
+            ) from None
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -35,8 +46,6 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _reason_text(exc: web.HTTPException) -> str:
-    import json
-
     text = exc.text or exc.reason
     try:
         body = json.loads(text)

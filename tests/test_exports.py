@@ -1,0 +1,65 @@
+"""The monthly recap exports in the payroll layout: CSV and XLSX, same columns, scoped like the page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import pytest
+from openpyxl import load_workbook
+
+from server.accounts import Role
+from server.exports import HEADER
+from tests.web_seed import ANI, BUDI, CITRA, WIB, World, last_working_day, seed_month, web_world
+
+DAY = last_working_day(datetime.now(WIB).date())
+MONTH = DAY.strftime("%Y-%m")
+
+
+@pytest.fixture
+async def world(tmp_path):
+    async with web_world(f"sqlite://{tmp_path / 'web.sqlite3'}") as w:
+        await seed_month(DAY)
+        yield w
+
+
+async def test_csv_export_has_the_payroll_columns_and_one_row_per_employee(world: World):
+    response = await world.client.get("/api/v1/exports/recap.csv", params={"month": MONTH},
+                                      headers=world.auth(Role.BUREAU_ADMIN))  # fmt: skip
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert f'filename="rekap-{MONTH}.csv"' in response.headers["Content-Disposition"]
+    raw = await response.read()
+    assert raw.startswith("\ufeff".encode())  # spreadsheets read the names' accents right
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert tuple(rows[0]) == HEADER
+    body = {row[1]: dict(zip(HEADER, row, strict=True)) for row in rows[1:]}
+    assert set(body) == {ANI, BUDI, CITRA}
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3"]
+    assert int(body[BUDI]["TL2"]) >= 1 and int(body[BUDI]["PSW1"]) >= 1
+    assert body[BUDI]["Unit"] == "DIR-1" and body[BUDI]["Jabatan"] == "Analis"
+    assert float(body[BUDI]["Potongan (%)"]) > float(body[ANI]["Potongan (%)"]) - 0.001
+
+
+async def test_xlsx_export_opens_with_the_same_rows_and_nip_as_text(world: World):
+    csv_rows = list(csv.reader(io.StringIO((await (await world.client.get(
+        "/api/v1/exports/recap.csv", params={"month": MONTH}, headers=world.auth(Role.SUPERVISOR))).read()
+    ).decode("utf-8-sig"))))  # fmt: skip
+    response = await world.client.get("/api/v1/exports/recap.xlsx", params={"month": MONTH},
+                                      headers=world.auth(Role.SUPERVISOR))  # fmt: skip
+    assert response.status == 200
+    book = load_workbook(io.BytesIO(await response.read()))
+    sheet = book.active
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert tuple(rows[0]) == HEADER
+    assert {row[1] for row in rows[1:]} == {ANI, BUDI}  # the supervisor's team only
+    for row in sheet.iter_rows(min_row=2):
+        assert isinstance(row[1].value, str) and row[1].number_format == "@"
+    assert [str(v) for v in rows[1][:5]] == csv_rows[1][:5]
+
+
+async def test_exports_are_refused_to_employees_and_operations(world: World):
+    for role in (Role.EMPLOYEE, Role.OPERATIONS):
+        response = await world.client.get("/api/v1/exports/recap.xlsx", headers=world.auth(role))
+        assert response.status == 403

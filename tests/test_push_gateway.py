@@ -117,7 +117,11 @@ async def test_a_push_device_registers_uploads_in_batches_and_each_punch_is_queu
             params = {"SN": "SPD-0001", "table": "ATTLOG"}
             async with http.post(f"{url}/iclock/cdata", params=params, data=body) as reply:
                 assert (reply.status, await reply.text()) == (200, "OK: 250")
-        assert len(queued(queue)) == 251
+            # PUSH 2.x firmware was documented with a bare OK, and gets one.
+            params = {"SN": "OLD-0001", "table": "ATTLOG", "Stamp": "1"}
+            async with http.post(f"{url}/iclock/cdata", params=params, data=body.splitlines()[0]) as reply:
+                assert (reply.status, await reply.text()) == (200, "OK")
+        assert len(queued(queue)) == 252
 
 
 async def test_an_unknown_serial_is_refused_and_counted(tmp_path):

@@ -174,7 +174,7 @@ class PushServer:
             if stamp is not None:
                 self.store.save_stamp(device.serial, "ATTLOG", stamp)
                 device.traffic.last_upload_stamp = stamp
-            return _text(f"OK: {len(records)}")
+            return _text(_upload_ok(device, len(records)))
         if table == "OPERLOG":
             counts, bad = protocol.parse_operlog(text)
             if bad:
@@ -184,7 +184,7 @@ class PushServer:
             stamp = protocol.parse_stamp(request.query.get("OpStamp") or request.query.get("Stamp"))
             if stamp is not None:
                 self.store.save_stamp(device.serial, "OPERLOG", stamp)
-            return _text(f"OK: {sum(counts.values())}")
+            return _text(_upload_ok(device, sum(counts.values())))
         if table in IGNORED_TABLES:
             self.counters.ignored_uploads += 1
             return _text("OK")
@@ -230,3 +230,9 @@ class PushServer:
 
 def _text(body: str, status: int = 200) -> web.Response:
     return web.Response(text=body, status=status, content_type="text/plain")
+
+
+def _upload_ok(device: PushDeviceCoordinator, lines: int) -> str:
+    """Current firmware is told how many lines were taken (`OK: <n>`); PUSH 2.x firmware was documented
+    with a bare `OK`, and that is what it gets."""
+    return "OK" if device.options.options == "legacy" else f"OK: {lines}"

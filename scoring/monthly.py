@@ -129,7 +129,10 @@ class MonthlyResult:
     month: int
     planned_days: int
     days: tuple[DayRecord, ...]
-    claim_rows: tuple[tuple[Claim, int, int, tuple[str, ...]], ...]
+    claim_rows: list[int]
+    """Flat triples (position in the input's claims, day index, effective minutes), one per claim of the month."""
+    claim_flags: dict[int, tuple[str, ...]]
+    """Flags by position in the input's claims (only claims that have any)."""
     codes: dict[str, int]
     deduction_sum_bp: int
     discipline_deduction_bp: int
@@ -152,7 +155,11 @@ class MonthlyResult:
     @property
     def claims(self) -> tuple[ClaimOutcome, ...]:
         """Every claim of the month as scored (built on demand: most results are only summed)."""
-        return tuple(map(ClaimOutcome._make, self.claim_rows))
+        rows, flags, claims = self.claim_rows, self.claim_flags, self.employee.claims
+        return tuple(
+            ClaimOutcome(claims[rows[k]], rows[k + 1], rows[k + 2], flags.get(rows[k], ()))
+            for k in range(0, len(rows), 3)
+        )
 
     @property
     def absent_days(self) -> list[date]:
@@ -331,8 +338,8 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
                 continue
         append(DayRecord(slot.index, PRESENT, codes, late, early, arrival, departure, deduction, a, b, note, slot))
 
-    claim_outcomes, claimed, approved, effective = _merge_claims(plan, emp, records, times)
-    return _result(plan, emp, records, claim_outcomes, claimed, approved, effective)
+    claim_rows, claim_flags, claimed, approved, effective = _merge_claims(plan, emp, records, times)
+    return _result(plan, emp, records, claim_rows, claim_flags, claimed, approved, effective)
 
 
 _UNLIMITED = 1 << 40
@@ -342,7 +349,7 @@ _CODES = itemgetter(2)  # DayRecord.codes
 
 def _merge_claims(
     plan: MonthPlan, emp: EmployeeMonth, records: list[DayRecord], times: Sequence[int]
-) -> tuple[tuple[tuple[Claim, int, int, tuple[str, ...]], ...], int, int, int]:
+) -> tuple[list[int], dict[int, tuple[str, ...]], int, int, int]:
     """Attribute each claim to a day, flag claims outside presence, cap each day's minutes to presence.
 
     A claim belongs to the day whose presence covers it (the day before, for a night shift past
@@ -351,7 +358,7 @@ def _merge_claims(
     """
     claims = emp.claims
     if not claims:
-        return (), 0, 0, 0
+        return [], {}, 0, 0, 0
     cap = plan.policy.performance.cap_claims_to_presence
     ndays = len(plan.days)
     size = ndays + 2
@@ -384,11 +391,13 @@ def _merge_claims(
     if not cap:
         left = [_UNLIMITED] * size
 
-    rows: list[tuple[Claim, int, int, tuple[str, ...]]] = []
+    # flat integers rather than a tuple per claim: millions of small tuples would keep the collector busy
+    rows: list[int] = []
     append = rows.append
+    flagged: dict[int, tuple[str, ...]] = {}
     claimed = approved = effective = 0
     approved_state = ClaimState.APPROVED
-    for claim in claims:
+    for position, claim in enumerate(claims):
         start = claim.start
         minutes = claim.minutes
         end = start + minutes * 60
@@ -428,15 +437,20 @@ def _merge_claims(
                 counted = minutes
             left[i] = room - counted
             effective += counted
-        append((claim, i - 1, counted, flags))
-    return tuple(rows), claimed, approved, effective
+        append(position)
+        append(i - 1)
+        append(counted)
+        if flags:
+            flagged[position] = flags
+    return rows, flagged, claimed, approved, effective
 
 
 def _result(
     plan: MonthPlan,
     emp: EmployeeMonth,
     records: list[DayRecord],
-    claims: tuple[tuple[Claim, int, int, tuple[str, ...]], ...],
+    claim_rows: list[int],
+    claim_flags: dict[int, tuple[str, ...]],
     claimed: int,
     approved: int,
     effective: int,
@@ -475,7 +489,8 @@ def _result(
         month=plan.month,
         planned_days=planned,
         days=tuple(records),
-        claim_rows=claims,
+        claim_rows=claim_rows,
+        claim_flags=claim_flags,
         codes=codes,
         deduction_sum_bp=total,
         discipline_deduction_bp=capped,

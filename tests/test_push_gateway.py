@@ -162,6 +162,8 @@ async def test_unreadable_lines_are_quarantined_with_the_raw_bytes_and_the_good_
         assert quarantined[1].raw.startswith(b"9\t2000-01-01") and "clock restarted" in quarantined[1].reason
         counters = frontend.server.counters
         assert (counters.quarantined_bodies, counters.malformed_lines, counters.held_punches) == (1, 2, 1)
+        health = frontend.devices[0].health
+        assert (health.quarantined, health.held_punches, health.mode) == (2, 1, "push")
 
 
 async def test_bad_requests_get_a_4xx_with_a_reason_never_a_500(tmp_path):

@@ -104,7 +104,7 @@ class PushDeviceCoordinator:
         self.options = load_push_options(config.profile)
         self.command_timeout_s = command_timeout_s
         self.traffic = PushTraffic()
-        self.health = DeviceHealth(serial=config.serial_number)
+        self.health = DeviceHealth(serial=config.serial_number, mode="push")
         self.last_contact_at: float | None = None
         self._waiting: deque[_PendingCommand] = deque()
         self._delivered: dict[int, _PendingCommand] = {}
@@ -144,7 +144,7 @@ class PushDeviceCoordinator:
         Returns how many were new, and the records held back as (line, reason): a time from a reset clock
         or from the future is never queued as if it were true."""
         now_local = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None)
-        tolerance = timedelta(seconds=getattr(self.config.profile, "future_tolerance_s", 300.0))
+        tolerance = timedelta(seconds=self.config.profile.future_tolerance_s)
         good: list[protocol.AttlogRecord] = []
         held: list[tuple[str, str]] = []
         for record in records:

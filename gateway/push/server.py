@@ -75,9 +75,8 @@ class PushServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        if self.port == 0:
-            server = site._server  # the bound port when the config asked for any free one
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.port == 0:  # the config asked for any free port: learn which
+            self.port = self._runner.addresses[0][1]
         log.info("push endpoint on http://%s:%d/iclock/ for %d devices", self.host, self.port, len(self.devices))
 
     async def stop(self) -> None:
@@ -129,6 +128,7 @@ class PushServer:
         )
         self.counters.quarantined_bodies += 1
         self.counters.malformed_lines += len(bad)
+        device.health.quarantined += len(bad)
         log.warning("push device %s: %d unreadable lines quarantined (#%d): %s", device.serial, len(bad), qid, reasons)
 
     # -- endpoints --------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ class PushServer:
                                       line.encode())  # fmt: skip
             if held:
                 self.counters.held_punches += len(held)
-                device.health.held_punches = getattr(device.health, "held_punches", 0) + len(held)
+                device.health.held_punches += len(held)
                 log.warning("push device %s: %d punches held for review: %s", device.serial, len(held), held[0][1])
             stamp = protocol.parse_stamp(request.query.get("Stamp"))
             if stamp is not None:

@@ -19,6 +19,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from scoring.activities import Claim
+from scoring.escalation import EscalationFlag, absence_escalation
 from scoring.monthly import EmployeeMonth, MonthlyResult, explain_digest, score_month
 from scoring.plan import SECONDS_PER_DAY, build_month_plan
 from scoring.policy import Policy
@@ -187,3 +188,23 @@ def _row_values(unit_code: str, result: MonthlyResult, explained: dict, digest: 
 async def unit_month_scores(unit_code: str, year: int, month: int) -> list[MonthlyScore]:
     """The stored results of a unit's month, by NIP."""
     return await MonthlyScore.filter(unit_code=unit_code, year=year, month=month).order_by("nip")
+
+
+async def absence_flags(nip: str, year: int) -> list[EscalationFlag]:
+    """The year's escalation flags for unexcused absence (TK), from the stored monthly results.
+
+    The employee's planned days (office days or rostered shifts) in the stored months decide what
+    "consecutive working days" means; months not computed yet count neither way.
+    """
+    planned: list[date] = []
+    absent: list[date] = []
+    for explained in await MonthlyScore.filter(nip=nip, year=year).order_by("month").values_list("explain", flat=True):
+        for entry in explained["days"]:
+            status = entry.get("status")
+            if status is None:
+                continue
+            day = date.fromisoformat(entry["date"])
+            planned.append(day)
+            if status == "absent":
+                absent.append(day)
+    return absence_escalation(absent, planned)

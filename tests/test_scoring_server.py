@@ -9,7 +9,7 @@ import pytest
 from scoring.policy_file import PolicyBook, load_policy_version, parse_policy_text
 from server.db import close_database, open_database
 from server.models import DevicePin, Employee, Punch, Unit
-from server.results import compute_unit_month, unit_month_scores
+from server.results import absence_flags, compute_unit_month, unit_month_scores
 from server.results_models import MonthlyScore
 from tests.test_scoring_activities import CATALOGUE
 
@@ -102,6 +102,9 @@ async def test_unit_month_is_scored_stored_and_recomputed_idempotently(database)
         "balai-makassar", 2025, 5, book, claims={NIP_A: [claim]}, excuses={NIP_B: {date(2025, 5, 6): "sick_leave"}}
     )
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    flags = await absence_flags(NIP_A, 2025)  # 15 TK days, 14 of them in a row from 7 May
+    assert [f.sanction for f in flags] == ["25% allowance cut for 9 months", "dismissal proceedings"]
+    assert flags[1].days[0] == date(2025, 5, 7) and len(flags[1].days) == 14
     assert (await MonthlyScore.get(nip=NIP_A, year=2025, month=5)).computed_at == first_computed
     assert await MonthlyScore.filter(year=2025, month=5).count() == 2
 

@@ -84,10 +84,19 @@ def suspect_reason(
         return f"stamped {local_time:%Y-%m-%d %H:%M:%S}: the clock restarted at 2000 (flat clock battery?)"
     if local_time > now_local + timedelta(seconds=future_tolerance_s):
         return f"stamped {local_time:%Y-%m-%d %H:%M:%S}, in the future (gateway clock {now_local:%Y-%m-%d %H:%M:%S})"
-    if clock_set is not None and stored_after_set and local_time < clock_set.set_to - CLOCK_SET_SLACK:
+    # A clock only runs forward: stored after the set, a punch stamped before it means the clock went
+    # back again. The punches already in the log mark how far back a clock cannot go.
+    went_back = (
+        clock_set is not None
+        and stored_after_set
+        and local_time < clock_set.set_to - CLOCK_SET_SLACK
+        and (clock_set.newest_before is None or local_time < clock_set.newest_before)
+    )
+    if went_back:
+        assert clock_set is not None
         return (
             f"stamped {local_time:%Y-%m-%d %H:%M:%S}, before the clock was set to "
-            f"{clock_set.set_to:%Y-%m-%d %H:%M:%S}, yet stored after that"
+            f"{clock_set.set_to:%Y-%m-%d %H:%M:%S} and before punches stored ahead of it, yet stored after"
         )
     return None
 
@@ -165,11 +174,11 @@ class DeviceCoordinator:
 
         def set_clock(driver: DeviceDriver) -> tuple[float, ClockSet]:
             before = driver.read_info().device_time.replace(tzinfo=self.device_zone)
-            log_length = len(driver.read_punches())
+            punches = driver.read_punches()
             now = datetime.now(UTC)
             set_to = now.astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
             driver.set_time(set_to)
-            return (before - now).total_seconds(), ClockSet(set_to, log_length)
+            return (before - now).total_seconds(), ClockSet(set_to, len(punches), _newest(punches, set_to))
 
         drift, clock_set = await self.session(set_clock)
         self._clock_was_set(clock_set)
@@ -193,7 +202,7 @@ class DeviceCoordinator:
             self.health.log_cleared_at = time.time()
             last_set = self.store.last_clock_set(self.config.name)
             if last_set is not None:  # every record from now on is stored after that set
-                self.store.record_clock_set(self.config.name, ClockSet(last_set.set_to, 0))
+                self.store.record_clock_set(self.config.name, ClockSet(last_set.set_to, 0, last_set.newest_before))
             log.info("device %s: log of %d acknowledged punches cleared", self.config.name, len(acked))
         return cleared
 
@@ -255,6 +264,8 @@ class DeviceCoordinator:
                         raise error
             finally:
                 stop.set()
+                if not future.done():  # cancelled: the thread ends at its next tick; nobody awaits it now
+                    future.add_done_callback(_retrieve_quietly)
             try:
                 future.result()
             except (DeviceError, OSError) as exc:
@@ -280,7 +291,7 @@ class DeviceCoordinator:
         if abs(drift) > profile.max_drift_s and profile.clock_may_set and self.config.protocol != "serial":
             set_to = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
             driver.set_time(set_to)
-            clock_set = ClockSet(set_to, len(punches))
+            clock_set = ClockSet(set_to, len(punches), _newest(punches, set_to))
         return PollResult(info, punches, gateway_time, drift, clock_set)
 
     def _quarantine_from_thread(self, raw: bytes, reason: str) -> None:
@@ -307,7 +318,7 @@ class DeviceCoordinator:
         clock_set = self.store.last_clock_set(name)
         if clock_set is not None and len(result.punches) < clock_set.log_length:
             # The log was cleared since (by us or at the device): all of it was stored after the set.
-            clock_set = ClockSet(clock_set.set_to, 0)
+            clock_set = ClockSet(clock_set.set_to, 0, clock_set.newest_before)
             self.store.record_clock_set(name, clock_set)
         now_local = result.gateway_time.astimezone(self.device_zone).replace(tzinfo=None)
         good: list[DevicePunch] = []
@@ -479,3 +490,14 @@ def _connected(work: Callable[[DeviceDriver], T]) -> Callable[[DeviceDriver], T]
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("clearing the device log failed: %s", task.exception())
+
+
+def _retrieve_quietly(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.debug("an abandoned device session ended: %s", future.exception())
+
+
+def _newest(punches: list[DevicePunch], set_to: datetime) -> datetime | None:
+    """The newest stamp in the log that the new clock setting confirms (not from 2000, not ahead of it)."""
+    plausible = [p.local_time for p in punches if BATTERY_RESET_BEFORE <= p.local_time <= set_to]
+    return max(plausible, default=None)

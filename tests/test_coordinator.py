@@ -165,20 +165,35 @@ async def test_a_profile_that_forbids_setting_the_clock_only_reports_the_drift(m
 
 
 async def test_a_punch_stored_after_the_clock_was_set_but_stamped_before_it_is_held(make_simulator, make_coordinator):
-    simulator = make_simulator(serial="CLOCK-3", clock_offset=timedelta(hours=2))
-    simulator.add_punch("1", recent(3 * 60))  # before the set, stamped earlier: a normal old punch
+    simulator = make_simulator(serial="CLOCK-3", clock_offset=timedelta(hours=-2))
+    simulator.add_punch("1", recent(3 * 60))  # stamped by the slow clock, an hour ago: a plain old punch
     coordinator = make_coordinator(simulator)
     await coordinator.poll_once()
     set_to = coordinator.store.last_clock_set(coordinator.config.name)
-    assert set_to is not None and set_to.log_length == 1
-    simulator.add_punch("2", recent(40))  # stored after the set, stamped before it: the clock jumped back
+    assert set_to is not None and set_to.log_length == 1 and set_to.newest_before == recent(3 * 60)
+    # Stored after the set, stamped before it and before what the log already held: the clock went back.
+    simulator.add_punch("2", recent(4 * 60))
+    simulator.add_punch("4", recent(2 * 60))  # before the set, but after what the log held: let through
     simulator.add_punch("3", recent(0))
     coordinator.queue.close()
     coordinator.queue = PunchQueue(coordinator.queue.path)  # what was set survives a restart too
-    assert await coordinator.poll_once() == 1
-    assert [pin for _, pin, _, _ in queued(coordinator.queue)] == ["1", "3"]
+    assert await coordinator.poll_once() == 2
+    assert [pin for _, pin, _, _ in queued(coordinator.queue)] == ["1", "4", "3"]
     [held] = coordinator.store.held()
     assert held.pin == "2" and "before the clock was set" in held.reason
+
+
+async def test_after_a_fast_clock_is_set_back_new_punches_are_not_held(make_simulator, make_coordinator):
+    simulator = make_simulator(serial="CLOCK-4", clock_offset=timedelta(hours=2))
+    simulator.add_punch("1")  # two hours ahead: held as in the future
+    coordinator = make_coordinator(simulator)
+    await coordinator.poll_once()
+    assert coordinator.store.held_count() == 1
+    simulator.add_punch("2")  # by the corrected clock: earlier than "1", and right
+    assert await coordinator.poll_once() == 1
+    simulator.add_punch("3", recent(60))  # stored after the set, an hour before it: the clock went back
+    assert await coordinator.poll_once() == 0
+    assert [p.pin for p in coordinator.store.held()] == ["3", "1"]
 
 
 # --- slow, dropped, hung ------------------------------------------------------------------------------
@@ -309,6 +324,7 @@ async def test_live_punches_reach_the_queue_within_two_seconds_and_reconciliatio
     make_simulator, make_coordinator, transport
 ):
     simulator = make_simulator(serial="LIVE-1")
+    simulator.emit_duplicate_punches = True  # in the log and in the live events
     simulator.add_punch("1", recent(30))
     coordinator = make_coordinator(simulator, transport=transport, reconcile_interval_s=1.5)
     runner = asyncio.ensure_future(coordinator.run())
@@ -330,7 +346,7 @@ async def test_live_punches_reach_the_queue_within_two_seconds_and_reconciliatio
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
-    assert sorted(pin for _, pin, _, _ in queued(coordinator.queue)) == ["1", "2", "3", "42"]
+    assert sorted(pin for _, pin, _, _ in queued(coordinator.queue)) == ["1", "2", "3", "42"]  # none twice
 
 
 async def test_a_live_device_that_hangs_is_abandoned_and_streaming_resumes(make_simulator, make_coordinator):

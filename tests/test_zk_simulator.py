@@ -421,6 +421,15 @@ def test_a_device_emitting_duplicates_returns_records_twice(make_simulator, conn
     ]
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_device_emitting_duplicates_sends_every_live_event_twice(make_simulator, connect, transport):
+    simulator = make_simulator()
+    simulator.emit_duplicate_punches = True
+    client = connect(simulator, transport)
+    punch_when_capturing(simulator, [("5", MORNING, 0, 1), ("6", MORNING, 1, 1)])
+    assert capture(client, idle_s=0.3) == [("5", MORNING, 0, 1)] * 2 + [("6", MORNING, 1, 1)] * 2
+
+
 def test_garbage_records_carry_impossible_timestamps(make_simulator, connect):
     simulator = make_simulator()
     simulator.add_punch("1", MORNING)

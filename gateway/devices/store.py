@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE INDEX IF NOT EXISTS quarantine_by_raw ON quarantine (device, raw);
 
 CREATE TABLE IF NOT EXISTS clock_sets (
-    device TEXT PRIMARY KEY, set_to TEXT NOT NULL, log_length INTEGER NOT NULL, at REAL NOT NULL
+    device TEXT PRIMARY KEY, set_to TEXT NOT NULL, log_length INTEGER NOT NULL, newest_before TEXT, at REAL NOT NULL
 );
 """
 
@@ -57,10 +57,12 @@ class QuarantinedBytes:
 
 @dataclass(frozen=True, slots=True)
 class ClockSet:
-    """The gateway set the device clock to `set_to` (device wall time) when its log held `log_length` records."""
+    """The gateway set the device clock to `set_to` (device wall time) when its log held `log_length`
+    records, the newest stamped `newest_before` (None: the log was empty)."""
 
     set_to: datetime
     log_length: int
+    newest_before: datetime | None = None
 
 
 class DeviceStore:
@@ -133,11 +135,16 @@ class DeviceStore:
         ).fetchone()[0]
 
     def record_clock_set(self, device: str, clock_set: ClockSet) -> None:
+        newest = clock_set.newest_before.isoformat() if clock_set.newest_before else None
         self._db.execute(
-            "INSERT OR REPLACE INTO clock_sets (device, set_to, log_length, at) VALUES (?, ?, ?, ?)",
-            (device, clock_set.set_to.isoformat(), clock_set.log_length, time.time()),
+            "INSERT OR REPLACE INTO clock_sets (device, set_to, log_length, newest_before, at) VALUES (?, ?, ?, ?, ?)",
+            (device, clock_set.set_to.isoformat(), clock_set.log_length, newest, time.time()),
         )
 
     def last_clock_set(self, device: str) -> ClockSet | None:
-        row = self._db.execute("SELECT set_to, log_length FROM clock_sets WHERE device = ?", (device,)).fetchone()
-        return None if row is None else ClockSet(datetime.fromisoformat(row[0]), row[1])
+        row = self._db.execute(
+            "SELECT set_to, log_length, newest_before FROM clock_sets WHERE device = ?", (device,)
+        ).fetchone()
+        if row is None:
+            return None
+        return ClockSet(datetime.fromisoformat(row[0]), row[1], datetime.fromisoformat(row[2]) if row[2] else None)

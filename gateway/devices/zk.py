@@ -261,6 +261,8 @@ class ZKDriver:
         except _DEVICE_FAILURES as error:
             self._drop()
             detail = str(error) or type(error).__name__
+            if isinstance(error, struct.error):  # pyzk unpacking a reply that never came
+                detail = f"short or no answer (connection closed by the device?): {detail}"
             raise DeviceError(f"ZK device {self.address}: {action} failed: {detail}") from error
 
     def _drop(self) -> None:

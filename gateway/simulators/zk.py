@@ -50,7 +50,7 @@ class ZKSimulator:
     drop_connection_after_chunks / hang_after_chunks: in a buffered read, after this many chunks the
         device closes the connection / stops answering it (None: never).
     clock_offset: the device clock is the true wall time (in `zone`) plus this.
-    emit_duplicate_punches: the log, as read, repeats every other record.
+    emit_duplicate_punches: the log, as read, repeats every other record, and every live event comes twice.
     garbage_records: the log, as read, ends with this many records stamped 2000-01-01 or years ahead.
     corrupt_records: ... and then with this many stamped with a date that does not exist (Feb 30).
     """
@@ -445,4 +445,5 @@ class ZKSimulator:
             # The event code travels in the session-id field; the reply id is 0.
             packet = wire.pack_packet(wire.CMD_REG_EVENT, wire.EF_ATTLOG, 0, event)
             for session in listeners:
-                session.push_event(packet)
+                for _copy in range(2 if self.emit_duplicate_punches else 1):
+                    session.push_event(packet)

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from gateway.commands import CommandHandler
-from gateway.config import GatewayConfig, parse_gateway_config
+from gateway.config import GatewayConfig, load_gateway_config, parse_gateway_config
 from gateway.push import protocol
 from gateway.push.frontend import PushFrontend
 from gateway.queue import PunchQueue
@@ -287,3 +287,30 @@ async def test_kinerja_simulate_push_runs_the_simulator_against_a_gateway(tmp_pa
         assert process.returncode == 130
         assert b"push simulator SPD-0001 calling" in output and b"12 of 12 punches acknowledged" in output
         assert frontend.devices[0].traffic.uploads == 1
+
+
+async def test_reload_config_serves_a_push_device_added_to_the_config(tmp_path):
+    path = tmp_path / "gateway.toml"
+    base = (
+        f'gateway_id = "gw-push"\nunit = "unit-push"\ntimezone = "WITA"\nstate_dir = "{tmp_path / "state"}"\n'
+        '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[push]\nhost = "127.0.0.1"\nport = 0\n'
+        '[[devices]]\nname = "hall"\nprofile = "zkteco-speedface-push"\nserial_number = "SPD-0001"\n'
+    )
+    path.write_text(base)
+    gateway = Gateway(load_gateway_config(path))
+    await gateway.start()
+    try:
+        assert gateway.push is not None
+        url = f"http://127.0.0.1:{gateway.push.server.port}"
+        newcomer = PushDeviceSimulator(url, "SPD-0002", zone=WITA, **FAST)
+        newcomer.add_punch("4", yesterday(8, 15))
+        with newcomer:
+            await eventually(lambda: newcomer.stats.refused > 0, "refused while unknown")
+            path.write_text(
+                base + '[[devices]]\nname = "side"\nprofile = "zkteco-speedface-push"\nserial_number = "SPD-0002"\n'
+            )
+            assert "added ['side']" in await gateway.reload_config()
+            await eventually(lambda: newcomer.position == 1, "served once configured")
+        assert gateway.queue.stats().queued == 1
+    finally:
+        await gateway.stop()

@@ -248,10 +248,13 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
 
     records: list[DayRecord] = []
     append = records.append
+    new = tuple.__new__  # a DayRecord without the Python-level __new__ of a NamedTuple: same object, faster
+    tk_codes = (tk_code,)
     pos = 0
     for k, slot in enumerate(slots):
-        a = bisect_left(times, slot.lo, pos)
-        b = bisect_right(times, slot.hi, a)
+        index, start, end, lo, hi, mid, _ = slot
+        a = bisect_left(times, lo, pos)
+        b = bisect_right(times, hi, a)
         pos = b
         if inside is not None and k not in inside:
             continue
@@ -262,11 +265,11 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
                 if rule is None:
                     known = ", ".join(r.kind for r in policy.excuses)
                     raise InputError(f"{emp.nip} on {slot.day.day}: excuse '{kind}' is not in the policy ({known})")
-                append(DayRecord(slot.index, EXCUSED, (rule.code,), None, None, None, None, rule.deduction_bp,
-                                 a, b, rule.label, slot))  # fmt: skip
+                append(new(DayRecord, (index, EXCUSED, (rule.code,), None, None, None, None, rule.deduction_bp,
+                                       a, b, rule.label, slot)))  # fmt: skip
                 continue
         if a == b:
-            append(DayRecord(slot.index, ABSENT, (tk_code,), None, None, None, None, tk_bp, a, b, "", slot))
+            append(new(DayRecord, (index, ABSENT, tk_codes, None, None, None, None, tk_bp, a, b, "", slot)))
             continue
         if trust:
             assert states is not None
@@ -278,11 +281,10 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
             first, last = times[a], times[b - 1]
             if last - first > repeat_s:
                 arrival, departure = first, last
-            elif first < slot.mid:
+            elif first < mid:
                 arrival, departure = first, None
             else:
                 arrival, departure = None, last
-        start, end = slot.start, slot.end
         note = ""
         deduction = 0
         codes: tuple[str, ...] = ()
@@ -333,10 +335,10 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
             )
             if away > away_over:
                 note = f"away {away} minutes, more than {away_over}: counted as {tk_code}"
-                append(DayRecord(slot.index, ABSENT, (tk_code,), late, early, arrival, departure, tk_bp, a, b, note,
-                                 slot))  # fmt: skip
+                append(new(DayRecord, (index, ABSENT, tk_codes, late, early, arrival, departure, tk_bp, a, b, note,
+                                       slot)))  # fmt: skip
                 continue
-        append(DayRecord(slot.index, PRESENT, codes, late, early, arrival, departure, deduction, a, b, note, slot))
+        append(new(DayRecord, (index, PRESENT, codes, late, early, arrival, departure, deduction, a, b, note, slot)))
 
     claim_rows, claim_flags, claimed, approved, effective = _merge_claims(plan, emp, records, times)
     return _result(plan, emp, records, claim_rows, claim_flags, claimed, approved, effective)

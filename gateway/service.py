@@ -12,9 +12,10 @@ from collections import OrderedDict
 from typing import Any
 
 from gateway.commands import CommandError, CommandHandler
-from gateway.config import ConfigError, DeviceConfig, GatewayConfig, load_gateway_config
+from gateway.config import ConfigError, GatewayConfig, load_gateway_config
 from gateway.coordinator import DeviceCoordinator, DriverFactory
 from gateway.devices.base import DeviceDriver
+from gateway.devices.factory import driver_for
 from gateway.faults import crash_point, is_armed
 from gateway.push import push_frontend
 from gateway.queue import PunchQueue
@@ -30,22 +31,17 @@ log = logging.getLogger(__name__)
 REMEMBERED_COMMANDS = 256
 
 
-def default_driver_factory(config: DeviceConfig) -> DeviceDriver:
-    from gateway.devices.zk import ZKDriver  # pyzk is imported only where a ZK device is configured
-
-    return ZKDriver(
-        config.host, config.port, transport=config.transport, comm_key=config.comm_key, timeout_s=config.timeout_s
-    )
-
-
 class _CrashingDriver:
     """Test-only wrapper (see gateway.faults): dies with the device log read but not yet handed back."""
 
     def __init__(self, driver: DeviceDriver) -> None:
-        self._driver = driver
+        object.__setattr__(self, "_driver", driver)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._driver, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # e.g. the coordinator's quarantine hook
+        setattr(self._driver, name, value)
 
     def read_punches(self) -> Any:
         punches = self._driver.read_punches()
@@ -54,11 +50,12 @@ class _CrashingDriver:
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, driver_factory: DriverFactory = default_driver_factory) -> None:
+    def __init__(self, config: GatewayConfig, driver_factory: DriverFactory | None = None) -> None:
+        """`driver_factory`: how to reach a device; by default the driver its profile names."""
         self.config = config
         self.started_at = time.monotonic()
         if is_armed("device.reading"):
-            inner = driver_factory
+            inner = driver_factory or (lambda device: driver_for(device, self.config.zone))
             driver_factory = lambda device: _CrashingDriver(inner(device))  # type: ignore[assignment,return-value]  # noqa: E731
         self.driver_factory = driver_factory
         self.queue = PunchQueue(config.queue_path)
@@ -109,6 +106,8 @@ class Gateway:
     async def _stop_devices(self) -> None:
         await _cancel(self._device_tasks)
         self._device_tasks = []
+        for coordinator in self.coordinators:
+            coordinator.close()
 
     async def stop(self) -> None:
         await self._stop_devices()

@@ -1,4 +1,7 @@
-"""Properties the scoring must keep whatever the punches: hypothesis searches for counterexamples."""
+"""Properties the scoring must keep whatever the punches: hypothesis searches for counterexamples.
+
+Derandomized so main stays deterministic; each property was also run with 10-20x the examples here.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def deduction(name: str, arrival: int, departure: int | None) -> int:
     return next(r.deduction_bp for r in result.days if r.slot.day.day == MONDAY)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(
     name=st.sampled_from(sorted(POLICIES)),
     earlier=st.integers(5 * 60, 22 * 60),
@@ -99,7 +102,7 @@ def with_zone(policy: Policy, zone: str) -> Policy:
     return replace(policy, time_zone=zone, utc_offset_minutes=OFFSETS[zone])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     zone=st.sampled_from(["WITA", "WIT"]),
     punches=st.lists(punch_strategy, max_size=60),
@@ -119,7 +122,7 @@ def test_moving_the_office_and_its_punches_to_another_zone_changes_nothing(zone,
         assert [p["at"][:19] for p in a.get("punches", [])] == [p["at"][:19] for p in b.get("punches", [])]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     punches=st.lists(punch_strategy, max_size=60),
     claims=st.lists(claim_strategy, max_size=12),

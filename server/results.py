@@ -31,6 +31,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 # Punches this far either side of the month are read too: a night shift on the last day ends next month.
 _MARGIN = timedelta(days=1)
+_CHUNK = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,9 @@ async def compute_unit_month(
     plan = build_month_plan(resolved, year, month, days_off)
     nips = sorted(await Employee.filter(unit_id=unit_code).values_list("nip", flat=True))
     pins: dict[tuple[str, str], str] = {}
-    for unit_id, pin, nip in await DevicePin.filter(employee_id__in=nips).values_list("unit_id", "pin", "employee_id"):
+    for unit_id, pin, nip in await DevicePin.filter(employee__unit_id=unit_code).values_list(
+        "unit_id", "pin", "employee_id"
+    ):
         pins[(unit_id, pin)] = nip
 
     times: dict[str, list[int]] = {nip: [] for nip in nips}
@@ -82,23 +85,27 @@ async def compute_unit_month(
     devices: dict[str, list[str]] = {nip: [] for nip in nips}
     first = datetime.fromtimestamp(plan.day0, UTC) - _MARGIN
     last = datetime.fromtimestamp(plan.day0 + len(plan.days) * SECONDS_PER_DAY, UTC) + _MARGIN
-    who = Q(employee_nip__in=nips)
-    if pins:
-        who |= Q(unit_code__in=sorted({u for u, _ in pins}), pin__in=sorted({p for _, p in pins}))
-    rows = (
-        await Punch.filter(who, punched_at__gte=first, punched_at__lt=last, flag__isnull=True)
-        .order_by("punched_at", "id")
-        .values_list("employee_nip", "unit_code", "pin", "punched_at", "state", "device_serial")
-    )
     count = 0
-    for employee_nip, punch_unit, pin, punched_at, state, serial in rows:
-        nip = employee_nip or pins.get((punch_unit, pin))
-        if nip not in times:
-            continue  # a PIN of the same number in another unit, or someone else's punch
-        times[nip].append(_epoch_seconds(punched_at))
-        states[nip].append(state)
-        devices[nip].append(serial)
-        count += 1
+    for chunk_start in range(0, len(nips), _CHUNK):  # bounded IN lists (SQLite caps bound variables)
+        chunk = nips[chunk_start : chunk_start + _CHUNK]
+        chunk_set = set(chunk)
+        chunk_pins = [key for key, nip in pins.items() if nip in chunk_set]
+        who = Q(employee_nip__in=chunk)
+        if chunk_pins:
+            who |= Q(unit_code__in=sorted({u for u, _ in chunk_pins}), pin__in=sorted({p for _, p in chunk_pins}))
+        rows = (
+            await Punch.filter(who, punched_at__gte=first, punched_at__lt=last, flag__isnull=True)
+            .order_by("punched_at", "id")
+            .values_list("employee_nip", "unit_code", "pin", "punched_at", "state", "device_serial")
+        )
+        for employee_nip, punch_unit, pin, punched_at, state, serial in rows:
+            nip = employee_nip or pins.get((punch_unit, pin))
+            if nip not in chunk_set:
+                continue  # a PIN of the same number in another unit, or someone else's punch
+            times[nip].append(_epoch_seconds(punched_at))
+            states[nip].append(state)
+            devices[nip].append(serial)
+            count += 1
 
     results = [
         score_month(
@@ -135,12 +142,11 @@ async def _store(unit_code: str, year: int, month: int, results: list[MonthlyRes
     now = datetime.now(UTC)
     created = updated = unchanged = 0
     async with in_transaction() as tx:
-        existing = {
-            row.nip: row
-            for row in await MonthlyScore.filter(nip__in=[r.nip for r in results], year=year, month=month)
-            .using_db(tx)
-            .select_for_update()
-        }
+        existing: dict[str, MonthlyScore] = {}
+        for chunk_start in range(0, len(results), _CHUNK):
+            chunk = [r.nip for r in results[chunk_start : chunk_start + _CHUNK]]
+            query = MonthlyScore.filter(nip__in=chunk, year=year, month=month).using_db(tx).select_for_update()
+            existing.update((row.nip, row) for row in await query)
         new_rows = []
         for result in results:
             explained = result.explain()

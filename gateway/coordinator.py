@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from gateway.config import DeviceConfig
-from gateway.devices.base import DeviceDriver, DeviceError, DeviceInfo, DevicePunch, DeviceUser
+from gateway.devices.base import DeviceDriver, DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
 from gateway.devices.store import ClockSet, DeviceStore
 from gateway.queue import PunchQueue
 from kinerja.zones import office_zone
@@ -120,6 +120,7 @@ class DeviceCoordinator:
         self.on_new_punches = on_new_punches
         self.store = store or DeviceStore(queue.path.parent / "devices.sqlite3")
         self.reconcile_interval_s = reconcile_interval_s or config.poll_interval_s * 5
+        self._live_events_refused = False
         self.health = DeviceHealth(mode="live" if self.streaming else "polling")
         self._busy = asyncio.Lock()
         self._executor = self._new_executor()
@@ -130,8 +131,11 @@ class DeviceCoordinator:
 
     @property
     def streaming(self) -> bool:
-        """Hold a connection open for events: the profile says live events work, or a serial line pushes."""
-        return self.config.profile.live_events or self.config.protocol == "serial"
+        """Hold a connection open for events: the profile says live events work (and the device has not
+        refused them), or a serial line pushes."""
+        if self.config.protocol == "serial":
+            return True
+        return self.config.profile.live_events and not self._live_events_refused
 
     @property
     def device_zone(self) -> timezone:
@@ -268,6 +272,17 @@ class DeviceCoordinator:
                     future.add_done_callback(_retrieve_quietly)
             try:
                 future.result()
+            except LiveEventsRefused as exc:
+                # The profile promised live events this firmware lacks: poll it, and say so once.
+                self._live_events_refused = True
+                self.health.mode = "polling"
+                log.warning(
+                    "device %s: %s although profile %s says it has them; polling every %.0f s instead",
+                    self.config.name,
+                    exc,
+                    self.config.profile.name,
+                    self.config.poll_interval_s,
+                )
             except (DeviceError, OSError) as exc:
                 self._failed(exc)
                 raise DeviceError(f"device {self.config.name}: {exc or type(exc).__name__}") from exc

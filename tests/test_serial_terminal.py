@@ -7,6 +7,8 @@ raw bytes, and a pulled cable costs the punches made while it was out, never the
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
@@ -212,3 +214,29 @@ async def test_a_serial_terminal_feeds_the_queue_live_through_garbage_and_an_unp
     await wait_until(lambda: coordinator.queue.stats().queued == 5)
     rows = coordinator.queue._db.execute("SELECT device, pin, state FROM punches ORDER BY seq").fetchall()
     assert rows == [("TR320-0001", pin, state) for pin, state in [("1", 0), ("2", 0), ("3", 0), ("5", 0), ("5", 2)]]
+
+
+def test_kinerja_simulate_serial_runs_a_terminal_the_driver_reads(tmp_path):
+    link = tmp_path / "tty-gate"
+    command = [sys.executable, "-m", "kinerja.cli", "simulate", "serial", "--profile", "giga-tms-tr320"]
+    command += ["--link", str(link), "--punch-every", "0.1", "--users", "3"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            assert "serial terminal" in process.stdout.readline()
+            quarantined: list[tuple[bytes, str]] = []
+            driver = SerialLineDriver(
+                str(link),
+                line_format("giga-tms-tr320"),
+                serial_number="CLI",
+                timeout_s=0.5,
+                quarantine=lambda raw, reason: quarantined.append((raw, reason)),
+            )
+            driver.connect()
+            try:
+                punches = read_until(driver, 3)
+            finally:
+                driver.close()
+        finally:
+            process.terminate()
+    assert len(punches) >= 3 and {p.pin for p in punches} <= {"1", "2", "3"} and not quarantined

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 from zk import ZK
 
-from gateway.devices.base import DeviceError, DeviceInfo, DevicePunch, DeviceUser
+from gateway.devices.base import DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
 from gateway.devices.zk import ZKDriver
 from gateway.simulators.zk import SimRecord, ZKSimulator
 
@@ -201,10 +203,11 @@ def test_live_punches_abandoned_early_drops_the_connection_cleanly(make_simulato
     assert len(driver.read_punches()) == 1
 
 
-def test_live_punches_with_a_device_that_has_no_live_events_raises_device_error(make_simulator, make_driver):
+def test_live_punches_with_a_device_that_has_no_live_events_raises_live_events_refused(make_simulator, make_driver):
     driver = make_driver(make_simulator(live_events=False))
-    with pytest.raises(DeviceError, match="capture live punches failed"):
+    with pytest.raises(LiveEventsRefused, match="refuses live events"):
         list(driver.live_punches(stop_after_idle_s=0.2))
+    assert not driver.connected
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -262,3 +265,22 @@ def test_a_slow_device_within_the_timeout_is_merely_slow(make_simulator, make_dr
     simulator.add_punch("1", MORNING)
     driver = make_driver(simulator, timeout_s=1.0)
     assert driver.read_punches() == [DevicePunch("1", MORNING, 0, 1)]
+
+
+def test_kinerja_simulate_zk_serves_its_knobs_to_the_driver():
+    command = [sys.executable, "-m", "kinerja.cli", "simulate", "zk", "--port", "0", "--transport", "udp"]
+    command += ["--records", "1000", "--punches", "0", "--duplicates", "--garbage", "2", "--clock-offset", "3600"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            banner = process.stdout.readline()
+            assert "(UDP)" in banner
+            port = int(banner.split(" on ")[1].split(" ")[0].rsplit(":", 1)[1])
+            with ZKDriver("127.0.0.1", port, transport="udp", timeout_s=3) as driver:
+                info = driver.read_info()
+                punches = driver.read_punches()
+        finally:
+            process.terminate()
+    assert abs(info.device_time - datetime.now() - timedelta(hours=1)) < timedelta(seconds=5)
+    assert len(punches) == 1500 + 2  # every other record twice, and two garbage records
+    assert sum(1 for p in punches if p.local_time.year == 2000) == 1

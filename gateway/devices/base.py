@@ -17,6 +17,10 @@ class DeviceError(Exception):
     """A device could not be reached or answered wrongly; the caller retries later."""
 
 
+class LiveEventsRefused(DeviceError):
+    """The device refused to send live events: its firmware has none, whatever its profile says."""
+
+
 @dataclass(frozen=True, slots=True)
 class DevicePunch:
     """One attendance record as the device stored it.

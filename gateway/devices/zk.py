@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from zk import ZK, const
-from zk.exception import ZKError
+from zk.exception import ZKError, ZKErrorResponse
 
-from gateway.devices.base import DeviceError, DeviceInfo, DevicePunch, DeviceUser
+from gateway.devices.base import DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class ZKDriver:
         idle_since = time.monotonic()
         finished = False
         try:
-            with self._failing_as("capture live punches"):
+            with self._refusal_as_live_events_refused(), self._failing_as("capture live punches"):
                 for event in events:
                     if event is not None:
                         idle_since = time.monotonic()
@@ -248,6 +248,16 @@ class ZKDriver:
             _uid, raw_pin, verify, stamp, state = _RECORD_40.unpack(record)
             pin = raw_pin.split(b"\x00", 1)[0].decode(self.encoding, errors="ignore")
         return DevicePunch(pin, decode_zk_time(stamp), state, verify)
+
+    @contextmanager
+    def _refusal_as_live_events_refused(self) -> Iterator[None]:
+        try:
+            yield
+        except DeviceError as error:
+            # pyzk's reg_event answers a refused CMD_REG_EVENT with "cant' reg events" (sic).
+            if isinstance(error.__cause__, ZKErrorResponse) and "reg events" in str(error.__cause__):
+                raise LiveEventsRefused(f"ZK device {self.address}: refuses live events") from error
+            raise
 
     def _connection(self) -> Any:
         if self._zk is None:

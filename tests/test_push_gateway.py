@@ -314,3 +314,22 @@ async def test_reload_config_serves_a_push_device_added_to_the_config(tmp_path):
         assert gateway.queue.stats().queued == 1
     finally:
         await gateway.stop()
+
+
+async def test_an_upload_that_cannot_be_committed_is_not_answered_ok_and_comes_again(tmp_path):
+    config = push_config(tmp_path)
+    async with push_gateway(config) as (frontend, queue, url):
+        hall = frontend.devices[0]
+        broken = PunchQueue(tmp_path / "broken.sqlite3")
+        broken.close()  # every commit into it fails, as a full disk would make it
+        hall.queue = broken
+        device = PushDeviceSimulator(url, "SPD-0001", zone=WITA, **FAST)
+        for minute in range(5):
+            device.add_punch("11", yesterday(9, minute))
+        with device:
+            await eventually(lambda: device.stats.uploads_failed >= 2, "uploads refused while the queue is broken")
+            assert device.position == 0 and "HTTP 503" in (device.stats.last_error or "")
+            assert frontend.store.stamp("SPD-0001", "ATTLOG") is None  # the stamp never runs ahead of the commit
+            hall.queue = queue  # the disk has room again
+            await eventually(lambda: device.position == 5, "the same lines sent again and stored")
+        assert len(queued(queue)) == 5

@@ -407,3 +407,13 @@ async def test_a_device_that_refuses_the_live_events_its_profile_promised_is_pol
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_names_are_read_and_written_in_the_encoding_the_profile_gives(make_simulator, make_coordinator):
+    # Old firmware keeps names in latin-1: read as UTF-8 they would lose their letters.
+    simulator = make_simulator(serial="NAMES-1", tcp=False, name_encoding="latin-1")
+    simulator.add_user("1", "Andrés Ñoño")
+    coordinator = make_coordinator(simulator, "zkteco-legacy-udp")
+    assert await coordinator.session(lambda driver: driver.read_users()) == [DeviceUser("1", "Andrés Ñoño", 0)]
+    await coordinator.write_user(DeviceUser("2", "Désirée", 7))
+    assert [(u.pin, u.name, u.card) for u in simulator.users] == [("1", "Andrés Ñoño", 0), ("2", "Désirée", 7)]

@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.config import DeviceConfig
 from gateway.coordinator import DeviceCoordinator
 from gateway.devices.base import DeviceError, DevicePunch
-from gateway.devices.serial_line import SerialLineDriver, SerialLineFormat
+from gateway.devices.serial_line import GarbledLine, SerialLineDriver, SerialLineFormat
 from gateway.profiles import load_profile
 from gateway.queue import PunchQueue
 from gateway.simulators.serial_terminal import SerialTerminalSimulator, garble
@@ -240,3 +242,43 @@ def test_kinerja_simulate_serial_runs_a_terminal_the_driver_reads(tmp_path):
         finally:
             process.terminate()
     assert len(punches) >= 3 and {p.pin for p in punches} <= {"1", "2", "3"} and not quarantined
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    profile=st.sampled_from(SERIAL_PROFILES),
+    pin=st.text(alphabet="0123456789ABCDEFabcdef", min_size=1, max_size=10),
+    moment=st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 12, 31)).map(
+        lambda moment: moment.replace(microsecond=0)
+    ),
+    state=st.sampled_from([1, 2, 3, 4]),
+)
+def test_every_line_a_terminal_prints_parses_back_to_the_same_punch(profile, pin, moment, state):
+    fmt = line_format(profile)
+    terminal = SerialTerminalSimulator(fmt, "/nonexistent")
+    state = state if profile == "giga-tms-tr320" else 0
+    assert fmt.parse_line(terminal.format_line(pin, moment, state=state)) == DevicePunch(pin, moment, state, 4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(profile=st.sampled_from(SERIAL_PROFILES), position=st.integers(0, 500), kind=st.sampled_from(["flip", "cut"]))
+def test_a_line_damaged_anywhere_by_noise_or_a_late_start_is_refused(profile, position, kind):
+    fmt = line_format(profile)
+    state = 1 if profile == "giga-tms-tr320" else 0
+    good = SerialTerminalSimulator(fmt, "/nonexistent").format_line("1985", MORNING, state=state)
+    at = position % (len(good) - 2)  # the line end survives
+    flipped = good[:at] + bytes((good[at] ^ 0x80,)) + good[at + 1 :]  # a framing error: top bit set
+    started_late = good[at + 1 :]  # the gateway opened the port in the middle of a line
+    damaged = flipped if kind == "flip" else started_late
+    with pytest.raises(GarbledLine):
+        fmt.parse_line(damaged)
+
+
+@settings(max_examples=300, deadline=None)
+@given(profile=st.sampled_from(SERIAL_PROFILES), noise=st.binary(max_size=200))
+def test_line_noise_is_refused_with_a_reason_never_a_crash(profile, noise):
+    fmt = line_format(profile)
+    try:
+        fmt.parse_line(noise + b"\r\n")
+    except GarbledLine as refusal:
+        assert str(refusal)

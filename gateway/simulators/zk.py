@@ -77,6 +77,7 @@ class ZKSimulator:
         pin_width: int | None = None,
         mac: str = "00:17:61:c8:3a:01",
         zone: tzinfo | None = None,
+        name_encoding: str = "utf-8",
     ) -> None:
         if record_size not in wire.RECORD_FORMATS or user_size not in wire.USER_FORMATS:
             raise ValueError(f"record_size must be 8, 16 or 40 and user_size 28 or 72, not {record_size}, {user_size}")
@@ -94,6 +95,7 @@ class ZKSimulator:
         self.pin_width = pin_width or (9 if user_size == 28 else 14)
         self.mac = mac
         self.zone = zone  # the zone the device's wall clock keeps (None: this machine's)
+        self.name_encoding = name_encoding  # how the firmware stores names: old ones use a code page
         self.clock_offset = clock_offset
         self.response_delay_s = 0.0
         self.drop_connection_after_chunks: int | None = None
@@ -124,7 +126,7 @@ class ZKSimulator:
             if uid is None:
                 uid = existing.uid if existing else max(self._users, default=0) + 1
             user = SimUser(uid, pin, name, card, privilege, password)
-            self._check_storable(lambda: wire.pack_user(self.user_size, user), f"user {pin!r}")
+            self._check_storable(lambda: wire.pack_user(self.user_size, user, self.name_encoding), f"user {pin!r}")
             if existing:
                 del self._users[existing.uid]
             self._users[uid] = user
@@ -338,7 +340,7 @@ class ZKSimulator:
                 corrupt = wire.pack_record(self.record_size, 1, "1", wire.february_30(2026), 0, 1)
                 session.buffer = wire.pack_table(packed + [corrupt] * self.corrupt_records)
             elif table == wire.CMD_USERTEMP_RRQ and function == wire.FCT_USER:
-                packed = (wire.pack_user(self.user_size, user) for user in self.users)
+                packed = (wire.pack_user(self.user_size, user, self.name_encoding) for user in self.users)
                 session.buffer = wire.pack_table(packed)
             elif function == wire.FCT_FINGERTMP:
                 session.buffer = wire.pack_table([])  # no templates: a simulator has no fingers
@@ -368,8 +370,8 @@ class ZKSimulator:
         return wire.CMD_ACK_OK, b""
 
     def _write_user(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
-        user = SimUser(**wire.unpack_user(payload)._asdict())
-        wire.pack_user(self.user_size, user)  # a 28-byte device cannot hold a pin like "A7"
+        user = SimUser(**wire.unpack_user(payload, self.name_encoding)._asdict())
+        wire.pack_user(self.user_size, user, self.name_encoding)  # a 28-byte device cannot hold a pin like "A7"
         with self._lock:
             self._users[user.uid] = user
         return wire.CMD_ACK_OK, b""

@@ -251,9 +251,10 @@ def _fixed(text: str, width: int, encoding: str = "utf-8") -> bytes:
     return raw
 
 
-def pack_user(size: int, user: UserLike) -> bytes:
-    """A user as the device stores it; names are cut to the field, as the device's keypad would."""
-    name = user.name.encode("utf-8")
+def pack_user(size: int, user: UserLike, name_encoding: str = "utf-8") -> bytes:
+    """A user as the device stores it; names are cut to the field, as the device's keypad would.
+    Old firmware keeps names in an 8-bit code page (`name_encoding`), newer in UTF-8."""
+    name = user.name.encode(name_encoding)
     password = user.password.encode("utf-8")
     if size == 28:
         group = int(user.group_id or 0)
@@ -264,14 +265,16 @@ def pack_user(size: int, user: UserLike) -> bytes:
     raise ValueError(f"user size {size} is not 28 or 72")
 
 
-def unpack_user(data: bytes) -> UserFields:
+def unpack_user(data: bytes, name_encoding: str = "utf-8") -> UserFields:
     """A user record or a CMD_USER_WRQ payload; the size (28 or 72) tells the format."""
     if len(data) == USER_28.size:
         uid, privilege, password, name, card, group, _timezone, numeric_pin = USER_28.unpack(data)
-        return UserFields(uid, str(numeric_pin), _text(name), privilege, _text(password), card, str(group))
+        name_text = _text(name, name_encoding)
+        return UserFields(uid, str(numeric_pin), name_text, privilege, _text(password), card, str(group))
     if len(data) == USER_72.size:
         uid, privilege, password, name, card, group, pin = USER_72.unpack(data)
-        return UserFields(uid, _text(pin), _text(name), privilege, _text(password), card, _text(group))
+        name_text = _text(name, name_encoding)
+        return UserFields(uid, _text(pin), name_text, privilege, _text(password), card, _text(group))
     raise ZKProtocolError(f"a user record is 28 or 72 bytes, not {len(data)}")
 
 

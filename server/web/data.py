@@ -247,7 +247,7 @@ async def _first_punch_today(
             continue
         zone = zones.get(unit_of[nip], WIB)
         if at.astimezone(zone).date() == now.astimezone(zone).date():
-            found[nip] = at
+            found[nip] = at.astimezone(zone)
     return found
 
 

@@ -69,7 +69,11 @@ async def login_form(request: web.Request) -> web.Response:
 def _login_page(request: web.Request, error: str | None, status: int = 200) -> web.Response:
     import secrets
 
-    token = secrets.token_urlsafe(24)
+    # Reuse the browser's token: a second login page (another tab, the favicon's redirect) must not
+    # invalidate the form already on screen.
+    current = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    token = current if 20 <= len(current) <= 64 and current.replace("-", "").replace("_", "").isalnum() else ""
+    token = token or secrets.token_urlsafe(24)
     response = render(request, "login.html", status=status, error=error, csrf=token, next=request.query.get("next", ""))
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/login"

@@ -1,0 +1,220 @@
+"""The pages in a real browser: Debian's Chromium, headless, driven by Playwright's Python client.
+
+Each role logs in through the form and sees only what it may; a supervisor approves an activity an
+employee entered; the recap's XLSX export is downloaded and opened; and the dashboard shows a punch made
+on the simulated ZK device after it travelled device -> gateway -> MQTT -> server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+
+from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
+from gateway.service import Gateway
+from gateway.simulators.zk import ZKSimulator
+from server.accounts import Role
+from tests.helpers import running_server
+from tests.web_seed import (
+    ACCOUNTS,
+    ANI,
+    BUDI,
+    CITRA,
+    PASSWORD,
+    WIB,
+    World,
+    last_working_day,
+    seed,
+    seed_month,
+    web_world,
+)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DAY = last_working_day(datetime.now(WIB).date())
+MONTH = DAY.strftime("%Y-%m")
+
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture
+async def browser(tmp_path) -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        # A fresh profile per test: launch_persistent_context with an empty user-data-dir.
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, accept_downloads=True
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+@pytest.fixture
+async def world(tmp_path) -> AsyncIterator[World]:
+    async with web_world(f"sqlite://{tmp_path / 'web.sqlite3'}") as w:
+        await seed_month(DAY)
+        yield w
+
+
+def base(world: World) -> str:
+    return str(world.client.make_url("")).rstrip("/")
+
+
+async def log_in(context: object, url: str, username: str) -> object:
+    page = await context.new_page()  # type: ignore[attr-defined]
+    await page.goto(f"{url}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("form.login button[type=submit]")
+    await page.wait_for_load_state()
+    return page
+
+
+async def log_out(page: object) -> None:
+    await page.click("#logout")  # type: ignore[attr-defined]
+    await page.wait_for_url("**/login")  # type: ignore[attr-defined]
+
+
+async def test_each_role_logs_in_and_sees_only_what_it_may(world: World, browser):
+    url = base(world)
+    expectations = {
+        Role.BUREAU_ADMIN: ("/dashboard", {ANI, BUDI, CITRA}),
+        Role.UNIT_ADMIN: ("/dashboard", {CITRA}),
+        Role.SUPERVISOR: ("/dashboard", {ANI, BUDI}),
+    }
+    for username, role, _, _ in ACCOUNTS:
+        page = await log_in(browser, url, username)
+        if role in expectations:
+            landing, visible = expectations[role]
+            assert page.url.endswith(landing)
+            await page.goto(f"{url}/recap?month={MONTH}")
+            rows = await page.locator("#recap tbody tr[data-nip]").evaluate_all("rows => rows.map(r => r.dataset.nip)")
+            assert set(rows) == visible, role
+            assert await page.locator("nav a[href='/recap']").count() == 1
+        elif role is Role.EMPLOYEE:
+            assert f"/employees/{BUDI}/month" in page.url
+            assert await page.locator("#calendar details").count() >= 28
+            assert await page.locator("nav a[href='/recap']").count() == 0
+            refused = await page.goto(f"{url}/recap")
+            assert refused.status == 403
+            assert "tidak berhak" in await page.inner_text("h1")
+            other = await page.goto(f"{url}/employees/{CITRA}/month")
+            assert other.status == 404
+        else:  # operations: gateways and devices, no personnel data
+            assert page.url.endswith("/devices")
+            assert await page.locator("section.gateway").count() == 2
+            assert (await page.goto(f"{url}/dashboard")).status == 403
+            assert (await page.goto(f"{url}/employees/{ANI}/month")).status == 403
+        await log_out(page)
+        await page.close()
+
+
+async def test_a_supervisor_approves_an_activity_the_employee_entered(world: World, browser):
+    url = base(world)
+    budi = await log_in(browser, url, "budi")
+    await budi.goto(f"{url}/activities")
+    await budi.select_option("select[name=activity]", "LAPORAN")
+    await budi.fill("input[name=date]", DAY.isoformat())
+    await budi.fill("input[name=start]", "10:00")
+    await budi.fill("input[name=evidence]", "Laporan bulanan")
+    await budi.click("#claim-form button[type=submit]")
+    await budi.wait_for_url("**/activities?saved=1")
+    assert "Diajukan" in await budi.inner_text("#my-claims")
+    await log_out(budi)
+
+    ani = await log_in(browser, url, "ani")
+    await ani.goto(f"{url}/approvals")
+    claim = ani.locator(f"tbody[data-nip='{BUDI}'] input[name=claim_id]")
+    assert await claim.count() == 1
+    await claim.check()
+    await ani.click("#approve")
+    await ani.wait_for_url("**/approvals?decided=1")
+    assert "1 klaim diputuskan" in await ani.inner_text("main")
+    await log_out(ani)
+
+    budi = await log_in(browser, url, "budi")
+    await budi.goto(f"{url}/activities")
+    assert "Disetujui" in await budi.inner_text("#my-claims")
+    await budi.goto(f"{url}/employees/{BUDI}/month?month={MONTH}")
+    day = budi.locator(f"details[data-date='{DAY.isoformat()}']")
+    await day.locator("summary").click()
+    assert "LAPORAN" in await day.inner_text()
+    assert "08:15:00" in await day.inner_text()
+
+
+async def test_the_recap_export_downloads_and_opens(world: World, browser):
+    url = base(world)
+    page = await log_in(browser, url, "biro")
+    await page.goto(f"{url}/recap?month={MONTH}")
+    async with page.expect_download() as waiting:
+        await page.click("#export-xlsx")
+    download = await waiting.value
+    assert download.suggested_filename == f"rekap-{MONTH}.xlsx"
+    sheet = load_workbook(io.BytesIO((await download.path()).read_bytes())).active
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0][:3] == ["No", "NIP", "Nama"]
+    assert {row[1] for row in rows[1:]} == {ANI, BUDI, CITRA}
+
+
+async def wait_until(check, timeout_s: float = 20) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.3)
+    return False
+
+
+async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded_broker, browser, tmp_path):
+    now = datetime.now(WIB).replace(microsecond=0, tzinfo=None)
+    with ZKSimulator(serial="DEV-LIVE-1") as device:
+        device.add_user(pin="1", name="Ani")
+        config = GatewayConfig(
+            gateway_id="gw-dir1",
+            unit="dir-1",
+            zone=WIB,
+            state_dir=tmp_path / "gw",
+            mqtt=embedded_broker,
+            devices=(DeviceConfig("lobby", "127.0.0.1", device.port, timeout_s=5, poll_interval_s=0.5),),
+            relay=RelayConfig(batch_size=100, resend_after_s=2),
+        )
+        async with running_server(f"sqlite://{tmp_path / 'live.sqlite3'}", embedded_broker) as client:
+            world = World(client)
+            await seed(world)
+            url = str(client.make_url("")).rstrip("/")
+            page = await log_in(browser, url, "biro")
+            row = page.locator(f"#today-employees tr[data-nip='{ANI}'] td.status")
+            before = await row.inner_text()
+            if now.weekday() < 5:
+                assert before in ("Belum datang", "Tidak hadir")
+            gateway = Gateway(config)
+            await gateway.start()
+            try:
+                device.add_punch("1", now - timedelta(minutes=1), state=0, verify=1)
+
+                async def shows_the_punch() -> bool:
+                    await page.reload()
+                    cell = page.locator(f"#today-employees tr[data-nip='{ANI}'] td")
+                    return (await cell.nth(3).inner_text()) == (now - timedelta(minutes=1)).strftime("%H:%M")
+
+                assert await wait_until(shows_the_punch), await page.inner_text("#today-employees")
+            finally:
+                await gateway.stop()
+            assert await row.inner_text() in ("Hadir", "Terlambat")

@@ -24,6 +24,7 @@ _HINTS = (
     ("Unauth", "the device refused the comm key: set comm_key to the device's Comm Key (menu Comm > Security)"),
     ("not present", "the serial port is missing: is the cable (USB adapter) plugged in, is serial_path right?"),
     ("Permission denied", "the gateway user may not open the port: add it to the 'dialout' group"),
+    ("exclusively lock", "another program holds the port (the running gateway?): stop it for the check"),
     ("Connection refused", "nothing listens there: check host and port, and that the device is on"),
     # pyzk's TCP connect ignores a refusal and fails on its first send instead.
     ("Broken pipe", "nothing listens there: check host and port, and that the device is on"),

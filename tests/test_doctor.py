@@ -7,6 +7,8 @@ import socket
 import time
 from datetime import timedelta
 
+import serial
+
 from gateway.devices.serial_line import SerialLineFormat
 from gateway.profiles import load_profile
 from gateway.simulators.serial_terminal import SerialTerminalSimulator
@@ -40,8 +42,11 @@ def test_doctor_reports_every_device_found_and_why_the_others_were_not(tmp_path,
     legacy = ZKSimulator(serial="OLD-0002", tcp=False, zone=WIB, record_capacity=50)
     slow = ZKSimulator(serial="SLOW-0003", zone=WIB)
     tr320 = load_profile("giga-tms-tr320")
-    terminal = SerialTerminalSimulator(SerialLineFormat.from_table(tr320.serial, tr320.source), tmp_path / "tty-lobby")
-    with good, legacy, slow, terminal:
+    tr320_format = SerialLineFormat.from_table(tr320.serial, tr320.source)
+    terminal = SerialTerminalSimulator(tr320_format, tmp_path / "tty-lobby")
+    busy = SerialTerminalSimulator(tr320_format, tmp_path / "tty-busy")
+    with good, legacy, slow, terminal, busy:
+        holder = serial.Serial(str(busy.path), exclusive=True)  # a running gateway holds this port
         good.add_user("1", "Budi")
         good.add_user("2", "Siti")
         for minute in range(3):
@@ -92,6 +97,11 @@ profile = "giga-tms-tr320"
 serial_path = "{terminal.path}"
 serial_number = "TR320-77"
 [[devices]]
+name = "busy-serial"
+profile = "giga-tms-tr320"
+serial_path = "{busy.path}"
+serial_number = "TR320-79"
+[[devices]]
 name = "unplugged-serial"
 profile = "giga-tms-tr320"
 serial_path = "{tmp_path / "no-such-tty"}"
@@ -101,6 +111,7 @@ serial_number = "TR320-78"
         started = time.monotonic()
         status = main(["gateway", "doctor", "--config", str(config)])
         elapsed = time.monotonic() - started
+        holder.close()
     out = capsys.readouterr().out
     assert status == 1
     assert elapsed < 6, "devices are examined at once, not one after another"
@@ -119,7 +130,8 @@ serial_number = "TR320-78"
     assert "serial TR320-77, serial line" in blocks["gate-serial"]
     assert "not readable over a serial line" in blocks["gate-serial"]
     assert "not present" in blocks["unplugged-serial"] and "is the cable" in blocks["unplugged-serial"]
-    assert out.rstrip().endswith("3 of 7 devices answered")
+    assert "another program holds the port" in blocks["busy-serial"]
+    assert out.rstrip().endswith("3 of 8 devices answered")
 
 
 def test_doctor_on_a_bad_config_names_the_file_and_the_key(tmp_path, capsys):

@@ -10,7 +10,8 @@ then a real `kinerja gateway run` process, polling 10 live ZK simulators, drains
 - gateway + bare acker: the gateway process against a minimal consumer that parses each batch and
   publishes the ack at once: the gateway and broker's own ceiling, punches/s and the ratio to baseline;
 - gateway + server (unless --no-server): the same against `kinerja server run` on PostgreSQL, which
-  acks after its database commit: the drain time a real office sees;
+  acks after its database commit: the drain time a real office sees, and how soon a punch made on a live
+  device during the drain is stored (the gateway slips new punches in between the backlog's batches);
 - the gateway process's peak resident memory (VmHWM) in each run, with the 10 devices and the backlog.
 
 Targets: drain >= 10,000 punches/s, gateway memory < 80 MB.
@@ -203,8 +204,34 @@ def queued(queue_path: Path) -> int:
         db.close()
 
 
-def drain(workdir: Path, port: int, n: int, devices: list[ZKSimulator], label: str) -> tuple[float, float, float]:
-    """Prefill, start the gateway process, wait until its queue is empty: (prefill s, drain s, peak MB)."""
+def stored_probe(db_url: str, unit: str) -> bool:
+    import asyncpg
+
+    async def query() -> bool:
+        connection = await asyncpg.connect(db_url)
+        try:
+            return bool(
+                await connection.fetchval(
+                    "SELECT count(*) FROM punch WHERE unit_code = $1 AND pin = $2", unit, PROBE_PIN
+                )
+            )
+        finally:
+            await connection.close()
+
+    return asyncio.run(query())
+
+
+PROBE_PIN = "99999"
+PROBE_AFTER_S = 2.0
+
+
+def drain(
+    workdir: Path, port: int, n: int, devices: list[ZKSimulator], label: str, db_url: str | None = None
+) -> tuple[float, float, float, str]:
+    """Prefill, start the gateway process, wait until its queue is empty: (prefill s, drain s, peak MB, probe).
+
+    With `db_url`, a punch is made on a live device PROBE_AFTER_S into the drain and the time until the
+    server has stored it is reported, with how much of the backlog was still queued then."""
     state = workdir / f"state-{label}"
     unit, gateway = f"bench-{uuid.uuid4().hex[:6]}", f"gw-{uuid.uuid4().hex[:6]}"
     prefill_s = prefill(state / "queue.sqlite3", n)
@@ -222,9 +249,20 @@ def drain(workdir: Path, port: int, n: int, devices: list[ZKSimulator], label: s
     began = time.perf_counter()
     process = subprocess.Popen([KINERJA, "gateway", "run", "--config", str(config)], stdout=log, stderr=log)
     peak = 0.0
+    probe = "not measured"
+    probe_made_at: float | None = None
     try:
-        while queued(state / "queue.sqlite3") > 0:
+        while (left := queued(state / "queue.sqlite3")) > 0:
             peak = max(peak, peak_rss_mb(process.pid))
+            now = time.perf_counter()
+            if db_url and probe_made_at is None and now - began >= PROBE_AFTER_S:
+                devices[0].add_punch(PROBE_PIN, devices[0].device_time(), state=0, verify=1)
+                probe_made_at = now
+            elif db_url and probe_made_at is not None and probe == "not measured" and stored_probe(db_url, unit):
+                probe = (
+                    f"a punch made {PROBE_AFTER_S:.0f} s into the drain was stored {now - probe_made_at:.1f} s later, "
+                )
+                probe += f"{left:,} backlog punches still queued"
             if process.poll() is not None:
                 raise RuntimeError(f"gateway exited: see {workdir}/gateway-{label}.log")
             if time.perf_counter() - began > 3600:
@@ -232,10 +270,12 @@ def drain(workdir: Path, port: int, n: int, devices: list[ZKSimulator], label: s
             time.sleep(0.25)
         elapsed = time.perf_counter() - began
         peak = max(peak, peak_rss_mb(process.pid))
+        if db_url and probe == "not measured" and probe_made_at is not None and stored_probe(db_url, unit):
+            probe = f"a punch made {PROBE_AFTER_S:.0f} s into the drain was stored only with the backlog's end"
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
-    return prefill_s, elapsed, peak
+    return prefill_s, elapsed, peak, probe
 
 
 def start_server(workdir: Path, port: int, pg_admin: str) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -325,7 +365,7 @@ def main() -> int:
             acker.start()
             ready.wait(20)
             try:
-                prefill_s, drain_s, peak = drain(workdir, port, n, devices, "acker")
+                prefill_s, drain_s, peak, _ = drain(workdir, port, n, devices, "acker")
             finally:
                 acker.terminate()
                 acker.join(10)
@@ -335,9 +375,9 @@ def main() -> int:
             )
 
             if not args.no_server:
-                server, name, _db_url = start_server(workdir, port, args.pg)
+                server, name, db_url = start_server(workdir, port, args.pg)
                 try:
-                    prefill_s, drain_s, peak = drain(workdir, port, n, devices, "server")
+                    prefill_s, drain_s, peak, probe = drain(workdir, port, n, devices, "server", db_url)
                 finally:
                     server.send_signal(signal.SIGINT)
                     server.wait(30)
@@ -346,6 +386,7 @@ def main() -> int:
                     f"gateway + kinerja server on PostgreSQL: drain {drain_s:.1f} s, {n / drain_s:,.0f} punches/s "
                     f"({raw_s / drain_s:.2f}x raw paho throughput); gateway peak RSS {peak:.1f} MB"
                 )
+                print(f"new punch during the drain: {probe}")
         finally:
             for device in devices:
                 device.stop()

@@ -23,6 +23,7 @@ from gateway.faults import CRASH_POINTS
 from gateway.simulators.zk import ZKSimulator
 from kinerja.zones import office_zone
 from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
+from tests.gateway_centre import office_clock_offset
 from tests.gateway_processes import (
     GatewayProcess,
     ServerProcess,
@@ -62,12 +63,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
             yield process
         finally:
             process.stop()
-
-
-def office_clock_offset() -> timedelta:
-    """What the simulator (on this machine's local clock) must add to show the office's wall time, as a
-    correctly set device does: a device clock hours off would be corrected and its punches held for review."""
-    return timedelta(minutes=round((datetime.now(WITA).replace(tzinfo=None) - datetime.now()).total_seconds() / 60))
 
 
 class Office:

@@ -22,6 +22,7 @@ from kinerja.contract import PunchBatch, TopicKind, topic_for
 from kinerja.mqtt import MqttSettings
 from kinerja.zones import office_zone
 from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
+from tests.gateway_centre import office_clock_offset
 from tests.gateway_processes import (
     GatewayProcess,
     ServerProcess,
@@ -30,7 +31,6 @@ from tests.gateway_processes import (
     private_mosquitto,
     queue_counts,
 )
-from tests.test_kill_anywhere import office_clock_offset
 
 WITA = office_zone("WITA")
 BACKLOG_DEVICES = 4

@@ -63,6 +63,18 @@ async def push_gateway(config: GatewayConfig) -> AsyncIterator[tuple[PushFronten
         queue.close()
 
 
+@contextlib.asynccontextmanager
+async def running(*devices: PushDeviceSimulator) -> AsyncIterator[None]:
+    """Simulators run on their own threads; they are stopped off the event loop, which serves their
+    last requests while they finish."""
+    for device in devices:
+        device.start()
+    try:
+        yield
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(device.stop) for device in devices))
+
+
 async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not condition():
@@ -91,7 +103,7 @@ async def test_a_push_device_registers_uploads_in_batches_and_each_punch_is_queu
         device = PushDeviceSimulator(url, "SPD-0001", batch_size=100, **FAST)
         for i in range(250):
             device.add_punch(str(i % 7 + 1), yesterday(7, 0) + timedelta(seconds=i), status=i % 2, verify=15)
-        with device:
+        async with running(device):
             await eventually(lambda: device.position == 250 and device.stats.polls > 0, "log acknowledged, polled")
         assert device.stats.registrations == 1 and device.stats.uploads_ok == 3
         rows = queued(queue)
@@ -106,7 +118,7 @@ async def test_a_push_device_registers_uploads_in_batches_and_each_punch_is_queu
         for record in device.records:
             rebooted.add_punch(record.pin, record.local_time, record.status, record.verify)
         rebooted.add_punch("3", yesterday(16, 30), status=1)
-        with rebooted:
+        async with running(rebooted):
             await eventually(lambda: rebooted.position == 251, "the new punch acknowledged")
         assert rebooted.stats.records_acknowledged == 1
         assert len(queued(queue)) == 251
@@ -128,7 +140,7 @@ async def test_an_unknown_serial_is_refused_and_counted(tmp_path):
     async with push_gateway(push_config(tmp_path)) as (frontend, queue, url):
         stranger = PushDeviceSimulator(url, "NOT-OURS-9", **FAST)
         stranger.add_punch("1", yesterday(8, 0))
-        with stranger:
+        async with running(stranger):
             await eventually(lambda: stranger.stats.refused >= 2, "refused twice")
         assert stranger.position == 0 and stranger.stats.registrations == 0
         assert "HTTP 403" in (stranger.stats.last_error or "")
@@ -203,7 +215,7 @@ async def test_commands_reach_push_devices_through_the_command_channel(tmp_path)
         annex = PushDeviceSimulator(url, "OLD-0001", legacy=True, **FAST)
         for minute in range(8):
             hall.add_punch("21", yesterday(7, minute))
-        with hall, annex:
+        async with running(hall, annex):
             await eventually(lambda: hall.position == 8 and annex.stats.polls > 0, "both devices polling")
             assert len(queued(queue)) == 3
 
@@ -235,7 +247,7 @@ async def test_a_command_the_firmware_does_not_know_or_a_silent_device_fails_cle
         handler = CommandHandler(lambda: frontend.devices, _no_reload)  # type: ignore[arg-type,return-value]
         # A legacy board set up with the current model's profile: it refuses DATA UPDATE USERINFO.
         misprofiled = PushDeviceSimulator(url, "SPD-0001", legacy=True, **FAST)
-        with misprofiled:
+        async with running(misprofiled):
             await eventually(lambda: misprofiled.stats.polls > 0, "polling")
             result = await command(handler, CommandAction.WRITE_USER, device="hall", pin="1", name="Budi")
         assert not result.ok and "return code -1002" in result.results["hall"]["error"]
@@ -258,7 +270,7 @@ async def test_the_gateway_service_serves_push_devices_and_commands_them(tmp_pat
         url = f"http://127.0.0.1:{gateway.push.server.port}"
         hall = PushDeviceSimulator(url, "SPD-0001", zone=WITA, **FAST)
         hall.add_punch("5", yesterday(7, 30))
-        with hall:
+        async with running(hall):
             await eventually(lambda: hall.position == 1 and hall.stats.polls > 0, "uploaded and polling")
             result = await command(gateway.commands, CommandAction.WRITE_USER, device="hall", pin="9", name="Rina")
             assert result.ok, result.results
@@ -304,7 +316,7 @@ async def test_reload_config_serves_a_push_device_added_to_the_config(tmp_path):
         url = f"http://127.0.0.1:{gateway.push.server.port}"
         newcomer = PushDeviceSimulator(url, "SPD-0002", zone=WITA, **FAST)
         newcomer.add_punch("4", yesterday(8, 15))
-        with newcomer:
+        async with running(newcomer):
             await eventually(lambda: newcomer.stats.refused > 0, "refused while unknown")
             path.write_text(
                 base + '[[devices]]\nname = "side"\nprofile = "zkteco-speedface-push"\nserial_number = "SPD-0002"\n'
@@ -326,7 +338,7 @@ async def test_an_upload_that_cannot_be_committed_is_not_answered_ok_and_comes_a
         device = PushDeviceSimulator(url, "SPD-0001", zone=WITA, **FAST)
         for minute in range(5):
             device.add_punch("11", yesterday(9, minute))
-        with device:
+        async with running(device):
             await eventually(lambda: device.stats.uploads_failed >= 2, "uploads refused while the queue is broken")
             assert device.position == 0 and "HTTP 503" in (device.stats.last_error or "")
             assert frontend.store.stamp("SPD-0001", "ATTLOG") is None  # the stamp never runs ahead of the commit

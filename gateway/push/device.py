@@ -270,9 +270,12 @@ class PushDeviceCoordinator:
                     f"within {self.command_timeout_s:.0f} s"  # fmt: skip
             self._failed(DeviceError(error))
             raise DeviceError(error) from None
-        finally:
+        finally:  # also when the requester is cancelled: nothing of the command stays behind
+            if not command.result.done():
+                command.result.cancel()
             if command in self._waiting:
                 self._waiting.remove(command)
+            self._delivered.pop(command.command_id, None)
         if not result.ok:
             raise DeviceError(
                 f"device {self.config.name} ({self.serial}): {command.text.split(' PIN=')[0]!r} failed, "

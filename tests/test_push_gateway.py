@@ -345,3 +345,18 @@ async def test_an_upload_that_cannot_be_committed_is_not_answered_ok_and_comes_a
             hall.queue = queue  # the disk has room again
             await eventually(lambda: device.position == 5, "the same lines sent again and stored")
         assert len(queued(queue)) == 5
+
+
+async def test_the_aspx_names_and_ping_that_some_firmware_uses_are_served(tmp_path):
+    async with push_gateway(push_config(tmp_path)) as (frontend, _, url):
+        async with aiohttp.ClientSession() as http:
+            params = {"SN": "OLD-0001", "options": "all", "pushver": "2.0.1"}
+            async with http.get(f"{url}/iclock/cdata.aspx", params=params) as reply:
+                text = await reply.text()
+                assert reply.status == 200 and text.startswith("GET OPTION FROM: OLD-0001\r\nStamp=None\r\n")
+                assert reply.headers["Content-Type"].startswith("text/plain") and "Date" in reply.headers
+            async with http.get(f"{url}/iclock/getrequest.aspx", params={"SN": "OLD-0001"}) as reply:
+                assert (reply.status, await reply.text()) == (200, "OK")
+            async with http.get(f"{url}/iclock/ping", params={"SN": "OLD-0001"}) as reply:
+                assert (reply.status, await reply.text()) == (200, "OK")
+        assert frontend.devices[1].health.reachable

@@ -1,4 +1,5 @@
-"""Activity claims (e-Kinerja) as entered by employees and decided by their supervisors.
+"""Activity claims (e-Kinerja) as entered by employees and decided by their supervisors, and the
+excused days (leave, official travel, work from home) administrators record.
 
 The scoring library's `scoring.activities.Claim` is the rule-bearing value; this table is where the
 claims live between entry and scoring. Times are UTC; the office zone is the unit's.
@@ -30,3 +31,21 @@ class ActivityClaimRecord(Model):
     class Meta:
         table = "activity_claim"
         indexes = (("nip", "start"),)
+
+
+class ExcuseRecord(Model):
+    """Leave, official travel, work from home: days an employee needs no punches, as the policy's
+    excuse kinds (`annual_leave`, `sick_leave`, `official_travel`, ...), recorded by an administrator."""
+
+    id = fields.IntField(primary_key=True)
+    nip = fields.CharField(max_length=18, db_index=True)
+    unit_code = fields.CharField(max_length=63, db_index=True)
+    kind = fields.CharField(max_length=64)
+    first_day = fields.DateField()
+    last_day = fields.DateField()
+    note = fields.TextField(default="")
+    recorded_by = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "excuse_record"

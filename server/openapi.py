@@ -290,6 +290,27 @@ def document() -> dict[str, Any]:
             "200",
             404,
         ),
+        "/api/v1/excuses": {
+            **_get(
+                "excused days (leave, official travel, work from home) in scope",
+                [
+                    _param("nip", "one employee", TEXT),
+                    _param("from", "overlapping from", {"type": "string", "format": "date"}),
+                    _param("to", "overlapping to", {"type": "string", "format": "date"}),
+                    LIMIT,
+                    OFFSET,
+                ],
+                _ok(_page_of(OBJECT)),
+                400,
+            ),
+            **_post(
+                "record excused days for an employee in scope",
+                [],
+                _fields(["nip", "kind", "first_day", "last_day"], note=TEXT),
+                "201",
+                404,
+            ),
+        },
         **registry,
     }
     return {

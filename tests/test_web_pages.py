@@ -73,8 +73,8 @@ async def test_recap_rows_sort_and_scope(world: World):
 
 async def test_today_counts_present_late_and_not_yet_in(world: World):
     today = datetime.now(WIB)
-    await add_punch("DIR-1", "1", today.replace(hour=7, minute=0, second=0, microsecond=0))
-    await add_punch("DIR-2", "1", today.replace(hour=9, minute=5, second=0, microsecond=0), device="DEV-DIR2")
+    await add_punch("dir-1", "1", today.replace(hour=7, minute=0, second=0, microsecond=0))
+    await add_punch("dir-2", "1", today.replace(hour=9, minute=5, second=0, microsecond=0), device="DEV-DIR2")
     body = await (await world.client.get("/api/v1/today", headers=world.auth(Role.BUREAU_ADMIN))).json()
     status = {e["nip"]: e["status"] for e in body["employees"]}
     if today.weekday() < 5:
@@ -82,9 +82,9 @@ async def test_today_counts_present_late_and_not_yet_in(world: World):
         assert status[BUDI] in ("not_yet_in", "absent")
     html = await page(world, Role.BUREAU_ADMIN, "/dashboard")
     assert "DEV-DIR1" in html  # clock drift warning for the device 300 s off
-    assert 'data-unit="DIR-1"' in html and 'data-unit="DIR-2"' in html
+    assert 'data-unit="dir-1"' in html and 'data-unit="dir-2"' in html
     supervisor_view = await page(world, Role.SUPERVISOR, "/dashboard")
-    assert 'data-unit="DIR-2"' not in supervisor_view and CITRA not in supervisor_view
+    assert 'data-unit="dir-2"' not in supervisor_view and CITRA not in supervisor_view
 
 
 async def test_activities_entry_flags_and_bulk_decisions(world: World):
@@ -129,7 +129,7 @@ async def test_activities_entry_flags_and_bulk_decisions(world: World):
 
 async def test_charts_and_languages(world: World):
     html = await page(world, Role.BUREAU_ADMIN, f"/charts?month={MONTH}")
-    assert html.count("<svg") == 2 and "DIR-1" in html
+    assert html.count("<svg") == 2 and "dir-1" in html
     assert "Keterlambatan per unit" in html
     english = await page(world, Role.BUREAU_ADMIN, f"/recap?month={MONTH}&lang=en")
     assert "Monthly recap" in english
@@ -156,3 +156,24 @@ async def test_bad_input_on_pages_and_api_is_a_4xx_with_a_reason(world: World):
 
 def test_month_days_start_on_the_right_weekday():
     assert date(2026, 11, 1).weekday() == 6
+
+
+async def test_excused_days_are_scored_as_the_policy_says_and_shown_as_on_leave(world: World):
+    admin, citra_admin = world.auth(Role.BUREAU_ADMIN), world.auth(Role.UNIT_ADMIN)
+    today = datetime.now(WIB).date()
+    leave = {"nip": BUDI, "kind": "annual_leave", "first_day": DAY.isoformat(), "last_day": today.isoformat()}
+    refused = await world.client.post("/api/v1/excuses", json=leave, headers=citra_admin)
+    assert refused.status == 404  # Budi is outside the dir-2 administrator's scope
+    assert (await world.client.post("/api/v1/excuses", json={**leave, "kind": "holiday"}, headers=admin)).status == 400
+    created = await world.client.post("/api/v1/excuses", json=leave, headers=admin)
+    assert created.status == 201
+    month = await (await world.client.get(f"/api/v1/employees/{BUDI}/month", params={"month": MONTH},
+                                          headers=admin)).json()  # fmt: skip
+    day = next(d for d in month["days"] if d["date"] == DAY.isoformat())
+    assert day["codes"] == ["CT"] and day["category"] == "excused"  # annual leave, not TL2 + PSW1
+    mine = await (await world.client.get("/api/v1/excuses", headers=world.auth(Role.EMPLOYEE))).json()
+    assert [e["kind"] for e in mine["items"]] == ["annual_leave"]
+    assert (await (await world.client.get("/api/v1/excuses", headers=citra_admin)).json())["total"] == 0
+    if today.weekday() < 5 and DAY.month == today.month:
+        body = await (await world.client.get("/api/v1/today", headers=admin)).json()
+        assert {e["nip"]: e["status"] for e in body["employees"]}[BUDI] == "on_leave"

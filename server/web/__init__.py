@@ -21,6 +21,7 @@ def install(app: web.Application) -> None:
     from server.web.activity_routes import routes as activity_routes
     from server.web.api_v1 import routes as api_routes
     from server.web.errors import html_errors
+    from server.web.excuse_routes import routes as excuse_routes
     from server.web.pages import routes as page_routes
 
     app.middlewares.append(html_errors)
@@ -30,5 +31,6 @@ def install(app: web.Application) -> None:
     app.add_routes(page_routes)
     app.add_routes(api_routes)
     app.add_routes(activity_routes)
+    app.add_routes(excuse_routes)
     app.add_routes(openapi_routes)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

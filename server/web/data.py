@@ -203,6 +203,11 @@ async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[To
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
     units = {u.code: u.name for u in await Unit.filter(code__in=sorted({e.unit_id for e in employees}))}  # type: ignore[attr-defined]
     first_in = await _first_punch_today(scope, employees, zones, now)
+    from server.web.excuse_routes import excuses_for
+
+    excused = await excuses_for(
+        [e.nip for e in employees], (now - timedelta(days=1)).date(), (now + timedelta(days=1)).date()
+    )
     counts: dict[str, TodayCounts] = {}
     rows = []
     for employee in employees:
@@ -213,6 +218,8 @@ async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[To
         arrived = first_in.get(employee.nip)
         if hours is None:
             status = "present" if arrived else "day_off"
+        elif local_now.date() in excused.get(employee.nip, {}):
+            status = "on_leave"
         elif arrived is not None:
             status = "late" if arrived.astimezone(zone).time().replace(second=0) > hours.start else "present"
         elif local_now.time() < hours.end:

@@ -104,14 +104,18 @@ async def unit_month(unit_code: str, month: date) -> dict[str, MonthlyResult]:
     """Score (and store) a unit's month with the scoring library; results by NIP."""
     from server.results import compute_unit_month
     from server.web.activities import claims_for_unit_month
+    from server.web.excuse_routes import excuses_for
 
     zone = (await unit_zones()).get(unit_code, WIB)
     first, end = month_bounds(month, zone)
     claims = await claims_for_unit_month(unit_code, first, end)
     today = datetime.now(zone).date()
-    not_yet = {d: NOT_YET for d in days_of(month) if d >= today}
+    days = days_of(month)
+    not_yet = {d: NOT_YET for d in days if d >= today}
+    nips = await Employee.filter(unit_id=unit_code).values_list("nip", flat=True)
+    excuses = await excuses_for(nips, days[0], days[-1])
     report = await compute_unit_month(
-        unit_code, month.year, month.month, policy_for(zone), claims=claims, days_off=not_yet
+        unit_code, month.year, month.month, policy_for(zone), claims=claims, days_off=not_yet, excuses=excuses
     )
     return {r.nip: r for r in report.results}
 

@@ -32,6 +32,7 @@ from tests.gateway_processes import (
     private_mosquitto,
     queue_counts,
     stored_punches,
+    wait_until,
 )
 
 WITA = office_zone("WITA")
@@ -159,3 +160,26 @@ def test_killed_from_outside_at_random_moments_nothing_is_lost_or_doubled(tmp_pa
         office.assert_exactly_once()
     finally:
         office.close()
+
+
+def test_the_server_killed_mid_drain_and_restarted_still_stores_every_punch_once(tmp_path: Path):
+    """The other end of an ack: a server killed between its commit and its ack, or with batches unread.
+    The gateway resends what was not acked; the server stores nothing twice."""
+    require_service("PostgreSQL", PG_ADMIN_URL, 5432)
+    with private_mosquitto(tmp_path / "broker") as broker, fresh_database(PG_ADMIN_URL) as db_url:
+        server = ServerProcess(db_url, broker.settings, tmp_path / "server.log")
+        server.start()
+        office = Office(tmp_path, server)
+        try:
+            office.punch(400)
+            office.gateway.start()
+            wait_until(lambda: len(office.stored()) >= 20, 15, "the first batches stored", 0.02)
+            server.kill()
+            office.punch(10)
+            server.start()
+            office.gateway.wait_drained(office.drained, 30, "delivery after the server's crash")
+            assert office.gateway.stop() == 0
+            office.assert_exactly_once()
+        finally:
+            office.close()
+            server.stop()

@@ -215,6 +215,18 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
                     return (await cell.nth(3).inner_text()) == (now - timedelta(minutes=1)).strftime("%H:%M")
 
                 assert await wait_until(shows_the_punch), await page.inner_text("#today-employees")
+                assert await row.inner_text() in ("Hadir", "Terlambat")
+                # Operations' command reaches the live gateway, and its answer comes back to the page.
+                await page.goto(f"{url}/devices")
+                await page.click("section[data-gateway='gw-dir1'] button.sync")
+                await page.wait_for_url("**/devices?sent=sync_clock&to=gw-dir1")
+                assert "Sinkronkan jam" in await page.inner_text("p.notice")
+
+                async def answered() -> bool:
+                    await page.reload()
+                    status = page.locator("section[data-gateway='gw-dir1'] td.command-status").first
+                    return await status.count() == 1 and await status.inner_text() == "ok"
+
+                assert await wait_until(answered), await page.inner_text("section[data-gateway='gw-dir1']")
             finally:
                 await gateway.stop()
-            assert await row.inner_text() in ("Hadir", "Terlambat")

@@ -113,6 +113,9 @@ LABELS: dict[str, dict[str, str]] = {
         "select_all": "Pilih semua",
         "my_claims": "Klaim saya",
         "queue": "Antrean persetujuan",
+        "command": "Perintah",
+        "detail": "Rincian",
+        "sent_at": "Dikirim",
     },
     "en": {
         "app": "Kinerja",
@@ -217,6 +220,9 @@ LABELS: dict[str, dict[str, str]] = {
         "select_all": "Select all",
         "my_claims": "My claims",
         "queue": "Approval queue",
+        "command": "Command",
+        "detail": "Detail",
+        "sent_at": "Sent",
     },
 }
 

@@ -266,9 +266,17 @@ def bar_chart(values: list[tuple[str, int]], width: int = 480, bar: int = 22) ->
 async def devices_page(request: web.Request) -> web.Response:
     principal = require_role(request, *DEVICE_ROLES)
     gateways = await gateways_in_scope(await request_scope(request))
+    commands: dict[str, list[Any]] = {}
+    from server import models
+
+    if (record := getattr(models, "GatewayCommand", None)) is not None and gateways:
+        recent = await record.filter(gateway_id__in=[g.gateway_id for g in gateways]).order_by("-created_at").limit(100)
+        for command in recent:
+            commands.setdefault(command.gateway_id, []).append(command)
     return render(
         request,
         "devices.html",
+        commands=commands,
         gateways=gateways,
         may_command=principal.role in COMMAND_ROLES,
         drift_limit=DRIFT_WARNING_S,

@@ -311,6 +311,23 @@ def document() -> dict[str, Any]:
                 404,
             ),
         },
+        "/api/v1/users": {
+            **_get("accounts the caller manages", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
+            **_post(
+                "create an account",
+                [],
+                _fields(["username", "password", "role"], unit=TEXT, nip=TEXT, name=TEXT, language=TEXT),
+                "201",
+                404,
+            ),
+        },
+        "/api/v1/users/{username}/disable": {
+            "post": {
+                "summary": "disable an account: sessions end, API tokens are revoked",
+                "parameters": [_param("username", "the account", {"type": "string", "maxLength": 64}, "path")],
+                "responses": {**_ok(OBJECT), **_errors(400, 404)},
+            }
+        },
         **registry,
     }
     return {

@@ -18,11 +18,11 @@ PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")}
 
 # Path parameters each role may legitimately use (inside its own scope).
 OWN = {
-    Role.BUREAU_ADMIN: {"nip": ANI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
-    Role.UNIT_ADMIN: {"nip": CITRA, "code": "DIR-2", "gateway_id": "gw-dir2", "unit": "DIR-2"},
-    Role.SUPERVISOR: {"nip": BUDI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
-    Role.EMPLOYEE: {"nip": BUDI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
-    Role.OPERATIONS: {"nip": ANI, "code": "DIR-1", "gateway_id": "gw-dir1", "unit": "DIR-1"},
+    Role.BUREAU_ADMIN: {"nip": ANI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
+    Role.UNIT_ADMIN: {"nip": CITRA, "code": "dir-2", "gateway_id": "gw-dir2", "unit": "dir-2", "username": "nobody"},
+    Role.SUPERVISOR: {"nip": BUDI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
+    Role.EMPLOYEE: {"nip": BUDI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
+    Role.OPERATIONS: {"nip": ANI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
 }
 
 
@@ -81,10 +81,10 @@ async def test_authorisation_matrix_every_api_route_against_every_role(world: Wo
     [
         (Role.UNIT_ADMIN, f"/api/v1/employees/{ANI}", {}),
         (Role.UNIT_ADMIN, f"/api/v1/employees/{ANI}/month", {}),
-        (Role.UNIT_ADMIN, "/api/v1/units/DIR-1", {}),
+        (Role.UNIT_ADMIN, "/api/v1/units/dir-1", {}),
         (Role.UNIT_ADMIN, "/api/v1/gateways/gw-dir1", {}),
-        (Role.UNIT_ADMIN, "/api/v1/punches", {"unit": "DIR-1"}),
-        (Role.UNIT_ADMIN, "/api/v1/employees", {"unit": "DIR-1"}),
+        (Role.UNIT_ADMIN, "/api/v1/punches", {"unit": "dir-1"}),
+        (Role.UNIT_ADMIN, "/api/v1/employees", {"unit": "dir-1"}),
         (Role.SUPERVISOR, f"/api/v1/employees/{CITRA}/month", {}),
         (Role.EMPLOYEE, f"/api/v1/employees/{ANI}/month", {}),
         (Role.EMPLOYEE, f"/api/v1/employees/{CITRA}", {}),
@@ -109,8 +109,8 @@ async def test_lists_hold_only_what_the_role_may_see(world: World):
     assert await nips(Role.SUPERVISOR, "/api/v1/results") == {ANI, BUDI}
     assert await nips(Role.SUPERVISOR, "/api/v1/today") == {ANI, BUDI}
     assert await nips(Role.SUPERVISOR, "/api/v1/employees", supervisor=ANI) == {BUDI}
-    assert await nips(Role.UNIT_ADMIN, "/api/v1/employees", unit="DIR-2") == {CITRA}
-    assert await nips(Role.BUREAU_ADMIN, "/api/v1/results", unit="DJ-A") == everyone
+    assert await nips(Role.UNIT_ADMIN, "/api/v1/employees", unit="dir-2") == {CITRA}
+    assert await nips(Role.BUREAU_ADMIN, "/api/v1/results", unit="dj-a") == everyone
     csv = await (await world.client.get("/api/v1/exports/recap.csv", headers=world.auth(Role.UNIT_ADMIN))).text()
     assert CITRA in csv and ANI not in csv and BUDI not in csv
     refused = await world.client.get("/api/v1/punches", headers=world.auth(Role.UNIT_ADMIN))
@@ -220,3 +220,24 @@ async def test_api_tokens_are_issued_to_the_caller_and_work(world: World):
     assert me["username"] == "admin-dir2"
     bad = await client.post("/api/v1/tokens", json={"name": ""}, headers=world.auth(Role.UNIT_ADMIN))
     assert bad.status == 400
+
+
+async def test_accounts_managed_over_the_api_within_the_scope(world: World):
+    client = world.client
+    new = {"username": "citra", "password": "sandi-yang-panjang", "role": "employee", "nip": CITRA}
+    assert (
+        await client.post("/api/v1/users", json={**new, "nip": BUDI}, headers=world.auth(Role.UNIT_ADMIN))
+    ).status == 404
+    assert (await client.post("/api/v1/users", json={**new, "role": "bureau_admin"},
+                              headers=world.auth(Role.UNIT_ADMIN))).status == 403  # fmt: skip
+    created = await client.post("/api/v1/users", json=new, headers=world.auth(Role.UNIT_ADMIN))
+    assert created.status == 201 and (await created.json())["role"] == "employee"
+    listed = await (await client.get("/api/v1/users", headers=world.auth(Role.UNIT_ADMIN))).json()
+    assert [u["username"] for u in listed["items"]] == ["citra"]
+    # Disabling ends the account's API access at once.
+    budi = world.auth(Role.EMPLOYEE)
+    assert (await client.get("/api/v1/me", headers=budi)).status == 200
+    assert (await client.post("/api/v1/users/budi/disable", headers=world.auth(Role.UNIT_ADMIN))).status == 404
+    assert (await client.post("/api/v1/users/budi/disable", headers=world.auth(Role.BUREAU_ADMIN))).status == 200
+    assert (await client.get("/api/v1/me", headers=budi)).status == 401
+    assert (await client.post("/api/v1/users/biro/disable", headers=world.auth(Role.BUREAU_ADMIN))).status == 400

@@ -50,6 +50,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/activities/decisions"): Rule((SUP,), scoped_in_handler=True),
     ("GET", "/api/v1/excuses"): Rule(PERSONNEL, scoped_in_handler=True),
     ("POST", "/api/v1/excuses"): Rule((BUR, UNI), scoped_in_handler=True),
+    ("GET", "/api/v1/users"): Rule((BUR, UNI), scoped_in_handler=True),
+    ("POST", "/api/v1/users"): Rule((BUR, UNI), scoped_in_handler=True),
+    ("POST", "/api/v1/users/{username}/disable"): Rule((BUR, UNI), scoped_in_handler=True),
     # the ingest API (server/api.py)
     ("GET", "/api/v1/server/status"): Rule((BUR, OPS)),
     ("GET", "/api/v1/punches"): Rule((BUR, UNI), unit_params=("unit",), needs_unit=True),

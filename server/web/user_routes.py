@@ -1,0 +1,117 @@
+"""Accounts over the API: the bureau administrator manages every account; a unit administrator the
+supervisor and employee accounts of employees in their subtree."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts import AccountError, ApiToken, Role, UserAccount, WebSession, create_user
+from server.api import BadRequest
+from server.auth import Principal, Scope, request_scope, require_role
+
+routes = web.RouteTableDef()
+UNIT_ADMIN_MAY_CREATE = (Role.SUPERVISOR, Role.EMPLOYEE)
+
+
+class NotFound(web.HTTPNotFound):
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=json.dumps({"error": "not_found", "reason": reason}), content_type="application/json")
+
+
+def user_json(user: UserAccount) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": Role(user.role).value,
+        "unit": user.unit_code,
+        "nip": user.employee_nip,
+        "language": user.language,
+        "active": user.active,
+    }
+
+
+async def _manages(principal: Principal, scope: Scope, user: UserAccount) -> bool:
+    if principal.role is Role.BUREAU_ADMIN:
+        return True
+    if Role(user.role) not in UNIT_ADMIN_MAY_CREATE or not user.employee_nip:
+        return False
+    from server.models import Employee
+
+    units = await Employee.filter(nip=user.employee_nip).values_list("unit_id", flat=True)
+    return bool(units) and scope.sees_employee(user.employee_nip, units[0])
+
+
+@routes.get("/api/v1/users")
+async def list_users(request: web.Request) -> web.Response:
+    from server.web.api_v1 import page_params
+
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    limit, offset = page_params(request)
+    scope = await request_scope(request)
+    users = [u for u in await UserAccount.all().order_by("username") if await _manages(principal, scope, u)]
+    items = [user_json(u) for u in users]
+    return web.json_response(
+        {"total": len(items), "limit": limit, "offset": offset, "items": items[offset : offset + limit]}
+    )
+
+
+@routes.post("/api/v1/users")
+async def post_user(request: web.Request) -> web.Response:
+    """{"username", "password", "role", "unit"?, "nip"?, "name"?, "language"?}"""
+    from server.web.api_v1 import json_body
+
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    body = await json_body(request)
+    fields = {name: body.get(name) for name in ("username", "password", "role", "unit", "nip", "name", "language")}
+    for name, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"{name}: expected text")
+    if not fields["username"] or not fields["password"] or not fields["role"]:
+        raise BadRequest("username, password and role are required")
+    if principal.role is Role.UNIT_ADMIN:
+        if fields["role"] not in [r.value for r in UNIT_ADMIN_MAY_CREATE]:
+            raise web.HTTPForbidden(
+                text=json.dumps(
+                    {"error": "forbidden", "reason": "a unit administrator creates supervisor and employee accounts"}
+                ),
+                content_type="application/json",
+            )
+        scope = await request_scope(request)
+        from server.web.data import NotVisible, employee_in_scope
+
+        try:
+            await employee_in_scope(scope, fields["nip"] or "")
+        except NotVisible:
+            raise NotFound("no such employee in your scope") from None
+    try:
+        user = await create_user(
+            fields["username"],  # type: ignore[arg-type]
+            fields["password"],  # type: ignore[arg-type]
+            fields["role"],  # type: ignore[arg-type]
+            display_name=fields["name"],
+            unit_code=fields["unit"],
+            employee_nip=fields["nip"],
+            language=fields["language"] or "id",
+        )
+    except AccountError as exc:
+        raise BadRequest(str(exc)) from None
+    return web.json_response(user_json(user), status=201)
+
+
+@routes.post("/api/v1/users/{username}/disable")
+async def disable_user(request: web.Request) -> web.Response:
+    """Disable an account: its sessions end and its API tokens are revoked at once."""
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    user = await UserAccount.get_or_none(username=request.match_info["username"])
+    if user is None or not await _manages(principal, await request_scope(request), user):
+        raise NotFound("no such account in your scope")
+    if user.id == principal.user_id:
+        raise BadRequest("an administrator cannot disable their own account")
+    user.active = False
+    await user.save(update_fields=["active"])
+    await WebSession.filter(user_id=user.id).delete()
+    await ApiToken.filter(user_id=user.id).update(revoked=True)
+    return web.json_response(user_json(user))

@@ -9,6 +9,7 @@ and an export cannot disagree about what a role may see.
 from __future__ import annotations
 
 import hmac
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -156,12 +157,21 @@ def require_role(request: web.Request, *roles: Role) -> Principal:
     return principal
 
 
+def served_over_tls(request: web.Request) -> bool:
+    """TLS to this process, or (with KINERJA_BEHIND_TLS_PROXY=1) to the reverse proxy in front of it,
+    which says so in X-Forwarded-Proto. The header is trusted only when the operator says a proxy is there."""
+    if request.secure:
+        return True
+    behind_proxy = os.environ.get("KINERJA_BEHIND_TLS_PROXY", "").lower() in ("1", "true", "yes")
+    return behind_proxy and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
 def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
         httponly=True,
-        secure=request.secure,
+        secure=served_over_tls(request),
         samesite="Lax",
         path="/",
         max_age=12 * 3600,

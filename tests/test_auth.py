@@ -178,11 +178,19 @@ async def test_login_without_its_csrf_cookie_is_refused(world: World):
     assert response.status == 403
 
 
-def test_session_cookie_is_secure_over_tls():
+def test_session_cookie_is_secure_over_tls(monkeypatch):
     response = web.Response()
     set_session_cookie(response, make_mocked_request("GET", "/").clone(scheme="https"), "token")
     cookie = response.cookies[SESSION_COOKIE]
     assert cookie["secure"] and cookie["httponly"]
+    proxied = make_mocked_request("GET", "/", headers={"X-Forwarded-Proto": "https"})
+    response = web.Response()
+    set_session_cookie(response, proxied, "token")
+    assert not response.cookies[SESSION_COOKIE]["secure"]  # the header alone is not trusted
+    monkeypatch.setenv("KINERJA_BEHIND_TLS_PROXY", "1")
+    response = web.Response()
+    set_session_cookie(response, proxied, "token")
+    assert response.cookies[SESSION_COOKIE]["secure"]
 
 
 async def test_login_is_throttled_after_repeated_failures(world: World):

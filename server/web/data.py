@@ -302,3 +302,37 @@ def json_time(value: datetime | None) -> str | None:
 
 def counter_dict(counter: Counter[str]) -> dict[str, Any]:
     return dict(sorted(counter.items()))
+
+
+FIGURES = ("employees", "present", "late", "absent", "on_leave", "not_yet_in")
+
+
+async def tree_rollup(counts: list[TodayCounts], scope: Scope) -> list[tuple[int, TodayCounts]]:
+    """Today's counts rolled up the unit tree: each visible unit with the sum of its subtree, in tree
+    order with its depth (for indenting); units with nobody below them are left out."""
+    units = {code: (name, parent) for code, name, parent in await Unit.all().values_list("code", "name", "parent_id")}
+    shown = {code for code in units if scope.sees_unit(code)}
+    totals: dict[str, TodayCounts] = {}
+    for own in counts:
+        code: str | None = own.unit_code
+        while code is not None and code in units:
+            if code in shown:
+                total = totals.setdefault(code, TodayCounts(code, units[code][0]))
+                for figure in FIGURES:
+                    setattr(total, figure, getattr(total, figure) + getattr(own, figure))
+            code = units[code][1]
+    children: dict[str | None, list[str]] = {}
+    for code in sorted(totals):
+        parent = units[code][1]
+        while parent is not None and parent not in totals:  # attach to the nearest shown ancestor
+            parent = units.get(parent, (None, None))[1]
+        children.setdefault(parent, []).append(code)
+    ordered: list[tuple[int, TodayCounts]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for code in children.get(parent, []):
+            ordered.append((depth, totals[code]))
+            walk(code, depth + 1)
+
+    walk(None, 0)
+    return ordered

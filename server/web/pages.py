@@ -18,6 +18,7 @@ from server.auth import (
     principal_of,
     request_scope,
     require_role,
+    served_over_tls,
     set_session_cookie,
 )
 from server.models import Employee
@@ -29,12 +30,14 @@ from server.web.data import (
     gateways_in_scope,
     subtree_filter,
     today_view,
+    tree_rollup,
 )
 from server.web.month import CODES, build_view, month_view, next_month, parse_month, previous_month, recap, results_for
 from server.web.render import render
 
 routes = web.RouteTableDef()
 
+MAX_LISTED = 500  # employees listed by name on the dashboard; the counts always cover everyone
 SORTABLE = ("nip", "name", "unit", *CODES, "deduction", "activity", "score")
 
 
@@ -76,7 +79,7 @@ def _login_page(request: web.Request, error: str | None, status: int = 200) -> w
     token = token or secrets.token_urlsafe(24)
     response = render(request, "login.html", status=status, error=error, csrf=token, next=request.query.get("next", ""))
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/login"
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=served_over_tls(request), path="/login"
     )
     return response
 
@@ -131,6 +134,7 @@ async def dashboard(request: web.Request) -> web.Response:
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR)
     scope = await subtree_filter(await request_scope(request), request.query.get("unit") or None)
     counts, rows = await today_view(scope)
+    tree = await tree_rollup(counts, scope)
     totals: Counter[str] = Counter()
     for c in counts:
         totals.update({k: getattr(c, k) for k in ("employees", "present", "late", "absent", "on_leave", "not_yet_in")})
@@ -144,9 +148,10 @@ async def dashboard(request: web.Request) -> web.Response:
     return render(
         request,
         "dashboard.html",
-        counts=counts,
+        tree=tree,
         totals=totals,
-        rows=rows,
+        rows=rows[:MAX_LISTED],
+        more=max(0, len(rows) - MAX_LISTED),
         gateways=gateways,
         show_devices=principal.role in DEVICE_ROLES,
         drift_warnings=warnings,

@@ -71,6 +71,7 @@ async def health(request: web.Request) -> web.Response:
             "mqtt_connected": consumer.mqtt.is_connected,
             "batches_stored": consumer.counters.batches_stored,
             "punches_stored": consumer.counters.punches_stored,
+            "transactions": consumer.writer.counters.transactions,
         }
     )
 

@@ -42,6 +42,9 @@ from server.status import record_command_result, record_status, record_telemetry
 
 log = logging.getLogger(__name__)
 
+# A rejected message is kept whole up to this size.
+MAX_QUARANTINED_BYTES = 1024 * 1024
+
 
 @dataclass
 class IngestCounters:
@@ -61,7 +64,7 @@ class PunchConsumer:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.counters = IngestCounters()
-        self.writer = IngestWriter(dialect_of(settings.db_url))
+        self.writer = IngestWriter(dialect_of(settings.db_url), depth=settings.writer_depth)
         self.mqtt = AsyncMqttClient(
             settings.mqtt, client_id=settings.replica_id, persistent=True, receive_maximum=settings.receive_maximum
         )
@@ -110,7 +113,12 @@ class PunchConsumer:
     ) -> None:
         self.counters.quarantined += 1
         log.warning("quarantining a message on %s: %s", message.topic, reason)
-        rejection = Rejection(message.topic, message.payload, reason, address.gateway if address else None)
+        payload = message.payload
+        if len(payload) > MAX_QUARANTINED_BYTES:
+            # Only a broker without a packet limit lets this through; keep enough to see what it was.
+            reason = f"{reason} (payload of {len(payload)} bytes; the first {MAX_QUARANTINED_BYTES} kept)"
+            payload = payload[:MAX_QUARANTINED_BYTES]
+        rejection = Rejection(message.topic, payload, reason, address.gateway if address else None)
         future = self.writer.submit_rejection(rejection)
 
         def answer(done: asyncio.Future[StoreResult | None]) -> None:

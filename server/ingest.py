@@ -239,27 +239,43 @@ class WriterCounters:
 
 @dataclass
 class IngestWriter:
-    """Groups waiting batches and rejections into one transaction each; FIFO, futures resolved after commit.
+    """Groups waiting batches and rejections into one transaction each; futures resolved after commit,
+    in arrival order.
 
     `submit_batch` resolves to the batch's StoreResult, `submit_rejection` to None once the raw message
-    is in quarantine. A failed group is retried one job at a time, so one bad job cannot sink the others;
-    a job that still fails gets the exception (its batch is not acked and the gateway resends it).
+    is in quarantine. Up to `depth` transactions run at once (PostgreSQL: 2, so the next group is sent
+    while the last one commits; SQLite: 1). Rows go in sorted by the unique key, so two transactions
+    cannot deadlock on each other. A failed group is retried one job at a time, so one bad job cannot
+    sink the others; a job that still fails gets the exception (its batch is not acked and the gateway
+    resends it).
     """
 
     dialect: str
     max_punches: int = MAX_PUNCHES_PER_TRANSACTION
+    depth: int = 0  # 0: by dialect
     counters: WriterCounters = field(default_factory=WriterCounters)
     _queue: asyncio.Queue[_Job] = field(default_factory=asyncio.Queue)
-    _task: asyncio.Task[None] | None = None
+    min_group_punches: int = 2_000
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _running: int = 0
+    _queued_punches: int = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ingest-writer")
+        depth = self.depth or (2 if self.dialect == "postgres" else 1)
+        slots = asyncio.Semaphore(depth)
+        committed: asyncio.Queue[tuple[list[_Job], asyncio.Task[list[StoreResult | BaseException | None]]]]
+        committed = asyncio.Queue()
+        self._tasks = [
+            asyncio.create_task(self._group(slots, committed), name="ingest-writer"),
+            asyncio.create_task(self._answer(slots, committed), name="ingest-answers"),
+        ]
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         while not self._queue.empty():
             job = self._queue.get_nowait()
             job.future.cancel()
@@ -276,36 +292,60 @@ class IngestWriter:
 
     def _submit(self, batch: PunchBatch | None, rejection: Rejection | None) -> asyncio.Future[StoreResult | None]:
         future: asyncio.Future[StoreResult | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(batch, rejection, future))
+        job = _Job(batch, rejection, future)
+        self._queued_punches += job.size
+        self._queue.put_nowait(job)
         return future
 
-    async def _run(self) -> None:
+    async def _group(self, slots: asyncio.Semaphore, committed: asyncio.Queue) -> None:  # type: ignore[type-arg]
         while True:
+            # A free slot first, then the group: whatever arrived meanwhile goes into this transaction.
+            await slots.acquire()
             group = [await self._queue.get()]
             size = group[0].size
-            # Everything that arrived while the last transaction ran goes into this one.
+            # While another transaction runs, a tiny second one would only add a commit: let it grow.
+            while self._running and self._queued_punches < self.min_group_punches:
+                await asyncio.sleep(0.002)
             while size < self.max_punches and not self._queue.empty():
                 job = self._queue.get_nowait()
                 group.append(job)
                 size += job.size
-            await self._write(group)
+            self._queued_punches -= size
+            self._running += 1
+            task = asyncio.create_task(self._write(group))
+            task.add_done_callback(lambda _: self._finished(slots))
+            committed.put_nowait((group, task))
 
-    async def _write(self, group: list[_Job]) -> None:
+    def _finished(self, slots: asyncio.Semaphore) -> None:
+        self._running -= 1
+        slots.release()
+
+    async def _answer(self, slots: asyncio.Semaphore, committed: asyncio.Queue) -> None:  # type: ignore[type-arg]
+        # In the order the groups were formed, so acks (and PUBACKs) follow the order of arrival.
+        while True:
+            group, task = await committed.get()
+            outcomes = await task
+            for job, outcome in zip(group, outcomes, strict=True):
+                if job.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
+
+    async def _write(self, group: list[_Job]) -> list[StoreResult | BaseException | None]:
         try:
-            outcomes = await self._commit(group)
-        except Exception:
+            return list(await self._commit(group))
+        except Exception as exc:
             self.counters.failed_transactions += 1
             if len(group) == 1:
-                log.exception("storing a batch failed")
-                _fail(group[0], "the database refused the write")
-                return
-            log.warning("a group of %d jobs failed to store; retrying them one by one", len(group), exc_info=True)
+                log.error("storing a batch failed: %s", exc)
+                return [RuntimeError(f"the database refused the write: {exc}")]
+            log.warning("a group of %d jobs failed to store (%s); retrying them one by one", len(group), exc)
+            outcomes: list[StoreResult | BaseException | None] = []
             for job in group:
-                await self._write([job])
-            return
-        for job, outcome in zip(group, outcomes, strict=True):
-            if not job.future.done():
-                job.future.set_result(outcome)
+                outcomes.extend(await self._write([job]))
+            return outcomes
 
     async def _commit(self, group: list[_Job]) -> list[StoreResult | None]:
         batches = [job.batch for job in group if job.batch is not None]
@@ -324,8 +364,3 @@ class IngestWriter:
             self.counters.punches_duplicate += result.duplicates
             outcomes.append(result)
         return outcomes
-
-
-def _fail(job: _Job, reason: str) -> None:
-    if not job.future.done():
-        job.future.set_exception(RuntimeError(reason))

@@ -144,7 +144,8 @@ class Punch(Model):
     utc_offset_minutes = fields.SmallIntField()
     state = fields.SmallIntField()
     verify = fields.SmallIntField()
-    unit_code = fields.CharField(max_length=63, db_index=True)
+    # Indexed by (unit_code, punched_at) below; a second index on unit_code alone would only slow inserts.
+    unit_code = fields.CharField(max_length=63)
     gateway_id = fields.CharField(max_length=63)
     batch_id = fields.CharField(max_length=32)
     # Why a punch is suspect (device clock in the future, reset to 2000 ...); scoring ignores flagged punches.

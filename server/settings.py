@@ -35,6 +35,8 @@ class ServerSettings:
     # Consume only these units' topics (empty: every unit). A broker shared by several ministries'
     # servers, or by tests running side by side, is split this way.
     units: tuple[str, ...] = ()
+    # Transactions the ingest writer runs at once (0: 2 on PostgreSQL, 1 on SQLite).
+    writer_depth: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -49,5 +51,6 @@ class ServerSettings:
             share_group=env.get("KINERJA_SHARE_GROUP", defaults.share_group),
             receive_maximum=int(env.get("KINERJA_RECEIVE_MAXIMUM", defaults.receive_maximum)),
             units=tuple(unit.strip() for unit in env.get("KINERJA_UNITS", "").split(",") if unit.strip()),
+            writer_depth=int(env.get("KINERJA_WRITER_DEPTH", defaults.writer_depth)),
             migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

@@ -113,6 +113,13 @@ LABELS: dict[str, dict[str, str]] = {
         "select_all": "Pilih semua",
         "my_claims": "Klaim saya",
         "queue": "Antrean persetujuan",
+        "why_policy": "Aturan: {title} ({name}, berlaku sejak {since}).",
+        "why_day": "{date}: {codes}, potongan {deduction}.",
+        "why_discipline": "Disiplin: jumlah potongan {sum} (paling banyak {cap}), jadi potongan {deduction} "
+        "dan komponen disiplin {component}.",
+        "why_performance": "Kinerja: {approved} menit aktivitas disetujui, {effective} di antaranya dalam jam hadir, "
+        "dari target {target} ({rule}): komponen {component}.",
+        "why_score": "Nilai: {formula} = {final}; potongan tunjangan {deduction}.",
         "command": "Perintah",
         "detail": "Rincian",
         "sent_at": "Dikirim",
@@ -220,6 +227,13 @@ LABELS: dict[str, dict[str, str]] = {
         "select_all": "Select all",
         "my_claims": "My claims",
         "queue": "Approval queue",
+        "why_policy": "Policy: {title} ({name}, in force from {since}).",
+        "why_day": "{date}: {codes}, deduction {deduction}.",
+        "why_discipline": "Discipline: deductions add up to {sum} (capped at {cap}), so the deduction is "
+        "{deduction} and the discipline component {component}.",
+        "why_performance": "Performance: {approved} approved activity minutes, {effective} of them within presence, "
+        "against a target of {target} ({rule}): component {component}.",
+        "why_score": "Score: {formula} = {final}; allowance deduction {deduction}.",
         "command": "Command",
         "detail": "Detail",
         "sent_at": "Sent",

@@ -72,8 +72,9 @@ class MonthView:
     activity_minutes: int  # effective (approved, within presence)
     target_minutes: int
     score_bp: int
-    explanation: list[str]
+    explanation: list[str]  # in English; `plain_words(explained, language)` for others
     claim_flags: dict[str, list[str]]
+    explained: dict[str, Any]
 
 
 def parse_month(text: str | None, today: date | None = None) -> date:
@@ -180,28 +181,44 @@ def build_view(employee: Employee, month: date, result: MonthlyResult) -> MonthV
         score_bp=result.score_bp,
         explanation=plain_words(explained),
         claim_flags=flags,
+        explained=explained,
     )
 
 
-def plain_words(explained: dict[str, Any]) -> list[str]:
-    """The scoring's explanation as sentences an employee can follow."""
+def plain_words(explained: dict[str, Any], language: str = "en") -> list[str]:
+    """The scoring's explanation as sentences an employee can follow, in `language`."""
+    from server.web.i18n import translate
+
+    def t(key: str, **values: object) -> str:
+        return translate(language, key, **values)
+
     policy = explained["policy"]
     discipline = explained["discipline"]
     performance = explained["performance"]
     score = explained["score"]
-    lines = [f"Policy: {policy['title']} ({policy['name']}, in force from {policy['effective_from']})."]
+    lines = [t("why_policy", title=policy["title"], name=policy["name"], since=policy["effective_from"])]
     for day in discipline["days"]:
-        lines.append(f"{day['date']}: {', '.join(day['codes'])}, deduction {day['deduction']}.")
+        lines.append(t("why_day", date=day["date"], codes=", ".join(day["codes"]), deduction=day["deduction"]))
     lines.append(
-        f"Discipline: deductions add up to {discipline['sum']} (capped at {discipline['cap']}), "
-        f"so the deduction is {discipline['deduction']} and the discipline component {discipline['component']}."
+        t(
+            "why_discipline",
+            sum=discipline["sum"],
+            cap=discipline["cap"],
+            deduction=discipline["deduction"],
+            component=discipline["component"],
+        )
     )
     lines.append(
-        f"Performance: {performance['approved_minutes']} approved activity minutes, {performance['effective_minutes']} "
-        f"of them within presence, against a target of {performance['target_minutes']} "
-        f"({performance['target_rule']}): component {performance['component']}."
+        t(
+            "why_performance",
+            approved=performance["approved_minutes"],
+            effective=performance["effective_minutes"],
+            target=performance["target_minutes"],
+            rule=performance["target_rule"],
+            component=performance["component"],
+        )
     )
-    lines.append(f"Score: {score['formula']} = {score['final']}; allowance deduction {score['allowance_deduction']}.")
+    lines.append(t("why_score", formula=score["formula"], final=score["final"], deduction=score["allowance_deduction"]))
     return lines
 
 

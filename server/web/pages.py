@@ -32,8 +32,18 @@ from server.web.data import (
     today_view,
     tree_rollup,
 )
-from server.web.month import CODES, build_view, month_view, next_month, parse_month, previous_month, recap, results_for
-from server.web.render import render
+from server.web.month import (
+    CODES,
+    build_view,
+    month_view,
+    next_month,
+    parse_month,
+    plain_words,
+    previous_month,
+    recap,
+    results_for,
+)
+from server.web.render import language_of, render
 
 routes = web.RouteTableDef()
 
@@ -221,6 +231,7 @@ async def employee_month_page(request: web.Request) -> web.Response:
         request,
         "month.html",
         view=view,
+        explanation=plain_words(view.explained, language_of(request)),
         lead=lead,
         month=month,
         previous=previous_month(month),

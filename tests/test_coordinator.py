@@ -196,6 +196,18 @@ async def test_after_a_fast_clock_is_set_back_new_punches_are_not_held(make_simu
     assert [p.pin for p in coordinator.store.held()] == ["3", "1"]
 
 
+@pytest.mark.timeout(60)
+async def test_a_100k_record_log_over_udp_reaches_the_queue_whole_and_once(make_simulator, make_coordinator):
+    simulator = make_simulator(serial="BIG-1", tcp=False, record_capacity=100_001)
+    start = recent(3 * 24 * 60)
+    simulator.load_records(SimRecord(str(i % 500 + 1), start + timedelta(seconds=i), i % 2) for i in range(100_001))
+    coordinator = make_coordinator(simulator, "zkteco-legacy-udp", timeout_s=5.0)
+    assert await coordinator.poll_once() == 100_001
+    assert await coordinator.poll_once() == 0
+    assert coordinator.queue.stats().queued == 100_001
+    assert (coordinator.health.record_count, coordinator.health.held_punches) == (100_001, 0)
+
+
 # --- slow, dropped, hung ------------------------------------------------------------------------------
 
 

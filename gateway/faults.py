@@ -16,7 +16,8 @@ CRASH_ENV = "KINERJA_GATEWAY_CRASH_AT"
 
 # Every point the gateway passes, in the order a punch meets them; the tests kill at each.
 CRASH_POINTS = (
-    "device.reading",  # inside a device session, the log half read
+    "device.reading",  # inside a device session, the whole log read, not handed over
+    "device.live_event",  # a live punch event received from the device, not handed over
     "queue.enqueueing",  # inside the queue transaction, some punches inserted
     "queue.enqueued",  # committed, before the relay was woken
     "relay.claimed",  # a batch claimed and committed, not published

@@ -9,6 +9,7 @@ import logging
 import signal
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 from gateway.commands import CommandError, CommandHandler
@@ -32,7 +33,8 @@ REMEMBERED_COMMANDS = 256
 
 
 class _CrashingDriver:
-    """Test-only wrapper (see gateway.faults): dies with the device log read but not yet handed back."""
+    """Test-only wrapper (see gateway.faults): dies with the device log read, or a live event received,
+    but not yet handed back."""
 
     def __init__(self, driver: DeviceDriver) -> None:
         object.__setattr__(self, "_driver", driver)
@@ -48,13 +50,18 @@ class _CrashingDriver:
         crash_point("device.reading")
         return punches
 
+    def live_punches(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for punch in self._driver.live_punches(*args, **kwargs):
+            crash_point("device.live_event")
+            yield punch
+
 
 class Gateway:
     def __init__(self, config: GatewayConfig, driver_factory: DriverFactory | None = None) -> None:
         """`driver_factory`: how to reach a device; by default the driver its profile names."""
         self.config = config
         self.started_at = time.monotonic()
-        if is_armed("device.reading"):
+        if is_armed("device.reading") or is_armed("device.live_event"):
             inner = driver_factory or (lambda device: driver_for(device, self.config.zone))
             driver_factory = lambda device: _CrashingDriver(inner(device))  # type: ignore[assignment,return-value]  # noqa: E731
         self.driver_factory = driver_factory

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.monthly import EmployeeMonth, score_month
+from scoring.percent import parse_percent
 from scoring.plan import build_month_plan
 from scoring.policy import AttendanceRules, BandBy, CompensationRule, LateCountedFrom, Policy
 from scoring.policy_file import load_policy
@@ -139,3 +140,28 @@ def test_recomputation_is_idempotent(punches, claims, excuses, roster, seed):
     seed.shuffle(shuffled)
     reordered = score_month(plan, month_input("WIB", shuffled, claims, excuses, roster))
     assert reordered.summary() == first.summary()
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    punches=st.lists(punch_strategy, max_size=60),
+    claims=st.lists(claim_strategy, max_size=12),
+    excuses=st.lists(excuse_strategy, max_size=4),
+    roster=roster_strategy,
+)
+def test_the_explanation_adds_up_to_the_result(punches, claims, excuses, roster):
+    result = score_month(build_month_plan(REHAB, 2025, 5), month_input("WIB", punches, claims, excuses, roster))
+    explained = result.explain()
+    days = [d for d in explained["days"] if "status" in d]
+    assert len(days) == result.planned_days
+    assert sum(d["deduction_bp"] for d in days) == result.deduction_sum_bp
+    assert sum(d["deduction_bp"] for d in days if d["deduction_bp"]) == sum(
+        parse_percent(d["deduction"]) for d in explained["discipline"]["days"]
+    )
+    activities = explained["performance"]["activities"]
+    assert sum(a["effective_minutes"] for a in activities) == result.effective_minutes
+    assert sum(a["claimed_minutes"] for a in activities) == result.claimed_minutes
+    for day in days:  # every code is explained by a rule, every punch shown belongs to that day's slot
+        assert len(day["rules"]) == len(day["codes"])
+        if day["arrival"]:
+            assert day["arrival"] in [p["at"] for p in day["punches"]]

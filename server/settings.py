@@ -35,8 +35,8 @@ class ServerSettings:
     # Consume only these units' topics (empty: every unit). A broker shared by several ministries'
     # servers, or by tests running side by side, is split this way.
     units: tuple[str, ...] = ()
-    # Transactions the ingest writer runs at once (0: 2 on PostgreSQL, 1 on SQLite).
-    writer_depth: int = 0
+    # Transactions the ingest writer runs at once on PostgreSQL (SQLite: always 1).
+    writer_depth: int = 1
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:

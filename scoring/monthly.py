@@ -239,6 +239,7 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
     missing_in = policy.lateness.by_code(att.missing_in)
     missing_out = policy.early_leave.by_code(att.missing_out)
     assert missing_in is not None and missing_out is not None  # check_policy guarantees it
+    flexible = att.flexible_minutes
     comp = policy.compensation
     comp_max = comp.max_minutes if comp.enabled else -1
     comp_remaining = comp.band_by is BandBy.REMAINING
@@ -288,27 +289,43 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
         note = ""
         deduction = 0
         codes: tuple[str, ...] = ()
+        if arrival is None:
+            late = None
+        else:
+            late = arrival // 60 - start // 60 if ignore_seconds else -((start - arrival) // 60)
+        day_end = end
+        if flexible:  # the day starts (and so ends) up to `flexible` minutes off schedule
+            if late is None:  # no arrival to credit: the latest start, so the latest end
+                moved = flexible
+            else:
+                moved = flexible if late > flexible else (-flexible if late < -flexible else late)
+                late -= moved
+            if moved:
+                day_end = end + moved * 60
+                note = f"flexible start: the day ran {moved:+d} minutes from the schedule"
         if departure is None:
             early = None
             stayed = 0
         else:
-            early = end // 60 - departure // 60 if ignore_seconds else -((departure - end) // 60)
+            early = day_end // 60 - departure // 60 if ignore_seconds else -((departure - day_end) // 60)
             stayed = -early
-        if arrival is None:
-            late = None
+        if late is None:
             codes = (missing_in.code,)
             deduction = missing_in.deduction_bp
         else:
-            late = arrival // 60 - start // 60 if ignore_seconds else -((start - arrival) // 60)
             if late > grace:
                 counted = late if from_start else late - grace
                 if 0 < counted <= comp_max and stayed > 0:
                     if stayed >= counted:
-                        note = f"{counted} minutes late made up by staying {stayed} minutes after the end"
+                        made_up = f"{counted} minutes late made up by staying {stayed} minutes after the end"
                         counted = 0
                     elif comp_remaining:
-                        note = f"{stayed} of {counted} minutes late made up by staying later"
+                        made_up = f"{stayed} of {counted} minutes late made up by staying later"
                         counted -= stayed
+                    else:
+                        made_up = ""
+                    if made_up:
+                        note = f"{note}; {made_up}" if note else made_up
                 if counted > 0:
                     band = band_at(late_bands, counted)
                     if band is not None:
@@ -330,8 +347,8 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
                 early = 0
         if away_over is not None:
             # a missing punch: away from the start until the departure, or from the arrival to the end
-            away = (late if late is not None else (departure or end) // 60 - start // 60) + (
-                early if early is not None else end // 60 - (arrival or start) // 60
+            away = (late if late is not None else (departure or day_end) // 60 - start // 60) + (
+                early if early is not None else day_end // 60 - (arrival or start) // 60
             )
             if away > away_over:
                 note = f"away {away} minutes, more than {away_over}: counted as {tk_code}"

@@ -232,6 +232,9 @@ class AttendanceRules:
     missing_in: str = "TL4"
     missing_out: str = "PSW4"
     shift_punch_distance_minutes: int = 240
+    flexible_minutes: int = 0
+    """Flexible start: the day may begin up to this many minutes before or after the scheduled start,
+    and then ends as much earlier or later (0: fixed hours)."""
 
 
 @dataclass(frozen=True, slots=True)

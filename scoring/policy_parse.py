@@ -297,6 +297,7 @@ def _attendance(r: Reader) -> AttendanceRules:
         missing_in=r.text("missing_in", "TL4"),
         missing_out=r.text("missing_out", "PSW4"),
         shift_punch_distance_minutes=r.integer("shift_punch_distance_minutes", 240, minimum=1),
+        flexible_minutes=r.integer("flexible_minutes", 0),
     )
     window.finish()
     r.finish()

@@ -307,3 +307,24 @@ def test_unsorted_input_is_sorted():
     times = [p for p in EmployeeMonth.from_punches("x", punches).times]
     rec = on(score_month(plan, EmployeeMonth("x", list(reversed(times)))), MONDAY)
     assert rec.codes == ("TL1",)
+
+
+@pytest.mark.parametrize(
+    ("arrival", "departure", "codes", "late", "early"),
+    [
+        ("07:10", "15:40", (), 0, 0),  # 20 minutes early: the day ends 20 minutes early
+        ("07:10", "15:30", ("PSW1",), 0, 10),
+        ("06:30", "15:30", (), 0, 0),  # at most 30 minutes earlier
+        ("06:30", "15:29", ("PSW1",), 0, 1),
+        ("08:00", "16:30", (), 0, 0),  # 30 minutes later, 30 minutes longer
+        ("08:00", "16:00", ("PSW1",), 0, 30),
+        ("08:01", "16:30", ("TL1",), 1, 0),  # 1 minute past the window; the day still ends at 16:30
+        ("08:31", "16:30", ("TL2",), 31, 0),
+        ("16:29", None, ("TL4", "PSW1"), None, 1),  # no arrival: the latest start, so the latest end
+    ],
+)
+def test_flexible_start(arrival, departure, codes, late, early):
+    policy = replace(NATIONAL, attendance=replace(NATIONAL.attendance, flexible_minutes=30))
+    rec = day_of(policy, MONDAY, [arrival, departure] if departure else [arrival])
+    assert (rec.codes, rec.late_minutes, rec.early_minutes) == (codes, late, early)
+    assert load_policy("national-common").attendance.flexible_minutes == 0

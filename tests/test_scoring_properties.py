@@ -27,6 +27,7 @@ POLICIES = {
         load_policy("national-common"),
         attendance=AttendanceRules(grace_minutes=10, late_counted_from=LateCountedFrom.START),
     ),
+    "flexible-30": replace(load_policy("national-common"), attendance=AttendanceRules(flexible_minutes=30)),
     "compensation-remaining": replace(
         load_policy("national-common"), compensation=CompensationRule(enabled=True, band_by=BandBy.REMAINING)
     ),

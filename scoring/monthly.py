@@ -576,6 +576,11 @@ def explain(result: MonthlyResult) -> dict[str, Any]:
                 entry.update({"kind": str(DayKind.OFF_ROSTER), "planned": "no shift rostered"})
             else:
                 entry["kind"] = str(plan_day.kind)
+                midnight = plan.day0 + idx * SECONDS_PER_DAY
+                first = bisect_left(times, midnight)
+                last = bisect_left(times, midnight + SECONDS_PER_DAY, first)
+                if last > first:  # worked on a day off: shown, never penalised
+                    entry["punches"] = punches(first, last)
             days.append(entry)
             continue
         slot = rec.slot

@@ -119,6 +119,8 @@ def test_weekend_work_with_punches_counts():
     saturday = date(2025, 5, 10)
     result = merged(["09:00", "12:00"], [claim("a", "REPORT", saturday, "09:30")], day=saturday)
     assert result.effective_minutes == 120 and result.claims[0].flags == ()
+    saturday_entry = result.explain()["days"][saturday.day - 1]
+    assert [p["at"][11:16] for p in saturday_entry["punches"]] == ["09:00", "12:00"] and "codes" not in saturday_entry
 
 
 def test_claims_of_another_month_are_left_out():

@@ -308,6 +308,7 @@ async def main() -> int:
         "KINERJA_MQTT_URL": MQTT_URL,
         "KINERJA_REPLICA_ID": f"bench-server-{run}",
         "KINERJA_SHARE_GROUP": f"bench-{run}",
+        "KINERJA_SESSION_EXPIRY_S": "60",
         "KINERJA_UNITS": ",".join(sorted({b[0].unit for b in plan.values()})),
     }
     root = Path(__file__).resolve().parent.parent

@@ -66,7 +66,11 @@ class PunchConsumer:
         self.counters = IngestCounters()
         self.writer = IngestWriter(dialect_of(settings.db_url), depth=settings.writer_depth)
         self.mqtt = AsyncMqttClient(
-            settings.mqtt, client_id=settings.replica_id, persistent=True, receive_maximum=settings.receive_maximum
+            settings.mqtt,
+            client_id=settings.replica_id,
+            persistent=True,
+            session_expiry_s=settings.session_expiry_s,
+            receive_maximum=settings.receive_maximum,
         )
         # MQTT 5: a shared subscription, so replicas split the stream; 3.1.1 (embedded broker): one replica.
         group = settings.share_group if settings.mqtt.protocol == "5" else None

@@ -35,6 +35,10 @@ class ServerSettings:
     # Consume only these units' topics (empty: every unit). A broker shared by several ministries'
     # servers, or by tests running side by side, is split this way.
     units: tuple[str, ...] = ()
+    # How long the broker keeps this replica's session (subscriptions and queued batches) while it is
+    # away. Long for a production replica that restarts; short for throwaway ones (tests, benchmarks),
+    # whose abandoned sessions would otherwise collect messages on the broker for days.
+    session_expiry_s: int = 7 * 24 * 3600
     # Transactions the ingest writer runs at once on PostgreSQL (SQLite: always 1).
     writer_depth: int = 1
 
@@ -51,6 +55,7 @@ class ServerSettings:
             share_group=env.get("KINERJA_SHARE_GROUP", defaults.share_group),
             receive_maximum=int(env.get("KINERJA_RECEIVE_MAXIMUM", defaults.receive_maximum)),
             units=tuple(unit.strip() for unit in env.get("KINERJA_UNITS", "").split(",") if unit.strip()),
+            session_expiry_s=int(env.get("KINERJA_SESSION_EXPIRY_S", defaults.session_expiry_s)),
             writer_depth=int(env.get("KINERJA_WRITER_DEPTH", defaults.writer_depth)),
             migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

@@ -38,7 +38,7 @@ def _many(gateway: HandGateway) -> bytes:
 @pytest.mark.timeout(60)
 async def test_every_kind_of_bad_batch_is_rejected_quarantined_and_counted(stack: Stack):
     gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60) as api:
         await gateway.start()
         cases = bad_payloads(gateway)
         try:

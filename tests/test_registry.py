@@ -51,7 +51,7 @@ async def make_tree(api, ministry: str) -> dict[str, str]:
 
 
 async def test_unit_tree_and_offices_refuse_what_does_not_fit(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),), session_expiry_s=60) as api:
         codes = await make_tree(api, unique_slug("kem"))
         under = await (await api.get("/api/v1/units", params={"under": codes["dg"]})).json()
         assert [u["code"] for u in under["items"]] == sorted([codes["dg"], codes["directorate"], codes["upt"]])
@@ -80,7 +80,7 @@ async def test_unit_tree_and_offices_refuse_what_does_not_fit(stack: Stack):
 
 async def test_a_pin_mapped_later_names_the_punches_that_came_before(stack: Stack):
     gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60) as api:
         await gateway.start()
         try:
             await gateway.publish_raw(gateway.batch([("7", 0), ("7", 500), ("8", 3)]).to_json())
@@ -106,7 +106,7 @@ async def test_a_pin_mapped_later_names_the_punches_that_came_before(stack: Stac
 
 
 async def test_csv_import_reports_every_bad_row_and_imports_nothing_until_all_are_good(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),), session_expiry_s=60) as api:
         codes = await make_tree(api, unique_slug("kem"))
         upt = codes["upt"]
         bad = (
@@ -146,7 +146,7 @@ async def test_csv_import_reports_every_bad_row_and_imports_nothing_until_all_ar
 
 async def test_gateway_status_from_birth_will_and_telemetry_and_commands_from_the_api(stack: Stack):
     gateway = HandGateway(stack.mqtt, unique_slug("unit"), unique_slug("gw"))
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60) as api:
         commands: list[Command] = []
         await gateway.start()
         assert gateway.client is not None

@@ -157,6 +157,7 @@ async def run_replicas(broker: EdgeBroker, addresses: list[tuple[str, str]], pos
         "KINERJA_SHARE_GROUP": f"replicas-{uuid.uuid4().hex[:8]}",
         "KINERJA_UNITS": ",".join(unit for unit, _ in addresses),
         "KINERJA_MIGRATE_ON_START": "0",
+        "KINERJA_SESSION_EXPIRY_S": "60",
     }
     migrate = subprocess.run(
         [sys.executable, "-m", "kinerja.cli", "server", "migrate"], env=env, capture_output=True, timeout=60

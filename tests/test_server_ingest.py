@@ -31,7 +31,7 @@ async def started(gateway: HandGateway) -> HandGateway:
 
 async def test_batch_replayed_twice_stores_each_punch_once(stack: Stack):
     gateway = new_gateway(stack)
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60) as api:
         await started(gateway)
         try:
             batch = gateway.batch([("1", 0), ("2", 3), ("3", 9)])
@@ -56,7 +56,7 @@ async def test_batch_replayed_twice_stores_each_punch_once(stack: Stack):
 
 async def test_malformed_batch_is_quarantined_counted_and_nacked(stack: Stack):
     gateway = new_gateway(stack)
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60) as api:
         await started(gateway)
         try:
             body = json.loads(gateway.batch([("1", 0)]).to_json())
@@ -78,7 +78,7 @@ async def test_malformed_batch_is_quarantined_counted_and_nacked(stack: Stack):
 
 async def test_a_batch_claiming_another_gateway_is_refused_as_forged(stack: Stack):
     gateway = new_gateway(stack)
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)):
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60):
         await started(gateway)
         try:
             forged = gateway.batch([("9", 1)], gateway_id="gw-someone-else")
@@ -98,7 +98,7 @@ async def test_punches_from_a_reset_or_future_clock_are_stored_but_flagged(stack
     from kinerja.contract import PunchRecord
 
     gateway = new_gateway(stack)
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)):
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60):
         await started(gateway)
         try:
             good = gateway.batch([("1", 0)]).punches[0]
@@ -115,7 +115,7 @@ async def test_punches_from_a_reset_or_future_clock_are_stored_but_flagged(stack
 
 async def test_a_message_on_a_foreign_topic_under_our_root_is_quarantined(stack: Stack):
     gateway = new_gateway(stack)
-    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,)):
+    async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60):
         await started(gateway)
         try:
             topic = topic_for(gateway.unit, gateway.gateway_id, TopicKind.PUNCHES)
@@ -128,7 +128,7 @@ async def test_a_message_on_a_foreign_topic_under_our_root_is_quarantined(stack:
 
 
 async def test_bad_api_requests_get_a_4xx_with_a_reason(stack: Stack):
-    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),)) as api:
+    async with running_server(stack.db_url, stack.mqtt, units=(unique_slug("unit"),), session_expiry_s=60) as api:
         for path, params in [
             ("/api/v1/punches", {"limit": "lots"}),
             ("/api/v1/punches", {"limit": "100000"}),

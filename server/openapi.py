@@ -24,6 +24,17 @@ UNIT = _param("unit", "a unit code: that unit and the units below it", {"type": 
 MONTH = _param("month", "YYYY-MM (default: this month)", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"})
 NIP = _param("nip", "the employee's 18-digit NIP", {"type": "string", "maxLength": 18}, "path")
 DATE = _param("date", "an office-local day, YYYY-MM-DD", {"type": "string", "format": "date"})
+NIPQ = _param("nip", "one employee", {"type": "string", "maxLength": 18})
+CATEGORY = _param(
+    "category",
+    "only employees with at least one day of this code",
+    {"type": "string", "enum": ["TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK"]},
+)
+TODAY_STATUS = _param(
+    "status",
+    "only employees in this state today",
+    {"type": "string", "enum": ["present", "late", "absent", "on_leave", "not_yet_in", "day_off"]},
+)
 TZ = _param("tz", "office zone of `date`", {"type": "string", "enum": ["WIB", "WITA", "WIT"], "default": "WIB"})
 
 
@@ -224,7 +235,10 @@ def document() -> dict[str, Any]:
             "one employee's month: days, categories, punches, rule, explanation", [NIP, MONTH], _ok(OBJECT), 400, 404
         ),
         "/api/v1/results": _get(
-            "monthly recap, one row per employee", [MONTH, UNIT, LIMIT, OFFSET], _ok(_page_of(RECAP_ROW)), 400
+            "monthly recap, one row per employee",
+            [MONTH, UNIT, NIPQ, CATEGORY, LIMIT, OFFSET],
+            _ok(_page_of(RECAP_ROW)),
+            400,
         ),
         "/api/v1/exports/recap.csv": _get(
             "monthly recap as CSV (payroll layout)", [MONTH, UNIT], _ok({"type": "string"}, media="text/csv"), 400
@@ -238,7 +252,7 @@ def document() -> dict[str, Any]:
             ),
             400,
         ),
-        "/api/v1/today": _get("today across the unit tree", [UNIT], _ok(OBJECT)),
+        "/api/v1/today": _get("today across the unit tree", [UNIT, TODAY_STATUS, LIMIT, OFFSET], _ok(OBJECT)),
         "/api/v1/policy": _get("the attendance policy in force", [], _ok(OBJECT)),
         "/api/v1/punches": _get(
             "stored punches in scope, newest first",

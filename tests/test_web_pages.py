@@ -63,6 +63,9 @@ async def test_recap_rows_sort_and_scope(world: World):
     assert set(by_nip) == {ANI, BUDI, CITRA}
     assert by_nip[BUDI]["TL2"] >= 1 and by_nip[BUDI]["PSW1"] >= 1
     assert by_nip[ANI]["TL2"] == 0
+    late = await (await world.client.get("/api/v1/results", params={"month": MONTH, "category": "TL2"},
+                                         headers=world.auth(Role.BUREAU_ADMIN))).json()  # fmt: skip
+    assert [r["nip"] for r in late["items"]] == [BUDI]
     html = await page(world, Role.BUREAU_ADMIN, f"/recap?month={MONTH}&sort=name&dir=desc")
     order = re.findall(r'<tr data-nip="(\d+)">', html)
     assert order == [CITRA, BUDI, ANI]  # Citra, Budi, Ani: names descending
@@ -147,6 +150,8 @@ async def test_bad_input_on_pages_and_api_is_a_4xx_with_a_reason(world: World):
         ("/api/v1/results", {"month": "2026-13"}),
         ("/api/v1/results", {"month": "soon"}),
         ("/api/v1/results", {"limit": "0"}),
+        ("/api/v1/results", {"category": "TL9"}),
+        ("/api/v1/today", {"status": "asleep"}),
         ("/api/v1/activities", {"status": "maybe"}),
         (f"/api/v1/employees/{BUDI}/month", {"month": "99999-01"}),
     ):

@@ -25,6 +25,7 @@ PERSONNEL = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE)
 RECAP_ROLES = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR)
 DEVICE_ROLES = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS)
 COMMAND_ROLES = (Role.BUREAU_ADMIN, Role.OPERATIONS)
+TODAY_STATUSES = ("present", "late", "absent", "on_leave", "not_yet_in", "day_off")
 
 
 class NotFound(web.HTTPNotFound):
@@ -153,9 +154,17 @@ async def recap_rows(request: web.Request) -> tuple[Any, list[Any]]:
 
 @routes.get("/api/v1/results")
 async def monthly_results(request: web.Request) -> web.Response:
-    """The monthly recap: one row per employee in scope (filter: unit with its subtree)."""
+    """The monthly recap: one row per employee in scope. Filters: unit (with its subtree), nip, and
+    category (a code: only employees with at least one day of it)."""
     limit, offset = page_params(request)
+    category = request.query.get("category")
+    if category is not None and category not in CODES:
+        raise BadRequest(f"category: expected one of {list(CODES)}")
     month, rows = await recap_rows(request)
+    if nip := request.query.get("nip"):
+        rows = [row for row in rows if row.nip == nip]
+    if category is not None:
+        rows = [row for row in rows if row.counts.get(category, 0) > 0]
     items = [row.as_dict() for row in rows]
     body = {"month": month.strftime("%Y-%m"), "total": len(items), "limit": limit, "offset": offset}
     return web.json_response({**body, "items": items[offset : offset + limit]})
@@ -187,13 +196,25 @@ def _download(body: bytes, filename: str, content_type: str) -> web.Response:
 
 @routes.get("/api/v1/today")
 async def today(request: web.Request) -> web.Response:
-    """Today across the unit tree: per unit present, late, absent, on leave, not yet in."""
+    """Today across the unit tree: per unit present, late, absent, on leave, not yet in; the employees
+    (paginated, filter: status)."""
     require_role(request, *PERSONNEL)
+    limit, offset = page_params(request)
+    status = request.query.get("status")
+    if status is not None and status not in TODAY_STATUSES:
+        raise BadRequest(f"status: expected one of {list(TODAY_STATUSES)}")
     scope = await subtree_filter(await request_scope(request), request.query.get("unit"))
     counts, rows = await today_view(scope)
+    if status is not None:
+        rows = [r for r in rows if r.status == status]
+    total = len(rows)
+    rows = rows[offset : offset + limit]
     return web.json_response(
         {
             "units": [vars(c) for c in counts],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
             "employees": [
                 {
                     "nip": r.nip,

@@ -142,7 +142,11 @@ async def run_demo(
         print(f"\n{len(punches)} punches from device {DEMO_DEVICE_SERIAL} stored via gateway gw-demo.")
         if not once:
             base = f"http://{settings.http_host}:{settings.http_port}"
-            print(f"Server running at {base}  (try {base}/api/v1/punches)  - Ctrl-C stops everything.")
+            from server.accounts import demo_admin
+
+            password = await demo_admin()
+            print(f"Server running at {base}  - Ctrl-C stops everything.")
+            print(f"Log in at {base}/login as demo / {password}  (pages in Indonesian; ?lang=en for English)")
             await _until_interrupted()
         return 0
     finally:

@@ -216,3 +216,15 @@ async def find_api_token_user(token: str) -> UserAccount | None:
     row.last_used_at = datetime.now(UTC)
     await row.save(update_fields=["last_used_at"])
     return row.user
+
+
+async def demo_admin(username: str = "demo") -> str:
+    """A bureau administrator for `kinerja demo` with a fresh random password (returned, printed once)."""
+    password = secrets.token_urlsafe(12)
+    user = await UserAccount.get_or_none(username=username)
+    if user is None:
+        await create_user(username, password, Role.BUREAU_ADMIN, display_name="Demo")
+    else:
+        user.password_hash, user.active = hash_password(password), True
+        await user.save(update_fields=["password_hash", "active"])
+    return password

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     gateway_run = gateway.add_parser("run", help="poll devices and relay punches")
     gateway_run.add_argument("--config", type=Path, required=True, help="gateway TOML file")
     gateway_run.set_defaults(run=_run_gateway)
+    doctor = gateway.add_parser("doctor", help="connect to every configured device and report what it found")
+    doctor.add_argument("--config", type=Path, required=True, help="gateway TOML file")
+    doctor.set_defaults(run=_run_gateway_doctor)
 
     simulate = commands.add_parser("simulate", help="device simulators").add_subparsers(dest="device", required=True)
     zk = simulate.add_parser("zk", help="a ZK-protocol device on TCP and UDP")
@@ -76,7 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     zk.add_argument("--comm-key", type=int, default=0)
     zk.add_argument("--users", type=int, default=10, help="users enrolled, PINs 1..N")
     zk.add_argument("--punches", type=int, default=20, help="punches in the log, over the last days")
-    zk.set_defaults(run=_run_simulate_zk)
+    from gateway.simulators.command import add_serial_arguments, add_zk_knobs, run_serial, run_zk
+
+    add_zk_knobs(zk)
+    zk.set_defaults(run=run_zk)
+    serial = simulate.add_parser("serial", help="a serial attendance terminal on a pseudo-terminal")
+    add_serial_arguments(serial)
+    serial.set_defaults(run=run_serial)
     push = simulate.add_parser("push", help="a push-protocol (ADMS / iclock) device that calls a gateway")
     push.add_argument("--server", required=True, help="the gateway's push endpoint, e.g. http://127.0.0.1:8081")
     push.add_argument("--serial", default="SIM-PUSH-0001")
@@ -169,27 +178,10 @@ def _run_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_simulate_zk(args: argparse.Namespace) -> int:
-    import random
-    import time
+def _run_gateway_doctor(args: argparse.Namespace) -> int:
+    from gateway.doctor import doctor_command
 
-    from gateway.simulators.zk import ZKSimulator
-
-    simulator = ZKSimulator(serial=args.serial, host=args.host, port=args.port, comm_key=args.comm_key)
-    rng = random.Random(0)
-    for pin in range(1, args.users + 1):
-        simulator.add_user(pin=str(pin), name=f"Pegawai {pin}")
-    now = datetime.now().replace(microsecond=0)
-    for _ in range(args.punches):
-        moment = now - timedelta(minutes=rng.randrange(7 * 24 * 60))
-        simulator.add_punch(str(rng.randrange(1, args.users + 1)), moment, state=rng.choice((0, 1)), verify=1)
-    simulator.start()
-    print(f"ZK simulator {args.serial} on {args.host}:{simulator.port} (TCP and UDP); Ctrl-C stops it.")
-    try:
-        while True:
-            time.sleep(3600)
-    finally:
-        simulator.stop()
+    return doctor_command(args.config)
 
 
 def _run_simulate_push(args: argparse.Namespace) -> int:

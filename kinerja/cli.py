@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--config", type=Path, required=True, help="gateway TOML file")
     doctor.set_defaults(run=_run_gateway_doctor)
 
+    trial = commands.add_parser("trial", help="the field trial: three offices, faults on purpose, numbers checked")
+    trial.add_argument("--short", action="store_true", help="a dozen employees per office (the CI version)")
+    trial.add_argument("--workdir", type=Path, help="where the trial's temporary files go")
+    trial.set_defaults(run=_run_trial)
+
     simulate = commands.add_parser("simulate", help="device simulators").add_subparsers(dest="device", required=True)
     zk = simulate.add_parser("zk", help="a ZK-protocol device on TCP and UDP")
     zk.add_argument("--host", default="127.0.0.1")
@@ -167,6 +172,12 @@ def _run_create_user(args: argparse.Namespace) -> int:
     if token:
         print(f"API token (shown once): {token}")
     return 0
+
+
+def _run_trial(args: argparse.Namespace) -> int:
+    from kinerja.trial.run import main as trial_main
+
+    return trial_main(short=args.short, workdir=args.workdir)
 
 
 def _run_gateway(args: argparse.Namespace) -> int:

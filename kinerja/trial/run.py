@@ -18,6 +18,7 @@ The schedule (each step while punches are flowing):
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tempfile
 import threading
@@ -314,8 +315,11 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
+# The trial makes (and drops) a database of its own through this administrative connection.
+PG_ADMIN_URL = os.environ.get("KINERJA_TRIAL_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
 def run_trial(short: bool = False, workdir: Path | None = None, seed_value: int = 2025) -> Outcome:
-    from tests.conftest import PG_ADMIN_URL
     from tests.gateway_processes import fresh_database
 
     scale = SHORT if short else FULL

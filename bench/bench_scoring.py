@@ -84,7 +84,7 @@ def build_inputs(n: int, year: int, month: int, seed: int = 7) -> tuple[list[Emp
         for slot in plan_slots:
             r = rnd.random()
             if r < 0.03:
-                excuses[slot.day.day] = EXCUSE_KINDS[rnd.randrange(len(EXCUSE_KINDS))]
+                excuses[slot.date] = EXCUSE_KINDS[rnd.randrange(len(EXCUSE_KINDS))]
                 continue
             if r < 0.05:
                 continue  # absent

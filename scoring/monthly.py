@@ -38,7 +38,7 @@ from .activities import Claim, ClaimState
 from .calendar import DayKind, calendar_source, calendar_warnings
 from .errors import InputError
 from .percent import FULL_BP, format_bp, ratio_bp, weighted_bp
-from .plan import SECONDS_PER_DAY, MonthPlan, Slot, band_at, build_month_plan, local_text
+from .plan import SECONDS_PER_DAY, MonthPlan, band_at, build_month_plan, local_text
 from .policy import BandBy, DeductionBase, LateCountedFrom, Policy, PunchSeconds, TargetMode
 from .punches import Punch
 
@@ -90,7 +90,12 @@ class DayRecord(NamedTuple):
 
     ``late_minutes``/``early_minutes`` are ``None`` when the punch was missing; ``arrival`` and
     ``departure`` are UTC epoch seconds; punches ``first``..``last`` (exclusive) of the input are the
-    ones that belonged to the slot.
+    ones that belonged to the slot. ``day`` is the date the slot starts, ``start``/``end`` its
+    scheduled bounds (UTC epoch seconds) and ``shift`` its shift code ("" on an office day).
+
+    A result keeps its days as plain tuples in this layout (``MonthlyResult.day_rows``): the garbage
+    collector stops tracking plain tuples of atomic values, but never a NamedTuple, and a month of a
+    ministry is millions of days. :attr:`MonthlyResult.days` gives them as ``DayRecord``.
     """
 
     index: int
@@ -104,7 +109,10 @@ class DayRecord(NamedTuple):
     first: int
     last: int
     note: str
-    slot: Slot
+    day: date
+    start: int
+    end: int
+    shift: str
 
 
 class ClaimOutcome(NamedTuple):
@@ -128,7 +136,8 @@ class MonthlyResult:
     year: int
     month: int
     planned_days: int
-    days: tuple[DayRecord, ...]
+    day_rows: tuple[tuple[Any, ...], ...]
+    """The days in :class:`DayRecord` layout, as plain tuples (see there why)."""
     claim_rows: list[int]
     """Flat triples (position in the input's claims, day index, effective minutes), one per claim of the month."""
     claim_flags: dict[int, tuple[str, ...]]
@@ -162,9 +171,14 @@ class MonthlyResult:
         )
 
     @property
+    def days(self) -> tuple[DayRecord, ...]:
+        """Every planned day (or shift) of the month."""
+        return tuple(map(DayRecord._make, self.day_rows))
+
+    @property
     def absent_days(self) -> list[date]:
         """Days of unexcused absence (TK), for the yearly escalation count."""
-        return [r.slot.day.day for r in self.days if r.status == ABSENT]
+        return [r.day for r in self.days if r.status == ABSENT]
 
     def summary(self) -> dict[str, Any]:
         """The numbers, JSON-ready (what the server stores beside the explanation)."""
@@ -247,30 +261,29 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
     excuses = emp.excuses
     in_states, out_states = att.in_states, att.out_states
 
-    records: list[DayRecord] = []
+    records: list[tuple[Any, ...]] = []  # DayRecord layout, plain tuples
     append = records.append
-    new = tuple.__new__  # a DayRecord without the Python-level __new__ of a NamedTuple: same object, faster
     tk_codes = (tk_code,)
     pos = 0
     for k, slot in enumerate(slots):
-        index, start, end, lo, hi, mid, _ = slot
+        index, start, end, lo, hi, mid, _, day, shift = slot
         a = bisect_left(times, lo, pos)
         b = bisect_right(times, hi, a)
         pos = b
         if inside is not None and k not in inside:
             continue
         if excuses:
-            kind = excuses.get(slot.day.day)
+            kind = excuses.get(day)
             if kind is not None:
                 rule = policy.excuse_rule(kind)
                 if rule is None:
                     known = ", ".join(r.kind for r in policy.excuses)
-                    raise InputError(f"{emp.nip} on {slot.day.day}: excuse '{kind}' is not in the policy ({known})")
-                append(new(DayRecord, (index, EXCUSED, (rule.code,), None, None, None, None, rule.deduction_bp,
-                                       a, b, rule.label, slot)))  # fmt: skip
+                    raise InputError(f"{emp.nip} on {day}: excuse '{kind}' is not in the policy ({known})")
+                append((index, EXCUSED, (rule.code,), None, None, None, None, rule.deduction_bp,
+                        a, b, rule.label, day, start, end, shift))  # fmt: skip
                 continue
         if a == b:
-            append(new(DayRecord, (index, ABSENT, tk_codes, None, None, None, None, tk_bp, a, b, "", slot)))
+            append((index, ABSENT, tk_codes, None, None, None, None, tk_bp, a, b, "", day, start, end, shift))
             continue
         if trust:
             assert states is not None
@@ -352,10 +365,11 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
             )
             if away > away_over:
                 note = f"away {away} minutes, more than {away_over}: counted as {tk_code}"
-                append(new(DayRecord, (index, ABSENT, tk_codes, late, early, arrival, departure, tk_bp, a, b, note,
-                                       slot)))  # fmt: skip
+                append((index, ABSENT, tk_codes, late, early, arrival, departure, tk_bp, a, b, note,
+                        day, start, end, shift))  # fmt: skip
                 continue
-        append(new(DayRecord, (index, PRESENT, codes, late, early, arrival, departure, deduction, a, b, note, slot)))
+        append((index, PRESENT, codes, late, early, arrival, departure, deduction, a, b, note,
+                day, start, end, shift))  # fmt: skip
 
     claim_rows, claim_flags, claimed, approved, effective = _merge_claims(plan, emp, records, times)
     return _result(plan, emp, records, claim_rows, claim_flags, claimed, approved, effective)
@@ -367,7 +381,7 @@ _CODES = itemgetter(2)  # DayRecord.codes
 
 
 def _merge_claims(
-    plan: MonthPlan, emp: EmployeeMonth, records: list[DayRecord], times: Sequence[int]
+    plan: MonthPlan, emp: EmployeeMonth, records: list[tuple[Any, ...]], times: Sequence[int]
 ) -> tuple[list[int], dict[int, tuple[str, ...]], int, int, int]:
     """Attribute each claim to a day, flag claims outside presence, cap each day's minutes to presence.
 
@@ -388,22 +402,21 @@ def _merge_claims(
     known = [False] * size
     slot_end = [0] * size
     presence_codes = {r.code for r in plan.policy.excuses if r.counts_as_presence}
-    for r in records:
-        i = r.index + 1
+    for index, status, codes, _, _, arrival, departure, _, _, _, _, _, start, end, _ in records:
+        i = index + 1
         if known[i]:
             continue
         known[i] = True
-        slot = r.slot
-        slot_end[i] = slot.end
-        if r.status == EXCUSED:
-            if r.codes[0] in presence_codes:
-                window_lo[i], window_hi[i] = slot.start - SECONDS_PER_DAY, slot.end + SECONDS_PER_DAY
+        slot_end[i] = end
+        if status == EXCUSED:
+            if codes[0] in presence_codes:
+                window_lo[i], window_hi[i] = start - SECONDS_PER_DAY, end + SECONDS_PER_DAY
                 left[i] = _UNLIMITED
             continue
-        if r.arrival is None and r.departure is None:
+        if arrival is None and departure is None:
             continue
-        lo = slot.start if r.arrival is None else r.arrival
-        hi = slot.end if r.departure is None else r.departure
+        lo = start if arrival is None else arrival
+        hi = end if departure is None else departure
         if hi > lo:
             window_lo[i], window_hi[i] = lo, hi
             left[i] = (hi - lo) // 60
@@ -467,7 +480,7 @@ def _merge_claims(
 def _result(
     plan: MonthPlan,
     emp: EmployeeMonth,
-    records: list[DayRecord],
+    records: list[tuple[Any, ...]],
     claim_rows: list[int],
     claim_flags: dict[int, tuple[str, ...]],
     claimed: int,
@@ -507,7 +520,7 @@ def _result(
         year=plan.year,
         month=plan.month,
         planned_days=planned,
-        days=tuple(records),
+        day_rows=tuple(records),
         claim_rows=claim_rows,
         claim_flags=claim_flags,
         codes=codes,
@@ -567,7 +580,8 @@ def explain(result: MonthlyResult) -> dict[str, Any]:
         ]
 
     days: list[dict[str, Any]] = []
-    by_index = {r.index: r for r in result.days}
+    records = result.days
+    by_index = {r.index: r for r in records}
     for idx, plan_day in enumerate(plan.days):
         rec = by_index.get(idx)
         entry: dict[str, Any] = {"date": plan_day.day.isoformat(), "planned": plan_day.describe()}
@@ -583,12 +597,12 @@ def explain(result: MonthlyResult) -> dict[str, Any]:
                     entry["punches"] = punches(first, last)
             days.append(entry)
             continue
-        slot = rec.slot
+        planned = policy.shift(rec.shift).describe() if rec.shift else plan_day.describe()  # type: ignore[union-attr]
         entry.update(
             {
-                "kind": str(slot.day.kind),
-                "planned": slot.day.describe(),
-                "scheduled": [local_text(slot.start, off), local_text(slot.end, off)],
+                "kind": str(DayKind.SHIFT) if rec.shift else str(plan_day.kind),
+                "planned": planned,
+                "scheduled": [local_text(rec.start, off), local_text(rec.end, off)],
                 "status": rec.status,
                 "codes": list(rec.codes),
                 "punches": punches(rec.first, rec.last),
@@ -605,11 +619,11 @@ def explain(result: MonthlyResult) -> dict[str, Any]:
             entry["note"] = rec.note
         days.append(entry)
     if emp.roster is not None:
-        for rec in result.days:  # shifts are listed by the date they start
-            days[rec.index]["shift"] = rec.slot.day.describe()
+        for rec in records:  # shifts are listed by the date they start
+            days[rec.index]["shift"] = policy.shift(rec.shift).describe()  # type: ignore[union-attr]
     contributing = [
-        {"date": r.slot.day.day.isoformat(), "codes": list(r.codes), "deduction": format_bp(r.deduction_bp)}
-        for r in result.days
+        {"date": r.day.isoformat(), "codes": list(r.codes), "deduction": format_bp(r.deduction_bp)}
+        for r in records
         if r.deduction_bp
     ]
     perf = policy.performance

@@ -26,7 +26,8 @@ SECONDS_PER_DAY = 86_400
 
 
 class Slot(NamedTuple):
-    """One planned stretch of work. ``index`` is the day of the month, 0-based, of its start."""
+    """One planned stretch of work. ``index`` is the day of the month, 0-based, of its start;
+    ``date`` that day; ``shift`` the shift code ("" for an office day)."""
 
     index: int
     start: int
@@ -35,6 +36,8 @@ class Slot(NamedTuple):
     hi: int
     mid: int
     day: PlanDay
+    date: date
+    shift: str
 
 
 def _band_lookup(table: BandTable) -> tuple[LatenessBand | None, ...]:
@@ -107,6 +110,7 @@ class MonthPlan:
                 cached = (start, end, PlanDay(day, DayKind.SHIFT, "", shift=shift, ramadan=ramadan))
                 self._shift_cache[key] = cached
             planned.append((idx, *cached))
+        codes = [p[3].shift.code if p[3].shift else "" for p in planned]
         slots: list[Slot] = []
         inside: set[int] = set()
         for k, (idx, start, end, plan_day) in enumerate(planned):
@@ -115,7 +119,7 @@ class MonthPlan:
                 lo = max(lo, (planned[k - 1][2] + start) // 2 + 1)
             if k + 1 < len(planned):
                 hi = min(hi, (end + planned[k + 1][1]) // 2)
-            slots.append(Slot(idx, start, end, lo, hi, (start + end) // 2, plan_day))
+            slots.append(Slot(idx, start, end, lo, hi, (start + end) // 2, plan_day, plan_day.day, codes[k]))
             if 0 <= idx < len(self.days):
                 inside.add(k)
         return tuple(slots), frozenset(inside)
@@ -143,7 +147,8 @@ def build_month_plan(
         midnight = day0 + idx * SECONDS_PER_DAY
         start = _utc_seconds(plan_day.start)
         end = _utc_seconds(plan_day.end)
-        slots.append(Slot(idx, start, end, midnight + window_lo, midnight + window_hi, (start + end) // 2, plan_day))
+        lo, hi = midnight + window_lo, midnight + window_hi
+        slots.append(Slot(idx, start, end, lo, hi, (start + end) // 2, plan_day, plan_day.day, ""))
     return MonthPlan(
         policy=policy,
         year=year,

@@ -42,7 +42,7 @@ def month_of(policy: Policy, day: date, punches: list[Punch], **rest) -> Monthly
 
 
 def on(result: MonthlyResult, day: date) -> DayRecord:
-    return next(r for r in result.days if r.slot.day.day == day)
+    return next(r for r in result.days if r.day == day)
 
 
 def day_of(policy: Policy, day: date, clocks: list[str], zone: str = "WIB", **rest) -> DayRecord:
@@ -243,14 +243,14 @@ def test_agriculture_away_more_than_seven_and_a_half_hours_is_absence():
 )
 def test_holidays_and_joint_leave_need_no_punches(day, kind):
     result = month_of(NATIONAL, day, [])
-    assert all(r.slot.day.day != day for r in result.days)
+    assert all(r.day != day for r in result.days)
     entry = result.explain()["days"][day.day - 1]
     assert entry["kind"] == kind and "codes" not in entry
 
 
 def test_unit_day_off_and_worked_holiday():
     result = month_of(NATIONAL, MONDAY, [], days_off={MONDAY: "Unit anniversary"})
-    assert all(r.slot.day.day != MONDAY for r in result.days)
+    assert all(r.day != MONDAY for r in result.days)
     assert result.explain()["days"][MONDAY.day - 1]["kind"] == "day_off"
     cal = replace(NATIONAL.calendar, worked_days=((date(2025, 5, 13), "worked"),))
     worked = replace(NATIONAL, calendar=cal)

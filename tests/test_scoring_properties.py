@@ -49,7 +49,7 @@ def deduction(name: str, arrival: int, departure: int | None) -> int:
     if departure is not None:
         punches.append(Punch(wall(MONDAY, departure, "WIB")))
     result = score_month(PLANS[(name, 2025, 5)], EmployeeMonth.from_punches("x", punches))
-    return next(r.deduction_bp for r in result.days if r.slot.day.day == MONDAY)
+    return next(r.deduction_bp for r in result.days if r.day == MONDAY)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)

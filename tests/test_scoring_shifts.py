@@ -47,7 +47,7 @@ def test_night_shift_crosses_midnight(clocks, codes, late, early):
     result = score({D5: "M"}, [at(d, c) for d, c in clocks])
     (rec,) = result.days
     assert rec.codes == codes
-    assert rec.slot.day.day == D5 and rec.slot.end - rec.slot.start == 10 * 3600
+    assert rec.day == D5 and rec.end - rec.start == 10 * 3600
     assert (rec.late_minutes, rec.early_minutes) == (late, early)
     assert rec.status == (ABSENT if codes == ("TK",) else PRESENT)
 
@@ -72,7 +72,7 @@ def test_month_boundaries():
     punches = [at(date(2025, 4, 30), "21:00"), at(date(2025, 5, 1), "07:01"), at(date(2025, 5, 1), "14:00")]
     punches += [at(date(2025, 5, 31), "21:00"), at(date(2025, 6, 1), "07:00")]
     result = score(roster, punches)
-    assert [r.slot.day.day for r in result.days] == [date(2025, 5, 1), date(2025, 5, 31)]
+    assert [r.day for r in result.days] == [date(2025, 5, 1), date(2025, 5, 31)]
     may_first, may_last = result.days
     assert may_first.codes == ("TL1",) and may_first.late_minutes == 1  # the 07:01 punch is the nearest
     assert may_last.codes == () and may_last.departure is not None

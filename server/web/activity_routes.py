@@ -59,8 +59,7 @@ async def merge_flags(rows: list[ActivityClaimRecord]) -> dict[str, list[str]]:
     flags: dict[str, list[str]] = {}
     for unit, month in sorted(months):
         for result in (await unit_month(unit, month)).values():
-            for outcome in result.claims:
-                flags[outcome.claim.claim_id] = list(outcome.flags)
+            flags.update(result.claim_flags)
     return flags
 
 

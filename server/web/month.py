@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from scoring.monthly import MonthlyResult
 from scoring.policy import Policy
 from server.models import Employee
 from server.web.data import WIB, days_of, month_bounds, unit_zones
@@ -101,31 +100,112 @@ def policy_for(zone: timezone) -> Policy:
     return replace(Policy(), time_zone=name, utc_offset_minutes=offset)
 
 
-async def unit_month(unit_code: str, month: date) -> dict[str, MonthlyResult]:
-    """Score (and store) a unit's month with the scoring library; results by NIP."""
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One employee's scored month as stored (server.results_models.MonthlyScore): the numbers and the
+    scoring's own explanation."""
+
+    nip: str
+    codes: dict[str, int]
+    allowance_deduction_bp: int
+    discipline_deduction_bp: int
+    effective_minutes: int
+    target_minutes: int
+    score_bp: int
+    explained: dict[str, Any]
+
+    @property
+    def claim_flags(self) -> dict[str, list[str]]:
+        return {a["claim"]: list(a["flags"]) for a in self.explained["performance"]["activities"]}
+
+
+# When each unit-month was last brought up to date in this process, the day it was (the running month's
+# not-yet days move with it) and the policy's fingerprint.
+_checked: dict[tuple[str, int, int], tuple[datetime, date, str]] = {}
+RECHECK_AFTER = timedelta(minutes=10)  # registry changes (PIN mappings, moves) carry no timestamp
+
+
+async def _changed_since(unit_code: str, first: datetime, end: datetime, since: datetime) -> bool:
+    """Did anything the scoring reads for this unit-month arrive after `since`?"""
+    from server.activity_models import ActivityClaimRecord, ExcuseRecord
+    from server.models import Punch
+
+    margin = timedelta(days=1)
+    if await Punch.filter(
+        unit_code=unit_code, punched_at__gte=first - margin, punched_at__lt=end + margin, received_at__gt=since
+    ).exists():
+        return True
+    claims = ActivityClaimRecord.filter(unit_code=unit_code, start__gte=first - margin, start__lt=end + margin)
+    if await claims.filter(created_at__gt=since).exists() or await claims.filter(decided_at__gt=since).exists():
+        return True
+    return await ExcuseRecord.filter(unit_code=unit_code, created_at__gt=since).exists()
+
+
+async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> dict[str, Scored]:
+    """A unit's scored month, by NIP: the stored results, recomputed with the scoring library (and stored
+    again, idempotently) when anything they were computed from has changed."""
+    from server.results_models import MonthlyScore
+
+    zone = (await unit_zones()).get(unit_code, WIB)
+    first, end = month_bounds(month, zone)
+    now = datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    policy = policy_for(zone)
+    key = (unit_code, month.year, month.month)
+    checked = _checked.get(key)
+    nips = await Employee.filter(unit_id=unit_code).values_list("nip", flat=True)
+    stored = MonthlyScore.filter(unit_code=unit_code, year=month.year, month=month.month, nip__in=nips)
+    fresh = (
+        checked is not None
+        and checked[1] == today
+        and checked[2] == policy.fingerprint
+        and now - checked[0] < RECHECK_AFTER
+        and await stored.count() == len(nips)
+        and not await _changed_since(unit_code, first, end, checked[0])
+    )
+    if not fresh:
+        await _compute(unit_code, month, zone, policy, nips, today)
+        _checked[key] = (now, today, policy.fingerprint)
+    if not explained:  # the recap needs the numbers only: leave the explanations in the database
+        columns = ("nip", "codes", "allowance_deduction_bp", "discipline_deduction_bp", "effective_minutes")
+        numbers = await stored.values_list(*columns, "target_minutes", "score_bp")
+        return {row[0]: Scored(*row, explained={}) for row in numbers}
+    rows = await stored
+    return {
+        row.nip: Scored(
+            row.nip,
+            dict(row.codes),
+            row.allowance_deduction_bp,
+            row.discipline_deduction_bp,
+            row.effective_minutes,
+            row.target_minutes,
+            row.score_bp,
+            row.explain,
+        )
+        for row in rows
+    }
+
+
+async def _compute(unit_code: str, month: date, zone: timezone, policy: Policy, nips: list[str], today: date) -> None:
     from server.results import compute_unit_month
     from server.web.activities import claims_for_unit_month
     from server.web.excuse_routes import excuses_for
 
-    zone = (await unit_zones()).get(unit_code, WIB)
     first, end = month_bounds(month, zone)
     claims = await claims_for_unit_month(unit_code, first, end)
-    today = datetime.now(zone).date()
     days = days_of(month)
     not_yet = {d: NOT_YET for d in days if d >= today}
-    nips = await Employee.filter(unit_id=unit_code).values_list("nip", flat=True)
     excuses = await excuses_for(nips, days[0], days[-1])
-    report = await compute_unit_month(
-        unit_code, month.year, month.month, policy_for(zone), claims=claims, days_off=not_yet, excuses=excuses
+    await compute_unit_month(
+        unit_code, month.year, month.month, policy, claims=claims, days_off=not_yet, excuses=excuses
     )
-    return {r.nip: r for r in report.results}
 
 
-async def results_for(employees: Iterable[Employee], month: date) -> dict[str, MonthlyResult]:
+async def results_for(employees: Iterable[Employee], month: date, *, explained: bool = True) -> dict[str, Scored]:
     units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
-    found: dict[str, MonthlyResult] = {}
+    found: dict[str, Scored] = {}
     for unit in units:
-        found.update(await unit_month(unit, month))
+        found.update(await unit_month(unit, month, explained=explained))
     return found
 
 
@@ -138,8 +218,8 @@ def _clock(text: str | None) -> str | None:
     return text[11:16] if text else None
 
 
-def build_view(employee: Employee, month: date, result: MonthlyResult) -> MonthView:
-    explained = result.explain()
+def build_view(employee: Employee, month: date, result: Scored) -> MonthView:
+    explained = result.explained
     activities_by_day: dict[str, list[dict[str, Any]]] = {}
     flags: dict[str, list[str]] = {}
     for activity in explained["performance"]["activities"]:
@@ -247,7 +327,7 @@ class RecapRow:
 
 
 async def recap(employees: list[Employee], month: date) -> list[RecapRow]:
-    results = await results_for(employees, month)
+    results = await results_for(employees, month, explained=False)
     rows = []
     for employee in employees:
         result = results.get(employee.nip)

@@ -18,6 +18,7 @@ The schedule (each step while punches are flowing):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -210,6 +211,29 @@ def _by_time(punch: Punch) -> datetime:
     return punch.local_time
 
 
+class DropCounter(logging.Handler):
+    """Counts the ZK simulators' "dropping the connection mid-read" (they run in this process)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    @classmethod
+    def install(cls) -> DropCounter:
+        counter = cls()
+        simulator_log = logging.getLogger("gateway.simulators.zk")
+        simulator_log.setLevel(logging.INFO)
+        simulator_log.addHandler(counter)
+        return counter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "mid-read" in record.getMessage():
+            self.count += 1
+
+    def remove(self) -> None:
+        logging.getLogger("gateway.simulators.zk").removeHandler(self)
+
+
 class WireWatch:
     """Sees every punch batch on the broker as the server's user (not shared): when each batch id was
     first published, for the publish-to-commit latency."""
@@ -219,6 +243,7 @@ class WireWatch:
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.first_seen: dict[str, float] = {}
+        self.copies: dict[str, int] = {}  # a batch seen twice was published again (no ack in time)
         self._lock = threading.Lock()
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5, client_id="trial-wire-watch"
@@ -241,6 +266,7 @@ class WireWatch:
             # The gateway stamps sent_at when it first publishes (same machine clock); a copy seen
             # earlier than its stamp cannot be, so the earlier of the two is the publish time.
             with self._lock:
+                self.copies[batch_id] = self.copies.get(batch_id, 0) + 1
                 self.first_seen[batch_id] = min(self.first_seen.get(batch_id, seen), sent_at, seen)
 
     def close(self) -> None:
@@ -311,6 +337,7 @@ class Outcome:
     differing: list[str] = field(default_factory=list)
     differing_punches: list[str] = field(default_factory=list)
     committed_batches: int = 0
+    republished_batches: int = 0
     employees_compared: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -386,8 +413,9 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
         outcome.faults.append("broker restarted (down 1 s, sessions lost: persistence off)")
         log("fault: broker restarted")
         time.sleep(scale.serial_spread_s * 0.25)
+        share = replicas[0].health().get("punches_stored", 0)
         replicas[0].kill()
-        outcome.faults.append("replica a killed -9 mid-stream, restarted 3 s later")
+        outcome.faults.append(f"replica a killed -9 mid-stream (it had stored {share} punches), restarted 3 s later")
         log("fault: replica a killed -9")
         time.sleep(3)
         replicas[0].start()
@@ -406,20 +434,35 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
         log("serial month stored; fault: gateway mks killed -9, uplink cut")
 
         mks, jkt, jyp = rigs[1], rigs[0], rigs[2]
-        mks.gateway.kill()
         mks.uplink.cut()
-        jkt.zk["udp"].drop_connection_after_chunks = 1
+        drops = DropCounter.install()
+        udp_log_bytes = 40 * (len(jkt.zk["udp"].records) + sum(1 for p in second_half["jkt"] if p.device == "udp"))
+        # pyzk reads a UDP log in 16 KiB chunks: drop half way through (before the first, for a short log).
+        drop_after = udp_log_bytes // (16 * 1024) // 2
+        jkt.zk["udp"].drop_connection_after_chunks = drop_after
         for rig in rigs:
             rig.load_log(second_half[rig.office.key])
+        wait_until(lambda: mks.queue_counts()[0] > 0, 30, "gateway mks queueing the second half")
+        queued_at_kill = mks.queue_counts()[0]
+        mks.gateway.kill()
         mks.gateway.start()
-        outcome.faults.append("gateway mks killed -9 with its queue in use; uplink cut, restarted behind it")
-        outcome.faults.append("device jkt/udp drops the connection mid-read (after 1 chunk)")
+        outcome.faults.append(
+            f"uplink mks cut; gateway mks killed -9 while queueing ({queued_at_kill} punches queued), restarted"
+        )
         held = 0
         cut_until = time.monotonic() + scale.uplink_cut_s
         while time.monotonic() < cut_until:
             held = max(held, mks.queue_counts()[0])
             time.sleep(0.5)
+        try:
+            wait_until(lambda: drops.count > 0, 30, "a read dropped mid-way")
+        except TimeoutError as exc:
+            outcome.problems.append(f"device jkt/udp: {exc}")
         jkt.zk["udp"].drop_connection_after_chunks = None
+        outcome.faults.append(
+            f"device jkt/udp dropped the connection mid-read (after {drop_after} chunks) {drops.count} times"
+        )
+        drops.remove()
         mks.uplink.restore()
         outcome.faults.append(f"uplink mks restored after {scale.uplink_cut_s:.0f} s; {held} punches held meanwhile")
         if held <= 0:
@@ -517,6 +560,7 @@ def _account(
     latencies = [at - watch.first_seen[b] for b, at in committed.items() if b in watch.first_seen]
     outcome.latency_batches = len(latencies)
     outcome.committed_batches = len(committed)
+    outcome.republished_batches = sum(1 for copies in watch.copies.values() if copies > 1)
     outcome.worst_latency_s = max(latencies, default=0.0)
 
     results = monthly_results(db_url, trial)
@@ -565,6 +609,7 @@ def report(outcome: Outcome) -> str:
         f"  peak ingest rate       {outcome.peak_rate:>8} punches/s (committed, per wall-clock second)",
         f"  worst publish-to-commit {outcome.worst_latency_s:>7.1f} s over {outcome.latency_batches} of "
         f"{outcome.committed_batches} batches (faults included)",
+        f"  batches published again {outcome.republished_batches:>7}   (no ack in time: the faults at work)",
         f"  wall time              {outcome.elapsed_s:>8.0f} s",
         "",
         "  faults:",

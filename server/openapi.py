@@ -297,10 +297,17 @@ def document() -> dict[str, Any]:
                 "required": ["claim_ids", "decision"],
                 "properties": {
                     "claim_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 500},
-                    "decision": {"type": "string", "enum": ["approve", "reject"]},
+                    "decision": {"type": "string", "enum": ["approve", "reject", "correct"]},
                     "reason": TEXT,
                 },
             },
+            "200",
+            404,
+        ),
+        "/api/v1/activities/{claim_id}/resubmit": _post(
+            "resubmit one of the caller's claims after a correction request",
+            [_param("claim_id", "the claim", {"type": "string", "maxLength": 32}, "path")],
+            {"type": "object", "properties": {"quantity": {"type": "integer"}, "evidence": TEXT}},
             "200",
             404,
         ),

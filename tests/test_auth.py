@@ -18,11 +18,46 @@ PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")}
 
 # Path parameters each role may legitimately use (inside its own scope).
 OWN = {
-    Role.BUREAU_ADMIN: {"nip": ANI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
-    Role.UNIT_ADMIN: {"nip": CITRA, "code": "dir-2", "gateway_id": "gw-dir2", "unit": "dir-2", "username": "nobody"},
-    Role.SUPERVISOR: {"nip": BUDI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
-    Role.EMPLOYEE: {"nip": BUDI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
-    Role.OPERATIONS: {"nip": ANI, "code": "dir-1", "gateway_id": "gw-dir1", "unit": "dir-1", "username": "nobody"},
+    Role.BUREAU_ADMIN: {
+        "nip": ANI,
+        "code": "dir-1",
+        "gateway_id": "gw-dir1",
+        "unit": "dir-1",
+        "username": "nobody",
+        "claim_id": "none",
+    },
+    Role.UNIT_ADMIN: {
+        "nip": CITRA,
+        "code": "dir-2",
+        "gateway_id": "gw-dir2",
+        "unit": "dir-2",
+        "username": "nobody",
+        "claim_id": "none",
+    },
+    Role.SUPERVISOR: {
+        "nip": BUDI,
+        "code": "dir-1",
+        "gateway_id": "gw-dir1",
+        "unit": "dir-1",
+        "username": "nobody",
+        "claim_id": "none",
+    },
+    Role.EMPLOYEE: {
+        "nip": BUDI,
+        "code": "dir-1",
+        "gateway_id": "gw-dir1",
+        "unit": "dir-1",
+        "username": "nobody",
+        "claim_id": "none",
+    },
+    Role.OPERATIONS: {
+        "nip": ANI,
+        "code": "dir-1",
+        "gateway_id": "gw-dir1",
+        "unit": "dir-1",
+        "username": "nobody",
+        "claim_id": "none",
+    },
 }
 
 

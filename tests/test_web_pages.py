@@ -129,6 +129,17 @@ async def test_activities_entry_flags_and_bulk_decisions(world: World):
     assert again.status == 400  # already decided
     mine = await (await client.get("/api/v1/activities", headers=budi)).json()
     assert {c["state"] for c in mine["items"]} == {"approved", "rejected"}
+    # A correction request goes back to the employee, who resubmits with a changed quantity.
+    third = await (await client.post("/api/v1/activities", json={**inside, "start": "13:00"}, headers=budi)).json()
+    asked = await client.post(decisions, json={"claim_ids": [third["claim_id"]], "decision": "correct",
+                                               "reason": "Jumlah surat?"}, headers=ani)  # fmt: skip
+    assert asked.status == 200
+    resubmit = f"/api/v1/activities/{third['claim_id']}/resubmit"
+    assert (await client.post(resubmit, json={"quantity": 1}, headers=ani)).status == 404  # not Ani's claim
+    again = await (await client.post(resubmit, json={"quantity": 1, "evidence": "ND-13"}, headers=budi)).json()
+    assert (again["state"], again["minutes"]) == ("submitted", 30)
+    await client.post(decisions, json={"claim_ids": [third["claim_id"]], "decision": "reject", "reason": "x"},
+                      headers=ani)  # fmt: skip
     month = await (await client.get(f"/api/v1/employees/{BUDI}/month", params={"month": MONTH}, headers=budi)).json()
     assert month["activity_minutes"] == 60
     citra = world.auth(Role.UNIT_ADMIN)

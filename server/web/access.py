@@ -48,6 +48,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/activities"): Rule(PERSONNEL, scoped_in_handler=True),
     ("POST", "/api/v1/activities"): Rule(PERSONNEL, scoped_in_handler=True),
     ("POST", "/api/v1/activities/decisions"): Rule((SUP,), scoped_in_handler=True),
+    ("POST", "/api/v1/activities/{claim_id}/resubmit"): Rule(PERSONNEL, scoped_in_handler=True),
     ("GET", "/api/v1/excuses"): Rule(PERSONNEL, scoped_in_handler=True),
     ("POST", "/api/v1/excuses"): Rule((BUR, UNI), scoped_in_handler=True),
     ("GET", "/api/v1/users"): Rule((BUR, UNI), scoped_in_handler=True),

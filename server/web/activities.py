@@ -99,10 +99,14 @@ def visible_claims(scope: Scope):  # noqa: ANN201 - a tortoise QuerySet
     return ActivityClaimRecord.all()
 
 
+DECISIONS = ("approve", "reject", "correct")
+
+
 async def decide(
-    principal: Principal, subordinates: frozenset[str], claim_ids: Sequence[str], approve: bool, reason: str
+    principal: Principal, subordinates: frozenset[str], claim_ids: Sequence[str], decision: str, reason: str
 ) -> list[ActivityClaimRecord]:
-    """Approve or reject (with a reason) submitted claims of the supervisor's subordinates, all or none."""
+    """Approve, reject (with a reason) or send back for correction (with a note) submitted claims of the
+    supervisor's subordinates, all or none."""
     if not claim_ids:
         raise ActivityError("choose at least one claim")
     rows = await ActivityClaimRecord.filter(claim_id__in=list(claim_ids), nip__in=sorted(subordinates))
@@ -112,7 +116,12 @@ async def decide(
     for row in rows:
         claim = claim_of(row)
         try:
-            claim = claim.approve() if approve else claim.reject(reason[:MAX_TEXT])
+            if decision == "approve":
+                claim = claim.approve()
+            elif decision == "reject":
+                claim = claim.reject(reason[:MAX_TEXT])
+            else:
+                claim = claim.request_correction(reason[:MAX_TEXT])
         except ScoringError as exc:
             raise ActivityError(str(exc)) from None
         row.state, row.reason = claim.state.value, claim.reason
@@ -121,6 +130,27 @@ async def decide(
     for row in decided:
         await row.save(update_fields=["state", "reason", "decided_by", "decided_at"])
     return decided
+
+
+async def resubmit(
+    principal: Principal, claim_id: str, quantity: int | None, evidence: str | None
+) -> ActivityClaimRecord:
+    """The employee's corrected claim (quantity, evidence), back to the supervisor."""
+    row = await ActivityClaimRecord.get_or_none(claim_id=claim_id, nip=principal.employee_nip or "")
+    if row is None:
+        raise LookupError("no such claim of yours")
+    if quantity is not None and not 1 <= quantity <= MAX_QUANTITY:
+        raise ActivityError(f"quantity: expected 1..{MAX_QUANTITY}")
+    try:
+        claim = claim_of(row).resubmit(
+            quantity=quantity, evidence=None if evidence is None else evidence[:MAX_TEXT], catalogue=catalogue()
+        )
+    except ScoringError as exc:
+        raise ActivityError(str(exc)) from None
+    row.quantity, row.minutes, row.evidence = claim.quantity, claim.minutes, claim.evidence
+    row.state, row.reason, row.decided_by, row.decided_at = claim.state.value, claim.reason, None, None
+    await row.save()
+    return row
 
 
 async def claims_for_unit_month(unit_code: str, first: datetime, end: datetime) -> dict[str, list[Claim]]:

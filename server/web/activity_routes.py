@@ -139,15 +139,15 @@ async def api_record_claim(request: web.Request) -> web.Response:
 
 
 async def _decide(principal: Principal, claim_ids: list[str], decision: str, reason: str) -> int:
-    from server.web.activities import ActivityError, decide
+    from server.web.activities import DECISIONS, ActivityError, decide
 
-    if decision not in ("approve", "reject"):
-        raise BadRequest("decision: expected 'approve' or 'reject'")
-    if decision == "reject" and not reason.strip():
-        raise BadRequest("reason: a rejection needs a reason the employee can read")
+    if decision not in DECISIONS:
+        raise BadRequest(f"decision: expected one of {list(DECISIONS)}")
+    if decision != "approve" and not reason.strip():
+        raise BadRequest("reason: a rejection or a correction request needs a reason the employee can read")
     team = await subordinates(principal.employee_nip) if principal.employee_nip else frozenset()
     try:
-        return len(await decide(principal, team, claim_ids, decision == "approve", reason))
+        return len(await decide(principal, team, claim_ids, decision, reason))
     except LookupError:
         raise NotFound("a claim is not one of your subordinates'") from None
     except ActivityError as exc:
@@ -170,6 +170,45 @@ async def api_decide(request: web.Request) -> web.Response:
         raise BadRequest("reason: expected text")
     count = await _decide(principal, ids, str(body.get("decision")), reason)
     return web.json_response({"decided": count})
+
+
+async def _resubmit(principal: Principal, claim_id: str, quantity: Any, evidence: Any) -> ActivityClaimRecord:
+    from server.web.activities import ActivityError, resubmit
+
+    try:
+        amount = None if quantity in (None, "") else int(quantity)
+    except (TypeError, ValueError):
+        raise BadRequest("quantity: expected a whole number") from None
+    if evidence is not None and not isinstance(evidence, str):
+        raise BadRequest("evidence: expected text")
+    try:
+        return await resubmit(principal, claim_id, amount, evidence)
+    except LookupError:
+        raise NotFound("no such claim of yours") from None
+    except ActivityError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+@routes.post("/api/v1/activities/{claim_id}/resubmit")
+async def api_resubmit(request: web.Request) -> web.Response:
+    """The caller's corrected claim after a correction request: {"quantity"?, "evidence"?}."""
+    from server.web.api_v1 import json_body
+
+    principal = require_role(request, *PERSONNEL)
+    body = await json_body(request)
+    row = await _resubmit(principal, request.match_info["claim_id"], body.get("quantity"), body.get("evidence"))
+    return web.json_response(claim_json(row, {}))
+
+
+@routes.post("/activities/{claim_id}/resubmit")
+async def resubmit_page(request: web.Request) -> web.Response:
+    principal = require_role(request, *PERSONNEL)
+    form = await request.post()
+    try:
+        await _resubmit(principal, request.match_info["claim_id"], form.get("quantity"), form.get("evidence"))
+    except (web.HTTPBadRequest, web.HTTPNotFound) as exc:
+        raise web.HTTPSeeOther(location="/activities?" + urlencode({"error": _reason(exc)})) from None
+    raise web.HTTPSeeOther(location="/activities?saved=1")
 
 
 # --- pages ------------------------------------------------------------------------------------------

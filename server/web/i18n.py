@@ -113,6 +113,8 @@ LABELS: dict[str, dict[str, str]] = {
         "select_all": "Pilih semua",
         "my_claims": "Klaim saya",
         "queue": "Antrean persetujuan",
+        "ask_correction": "Minta perbaikan",
+        "resubmit": "Ajukan ulang",
         "why_policy": "Aturan: {title} ({name}, berlaku sejak {since}).",
         "why_day": "{date}: {codes}, potongan {deduction}.",
         "why_discipline": "Disiplin: jumlah potongan {sum} (paling banyak {cap}), jadi potongan {deduction} "
@@ -227,6 +229,8 @@ LABELS: dict[str, dict[str, str]] = {
         "select_all": "Select all",
         "my_claims": "My claims",
         "queue": "Approval queue",
+        "ask_correction": "Ask for a correction",
+        "resubmit": "Resubmit",
         "why_policy": "Policy: {title} ({name}, in force from {since}).",
         "why_day": "{date}: {codes}, deduction {deduction}.",
         "why_discipline": "Discipline: deductions add up to {sum} (capped at {cap}), so the deduction is "

@@ -17,9 +17,17 @@ DAY = last_working_day(datetime.now(WIB).date())
 MONTH = DAY.strftime("%Y-%m")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> str:
+    """The embedded database and PostgreSQL (a fresh database per test)."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'web.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-async def world(tmp_path):
-    async with web_world(f"sqlite://{tmp_path / 'web.sqlite3'}") as w:
+async def world(db_url):
+    async with web_world(db_url) as w:
         await seed_month(DAY)
         yield w
 
@@ -38,7 +46,7 @@ async def test_csv_export_has_the_payroll_columns_and_one_row_per_employee(world
     assert set(body) == {ANI, BUDI, CITRA}
     assert [row[0] for row in rows[1:]] == ["1", "2", "3"]
     assert int(body[BUDI]["TL2"]) >= 1 and int(body[BUDI]["PSW1"]) >= 1
-    assert body[BUDI]["Unit"] == "DIR-1" and body[BUDI]["Jabatan"] == "Analis"
+    assert body[BUDI]["Unit"] == "dir-1" and body[BUDI]["Jabatan"] == "Analis"
     assert float(body[BUDI]["Potongan (%)"]) > float(body[ANI]["Potongan (%)"]) - 0.001
 
 

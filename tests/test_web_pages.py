@@ -206,3 +206,26 @@ async def test_excused_days_are_scored_as_the_policy_says_and_shown_as_on_leave(
     if today.weekday() < 5 and DAY.month == today.month:
         body = await (await world.client.get("/api/v1/today", headers=admin)).json()
         assert {e["nip"]: e["status"] for e in body["employees"]}[BUDI] == "on_leave"
+
+
+async def test_an_administrator_records_leave_on_the_month_page(world: World):
+    cookie, csrf = await session_cookie(world, Role.UNIT_ADMIN)
+    month = await world.client.get(f"/employees/{CITRA}/month?month={MONTH}", cookies={SESSION_COOKIE: cookie})
+    assert 'id="excuse-form"' in await month.text()
+    form = {"csrf_token": csrf, "kind": "official_travel", "first_day": DAY.isoformat(), "last_day": DAY.isoformat()}
+    saved = await world.client.post(f"/employees/{CITRA}/excuses", data=form, cookies={SESSION_COOKIE: cookie},
+                                    allow_redirects=False)  # fmt: skip
+    assert saved.status == 303 and "recorded=1" in saved.headers["Location"]
+    body = await (await world.client.get(f"/api/v1/employees/{CITRA}/month", params={"month": MONTH},
+                                         headers=world.auth(Role.UNIT_ADMIN))).json()  # fmt: skip
+    assert next(d for d in body["days"] if d["date"] == DAY.isoformat())["codes"] == ["DL"]
+    # Outside the administrator's unit: refused; without the CSRF token: refused.
+    other = await world.client.post(f"/employees/{BUDI}/excuses", data=form, cookies={SESSION_COOKIE: cookie},
+                                    allow_redirects=False)  # fmt: skip
+    assert other.status == 404
+    forged = await world.client.post(f"/employees/{CITRA}/excuses", data={**form, "csrf_token": "x"},
+                                     cookies={SESSION_COOKIE: cookie}, allow_redirects=False)  # fmt: skip
+    assert forged.status == 403
+    employee_cookie, _ = await session_cookie(world, Role.EMPLOYEE)
+    own = await world.client.get(f"/employees/{BUDI}/month", cookies={SESSION_COOKIE: employee_cookie})
+    assert 'id="excuse-form"' not in await own.text()

@@ -75,20 +75,15 @@ def _day(text: object, name: str) -> date:
         raise BadRequest(f"{name}: expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
-@routes.post("/api/v1/excuses")
-async def record_excuse(request: web.Request) -> web.Response:
-    """{"nip", "kind": one of the policy's excuse kinds, "first_day", "last_day", "note"}."""
-    from server.web.api_v1 import json_body
-
+async def _record(request: web.Request, body: dict[str, Any]) -> ExcuseRecord:
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
-    body = await json_body(request)
     kind = body.get("kind")
     if kind not in excuse_kinds():
         raise BadRequest(f"kind: expected one of {excuse_kinds()}")
     first, last = _day(body.get("first_day"), "first_day"), _day(body.get("last_day"), "last_day")
     if last < first or (last - first).days > MAX_SPAN_DAYS:
         raise BadRequest(f"last_day: expected on or after first_day and within {MAX_SPAN_DAYS} days of it")
-    note = body.get("note", "")
+    note = body.get("note") or ""
     if not isinstance(note, str) or len(note) > 2000:
         raise BadRequest("note: expected text of at most 2000 characters")
     try:
@@ -97,7 +92,7 @@ async def record_excuse(request: web.Request) -> web.Response:
         from server.web.api_v1 import NotFound
 
         raise NotFound("no such employee in your scope") from None
-    row = await ExcuseRecord.create(
+    return await ExcuseRecord.create(
         nip=employee.nip,
         unit_code=employee.unit_id,  # type: ignore[attr-defined]
         kind=kind,
@@ -106,7 +101,33 @@ async def record_excuse(request: web.Request) -> web.Response:
         note=note,
         recorded_by=principal.username,
     )
+
+
+@routes.post("/api/v1/excuses")
+async def record_excuse(request: web.Request) -> web.Response:
+    """{"nip", "kind": one of the policy's excuse kinds, "first_day", "last_day", "note"}."""
+    from server.web.api_v1 import json_body
+
+    row = await _record(request, await json_body(request))
     return web.json_response(excuse_json(row), status=201)
+
+
+@routes.post("/employees/{nip}/excuses")
+async def record_excuse_page(request: web.Request) -> web.Response:
+    """The form on the employee month page (administrators)."""
+    from urllib.parse import urlencode
+
+    form = await request.post()
+    nip = request.match_info["nip"]
+    fields = {name: form.get(name) for name in ("kind", "first_day", "last_day", "note")}
+    try:
+        row = await _record(request, {**fields, "nip": nip})
+    except web.HTTPBadRequest as exc:
+        import json
+
+        reason = json.loads(exc.text or "{}").get("reason", exc.reason)
+        raise web.HTTPSeeOther(location=f"/employees/{nip}/month?" + urlencode({"error": reason})) from None
+    raise web.HTTPSeeOther(location=f"/employees/{nip}/month?month={row.first_day:%Y-%m}&recorded=1")
 
 
 async def excuses_for(nips: Iterable[str], first: date, last: date) -> dict[str, dict[date, str]]:

@@ -219,7 +219,9 @@ async def my_month(request: web.Request) -> web.Response:
 
 @routes.get("/employees/{nip}/month")
 async def employee_month_page(request: web.Request) -> web.Response:
-    require_role(request, *PERSONNEL)
+    from server.web.excuse_routes import excuse_kinds
+
+    principal = require_role(request, *PERSONNEL)
     month = _month_or_400(request)
     try:
         employee = await employee_in_scope(await request_scope(request), request.match_info["nip"])
@@ -232,6 +234,9 @@ async def employee_month_page(request: web.Request) -> web.Response:
         "month.html",
         view=view,
         explanation=plain_words(view.explained, language_of(request)),
+        excuse_kinds=excuse_kinds() if principal.role in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN) else [],
+        recorded=request.query.get("recorded"),
+        error=request.query.get("error"),
         lead=lead,
         month=month,
         previous=previous_month(month),

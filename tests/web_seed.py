@@ -1,10 +1,10 @@
 """A small ministry for the web, API and browser tests: a unit tree, employees with supervisors, PINs,
 a gateway with a device, punches, and one account per role.
 
-    KEMEN (ministry)
-    └── DJ-A (directorate general)
-        ├── DIR-1   Ani (supervisor of Budi), Budi
-        └── DIR-2   Citra
+    kemen (ministry)
+    └── dj-a (directorate general)
+        ├── dir-1   Ani (supervisor of Budi), Budi
+        └── dir-2   Citra
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class World:
 
 ACCOUNTS = (
     ("biro", Role.BUREAU_ADMIN, None, None),
-    ("admin-dir2", Role.UNIT_ADMIN, "DIR-2", None),
+    ("admin-dir2", Role.UNIT_ADMIN, "dir-2", None),
     ("ani", Role.SUPERVISOR, None, ANI),
     ("budi", Role.EMPLOYEE, None, BUDI),
     ("ops", Role.OPERATIONS, None, None),
@@ -64,18 +64,18 @@ def last_working_day(before: date) -> date:
 
 
 async def seed(world: World) -> None:
-    await Unit.create(code="KEMEN", name="Kementerian Contoh", kind="ministry")
-    await Unit.create(code="DJ-A", name="Direktorat Jenderal A", parent_id="KEMEN", kind="directorate_general")
-    await Unit.create(code="DIR-1", name="Direktorat Satu", parent_id="DJ-A", kind="directorate")
-    await Unit.create(code="DIR-2", name="Direktorat Dua", parent_id="DJ-A", kind="directorate")
-    await Employee.create(nip=ANI, name="Ani Wulandari", unit_id="DIR-1", position="Kepala Subbagian")
-    await Employee.create(nip=BUDI, name="Budi Santoso", unit_id="DIR-1", position="Analis", supervisor_id=ANI)
-    await Employee.create(nip=CITRA, name="Citra Lestari", unit_id="DIR-2", position="Pranata")
-    for unit, pin, nip in (("DIR-1", "1", ANI), ("DIR-1", "2", BUDI), ("DIR-2", "1", CITRA)):
+    await Unit.create(code="kemen", name="Kementerian Contoh", kind="ministry")
+    await Unit.create(code="dj-a", name="Direktorat Jenderal A", parent_id="kemen", kind="directorate_general")
+    await Unit.create(code="dir-1", name="Direktorat Satu", parent_id="dj-a", kind="directorate")
+    await Unit.create(code="dir-2", name="Direktorat Dua", parent_id="dj-a", kind="directorate")
+    await Employee.create(nip=ANI, name="Ani Wulandari", unit_id="dir-1", position="Kepala Subbagian")
+    await Employee.create(nip=BUDI, name="Budi Santoso", unit_id="dir-1", position="Analis", supervisor_id=ANI)
+    await Employee.create(nip=CITRA, name="Citra Lestari", unit_id="dir-2", position="Pranata")
+    for unit, pin, nip in (("dir-1", "1", ANI), ("dir-1", "2", BUDI), ("dir-2", "1", CITRA)):
         await DevicePin.create(unit_id=unit, pin=pin, employee_id=nip)
-    await Gateway.create(gateway_id="gw-dir1", unit_code="DIR-1", registered=True, online=True,
+    await Gateway.create(gateway_id="gw-dir1", unit_code="dir-1", registered=True, online=True,
                          last_seen_at=datetime.now(UTC), queued_punches=4)  # fmt: skip
-    await Gateway.create(gateway_id="gw-dir2", unit_code="DIR-2", registered=True, online=False)
+    await Gateway.create(gateway_id="gw-dir2", unit_code="dir-2", registered=True, online=False)
     await Device.create(serial="DEV-DIR1", name="lobby", gateway_id="gw-dir1", reachable=True, clock_drift_s=300.0)
     await Device.create(serial="DEV-DIR2", name="entrance", gateway_id="gw-dir2", reachable=False)
     for username, role, unit, nip in ACCOUNTS:
@@ -103,14 +103,14 @@ async def add_punch(unit: str, pin: str, at: datetime, state: int = 0, device: s
 async def seed_month(day: date) -> None:
     """Budi 45 minutes late (TL2) and gone 20 minutes early (PSW1) on `day`; Ani on time; Citra on time."""
     at = datetime(day.year, day.month, day.day, tzinfo=WIB)
-    await add_punch("DIR-1", "2", at.replace(hour=8, minute=15))
+    await add_punch("dir-1", "2", at.replace(hour=8, minute=15))
     await add_punch(
-        "DIR-1", "2", at.replace(hour=15, minute=40) if day.weekday() < 4 else at.replace(hour=16, minute=10), 1
+        "dir-1", "2", at.replace(hour=15, minute=40) if day.weekday() < 4 else at.replace(hour=16, minute=10), 1
     )
-    await add_punch("DIR-1", "1", at.replace(hour=7, minute=20))
-    await add_punch("DIR-1", "1", at.replace(hour=17, minute=0), 1)
-    await add_punch("DIR-2", "1", at.replace(hour=7, minute=25), device="DEV-DIR2")
-    await add_punch("DIR-2", "1", at.replace(hour=17, minute=5), 1, device="DEV-DIR2")
+    await add_punch("dir-1", "1", at.replace(hour=7, minute=20))
+    await add_punch("dir-1", "1", at.replace(hour=17, minute=0), 1)
+    await add_punch("dir-2", "1", at.replace(hour=7, minute=25), device="DEV-DIR2")
+    await add_punch("dir-2", "1", at.replace(hour=17, minute=5), 1, device="DEV-DIR2")
 
 
 @contextlib.asynccontextmanager

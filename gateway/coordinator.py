@@ -11,6 +11,11 @@ whole log on connecting and every `reconcile_interval_s`, and in between queues 
 device announces it. Otherwise it reads the whole log every `poll_interval_s`. Serial terminals push
 lines and keep no log, so their port is always held open the same way.
 
+Some firmware stops sending live events on a connection without a word, the connection otherwise
+healthy. So after every `liveness_s` without an event the coordinator asks the device for its record
+count: when the log grew by more than the events heard, the stream has gone silent, and the
+coordinator reconnects and re-reads the whole log at once to fill the gap.
+
 Every punch is checked before it is queued: a timestamp in year 2000 (the clock restarted after a
 flat battery), in the future, or before the gateway last set the clock (for punches stored after
 that) is held in the DeviceStore for a person, never queued with a time that may be invented. The
@@ -60,6 +65,7 @@ class DeviceHealth:
     held_punches: int = 0  # suspect timestamps held for review, never queued
     quarantined: int = 0  # raw records or lines that are not punches
     log_cleared_at: float | None = None
+    silent_streams: int = 0  # live-event streams found silent (log grew, no events) and reconnected
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,10 @@ class PollResult:
     gateway_time: datetime
     clock_drift_s: float = 0.0
     clock_set: ClockSet | None = None
+
+
+class LiveStreamSilent(Exception):
+    """The device stored punches it never announced on this connection's live-event stream."""
 
 
 def suspect_reason(
@@ -112,6 +122,7 @@ class DeviceCoordinator:
         *,
         store: DeviceStore | None = None,
         reconcile_interval_s: float | None = None,
+        liveness_s: float | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
@@ -120,6 +131,8 @@ class DeviceCoordinator:
         self.on_new_punches = on_new_punches
         self.store = store or DeviceStore(queue.path.parent / "devices.sqlite3")
         self.reconcile_interval_s = reconcile_interval_s or config.poll_interval_s * 5
+        # How long a live stream may stay quiet before the device's record count is checked against it.
+        self.liveness_s = min(liveness_s or 60.0, self.reconcile_interval_s)
         self._live_events_refused = False
         self.health = DeviceHealth(mode="live" if self.streaming else "polling")
         self._busy = asyncio.Lock()
@@ -238,20 +251,39 @@ class DeviceCoordinator:
             heartbeat[0] = time.monotonic()
             return stop.is_set() or self._sessions_waiting > 0
 
+        # A serial line keeps no log to count: its silence is just nobody punching.
+        check_liveness = self.config.protocol != "serial"
+
         def hold(driver: DeviceDriver) -> None:
+            stored: int | None = None  # the device's record count when last looked at
+            heard = 0  # live punches since then
             while not beat():
                 if time.monotonic() - self._last_reconcile_at >= self.reconcile_interval_s:
                     result = self._read_everything(driver)
                     self._last_reconcile_at = time.monotonic()
+                    stored, heard = result.info.record_count, 0
                     loop.call_soon_threadsafe(self._absorb_reconciled, result)
+                elif stored is None and check_liveness:
+                    stored, heard = driver.read_info().record_count, 0
                 next_reconcile = self._last_reconcile_at + self.reconcile_interval_s
 
                 def due(next_reconcile: float = next_reconcile) -> bool:
                     return beat() or time.monotonic() >= next_reconcile
 
-                for punch in driver.live_punches(self.reconcile_interval_s, stop_when=due):
+                for punch in driver.live_punches(self.liveness_s, stop_when=due):
                     heartbeat[0] = time.monotonic()
+                    heard += 1
                     loop.call_soon_threadsafe(self._absorb_live, punch)
+                if check_liveness and not beat() and time.monotonic() < next_reconcile:
+                    # Quiet for liveness_s: the device's own count says whether anyone punched meanwhile.
+                    # Copies count too (a duplicating device announces each copy), so a healthy stream
+                    # never hears fewer punches than the log gained; a clear only lowers the count.
+                    count = driver.read_info().record_count
+                    if stored is not None and count - stored > heard:
+                        raise LiveStreamSilent(
+                            f"the log gained {count - stored} records but the live stream announced {heard}"
+                        )
+                    stored, heard = count, 0
 
         stall_limit = self.config.timeout_s * 6
         async with self._busy:
@@ -272,6 +304,10 @@ class DeviceCoordinator:
                     future.add_done_callback(_retrieve_quietly)
             try:
                 future.result()
+            except LiveStreamSilent as exc:
+                self.health.silent_streams += 1
+                self._last_reconcile_at = float("-inf")  # the next connection re-reads the log first
+                log.warning("device %s: live events stopped silently (%s); reconnecting", self.config.name, exc)
             except LiveEventsRefused as exc:
                 # The profile promised live events this firmware lacks: poll it, and say so once.
                 self._live_events_refused = True

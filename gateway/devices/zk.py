@@ -8,7 +8,8 @@ an unknown state: the driver drops it and the caller connects again.
 The attendance log is fetched with pyzk's buffered read but decoded here: pyzk's get_attendance()
 re-slices the whole buffer once per record (quadratic: about 7 s for 100,000 40-byte records on a
 desktop CPU, minutes on a Raspberry Pi) and one record with an impossible date (Feb 30, which the ZK
-calendar of 31-day months can hold) fails the whole read, for good, since the log keeps it.
+calendar of 31-day months can hold) fails the whole read, for good, since the log keeps it. The record
+layout is told by size, as pyzk does: 8, 16, 40 or 49 bytes (pyzk 0.9 misreads the last).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ _DEVICE_FAILURES = (ZKError, OSError, struct.error, ValueError, TypeError, Index
 _RECORD_8 = struct.Struct("<HBIB")  # uid, verify, time, state
 _RECORD_16 = struct.Struct("<IIBB2xI")  # numeric pin, time, verify, state, workcode
 _RECORD_40 = struct.Struct("<H24sBIB8x")  # uid, pin, verify, time, state
+# Newer face/palm firmware (SpeedFace-V5L, MB560-VL of 2022) sends 49-byte records: the 40-byte fields
+# at the same offsets and 9 more bytes (work code and reserved) the gateway does not need. pyzk 0.9
+# strides such a log by 40 and reads garbage from the second record on; decoding here reads it right.
+_RECORD_SIZES = (8, 16, 40, 49)
 
 
 def decode_zk_time(value: int) -> datetime:
@@ -218,7 +223,7 @@ class ZKDriver:
             return []
         (total,) = struct.unpack_from("<I", log_bytes)
         record_size, remainder = divmod(total, count)
-        if remainder or record_size not in (8, 16, 40):
+        if remainder or record_size not in _RECORD_SIZES:
             self._drop()
             raise DeviceError(
                 f"ZK device {self.address}: the log holds {total} bytes for {count} records: "
@@ -245,7 +250,7 @@ class ZKDriver:
             numeric_pin, stamp, verify, state, _workcode = _RECORD_16.unpack(record)
             pin = str(numeric_pin)
         else:
-            _uid, raw_pin, verify, stamp, state = _RECORD_40.unpack(record)
+            _uid, raw_pin, verify, stamp, state = _RECORD_40.unpack_from(record)  # 40 or 49 bytes
             pin = raw_pin.split(b"\x00", 1)[0].decode(self.encoding, errors="ignore")
         return DevicePunch(pin, decode_zk_time(stamp), state, verify)
 

@@ -15,7 +15,12 @@ def add_zk_knobs(parser: argparse.ArgumentParser) -> None:
     knobs = parser.add_argument_group("misbehaviour and shape")
     knobs.add_argument("--records", type=int, default=0, help="bulk history in the log (e.g. 100000), no events")
     knobs.add_argument("--capacity", type=int, default=100_000, help="records the log holds; full refuses punches")
-    knobs.add_argument("--record-size", type=int, choices=(8, 16, 40), default=40, help="log record format")
+    knobs.add_argument(
+        "--record-size", type=int, choices=(8, 16, 40, 49), default=40, help="log record format (49: SpeedFace-class)"
+    )
+    knobs.add_argument(
+        "--user-size", type=int, choices=(28, 72), help="user record format (default: 72 with 40/49-byte records)"
+    )
     knobs.add_argument("--transport", choices=("both", "tcp", "udp"), default="both", help="udp: old firmware")
     knobs.add_argument("--no-live-events", action="store_true", help="refuse live-event registration")
     knobs.add_argument("--punch-every", type=float, default=0, help="someone punches every N seconds (0: never)")
@@ -26,12 +31,15 @@ def add_zk_knobs(parser: argparse.ArgumentParser) -> None:
     knobs.add_argument("--duplicates", action="store_true", help="the log repeats every other record")
     knobs.add_argument("--garbage", type=int, default=0, help="N records stamped 2000-01-01 or years ahead")
     knobs.add_argument("--corrupt", type=int, default=0, help="N records stamped 30 February")
+    knobs.add_argument("--clock-reset", action="store_true", help="flat clock battery: the clock restarts at 2000")
+    knobs.add_argument("--full-log-stalls", type=int, default=0, help="while full, N reads of the log stall mid-read")
+    knobs.add_argument("--silent-after-events", type=int, help="live events stop silently after N per connection")
 
 
 def run_zk(args: argparse.Namespace) -> int:
     from gateway.simulators.zk import SimRecord, ZKSimulator
 
-    user_size = 72 if args.record_size == 40 else 28
+    user_size = args.user_size or (72 if args.record_size in (40, 49) else 28)
     simulator = ZKSimulator(
         serial=args.serial,
         host=args.host,
@@ -63,9 +71,17 @@ def run_zk(args: argparse.Namespace) -> int:
     simulator.emit_duplicate_punches = args.duplicates
     simulator.garbage_records = args.garbage
     simulator.corrupt_records = args.corrupt
+    simulator.full_log_stalls = args.full_log_stalls
+    simulator.live_events_go_silent_after = args.silent_after_events
+    if args.clock_reset:
+        simulator.reset_clock()
     simulator.start()
     transports = {"both": "TCP and UDP", "tcp": "TCP", "udp": "UDP"}[args.transport]
-    print(f"ZK simulator {args.serial} on {args.host}:{simulator.port} ({transports}); Ctrl-C stops it.", flush=True)
+    formats = f"{args.record_size}-byte records, {user_size}-byte users"
+    print(
+        f"ZK simulator {args.serial} on {args.host}:{simulator.port} ({transports}); {formats}; Ctrl-C stops it.",
+        flush=True,
+    )
     try:
         while True:
             if args.punch_every > 0:

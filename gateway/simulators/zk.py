@@ -3,7 +3,11 @@
 For the tests, the demo and `kinerja simulate zk`. It serves TCP and UDP on one port number from its
 own threads (never the caller's event loop) and misbehaves on request the way real terminals do:
 slow answers, a connection dropped or hung in the middle of a buffered read, a wrong clock, a log
-that repeats records, and records with impossible times after a flat clock battery.
+that repeats records, and records with impossible times after a flat clock battery. It stores
+attendance records in each layout firmware uses (8, 16, 40 or 49 bytes) and users in 28 or 72 bytes,
+and reproduces three known firmware faults: the clock restarting at 2000-01-01 (`reset_clock`), a full
+log that stalls the read of it (`full_log_stalls`), and a live-event stream that stops silently
+(`live_events_go_silent_after`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class ZKSimulator:
     emit_duplicate_punches: the log, as read, repeats every other record, and every live event comes twice.
     garbage_records: the log, as read, ends with this many records stamped 2000-01-01 or years ahead.
     corrupt_records: ... and then with this many stamped with a date that does not exist (Feb 30).
+    full_log_stalls: while the log is full, this many reads of it stall at their last chunk (the
+        firmware busy with a full flash) and never finish; each stalled read counts one down.
+    live_events_go_silent_after: a connection gets this many live events, then no more, without a
+        word: registration stays acknowledged and punches still go into the log (None: never).
     """
 
     def __init__(
@@ -80,7 +88,10 @@ class ZKSimulator:
         name_encoding: str = "utf-8",
     ) -> None:
         if record_size not in wire.RECORD_FORMATS or user_size not in wire.USER_FORMATS:
-            raise ValueError(f"record_size must be 8, 16 or 40 and user_size 28 or 72, not {record_size}, {user_size}")
+            raise ValueError(
+                f"record_size must be one of {sorted(wire.RECORD_FORMATS)} and user_size one of "
+                f"{sorted(wire.USER_FORMATS)}, not {record_size}, {user_size}"
+            )
         if not (tcp or udp):
             raise ValueError("serve TCP, UDP or both")
         self.serial, self.platform, self.firmware, self.device_name = serial, platform, firmware, device_name
@@ -88,8 +99,8 @@ class ZKSimulator:
         self.host, self.port, self.tcp, self.udp = host, port, tcp, udp
         self.record_capacity, self.user_capacity = record_capacity, user_capacity
         self.live_events = live_events
-        # Devices with numeric pins (8/16-byte records) send 12-byte events, the others the 52-byte kind.
-        self.live_event_size = live_event_size or (52 if record_size == 40 else 12)
+        # Devices with numeric pins (16-byte records, 28-byte users) send 12-byte events, the others 52 bytes.
+        self.live_event_size = live_event_size or (12 if record_size == 16 or user_size == 28 else 52)
         if self.live_event_size not in wire.LIVE_EVENT_SIZES:
             raise ValueError(f"live_event_size must be one of {wire.LIVE_EVENT_SIZES}")
         self.pin_width = pin_width or (9 if user_size == 28 else 14)
@@ -103,6 +114,8 @@ class ZKSimulator:
         self.emit_duplicate_punches = False
         self.garbage_records = 0
         self.corrupt_records = 0
+        self.full_log_stalls = 0
+        self.live_events_go_silent_after: int | None = None
         self._lock = threading.RLock()
         self._users: dict[int, SimUser] = {}
         self._records: list[SimRecord] = []
@@ -179,6 +192,15 @@ class ZKSimulator:
         with self._lock:
             return len(self._listeners())
 
+    @property
+    def log_full(self) -> bool:
+        with self._lock:
+            return len(self._records) + len(self._held_punches) >= self.record_capacity
+
+    def reset_clock(self) -> None:
+        """The clock battery went flat and the terminal restarted: its clock runs again from 2000-01-01."""
+        self.clock_offset = datetime(2000, 1, 1) - self._true_wall_time().replace(microsecond=0)
+
     def device_time(self) -> datetime:
         return (self._true_wall_time() + self.clock_offset).replace(microsecond=0)
 
@@ -233,7 +255,7 @@ class ZKSimulator:
             self._enable(session)  # a reconnecting UDP peer starts afresh
             session.session_id = secrets.randbelow(0xFFFE) + 1
             session.authenticated = not self.comm_key
-            session.buffer, session.event_flags = None, 0
+            session.buffer, session.event_flags, session.events_sent = None, 0, 0
             with self._lock:
                 self._sessions.add(session)
             return reply(wire.CMD_ACK_OK if session.authenticated else wire.CMD_ACK_UNAUTH), True
@@ -301,7 +323,7 @@ class ZKSimulator:
             serial=self.serial,
             platform=self.platform,
             device_name=self.device_name,
-            extended_records=self.record_size == 40,
+            extended_records=self.record_size in wire.WIDE_PIN_RECORDS,
             extended_users=self.user_size == 72,
             pin_width=self.pin_width,
             mac=self.mac,
@@ -339,11 +361,14 @@ class ZKSimulator:
                 packed = [self._pack_record(record, uid_by_pin) for record in self._log_as_read()]
                 corrupt = wire.pack_record(self.record_size, 1, "1", wire.february_30(2026), 0, 1)
                 session.buffer = wire.pack_table(packed + [corrupt] * self.corrupt_records)
+                session.buffer_is_log = True
             elif table == wire.CMD_USERTEMP_RRQ and function == wire.FCT_USER:
                 packed = (wire.pack_user(self.user_size, user, self.name_encoding) for user in self.users)
                 session.buffer = wire.pack_table(packed)
+                session.buffer_is_log = False
             elif function == wire.FCT_FINGERTMP:
                 session.buffer = wire.pack_table([])  # no templates: a simulator has no fingers
+                session.buffer_is_log = False
             else:
                 return wire.CMD_ACK_ERROR, b""
         session.chunks_served = 0
@@ -358,12 +383,23 @@ class ZKSimulator:
             return [], False
         if self.hang_after_chunks is not None and session.chunks_served >= self.hang_after_chunks:
             log.info("ZK simulator %s: hanging mid-read, as asked", self.serial)
-            session.hung = True
+            session.hang()
+            return [], True
+        if session.buffer_is_log and start + size >= len(session.buffer) and self._stall_on_full_log():
+            log.info("ZK simulator %s: log full, the read of it stalls (firmware fault), as asked", self.serial)
+            session.hang()
             return [], True
         session.chunks_served += 1
         chunk = session.buffer[start : start + size]
         datagram_payload = wire.UDP_DATA_PAYLOAD if session.transport == "udp" else None
         return wire.chunk_packets(chunk, session.session_id, request.reply_id, datagram_payload=datagram_payload), True
+
+    def _stall_on_full_log(self) -> bool:
+        with self._lock:
+            if self.full_log_stalls <= 0 or not self.log_full:
+                return False
+            self.full_log_stalls -= 1
+            return True
 
     def _free_buffer(self, session: Session, _payload: bytes) -> tuple[int, bytes]:
         session.buffer = None
@@ -447,5 +483,9 @@ class ZKSimulator:
             # The event code travels in the session-id field; the reply id is 0.
             packet = wire.pack_packet(wire.CMD_REG_EVENT, wire.EF_ATTLOG, 0, event)
             for session in listeners:
+                silent_after = self.live_events_go_silent_after
+                if silent_after is not None and session.events_sent >= silent_after:
+                    continue  # the firmware fault: this connection hears nothing more, and is not told
+                session.events_sent += 1
                 for _copy in range(2 if self.emit_duplicate_punches else 1):
                     session.push_event(packet)

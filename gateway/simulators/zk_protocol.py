@@ -69,7 +69,11 @@ UDP_DATA_PAYLOAD = 1024  # pyzk reads UDP data packets with recv(1024 + 8)
 RECORD_8 = struct.Struct("<HBIB")  # uid, verify, time, state
 RECORD_16 = struct.Struct("<IIBB2xI")  # numeric pin, time, verify, state, reserved, workcode
 RECORD_40 = struct.Struct("<H24sBIB8x")  # uid, pin, verify, time, state, reserved
-RECORD_FORMATS = {8: RECORD_8, 16: RECORD_16, 40: RECORD_40}
+# Newer face/palm firmware (SpeedFace-V5L, MB560-VL 2022): the 40-byte fields at the same offsets,
+# then 9 more bytes; the simulator puts the work code in the first four of them (see docs/devices.md).
+RECORD_49 = struct.Struct("<H24sBIB8xI5x")  # uid, pin, verify, time, state, reserved, workcode, reserved
+RECORD_FORMATS = {8: RECORD_8, 16: RECORD_16, 40: RECORD_40, 49: RECORD_49}
+WIDE_PIN_RECORDS = (40, 49)  # record sizes that carry the pin as text (and go with 52-byte live events)
 USER_28 = struct.Struct("<HB5s8sIxBhI")  # uid, privilege, password, name, card, group, timezone, numeric pin
 USER_72 = struct.Struct("<HB8s24sIx7sx24s")  # uid, privilege, password, name, card, group, pin
 USER_FORMATS = {28: USER_28, 72: USER_72}
@@ -215,15 +219,17 @@ def february_30(year: int) -> int:
     return (((year % 100) * 12 + 1) * 31 + 29) * 86400 + 8 * 3600
 
 
-def pack_record(size: int, uid: int, pin: str, stamp: int, state: int, verify: int) -> bytes:
+def pack_record(size: int, uid: int, pin: str, stamp: int, state: int, verify: int, workcode: int = 0) -> bytes:
     """One attendance record, `stamp` in ZK time; struct.error or ValueError when the pin does not fit."""
     if size == 8:
         return RECORD_8.pack(uid, verify, stamp, state)
     if size == 16:
-        return RECORD_16.pack(int(pin), stamp, verify, state, 0)
+        return RECORD_16.pack(int(pin), stamp, verify, state, workcode)
     if size == 40:
         return RECORD_40.pack(uid, _fixed(pin, 24), verify, stamp, state)
-    raise ValueError(f"record size {size} is not one of 8, 16, 40")
+    if size == 49:
+        return RECORD_49.pack(uid, _fixed(pin, 24), verify, stamp, state, workcode)
+    raise ValueError(f"record size {size} is not one of {sorted(RECORD_FORMATS)}")
 
 
 def unpack_records(size: int, data: bytes) -> list[RawRecord]:
@@ -237,7 +243,7 @@ def unpack_records(size: int, data: bytes) -> list[RawRecord]:
             numeric_pin, stamp, verify, state, _workcode = fields
             uid, pin = 0, str(numeric_pin)
         else:
-            uid, raw_pin, verify, stamp, state = fields
+            uid, raw_pin, verify, stamp, state = fields[:5]
             pin = _text(raw_pin)
         records.append(RawRecord(uid, pin, decode_zk_time(stamp), state, verify))
     return records

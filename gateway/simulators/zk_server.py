@@ -12,6 +12,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 _POLL_S = 0.1  # how often server threads look at the stop flag
 _MAX_UDP_SESSIONS = 64  # UDP clients that vanish without CMD_EXIT must not pile up
+# A hung UDP session has no connection to close: the firmware's watchdog ends it after this long, which
+# also lifts its hold on the terminal (a client that disabled it and then hung).
+HUNG_UDP_SESSION_EXPIRY_S = 2.0
 
 
 @dataclass(eq=False)
@@ -33,9 +37,12 @@ class Session:
     session_id: int = 0
     authenticated: bool = False
     buffer: bytes | None = None  # the table snapshot of a buffered read in progress
+    buffer_is_log: bool = False  # that snapshot is the attendance log
     chunks_served: int = 0
     event_flags: int = 0
+    events_sent: int = 0  # live events sent on this connection (each punch once, whatever its copies)
     hung: bool = False
+    hung_at: float = 0.0
     closed: bool = False
     _pending_events: deque[bytes] = field(default_factory=deque)
     _awaiting_event_ack: bool = False
@@ -44,6 +51,10 @@ class Session:
     def send(self, packets: list[bytes]) -> None:
         with self._send_lock:
             self.send_packets(packets)
+
+    def hang(self) -> None:
+        """Stop answering this client: as if the firmware were stuck on its request."""
+        self.hung, self.hung_at = True, time.monotonic()
 
     def push_event(self, packet: bytes) -> None:
         with self._send_lock:
@@ -187,6 +198,7 @@ class ZKServer:
     def _udp_loop(self, datagrams: socket.socket) -> None:
         with datagrams:
             while not self._stopping.is_set():
+                self._expire_hung_udp_sessions()
                 if not select.select([datagrams], [], [], _POLL_S)[0]:
                     continue
                 try:
@@ -221,6 +233,14 @@ class ZKServer:
             for session in self._udp_sessions.values():
                 self._end(session)
             self._udp_sessions.clear()
+
+    def _expire_hung_udp_sessions(self) -> None:
+        """Called from the UDP thread only, which alone touches `_udp_sessions`."""
+        now = time.monotonic()
+        for address, session in list(self._udp_sessions.items()):
+            if session.hung and now - session.hung_at > HUNG_UDP_SESSION_EXPIRY_S:
+                del self._udp_sessions[address]
+                self._end(session)
 
     def _answer(self, session: Session, raw: bytes) -> bool:
         """Answer one request packet; False when the connection is to be closed."""

@@ -254,6 +254,10 @@ class DeviceCoordinator:
         # A serial line keeps no log to count: its silence is just nobody punching.
         check_liveness = self.config.protocol != "serial"
 
+        def record_count(driver: DeviceDriver) -> int:
+            count = getattr(driver, "record_count", None)  # one request where the driver offers it
+            return int(count()) if count is not None else driver.read_info().record_count
+
         def hold(driver: DeviceDriver) -> None:
             stored: int | None = None  # the device's record count when last looked at
             heard = 0  # live punches since then
@@ -264,7 +268,7 @@ class DeviceCoordinator:
                     stored, heard = result.info.record_count, 0
                     loop.call_soon_threadsafe(self._absorb_reconciled, result)
                 elif stored is None and check_liveness:
-                    stored, heard = driver.read_info().record_count, 0
+                    stored, heard = record_count(driver), 0
                 next_reconcile = self._last_reconcile_at + self.reconcile_interval_s
 
                 def due(next_reconcile: float = next_reconcile) -> bool:
@@ -278,7 +282,7 @@ class DeviceCoordinator:
                     # Quiet for liveness_s: the device's own count says whether anyone punched meanwhile.
                     # Copies count too (a duplicating device announces each copy), so a healthy stream
                     # never hears fewer punches than the log gained; a clear only lowers the count.
-                    count = driver.read_info().record_count
+                    count = record_count(driver)
                     if stored is not None and count - stored > heard:
                         raise LiveStreamSilent(
                             f"the log gained {count - stored} records but the live stream announced {heard}"

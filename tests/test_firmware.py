@@ -56,6 +56,7 @@ def test_the_driver_reads_every_record_and_user_layout_exactly(make_simulator, t
         simulator.add_punch(punch.pin, punch.local_time, state=punch.state, verify=punch.verify)
     with ZKDriver("127.0.0.1", simulator.port, transport=transport, timeout_s=3) as driver:
         assert driver.read_punches() == expected
+        assert driver.record_count() == len(expected)
         name = "Budi San" if user_size == 28 else "Budi Santoso"  # the 28-byte layout keeps 8 bytes of name
         assert driver.read_users() == [DeviceUser(pins[0], name, 4242), DeviceUser(pins[1], "", 0)]
     # What the device says about itself matches the layout: pyzk tells the user layout by size too.

@@ -125,6 +125,13 @@ class ZKDriver:
             zk.read_sizes()
             return DeviceInfo(serial, platform, firmware, device_time, zk.users, zk.records, zk.rec_cap)
 
+    def record_count(self) -> int:
+        """How many records the log holds: one short request, cheap enough to ask every minute."""
+        zk = self._connection()
+        with self._failing_as("read the record count"):
+            zk.read_sizes()
+            return int(zk.records)
+
     def read_punches(self) -> list[DevicePunch]:
         zk = self._connection()
         with self._failing_as("read the attendance log"):

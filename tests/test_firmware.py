@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import subprocess
-import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,6 +18,7 @@ from gateway.devices.zk import ZKDriver
 from gateway.simulators.zk import SimRecord, ZKSimulator
 from tests import test_coordinator
 from tests.test_coordinator import acknowledge_everything, queued, recent, wait_until
+from tests.test_zk_driver import read_from_simulate_zk
 
 # The coordinator tests' fixtures: simulators in WITA, coordinators on the real durable queue.
 make_simulator = test_coordinator.make_simulator
@@ -220,18 +219,10 @@ async def test_a_quiet_but_healthy_stream_is_left_alone(make_simulator, make_coo
 
 
 def test_kinerja_simulate_zk_serves_49_byte_records_and_a_reset_clock():
-    command = [sys.executable, "-m", "kinerja.cli", "simulate", "zk", "--port", "0", "--transport", "tcp"]
-    command += ["--record-size", "49", "--punches", "5", "--clock-reset", "--full-log-stalls", "1"]
-    command += ["--silent-after-events", "3"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        try:
-            assert process.stdout is not None
-            banner = process.stdout.readline()
-            port = int(banner.split(" on ")[1].split(" ")[0].rsplit(":", 1)[1])
-            with ZKDriver("127.0.0.1", port, transport="tcp", timeout_s=3) as driver:
-                info = driver.read_info()
-                punches = driver.read_punches()
-        finally:
-            process.terminate()
+    banner, info, punches = read_from_simulate_zk(
+        *("--record-size", "49", "--punches", "5", "--clock-reset", "--full-log-stalls", "1"),
+        *("--silent-after-events", "3"),
+        transport="tcp",
+    )
     assert info.device_time.year == 2000 and "49-byte records" in banner
     assert len(punches) == 5 and all(p.local_time.year > 2000 for p in punches)  # stamped before the reset

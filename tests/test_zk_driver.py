@@ -267,20 +267,26 @@ def test_a_slow_device_within_the_timeout_is_merely_slow(make_simulator, make_dr
     assert driver.read_punches() == [DevicePunch("1", MORNING, 0, 1)]
 
 
-def test_kinerja_simulate_zk_serves_its_knobs_to_the_driver():
-    command = [sys.executable, "-m", "kinerja.cli", "simulate", "zk", "--port", "0", "--transport", "udp"]
-    command += ["--records", "1000", "--punches", "0", "--duplicates", "--garbage", "2", "--clock-offset", "3600"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+def read_from_simulate_zk(*options: str, transport: str) -> tuple[str, DeviceInfo, list[DevicePunch]]:
+    """Run `kinerja simulate zk` with `options`: its banner, then what the driver reads from it."""
+    command = [sys.executable, "-m", "kinerja.cli", "simulate", "zk", "--port", "0", "--transport", transport]
+    with subprocess.Popen([*command, *options], stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
             banner = process.stdout.readline()
-            assert "(UDP)" in banner
             port = int(banner.split(" on ")[1].split(" ")[0].rsplit(":", 1)[1])
-            with ZKDriver("127.0.0.1", port, transport="udp", timeout_s=3) as driver:
-                info = driver.read_info()
-                punches = driver.read_punches()
+            with ZKDriver("127.0.0.1", port, transport=transport, timeout_s=3) as driver:
+                return banner, driver.read_info(), driver.read_punches()
         finally:
             process.terminate()
+
+
+def test_kinerja_simulate_zk_serves_its_knobs_to_the_driver():
+    banner, info, punches = read_from_simulate_zk(
+        *("--records", "1000", "--punches", "0", "--duplicates", "--garbage", "2", "--clock-offset", "3600"),
+        transport="udp",
+    )
+    assert "(UDP)" in banner
     assert abs(info.device_time - datetime.now() - timedelta(hours=1)) < timedelta(seconds=5)
     assert len(punches) == 1500 + 2  # every other record twice, and two garbage records
     assert sum(1 for p in punches if p.local_time.year == 2000) == 1

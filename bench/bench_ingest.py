@@ -4,12 +4,14 @@ Measured in one run, on the same punch batches:
   ingest       gateways publish batches (each keeps a window of unacked batches, like the relay);
                punches/s from first publish to last server ack, and publish-to-ack latency (the server
                acks only after the commit, so this bounds publish-to-commit from above);
-  broker       (a) the broker's own pass-through: the same messages published under another topic root
+  broker       (a) the broker's own pass-through: the same messages from the same gateways on a fresh
                to one plain QoS 1 subscriber, nothing else in the way;
   database     (b) a raw asyncpg insert of the same rows into a table with the same unique key:
                executemany with ON CONFLICT DO NOTHING, 500 rows per transaction, and COPY for reference.
 
-Needs Mosquitto (KINERJA_BENCH_MQTT_URL, default mqtt://127.0.0.1:1883?protocol=5) and PostgreSQL
+Mosquitto runs privately with the deployment's configuration (deploy/mosquitto/kinerja.conf: logins,
+the generated ACL, the queue limits), one user per simulated gateway; the machine's broker is not
+touched, and nobody else's server can take or ack these batches. Needs PostgreSQL
 (KINERJA_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test; a scratch database is created
 and dropped). Run: .venv/bin/python bench/bench_ingest.py [--gateways 100 --batches 15 --punches 200]
 """
@@ -23,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,10 +38,12 @@ import asyncpg
 
 from kinerja.contract import BatchAck, PunchBatch, PunchRecord, TopicKind, topic_for
 from kinerja.embedded import free_port
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
+from kinerja.mqtt import AsyncMqttClient, IncomingMessage
+from server.edge import LocalBroker, local_broker
+
+SERVER_USER = "kinerja-server"
 
 WIB = timezone(timedelta(hours=7))
-MQTT_URL = os.environ.get("KINERJA_BENCH_MQTT_URL", "mqtt://127.0.0.1:1883?protocol=5")
 PG_ADMIN_URL = os.environ.get("KINERJA_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 
@@ -72,13 +77,11 @@ class Flow:
     latencies: list[float] = field(default_factory=list)
     next_index: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    topic_root_override: str | None = None
     closed_loop: bool = True
     resent: int = 0
 
     def topic(self, batch: PunchBatch) -> str:
-        topic = topic_for(batch.unit, batch.gateway_id, TopicKind.PUNCHES)
-        return topic.replace("kinerja/v1", self.topic_root_override, 1) if self.topic_root_override else topic
+        return topic_for(batch.unit, batch.gateway_id, TopicKind.PUNCHES)
 
     def pump(self) -> None:
         while self.next_index < len(self.batches) and len(self.sent_at) < self.window:
@@ -100,10 +103,10 @@ class Flow:
             self.done.set()
 
 
-async def connect_gateways(settings: MqttSettings, plan: dict[str, list[PunchBatch]]) -> dict[str, AsyncMqttClient]:
+async def connect_gateways(broker: LocalBroker, plan: dict[str, list[PunchBatch]]) -> dict[str, AsyncMqttClient]:
     clients = {}
     for gateway in plan:
-        client = AsyncMqttClient(settings, f"bench-{gateway}", persistent=False)
+        client = AsyncMqttClient(broker.settings(gateway), gateway, persistent=False)
         clients[gateway] = client
         await client.start()
     for client in clients.values():
@@ -111,10 +114,8 @@ async def connect_gateways(settings: MqttSettings, plan: dict[str, list[PunchBat
     return clients
 
 
-async def run_ingest(
-    settings: MqttSettings, plan: dict[str, list[PunchBatch]], window: int
-) -> tuple[float, list[float]]:
-    clients = await connect_gateways(settings, plan)
+async def run_ingest(broker: LocalBroker, plan: dict[str, list[PunchBatch]], window: int) -> tuple[float, list[float]]:
+    clients = await connect_gateways(broker, plan)
     flows = []
     for gateway, batches in plan.items():
         flow = Flow(clients[gateway], batches, window)
@@ -133,11 +134,11 @@ async def run_ingest(
 
 
 async def run_open_loop(
-    settings: MqttSettings, plan: dict[str, list[PunchBatch]], rate: float
+    broker: LocalBroker, plan: dict[str, list[PunchBatch]], rate: float
 ) -> tuple[float, list[float]]:
     """Batches published at a fixed offered rate (punches/s), round robin over the gateways, whatever
     the acks do: the latency a gateway sees at that load, not the queueing of a saturated loop."""
-    clients = await connect_gateways(settings, plan)
+    clients = await connect_gateways(broker, plan)
     flows = {}
     for gateway, batches in plan.items():
         flow = Flow(clients[gateway], batches, window=len(batches), closed_loop=False)
@@ -182,14 +183,16 @@ async def run_open_loop(
     return elapsed, [latency for flow in flows.values() for latency in flow.latencies]
 
 
-async def run_broker_ceiling(settings: MqttSettings, plan: dict[str, list[PunchBatch]], run: str) -> tuple[float, int]:
-    """The same messages under another root to one plain subscriber: what the broker alone passes."""
-    root = f"bench-{run}"
+async def run_broker_ceiling(broker: LocalBroker, plan: dict[str, list[PunchBatch]], run: str) -> tuple[float, int]:
+    """The same messages to one plain subscriber (the server's login, nothing behind it): what the broker
+    alone passes."""
     total = sum(len(batches) for batches in plan.values())
     received = 0
     last = 0.0
     all_in = asyncio.Event()
-    subscriber = AsyncMqttClient(settings, f"bench-sub-{run}", persistent=False, receive_maximum=1000)
+    subscriber = AsyncMqttClient(
+        broker.settings(SERVER_USER), f"bench-sub-{run}", persistent=False, receive_maximum=1000
+    )
 
     async def count(message: IncomingMessage) -> None:
         nonlocal received, last
@@ -199,14 +202,14 @@ async def run_broker_ceiling(settings: MqttSettings, plan: dict[str, list[PunchB
         if received == total:
             all_in.set()
 
-    subscriber.subscribe(f"{root}/+/+/punches", count)
+    subscriber.subscribe("kinerja/v1/+/+/punches", count)
     await subscriber.start()
     await subscriber.wait_connected(10)
-    clients = await connect_gateways(settings, plan)
+    clients = await connect_gateways(broker, plan)
     await asyncio.sleep(1.0)
     started = time.perf_counter()
     for gateway, batches in plan.items():
-        flow = Flow(clients[gateway], batches, window=len(batches), topic_root_override=root)
+        flow = Flow(clients[gateway], batches, window=len(batches))
         flow.pump()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_in.wait(), 120)
@@ -284,7 +287,6 @@ async def main() -> int:
     parser.add_argument("--latency-punches", type=int, default=100, help="punches per batch, latency phase")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
-    settings = MqttSettings.from_url(MQTT_URL)
     plan = make_batches(run, args.gateways, args.batches, args.punches)
     per_gateway = max(1, round(args.rate * args.latency_seconds / args.latency_punches / args.gateways))
     latency_plan = make_batches(run, args.gateways, per_gateway, args.latency_punches, tag="l")
@@ -296,44 +298,51 @@ async def main() -> int:
         f"({payload:,} bytes per message), {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
 
+    gateways = [(batches[0].unit, gateway) for gateway, batches in {**plan, **latency_plan}.items()]
     database = f"kinerja_bench_{run}"
     admin = await asyncpg.connect(PG_ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{database}"')
     await admin.close()
     db_url = urlsplit(PG_ADMIN_URL)._replace(path=f"/{database}").geturl()
     port = free_port()
-    env = {
-        **os.environ,
-        "KINERJA_DB_URL": db_url,
-        "KINERJA_MQTT_URL": MQTT_URL,
-        "KINERJA_REPLICA_ID": f"bench-server-{run}",
-        "KINERJA_SHARE_GROUP": f"bench-{run}",
-        "KINERJA_SESSION_EXPIRY_S": "60",
-        "KINERJA_UNITS": ",".join(sorted({b[0].unit for b in plan.values()})),
-    }
     root = Path(__file__).resolve().parent.parent
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kinerja.cli", "server", "run", "--port", str(port)],
-        env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server: subprocess.Popen[bytes] | None = None
     try:
-        await wait_healthy(port)
-        await asyncio.sleep(1.0)
-        elapsed, saturated_latencies = await run_ingest(settings, plan, args.window)
-        open_elapsed, latencies = await run_open_loop(settings, latency_plan, args.rate)
-        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/api/v1/health") as r:
-            transactions = (await r.json()).get("transactions") or 1
-        connection = await asyncpg.connect(db_url)
-        stored = await connection.fetchval('SELECT count(*) FROM "punch"')
-        latency_total = per_gateway * args.gateways * args.latency_punches
-        total_stored = stored
-        await connection.close()
-        server.terminate()
-        server.wait(30)
-        broker_elapsed, received = await run_broker_ceiling(settings, plan, run)
+        with tempfile.TemporaryDirectory() as workdir:
+            with local_broker(Path(workdir), [SERVER_USER], gateways) as broker:
+                env = {
+                    **os.environ,
+                    "KINERJA_DB_URL": db_url,
+                    "KINERJA_MQTT_URL": broker.url(SERVER_USER),
+                    "KINERJA_REPLICA_ID": f"bench-server-{run}",
+                    "KINERJA_SESSION_EXPIRY_S": "60",
+                }
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "kinerja.cli", "server", "run", "--port", str(port)],
+                    env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                await wait_healthy(port)
+                await asyncio.sleep(1.0)
+                elapsed, saturated_latencies = await run_ingest(broker, plan, args.window)
+                open_elapsed, latencies = await run_open_loop(broker, latency_plan, args.rate)
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"http://127.0.0.1:{port}/api/v1/health") as response,
+                ):
+                    transactions = (await response.json()).get("transactions") or 1
+                server.terminate()
+                server.wait(30)
+            connection = await asyncpg.connect(db_url)
+            total_stored = await connection.fetchval('SELECT count(*) FROM "punch"')
+            await connection.close()
+            latency_total = per_gateway * args.gateways * args.latency_punches
+            # A fresh broker for the ceiling: nothing of the server's session left in it.
+            (Path(workdir) / "ceiling").mkdir()
+            with local_broker(Path(workdir) / "ceiling", [SERVER_USER], gateways) as broker:
+                broker_elapsed, received = await run_broker_ceiling(broker, plan, run)
         insert_rate, copy_rate = await run_db_ceiling(db_url, plan)
     finally:
-        if server.poll() is None:
+        if server is not None and server.poll() is None:
             server.kill()
         admin = await asyncpg.connect(PG_ADMIN_URL)
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -14,11 +14,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import getpass
+import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from kinerja.contract import TOPIC_ROOT, TopicKind, topic_for, validate_slug
+from kinerja.embedded import free_port
+from kinerja.mqtt import MqttSettings
 
 GATEWAY_WRITES = (TopicKind.PUNCHES, TopicKind.STATUS, TopicKind.TELEMETRY, TopicKind.COMMAND_RESULTS)
 GATEWAY_READS = (TopicKind.ACKS, TopicKind.COMMANDS)
@@ -52,10 +62,85 @@ def _check_user(user: str) -> None:
 def set_password(password_file: str, user: str, password: str) -> None:
     """Add or replace a user in a Mosquitto password file (hashed by mosquitto_passwd)."""
     _check_user(user)
-    import os
-
     create = ["-c"] if not os.path.exists(password_file) else []
     subprocess.run(["mosquitto_passwd", *create, "-b", password_file, user, password], check=True)
+
+
+# The deployment's configuration, in a source checkout.
+DEPLOY_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "kinerja.conf"
+# Lines of the deployment file that name machine paths or listeners; a local broker supplies its own.
+_REPLACED = ("listener", "certfile", "keyfile", "cafile", "tls_version", "password_file", "acl_file",
+             "persistence", "persistence_location", "autosave_interval", "user")  # fmt: skip
+
+
+@dataclass
+class LocalBroker:
+    port: int
+    passwords: dict[str, str]
+    log_path: Path
+
+    def settings(self, user: str) -> MqttSettings:
+        return MqttSettings(port=self.port, username=user, password=self.passwords[user])
+
+    def url(self, user: str) -> str:
+        return f"mqtt://{user}:{self.passwords[user]}@127.0.0.1:{self.port}?protocol=5"
+
+
+@contextlib.contextmanager
+def local_broker(
+    workdir: Path,
+    server_users: list[str],
+    gateways: list[tuple[str, str]],
+    *,
+    conf: Path = DEPLOY_CONF,
+    debug_log: bool = False,
+) -> Iterator[LocalBroker]:
+    """Mosquitto with the deployment's configuration, fresh users (random passwords) and the generated
+    ACL, on a free loopback port: for tests and benchmarks, and to try a generated ACL before rollout."""
+    port = free_port()
+    passwords = {user: uuid.uuid4().hex for user in [*server_users, *(g for _, g in gateways)]}
+    password_file = workdir / "kinerja.passwd"
+    for user, password in passwords.items():
+        set_password(str(password_file), user, password)
+    acl_file = workdir / "kinerja.acl"
+    acl_file.write_text(render_acl(server_users, gateways))
+    kept = [
+        line
+        for line in conf.read_text().splitlines()
+        if line.strip() and not line.startswith("#") and line.split()[0] not in _REPLACED
+    ]
+    log_path = workdir / "mosquitto.log"
+    settings = [
+        *kept,
+        f"listener {port} 127.0.0.1",
+        f"password_file {password_file}",
+        f"acl_file {acl_file}",
+        "persistence false",
+        f"log_dest file {log_path}",
+        *(["log_type all"] if debug_log else []),
+        # As root Mosquitto would switch to the `mosquitto` user, who may not read these files.
+        f"user {getpass.getuser()}",
+    ]
+    conf_path = workdir / "mosquitto.conf"
+    conf_path.write_text("\n".join(settings) + "\n")
+    process = subprocess.Popen(["mosquitto", "-c", str(conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                error = process.stderr.read().decode() if process.stderr and process.poll() is not None else ""
+                raise RuntimeError(f"mosquitto did not start: {error}")
+            time.sleep(0.05)
+        yield LocalBroker(port, passwords, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def registered_gateways(db_url: str) -> list[tuple[str, str]]:

@@ -194,11 +194,23 @@ class TodayRow:
 
 
 async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[TodayCounts], list[TodayRow]]:
-    """Today in each visible unit: who is in, who came late, who is not in yet or absent."""
-    from scoring.policy import Policy
+    """Today in each visible unit: who is in, who came late, who is not in yet or absent. Today's plan
+    (hours, Ramadan hours, holidays and joint leave) is the scoring calendar's for the office's zone."""
+    from scoring.calendar import DayKind, holiday_table, plan_for_day
+    from server.web.month import policy_for
 
-    policy = Policy()
     now = now or datetime.now(UTC)
+    plans: dict[timezone, Any] = {}
+
+    def plan_today(zone: timezone) -> Any:
+        if zone not in plans:
+            policy = policy_for(zone)
+            day = now.astimezone(zone).date()
+            plan = plan_for_day(policy, day, holiday_table(policy, [day.year]))
+            grace = policy.attendance.grace_minutes
+            plans[zone] = (plan.hours if plan.kind is DayKind.WORKING else None, grace)
+        return plans[zone]
+
     zones = await unit_zones()
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
     units = {u.code: u.name for u in await Unit.filter(code__in=sorted({e.unit_id for e in employees}))}  # type: ignore[attr-defined]
@@ -214,14 +226,15 @@ async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[To
         unit_code = employee.unit_id  # type: ignore[attr-defined]
         zone = zones.get(unit_code, WIB)
         local_now = now.astimezone(zone)
-        hours = policy.hours.on(local_now.weekday())
+        hours, grace = plan_today(zone)
         arrived = first_in.get(employee.nip)
         if hours is None:
             status = "present" if arrived else "day_off"
         elif local_now.date() in excused.get(employee.nip, {}):
             status = "on_leave"
         elif arrived is not None:
-            status = "late" if arrived.astimezone(zone).time().replace(second=0) > hours.start else "present"
+            start = datetime.combine(local_now.date(), hours.start, zone) + timedelta(minutes=grace)
+            status = "late" if arrived.astimezone(zone).replace(second=0, microsecond=0) > start else "present"
         elif local_now.time() < hours.end:
             status = "not_yet_in"
         else:

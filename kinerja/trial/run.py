@@ -388,7 +388,6 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
         wait_until(lambda: all(r.consuming() for r in replicas), 60, "both replicas on the broker")
         watch = WireWatch(broker)
         rigs = [OfficeRig(office, root / office.key, broker) for office in offices]
-        month_end = datetime(trial.year + trial.month // 12, trial.month % 12 + 1, 1)
         middle = datetime(trial.year, trial.month, 16)
         first_half = {o.key: [p for p in o.punches if p.local_time < middle] for o in offices}
         second_half = {o.key: [p for p in o.punches if p.local_time >= middle] for o in offices}
@@ -447,7 +446,8 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
         mks.gateway.kill()
         mks.gateway.start()
         outcome.faults.append(
-            f"uplink mks cut; gateway mks killed -9 while queueing ({queued_at_kill} punches queued), restarted"
+            f"uplink mks cut; gateway mks killed -9 as it read the second half ({queued_at_kill} punches queued, "
+            "unsent), restarted behind the cut line"
         )
         held = 0
         cut_until = time.monotonic() + scale.uplink_cut_s
@@ -481,10 +481,13 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
             wait_until(settled, scale.settle_timeout_s, "every punch stored and every queue empty", 1.0)
         except TimeoutError as exc:
             outcome.problems.append(str(exc))
-        wait_until(lambda: abs(jyp.zk["tcp"].clock_offset) < timedelta(seconds=10), 30, "drifted clock set back")
-        outcome.faults.append(f"gateway jyp set the drifted clock back ({jyp.clock_sets()} clock set recorded)")
+        try:
+            wait_until(lambda: abs(jyp.zk["tcp"].clock_offset) < timedelta(seconds=10), 30, "drifted clock set back")
+            outcome.faults.append(f"gateway jyp set the drifted clock back ({jyp.clock_sets()} clock set recorded)")
+        except TimeoutError as exc:
+            outcome.problems.append(f"device jyp/tcp: {exc}")
         time.sleep(1.0)  # late duplicates of resent batches land
-        _account(outcome, trial, db_url, rigs, forgery, watch, expected, month_end)
+        _account(outcome, trial, db_url, rigs, forgery, watch, expected)
     finally:
         if watch is not None:
             watch.close()
@@ -514,7 +517,6 @@ def _account(
     forgery: Forgery,
     watch: WireWatch,
     expected: set[tuple[str, str, datetime, int]],
-    month_end: datetime,
 ) -> None:
     from kinerja.trial.store import monthly_results
 

@@ -93,7 +93,15 @@ def load_policy_version(source: str | Path) -> PolicyVersion:
     """Load one file or preset (a name without ``.toml``, e.g. ``"finance-2021"``)."""
     path = _locate(source, relative_to=None, key="source")
     raw = _resolve_extends(path, seen=())
-    return policy_version_from_dict(raw, source=str(path))
+    return policy_version_from_dict(raw, source=_display_source(path))
+
+
+def _display_source(path: Path) -> str:
+    """``preset:national-common`` for a shipped preset (the same wherever the library is installed,
+    so explanations and their digests do not change when a server moves); the path otherwise."""
+    if path.resolve().parent == PRESET_DIR.resolve():
+        return f"preset:{path.stem}"
+    return str(path)
 
 
 def parse_policy_text(text: str, *, source: str = "<text>", base_dir: Path | None = None) -> PolicyVersion:

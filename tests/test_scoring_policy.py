@@ -44,6 +44,7 @@ def test_every_preset_loads():
     assert load_policy("agriculture-2012").lateness.by_code("TL4").deduction_bp == 200
     assert load_policy("finance-2021").compensation.enabled
     assert load_policy("rehab-centre-shifts").shift("M").crosses_midnight
+    assert load_policy("finance-2021").source == "preset:finance-2021"  # not where the library is installed
 
 
 BASE = """

@@ -94,6 +94,18 @@ class ApiToken(Model):
         table = "api_token"
 
 
+class LoginFailure(Model):
+    """A failed login, kept for the throttling window (server.auth.LoginThrottle) and then deleted."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=80)  # "user:<name>" or "addr:<address>"
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "login_failure"
+        indexes = (("key", "at"),)
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

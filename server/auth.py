@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hmac
 import os
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -183,46 +182,44 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, token
 
 @dataclass
 class LoginThrottle:
-    """Failed logins counted per username and per client address over a sliding window. Past the limit
-    further attempts are refused (even with the right password) until the window has moved on."""
+    """Failed logins counted per username and per client address over a sliding window, in the database
+    so every replica behind the load balancer counts the same attempts. Past the limit further attempts
+    are refused (even with the right password) until the window has moved on."""
 
     per_username: int = 5
     per_address: int = 30
     window_s: float = 15 * 60
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
 
-    def retry_after(self, username: str, address: str) -> float:
+    @staticmethod
+    def _keys(username: str, address: str) -> tuple[str, str]:
+        return f"user:{username.lower()[:64]}", f"addr:{address[:64]}"
+
+    async def retry_after(self, username: str, address: str) -> float:
         """Seconds until a login may be tried again; 0 when it may be tried now."""
-        now = time.monotonic()
-        waits = [
-            self._wait(f"user:{username.lower()}", self.per_username, now),
-            self._wait(f"addr:{address}", self.per_address, now),
-        ]
+        from server.accounts import LoginFailure
+
+        now = datetime.now(UTC)
+        since = now - timedelta(seconds=self.window_s)
+        waits = [0.0]
+        for key, limit in zip(self._keys(username, address), (self.per_username, self.per_address), strict=True):
+            recent = LoginFailure.filter(key=key, at__gt=since)
+            if await recent.count() >= limit:
+                oldest = await recent.order_by("-at").offset(limit - 1).first().values_list("at", flat=True)
+                if oldest is not None:
+                    waits.append((oldest + timedelta(seconds=self.window_s) - now).total_seconds())
         return max(waits)
 
-    def failed(self, username: str, address: str) -> None:
-        now = time.monotonic()
-        for key in (f"user:{username.lower()}", f"addr:{address}"):
-            self._failures.setdefault(key, deque()).append(now)
-        if len(self._failures) > 100_000:  # bound the memory an attacker can make us hold
-            self._prune(now)
+    async def failed(self, username: str, address: str) -> None:
+        from server.accounts import LoginFailure
 
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(f"user:{username.lower()}", None)
+        now = datetime.now(UTC)
+        await LoginFailure.bulk_create([LoginFailure(key=key, at=now) for key in self._keys(username, address)])
+        await LoginFailure.filter(at__lt=now - timedelta(seconds=self.window_s)).delete()
 
-    def _wait(self, key: str, limit: int, now: float) -> float:
-        times = self._failures.get(key)
-        if not times:
-            return 0
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        if len(times) < limit:
-            return 0
-        return times[0] + self.window_s - now
+    async def succeeded(self, username: str) -> None:
+        from server.accounts import LoginFailure
 
-    def _prune(self, now: float) -> None:
-        for key in [k for k, v in self._failures.items() if not v or v[-1] <= now - self.window_s]:
-            del self._failures[key]
+        await LoginFailure.filter(key=self._keys(username, "")[0]).delete()
 
 
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

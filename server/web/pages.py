@@ -105,7 +105,7 @@ async def login_submit(request: web.Request) -> web.Response:
     password = str(form.get("password", ""))[:1024]
     throttle = request.app[LOGIN_THROTTLE]
     address = request.remote or "?"
-    wait = throttle.retry_after(username, address)
+    wait = await throttle.retry_after(username, address)
     language = language_of(request)
     if wait > 0:
         message = translate(language, "login_throttled", minutes=max(1, round(wait / 60)))
@@ -114,9 +114,9 @@ async def login_submit(request: web.Request) -> web.Response:
         return response
     user = await authenticate_password(username, password)
     if user is None:
-        throttle.failed(username, address)
+        await throttle.failed(username, address)
         return _login_page(request, translate(language, "login_failed"), status=401)
-    throttle.succeeded(username)
+    await throttle.succeeded(username)
     token, _ = await start_session(user)
     target = _safe_next(str(form.get("next", ""))) or home_for(Role(user.role))
     response = web.HTTPSeeOther(location=target)

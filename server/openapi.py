@@ -253,7 +253,7 @@ def document() -> dict[str, Any]:
             400,
         ),
         "/api/v1/today": _get("today across the unit tree", [UNIT, TODAY_STATUS, LIMIT, OFFSET], _ok(OBJECT)),
-        "/api/v1/policy": _get("the attendance policy in force", [], _ok(OBJECT)),
+        "/api/v1/policy": _get("the attendance policy in force", [UNIT], _ok(OBJECT)),
         "/api/v1/punches": _get(
             "stored punches in scope, newest first",
             [UNIT, _param("device", "device serial", TEXT), _param("pin", "device PIN", TEXT), DATE, TZ, LIMIT, OFFSET],

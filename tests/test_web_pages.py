@@ -229,3 +229,12 @@ async def test_an_administrator_records_leave_on_the_month_page(world: World):
     employee_cookie, _ = await session_cookie(world, Role.EMPLOYEE)
     own = await world.client.get(f"/employees/{BUDI}/month", cookies={SESSION_COOKIE: employee_cookie})
     assert 'id="excuse-form"' not in await own.text()
+
+
+async def test_the_policy_in_force_is_served_to_every_role(world: World):
+    for role in Role:
+        body = await (await world.client.get("/api/v1/policy", params={"unit": "dir-1"},
+                                             headers=world.auth(role))).json()  # fmt: skip
+        assert body["time_zone"] == "WIB" and body["hours"]["mon"] == "07:30-16:00"
+        assert {b["code"] for b in body["bands"]} >= {"TL1", "TL4", "PSW4"}
+        assert "annual_leave" in {e["kind"] for e in body["excuses"]}

@@ -16,7 +16,7 @@ from server.accounts import Role, issue_api_token
 from server.api import MAX_PAGE, BadRequest
 from server.auth import Forbidden, principal_of, request_scope, require_role
 from server.models import Employee
-from server.web.data import NotVisible, employee_in_scope, json_time, subtree_filter, today_view
+from server.web.data import WIB, NotVisible, employee_in_scope, json_time, subtree_filter, today_view
 from server.web.month import CODES, month_view, parse_month, recap
 
 routes = web.RouteTableDef()
@@ -231,14 +231,22 @@ async def today(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/policy")
 async def policy_in_force(request: web.Request) -> web.Response:
-    """The attendance policy in force: hours per weekday and the TL/PSW/TK tables."""
-    from scoring.policy import WEEKDAY_NAMES, Policy
+    """The attendance policy in force (for a unit's office zone with ?unit=): hours per weekday, grace,
+    the TL/PSW/TK tables, the excuse kinds."""
+    from scoring.policy import WEEKDAY_NAMES
+    from server.web.data import unit_zones
+    from server.web.month import policy_for
 
     principal_of(request)
-    policy = Policy()
+    unit = request.query.get("unit")
+    policy = policy_for((await unit_zones()).get(unit or "", WIB))
     return web.json_response(
         {
             "name": policy.name,
+            "unit": unit,
+            "time_zone": policy.time_zone,
+            "grace_minutes": policy.attendance.grace_minutes,
+            "excuses": [{"kind": r.kind, "code": r.code, "label": r.label} for r in policy.excuses],
             "title": policy.title,
             "effective_from": policy.effective_from.isoformat(),
             "hours": {

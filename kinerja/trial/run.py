@@ -343,10 +343,13 @@ class Outcome:
 
 
 # The trial makes (and drops) a database of its own through this administrative connection.
-PG_ADMIN_URL = os.environ.get("KINERJA_TRIAL_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+DEFAULT_PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test"
 
 
-def run_trial(short: bool = False, workdir: Path | None = None, seed_value: int = 2025) -> Outcome:
+def run_trial(
+    short: bool = False, workdir: Path | None = None, seed_value: int = 2025, pg_admin_url: str | None = None
+) -> Outcome:
+    """`pg_admin_url`: default KINERJA_TRIAL_PG_URL, else the local PostgreSQL's `test` database."""
     from tests.gateway_processes import fresh_database
 
     scale = SHORT if short else FULL
@@ -359,7 +362,8 @@ def run_trial(short: bool = False, workdir: Path | None = None, seed_value: int 
     )
     with tempfile.TemporaryDirectory(prefix="kinerja-trial-", dir=workdir) as tmp:
         root = Path(tmp)
-        with fresh_database(PG_ADMIN_URL) as db_url:
+        admin_url = pg_admin_url or os.environ.get("KINERJA_TRIAL_PG_URL", DEFAULT_PG_ADMIN_URL)
+        with fresh_database(admin_url) as db_url:
             _run(trial, scale, root, db_url, outcome)
     outcome.elapsed_s = time.monotonic() - started
     return outcome
@@ -422,10 +426,10 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
             printer.join(600)
         outcome.gateway_quarantine_expected = sum(rig.garbage_sent for rig in rigs)
         outcome.faults.append(f"{outcome.gateway_quarantine_expected} garbled lines on the serial terminals")
-        serials = {o.device_serial("serial") for o in offices}
+        serials = [o.device_serial("serial") for o in offices]
         serial_total = sum(1 for o in offices for p in o.punches if p.device == "serial")
         wait_until(
-            lambda: sum(1 for p in stored_punches(db_url, units) if p.serial in serials) >= serial_total,
+            lambda: stored_count(db_url, units, serials) >= serial_total,
             scale.settle_timeout_s,
             "every serial punch stored",
             1.0,

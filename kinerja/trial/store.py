@@ -103,9 +103,12 @@ def stored_punches(db_url: str, units: list[str]) -> list[StoredPunch]:
     return [StoredPunch(*row) for row in rows]
 
 
-def stored_count(db_url: str, units: list[str]) -> int:
-    rows = asyncio.run(_query(db_url, "SELECT count(*) FROM punch WHERE unit_code = ANY($1::varchar[])", units))
-    return rows[0][0]
+def stored_count(db_url: str, units: list[str], serials: list[str] | None = None) -> int:
+    """Punch rows of these units (of these devices only, when given)."""
+    sql = "SELECT count(*) FROM punch WHERE unit_code = ANY($1::varchar[])"
+    if serials is None:
+        return asyncio.run(_query(db_url, sql, units))[0][0]
+    return asyncio.run(_query(db_url, sql + " AND device_serial = ANY($2::varchar[])", units, serials))[0][0]
 
 
 def quarantined(db_url: str, units: list[str]) -> list[tuple[str, str, bytes]]:

@@ -238,3 +238,30 @@ async def test_the_policy_in_force_is_served_to_every_role(world: World):
         assert body["time_zone"] == "WIB" and body["hours"]["mon"] == "07:30-16:00"
         assert {b["code"] for b in body["bands"]} >= {"TL1", "TL4", "PSW4"}
         assert "annual_leave" in {e["kind"] for e in body["excuses"]}
+
+
+HOSTILE = ["", "'", "2026-00", "9999-12", "../../etc", "%00", "<script>", "x" * 300, "-1", "2026-1"]
+
+
+async def test_pages_answer_hostile_input_with_4xx_never_5xx(world: World):
+    pages = ["/dashboard", "/recap", "/charts", "/devices", f"/employees/{BUDI}/month", "/activities", "/approvals"]
+    for role in (Role.BUREAU_ADMIN, Role.SUPERVISOR):
+        cookie, csrf = await session_cookie(world, role)
+        cookies = {SESSION_COOKIE: cookie}
+        for path in pages:
+            for value in HOSTILE:
+                params = {"month": value, "unit": value, "sort": value, "dir": value, "lang": value}
+                response = await world.client.get(path, params=params, cookies=cookies, allow_redirects=False)
+                assert response.status < 500, (role, path, value, response.status)
+                assert "<script>" not in await response.text() or value != "<script>"
+        for path, form in (
+            ("/activities", {"activity": "'", "date": "x", "start": "25:99", "quantity": "lots"}),
+            ("/approvals", {"claim_id": "nope", "decision": "approve"}),
+            ("/approvals", {"decision": "maybe"}),
+            (f"/employees/{BUDI}/excuses", {"kind": "annual_leave", "first_day": "x", "last_day": "y"}),
+            ("/devices/gw-dir1/commands", {"action": "format_disk"}),
+            ("/devices/gw-dir1/commands", {"action": "write_user", "pin": "abc", "name": ""}),
+        ):
+            response = await world.client.post(path, data={**form, "csrf_token": csrf}, cookies=cookies,
+                                               allow_redirects=False)  # fmt: skip
+            assert response.status < 500, (role, path, form, response.status)

@@ -34,6 +34,9 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             ) from None
     try:
         return await handler(request)
+    except ValidationError as exc:
+        log.warning("model validation refused %s %s: %s", request.method, request.path, exc)
+        return render(request, "error.html", status=400, key=None, message=f"invalid value: {exc}"[:300])
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -17,6 +17,7 @@ from server.activity_models import ActivityClaimRecord
 from server.api import BadRequest
 from server.auth import Principal, Scope, request_scope, require_role, subordinates
 from server.models import Employee
+from server.web.api_v1 import NotFound
 from server.web.data import WIB, unit_zones
 from server.web.month import month_bounds, parse_month, unit_month
 from server.web.render import render
@@ -24,11 +25,6 @@ from server.web.render import render
 routes = web.RouteTableDef()
 PERSONNEL = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE)
 STATES = tuple(state.value for state in ClaimState)
-
-
-class NotFound(web.HTTPNotFound):
-    def __init__(self, reason: str) -> None:
-        super().__init__(text=json.dumps({"error": "not_found", "reason": reason}), content_type="application/json")
 
 
 def claim_json(row: ActivityClaimRecord, flags: dict[str, list[str]]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from server.accounts import Role, issue_api_token
 from server.api import MAX_PAGE, BadRequest
-from server.auth import Forbidden, principal_of, request_scope, require_role
+from server.auth import principal_of, request_scope, require_role
 from server.models import Employee
 from server.web.data import WIB, NotVisible, employee_in_scope, json_time, subtree_filter, today_view
 from server.web.month import CODES, month_view, parse_month, recap
@@ -267,7 +267,3 @@ async def policy_in_force(request: web.Request) -> web.Response:
             "as_of": datetime.now(UTC).isoformat(),
         }
     )
-
-
-def forbid(reason: str) -> None:
-    raise Forbidden(reason)

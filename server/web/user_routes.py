@@ -11,14 +11,10 @@ from aiohttp import web
 from server.accounts import AccountError, ApiToken, Role, UserAccount, WebSession, create_user
 from server.api import BadRequest
 from server.auth import Principal, Scope, request_scope, require_role
+from server.web.api_v1 import NotFound
 
 routes = web.RouteTableDef()
 UNIT_ADMIN_MAY_CREATE = (Role.SUPERVISOR, Role.EMPLOYEE)
-
-
-class NotFound(web.HTTPNotFound):
-    def __init__(self, reason: str) -> None:
-        super().__init__(text=json.dumps({"error": "not_found", "reason": reason}), content_type="application/json")
 
 
 def user_json(user: UserAccount) -> dict[str, Any]:

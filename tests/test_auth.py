@@ -168,6 +168,8 @@ PAGES = {
     "/charts": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},
     "/devices": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS},
     f"/employees/{BUDI}/month": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
+    "/activities": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record
+    "/approvals": {Role.SUPERVISOR},
 }
 
 

@@ -296,3 +296,21 @@ async def test_accounts_managed_over_the_api_within_the_scope(world: World):
     assert (await client.post("/api/v1/users/budi/disable", headers=world.auth(Role.BUREAU_ADMIN))).status == 200
     assert (await client.get("/api/v1/me", headers=budi)).status == 401
     assert (await client.post("/api/v1/users/biro/disable", headers=world.auth(Role.BUREAU_ADMIN))).status == 400
+
+
+def test_create_user_command_makes_the_first_bureau_admin(tmp_path, monkeypatch, capsys):
+    import io
+
+    from kinerja.cli import main
+
+    monkeypatch.setenv("KINERJA_DB_URL", f"sqlite://{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setattr("sys.stdin", io.StringIO("kata-sandi-pertama\n"))
+    args = ["server", "create-user", "biro", "--role", "bureau_admin", "--password-stdin", "--api-token", "ci"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "created bureau_admin account 'biro'" in out and "knj_" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("kata-sandi-pertama\n"))
+    assert main(args) == 1  # the name is taken: a clear error, no traceback
+    assert "taken" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("pendek\n"))
+    assert main(["server", "create-user", "x", "--role", "employee", "--password-stdin"]) == 1

@@ -141,6 +141,7 @@ class DeviceCoordinator:
         self._sessions_waiting = 0  # a live stream hands the device over when this is non-zero
         self._last_reconcile_at = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     @property
     def streaming(self) -> bool:
@@ -266,7 +267,7 @@ class DeviceCoordinator:
                     result = self._read_everything(driver)
                     self._last_reconcile_at = time.monotonic()
                     stored, heard = result.info.record_count, 0
-                    loop.call_soon_threadsafe(self._absorb_reconciled, result)
+                    loop.call_soon_threadsafe(self._unless_closed, self._absorb_reconciled, result)
                 elif stored is None and check_liveness:
                     stored, heard = record_count(driver), 0
                 next_reconcile = self._last_reconcile_at + self.reconcile_interval_s
@@ -277,7 +278,7 @@ class DeviceCoordinator:
                 for punch in driver.live_punches(self.liveness_s, stop_when=due):
                     heartbeat[0] = time.monotonic()
                     heard += 1
-                    loop.call_soon_threadsafe(self._absorb_live, punch)
+                    loop.call_soon_threadsafe(self._unless_closed, self._absorb_live, punch)
                 if check_liveness and not beat() and time.monotonic() < next_reconcile:
                     # Quiet for liveness_s: the device's own count says whether anyone punched meanwhile.
                     # Copies count too (a duplicating device announces each copy), so a healthy stream
@@ -329,8 +330,16 @@ class DeviceCoordinator:
 
     def close(self) -> None:
         """Stop the device thread (an abandoned one dies on its socket timeout) and close the store."""
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.store.close()
+
+    def _unless_closed(self, callback: Callable[..., object], *args: object) -> None:
+        """Run what a device thread handed to the loop, unless the coordinator closed meanwhile (its store is
+        gone). A ZK punch skipped here is still in the device's log for the next reconciliation; a serial
+        line read in that last instant is lost as it would be on a power cut."""
+        if not self._closed:
+            callback(*args)
 
     # --- on the device thread -------------------------------------------------------------------
 
@@ -352,7 +361,7 @@ class DeviceCoordinator:
     def _quarantine_from_thread(self, raw: bytes, reason: str) -> None:
         loop = self._loop
         if loop is not None:
-            loop.call_soon_threadsafe(self._quarantine, raw, reason)
+            loop.call_soon_threadsafe(self._unless_closed, self._quarantine, raw, reason)
 
     # --- on the event loop ------------------------------------------------------------------------
 
@@ -513,7 +522,9 @@ class DeviceCoordinator:
 
     async def _on_device_thread(self, work: Callable[[DeviceDriver], T], deadline_s: float) -> T:
         try:
-            return await asyncio.wait_for(self._run_on_device_thread(work), deadline_s)
+            # asyncio.timeout, not wait_for: see kinerja/aio.py for why a loop must not use wait_for on 3.11.
+            async with asyncio.timeout(deadline_s):
+                return await self._run_on_device_thread(work)
         except TimeoutError:
             self._abandon()
             error = DeviceError(f"device {self.config.name}: no answer within {deadline_s:.0f} s; abandoned")

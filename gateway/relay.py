@@ -16,7 +16,6 @@ behind the week's; each lane keeps device order, and every punch carries its `se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -24,6 +23,7 @@ from gateway.config import GatewayConfig
 from gateway.faults import crash_point
 from gateway.queue import Batch, PunchQueue
 from kinerja import __version__
+from kinerja.aio import wait_event
 from kinerja.contract import (
     AckStatus,
     BatchAck,
@@ -86,8 +86,7 @@ class Relay:
             if self.mqtt.is_connected:
                 self.publish_due()
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), tick_s)
+            await wait_event(self._wake, tick_s)
 
     def publish_due(self) -> int:
         """Resend overdue batches, then open new ones up to the in-flight window. Returns batches sent."""

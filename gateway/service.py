@@ -22,6 +22,7 @@ from gateway.push import push_frontend
 from gateway.queue import PunchQueue
 from gateway.relay import Relay
 from gateway.telemetry import publish_every, snapshot
+from kinerja.aio import wait_event
 from kinerja.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, peek_id, topic_for
 from kinerja.mqtt import IncomingMessage
 from kinerja.systemd import keep_watchdog_fed, notify
@@ -182,8 +183,7 @@ class Gateway:
 
     async def _telemetry_loop(self) -> None:
         async def wait_interval() -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._telemetry_now.wait(), self.config.telemetry.interval_s)
+            await wait_event(self._telemetry_now, self.config.telemetry.interval_s)
             self._telemetry_now.clear()
 
         def publish(payload: bytes) -> None:

@@ -111,7 +111,7 @@ async def run_demo(
         replica_id="kinerja-demo-server",
     )
     runner = web.AppRunner(create_app(settings))
-    simulator = ZKSimulator(serial=DEMO_DEVICE_SERIAL, port=0)
+    simulator = ZKSimulator(serial=DEMO_DEVICE_SERIAL, port=0, zone=DEMO_ZONE)  # an office device keeps WIB wall time
     gateway: Gateway | None = None
     try:
         await runner.setup()

@@ -208,10 +208,6 @@ def _office_month(rng: random.Random, office: Office, employee: Employee, workin
         start = datetime.combine(day, time(7, 30))
         end = datetime.combine(day, time(16, 30) if day.weekday() == 4 else time(16, 0))
         outcome = _pick(rng, OFFICE_OUTCOMES)
-        device = _device_for(rng, employee)
-        seconds = timedelta(seconds=rng.randrange(60))  # the policy reads HH:MM: seconds never count
-        arrive = start - timedelta(minutes=rng.randrange(3, 40)) + seconds
-        leave = end + timedelta(minutes=rng.randrange(1, 50)) + seconds
         if outcome in ("absent", "leave", "travel"):
             if outcome == "absent":
                 expected.codes["TK"] += 1
@@ -224,12 +220,8 @@ def _office_month(rng: random.Random, office: Office, employee: Employee, workin
                 _claim(rng, office, employee, expected, datetime.combine(day, time(10, 0)))
             continue
         expected.target_days += 1
-        if outcome in LATE:
-            arrive = start + timedelta(minutes=LATE[outcome]) + seconds
-            expected.codes[outcome] += 1
-        if outcome in EARLY:
-            leave = end - timedelta(minutes=EARLY[outcome]) + seconds
-            expected.codes[outcome] += 1
+        device = _device_for(rng, employee)
+        arrive, leave = _in_and_out(rng, expected, outcome, start, end, before_max=40, after_max=50)
         office.punches.append(Punch(device, employee.pin, arrive, 0))
         if outcome == "double_press":  # pressed twice: within the repeat window, counts once
             office.punches.append(Punch(device, employee.pin, arrive + timedelta(minutes=2), 0))
@@ -258,18 +250,34 @@ def _shift_month(rng: random.Random, office: Office, employee: Employee, days: l
             expected.codes["TK"] += 1
             continue
         device = _device_for(rng, employee)
-        seconds = timedelta(seconds=rng.randrange(60))
-        arrive = start - timedelta(minutes=rng.randrange(3, 30)) + seconds
-        leave = end + timedelta(minutes=rng.randrange(1, 30)) + seconds
-        if outcome in LATE:
-            arrive = start + timedelta(minutes=LATE[outcome]) + seconds
-            expected.codes[outcome] += 1
-        if outcome in EARLY:
-            leave = end - timedelta(minutes=EARLY[outcome]) + seconds
-            expected.codes[outcome] += 1
+        arrive, leave = _in_and_out(rng, expected, outcome, start, end, before_max=30, after_max=30)
         office.punches.append(Punch(device, employee.pin, arrive, 0))
         office.punches.append(Punch(device, employee.pin, leave, 1))
         _claim(rng, office, employee, expected, start + timedelta(hours=1, minutes=30))
+
+
+def _in_and_out(
+    rng: random.Random,
+    expected: Expected,
+    outcome: str,
+    start: datetime,
+    end: datetime,
+    *,
+    before_max: int,
+    after_max: int,
+) -> tuple[datetime, datetime]:
+    """Arrival and departure for `outcome` (a few minutes early and late unless the outcome is a TL or
+    PSW band); the code it must cost is counted in `expected`."""
+    seconds = timedelta(seconds=rng.randrange(60))  # the policy reads HH:MM: seconds never count
+    arrive = start - timedelta(minutes=rng.randrange(3, before_max)) + seconds
+    leave = end + timedelta(minutes=rng.randrange(1, after_max)) + seconds
+    if outcome in LATE:
+        arrive = start + timedelta(minutes=LATE[outcome]) + seconds
+        expected.codes[outcome] += 1
+    if outcome in EARLY:
+        leave = end - timedelta(minutes=EARLY[outcome]) + seconds
+        expected.codes[outcome] += 1
+    return arrive, leave
 
 
 def _claim(rng: random.Random, office: Office, employee: Employee, expected: Expected, at: datetime) -> None:

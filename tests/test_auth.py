@@ -170,6 +170,7 @@ PAGES = {
     f"/employees/{BUDI}/month": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
     "/activities": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record
     "/approvals": {Role.SUPERVISOR},
+    "/accounts": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
 }
 
 
@@ -314,3 +315,22 @@ def test_create_user_command_makes_the_first_bureau_admin(tmp_path, monkeypatch,
     assert "taken" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("pendek\n"))
     assert main(["server", "create-user", "x", "--role", "employee", "--password-stdin"]) == 1
+
+
+async def test_the_accounts_page_creates_and_disables_within_the_scope(world: World):
+    cookie, csrf = await session_cookie(world, Role.UNIT_ADMIN)
+    cookies = {SESSION_COOKIE: cookie}
+    page = await (await world.client.get("/accounts", cookies=cookies)).text()
+    assert 'value="bureau_admin"' not in page  # a unit administrator offers only the roles it may give
+    form = {"csrf_token": csrf, "username": "citra", "password": "sandi-yang-panjang", "role": "employee", "nip": CITRA}
+    created = await world.client.post("/accounts", data=form, cookies=cookies, allow_redirects=False)
+    assert created.headers["Location"] == "/accounts?done=citra"
+    outside = await world.client.post("/accounts", data={**form, "username": "budi2", "nip": BUDI}, cookies=cookies,
+                                      allow_redirects=False)  # fmt: skip
+    assert "error=" in outside.headers["Location"]
+    page = await (await world.client.get("/accounts", cookies=cookies)).text()
+    assert re.findall(r'<tr data-username="([^"]+)">', page) == ["citra"]
+    disabled = await world.client.post("/accounts/citra/disable", data={"csrf_token": csrf}, cookies=cookies,
+                                       allow_redirects=False)  # fmt: skip
+    assert disabled.headers["Location"] == "/accounts?done=citra"
+    assert (await UserAccount.get(username="citra")).active is False

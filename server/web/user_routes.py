@@ -1,5 +1,5 @@
-"""Accounts over the API: the bureau administrator manages every account; a unit administrator the
-supervisor and employee accounts of employees in their subtree."""
+"""Accounts, over the API and on the accounts page: the bureau administrator manages every account; a
+unit administrator the supervisor and employee accounts of employees in their subtree."""
 
 from __future__ import annotations
 
@@ -54,14 +54,9 @@ async def list_users(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/v1/users")
-async def post_user(request: web.Request) -> web.Response:
-    """{"username", "password", "role", "unit"?, "nip"?, "name"?, "language"?}"""
-    from server.web.api_v1 import json_body
-
+async def _create(request: web.Request, fields: dict[str, Any]) -> UserAccount:
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
-    body = await json_body(request)
-    fields = {name: body.get(name) for name in ("username", "password", "role", "unit", "nip", "name", "language")}
+    fields = {name: (value or None) for name, value in fields.items()}
     for name, value in fields.items():
         if value is not None and not isinstance(value, str):
             raise BadRequest(f"{name}: expected text")
@@ -75,18 +70,17 @@ async def post_user(request: web.Request) -> web.Response:
                 ),
                 content_type="application/json",
             )
-        scope = await request_scope(request)
         from server.web.data import NotVisible, employee_in_scope
 
         try:
-            await employee_in_scope(scope, fields["nip"] or "")
+            await employee_in_scope(await request_scope(request), fields["nip"] or "")
         except NotVisible:
             raise NotFound("no such employee in your scope") from None
     try:
-        user = await create_user(
-            fields["username"],  # type: ignore[arg-type]
-            fields["password"],  # type: ignore[arg-type]
-            fields["role"],  # type: ignore[arg-type]
+        return await create_user(
+            fields["username"],
+            fields["password"],
+            fields["role"],
             display_name=fields["name"],
             unit_code=fields["unit"],
             employee_nip=fields["nip"],
@@ -94,14 +88,11 @@ async def post_user(request: web.Request) -> web.Response:
         )
     except AccountError as exc:
         raise BadRequest(str(exc)) from None
-    return web.json_response(user_json(user), status=201)
 
 
-@routes.post("/api/v1/users/{username}/disable")
-async def disable_user(request: web.Request) -> web.Response:
-    """Disable an account: its sessions end and its API tokens are revoked at once."""
+async def _disable(request: web.Request, username: str) -> UserAccount:
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
-    user = await UserAccount.get_or_none(username=request.match_info["username"])
+    user = await UserAccount.get_or_none(username=username)
     if user is None or not await _manages(principal, await request_scope(request), user):
         raise NotFound("no such account in your scope")
     if user.id == principal.user_id:
@@ -110,4 +101,77 @@ async def disable_user(request: web.Request) -> web.Response:
     await user.save(update_fields=["active"])
     await WebSession.filter(user_id=user.id).delete()
     await ApiToken.filter(user_id=user.id).update(revoked=True)
-    return web.json_response(user_json(user))
+    return user
+
+
+FIELDS = ("username", "password", "role", "unit", "nip", "name", "language")
+
+
+@routes.post("/api/v1/users")
+async def post_user(request: web.Request) -> web.Response:
+    """{"username", "password", "role", "unit"?, "nip"?, "name"?, "language"?}"""
+    from server.web.api_v1 import json_body
+
+    require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    body = await json_body(request)
+    user = await _create(request, {name: body.get(name) for name in FIELDS})
+    return web.json_response(user_json(user), status=201)
+
+
+@routes.post("/api/v1/users/{username}/disable")
+async def disable_user(request: web.Request) -> web.Response:
+    """Disable an account: its sessions end and its API tokens are revoked at once."""
+    return web.json_response(user_json(await _disable(request, request.match_info["username"])))
+
+
+# --- pages ------------------------------------------------------------------------------------------
+
+
+@routes.get("/accounts")
+async def accounts_page(request: web.Request) -> web.Response:
+    from server.web.render import render
+
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    users = [u for u in await UserAccount.all().order_by("username") if await _manages(principal, scope, u)]
+    roles = [r.value for r in (Role if principal.role is Role.BUREAU_ADMIN else UNIT_ADMIN_MAY_CREATE)]
+    return render(
+        request,
+        "accounts.html",
+        accounts=[user_json(u) for u in users],
+        roles=roles,
+        done=request.query.get("done"),
+        error=request.query.get("error"),
+    )
+
+
+def _back(**query: str) -> web.HTTPSeeOther:
+    from urllib.parse import urlencode
+
+    return web.HTTPSeeOther(location="/accounts?" + urlencode(query))
+
+
+def _reason(exc: web.HTTPException) -> str:
+    try:
+        return str(json.loads(exc.text or "{}").get("reason", exc.reason))
+    except ValueError:
+        return exc.reason
+
+
+@routes.post("/accounts")
+async def accounts_create(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        user = await _create(request, {name: form.get(name) for name in FIELDS})
+    except (web.HTTPBadRequest, web.HTTPNotFound, web.HTTPForbidden) as exc:
+        raise _back(error=_reason(exc)) from None
+    raise _back(done=user.username)
+
+
+@routes.post("/accounts/{username}/disable")
+async def accounts_disable(request: web.Request) -> web.Response:
+    try:
+        user = await _disable(request, request.match_info["username"])
+    except (web.HTTPBadRequest, web.HTTPNotFound) as exc:
+        raise _back(error=_reason(exc)) from None
+    raise _back(done=user.username)

@@ -21,7 +21,12 @@ WIB = timezone(timedelta(hours=7))
 
 @contextlib.asynccontextmanager
 async def running_server(db_url: str, mqtt: MqttSettings, **settings: object) -> AsyncIterator[TestClient]:
-    """The real app (database + MQTT consumer) on a real port, with an HTTP client for its API."""
+    """The real app (database + MQTT consumer) on a real port, with an HTTP client for its API.
+
+    Pass `units=(...)` so that, on the machine's shared Mosquitto, this server consumes only its own
+    test's topics. Its broker session expires a minute after the test, so finished tests leave no
+    sessions behind that keep collecting other tests' messages."""
+    settings.setdefault("session_expiry_s", 60)
     server_settings = ServerSettings(
         db_url=db_url,
         mqtt=mqtt,

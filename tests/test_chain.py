@@ -50,7 +50,7 @@ async def test_punches_on_a_device_reach_the_api_with_the_office_offset(stack: S
         device.add_punch("8", yesterday_at(7, 45), state=0, verify=1)
         device.add_punch("7", yesterday_at(16, 3), state=1, verify=1)
         config = gateway_config(stack, tmp_path / "gw", device.port)
-        async with running_server(stack.db_url, stack.mqtt) as api:
+        async with running_server(stack.db_url, stack.mqtt, units=(config.unit,)) as api:
             gateway = Gateway(config)
             await gateway.start()
             try:
@@ -82,7 +82,7 @@ async def test_punches_queued_while_the_server_is_down_arrive_when_it_returns(st
             while gateway.queue.stats().queued < 12 and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.1)
             assert gateway.queue.stats().queued == 12
-            async with running_server(stack.db_url, stack.mqtt):
+            async with running_server(stack.db_url, stack.mqtt, units=(config.unit,)):
                 assert await wait_for_count(config.unit, 12) == 12
                 deadline = asyncio.get_running_loop().time() + 10
                 while gateway.queue.stats().queued and asyncio.get_running_loop().time() < deadline:
@@ -98,7 +98,7 @@ async def test_a_restarted_gateway_sends_nothing_twice(stack: Stack, tmp_path):
         for minute in range(6):
             device.add_punch("1", yesterday_at(8, minute), state=0, verify=1)
         config = gateway_config(stack, tmp_path / "gw", device.port)
-        async with running_server(stack.db_url, stack.mqtt):
+        async with running_server(stack.db_url, stack.mqtt, units=(config.unit,)):
             first = Gateway(config)
             await first.start()
             try:

@@ -10,13 +10,13 @@ Not thread-safe by design: one PunchQueue per thread (the gateway owns one on it
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from gateway.durable import immediate_transaction, open_durable
 from gateway.faults import crash_point
 
 SCHEMA = """
@@ -81,12 +81,7 @@ class BacklogStats:
 class PunchQueue:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        self._db = open_durable(self.path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -95,7 +90,7 @@ class PunchQueue:
         """Commit new punches (pin, aware time, state, verify); returns how many were new."""
         added = 0
         now = time.time()
-        with self._transaction():
+        with immediate_transaction(self._db):
             for pin, moment, state, verify in punches:
                 stamp = moment.isoformat()
                 cursor = self._db.execute(
@@ -121,7 +116,7 @@ class PunchQueue:
         punches that arrived while an old backlog drains. Either way a batch holds one device's punches
         in queue order.
         """
-        with self._transaction():
+        with immediate_transaction(self._db):
             row = self._db.execute(
                 "SELECT device FROM punches WHERE batch_id IS NULL AND seq > ? ORDER BY seq LIMIT 1", (after_seq,)
             ).fetchone()
@@ -190,7 +185,7 @@ class PunchQueue:
 
     def acknowledge(self, batch_id: str) -> int:
         """The server stored the batch: forget its punches (`seen` keeps them from coming back)."""
-        with self._transaction():
+        with immediate_transaction(self._db):
             removed = self._db.execute("DELETE FROM punches WHERE batch_id = ?", (batch_id,)).rowcount
             crash_point("queue.acknowledging")
             self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
@@ -199,7 +194,7 @@ class PunchQueue:
     def reject(self, batch_id: str, reason: str) -> int:
         """The server refused the batch for good: keep its punches aside for a person, never resend them."""
         now = time.time()
-        with self._transaction():
+        with immediate_transaction(self._db):
             self._db.execute(
                 "INSERT INTO rejected (batch_id, device, pin, time, state, verify, reason, rejected_at) "
                 "SELECT batch_id, device, pin, time, state, verify, ?, ? FROM punches WHERE batch_id = ?",
@@ -217,19 +212,3 @@ class PunchQueue:
 
     def rejected_count(self) -> int:
         return self._db.execute("SELECT count(*) FROM rejected").fetchone()[0]
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, so a kill between statements leaves nothing half-done."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

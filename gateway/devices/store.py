@@ -13,11 +13,12 @@ Like the punch queue: one connection per thread (the gateway's event loop thread
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from gateway.durable import immediate_transaction, open_durable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS held (
@@ -68,12 +69,7 @@ class ClockSet:
 class DeviceStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        self._db = open_durable(self.path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -81,9 +77,8 @@ class DeviceStore:
     def hold(self, device: str, punches: list[tuple[str, datetime, int, int, str]]) -> int:
         """Keep suspect punches (pin, device wall time, state, verify, reason); returns how many were new."""
         now = time.time()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            added = 0
+        added = 0
+        with immediate_transaction(self._db):
             for pin, local_time, state, verify, reason in punches:
                 cursor = self._db.execute(
                     "INSERT OR IGNORE INTO held (device, pin, local_time, state, verify, reason, held_at) "
@@ -91,10 +86,6 @@ class DeviceStore:
                     (device, pin, local_time.isoformat(), state, verify, reason, now),
                 )
                 added += cursor.rowcount
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return added
 
     def held(self, device: str | None = None) -> list[HeldPunch]:

@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from gateway.durable import open_durable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stamps (
@@ -49,12 +50,7 @@ class QuarantinedBody:
 class PushStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        self._db = open_durable(self.path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -166,11 +166,12 @@ async def test_a_profile_that_forbids_setting_the_clock_only_reports_the_drift(m
 
 async def test_a_punch_stored_after_the_clock_was_set_but_stamped_before_it_is_held(make_simulator, make_coordinator):
     simulator = make_simulator(serial="CLOCK-3", clock_offset=timedelta(hours=-2))
-    simulator.add_punch("1", recent(3 * 60))  # stamped by the slow clock, an hour ago: a plain old punch
+    first = recent(3 * 60)  # taken once: a second boundary between two calls would move it
+    simulator.add_punch("1", first)  # stamped by the slow clock, an hour ago: a plain old punch
     coordinator = make_coordinator(simulator)
     await coordinator.poll_once()
     set_to = coordinator.store.last_clock_set(coordinator.config.name)
-    assert set_to is not None and set_to.log_length == 1 and set_to.newest_before == recent(3 * 60)
+    assert set_to is not None and set_to.log_length == 1 and set_to.newest_before == first
     # Stored after the set, stamped before it and before what the log already held: the clock went back.
     simulator.add_punch("2", recent(4 * 60))
     simulator.add_punch("4", recent(2 * 60))  # before the set, but after what the log held: let through

@@ -176,7 +176,8 @@ def run_outage(tmp_path: Path, mqtt: MqttSettings) -> None:
         f"after {visible_after_s:.1f} s with {still_queued} still queued; gateway peak RSS {peak_mb:.0f} MB"
     )
     assert len(rows) == backlog + 1 and len(set(rows)) == len(rows)
-    assert still_queued > backlog // 4, "the new punch should overtake most of the backlog, not wait behind it"
+    # That the new punch overtook the backlog is asserted on the wire below (its batch went out in the first
+    # half); `still_queued` is only reported: it depends on how fast this test's own polling notices.
     assert visible_after_s < 10
     # On the wire: backlog batches oldest first (each begins where the queue's oldest unsent punch was),
     # every batch one device's punches in queue order, and the live punch in among them, not after them.

@@ -208,12 +208,14 @@ async def post_gateway(request: web.Request) -> web.Response:
     gateway = await Gateway.get_or_none(gateway_id=gateway_id)
     if gateway is not None and gateway.registered:
         raise Conflict(f"gateway {gateway_id!r} is registered already")
+    known = gateway is not None
     if gateway is None:
         gateway = Gateway(gateway_id=gateway_id)
     gateway.unit_code = unit_code
     gateway.office_id = office_code  # type: ignore[attr-defined]
     gateway.registered = True
-    await gateway.save()
+    # A row made by status or telemetry keeps what they wrote meanwhile: update only these columns.
+    await gateway.save(update_fields=["unit_code", "office_id", "registered"] if known else None)
     return web.json_response(gateway_json(gateway), status=201)
 
 
@@ -227,10 +229,12 @@ async def get_gateways(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/gateways/{gateway_id}")
 async def get_gateway(request: web.Request) -> web.Response:
+    # Devices first: a telemetry report commits the gateway's figures and its devices together, so a
+    # device seen here means the gateway row read next has that report's figures too.
+    devices = await Device.filter(gateway_id=request.match_info["gateway_id"]).order_by("serial")
     gateway = await Gateway.get_or_none(gateway_id=request.match_info["gateway_id"])
     if gateway is None:
         raise Missing(f"no gateway {request.match_info['gateway_id']!r}")
-    devices = await Device.filter(gateway_id=gateway.gateway_id).order_by("serial")
     return web.json_response({**gateway_json(gateway), "devices": [device_json(d) for d in devices]})
 
 

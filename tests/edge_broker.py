@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kinerja.processes import PrivateMosquitto
 from server.edge import LocalBroker, local_broker
 from tests.conftest import IN_CI
 
@@ -29,3 +30,15 @@ def edge_broker(tmp_path: Path, server_users: list[str], gateways: list[tuple[st
     require_mosquitto()
     with local_broker(tmp_path, server_users, gateways, debug_log=True) as broker:
         yield broker
+
+
+@contextlib.contextmanager
+def private_mosquitto(directory: Path, extra: str = "", port: int | None = None) -> Iterator[PrivateMosquitto]:
+    """A plain private Mosquitto (kinerja.processes.PrivateMosquitto) for the gateway's process tests."""
+    require_mosquitto()
+    broker = PrivateMosquitto(directory, extra) if port is None else PrivateMosquitto(directory, extra, port)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

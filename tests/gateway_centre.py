@@ -13,9 +13,9 @@ from gateway.config import load_gateway_config
 from gateway.service import Gateway
 from kinerja.contract import Command, CommandAction, CommandResult, Telemetry, TopicKind, topic_for
 from kinerja.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
+from kinerja.processes import gateway_toml
 from kinerja.zones import office_zone
 from tests.conftest import unique_slug
-from tests.gateway_processes import gateway_toml
 
 WITA = office_zone("WITA")
 

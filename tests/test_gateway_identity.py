@@ -11,8 +11,9 @@ import pytest
 
 from kinerja.contract import GatewayStatus, TopicKind, topic_for
 from kinerja.mqtt import MqttSettings
+from kinerja.processes import GatewayProcess, free_port, gateway_toml, wait_until
 from tests.conftest import unique_slug
-from tests.gateway_processes import GatewayProcess, free_port, gateway_toml, private_mosquitto, wait_until
+from tests.edge_broker import private_mosquitto
 
 
 class StatusWatcher:

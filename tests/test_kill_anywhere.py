@@ -21,19 +21,19 @@ import pytest
 
 from gateway.faults import CRASH_POINTS
 from gateway.simulators.zk import ZKSimulator
-from kinerja.zones import office_zone
-from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
-from tests.gateway_centre import office_clock_offset
-from tests.gateway_processes import (
+from kinerja.processes import (
     GatewayProcess,
     ServerProcess,
     fresh_database,
     gateway_toml,
-    private_mosquitto,
     queue_counts,
     stored_punches,
     wait_until,
 )
+from kinerja.zones import office_zone
+from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
+from tests.edge_broker import private_mosquitto
+from tests.gateway_centre import office_clock_offset
 
 WITA = office_zone("WITA")
 

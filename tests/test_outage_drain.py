@@ -20,17 +20,17 @@ from gateway.queue import PunchQueue
 from gateway.simulators.zk import ZKSimulator
 from kinerja.contract import PunchBatch, TopicKind, topic_for
 from kinerja.mqtt import MqttSettings
-from kinerja.zones import office_zone
-from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
-from tests.gateway_centre import office_clock_offset
-from tests.gateway_processes import (
+from kinerja.processes import (
     GatewayProcess,
     ServerProcess,
     fresh_database,
     gateway_toml,
-    private_mosquitto,
     queue_counts,
 )
+from kinerja.zones import office_zone
+from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
+from tests.edge_broker import private_mosquitto
+from tests.gateway_centre import office_clock_offset
 
 WITA = office_zone("WITA")
 BACKLOG_DEVICES = 4

@@ -12,8 +12,8 @@ import sqlite3
 from datetime import datetime, timedelta
 
 from gateway.simulators.push import PushDeviceSimulator
+from kinerja.processes import GatewayProcess, free_port
 from kinerja.zones import office_zone
-from tests.gateway_processes import GatewayProcess, free_port
 
 WITA = office_zone("WITA")
 SERIAL = "SPD-KILL-0001"

@@ -94,7 +94,7 @@ def test_a_real_gateway_process_says_ready_pings_the_watchdog_and_says_stopping(
     import time
 
     from kinerja.mqtt import MqttSettings
-    from tests.gateway_processes import GatewayProcess, free_port, gateway_toml
+    from kinerja.processes import GatewayProcess, free_port, gateway_toml
 
     config = tmp_path / "gateway.toml"
     config.write_text(

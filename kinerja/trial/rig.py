@@ -1,8 +1,8 @@
 """The trial's real parts: a private Mosquitto with the deployment's config, users and ACL; server
 replicas and gateways as processes; a cuttable uplink per gateway; the simulated devices.
 
-Process helpers (gateway process, fresh database, waiting) are the test suite's own
-(tests/gateway_processes.py), so the trial runs from a checkout of the repository.
+Process helpers (gateway process, fresh database, waiting) are kinerja/processes.py, shared with the
+end-to-end tests; the broker's configuration is the checkout's deploy/mosquitto/kinerja.conf.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kinerja.mqtt import MqttSettings
+from kinerja.processes import KINERJA, PrivateMosquitto, free_port
 from server.edge import render_acl, set_password
-from tests.gateway_processes import KINERJA, PrivateMosquitto, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = REPO / "deploy" / "mosquitto" / "kinerja.conf"

@@ -73,7 +73,7 @@ class OfficeRig:
         from gateway.profiles import load_profile
         from gateway.simulators.serial_terminal import SerialTerminalSimulator
         from gateway.simulators.zk import ZKSimulator
-        from tests.gateway_processes import GatewayProcess
+        from kinerja.processes import GatewayProcess
 
         self.office = office
         self.directory = directory
@@ -146,7 +146,7 @@ serial_number = "{office.device_serial("serial")}"
         return self.directory / "state" / "queue.sqlite3"
 
     def queue_counts(self) -> tuple[int, int]:
-        from tests.gateway_processes import queue_counts
+        from kinerja.processes import queue_counts
 
         return queue_counts(self.queue_path)
 
@@ -350,7 +350,7 @@ def run_trial(
     short: bool = False, workdir: Path | None = None, seed_value: int = 2025, pg_admin_url: str | None = None
 ) -> Outcome:
     """`pg_admin_url`: default KINERJA_TRIAL_PG_URL, else the local PostgreSQL's `test` database."""
-    from tests.gateway_processes import fresh_database
+    from kinerja.processes import fresh_database
 
     scale = SHORT if short else FULL
     started = time.monotonic()

@@ -1,5 +1,6 @@
-"""Real processes for the gateway's end-to-end tests: `kinerja server run` on a fresh PostgreSQL
-database, `kinerja gateway run` on a config file, and read-only looks at what each has stored."""
+"""Our real processes, for the end-to-end tests, the field trial and the benchmarks: `kinerja server run`
+on a fresh PostgreSQL database, `kinerja gateway run` on a config file, a private Mosquitto, and
+read-only looks at what each has stored."""
 
 from __future__ import annotations
 
@@ -20,15 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kinerja.embedded import free_port
 from kinerja.mqtt import MqttSettings
 
 KINERJA = str(Path(sys.executable).with_name("kinerja"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def mqtt_url(settings: MqttSettings) -> str:
@@ -265,23 +261,3 @@ class PrivateMosquitto:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
-
-
-@contextmanager
-def private_mosquitto(directory: Path, extra: str = "", port: int | None = None) -> Iterator[PrivateMosquitto]:
-    import shutil
-
-    if shutil.which("mosquitto") is None:
-        import pytest
-
-        from tests.conftest import IN_CI
-
-        if IN_CI:
-            pytest.fail("mosquitto is not installed")
-        pytest.skip("mosquitto is not installed")
-    broker = PrivateMosquitto(directory, extra) if port is None else PrivateMosquitto(directory, extra, port)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import Role, issue_api_token
-from server.api import MAX_PAGE, BadRequest
+from server.api import MAX_PAGE, BadRequest, int_param
 from server.auth import principal_of, request_scope, require_role
 from server.models import Employee
 from server.web.data import WIB, NotVisible, employee_in_scope, json_time, subtree_filter, today_view
@@ -34,20 +34,7 @@ class NotFound(web.HTTPNotFound):
 
 
 def page_params(request: web.Request) -> tuple[int, int]:
-    return _int(request, "limit", 100, 1, MAX_PAGE), _int(request, "offset", 0, 0, 10**9)
-
-
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name}: expected a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name}: expected {low}..{high}, got {value}")
-    return value
+    return int_param(request, "limit", 100, 1, MAX_PAGE), int_param(request, "offset", 0, 0, 10**9)
 
 
 def month_param(request: web.Request) -> Any:

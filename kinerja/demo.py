@@ -80,11 +80,28 @@ async def seed_registry() -> None:
         await DevicePin.get_or_create(unit=unit, pin=employee.pin, defaults={"employee_id": employee.nip})
 
 
-async def stored_count(day: date) -> int:
-    start = datetime.combine(day, time.min, DEMO_ZONE)
-    return await Punch.filter(
-        device_serial=DEMO_DEVICE_SERIAL, punched_at__gte=start, punched_at__lt=start + timedelta(days=1)
-    ).count()
+def month_history(today: date) -> list[tuple[str, datetime, int]]:
+    """The month's earlier weekdays, so the monthly recap has something to show: each employee near their
+    usual hours, now and then late or early, one day absent. The same month always gives the same punches."""
+    punches: list[tuple[str, datetime, int]] = []
+    for day in (today.replace(day=number) for number in range(1, today.day)):
+        if day.weekday() >= 5:
+            continue
+        for employee in DEMO_EMPLOYEES:
+            rng = random.Random(f"{day.isoformat()}-{employee.pin}")
+            if rng.random() < 0.04:
+                continue  # absent without notice: a TK day in the recap
+            arrival = datetime.combine(day, employee.arrival) + timedelta(minutes=rng.randint(-10, 12))
+            departure = datetime.combine(day, employee.departure) + timedelta(minutes=rng.randint(-12, 15))
+            punches.append((employee.pin, arrival + timedelta(seconds=rng.randrange(60)), 0))
+            punches.append((employee.pin, departure + timedelta(seconds=rng.randrange(60)), 1))
+    return punches
+
+
+async def stored_count(first_day: date, last_day: date) -> int:
+    start = datetime.combine(first_day, time.min, DEMO_ZONE)
+    end = datetime.combine(last_day, time.min, DEMO_ZONE) + timedelta(days=1)
+    return await Punch.filter(device_serial=DEMO_DEVICE_SERIAL, punched_at__gte=start, punched_at__lt=end).count()
 
 
 async def run_demo(
@@ -119,8 +136,8 @@ async def run_demo(
         await seed_registry()
         for employee in DEMO_EMPLOYEES:
             simulator.add_user(pin=employee.pin, name=employee.name)
-        punches = demo_punches(today, now)
-        for pin, moment, state in punches:
+        punches, history = demo_punches(today, now), month_history(today)
+        for pin, moment, state in [*history, *punches]:
             simulator.add_punch(pin, moment, state=state, verify=1)
         simulator.start()
         gateway = Gateway(
@@ -135,11 +152,14 @@ async def run_demo(
             )
         )
         await gateway.start()
-        await _wait_stored(today, len(punches), timeout_s)
+        await _wait_stored(today, len(history) + len(punches), timeout_s)
         rows = await attendance_for_day(today, DEMO_ZONE, DEMO_UNIT)
         print(f"Attendance on {today.isoformat()} (WIB), unit {DEMO_UNIT}:")
         print(format_table(rows))
-        print(f"\n{len(punches)} punches from device {DEMO_DEVICE_SERIAL} stored via gateway gw-demo.")
+        print(
+            f"\n{len(punches)} punches today (and {len(history)} earlier this month, for the monthly"
+            f" recap) from device {DEMO_DEVICE_SERIAL} stored via gateway gw-demo."
+        )
         if not once:
             base = f"http://{settings.http_host}:{settings.http_port}"
             from server.accounts import demo_admin
@@ -160,7 +180,7 @@ async def run_demo(
 
 async def _wait_stored(day: date, expected: int, timeout_s: float) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while (count := await stored_count(day)) < expected:
+    while (count := await stored_count(day.replace(day=1), day)) < expected:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"only {count} of {expected} punches were stored within {timeout_s:.0f} s")
         await asyncio.sleep(0.2)

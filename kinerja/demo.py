@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import signal
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from gateway.simulators.zk import ZKSimulator
 from kinerja.embedded import EmbeddedBroker, free_port
 from kinerja.mqtt import MqttSettings
 from kinerja.zones import office_zone
+from server.activity_models import ActivityClaimRecord
 from server.app import create_app
 from server.models import DevicePin, Employee, Punch, Unit
 from server.report import attendance_for_day, format_table
@@ -98,6 +100,47 @@ def month_history(today: date) -> list[tuple[str, datetime, int]]:
     return punches
 
 
+# A working day's outputs, in order from arrival: (catalogue activity, quantity).
+DEMO_DAY_OF_WORK = (("LAPORAN", 1), ("RAPAT", 1), ("SURAT", 3), ("VERIFIKASI", 6))
+
+
+async def seed_activities(history: list[tuple[str, datetime, int]]) -> None:
+    """Approved activity outputs for the history's working days, so the recap's performance component is
+    not empty: each employee's day of work from half an hour after arrival, one claim in twenty rejected."""
+    from server.web.activities import catalogue  # the server's catalogue: standard minutes per output
+
+    nip_of = {employee.pin: employee.nip for employee in DEMO_EMPLOYEES}
+    rows: dict[str, ActivityClaimRecord] = {}
+    for pin, arrival, state in history:
+        if state != 0:
+            continue
+        start = arrival.replace(tzinfo=DEMO_ZONE) + timedelta(minutes=30)
+        for index, (activity, quantity) in enumerate(DEMO_DAY_OF_WORK):
+            # The same employee-day always gives the same ids: a rerun adds nothing.
+            claim_id = hashlib.md5(f"{nip_of[pin]}-{arrival.date()}-{index}".encode()).hexdigest()
+            claim = catalogue().claim(claim_id, activity, start, quantity, evidence="demo")
+            rejected = random.Random(claim_id).random() < 0.05
+            rows[claim_id] = ActivityClaimRecord(
+                claim_id=claim_id,
+                nip=nip_of[pin],
+                unit_code=DEMO_UNIT,
+                activity=claim.activity,
+                activity_name=catalogue().activity(claim.activity).name,
+                start=start.astimezone(UTC),
+                quantity=claim.quantity,
+                minutes=claim.minutes,
+                output=claim.output,
+                evidence=claim.evidence,
+                state="rejected" if rejected else "approved",
+                reason="bukti tidak dilampirkan" if rejected else "",
+                decided_by="demo",
+                decided_at=datetime.now(UTC),
+            )
+            start += timedelta(minutes=claim.minutes)
+    known = set(await ActivityClaimRecord.filter(claim_id__in=list(rows)).values_list("claim_id", flat=True))
+    await ActivityClaimRecord.bulk_create([row for claim_id, row in rows.items() if claim_id not in known])
+
+
 async def stored_count(first_day: date, last_day: date) -> int:
     start = datetime.combine(first_day, time.min, DEMO_ZONE)
     end = datetime.combine(last_day, time.min, DEMO_ZONE) + timedelta(days=1)
@@ -137,6 +180,7 @@ async def run_demo(
         for employee in DEMO_EMPLOYEES:
             simulator.add_user(pin=employee.pin, name=employee.name)
         punches, history = demo_punches(today, now), month_history(today)
+        await seed_activities(history)
         for pin, moment, state in [*history, *punches]:
             simulator.add_punch(pin, moment, state=state, verify=1)
         simulator.start()

@@ -34,6 +34,8 @@ def device_telemetry(coordinator: DeviceCoordinator) -> DeviceTelemetry:
         record_count=health.record_count,
         record_capacity=health.record_capacity,
         last_error=health.last_error,
+        held_punches=health.held_punches,
+        quarantined=health.quarantined,
     )
 
 

@@ -340,6 +340,10 @@ class DeviceTelemetry:
     record_count: int | None
     record_capacity: int | None
     last_error: str | None
+    # Punches the gateway held for review (suspect timestamps) and raw records it quarantined: they never
+    # reach the server as punches, so the centre learns of them here. Absent from older gateways: 0.
+    held_punches: int = 0
+    quarantined: int = 0
 
 
 @dataclass(frozen=True, slots=True)

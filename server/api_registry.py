@@ -190,6 +190,8 @@ def device_json(device: Device) -> dict[str, Any]:
         "capacity": {"records": device.record_count, "max_records": device.record_capacity},
         "last_error": device.last_error,
         "telemetry_at": _iso(device.telemetry_at),
+        "held_punches": device.held_punches,
+        "quarantined": device.quarantined,
     }
 
 

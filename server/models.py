@@ -128,6 +128,8 @@ class Device(Model):
     record_capacity = fields.IntField(null=True)
     last_error = fields.TextField(null=True)
     telemetry_at = fields.DatetimeField(null=True)
+    held_punches = fields.IntField(default=0)  # suspect punches the gateway holds for review
+    quarantined = fields.IntField(default=0)  # raw records or lines the gateway could not read as punches
 
     class Meta:
         table = "device"

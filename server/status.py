@@ -67,6 +67,8 @@ async def record_telemetry(address: TopicAddress, telemetry: Telemetry) -> None:
             device.record_capacity = report.record_capacity
             device.last_error = report.last_error[:2000] if report.last_error else None
             device.telemetry_at = telemetry.at
+            device.held_punches = report.held_punches
+            device.quarantined = report.quarantined
             await device.save()
 
 

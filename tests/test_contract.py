@@ -17,9 +17,11 @@ from kinerja.contract import (
     AckStatus,
     BatchAck,
     ContractError,
+    DeviceTelemetry,
     GatewayStatus,
     PunchBatch,
     PunchRecord,
+    Telemetry,
     TopicKind,
     parse_topic,
     subscription_for,
@@ -129,3 +131,15 @@ def test_ack_and_status_round_trip():
     assert BatchAck.from_json(ack.to_json()) == ack
     status = GatewayStatus("gw-jkt", "online", "0.1.0", at=datetime(2026, 1, 1, tzinfo=UTC))
     assert GatewayStatus.from_json(status.to_json()) == status
+
+
+def test_telemetry_carries_held_and_quarantined_counts_and_reads_older_gateways_as_zero():
+    device = DeviceTelemetry("lobby", "SER-1", True, None, None, 2.0, 10, 100, None, held_punches=4, quarantined=1)
+    report = Telemetry("gw-1", "0.1.0", 1.0, 0, 0, None, 0, (device,))
+    (back,) = Telemetry.from_json(report.to_json()).devices
+    assert (back.held_punches, back.quarantined) == (4, 1)
+    older = json.loads(report.to_json())
+    for entry in older["devices"]:
+        del entry["held_punches"], entry["quarantined"]
+    (old_device,) = Telemetry.from_json(json.dumps(older).encode()).devices
+    assert (old_device.held_punches, old_device.quarantined) == (0, 0)

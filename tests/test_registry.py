@@ -161,7 +161,19 @@ async def test_gateway_status_from_birth_will_and_telemetry_and_commands_from_th
             await gateway.client.publish_confirmed(
                 status_topic, GatewayStatus(gateway.gateway_id, "online", "1.2.3").to_json(), retain=True
             )
-            device = DeviceTelemetry("lobby", "SER-1", True, datetime.now(UTC), None, -42.5, 1200, 100_000, None)
+            device = DeviceTelemetry(
+                "lobby",
+                "SER-1",
+                True,
+                datetime.now(UTC),
+                None,
+                -42.5,
+                1200,
+                100_000,
+                None,
+                held_punches=3,
+                quarantined=2,
+            )
             telemetry = Telemetry(gateway.gateway_id, "1.2.3", 60.0, 17, 1, 4.0, 0, (device,))
             await gateway.client.publish_confirmed(
                 topic_for(gateway.unit, gateway.gateway_id, TopicKind.TELEMETRY), telemetry.to_json()
@@ -171,6 +183,7 @@ async def test_gateway_status_from_birth_will_and_telemetry_and_commands_from_th
             assert body["backlog"]["queued_punches"] == 17
             (seen,) = body["devices"]
             assert seen["clock_drift_s"] == -42.5 and seen["capacity"] == {"records": 1200, "max_records": 100_000}
+            assert (seen["held_punches"], seen["quarantined"]) == (3, 2)  # what the gateway keeps back is visible
 
             await post(api, "/api/v1/units", {"code": gateway.unit, "name": "K", "kind": "ministry"}, 201)
             registration = {"gateway_id": gateway.gateway_id, "unit": gateway.unit}

@@ -87,6 +87,8 @@ class DeviceRow:
     record_count: int | None
     record_capacity: int | None
     last_error: str | None
+    held_punches: int = 0  # suspect punches the gateway holds for review
+    quarantined: int = 0  # raw records or lines it could not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,8 @@ async def gateways_in_scope(scope: Scope) -> list[GatewayRow]:
                 d.record_count,
                 d.record_capacity,
                 d.last_error,
+                d.held_punches,
+                d.quarantined,
             )
         )
     return [

@@ -78,6 +78,14 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The database alone, on both deployments: the embedded SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'server.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 async def embedded_broker() -> AsyncIterator[MqttSettings]:
     broker = EmbeddedBroker()

@@ -61,14 +61,6 @@ OWN = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path) -> str:
-    """The embedded database and PostgreSQL (a fresh database per test)."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'web.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 async def world(db_url):
     async with web_world(db_url) as w:

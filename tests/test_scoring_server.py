@@ -19,14 +19,6 @@ NIP_B = "199002022015022002"
 NIP_OTHER = "198503032010031003"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path) -> str:
-    """SQLite (the embedded default) and a fresh PostgreSQL database (production), like the `stack` fixture."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'results.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 async def database(db_url):
     context = await open_database(db_url)

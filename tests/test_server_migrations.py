@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from tortoise import Tortoise
 
 from server.db import close_database, dialect_of, migrate_schema, migrations_for, open_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'migrate.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
 
 
 async def test_migrations_apply_once_in_order_and_leave_the_schema_the_models_expect(db_url: str):

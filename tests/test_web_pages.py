@@ -54,6 +54,11 @@ async def test_employee_month_shows_bands_punches_and_the_explanation(world: Wor
     html = await page(world, Role.EMPLOYEE, f"/employees/{BUDI}/month?month={MONTH}")
     assert f'data-date="{DAY.isoformat()}" data-category="TL"' in html
     assert "08:15:00" in html
+    # An administrator's page carries the excuse form once, in the body; the title is the name and month.
+    admin_html = await page(world, Role.BUREAU_ADMIN, f"/employees/{BUDI}/month?month={MONTH}")
+    title = re.search(r"<title>(.*?)</title>", admin_html, re.DOTALL)
+    assert title is not None and "<" not in title.group(1) and MONTH in title.group(1)
+    assert admin_html.count('id="excuse-form"') == 1
 
 
 async def test_recap_rows_sort_and_scope(world: World):

@@ -31,10 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scoring.activities import Activity, Catalogue, Claim, ClaimState
-from scoring.monthly import EmployeeMonth, score_month
-from scoring.plan import SECONDS_PER_DAY, build_month_plan
-from scoring.policy_file import load_policy
+from scoring import Activity, Catalogue, Claim, ClaimState, EmployeeMonth, build_month_plan, load_policy, score_month
+
+SECONDS_PER_DAY = 86_400
 
 CATALOGUE = Catalogue(
     (

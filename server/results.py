@@ -18,12 +18,18 @@ from datetime import UTC, date, datetime, timedelta
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from scoring.activities import Claim
-from scoring.escalation import EscalationFlag, absence_escalation
-from scoring.monthly import EmployeeMonth, MonthlyResult, explain_digest, score_month
-from scoring.plan import SECONDS_PER_DAY, build_month_plan
-from scoring.policy import Policy
-from scoring.policy_file import PolicyBook
+from scoring import (
+    Claim,
+    EmployeeMonth,
+    EscalationFlag,
+    MonthlyResult,
+    Policy,
+    PolicyBook,
+    absence_escalation,
+    build_month_plan,
+    explain_digest,
+    score_month,
+)
 from server.models import DevicePin, Employee, Punch
 from server.results_models import MonthlyScore
 
@@ -69,7 +75,7 @@ async def compute_unit_month(
     """Score every employee of ``unit_code`` for ``year``-``month`` and store the results.
 
     ``excuses``, ``rosters`` and ``claims`` are keyed by NIP. Punches flagged as suspect are left out.
-    Raises :class:`scoring.errors.ScoringError` subclasses for inputs the policy cannot score.
+    Raises :class:`scoring.ScoringError` subclasses for inputs the policy cannot score.
     """
     resolved = policy.resolve(year=year, month=month, unit=unit_code) if isinstance(policy, PolicyBook) else policy
     plan = build_month_plan(resolved, year, month, days_off)
@@ -84,7 +90,7 @@ async def compute_unit_month(
     states: dict[str, list[int]] = {nip: [] for nip in nips}
     devices: dict[str, list[str]] = {nip: [] for nip in nips}
     first = datetime.fromtimestamp(plan.day0, UTC) - _MARGIN
-    last = datetime.fromtimestamp(plan.day0 + len(plan.days) * SECONDS_PER_DAY, UTC) + _MARGIN
+    last = datetime.fromtimestamp(plan.month_end, UTC) + _MARGIN
     count = 0
     for chunk_start in range(0, len(nips), _CHUNK):  # bounded IN lists (SQLite caps bound variables)
         chunk = nips[chunk_start : chunk_start + _CHUNK]

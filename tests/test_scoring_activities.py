@@ -6,10 +6,20 @@ from datetime import date, datetime, time
 
 import pytest
 
-from scoring.activities import Activity, Catalogue, ClaimState, load_catalogue
-from scoring.errors import ClaimTransitionError, InputError, PolicyError
-from scoring.monthly import OUTSIDE_PRESENCE, OVER_PRESENCE_SPAN, EmployeeMonth, score_month
-from scoring.plan import build_month_plan
+from scoring import (
+    OUTSIDE_PRESENCE,
+    OVER_PRESENCE_SPAN,
+    Activity,
+    Catalogue,
+    ClaimState,
+    ClaimTransitionError,
+    EmployeeMonth,
+    InputError,
+    PolicyError,
+    build_month_plan,
+    load_catalogue,
+    score_month,
+)
 from tests.test_scoring_daily import MONDAY, NATIONAL, ZONES, punch
 
 WIB = ZONES["WIB"]

@@ -7,20 +7,26 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from scoring.errors import InputError
-from scoring.monthly import ABSENT, EXCUSED, PRESENT, DayRecord, EmployeeMonth, MonthlyResult, score_month
-from scoring.plan import build_month_plan
-from scoring.policy import (
+from scoring import (
+    ABSENT,
+    EXCUSED,
+    PRESENT,
     AttendanceRules,
     BandBy,
     CompensationRule,
+    DayRecord,
+    EmployeeMonth,
     ExcuseRule,
+    InputError,
     LateCountedFrom,
+    MonthlyResult,
     Policy,
+    Punch,
     PunchSeconds,
+    build_month_plan,
+    load_policy,
+    score_month,
 )
-from scoring.policy_file import load_policy
-from scoring.punches import Punch
 
 ZONES = {
     "WIB": timezone(timedelta(hours=7), "WIB"),
@@ -288,9 +294,7 @@ def test_excuse_with_its_own_deduction_and_unknown_kinds():
 
 @pytest.mark.parametrize("zone", ["WIB", "WITA", "WIT"])
 def test_three_zones_read_punches_in_office_time(zone):
-    policy = replace(
-        NATIONAL, time_zone=zone, utc_offset_minutes=int(ZONES[zone].utcoffset(None).total_seconds()) // 60
-    )
+    policy = NATIONAL.in_zone(zone)
     rec = day_of(policy, MONDAY, ["07:45", "15:50"], zone=zone)
     assert rec.codes == ("TL1", "PSW1") and (rec.late_minutes, rec.early_minutes) == (15, 10)
     # a punch stamped in another zone is the same instant: 07:30 WIB is 09:30 WIT

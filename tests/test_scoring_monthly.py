@@ -7,13 +7,21 @@ from datetime import date, timedelta
 
 import pytest
 
-from scoring.calendar import working_days
-from scoring.errors import InputError
-from scoring.escalation import absence_escalation
-from scoring.monthly import EmployeeMonth, score_month, score_unit_month
-from scoring.plan import build_month_plan
-from scoring.policy import DeductionBase, DisciplineRules, PerformanceRules, TargetMode
-from scoring.policy_file import parse_policy_text
+from scoring import (
+    DeductionBase,
+    DisciplineRules,
+    EmployeeMonth,
+    InputError,
+    PerformanceRules,
+    PolicyBook,
+    TargetMode,
+    absence_escalation,
+    build_month_plan,
+    parse_policy_text,
+    score_month,
+    score_unit_month,
+    working_days,
+)
 from tests.test_scoring_activities import claim
 from tests.test_scoring_daily import NATIONAL, punch
 
@@ -122,8 +130,6 @@ effective_from = 2025-01-01
 
 
 def test_next_months_policy_never_rewrites_last_month():
-    from scoring.policy_file import PolicyBook
-
     v1 = parse_policy_text(BOOK_V1)
     v2 = parse_policy_text(BOOK_V1.replace("2025-01-01", "2025-07-01") + "[absence]\ndeduction = 3\n")
     emp = employee({})

@@ -7,13 +7,26 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
-from scoring.calendar import DayKind, calendar_warnings, holiday_table, plan_month
-from scoring.errors import PolicyError
-from scoring.percent import format_bp, parse_percent, ratio_bp, weighted_bp
-from scoring.policy import Policy
-from scoring.policy_file import load_policy, load_policy_book, parse_policy_text, preset_names
-from scoring.punches import Punch, local_seconds
-from scoring.zones import zone_name
+from scoring import (
+    DayKind,
+    EmployeeMonth,
+    Policy,
+    PolicyError,
+    Punch,
+    build_month_plan,
+    explain,
+    format_bp,
+    load_policy,
+    load_policy_book,
+    parse_percent,
+    parse_policy_text,
+    plan_day,
+    preset_names,
+    ratio_bp,
+    score_month,
+    weighted_bp,
+    zone_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -99,33 +112,50 @@ def test_policy_book_resolves_by_month(tmp_path):
 
 
 def test_holidays_and_joint_leave_2025():
-    table = holiday_table(Policy(), [2025])
-    assert table[date(2025, 3, 31)][0] is DayKind.HOLIDAY  # Eid al-Fitr
-    assert table[date(2025, 4, 2)][0] is DayKind.JOINT_LEAVE  # cuti bersama
-    assert table[date(2025, 12, 25)][0] is DayKind.HOLIDAY
+    assert plan_day(Policy(), date(2025, 3, 31)).kind is DayKind.HOLIDAY  # Eid al-Fitr
+    assert plan_day(Policy(), date(2025, 4, 2)).kind is DayKind.JOINT_LEAVE  # cuti bersama
+    assert plan_day(Policy(), date(2025, 12, 25)).kind is DayKind.HOLIDAY
 
 
 def test_plan_month_ramadan_friday_and_unit_days_off():
     policy = load_policy("national-common")
-    march = {p.day: p for p in plan_month(policy, 2025, 3, {date(2025, 3, 5): "Unit anniversary"})}
+    march = {p.day: p for p in build_month_plan(policy, 2025, 3, {date(2025, 3, 5): "Unit anniversary"}).days}
     assert march[date(2025, 3, 3)].ramadan and march[date(2025, 3, 3)].start.time() == time(8, 0)
     assert march[date(2025, 3, 7)].end.time() == time(15, 30)  # Ramadan Friday
     assert march[date(2025, 3, 5)].kind is DayKind.DAY_OFF
     assert march[date(2025, 3, 8)].kind is DayKind.WEEKEND
-    may = {p.day: p for p in plan_month(policy, 2025, 5)}
+    may = {p.day: p for p in build_month_plan(policy, 2025, 5).days}
     assert may[date(2025, 5, 2)].end.time() == time(16, 30)  # ordinary Friday
-    assert calendar_warnings(policy, 2030, 1)[0].startswith("The policy 'national-common' has no Ramadan")
+    warnings = explain(score_month(build_month_plan(policy, 2030, 1), EmployeeMonth("x")))["warnings"]
+    assert warnings[0].startswith("The policy 'national-common' has no Ramadan")
 
 
-def test_zones_and_local_seconds():
+def test_zones_and_punch_instants():
     assert zone_name("wita") == "WITA" and zone_name("Asia/Jayapura") == "WIT"
     wib, wit = timezone(timedelta(hours=7)), timezone(timedelta(hours=9))
     moment = datetime(2025, 5, 5, 7, 30, tzinfo=wib)
     same = [Punch(moment), Punch(moment.astimezone(wit)), Punch(moment.astimezone(UTC))]
-    secs = local_seconds(same, 7 * 3600)
+    secs = [t + 7 * 3600 for t in EmployeeMonth.from_punches("x", same).times]  # seconds in the office's zone
     assert len(set(secs)) == 1 and secs[0] % 86_400 == 7 * 3600 + 30 * 60
     with pytest.raises(ValueError):
         Punch(datetime(2025, 5, 5, 7, 30))
+
+
+def test_a_policy_stores_its_zone_once():
+    # regression: replace(policy, time_zone="WITA") was accepted, then explained in WITA while computing in WIB
+    wita = replace(load_policy("national-common"), time_zone="WITA")
+    assert wita.utc_offset_minutes == 8 * 60 and wita == load_policy("national-common").in_zone("Asia/Makassar")
+    monday, zone = date(2025, 5, 5), timezone(timedelta(hours=8))
+    punches = [Punch(datetime.combine(monday, time(7, 45), zone)), Punch(datetime.combine(monday, time(16, 0), zone))]
+    explained = score_month(build_month_plan(wita, 2025, 5), EmployeeMonth.from_punches("x", punches)).explain()
+    entry = explained["days"][monday.day - 1]
+    assert explained["policy"]["time_zone"] == "WITA" and entry["scheduled"][0] == "2025-05-05T07:30:00+08:00"
+    assert entry["arrival"] == "2025-05-05T07:45:00+08:00" and entry["late_minutes"] == 15 and entry["codes"] == ["TL1"]
+    assert replace(wita, time_zone="wit").time_zone == "WIT"
+    with pytest.raises(TypeError):
+        replace(wita, utc_offset_minutes=420)  # the offset is not a second value to keep in step
+    with pytest.raises(PolicyError, match="time_zone"):
+        replace(wita, time_zone="CET")
 
 
 def test_policy_defaults_equal_the_national_preset():

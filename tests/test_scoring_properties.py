@@ -11,12 +11,19 @@ from datetime import date, datetime, time, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.monthly import EmployeeMonth, score_month
-from scoring.percent import parse_percent
-from scoring.plan import build_month_plan
-from scoring.policy import AttendanceRules, BandBy, CompensationRule, LateCountedFrom, Policy
-from scoring.policy_file import load_policy
-from scoring.punches import Punch
+from scoring import (
+    AttendanceRules,
+    BandBy,
+    CompensationRule,
+    EmployeeMonth,
+    LateCountedFrom,
+    Policy,
+    Punch,
+    build_month_plan,
+    load_policy,
+    parse_percent,
+    score_month,
+)
 from tests.test_scoring_activities import CATALOGUE
 
 POLICIES = {
@@ -101,7 +108,7 @@ roster_strategy = st.one_of(st.none(), st.lists(st.tuples(day_strategy, st.sampl
 
 
 def with_zone(policy: Policy, zone: str) -> Policy:
-    return replace(policy, time_zone=zone, utc_offset_minutes=OFFSETS[zone])
+    return policy.in_zone(zone)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

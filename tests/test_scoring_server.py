@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from scoring.policy_file import PolicyBook, load_policy_version, parse_policy_text
+from scoring import PolicyBook, load_policy_version, parse_policy_text
 from server.db import close_database, open_database
 from server.models import DevicePin, Employee, Punch, Unit
 from server.results import absence_flags, compute_unit_month, unit_month_scores

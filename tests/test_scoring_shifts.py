@@ -6,11 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from scoring.errors import InputError
-from scoring.monthly import ABSENT, PRESENT, EmployeeMonth, score_month
-from scoring.plan import build_month_plan
-from scoring.policy_file import load_policy
-from scoring.punches import Punch
+from scoring import ABSENT, PRESENT, EmployeeMonth, InputError, Punch, build_month_plan, load_policy, score_month
 from tests.test_scoring_daily import ZONES
 
 REHAB = load_policy("rehab-centre-shifts")

@@ -52,13 +52,11 @@ ACCOUNTS = (
 
 def last_working_day(before: date) -> date:
     """The last day before `before` the national calendar has people at work (no weekend, holiday)."""
-    from scoring.calendar import DayKind, holiday_table, plan_for_day
-    from scoring.policy import Policy
+    from scoring import DayKind, Policy, plan_day
 
     policy = Policy()
     day = before - timedelta(days=1)
-    table = holiday_table(policy, [day.year - 1, day.year])
-    while plan_for_day(policy, day, table).kind is not DayKind.WORKING:
+    while plan_day(policy, day).kind is not DayKind.WORKING:
         day -= timedelta(days=1)
     return day
 

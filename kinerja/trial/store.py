@@ -138,7 +138,7 @@ class ServerResult:
 async def _monthly(db_url: str, trial: Trial) -> dict[str, ServerResult]:
     """The server's own path: policy per office, excused days and claims from the database through the
     web layer's readers, `compute_unit_month` on the stored punches, then the stored rows read back."""
-    from scoring.policy_file import parse_policy_text
+    from scoring import parse_policy_text
     from server.db import close_database, open_database
     from server.models import Employee
     from server.results import compute_unit_month, unit_month_scores

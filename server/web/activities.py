@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from scoring.activities import Catalogue, Claim, ClaimState, load_catalogue
-from scoring.errors import ScoringError
+from scoring import Catalogue, Claim, ClaimState, ScoringError, load_catalogue
 from server.activity_models import ActivityClaimRecord
 from server.auth import Principal, Scope
 

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from scoring.activities import ClaimState
+from scoring import ClaimState
 from server.accounts import Role
 from server.activity_models import ActivityClaimRecord
 from server.api import BadRequest

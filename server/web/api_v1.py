@@ -220,7 +220,7 @@ async def today(request: web.Request) -> web.Response:
 async def policy_in_force(request: web.Request) -> web.Response:
     """The attendance policy in force (for a unit's office zone with ?unit=): hours per weekday, grace,
     the TL/PSW/TK tables, the excuse kinds."""
-    from scoring.policy import WEEKDAY_NAMES
+    from scoring import WEEKDAY_NAMES
     from server.web.data import unit_zones
     from server.web.month import policy_for
 

@@ -200,7 +200,7 @@ class TodayRow:
 async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[TodayCounts], list[TodayRow]]:
     """Today in each visible unit: who is in, who came late, who is not in yet or absent. Today's plan
     (hours, Ramadan hours, holidays and joint leave) is the scoring calendar's for the office's zone."""
-    from scoring.calendar import DayKind, holiday_table, plan_for_day
+    from scoring import DayKind, plan_day
     from server.web.month import policy_for
 
     now = now or datetime.now(UTC)
@@ -210,7 +210,7 @@ async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[To
         if zone not in plans:
             policy = policy_for(zone)
             day = now.astimezone(zone).date()
-            plan = plan_for_day(policy, day, holiday_table(policy, [day.year]))
+            plan = plan_day(policy, day)
             grace = policy.attendance.grace_minutes
             plans[zone] = (plan.hours if plan.kind is DayKind.WORKING else None, grace)
         return plans[zone]

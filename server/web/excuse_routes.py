@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scoring.policy import Policy
+from scoring import Policy
 from server.accounts import Role
 from server.activity_models import ExcuseRecord
 from server.api import BadRequest

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from scoring.policy import Policy
+from scoring import Policy
 from server.models import Employee
 from server.web.data import WIB, days_of, month_bounds, unit_zones
 
@@ -97,7 +97,7 @@ def policy_for(zone: timezone) -> Policy:
     configured per unit)."""
     offset = int(zone.utcoffset(None).total_seconds() // 60)
     name = {420: "WIB", 480: "WITA", 540: "WIT"}.get(offset, "WIB")
-    return replace(Policy(), time_zone=name, utc_offset_minutes=offset)
+    return Policy().in_zone(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .errors import MISSING, PolicyError
-from .policy import Policy
-from .policy_parse import build_policy
+from ._errors import MISSING, PolicyError
+from ._policy import Policy
+from ._policy_parse import build_policy
 
 PRESET_DIR = Path(__file__).with_name("presets")
 

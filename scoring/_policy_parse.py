@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import holidays
 
-from .errors import MISSING, PolicyError
-from .percent import parse_percent
-from .policy import (
+from ._errors import MISSING, PolicyError
+from ._percent import parse_percent
+from ._policy import (
     WEEKDAY_NAMES,
     AbsenceRule,
     AttendanceRules,
@@ -37,7 +37,7 @@ from .policy import (
     WorkHours,
     _default_excuses,
 )
-from .zones import ZONE_OFFSETS_MINUTES, zone_name
+from ._zones import zone_name
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -167,7 +167,6 @@ def build_policy(data: dict[str, Any], *, source: str, unit: str | None, fingerp
         effective_from=effective_from,
         unit=unit,
         time_zone=zone,
-        utc_offset_minutes=ZONE_OFFSETS_MINUTES[zone],
         hours=_weekly(r.table("hours", required=True)),
         ramadan_hours=_weekly(ramadan.table("hours", required=True)),
         calendar=_calendar(r.table("calendar"), ramadan),

@@ -7,7 +7,8 @@ punches belong to it (``lo`` to ``hi`` inclusive): for office days, the policy's
 calendar day; for shifts, the punches nearer to this shift than to any other, within the policy's
 ``shift_punch_distance_minutes``.
 
-Band tables become lists indexed by minutes, so finding TL2 for 45 minutes late is one index.
+The policy's daily rules are read once here too (:class:`~scoring._daily.DayRules`): band tables
+become lists indexed by minutes, so finding TL2 for 45 minutes late is one index.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from .calendar import DayKind, PlanDay, holiday_table, month_days, plan_for_day
-from .errors import InputError
-from .policy import BandTable, LatenessBand, Policy
+from ._calendar import DayKind, PlanDay, holiday_table, month_days, plan_for_day
+from ._daily import DayRules
+from ._errors import InputError
+from ._policy import Policy
 
 SECONDS_PER_DAY = 86_400
 
@@ -40,18 +42,6 @@ class Slot(NamedTuple):
     shift: str
 
 
-def _band_lookup(table: BandTable) -> tuple[LatenessBand | None, ...]:
-    """``lookup[m]`` is the band for ``m`` minutes; minutes past the end of the list are the top band."""
-    top = table.top.from_minutes
-    return tuple(table.band_for(m) for m in range(top + 1))
-
-
-def band_at(lookup: tuple[LatenessBand | None, ...], minutes: int) -> LatenessBand | None:
-    if minutes < len(lookup):
-        return lookup[minutes]
-    return lookup[-1]
-
-
 def _utc_seconds(moment: datetime) -> int:
     return int((moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
 
@@ -67,8 +57,7 @@ class MonthPlan:
     day0: int
     """UTC epoch seconds of local midnight starting the month's first day."""
     office_slots: tuple[Slot, ...]
-    late_bands: tuple[LatenessBand | None, ...]
-    early_bands: tuple[LatenessBand | None, ...]
+    rules: DayRules
     offset_s: int
     extra_days_off: tuple[tuple[date, str], ...] = ()
     target_reducing_codes: frozenset[str] = frozenset()
@@ -77,6 +66,11 @@ class MonthPlan:
     @property
     def first_day(self) -> date:
         return self.days[0].day
+
+    @property
+    def month_end(self) -> int:
+        """UTC epoch seconds of local midnight ending the month's last day."""
+        return self.day0 + len(self.days) * SECONDS_PER_DAY
 
     def day_index(self, utc_seconds: int) -> int:
         """The month's day index (0-based; may be negative or past the end) of a UTC instant."""
@@ -156,8 +150,7 @@ def build_month_plan(
         days=days,
         day0=day0,
         office_slots=tuple(slots),
-        late_bands=_band_lookup(policy.lateness),
-        early_bands=_band_lookup(policy.early_leave),
+        rules=DayRules(policy),
         offset_s=offset_s,
         extra_days_off=tuple(sorted((extra_days_off or {}).items())),
         target_reducing_codes=frozenset(r.code for r in policy.excuses if r.reduces_target),

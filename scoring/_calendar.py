@@ -17,8 +17,8 @@ from functools import lru_cache
 
 import holidays
 
-from .policy import Policy, ShiftTemplate, WorkHours
-from .zones import zone_tzinfo
+from ._policy import Policy, ShiftTemplate, WorkHours
+from ._zones import zone_tzinfo
 
 
 class DayKind(StrEnum):
@@ -41,7 +41,7 @@ class PlanDay:
     """What the unit expects on one day (or what one rostered shift expects).
 
     ``start`` and ``end`` are aware datetimes in the office's zone; a night shift ends the next day.
-    ``reason`` says why a day needs no punches ("Eid al-Fitr Joint Holiday", "weekend").
+    ``reason`` says why a day needs no punches ("Cuti Bersama Hari Raya Idul Fitri", "weekend").
     """
 
     day: date
@@ -95,7 +95,7 @@ def plan_for_day(
     holidays_by_day: Mapping[date, tuple[DayKind, str]],
     extra_days_off: Mapping[date, str] | None = None,
 ) -> PlanDay:
-    """The office-hours plan for one day (employees on a roster are planned by :mod:`scoring.shifts`)."""
+    """The office-hours plan for one day (employees on a roster are planned by their shifts)."""
     ramadan = policy.ramadan_period(day) is not None
     if extra_days_off and day in extra_days_off:
         return PlanDay(day, DayKind.DAY_OFF, extra_days_off[day], ramadan=ramadan)
@@ -111,6 +111,12 @@ def plan_for_day(
             return PlanDay(day, DayKind.WEEKEND, "weekend", ramadan=ramadan)
     start, end = local_datetimes(policy, day, hours.start, hours.end)
     return PlanDay(day, DayKind.WORKING, "", hours=hours, ramadan=ramadan, start=start, end=end)
+
+
+def plan_day(policy: Policy, day: date, days_off: Mapping[date, str] | None = None) -> PlanDay:
+    """What the office expects on ``day``: its hours (Ramadan hours included), or why no work is
+    expected (weekend, a holiday or joint leave by its name, one of the unit's ``days_off``)."""
+    return plan_for_day(policy, day, holiday_table(policy, [day.year]), days_off)
 
 
 def local_datetimes(policy: Policy, day: date, start: time, end: time) -> tuple[datetime, datetime]:

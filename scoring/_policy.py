@@ -20,12 +20,14 @@ Percentages are integer basis points (see :mod:`scoring.percent`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, time
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import date, time, timezone
 from enum import StrEnum
 
-from .errors import PolicyError
-from .percent import FULL_BP
+from ._errors import PolicyError
+from ._percent import FULL_BP
+from ._zones import ZONE_OFFSETS_MINUTES, zone_name, zone_tzinfo
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -323,14 +325,18 @@ def _default_calendar() -> CalendarRules:
 @dataclass(frozen=True, slots=True)
 class Policy:
     """Everything one unit applies in one month. Defaults are the common national table, equal to the
-    ``national-common`` preset (Ramadan dates included)."""
+    ``national-common`` preset (Ramadan dates included).
+
+    The office zone is stored once, as its name (``time_zone``: WIB, WITA or WIT; an IANA city name
+    such as ``Asia/Makassar`` is read as its zone); :attr:`utc_offset_minutes` is derived from it, so
+    ``dataclasses.replace(policy, time_zone="WITA")`` computes and explains in WITA alike.
+    """
 
     name: str = "national-common"
     title: str = "Common national table (TL/PSW 0.5/1/1.25/1.5 %, TK 5 %, cap 100 %)"
     effective_from: date = date(2024, 1, 1)
     unit: str | None = None
     time_zone: str = "WIB"
-    utc_offset_minutes: int = 7 * 60
     hours: WeeklyHours = field(default_factory=_default_hours)
     ramadan_hours: WeeklyHours = field(default_factory=_default_ramadan_hours)
     calendar: CalendarRules = field(default_factory=_default_calendar)
@@ -347,7 +353,29 @@ class Policy:
     fingerprint: str = ""
 
     def __post_init__(self) -> None:
+        zone = _zone_or_error(self.source, self.time_zone)
+        if zone != self.time_zone:  # "wita" or "Asia/Makassar": kept as the zone's own name
+            object.__setattr__(self, "time_zone", zone)
         check_policy(self)
+
+    @property
+    def utc_offset_minutes(self) -> int:
+        """The office zone's offset from UTC (none of Indonesia's zones observes daylight saving)."""
+        return ZONE_OFFSETS_MINUTES[self.time_zone]
+
+    @property
+    def tzinfo(self) -> timezone:
+        """The office zone as a fixed-offset ``timezone``."""
+        return zone_tzinfo(self.utc_offset_minutes)
+
+    def in_zone(self, zone: str) -> Policy:
+        """This policy for an office in ``zone`` (``"WITA"``, ``"wit"``, ``"Asia/Jayapura"``...).
+
+        The fingerprint stays the policy file's (an explanation names the zone beside it); the same
+        zone returns the policy itself. Raises :class:`PolicyError` for an unknown zone.
+        """
+        name = _zone_or_error(self.source, zone)
+        return self if name == self.time_zone else replace(self, time_zone=name)
 
     def excuse_rule(self, kind: str) -> ExcuseRule | None:
         return next((r for r in self.excuses if r.kind == kind), None)
@@ -357,6 +385,13 @@ class Policy:
 
     def ramadan_period(self, day: date) -> RamadanPeriod | None:
         return next((p for p in self.calendar.ramadan if day in p), None)
+
+
+def _zone_or_error(source: str, zone: object) -> str:
+    if isinstance(zone, str):
+        with suppress(KeyError):
+            return zone_name(zone)
+    raise PolicyError(source, "policy.time_zone", zone, "WIB, WITA or WIT (or an IANA name such as Asia/Makassar)")
 
 
 def check_bands(source: str, key: str, table: BandTable) -> None:
@@ -382,6 +417,18 @@ def check_bands(source: str, key: str, table: BandTable) -> None:
 
 def check_policy(policy: Policy) -> None:
     """Cross-field rules a file-by-file reader cannot see; raises :class:`PolicyError`."""
+    codes = _check_band_codes(policy)
+    weights = policy.performance.weight_bp + policy.discipline.weight_bp
+    if weights != FULL_BP:
+        raise PolicyError(
+            policy.source, "performance.weight + discipline.weight", f"{weights / 100}%", "weights adding up to 100%"
+        )
+    _check_excuses_and_shifts(policy, codes)
+    _check_hours(policy)
+
+
+def _check_band_codes(policy: Policy) -> list[str]:
+    """Bands well formed, TL/PSW/TK codes all different, the missing-punch codes among them."""
     src = policy.source
     check_bands(src, "lateness.bands", policy.lateness)
     check_bands(src, "early_leave.bands", policy.early_leave)
@@ -395,23 +442,28 @@ def check_policy(policy: Policy) -> None:
     if policy.early_leave.by_code(att.missing_out) is None:
         expected = "one of the early-leave codes " + ", ".join(b.code for b in policy.early_leave.bands)
         raise PolicyError(src, "attendance.missing_out", att.missing_out, expected)
-    weights = policy.performance.weight_bp + policy.discipline.weight_bp
-    if weights != FULL_BP:
-        raise PolicyError(
-            src, "performance.weight + discipline.weight", f"{weights / 100}%", "weights adding up to 100%"
-        )
+    return codes
+
+
+def _check_excuses_and_shifts(policy: Policy, band_codes: list[str]) -> None:
+    src = policy.source
     kinds = [r.kind for r in policy.excuses]
     if len(set(kinds)) != len(kinds):
         raise PolicyError(src, "excuses", kinds, "each excuse kind once")
     excuse_codes = [r.code for r in policy.excuses]
-    if len(set(excuse_codes)) != len(excuse_codes) or set(excuse_codes) & set(codes):
+    if len(set(excuse_codes)) != len(excuse_codes) or set(excuse_codes) & set(band_codes):
         raise PolicyError(src, "excuses.*.code", excuse_codes, "codes different from each other and from TL/PSW/TK")
     shift_codes = [s.code for s in policy.shifts]
     if len(set(shift_codes)) != len(shift_codes):
         raise PolicyError(src, "shifts", shift_codes, "each shift code once")
+
+
+def _check_hours(policy: Policy) -> None:
+    src = policy.source
     for wd, (regular, ramadan) in enumerate(zip(policy.hours.days, policy.ramadan_hours.days, strict=True)):
         if (regular is None) != (ramadan is None):
             expected = "Ramadan hours on exactly the weekdays that have regular hours"
             raise PolicyError(src, f"ramadan.hours.{WEEKDAY_NAMES[wd]}", ramadan, expected)
+    att = policy.attendance
     if att.punch_window_to <= att.punch_window_from:
         raise PolicyError(src, "attendance.punch_window", att.punch_window_to, "'to' after 'from'")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from .errors import ClaimTransitionError, InputError, PolicyError
+from ._errors import ClaimTransitionError, InputError, PolicyError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

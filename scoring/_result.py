@@ -1,0 +1,324 @@
+"""One employee's month as scored, and its explanation: every number traced to the days, punches,
+activities and rules behind it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from ._calendar import DayKind, PlanDay, calendar_source, calendar_warnings
+from ._claims import ClaimOutcome
+from ._daily import ABSENT, OFF, DayRecord
+from ._errors import InputError
+from ._percent import format_bp
+from ._plan import SECONDS_PER_DAY, MonthPlan, local_text
+from ._policy import DeductionBase, Policy, TargetMode
+from ._punches import EmployeeMonth
+
+_NO_SHIFT = "no shift rostered"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MonthlyResult:
+    """One employee's month. Every figure is in basis points or minutes; :meth:`explain` traces them."""
+
+    nip: str
+    year: int
+    month: int
+    planned_days: int
+    day_rows: tuple[tuple[Any, ...], ...]
+    """The planned days in :class:`DayRecord` layout, as plain tuples (see there why)."""
+    claim_rows: list[int]
+    """Flat triples (position in the input's claims, day index, effective minutes), one per claim of the month."""
+    claim_flags: dict[int, tuple[str, ...]]
+    """Flags by position in the input's claims (only claims that have any)."""
+    codes: dict[str, int]
+    deduction_sum_bp: int
+    discipline_deduction_bp: int
+    claimed_minutes: int
+    approved_minutes: int
+    effective_minutes: int
+    target_minutes: int
+    target_days: int
+    performance_bp: int
+    discipline_bp: int
+    score_bp: int
+    allowance_deduction_bp: int
+    plan: MonthPlan
+    employee: EmployeeMonth
+
+    @property
+    def policy(self) -> Policy:
+        return self.plan.policy
+
+    @property
+    def claims(self) -> tuple[ClaimOutcome, ...]:
+        """Every claim of the month as scored (built on demand: most results are only summed)."""
+        rows, flags, claims = self.claim_rows, self.claim_flags, self.employee.claims
+        return tuple(
+            ClaimOutcome(claims[rows[k]], rows[k + 1], rows[k + 2], flags.get(rows[k], ()))
+            for k in range(0, len(rows), 3)
+        )
+
+    @property
+    def days(self) -> tuple[DayRecord, ...]:
+        """Every planned day (or shift) of the month."""
+        return tuple(map(DayRecord._make, self.day_rows))
+
+    @property
+    def calendar_days(self) -> tuple[DayRecord, ...]:
+        """Every calendar day of the month, in order, one record each: the planned days as in
+        :attr:`days`, and the days without work as records with status ``off`` that say which
+        (``kind``: weekend, holiday, joint leave, a unit's day off, no shift rostered) and why (``note``)."""
+        by_index = {row[0]: row for row in self.day_rows}
+        return tuple(
+            DayRecord._make(by_index[index]) if index in by_index else self._day_off(index, plan_day)
+            for index, plan_day in enumerate(self.plan.days)
+        )
+
+    def day(self, day: date) -> DayRecord:
+        """The record of one calendar day of the month (a day without work included)."""
+        index = (day - self.plan.first_day).days
+        if not 0 <= index < len(self.plan.days):
+            raise InputError(f"{day} is not in {self.year}-{self.month:02d}")
+        return self.calendar_days[index]
+
+    def _day_off(self, index: int, plan_day: PlanDay) -> DayRecord:
+        midnight = self.plan.day0 + index * SECONDS_PER_DAY
+        times = self.employee.times
+        first = bisect_left(times, midnight)
+        if self.employee.roster is not None:  # a shift worker's day without a shift starting on it
+            kind, note, last = str(DayKind.OFF_ROSTER), _NO_SHIFT, first
+        else:  # punches on a day off are shown, never scored
+            kind, note = str(plan_day.kind), plan_day.describe()
+            last = bisect_left(times, midnight + SECONDS_PER_DAY, first)
+        end = midnight + SECONDS_PER_DAY
+        return DayRecord(index, OFF, (), None, None, None, None, 0, first, last, note, plan_day.day, midnight, end,
+                         "", kind)  # fmt: skip
+
+    @property
+    def absent_days(self) -> list[date]:
+        """Days of unexcused absence (TK), for the yearly escalation count."""
+        return [r.day for r in self.days if r.status == ABSENT]
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers, JSON-ready (what the server stores beside the explanation)."""
+        p = self.policy
+        return {
+            "nip": self.nip,
+            "month": f"{self.year}-{self.month:02d}",
+            "policy": p.name,
+            "policy_unit": p.unit,
+            "policy_effective_from": p.effective_from.isoformat(),
+            "policy_fingerprint": p.fingerprint,
+            "planned_days": self.planned_days,
+            "codes": dict(sorted(self.codes.items())),
+            "deduction_sum_bp": self.deduction_sum_bp,
+            "discipline_deduction_bp": self.discipline_deduction_bp,
+            "claimed_minutes": self.claimed_minutes,
+            "approved_minutes": self.approved_minutes,
+            "effective_minutes": self.effective_minutes,
+            "target_minutes": self.target_minutes,
+            "performance_bp": self.performance_bp,
+            "discipline_bp": self.discipline_bp,
+            "score_bp": self.score_bp,
+            "allowance_deduction_bp": self.allowance_deduction_bp,
+        }
+
+    def digest(self) -> str:
+        """A fingerprint of the explanation: the same inputs and policy always give the same digest."""
+        return explain_digest(self.explain())
+
+    def explain(self) -> dict[str, Any]:
+        return explain(self)
+
+
+def explain_digest(explained: dict[str, Any]) -> str:
+    """SHA-256 of an explanation in canonical JSON (what a store compares to skip unchanged results)."""
+    text = json.dumps(explained, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def explain(result: MonthlyResult) -> dict[str, Any]:
+    """Every number of the month, traced to the days, punches, activities and rules behind it."""
+    policy = result.policy
+    return {
+        "employee": result.nip,
+        "month": f"{result.year}-{result.month:02d}",
+        "policy": _policy_entry(policy),
+        "warnings": calendar_warnings(policy, result.year, result.month),
+        "days": _day_entries(result),
+        "discipline": _discipline_entry(result),
+        "performance": _performance_entry(result),
+        "score": _score_entry(result),
+        "summary": result.summary(),
+    }
+
+
+def _policy_entry(policy: Policy) -> dict[str, Any]:
+    att = policy.attendance
+    return {
+        "name": policy.name,
+        "title": policy.title,
+        "unit": policy.unit,
+        "effective_from": policy.effective_from.isoformat(),
+        "fingerprint": policy.fingerprint,
+        "source": policy.source,
+        "time_zone": policy.time_zone,
+        "calendar": calendar_source(policy),
+        "grace_minutes": att.grace_minutes,
+        "trust_state_keys": att.trust_state_keys,
+        "repeat_window_minutes": att.repeat_window_minutes,
+        "compensation": policy.compensation.enabled,
+    }
+
+
+def _punch_entries(emp: EmployeeMonth, offset_s: int, first: int, last: int) -> list[dict[str, Any]]:
+    times, devices = emp.times, emp.devices
+    return [
+        {"at": local_text(times[i], offset_s), **({"device": devices[i]} if devices else {})}
+        for i in range(first, last)
+    ]
+
+
+def _day_entries(result: MonthlyResult) -> list[dict[str, Any]]:
+    """One entry per calendar day: what was planned and, for a planned day, how it was scored."""
+    plan, emp = result.plan, result.employee
+    days: list[dict[str, Any]] = []
+    for rec, plan_day in zip(result.calendar_days, plan.days, strict=True):
+        entry: dict[str, Any] = {"date": plan_day.day.isoformat(), "planned": plan_day.describe()}
+        if rec.status != OFF:
+            entry.update(_scored_day_entry(result, rec, plan_day))
+        elif rec.kind == DayKind.OFF_ROSTER:
+            entry.update({"kind": rec.kind, "planned": _NO_SHIFT})
+        else:
+            entry["kind"] = rec.kind
+            if rec.last > rec.first:  # worked on a day off: shown, never penalised
+                entry["punches"] = _punch_entries(emp, plan.offset_s, rec.first, rec.last)
+        days.append(entry)
+    return days
+
+
+def _scored_day_entry(result: MonthlyResult, rec: DayRecord, plan_day: PlanDay) -> dict[str, Any]:
+    policy, off = result.policy, result.plan.offset_s
+    shift = policy.shift(rec.shift) if rec.shift else None
+    entry: dict[str, Any] = {
+        "kind": rec.kind,
+        "planned": plan_day.describe() if shift is None else shift.describe(),
+        "scheduled": [local_text(rec.start, off), local_text(rec.end, off)],
+        "status": rec.status,
+        "codes": list(rec.codes),
+        "punches": _punch_entries(result.employee, off, rec.first, rec.last),
+        "arrival": None if rec.arrival is None else local_text(rec.arrival, off),
+        "departure": None if rec.departure is None else local_text(rec.departure, off),
+        "late_minutes": rec.late_minutes,
+        "early_minutes": rec.early_minutes,
+        "deduction": format_bp(rec.deduction_bp),
+        "deduction_bp": rec.deduction_bp,
+        "rules": [_band_rule(policy, c) for c in rec.codes],
+    }
+    if rec.note:
+        entry["note"] = rec.note
+    if shift is not None:  # shifts are listed by the date they start
+        entry["shift"] = shift.describe()
+    return entry
+
+
+def _band_rule(policy: Policy, code: str) -> str:
+    for table, what in ((policy.lateness, "late"), (policy.early_leave, "left early")):
+        band = table.by_code(code)
+        if band is not None:
+            return f"{code}: {what} {band.label()}, {format_bp(band.deduction_bp)} per occurrence"
+    if code == policy.absence.code:
+        return f"{code}: absent without a valid reason, {format_bp(policy.absence.deduction_bp)} per day"
+    rule = next((r for r in policy.excuses if r.code == code), None)
+    if rule is not None:
+        return f"{code}: {rule.label}, {format_bp(rule.deduction_bp)} per day"
+    return code
+
+
+def _discipline_entry(result: MonthlyResult) -> dict[str, Any]:
+    contributing = [
+        {"date": r.day.isoformat(), "codes": list(r.codes), "deduction": format_bp(r.deduction_bp)}
+        for r in result.days
+        if r.deduction_bp
+    ]
+    return {
+        "days": contributing,
+        "sum": format_bp(result.deduction_sum_bp),
+        "cap": format_bp(result.policy.discipline.monthly_cap_bp),
+        "deduction": format_bp(result.discipline_deduction_bp),
+        "component": format_bp(result.discipline_bp),
+        "codes": dict(sorted(result.codes.items())),
+    }
+
+
+def _target_rule(result: MonthlyResult) -> str:
+    perf = result.policy.performance
+    if perf.target is TargetMode.PER_WORKING_DAY:
+        rule = f"{perf.minutes_per_working_day} minutes x {result.target_days} planned days"
+    else:
+        rule = f"{perf.monthly_target_minutes} minutes x {result.target_days}/{result.planned_days} planned days"
+    excluded = result.planned_days - result.target_days
+    if excluded:
+        rule += f" ({excluded} day(s) of leave excluded)"
+    return rule
+
+
+def _activity_entries(result: MonthlyResult) -> list[dict[str, Any]]:
+    first_day, off = result.plan.first_day, result.plan.offset_s
+    return [
+        {
+            "claim": o.claim.claim_id,
+            "activity": o.claim.activity,
+            "output": o.claim.output,
+            "date": (first_day + timedelta(days=o.day_index)).isoformat(),
+            "start": local_text(o.claim.start, off),
+            "quantity": o.claim.quantity,
+            "claimed_minutes": o.claim.minutes,
+            "state": str(o.claim.state),
+            **({"reason": o.claim.reason} if o.claim.reason else {}),
+            **({"evidence": o.claim.evidence} if o.claim.evidence else {}),
+            "effective_minutes": o.effective_minutes,
+            "flags": list(o.flags),
+        }
+        for o in result.claims
+    ]
+
+
+def _performance_entry(result: MonthlyResult) -> dict[str, Any]:
+    return {
+        "activities": _activity_entries(result),
+        "claimed_minutes": result.claimed_minutes,
+        "approved_minutes": result.approved_minutes,
+        "effective_minutes": result.effective_minutes,
+        "target_minutes": result.target_minutes,
+        "target_rule": _target_rule(result),
+        "component": format_bp(result.performance_bp),
+        "capped_at": "100%",
+    }
+
+
+def _score_entry(result: MonthlyResult) -> dict[str, Any]:
+    perf, disc = result.policy.performance, result.policy.discipline
+    if disc.applies_to is DeductionBase.DISCIPLINE_COMPONENT:
+        formula = (
+            f"score = {format_bp(perf.weight_bp)} x performance + {format_bp(disc.weight_bp)} x discipline; "
+            "allowance deduction = 100% - score"
+        )
+    else:
+        formula = (
+            f"allowance deduction = (100% - ({format_bp(perf.weight_bp)} x performance + "
+            f"{format_bp(disc.weight_bp)})) + discipline deduction, at most 100%"
+        )
+    return {
+        "formula": formula,
+        "performance_component": format_bp(result.performance_bp),
+        "discipline_component": format_bp(result.discipline_bp),
+        "final": format_bp(result.score_bp),
+        "allowance_deduction": format_bp(result.allowance_deduction_bp),
+    }

@@ -212,7 +212,7 @@ class CalendarRules:
 
     use_holidays_package: bool = True
     holiday_categories: tuple[str, ...] = ("public", "government")
-    holiday_language: str = "en_US"
+    holiday_language: str = "id"
     days_off: tuple[tuple[date, str], ...] = ()
     worked_days: tuple[tuple[date, str], ...] = ()
     ramadan: tuple[RamadanPeriod, ...] = ()

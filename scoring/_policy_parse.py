@@ -251,7 +251,7 @@ def _calendar(r: Reader, ramadan: Reader) -> CalendarRules:
     categories = r.raw("holiday_categories", ["public", "government"])
     if not isinstance(categories, list) or not set(categories) <= {"public", "government"} or not categories:
         raise r.fail("holiday_categories", categories, 'a list drawn from ["public", "government"]')
-    language = r.raw("holiday_language", "en_US")
+    language = r.raw("holiday_language", "id")
     if language not in holidays.ID.supported_languages:
         raise r.fail("holiday_language", language, "one of " + ", ".join(holidays.ID.supported_languages))
     periods = []

@@ -6,7 +6,7 @@ output, with an evidence note); the superior approves it, rejects it with a reas
 correction, after which the employee submits it again. Only approved minutes are effective.
 
 Claims are immutable: a decision returns a new claim. Times are UTC epoch seconds (see
-:mod:`scoring.plan`); :meth:`Catalogue.claim` takes an aware datetime and converts it once.
+:mod:`scoring._plan`); :meth:`Catalogue.claim` takes an aware datetime and converts it once.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class EscalationFlag:
 
 def absence_escalation(absent_days: Iterable[date], working_days: Sequence[date]) -> list[EscalationFlag]:
     """Flags for one year: ``absent_days`` are the year's TK days, ``working_days`` every working day
-    of that year (see :func:`scoring.calendar.working_days`), used to find consecutive runs across
+    of that year (see :func:`scoring.working_days`), used to find consecutive runs across
     weekends and holidays."""
     days = tuple(sorted(set(absent_days)))
     if not days:

@@ -1,7 +1,7 @@
 """The attendance and performance policy, as plain frozen data.
 
 A :class:`Policy` is what one unit (office, regional office, rehabilitation centre) applies in one
-month. It is normally read from a TOML file (see :mod:`scoring.policy_file` and ``docs/scoring.md``);
+month. It is normally read from a TOML file (see :mod:`scoring._policy_file` and ``docs/scoring.md``);
 nothing here is a constant of the code, because every agency sets its own table by ministerial
 regulation.
 
@@ -15,7 +15,7 @@ Codes users know, explained once:
 - **RKAKL** (*rencana kerja dan anggaran kementerian/lembaga*): the unit's budget work plan; its
   output codes tie recorded activities to what the unit is funded to deliver.
 
-Percentages are integer basis points (see :mod:`scoring.percent`).
+Percentages are integer basis points (see :mod:`scoring._percent`).
 """
 
 from __future__ import annotations

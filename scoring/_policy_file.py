@@ -6,7 +6,7 @@ shape as the file and override only what they list. ``policy.extends`` names a p
 file, which this file then overrides the same way. :class:`PolicyBook` holds several versions and
 answers "which policy does this unit apply in this month?".
 
-Every mistake raises :class:`~scoring.errors.PolicyError` naming the file, the key, what was found
+Every mistake raises :class:`~scoring.PolicyError` naming the file, the key, what was found
 and what was expected. The format is described in ``docs/scoring.md``.
 """
 

@@ -1,4 +1,4 @@
-"""Turn parsed TOML into a :class:`~scoring.policy.Policy`, checking every key on the way.
+"""Turn parsed TOML into a :class:`~scoring.Policy`, checking every key on the way.
 
 The reader remembers the path of every value it reads, so an error can say exactly where it is,
 and it rejects keys it does not know (a misspelt ``grace_minute`` must not silently mean "no grace").

@@ -1,7 +1,7 @@
 """Activity claims (e-Kinerja) as entered by employees and decided by their supervisors, and the
 excused days (leave, official travel, work from home) administrators record.
 
-The scoring library's `scoring.activities.Claim` is the rule-bearing value; this table is where the
+The scoring library's `scoring.Claim` is the rule-bearing value; this table is where the
 claims live between entry and scoring. Times are UTC; the office zone is the unit's.
 """
 
@@ -22,7 +22,7 @@ class ActivityClaimRecord(Model):
     minutes = fields.IntField()
     output = fields.CharField(max_length=64, default="")
     evidence = fields.TextField(default="")
-    state = fields.CharField(max_length=24, default="submitted")  # scoring.activities.ClaimState
+    state = fields.CharField(max_length=24, default="submitted")  # scoring.ClaimState
     reason = fields.TextField(default="")
     decided_by = fields.CharField(max_length=64, null=True)
     decided_at = fields.DatetimeField(null=True)

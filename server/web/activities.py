@@ -1,6 +1,6 @@
 """Activity outputs (e-Kinerja): an employee's entries, the supervisor's decisions, and the claims the
 scoring needs. The rules of a claim (standard minutes, the allowed state changes) are the scoring
-library's (`scoring.activities`); this module stores and scopes."""
+library's (`scoring.Claim`, `scoring.Catalogue`); this module stores and scopes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One employee's month and a unit's monthly recap, in the shape the pages, API and exports show.
 
-The numbers are the scoring library's (`scoring.monthly` through `server.results.compute_unit_month`,
+The numbers are the scoring library's (`scoring.score_month` through `server.results.compute_unit_month`,
 which also stores them; recomputation is idempotent). For the month in progress, days from today on
 are passed to the scoring as "not yet" days off, so the month reads "to date" instead of counting
 days that have not happened as absences.

@@ -58,6 +58,7 @@ class MonthPlan:
     """UTC epoch seconds of local midnight starting the month's first day."""
     office_slots: tuple[Slot, ...]
     rules: DayRules
+    """The policy's daily rules, read once (internal: what :func:`scoring.score_month` applies per slot)."""
     offset_s: int
     extra_days_off: tuple[tuple[date, str], ...] = ()
     target_reducing_codes: frozenset[str] = frozenset()

@@ -190,7 +190,7 @@ class ZKDriver:
             # agree. Should the read fail, the terminal re-enables itself when the dropped session ends.
             zk.disable_device()
             punches = self._read_log(zk)
-            zk.enable_device()
+            self._connection().enable_device()  # the connection may be a new one (see _buffered_read_of_log)
         return punches
 
     def clear_log_if(self, safe_to_clear: Callable[[list[DevicePunch]], bool]) -> bool:
@@ -203,6 +203,7 @@ class ZKDriver:
         with self._failing_as("clear the attendance log"):
             zk.disable_device()
             cleared = safe_to_clear(self._read_log(zk))
+            zk = self._connection()
             if cleared:
                 zk.clear_attendance()
             zk.enable_device()

@@ -145,25 +145,25 @@ def parse_free_sizes(payload: bytes) -> FreeSizes:
 
 def plausible_record_size(body: bytes, count: int | None, hint: int | None) -> int | None:
     """The record size of a log body (records only, no length prefix). A count that divides it into a
-    known size decides, as pyzk does. Otherwise each layout that divides it evenly is scored on its
-    first and last records (a real date, a text pin where the layout has one, small verify codes), and
-    the best wins, `hint` (the size this device used before) on a tie. Corrupt records (a flat battery,
-    flash faults) are tolerated: a layout needs nine in ten plausible records. None when none fits."""
+    known size decides, as pyzk does. Otherwise each layout that divides it evenly is checked on its
+    first and last records (a real date, a text pin or zero reserved bytes where the layout has them,
+    small verify codes), in the order `hint` (the size this device used before), 40, 49, 16, 8: the
+    first that fits wins, as a short layout read into a longer one's bytes always fits by chance, the
+    other way round hardly ever. Corrupt records (a flat battery, flash faults) are tolerated: a layout
+    needs nine in ten plausible records. None when none fits."""
     total = len(body)
     if total == 0:
         return hint or 40
     if count and total % count == 0 and total // count in RECORD_SIZES:
         return total // count
-    best: tuple[float, int] | None = None
     for size in dict.fromkeys([size for size in (hint, 40, 49, 16, 8) if size in RECORD_SIZES]):
         if total % size:
             continue
         records = total // size
         indexes = sorted({*range(min(records, _SAMPLE)), *range(max(0, records - _SAMPLE), records)})
-        score = sum(_plausible_record(body, index * size, size) for index in indexes) / len(indexes)
-        if score >= 0.9 and (best is None or score > best[0]):
-            best = (score, size)
-    return None if best is None else best[1]
+        if sum(_plausible_record(body, index * size, size) for index in indexes) >= 0.9 * len(indexes):
+            return size
+    return None
 
 
 def _plausible_record(body: bytes, offset: int, size: int) -> bool:

@@ -102,6 +102,7 @@ class PollResult:
     gateway_time: datetime
     clock_drift_s: float = 0.0
     clock_set: ClockSet | None = None
+    read_at: float = 0.0  # monotonic time of the download, when there was one
 
 
 class LiveStreamSilent(Exception):
@@ -307,7 +308,11 @@ class DeviceCoordinator:
             if isinstance(exc, DeviceError):
                 log.warning("%s; retrying in %.1f s (further failures logged at debug level)", exc, delay)
             else:
-                log.exception("device %s: poll failed unexpectedly; retrying in %.1f s", self.config.name, delay)
+                log.exception(
+                    "device %s: poll failed unexpectedly; retrying in %.1f s (further failures logged at debug level)",
+                    self.config.name,
+                    delay,
+                )
         else:
             log.debug("device %s still failing: %s", self.config.name, exc)
         return delay
@@ -459,7 +464,34 @@ class DeviceCoordinator:
             future = self._writer.submit(work, *args)
         except RuntimeError:  # shut down meanwhile
             return
-        future.add_done_callback(_log_write_failure)
+        future.add_done_callback(self._write_done)
+
+    def _write_done(self, future: Any) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._background_failed(future.exception(), "a live punch was not stored")
+
+    def _background_failed(self, error: BaseException, what: str) -> None:
+        """A write that failed away from the poll loop (a live punch, a reconciliation): counted and
+        logged like a failed poll, once per outage; the next reconciliation downloads the whole log
+        (which still holds every punch) instead of trusting an unchanged count."""
+        self._full_read_at, self._read_count = float("-inf"), None
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # a worker thread
+            on_loop = False
+        if on_loop:
+            self._background_failed_on_loop(error, what)
+        else:
+            self._hand_to_loop(self._background_failed_on_loop, error, what)
+
+    def _background_failed_on_loop(self, error: BaseException, what: str) -> None:
+        self._failed(error)
+        self.health.count_anomaly("poller_crashed", f"{what}: {type(error).__name__}: {error}")
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error("device %s: %s: %s (further failures logged at debug level)", self.config.name, what, error)
+        else:
+            log.debug("device %s still failing: %s: %s", self.config.name, what, error)
 
     async def _in_writer(self, work: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, work, *args)
@@ -486,9 +518,6 @@ class DeviceCoordinator:
         info = driver.read_info()
         gateway_time = datetime.now(UTC)
         punches = None if unchanged(info) else driver.read_punches()
-        if punches is not None:
-            self._read_count = info.record_count if info.counts_reliable else None
-            self._full_read_at = time.monotonic()
         device_clock = info.device_time.replace(tzinfo=self.device_zone)
         drift = (device_clock - gateway_time).total_seconds()
         clock_set = None
@@ -500,7 +529,7 @@ class DeviceCoordinator:
             clock_set = ClockSet(set_to, length, _newest(punches or [], set_to))
             if punches is None and self._absorbed[2] is not None:
                 clock_set = ClockSet(set_to, length, _newest([self._absorbed[2]], set_to))
-        return PollResult(info, punches, gateway_time, drift, clock_set)
+        return PollResult(info, punches, gateway_time, drift, clock_set, time.monotonic())
 
     def _quarantine_from_thread(self, raw: bytes, reason: str) -> None:
         self._write_soon(self._quarantine, raw, reason)
@@ -533,6 +562,7 @@ class DeviceCoordinator:
         self.health.clock_drift_s = 0.0 if result.clock_set is not None else result.clock_drift_s
         self.health.record_count = result.info.record_count
         self.health.record_capacity = result.info.record_capacity
+        self._recovered()
         capacity = result.info.record_capacity or profile.capacity
         if result.info.record_count >= capacity:
             log.warning(
@@ -582,7 +612,10 @@ class DeviceCoordinator:
                 held.append((punch.pin, punch.local_time, punch.state, punch.verify, reason))
         self._hold(held)
         added = self._enqueue(result.info.serial, good)
+        # Only now is the log's count known to be in the queue: a failed write reads it all again.
         self._absorbed = (result.info.serial, len(punches), punches[-1] if punches else None)
+        self._read_count = result.info.record_count if result.info.counts_reliable else None
+        self._full_read_at = result.read_at
         return added
 
     def _absorb_reconciled(self, result: PollResult) -> None:
@@ -590,8 +623,11 @@ class DeviceCoordinator:
         task = asyncio.ensure_future(self._absorb(result))
 
         def done(task: asyncio.Future[int]) -> None:
-            if task.cancelled() or task.exception() is not None:
-                _log_failure(task)
+            if task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                self._background_failed(error, "the reconciled log was not stored")
                 return
             added = task.result()
             if added:
@@ -740,11 +776,6 @@ def _connected(work: Callable[[DeviceDriver], T]) -> Callable[[DeviceDriver], T]
             driver.close()
 
     return run
-
-
-def _log_write_failure(future: Any) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a queue or store write failed: %s", future.exception())
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

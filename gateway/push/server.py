@@ -205,6 +205,7 @@ class PushServer:
         # forever. It is acknowledged, counted and logged once.
         name = table[:32] or "(none)"
         self.counters.unknown_tables[name] = self.counters.unknown_tables.get(name, 0) + 1
+        device.health.count_anomaly("push_table_unknown", f"table {name!r}")
         if self.counters.unknown_tables[name] == 1:
             log.warning("push device %s uploaded table %r, which this gateway does not use: acknowledged",
                         device.serial, name)  # fmt: skip

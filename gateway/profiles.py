@@ -201,7 +201,4 @@ def _refuse_unknown_keys(raw: dict[str, Any], source: str) -> None:
         values = raw if not table else raw.get(table, {})
         if not isinstance(values, dict):
             continue  # TomlTable reports the wrong type with the key's name
-        for key in values:
-            if key not in known:
-                where = f"{table}.{key}" if table else key
-                raise ProfileError(f"{source}: {where}: unknown key; expected one of {sorted(known)}")
+        TomlTable(values, source, ProfileError, f"{table}." if table else "").refuse_unknown(known)

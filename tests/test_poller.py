@@ -123,8 +123,12 @@ async def test_an_unchanged_log_costs_no_download_and_the_loop_never_waits_for_t
 
     watcher = asyncio.ensure_future(watch_the_loop())
     try:
+        started = time.perf_counter()
         assert await coordinator.poll_once() == 50_000
-        assert max(stalls) < 0.2, f"the event loop stalled {max(stalls):.2f} s while 50,000 punches were queued"
+        took = time.perf_counter() - started
+        # On the loop, the queue work would stall it for most of the poll; on the writer thread the loop
+        # turns on (the bound leaves room for a machine shared with other jobs).
+        assert max(stalls) < took / 3, f"the event loop stalled {max(stalls):.2f} s of a {took:.2f} s poll"
         assert CountingDriver.downloads == 1
         started = time.perf_counter()
         assert await coordinator.poll_once() == 0

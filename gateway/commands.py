@@ -117,6 +117,6 @@ def _reupload_window(args: dict[str, Any]) -> tuple[datetime, datetime] | None:
 async def _reread(coordinator: DeviceCoordinator, window: tuple[datetime, datetime] | None) -> int:
     from gateway.push.device import PushDeviceCoordinator
 
-    if window is not None and isinstance(coordinator, PushDeviceCoordinator):
-        return await coordinator.reupload(*window)
-    return await coordinator.poll_once()
+    if isinstance(coordinator, PushDeviceCoordinator):
+        return await (coordinator.reupload(*window) if window is not None else coordinator.poll_once())
+    return await coordinator.poll_once(whole=True)  # asked for: downloaded whatever the count says

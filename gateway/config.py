@@ -139,11 +139,27 @@ def load_gateway_config(path: Path | str) -> GatewayConfig:
     return replace(parse_gateway_config(raw, str(path)), source=path)
 
 
+_TOP_KEYS = ("gateway_id", "unit", "timezone", "state_dir", "mqtt", "relay", "telemetry", "push", "devices")
+_MQTT_KEYS = ("url", "username", "password", "password_file", "ca_file")
+_RELAY_KEYS = ("batch_size", "max_in_flight", "resend_after_s", "max_backoff_s", "fresh_every")
+_PUSH_KEYS = ("host", "port", "max_body_bytes", "command_timeout_s")
+_DEVICE_KEYS = {
+    "zk": ("name", "profile", "host", "port", "transport", "comm_key", "timeout_s", "poll_interval_s"),
+    "serial": ("name", "profile", "serial_path", "serial_number", "timeout_s", "poll_interval_s"),
+    "push": ("name", "profile", "serial_number"),
+}
+
+
 def parse_gateway_config(raw: dict[str, Any], source: str = "<config>") -> GatewayConfig:
     reader = TomlTable(raw, source, ConfigError)
-    mqtt_settings = _mqtt(reader.sub("mqtt", required=True))
+    reader.refuse_unknown(_TOP_KEYS)
+    mqtt_table = reader.sub("mqtt", required=True)
+    mqtt_table.refuse_unknown(_MQTT_KEYS)
+    mqtt_settings = _mqtt(mqtt_table)
     relay = reader.sub("relay")
+    relay.refuse_unknown(_RELAY_KEYS)
     telemetry = reader.sub("telemetry")
+    telemetry.refuse_unknown(("interval_s",))
     devices_raw = reader.get("devices", list)
     if not devices_raw:
         raise ConfigError(f"{source}: devices: expected at least one [[devices]] table")
@@ -155,6 +171,7 @@ def parse_gateway_config(raw: dict[str, Any], source: str = "<config>") -> Gatew
     if len(set(push_serials)) != len(push_serials):
         raise ConfigError(f"{source}: devices: push device serial numbers must be unique, got {push_serials}")
     push = reader.sub("push")
+    push.refuse_unknown(_PUSH_KEYS)
     return GatewayConfig(
         gateway_id=_slug(reader, "gateway_id"),
         unit=_slug(reader, "unit"),
@@ -217,6 +234,7 @@ def _device(entry: Any, source: str, index: int) -> DeviceConfig:
         profile = load_profile(reader.get("profile", str, "zkteco-generic-tcp"))
     except ProfileError as exc:
         raise reader.fail("profile", str(exc)) from None
+    reader.refuse_unknown(_DEVICE_KEYS[profile.protocol])
     name = reader.get("name", str)
     if profile.protocol == "serial":
         return DeviceConfig(

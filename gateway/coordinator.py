@@ -20,22 +20,40 @@ Every punch is checked before it is queued: a timestamp in year 2000 (the clock 
 flat battery), in the future, or before the gateway last set the clock (for punches stored after
 that) is held in the DeviceStore for a person, never queued with a time that may be invented. The
 queue's `seen` table keeps a punch from being queued twice, whatever the device returns.
+
+What a poll costs: the device's identity, clock and record count first; an unchanged count (from a
+device whose counts can be believed) ends the poll there, without downloading the log. A log read
+whole is absorbed from where the last read ended (logs only grow until cleared). Queue and store work
+runs on a writer thread of the coordinator's own, never on the event loop.
+
+The poll loop cannot die quietly: any exception is logged once per outage (and once on recovery, as
+Home Assistant's DataUpdateCoordinator does), counted in the device's health, and retried with a
+jittered backoff; the gateway restarts a loop that ends anyway and reports it (gateway/service.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from gateway.config import DeviceConfig
-from gateway.devices.base import DeviceDriver, DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
+from gateway.devices.base import (
+    ANOMALIES,
+    DeviceDriver,
+    DeviceError,
+    DeviceInfo,
+    DevicePunch,
+    DeviceUser,
+    LiveEventsRefused,
+)
 from gateway.devices.store import ClockSet, DeviceStore
 from gateway.queue import PunchQueue
 from kinerja.zones import office_zone
@@ -47,6 +65,8 @@ T = TypeVar("T")
 
 BATTERY_RESET_BEFORE = datetime(2001, 1, 1)  # ZK clocks restart at 2000-01-01 when the battery is flat
 CLOCK_SET_SLACK = timedelta(seconds=2)  # a punch in the second of the set is not suspect
+# An unchanged record count spares the download; the log is still read whole at least this often.
+FULL_READ_EVERY_S = 3600.0
 
 
 @dataclass
@@ -66,15 +86,23 @@ class DeviceHealth:
     quarantined: int = 0  # raw records or lines that are not punches
     log_cleared_at: float | None = None
     silent_streams: int = 0  # live-event streams found silent (log grew, no events) and reconnected
+    anomalies: dict[str, int] = field(default_factory=dict)  # firmware faults survived, by base.ANOMALIES key
+    last_anomaly: str | None = None
+    restarts: int = 0  # times the gateway restarted this device's loop after it ended unexpectedly
+
+    def count_anomaly(self, kind: str, detail: str) -> None:
+        self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
+        self.last_anomaly = f"{ANOMALIES.get(kind, kind)}: {detail}"
 
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
     info: DeviceInfo
-    punches: list[DevicePunch]
+    punches: list[DevicePunch] | None  # None: the count said the log is unchanged, it was not downloaded
     gateway_time: datetime
     clock_drift_s: float = 0.0
     clock_set: ClockSet | None = None
+    read_at: float = 0.0  # monotonic time of the download, when there was one
 
 
 class LiveStreamSilent(Exception):
@@ -142,6 +170,16 @@ class DeviceCoordinator:
         self._last_reconcile_at = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        # The queue and the store as the writer thread uses them: its own SQLite connections, so that
+        # committing 100,000 punches never blocks the event loop (created on that thread, on first use).
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"queue-{config.name}")
+        self._writer_queue: PunchQueue | None = None
+        self._writer_store: DeviceStore | None = None
+        self._read_count: int | None = None  # the record count when the log was last read whole
+        self._full_read_at = float("-inf")
+        self._absorbed: tuple[str, int, DevicePunch | None] = ("", 0, None)  # serial, records absorbed, last one
+        self._outage_since: float | None = None  # the first failure of the current outage (monotonic)
+        self._last_log: set[DevicePunch] = set()  # the log as last read, kept only where clearing is allowed
 
     @property
     def streaming(self) -> bool:
@@ -175,12 +213,20 @@ class DeviceCoordinator:
         finally:
             self._busy.release()
 
-    async def poll_once(self) -> int:
-        """Read the device's whole log and queue what is new. Returns the number of new punches."""
-        result = await self.session(self._read_everything)
-        added = self._absorb(result)
+    async def poll_once(self, *, whole: bool = False) -> int:
+        """Queue what is new in the device's log; returns the number of new punches. The log is
+        downloaded only when the record count changed (or cannot be believed), unless `whole`."""
+
+        def unchanged(info: DeviceInfo) -> bool:
+            fresh = time.monotonic() - self._full_read_at < FULL_READ_EVERY_S
+            return not whole and fresh and info.counts_reliable and info.record_count == self._read_count
+
+        result = await self.session(lambda driver: self._read_everything(driver, unchanged))
+        added = await self._absorb(result)
+        if result.punches is not None and self.config.profile.clear_log:
+            self._last_log = {*result.punches}  # what a clear may remove, once all of it is acked
         if self._may_clear_log(result, added):
-            await self.clear_log_if_acked({*result.punches})
+            await self.clear_log_if_acked(self._last_log)
         return added
 
     async def sync_clock(self) -> float:
@@ -199,7 +245,7 @@ class DeviceCoordinator:
             return (before - now).total_seconds(), ClockSet(set_to, len(punches), _newest(punches, set_to))
 
         drift, clock_set = await self.session(set_clock)
-        self._clock_was_set(clock_set)
+        await self._in_writer(self._clock_was_set, clock_set)
         log.info("device %s: clock set, it was %+.0f s off", self.config.name, drift)
         return drift
 
@@ -218,16 +264,23 @@ class DeviceCoordinator:
         cleared = await self.session(clear_if_all_acked)
         if cleared:
             self.health.log_cleared_at = time.time()
-            last_set = self.store.last_clock_set(self.config.name)
-            if last_set is not None:  # every record from now on is stored after that set
-                self.store.record_clock_set(self.config.name, ClockSet(last_set.set_to, 0, last_set.newest_before))
+            self._read_count, self._absorbed, self._last_log = None, ("", 0, None), set()
+
+            def restart_clock_set() -> None:
+                store = self._ledger_store()
+                last_set = store.last_clock_set(self.config.name)
+                if last_set is not None:  # every record from now on is stored after that set
+                    store.record_clock_set(self.config.name, ClockSet(last_set.set_to, 0, last_set.newest_before))
+
+            await self._in_writer(restart_clock_set)
             log.info("device %s: log of %d acknowledged punches cleared", self.config.name, len(acked))
         return cleared
 
     # --- running -----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Stream or poll forever; on failure back off exponentially, at most eight poll intervals."""
+        """Stream or poll forever. Whatever fails is logged once per outage, counted in the health and
+        retried after a jittered exponential backoff of at most eight poll intervals."""
         while True:
             try:
                 if self.streaming:
@@ -236,15 +289,49 @@ class DeviceCoordinator:
                 else:
                     await self.poll_once()
                     delay = self.config.poll_interval_s
-            except DeviceError as exc:
-                delay = min(self.config.poll_interval_s * 8, 2 ** min(self.health.consecutive_failures, 8))
-                log.warning("%s; retrying in %.0f s", exc, delay)
+                self._recovered()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must outlive any fault, and say so
+                delay = self._outage(exc)
             await asyncio.sleep(delay)
+
+    def _outage(self, exc: Exception) -> float:
+        """Book one failure: counted, logged at the first of an outage only; returns the backoff."""
+        if not isinstance(exc, DeviceError):  # a fault of ours or of the disk, not of the device
+            self._failed(exc)
+            self.health.count_anomaly("poller_crashed", f"{type(exc).__name__}: {exc}")
+        delay = min(self.config.poll_interval_s * 8, 2 ** min(self.health.consecutive_failures, 8))
+        delay *= random.uniform(0.5, 1.0)  # jitter: devices that failed together do not retry together
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            if isinstance(exc, DeviceError):
+                log.warning("%s; retrying in %.1f s (further failures logged at debug level)", exc, delay)
+            else:
+                log.exception(
+                    "device %s: poll failed unexpectedly; retrying in %.1f s (further failures logged at debug level)",
+                    self.config.name,
+                    delay,
+                )
+        else:
+            log.debug("device %s still failing: %s", self.config.name, exc)
+        return delay
+
+    def _recovered(self) -> None:
+        if self._outage_since is not None:
+            log.info(
+                "device %s: recovered after %.0f s of failures", self.config.name, time.monotonic() - self._outage_since
+            )
+            self._outage_since = None
+
+    def note_restart(self, reason: str) -> None:
+        """The gateway restarted this device's loop, which had ended: say so in health and telemetry."""
+        self.health.restarts += 1
+        self.health.count_anomaly("poller_restarted", reason)
 
     async def stream(self) -> None:
         """Hold the device: reconcile when due, queue live punches in between. Returns when a session
         wants the device; raises DeviceError when the device fails or stops answering."""
-        loop = asyncio.get_running_loop()
         stop = threading.Event()
         heartbeat = [time.monotonic()]
 
@@ -255,19 +342,30 @@ class DeviceCoordinator:
         # A serial line keeps no log to count: its silence is just nobody punching.
         check_liveness = self.config.protocol != "serial"
 
-        def record_count(driver: DeviceDriver) -> int:
-            count = getattr(driver, "record_count", None)  # one request where the driver offers it
-            return int(count()) if count is not None else driver.read_info().record_count
+        def record_count(driver: DeviceDriver) -> int | None:
+            """One request where the driver offers it; None when the device's counts cannot be believed."""
+            count = getattr(driver, "record_count", None)
+            if count is not None:
+                value = count()
+                return None if value is None else int(value)
+            info = driver.read_info()
+            return info.record_count if info.counts_reliable else None
 
         def hold(driver: DeviceDriver) -> None:
             stored: int | None = None  # the device's record count when last looked at
             heard = 0  # live punches since then
+
+            def nothing_missed(info: DeviceInfo) -> bool:
+                # The log grew by exactly what the stream announced: reconciling needs no download.
+                fresh = time.monotonic() - self._full_read_at < FULL_READ_EVERY_S
+                return fresh and info.counts_reliable and stored is not None and info.record_count - stored == heard
+
             while not beat():
                 if time.monotonic() - self._last_reconcile_at >= self.reconcile_interval_s:
-                    result = self._read_everything(driver)
+                    result = self._read_everything(driver, nothing_missed)
                     self._last_reconcile_at = time.monotonic()
-                    stored, heard = result.info.record_count, 0
-                    loop.call_soon_threadsafe(self._unless_closed, self._absorb_reconciled, result)
+                    stored, heard = (result.info.record_count if result.info.counts_reliable else None), 0
+                    self._hand_to_loop(self._absorb_reconciled, result)
                 elif stored is None and check_liveness:
                     stored, heard = record_count(driver), 0
                 next_reconcile = self._last_reconcile_at + self.reconcile_interval_s
@@ -278,13 +376,14 @@ class DeviceCoordinator:
                 for punch in driver.live_punches(self.liveness_s, stop_when=due):
                     heartbeat[0] = time.monotonic()
                     heard += 1
-                    loop.call_soon_threadsafe(self._unless_closed, self._absorb_live, punch)
+                    self._write_soon(self._absorb_live, punch)
                 if check_liveness and not beat() and time.monotonic() < next_reconcile:
                     # Quiet for liveness_s: the device's own count says whether anyone punched meanwhile.
                     # Copies count too (a duplicating device announces each copy), so a healthy stream
-                    # never hears fewer punches than the log gained; a clear only lowers the count.
+                    # never hears fewer punches than the log gained; a clear only lowers the count. A
+                    # device whose counts cannot be believed is reconciled on schedule only.
                     count = record_count(driver)
-                    if stored is not None and count - stored > heard:
+                    if stored is not None and count is not None and count - stored > heard:
                         raise LiveStreamSilent(
                             f"the log gained {count - stored} records but the live stream announced {heard}"
                         )
@@ -329,10 +428,25 @@ class DeviceCoordinator:
                 raise DeviceError(f"device {self.config.name}: {exc or type(exc).__name__}") from exc
 
     def close(self) -> None:
-        """Stop the device thread (an abandoned one dies on its socket timeout) and close the store."""
+        """Stop the device thread (an abandoned one dies on its socket timeout), finish the writes under
+        way on the writer thread, and close the stores."""
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._writer.submit(self._close_ledger)
+        self._writer.shutdown(wait=True)
         self.store.close()
+
+    def _close_ledger(self) -> None:
+        for db in (self._writer_queue, self._writer_store):
+            if db is not None:
+                db.close()
+        self._writer_queue = self._writer_store = None
+
+    def _hand_to_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """From the device thread: run `callback` on the event loop, unless the coordinator closed."""
+        loop = self._loop
+        if loop is not None and not self._closed:
+            loop.call_soon_threadsafe(self._unless_closed, callback, *args)
 
     def _unless_closed(self, callback: Callable[..., object], *args: object) -> None:
         """Run what a device thread handed to the loop, unless the coordinator closed meanwhile (its store is
@@ -341,13 +455,69 @@ class DeviceCoordinator:
         if not self._closed:
             callback(*args)
 
+    def _write_soon(self, work: Callable[..., object], *args: object) -> None:
+        """From any thread: run `work` on the writer thread, in order; a failure there is logged and the
+        next reconciliation (the device log still holds the punch) makes up for it."""
+        if self._closed:
+            return
+        try:
+            future = self._writer.submit(work, *args)
+        except RuntimeError:  # shut down meanwhile
+            return
+        future.add_done_callback(self._write_done)
+
+    def _write_done(self, future: Any) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._background_failed(future.exception(), "a live punch was not stored")
+
+    def _background_failed(self, error: BaseException, what: str) -> None:
+        """A write that failed away from the poll loop (a live punch, a reconciliation): counted and
+        logged like a failed poll, once per outage; the next reconciliation downloads the whole log
+        (which still holds every punch) instead of trusting an unchanged count."""
+        self._full_read_at, self._read_count = float("-inf"), None
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # a worker thread
+            on_loop = False
+        if on_loop:
+            self._background_failed_on_loop(error, what)
+        else:
+            self._hand_to_loop(self._background_failed_on_loop, error, what)
+
+    def _background_failed_on_loop(self, error: BaseException, what: str) -> None:
+        self._failed(error)
+        self.health.count_anomaly("poller_crashed", f"{what}: {type(error).__name__}: {error}")
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error("device %s: %s: %s (further failures logged at debug level)", self.config.name, what, error)
+        else:
+            log.debug("device %s still failing: %s: %s", self.config.name, what, error)
+
+    async def _in_writer(self, work: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work, *args)
+
+    def _ledger_queue(self) -> PunchQueue:
+        """The writer thread's own connection to the punch queue (call on the writer thread only)."""
+        if self._writer_queue is None:
+            self._writer_queue = PunchQueue(self.queue.path)
+        return self._writer_queue
+
+    def _ledger_store(self) -> DeviceStore:
+        """The writer thread's own connection to the device store (call on the writer thread only)."""
+        if self._writer_store is None:
+            self._writer_store = DeviceStore(self.store.path)
+        return self._writer_store
+
     # --- on the device thread -------------------------------------------------------------------
 
-    def _read_everything(self, driver: DeviceDriver) -> PollResult:
-        """Identity, clock and the whole log; the clock set right away when the profile allows it."""
+    def _read_everything(
+        self, driver: DeviceDriver, unchanged: Callable[[DeviceInfo], bool] = lambda info: False
+    ) -> PollResult:
+        """Identity, clock and count; then the whole log unless `unchanged(info)` says the count shows
+        nothing new. The clock is set right away when the profile allows it."""
         info = driver.read_info()
         gateway_time = datetime.now(UTC)
-        punches = driver.read_punches()
+        punches = None if unchanged(info) else driver.read_punches()
         device_clock = info.device_time.replace(tzinfo=self.device_zone)
         drift = (device_clock - gateway_time).total_seconds()
         clock_set = None
@@ -355,22 +525,26 @@ class DeviceCoordinator:
         if abs(drift) > profile.max_drift_s and profile.clock_may_set and self.config.protocol != "serial":
             set_to = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
             driver.set_time(set_to)
-            clock_set = ClockSet(set_to, len(punches), _newest(punches, set_to))
-        return PollResult(info, punches, gateway_time, drift, clock_set)
+            length = info.record_count if punches is None else len(punches)
+            clock_set = ClockSet(set_to, length, _newest(punches or [], set_to))
+            if punches is None and self._absorbed[2] is not None:
+                clock_set = ClockSet(set_to, length, _newest([self._absorbed[2]], set_to))
+        return PollResult(info, punches, gateway_time, drift, clock_set, time.monotonic())
 
     def _quarantine_from_thread(self, raw: bytes, reason: str) -> None:
-        loop = self._loop
-        if loop is not None:
-            loop.call_soon_threadsafe(self._unless_closed, self._quarantine, raw, reason)
+        self._write_soon(self._quarantine, raw, reason)
 
-    # --- on the event loop ------------------------------------------------------------------------
+    def _anomaly_from_thread(self, kind: str, detail: str) -> None:
+        self.health.count_anomaly(kind, detail)
 
-    def _absorb(self, result: PollResult) -> int:
-        """Book a whole-log read: health, clock, held suspects, new punches. Returns punches queued."""
+    # --- on the event loop and the writer thread ----------------------------------------------------
+
+    async def _absorb(self, result: PollResult) -> int:
+        """Book a read: health on the loop, clock, held suspects and new punches on the writer thread.
+        Returns punches queued."""
         name = self.config.name
         profile = self.config.profile
         if result.clock_set is not None:
-            self._clock_was_set(result.clock_set)
             log.warning(
                 "device %s: clock was %+.0f s off (more than %.0f s); set to the gateway's",
                 name,
@@ -379,26 +553,7 @@ class DeviceCoordinator:
             )
         elif abs(result.clock_drift_s) > profile.max_drift_s:
             log.warning("device %s: clock %+.0f s off; its profile forbids setting it", name, result.clock_drift_s)
-        clock_set = self.store.last_clock_set(name)
-        if clock_set is not None and len(result.punches) < clock_set.log_length:
-            # The log was cleared since (by us or at the device): all of it was stored after the set.
-            clock_set = ClockSet(clock_set.set_to, 0, clock_set.newest_before)
-            self.store.record_clock_set(name, clock_set)
-        now_local = result.gateway_time.astimezone(self.device_zone).replace(tzinfo=None)
-        good: list[DevicePunch] = []
-        held: list[tuple[str, datetime, int, int, str]] = []
-        for position, punch in enumerate(result.punches):
-            reason = suspect_reason(
-                punch.local_time,
-                now_local=now_local,
-                future_tolerance_s=profile.future_tolerance_s,
-                clock_set=clock_set,
-                stored_after_set=clock_set is not None and position >= clock_set.log_length,
-            )
-            if reason is None:
-                good.append(punch)
-            else:
-                held.append((punch.pin, punch.local_time, punch.state, punch.verify, reason))
+        added = await self._in_writer(self._absorb_log, result)
         self.health.reachable = True
         self.health.serial = result.info.serial
         self.health.last_poll_ok_at = time.time()
@@ -407,6 +562,7 @@ class DeviceCoordinator:
         self.health.clock_drift_s = 0.0 if result.clock_set is not None else result.clock_drift_s
         self.health.record_count = result.info.record_count
         self.health.record_capacity = result.info.record_capacity
+        self._recovered()
         capacity = result.info.record_capacity or profile.capacity
         if result.info.record_count >= capacity:
             log.warning(
@@ -415,34 +571,97 @@ class DeviceCoordinator:
                 result.info.record_count,
                 capacity,
             )
+        if added:
+            self.on_new_punches()
+        return added
+
+    def _absorb_log(self, result: PollResult) -> int:
+        """On the writer thread: the clock set, the suspects held and the new punches queued. Only the
+        records after those absorbed last time are looked at, when the log still begins with those."""
+        if result.clock_set is not None:
+            self._clock_was_set(result.clock_set)
+        punches = result.punches
+        if punches is None:
+            return 0
+        name = self.config.name
+        store = self._ledger_store()
+        clock_set = store.last_clock_set(name)
+        if clock_set is not None and len(punches) < clock_set.log_length:
+            # The log was cleared since (by us or at the device): all of it was stored after the set.
+            clock_set = ClockSet(clock_set.set_to, 0, clock_set.newest_before)
+            store.record_clock_set(name, clock_set)
+        serial, absorbed, last = self._absorbed
+        start = absorbed if serial == result.info.serial and 0 < absorbed <= len(punches) else 0
+        if start and punches[start - 1] != last:
+            start = 0  # not the log absorbed before (cleared and refilled): look at all of it
+        now_local = result.gateway_time.astimezone(self.device_zone).replace(tzinfo=None)
+        good: list[DevicePunch] = []
+        held: list[tuple[str, datetime, int, int, str]] = []
+        for position in range(start, len(punches)):
+            punch = punches[position]
+            reason = suspect_reason(
+                punch.local_time,
+                now_local=now_local,
+                future_tolerance_s=self.config.profile.future_tolerance_s,
+                clock_set=clock_set,
+                stored_after_set=clock_set is not None and position >= clock_set.log_length,
+            )
+            if reason is None:
+                good.append(punch)
+            else:
+                held.append((punch.pin, punch.local_time, punch.state, punch.verify, reason))
         self._hold(held)
-        return self._enqueue(result.info.serial, good)
+        added = self._enqueue(result.info.serial, good)
+        # Only now is the log's count known to be in the queue: a failed write reads it all again.
+        self._absorbed = (result.info.serial, len(punches), punches[-1] if punches else None)
+        self._read_count = result.info.record_count if result.info.counts_reliable else None
+        self._full_read_at = result.read_at
+        return added
 
     def _absorb_reconciled(self, result: PollResult) -> None:
-        added = self._absorb(result)
-        if added:
-            log.info("device %s: reconciliation found %d punches live capture missed", self.config.name, added)
-        if self._may_clear_log(result, added):
-            task = asyncio.ensure_future(self.clear_log_if_acked({*result.punches}))
-            task.add_done_callback(_log_failure)
+        """On the loop, from a live stream's reconciliation."""
+        task = asyncio.ensure_future(self._absorb(result))
+
+        def done(task: asyncio.Future[int]) -> None:
+            if task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                self._background_failed(error, "the reconciled log was not stored")
+                return
+            added = task.result()
+            if added:
+                log.info("device %s: reconciliation found %d punches live capture missed", self.config.name, added)
+            if result.punches is not None and self.config.profile.clear_log:
+                self._last_log = {*result.punches}
+            if self._may_clear_log(result, added):
+                clearing = asyncio.ensure_future(self.clear_log_if_acked(self._last_log))
+                clearing.add_done_callback(_log_failure)
+
+        task.add_done_callback(done)
 
     def _absorb_live(self, punch: DevicePunch) -> None:
-        # A reconciliation (which learns the serial) always precedes live capture on the same connection.
+        """On the writer thread. A reconciliation (which learns the serial) always precedes live capture
+        on the same connection."""
         serial = self.health.serial or self.config.serial_number or self.config.name
         now_local = datetime.now(self.device_zone).replace(tzinfo=None)
         reason = suspect_reason(
             punch.local_time,
             now_local=now_local,
             future_tolerance_s=self.config.profile.future_tolerance_s,
-            clock_set=self.store.last_clock_set(self.config.name),
+            clock_set=self._ledger_store().last_clock_set(self.config.name),
             stored_after_set=True,
         )
         if reason is not None:
             self._hold([(punch.pin, punch.local_time, punch.state, punch.verify, reason)])
-        else:
-            self._enqueue(serial, [punch])
+        elif self._enqueue(serial, [punch]):
+            self._hand_to_loop(self.on_new_punches)
 
     def _enqueue(self, serial: str, punches: list[DevicePunch]) -> int:
+        """On the writer thread."""
+        if not punches:
+            return 0
+
         def wire_values() -> Iterator[tuple[str, datetime, int, int]]:
             # One at a time: 100,000 converted punches at once would double the gateway's peak memory.
             for punch in punches:
@@ -451,27 +670,31 @@ class DeviceCoordinator:
                     self.health.last_punch_at = values[1]
                 yield values
 
-        added = self.queue.enqueue(serial, wire_values())
+        added = self._ledger_queue().enqueue(serial, wire_values())
         if added:
             log.info("device %s (%s): %d new punches queued", self.config.name, serial, added)
-            self.on_new_punches()
         return added
 
     def _hold(self, held: list[tuple[str, datetime, int, int, str]]) -> None:
+        """On the writer thread."""
         if not held:
             return
-        new = self.store.hold(self.config.name, held)
-        self.health.held_punches = self.store.held_count(self.config.name)
+        store = self._ledger_store()
+        new = store.hold(self.config.name, held)
+        self.health.held_punches = store.held_count(self.config.name)
         if new:
             log.warning("device %s: %d punches held for review: %s", self.config.name, new, held[0][4])
 
     def _quarantine(self, raw: bytes, reason: str) -> None:
-        # A device log is read whole every time; a serial line arrives once and is kept every time.
-        if self.store.quarantine(self.config.name, raw, reason, once=self.config.protocol != "serial"):
-            self.health.quarantined = self.store.quarantined_count(self.config.name)
+        """On the writer thread. A device log is read whole every time; a serial line arrives once and
+        is kept every time."""
+        store = self._ledger_store()
+        if store.quarantine(self.config.name, raw, reason, once=self.config.protocol != "serial"):
+            self.health.quarantined = store.quarantined_count(self.config.name)
 
     def _clock_was_set(self, clock_set: ClockSet) -> None:
-        self.store.record_clock_set(self.config.name, clock_set)
+        """On the writer thread."""
+        self._ledger_store().record_clock_set(self.config.name, clock_set)
         self.health.clock_set_at = time.time()
         self.health.clock_drift_s = 0.0
 
@@ -510,6 +733,8 @@ class DeviceCoordinator:
             self._driver = self.driver_factory(self.config)
             if hasattr(self._driver, "quarantine"):
                 self._driver.quarantine = self._quarantine_from_thread  # type: ignore[attr-defined]
+            if hasattr(self._driver, "report_anomaly"):
+                self._driver.report_anomaly = self._anomaly_from_thread  # type: ignore[attr-defined]
         return self._driver
 
     def _new_executor(self) -> ThreadPoolExecutor:

@@ -8,13 +8,15 @@ and nothing is queued.
 from __future__ import annotations
 
 import concurrent.futures
+import socket
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
 
 from gateway.config import DeviceConfig, GatewayConfig
-from gateway.devices.base import DeviceDriver, DeviceError
+from gateway.devices.base import ANOMALIES, DeviceDriver, DeviceError
 from kinerja.zones import office_zone
 
 DriverFactory = Callable[[DeviceConfig], DeviceDriver]
@@ -29,6 +31,7 @@ _HINTS = (
     # pyzk's TCP connect ignores a refusal and fails on its first send instead.
     ("Broken pipe", "nothing listens there: check host and port, and that the device is on"),
     ("Connection reset", "the device closed the connection: is another program connected to it?"),
+    ("not a ZK device", "check host and port: 4370 is the ZK port; a push device's web port answers HTTP instead"),
     ("timed out", "no answer: check host, the network, and transport (old firmware answers only on UDP)"),
     ("can't reach device", "no answer: check host, the network, and transport (old firmware answers only on UDP)"),
 )
@@ -50,6 +53,7 @@ class DeviceReport:
     clock_note: str = ""
     problem: str = ""
     hint: str = ""
+    firmware_notes: tuple[str, ...] = ()  # faults of this firmware the gateway works around
 
 
 def device_address(config: DeviceConfig) -> str:
@@ -57,8 +61,7 @@ def device_address(config: DeviceConfig) -> str:
         return config.serial_path
     if config.protocol == "push":
         return f"calls the gateway as {config.serial_number}"
-    transport = "udp" if config.profile.force_udp else config.transport
-    return f"{config.host}:{config.port}/{transport}"
+    return f"{config.host}:{config.port}/{transport_of(config)}"
 
 
 def examine(config: DeviceConfig, office: timezone, driver_factory: DriverFactory) -> DeviceReport:
@@ -67,15 +70,28 @@ def examine(config: DeviceConfig, office: timezone, driver_factory: DriverFactor
     if config.protocol == "push":
         return DeviceReport(**base, ok=True, problem="", clock_note="push device: it calls the gateway, not probed")
     driver = driver_factory(config)
+    met: dict[str, str] = {}
+    if hasattr(driver, "report_anomaly"):
+        driver.report_anomaly = lambda kind, detail: met.setdefault(kind, detail)  # type: ignore[attr-defined]
     try:
         driver.connect()
         try:
             info = driver.read_info()
             gateway_now = datetime.now(UTC)
+            records = info.record_count
+            if config.protocol == "zk" and (info.record_count == 0 or not info.counts_reliable):
+                # "0 records" or none at all: read the log to tell an empty device from a firmware fault.
+                held = records = len(driver.read_punches())
+                if held and info.counts_reliable:
+                    met.setdefault("count_mismatch", f"it reports 0 records and holds {held}")
         finally:
             driver.close()
     except DeviceError as exc:
-        return DeviceReport(**base, ok=False, problem=str(exc), hint=_hint(str(exc)))
+        problem = str(exc)
+        if config.protocol == "zk" and transport_of(config) == "tcp" and _answers_but_not_zk(config):
+            problem = f"device {config.name}: something answers on {device_address(config)}, but it is not a ZK device"
+        return DeviceReport(**base, ok=False, problem=problem, hint=_hint(problem))
+    notes = tuple(f"{ANOMALIES.get(kind, kind)} ({detail})" for kind, detail in met.items())
     if config.protocol == "serial":
         # A line terminal reports nothing about itself; its clock cannot be read over the line.
         return DeviceReport(
@@ -84,8 +100,15 @@ def examine(config: DeviceConfig, office: timezone, driver_factory: DriverFactor
     zone = device_zone(config, office)
     drift = (info.device_time.replace(tzinfo=zone) - gateway_now).total_seconds()
     profile = config.profile
+    hours = round(drift / 3600)
     if abs(drift) <= profile.max_drift_s:
         note = "within the profile's limit"
+    elif hours and abs(drift - hours * 3600) <= 120:
+        note = (
+            f"off by {hours:+d} hours almost to the minute: a time-zone mismatch, not a drifting clock. "
+            f"The device keeps UTC{_utc_offset(zone, hours)}, the profile expects {profile.clock_zone} "
+            f"({_utc_offset(zone, 0)}): set the device's time zone, or the profile's clock.zone"
+        )
     elif profile.clock_may_set:
         note = f"more than {profile.max_drift_s:.0f} s off: the gateway will set it"
     else:
@@ -97,11 +120,39 @@ def examine(config: DeviceConfig, office: timezone, driver_factory: DriverFactor
         platform=info.platform,
         firmware=info.firmware,
         users=info.user_count,
-        records=info.record_count,
+        records=records,
         capacity=info.record_capacity or profile.capacity,
         clock_drift_s=drift,
         clock_note=note,
+        firmware_notes=notes,
     )
+
+
+def transport_of(config: DeviceConfig) -> str:
+    return "udp" if config.profile.force_udp else config.transport
+
+
+def _answers_but_not_zk(config: DeviceConfig) -> bool:
+    """Whether the port answers, but not as a ZK device: bytes that are not a ZK answer to CMD_CONNECT,
+    or, when that gets no answer, an HTTP reply to a plain GET (a web server, a push device's port)."""
+    request = struct.pack("<4H", 1000, 0, 0, 0)
+    probes = (struct.pack("<HHI", 0x5050, 0x7D82, len(request)) + request, b"GET / HTTP/1.0\r\n\r\n")
+    for probe in probes:
+        try:
+            with socket.create_connection((config.host, config.port), timeout=min(config.timeout_s, 2.0)) as sock:
+                sock.sendall(probe)
+                answer = sock.recv(16)
+        except OSError:
+            continue
+        if answer and answer[:4] != b"\x50\x50\x82\x7d":
+            return True
+    return False
+
+
+def _utc_offset(zone: timezone, plus_hours: int) -> str:
+    offset = zone.utcoffset(None)
+    hours = (offset.total_seconds() / 3600 if offset is not None else 0) + plus_hours
+    return f"{hours:+.0f}".replace("+-", "-")
 
 
 def device_zone(config: DeviceConfig, office: timezone) -> timezone:
@@ -163,6 +214,8 @@ def format_reports(reports: list[DeviceReport]) -> str:
             lines.append(f"     clock drift {report.clock_drift_s:+.0f} s: {report.clock_note}")
         elif report.clock_note:
             lines.append(f"     clock: {report.clock_note}")
+        for note in report.firmware_notes:
+            lines.append(f"     firmware: {note}")
     failed = sum(1 for report in reports if not report.ok)
     lines.append(f"{len(reports) - failed} of {len(reports)} devices answered")
     return "\n".join(lines)

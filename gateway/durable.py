@@ -32,6 +32,9 @@ def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        db.execute("ROLLBACK")
+        # SQLite has rolled back already after some errors (SQLITE_FULL, SQLITE_IOERR): a second
+        # ROLLBACK would fail and hide the error that matters.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")

@@ -39,6 +39,8 @@ the file, the key, what was found and what was expected.
     [quirks]
     omit_ping = true                    # do not ICMP-ping before connecting (many sites block ping)
     force_udp = false                   # always UDP, whatever the gateway config says
+    buffered_read = false               # the firmware has no buffered read of the log (ZMM100): read it
+                                        #   with command 13; absent: the gateway finds out by asking
 
     [serial]                            # serial only: line format, see gateway/devices/serial_line.py
     [push]                              # push only: options told at registration, see gateway/push/device.py
@@ -67,7 +69,7 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
     "names": frozenset({"encoding"}),
     "clock": frozenset({"zone", "may_set", "max_drift_s", "future_tolerance_s"}),
     "capabilities": frozenset({"live_events", "clear_log", "capacity", "clear_at_fill"}),
-    "quirks": frozenset({"omit_ping", "force_udp"}),
+    "quirks": frozenset({"omit_ping", "force_udp", "buffered_read"}),
 }
 
 
@@ -99,6 +101,7 @@ class DeviceProfile:
     clear_at_fill: float = 0.9
     omit_ping: bool = True
     force_udp: bool = False
+    buffered_read: bool | None = None  # None: find out from the device
     serial: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
@@ -172,6 +175,7 @@ def parse_profile(path: Path) -> DeviceProfile:
         clear_at_fill=capabilities.get("clear_at_fill", float, 0.9, minimum=0.1, maximum=1.0),
         omit_ping=quirks.get("omit_ping", bool, True),
         force_udp=quirks.get("force_udp", bool, False),
+        buffered_read=quirks.get("buffered_read", bool, None),
         serial=serial,
         source=source,
     )
@@ -197,7 +201,4 @@ def _refuse_unknown_keys(raw: dict[str, Any], source: str) -> None:
         values = raw if not table else raw.get(table, {})
         if not isinstance(values, dict):
             continue  # TomlTable reports the wrong type with the key's name
-        for key in values:
-            if key not in known:
-                where = f"{table}.{key}" if table else key
-                raise ProfileError(f"{source}: {where}: unknown key; expected one of {sorted(known)}")
+        TomlTable(values, source, ProfileError, f"{table}." if table else "").refuse_unknown(known)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # A command redelivered by the broker (QoS 1 after a reconnect) is answered again, not run again.
 REMEMBERED_COMMANDS = 256
+RESTART_PAUSE_S = 1.0  # before a device loop that ended is started again
 
 
 class _CrashingDriver:
@@ -107,9 +108,27 @@ class Gateway:
 
     def _start_devices(self) -> None:
         self._device_tasks = [
-            asyncio.create_task(coordinator.run(), name=f"device-{coordinator.config.name}")
+            asyncio.create_task(self._supervise(coordinator), name=f"device-{coordinator.config.name}")
             for coordinator in self.coordinators
         ]
+
+    async def _supervise(self, coordinator: DeviceCoordinator) -> None:
+        """Keep a device's loop running: one that ends (it should not: it catches everything itself) is
+        restarted after a pause, logged, and reported in the device's health and the telemetry."""
+        while True:
+            try:
+                await coordinator.run()
+                reason = "the device loop returned"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any end but cancellation is a fault to report
+                reason = f"the device loop died: {type(exc).__name__}: {exc}"
+            log.error("device %s: %s; restarting it", coordinator.config.name, reason)
+            note = getattr(coordinator, "note_restart", None)
+            if note is not None:
+                note(reason)
+            self._telemetry_now.set()
+            await asyncio.sleep(RESTART_PAUSE_S)
 
     async def _stop_devices(self) -> None:
         await _cancel(self._device_tasks)

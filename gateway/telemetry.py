@@ -36,6 +36,7 @@ def device_telemetry(coordinator: DeviceCoordinator) -> DeviceTelemetry:
         last_error=health.last_error,
         held_punches=health.held_punches,
         quarantined=health.quarantined,
+        anomalies=dict(health.anomalies),
     )
 
 

@@ -344,6 +344,10 @@ class DeviceTelemetry:
     # reach the server as punches, so the centre learns of them here. Absent from older gateways: 0.
     held_punches: int = 0
     quarantined: int = 0
+    # Firmware faults the gateway met and survived (misreported counts, no buffered read, undecodable
+    # events, a device loop that failed or was restarted), counted by kind since the gateway started.
+    # Absent from older gateways: none.
+    anomalies: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +379,7 @@ class Telemetry:
                         **device,
                         "last_poll_ok_at": _optional_time(device.get("last_poll_ok_at")),
                         "last_punch_at": _optional_time(device.get("last_punch_at")),
+                        "anomalies": _anomaly_counts(device.get("anomalies", {})),
                     }
                 )
                 for device in _field(body, "devices", list)
@@ -410,6 +415,16 @@ def _iso(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _anomaly_counts(value: Any) -> dict[str, int]:
+    valid = isinstance(value, dict) and len(value) <= 64
+    if not valid or not all(
+        isinstance(k, str) and len(k) <= 64 and isinstance(n, int) and not isinstance(n, bool) and n >= 0
+        for k, n in value.items()
+    ):
+        raise ContractError("anomalies: expected an object of at most 64 kinds, each a count")
+    return dict(value)
 
 
 def _optional_time(text: Any) -> datetime | None:

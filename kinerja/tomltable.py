@@ -3,6 +3,8 @@ what was expected. Used by the gateway config and the device profiles."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 _MISSING: Any = object()
@@ -17,6 +19,16 @@ class TomlTable:
 
     def fail(self, key: str, problem: str) -> ValueError:
         return self.error(f"{self.source}: {self.prefix}{key}: {problem}")
+
+    def refuse_unknown(self, known: Iterable[str]) -> None:
+        """Every key must be one of `known`: a misspelt `poll_interval = 5` must not silently mean the
+        default. The error names the nearest known key."""
+        names = sorted(known)
+        for key in self.table:
+            if key not in names:
+                near = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+                guess = f"did you mean {near[0]!r}? " if near else ""
+                raise self.fail(key, f"unknown key; {guess}known keys: {', '.join(names)}")
 
     def sub(self, key: str, *, required: bool = False) -> TomlTable:
         value = self.get(key, dict, _MISSING if required else {})

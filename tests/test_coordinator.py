@@ -371,10 +371,10 @@ async def test_a_live_device_that_hangs_is_abandoned_and_streaming_resumes(make_
         await wait_until(lambda: simulator.event_listeners == 1)
         simulator.add_punch("1", recent(0))
         await wait_until(lambda: coordinator.queue.stats().queued == 1)
-        simulator.hang_after_chunks = 0  # the next reconciliation hangs
+        simulator.hang_after_chunks = 0  # the next download of the log hangs
+        simulator.load_records([SimRecord("2", recent(0))])  # stored unannounced: the count says "read it"
         await wait_until(lambda: not coordinator.health.reachable, timeout_s=6)
         simulator.hang_after_chunks = None
-        simulator.load_records([SimRecord("2", recent(0))])
         await wait_until(lambda: coordinator.queue.stats().queued == 2, timeout_s=8)
     finally:
         runner.cancel()

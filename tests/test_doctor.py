@@ -143,3 +143,61 @@ def test_doctor_on_a_bad_config_names_the_file_and_the_key(tmp_path, capsys):
     assert main(["gateway", "doctor", "--config", str(config)]) == 1
     err = capsys.readouterr().err
     assert str(config) in err and "devices[0].profile" in err and "known profiles" in err
+
+
+def test_doctor_names_a_port_that_is_not_zk_a_zone_mismatch_and_the_firmware_faults(tmp_path, capsys):
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from threading import Thread
+
+    from gateway.simulators.zk import SimRecord
+    from gateway.simulators.zk_families import FAMILIES
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    web = HTTPServer(("127.0.0.1", 0), Page)  # a web server where a ZK device was expected
+    Thread(target=web.serve_forever, daemon=True).start()
+    utc_clock = ZKSimulator(serial="UTC-0001", zone=office_zone("WIB"))
+    utc_clock.clock_offset = timedelta(hours=-7, seconds=20)  # kept in UTC by someone's setting
+    wl20 = FAMILIES["wl20"].make(zone=WIB)
+    speedface = FAMILIES["speedface-v5l"].make(zone=WIB)
+    with utc_clock, wl20, speedface:
+        for device in (wl20, speedface):
+            device.load_records(SimRecord("1001", device.device_time() - timedelta(minutes=m)) for m in range(1, 6))
+        devices = "".join(
+            f'[[devices]]\nname = "{name}"\nhost = "127.0.0.1"\nport = {port}\ntimeout_s = 1\n'
+            for name, port in (
+                ("web", web.server_port),
+                ("utc", utc_clock.port),
+                ("wl20", wl20.port),
+                ("face", speedface.port),
+            )
+        )
+        config = tmp_path / "gateway.toml"
+        config.write_text(
+            f'gateway_id = "gw"\nunit = "u"\ntimezone = "WIB"\nstate_dir = "{tmp_path}"\n[mqtt]\n'
+            f'url = "mqtt://127.0.0.1:1883"\n{devices}'
+        )
+        main(["gateway", "doctor", "--config", str(config)])
+    web.shutdown()
+    blocks = report_blocks(capsys.readouterr().out)
+    assert "it is not a ZK device" in blocks["web"] and "4370 is the ZK port" in blocks["web"]
+    assert "off by -7 hours" in blocks["utc"] and "time-zone mismatch" in blocks["utc"]
+    assert "records 5 of" in blocks["wl20"] and "does not report its record count" in blocks["wl20"]
+    assert "records 5 of" in blocks["face"] and "reported 0 records and its log holds 5" in blocks["face"]
+
+
+def test_a_misspelt_config_key_is_an_error_that_names_the_key_it_meant(tmp_path, capsys):
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        'gateway_id = "gw"\nunit = "u"\ntimezone = "WIB"\nstate_dir = "/tmp/x"\n[mqtt]\nurl = "mqtt://h"\n'
+        '[[devices]]\nname = "d"\nhost = "h"\npoll_interval = 5\n'
+    )
+    assert main(["gateway", "doctor", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "devices[0].poll_interval: unknown key; did you mean 'poll_interval_s'?" in err

@@ -53,7 +53,7 @@ def test_a_new_model_needs_only_a_new_file(tmp_path):
         ('[punch_states]\n"0" = 9\n', "punch_states.0: expected a canonical state"),
         ("[punch_states]\nin = 0\n", "punch_states.in: keys are raw device states"),
         ("[capabilities]\nclear_at_fill = 2.0\n", "capabilities.clear_at_fill: expected at most 1.0"),
-        ("[capabilities]\nlive_event = true\n", "capabilities.live_event: unknown key; expected one of"),
+        ("[capabilities]\nlive_event = true\n", "capabilities.live_event: unknown key; did you mean 'live_events'?"),
         ("colour = 1\n", "colour: unknown key"),
         ('[quirks]\nomit_ping = "no"\n', "quirks.omit_ping: expected bool"),
         ("[clock]\nfuture_tolerance_s = 0\n", "clock.future_tolerance_s: expected at least 1"),

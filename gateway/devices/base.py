@@ -21,6 +21,19 @@ class LiveEventsRefused(DeviceError):
     """The device refused to send live events: its firmware has none, whatever its profile says."""
 
 
+# Firmware faults a driver meets and survives, named for health, telemetry and the doctor.
+ANOMALIES = {
+    "count_misreported": "the device does not report its record count (or reports 0): the whole log is read anyway",
+    "count_mismatch": "the device reported one record count and held another: its counts are not trusted",
+    "no_buffered_read": "the firmware has no buffered read of the log: the direct read (command 13) is used",
+    "event_undecodable": "a live event fit no known layout: kept in quarantine, the log reconciliation has it",
+    "event_size_unknown": "a live event of a size not seen before was decoded by its common fields",
+    "poller_crashed": "the device poller failed unexpectedly and was retried",
+    "poller_restarted": "the device poller ended unexpectedly and was restarted",
+    "push_table_unknown": "the device uploads a table this gateway does not use: acknowledged and counted",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class DevicePunch:
     """One attendance record as the device stored it.
@@ -53,6 +66,9 @@ class DeviceInfo:
     user_count: int
     record_count: int
     record_capacity: int
+    # False when the firmware misreports its counts (pyzk #76, #126, #170): `record_count` is then the
+    # number of records last read, and only reading the whole log tells whether it changed.
+    counts_reliable: bool = True
 
 
 class DeviceDriver(Protocol):

@@ -35,4 +35,5 @@ def driver_for(config: DeviceConfig, zone: tzinfo | None = None) -> DeviceDriver
         timeout_s=config.timeout_s,
         encoding=profile.name_encoding,
         omit_ping=profile.omit_ping,
+        buffered_read=profile.buffered_read,
     )

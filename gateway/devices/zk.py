@@ -10,6 +10,13 @@ re-slices the whole buffer once per record (quadratic: about 7 s for 100,000 40-
 desktop CPU, minutes on a Raspberry Pi) and one record with an impossible date (Feb 30, which the ZK
 calendar of 31-day months can hold) fails the whole read, for good, since the log keeps it. The record
 layout is told by size, as pyzk does: 8, 16, 40 or 49 bytes (pyzk 0.9 misreads the last).
+
+Firmware as it is (docs/devices.md, "Firmware families"), survived here:
+- Live events are framed by the driver itself on pyzk's socket: pyzk's live_capture decodes one event
+  per socket read (two punches in one segment at the morning rush fail it) and four event sizes only.
+- A record count of zero, or none at all (a short answer), never means an empty log: the log is read
+  anyway and its layout told from its bytes; a count that disagrees with the log is not trusted again.
+- Firmware without a buffered read of the log (no answer to 1503) is read with CMD_ATTLOG_RRQ.
 """
 
 from __future__ import annotations
@@ -23,14 +30,17 @@ from datetime import datetime
 from typing import Any
 
 from zk import ZK, const
-from zk.exception import ZKError, ZKErrorResponse
+from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
 
-from gateway.devices.base import DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
+from gateway.devices import zk_frames as frames
+from gateway.devices.base import ANOMALIES, DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
 
 log = logging.getLogger(__name__)
 
 # Everything pyzk lets escape when a device answers wrongly, short or not at all.
-_DEVICE_FAILURES = (ZKError, OSError, struct.error, ValueError, TypeError, IndexError, UnboundLocalError)
+_DEVICE_FAILURES = (
+    ZKError, OSError, struct.error, ValueError, TypeError, IndexError, UnboundLocalError, frames.FrameError
+)  # fmt: skip
 
 # Attendance record layouts, told apart by size (log bytes / record count), as pyzk does.
 _RECORD_8 = struct.Struct("<HBIB")  # uid, verify, time, state
@@ -39,7 +49,9 @@ _RECORD_40 = struct.Struct("<H24sBIB8x")  # uid, pin, verify, time, state
 # Newer face/palm firmware (SpeedFace-V5L, MB560-VL of 2022) sends 49-byte records: the 40-byte fields
 # at the same offsets and 9 more bytes (work code and reserved) the gateway does not need. pyzk 0.9
 # strides such a log by 40 and reads garbage from the second record on; decoding here reads it right.
-_RECORD_SIZES = (8, 16, 40, 49)
+_RECORD_SIZES = frames.RECORD_SIZES
+_BUFFERED_READ = 1503
+_USER_SIZES = (28, 72)
 
 
 def decode_zk_time(value: int) -> datetime:
@@ -66,6 +78,7 @@ class ZKDriver:
         encoding: str = "utf-8",
         omit_ping: bool = True,
         quarantine: Callable[[bytes, str], None] | None = None,
+        buffered_read: bool | None = None,
     ) -> None:
         if transport not in ("tcp", "udp"):
             raise ValueError(f"transport must be 'tcp' or 'udp', not {transport!r}")
@@ -74,6 +87,14 @@ class ZKDriver:
         self.omit_ping = omit_ping
         # Receives each log record that cannot be decoded, raw, with the reason; the gateway keeps them.
         self.quarantine = quarantine
+        # Told of every firmware fault survived (a key of base.ANOMALIES and the detail); the gateway counts them.
+        self.report_anomaly: Callable[[str, str], None] | None = None
+        # Whether the firmware has the buffered read of the log: the profile may say; None: find out.
+        self.buffered_read = buffered_read
+        self.counts_reliable = True  # until the device's count disagrees with its log
+        self._known_count: int | None = None  # records in the log when last read whole
+        self._record_size: int | None = None  # the layout the log had then
+        self._event_size: int | None = None  # the live-event size this device sends
         self._zk: Any = None  # a connected pyzk ZK (pyzk has no type hints)
 
     @property
@@ -122,15 +143,45 @@ class ZKDriver:
         with self._failing_as("read device info"):
             serial, platform, firmware = zk.get_serialnumber(), zk.get_platform(), zk.get_firmware_version()
             device_time = zk.get_time()
-            zk.read_sizes()
-            return DeviceInfo(serial, platform, firmware, device_time, zk.users, zk.records, zk.rec_cap)
+            sizes = self._free_sizes(zk)
+        count = self.record_count_from(sizes)
+        return DeviceInfo(
+            serial,
+            platform,
+            firmware,
+            device_time,
+            sizes.users or 0,
+            count if count is not None else self._known_count or 0,
+            sizes.record_capacity or 0,
+            counts_reliable=count is not None,
+        )
 
-    def record_count(self) -> int:
-        """How many records the log holds: one short request, cheap enough to ask every minute."""
+    def record_count(self) -> int | None:
+        """How many records the log holds: one short request, cheap enough to ask every minute. None when
+        this firmware cannot be believed (it answered no count, or a count its log contradicted)."""
         zk = self._connection()
         with self._failing_as("read the record count"):
-            zk.read_sizes()
-            return int(zk.records)
+            sizes = self._free_sizes(zk)
+        return self.record_count_from(sizes)
+
+    def record_count_from(self, sizes: frames.FreeSizes) -> int | None:
+        if sizes.records is None:
+            if self.counts_reliable:
+                self._anomaly("count_misreported", "CMD_GET_FREE_SIZES answered without a record count")
+            self.counts_reliable = False
+        return sizes.records if self.counts_reliable else None
+
+    def _free_sizes(self, zk: Any) -> frames.FreeSizes:
+        """CMD_GET_FREE_SIZES parsed here: pyzk's read_sizes() keeps stale values on a short answer."""
+        answer = zk._ZK__send_command(const.CMD_GET_FREE_SIZES, b"", 1024)
+        if not answer.get("status"):
+            raise DeviceError(f"ZK device {self.address}: the device refused CMD_GET_FREE_SIZES")
+        payload = bytes(zk._ZK__data or b"")
+        if zk.tcp and len(payload) < zk._ZK__tcp_length - 8:  # pyzk reads 1 KiB; a longer answer goes on
+            payload += zk._ZK__sock.recv(zk._ZK__tcp_length - 8 - len(payload))
+        sizes = frames.parse_free_sizes(payload)
+        zk.users = sizes.users or 0  # pyzk's get_users() trusts this field
+        return sizes
 
     def read_punches(self) -> list[DevicePunch]:
         zk = self._connection()
@@ -139,7 +190,7 @@ class ZKDriver:
             # agree. Should the read fail, the terminal re-enables itself when the dropped session ends.
             zk.disable_device()
             punches = self._read_log(zk)
-            zk.enable_device()
+            self._connection().enable_device()  # the connection may be a new one (see _buffered_read_of_log)
         return punches
 
     def clear_log_if(self, safe_to_clear: Callable[[list[DevicePunch]], bool]) -> bool:
@@ -152,24 +203,108 @@ class ZKDriver:
         with self._failing_as("clear the attendance log"):
             zk.disable_device()
             cleared = safe_to_clear(self._read_log(zk))
+            zk = self._connection()
             if cleared:
                 zk.clear_attendance()
             zk.enable_device()
         return cleared
 
     def _read_log(self, zk: Any) -> list[DevicePunch]:
-        zk.read_sizes()
-        count = zk.records
-        log_bytes = zk.read_with_buffer(const.CMD_ATTLOG_RRQ)[0] if count else b""
+        """The whole log, whatever the count says: a zero or missing count is read anyway and checked
+        against what the log holds (pyzk's get_attendance() returns nothing on such firmware)."""
+        count = self.record_count_from(self._free_sizes(zk))
+        log_bytes = self._read_log_table()
+        zk = self._connection()  # a timed-out buffered read costs the connection: the direct read reconnects
+        if len(log_bytes) < 4:
+            return []
+        (total,) = struct.unpack_from("<I", log_bytes)
+        body = log_bytes[4 : 4 + total]
+        record_size = frames.plausible_record_size(body, count, self._record_size)
+        if record_size is None:
+            self._drop()
+            raise DeviceError(
+                f"ZK device {self.address}: the log holds {total} bytes for {count} records: "
+                "it changed during the read, or its record format is unknown"
+            )
+        held = len(body) // record_size
+        if count is not None and count != held:
+            self._distrust_count(count, held)
         pin_by_uid: dict[int, str] = {}
-        if count and len(log_bytes) >= 4 and struct.unpack_from("<I", log_bytes)[0] == 8 * count:
-            pin_by_uid = {user.uid: user.user_id for user in zk.get_users()}  # 8-byte records hold uids
-        return self._decode_log(log_bytes, count, pin_by_uid)
+        if record_size == 8 and held:
+            pin_by_uid = {user.uid: user.user_id for user in self._device_users(zk)}  # 8-byte records hold uids
+        self._known_count, self._record_size = held, record_size
+        return self._decode_log(body, record_size, pin_by_uid)
+
+    def _distrust_count(self, reported: int, held: int) -> None:
+        if self.counts_reliable:
+            self._anomaly("count_mismatch", f"the device reported {reported} records and its log holds {held}")
+        self.counts_reliable = False
+
+    def _read_log_table(self) -> bytes:
+        """The attendance table (length prefix, records): buffered where the firmware has it, else direct."""
+        if self.buffered_read is not False:
+            table = self._buffered_read_of_log()
+            if table is not None:
+                return table
+        zk = self._connection()
+        answer = zk._ZK__send_command(const.CMD_ATTLOG_RRQ, b"", 1024)
+        if not answer.get("status"):
+            raise DeviceError(f"ZK device {self.address}: the direct read of the log was refused")
+        table = zk._ZK__recieve_chunk()
+        if table is None:
+            raise DeviceError(f"ZK device {self.address}: the direct read of the log came back broken")
+        return bytes(table)
+
+    def _buffered_read_of_log(self) -> bytes | None:
+        """pyzk's read_with_buffer(), step by step, so that firmware without it is told apart: ZMM100
+        firmware does not answer 1503 for the log at all (pyzk #79, #45), others refuse it. None then,
+        and the buffered read is not tried again on this device (silence costs the connection)."""
+        zk = self._connection()
+        request = struct.pack("<bhii", 1, const.CMD_ATTLOG_RRQ, 0, 0)
+        try:
+            answer = zk._ZK__send_command(_BUFFERED_READ, request, 1024)
+        except ZKNetworkError:
+            if self.buffered_read:
+                raise
+            # Silence: this firmware, or a device that hangs? One that still reads its users buffered
+            # on a new connection lacks only the buffered read of the log, as ZMM100 firmware does.
+            self._reconnect_disabled()
+            self._connection().read_with_buffer(const.CMD_USERTEMP_RRQ, const.FCT_USER)
+            answer = {"status": False}
+        if not answer.get("status"):
+            if self.buffered_read:
+                raise DeviceError(f"ZK device {self.address}: the buffered read of the log was refused")
+            self.buffered_read = False
+            self._anomaly("no_buffered_read", "no answer to the buffered read (1503); reading with CMD_ATTLOG_RRQ")
+            return None
+        self.buffered_read = True
+        data = bytes(zk._ZK__data or b"")
+        if answer["code"] == const.CMD_DATA:  # a small table, answered at once
+            if zk.tcp and len(data) < zk._ZK__tcp_length - 8:
+                data += zk._ZK__recieve_raw_data(zk._ZK__tcp_length - 8 - len(data))
+            return data
+        (size,) = struct.unpack_from("<I", data, 1)
+        step = 0xFFC0 if zk.tcp else 16 * 1024  # pyzk's chunk sizes
+        parts = [zk._ZK__read_chunk(start, min(step, size - start)) for start in range(0, size, step)]
+        zk.free_data()
+        return b"".join(parts)
+
+    def _reconnect_disabled(self) -> None:
+        self._drop()
+        self.connect()
+        self._connection().disable_device()
+
+    def _device_users(self, zk: Any) -> list[Any]:
+        """pyzk's get_users(), which returns nothing when the device reports no users (pyzk #76)."""
+        if not zk.users:
+            zk.users = 1  # read the table anyway; its size tells how many there are
+        return list(zk.get_users())
 
     def read_users(self) -> list[DeviceUser]:
         zk = self._connection()
         with self._failing_as("read users"):
-            users = zk.get_users()
+            self._free_sizes(zk)
+            users = self._device_users(zk)
         return [
             DeviceUser(pin=user.user_id, name=_real_name(user.name, user.user_id), card=user.card) for user in users
         ]
@@ -179,7 +314,8 @@ class ZKDriver:
         zk = self._connection()
         with self._failing_as(f"write user {user.pin!r}"):
             # get_users() also tells pyzk the device's user format (28 or 72 bytes) and the next free uid.
-            existing = next((known for known in zk.get_users() if known.user_id == user.pin), None)
+            self._free_sizes(zk)
+            existing = next((known for known in self._device_users(zk) if known.user_id == user.pin), None)
             zk.set_user(
                 uid=existing.uid if existing else zk.next_uid,
                 name=user.name,
@@ -199,45 +335,96 @@ class ZKDriver:
         self, stop_after_idle_s: float, *, stop_when: Callable[[], bool] | None = None
     ) -> Iterator[DevicePunch]:
         """Punches as people make them; returns after `stop_after_idle_s` without one, or once
-        `stop_when()` says so (asked at every punch and at least once a second)."""
+        `stop_when()` says so (asked at every punch and at least once a second).
+
+        pyzk registers for events; the driver frames them itself on pyzk's socket: any number of event
+        packets in one read, any event size seen in the field, and no event is lost to the unregistering
+        (events arriving before its answer are still handed back)."""
         if stop_after_idle_s <= 0:
             raise ValueError("stop_after_idle_s must be positive")
         zk = self._connection()
+        with self._refusal_as_live_events_refused(), self._failing_as("start live capture"):
+            zk.cancel_capture()
+            zk.verify_user()
+            zk.enable_device()
+            zk.reg_event(const.EF_ATTLOG)
+        sock = zk._ZK__sock
+        reader = frames.FrameReader(self.transport)
         tick_s = min(stop_after_idle_s, 1.0)
-        # pyzk yields None when a receive times out, i.e. after tick_s seconds without an event.
-        events = zk.live_capture(new_timeout=tick_s)
         idle_since = time.monotonic()
+        unregister_id: int | None = None
+        unregister_sent_at = 0.0
         finished = False
         try:
-            with self._refusal_as_live_events_refused(), self._failing_as("capture live punches"):
-                for event in events:
-                    if event is not None:
-                        idle_since = time.monotonic()
-                        yield DevicePunch(str(event.user_id), event.timestamp, int(event.punch), int(event.status))
+            with self._failing_as("capture live punches"):
+                sock.settimeout(tick_s)
+                while True:
+                    try:
+                        data = sock.recv(1 << 16)
+                    except TimeoutError:
+                        data = None
+                    if data == b"" and self.transport == "tcp":
+                        raise DeviceError(f"ZK device {self.address}: the device closed the live connection")
+                    for packet in reader.feed(data) if data else []:
+                        if packet.command == const.CMD_REG_EVENT:
+                            zk._ZK__ack_ok()  # terminals do not wait for it, but some expect it
+                            for punch in self._event_punches(packet):
+                                idle_since = time.monotonic()
+                                yield punch
+                        elif unregister_id is not None and packet.reply_id == unregister_id:
+                            zk._ZK__reply_id = packet.reply_id
+                            finished = True
+                    if finished:
+                        break
+                    if unregister_id is not None:
+                        if time.monotonic() - unregister_sent_at > self.timeout_s:
+                            raise DeviceError(f"ZK device {self.address}: no answer to ending live capture")
+                        continue
                     idle = time.monotonic() - idle_since >= stop_after_idle_s
                     if idle or (stop_when is not None and stop_when()):
-                        # pyzk leaves its loop, unregisters and restores the timeout on the next step.
-                        zk.end_live_capture = True
-            finished = True
+                        unregister_id = self._send_raw(zk, const.CMD_REG_EVENT, struct.pack("<I", 0))
+                        unregister_sent_at = time.monotonic()
+                sock.settimeout(self.timeout_s)
         finally:
             if not finished and self._zk is zk:
-                # Abandoned mid-capture: pyzk skips its clean-up then and the device would keep sending events.
-                events.close()
+                # Abandoned mid-capture: the device would keep sending events on this connection.
                 self._drop()
 
-    def _decode_log(self, log_bytes: bytes, count: int, pin_by_uid: dict[int, str]) -> list[DevicePunch]:
-        if not count or len(log_bytes) < 4:
+    def _event_punches(self, packet: frames.Packet) -> list[DevicePunch]:
+        if packet.session_id != frames.EF_ATTLOG or not packet.payload:
+            return []  # another event kind (door, alarm): not a punch
+        try:
+            events = frames.split_events(packet.payload, self._event_size, self.encoding)
+        except frames.FrameError as error:
+            self._anomaly("event_undecodable", str(error))
+            if self.quarantine is not None:
+                self.quarantine(packet.payload, f"undecodable live event: {error}")
             return []
-        (total,) = struct.unpack_from("<I", log_bytes)
-        record_size, remainder = divmod(total, count)
-        if remainder or record_size not in _RECORD_SIZES:
-            self._drop()
-            raise DeviceError(
-                f"ZK device {self.address}: the log holds {total} bytes for {count} records: "
-                "it changed during the read, or its record format is unknown"
-            )
+        size = len(packet.payload) // len(events)
+        if size not in frames.EVENT_SIZES and self._event_size != size:
+            self._anomaly("event_size_unknown", f"a {size}-byte live event, decoded by its common fields")
+        self._event_size = size
+        return [DevicePunch(event.pin, event.local_time, event.state, event.verify) for event in events]
+
+    def _send_raw(self, zk: Any, command: int, payload: bytes) -> int:
+        """Send a request on pyzk's socket without waiting for its answer; returns its reply id."""
+        packet = zk._ZK__create_header(command, payload, zk._ZK__session_id, zk._ZK__reply_id)
+        reply_id = struct.unpack_from("<4H", packet)[3]
+        if zk.tcp:
+            zk._ZK__sock.sendall(zk._ZK__create_tcp_top(packet))
+        else:
+            zk._ZK__sock.sendto(packet, zk._ZK__address)
+        return int(reply_id)
+
+    def _anomaly(self, kind: str, detail: str) -> None:
+        assert kind in ANOMALIES, kind
+        log.warning("ZK device %s: %s (%s)", self.address, ANOMALIES[kind], detail)
+        if self.report_anomaly is not None:
+            self.report_anomaly(kind, detail)
+
+    def _decode_log(self, body: bytes, record_size: int, pin_by_uid: dict[int, str]) -> list[DevicePunch]:
         punches, undecodable = [], 0
-        for record in _split_records(log_bytes[4 : 4 + total], record_size):
+        for record in _split_records(body, record_size):
             try:
                 punches.append(self._decode_record(record, record_size, pin_by_uid))
             except ValueError as error:

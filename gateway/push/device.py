@@ -13,6 +13,7 @@ import itertools
 import logging
 import time
 import tomllib
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ DEFAULT_REUPLOAD_DAYS = 31
 BATTERY_RESET_BEFORE = datetime(2001, 1, 1)  # ZK clocks restart at 2000-01-01 when the battery is flat
 PUSH_KEYS = frozenset(
     {"options", "delay_s", "error_delay_s", "trans_interval_min", "trans_times", "realtime", "user_command"}
+    | {"rtlog_punch_events"}
 )
 # Command ids only need to be unique per device over the life of the commands; starting from the clock
 # keeps a restarted gateway from reusing the ids of commands a device may still report on.
@@ -57,7 +59,16 @@ def load_push_options(profile: DeviceProfile) -> protocol.PushOptions:
         trans_times=table.get("trans_times", str, "00:00;14:05"),
         realtime=table.get("realtime", bool, True),
         user_command=table.choice("user_command", ("USERINFO", "USER"), "USERINFO"),
+        rtlog_punch_events=_event_codes(table),
     )
+
+
+def _event_codes(table: TomlTable) -> tuple[int, ...]:
+    codes = table.get("rtlog_punch_events", list, list(protocol.DEFAULT_RTLOG_PUNCH_EVENTS))
+    valid = all(isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 255 for code in codes)
+    if not codes or not valid:
+        raise table.fail("rtlog_punch_events", f"expected a list of event codes 0..255, got {codes!r}")
+    return tuple(codes)
 
 
 @dataclass
@@ -107,6 +118,8 @@ class PushDeviceCoordinator:
         self.health = DeviceHealth(serial=config.serial_number, mode="push")
         self.last_contact_at: float | None = None
         self._waiting: deque[_PendingCommand] = deque()
+        # Security PUSH firmware is told it is registered with this code; it is ours to invent.
+        self.registry_code = f"{zlib.crc32(config.serial_number.encode()):010d}"  # the same after a restart
         self._delivered: dict[int, _PendingCommand] = {}
 
     @property

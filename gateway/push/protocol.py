@@ -13,6 +13,14 @@ docs/push-devices.md for the versions followed):
 Two generations of option names are in the field: current firmware reads `ATTLOGStamp`/`OPERLOGStamp`
 and a `TransFlag` of table names; older (PUSH 2.x) firmware reads `Stamp`/`OpStamp` and a `TransFlag`
 bit string. A device profile says which its model speaks (`[push] options = "current" | "legacy"`).
+
+Access-control firmware speaks ZKTeco's "Security PUSH Communication Protocol" (PUSH 3.1.x) on the same
+URLs: it registers at /iclock/registry, asks the time at /iclock/rtdata?type=time, and uploads each
+verification as `table=rtlog`, one line of tab-separated key=value pairs:
+
+    time=2017-01-10 11:49:32\tpin=1001\tcardno=0\teventaddr=1\tevent=0\tinoutstatus=0\tverifytype=15\tindex=7
+
+Firmware spells keys and table names in either case (`sn=`, `table=attlog`): both are read alike.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ class PushOptions:
     trans_times: str = "00:00;14:05"  # fixed daily upload times, on top of the interval
     realtime: bool = True  # upload each punch as it happens
     user_command: str = "USERINFO"  # "USERINFO" (DATA UPDATE USERINFO) | "USER" (PUSH 2.x: DATA USER)
+    rtlog_punch_events: tuple[int, ...] = (0, 1, 14, 15, 16, 17, 18, 19, 26)  # Security PUSH: see parse_rtlog
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +117,8 @@ def registration_reply(
         f"TimeZone={zone_hours}",
         f"Realtime={int(options.realtime)}",
         "Encrypt=None",
+        f"ServerVer={SERVER_VERSION}",
+        f"PushProtVer={PUSH_PROTOCOL_VERSION}",
     ]
     return "\r\n".join(lines) + "\r\n"
 
@@ -120,6 +131,10 @@ def parse_options(text: str) -> dict[str, str]:
         if sep and key.strip():
             found[key.strip()] = value.strip()
     return found
+
+
+SERVER_VERSION = "2.4.1"  # the Attendance PUSH version these replies follow
+PUSH_PROTOCOL_VERSION = "2.4.1"
 
 
 def parse_stamp(value: str | None) -> int | None:
@@ -164,6 +179,64 @@ def parse_attlog_line(line: str) -> AttlogRecord:
         codes.append(int(value))
     workcode = fields[4].strip() if len(fields) > 4 and fields[4].strip() else "0"
     return AttlogRecord(pin, moment, codes[0], codes[1], workcode)
+
+
+# Security PUSH access events that are a person verified at the terminal (its event table, "0 Normal
+# Verify Open" and the like); a profile may name others (`[push] rtlog_punch_events`).
+DEFAULT_RTLOG_PUNCH_EVENTS = (0, 1, 14, 15, 16, 17, 18, 19, 26)
+
+
+@dataclass(frozen=True, slots=True)
+class RtlogResult:
+    records: list[AttlogRecord]
+    not_punches: int  # door, alarm and refused-access events: acknowledged, counted, not queued
+    bad: list[BadLine]
+
+
+def parse_rtlog(body: str, punch_events: Iterable[int] = DEFAULT_RTLOG_PUNCH_EVENTS) -> RtlogResult:
+    """Security PUSH `table=rtlog` lines: the ones whose event is a verified person become punches
+    (state from `inoutstatus`, verify from `verifytype`); the others are counted."""
+    wanted = frozenset(punch_events)
+    records: list[AttlogRecord] = []
+    bad: list[BadLine] = []
+    not_punches = 0
+    for number, line in enumerate(body.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = {}
+        for part in re.split(r"[\t,]", line.strip()):  # some firmware separates the pairs with commas
+            key, sep, value = part.partition("=")
+            if sep:
+                fields[key.strip().lower()] = value.strip()
+        try:
+            event = _code(fields.get("event", ""), "event")
+            if event not in wanted or fields.get("pin", "0") in ("", "0"):
+                not_punches += 1
+                continue
+            pin = fields["pin"]
+            if not _PIN.match(pin):
+                raise PushProtocolError(f"pin: expected 1-{MAX_PIN_LENGTH} letters or digits, got {pin!r}")
+            try:
+                moment = datetime.strptime(fields.get("time", ""), ATTLOG_TIME_FORMAT)
+            except ValueError:
+                raise PushProtocolError(f"time: expected YYYY-MM-DD HH:MM:SS, got {fields.get('time')!r}") from None
+            state = _code(fields.get("inoutstatus", "0"), "inoutstatus")
+            verify = _code(fields.get("verifytype", "0"), "verifytype")
+            records.append(AttlogRecord(pin, moment, state, verify))
+        except PushProtocolError as exc:
+            bad.append(BadLine(number, line, str(exc)))
+    return RtlogResult(records, not_punches, bad)
+
+
+def _code(value: str, name: str) -> int:
+    if not value.isdigit() or int(value) > 255:
+        raise PushProtocolError(f"{name}: expected 0..255, got {value!r}")
+    return int(value)
+
+
+def time_reply(device_local_time: datetime, zone_hours: int) -> str:
+    """The answer to /iclock/rtdata?type=time (Security PUSH): the device clock's time and the zone."""
+    return f"DateTime={encode_zk_time(device_local_time)},ServerTZ={zone_hours:+03d}00"
 
 
 def format_attlog(records: Iterable[AttlogRecord]) -> str:

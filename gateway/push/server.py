@@ -16,6 +16,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiohttp import web
 
@@ -26,7 +27,7 @@ from gateway.push.store import PushStore
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-IGNORED_TABLES = ("ATTPHOTO", "options", "BIODATA", "USERINFO", "FINGERTMP", "FACE", "USERPIC", "BIOPHOTO")
+IGNORED_TABLES = ("ATTPHOTO", "OPTIONS", "BIODATA", "USERINFO", "FINGERTMP", "FACE", "USERPIC", "BIOPHOTO", "RTSTATE")
 
 
 @dataclass
@@ -35,7 +36,9 @@ class PushCounters:
     quarantined_bodies: int = 0
     malformed_lines: int = 0
     oversized_bodies: int = 0
-    ignored_uploads: int = 0  # tables this system has no use for (photos, templates)
+    ignored_uploads: int = 0  # tables this system has no use for (photos, templates, door states)
+    unknown_tables: dict[str, int] = field(default_factory=dict)  # tables no document here names: acknowledged
+    access_events: int = 0  # rtlog events that are not a person verified (door, alarm): acknowledged
     unknown_results: int = 0  # devicecmd results for no command we delivered
     held_punches: int = 0  # stamped by a reset clock or in the future: kept in quarantine, never queued
     refused_by_serial: dict[str, int] = field(default_factory=dict)
@@ -68,6 +71,10 @@ class PushServer:
             app.router.add_get(f"/iclock/getrequest{suffix}", self._command_poll)
             app.router.add_post(f"/iclock/devicecmd{suffix}", self._command_results)
             app.router.add_get(f"/iclock/ping{suffix}", self._ping)
+            # Security PUSH (access-control firmware): registration, its configuration, the time.
+            app.router.add_post(f"/iclock/registry{suffix}", self._registry)
+            app.router.add_post(f"/iclock/push{suffix}", self._registry)
+            app.router.add_get(f"/iclock/rtdata{suffix}", self._rtdata)
         return app
 
     async def start(self) -> None:
@@ -106,7 +113,7 @@ class PushServer:
             return _text("internal error; send it again later", 503)
 
     def _device(self, request: web.Request) -> PushDeviceCoordinator | web.Response:
-        serial = request.query.get("SN", "").strip()
+        serial = _query(request, "SN").strip()
         if not serial:
             return _text("missing SN (the device serial number)", 400)
         device = self.devices.get(serial)
@@ -137,7 +144,8 @@ class PushServer:
         device = self._device(request)
         if isinstance(device, web.Response):
             return device
-        device.contact({"firmware": request.query["pushver"]} if "pushver" in request.query else None)
+        pushver = _query(request, "pushver")
+        device.contact({"firmware": pushver} if pushver else None)
         offset = device.device_zone.utcoffset(None)
         hours = int(offset.total_seconds() // 3600) if offset is not None else 0
         reply = protocol.registration_reply(
@@ -156,10 +164,15 @@ class PushServer:
             return device
         raw = await request.read()
         device.contact()
-        table = request.query.get("table", "")
+        table = _query(request, "table").upper()
         text = raw.decode("utf-8", errors="replace")
-        if table == "ATTLOG":
-            records, bad = protocol.parse_attlog(text)
+        if table in ("ATTLOG", "RTLOG"):
+            if table == "RTLOG":  # Security PUSH: keyed lines, only verified persons are punches
+                rtlog = protocol.parse_rtlog(text, device.options.rtlog_punch_events)
+                records, bad = rtlog.records, rtlog.bad
+                self.counters.access_events += rtlog.not_punches
+            else:
+                records, bad = protocol.parse_attlog(text)
             if bad:
                 self._quarantine(device, request, raw, bad)
             _, held = device.store_punches(records)  # committed before the device hears OK
@@ -170,8 +183,8 @@ class PushServer:
                 self.counters.held_punches += len(held)
                 device.health.held_punches += len(held)
                 log.warning("push device %s: %d punches held for review: %s", device.serial, len(held), held[0][1])
-            stamp = protocol.parse_stamp(request.query.get("Stamp"))
-            if stamp is not None:
+            stamp = protocol.parse_stamp(_query(request, "Stamp") or None)
+            if stamp is not None and table == "ATTLOG":
                 self.store.save_stamp(device.serial, "ATTLOG", stamp)
                 device.traffic.last_upload_stamp = stamp
             return _text(_upload_ok(device, len(records)))
@@ -181,20 +194,28 @@ class PushServer:
                 self._quarantine(device, request, raw, bad)
             for kind, count in counts.items():
                 device.traffic.operlog[kind] = device.traffic.operlog.get(kind, 0) + count
-            stamp = protocol.parse_stamp(request.query.get("OpStamp") or request.query.get("Stamp"))
+            stamp = protocol.parse_stamp(_query(request, "OpStamp") or _query(request, "Stamp") or None)
             if stamp is not None:
                 self.store.save_stamp(device.serial, "OPERLOG", stamp)
             return _text(_upload_ok(device, sum(counts.values())))
         if table in IGNORED_TABLES:
             self.counters.ignored_uploads += 1
             return _text("OK")
-        return _text(f"unknown table {table[:32]!r}; expected ATTLOG or OPERLOG", 400)
+        # A table no protocol document here names: refusing it would only make the device resend it
+        # forever. It is acknowledged, counted and logged once.
+        name = table[:32] or "(none)"
+        self.counters.unknown_tables[name] = self.counters.unknown_tables.get(name, 0) + 1
+        device.health.count_anomaly("push_table_unknown", f"table {name!r}")
+        if self.counters.unknown_tables[name] == 1:
+            log.warning("push device %s uploaded table %r, which this gateway does not use: acknowledged",
+                        device.serial, name)  # fmt: skip
+        return _text("OK")
 
     async def _command_poll(self, request: web.Request) -> web.Response:
         device = self._device(request)
         if isinstance(device, web.Response):
             return device
-        device.contact(protocol.parse_device_info(request.query.get("INFO")))
+        device.contact(protocol.parse_device_info(_query(request, "INFO") or None))
         commands = device.take_commands()
         if not commands:
             return _text("OK")
@@ -226,6 +247,47 @@ class PushServer:
             return device
         device.contact()
         return _text("OK")
+
+    async def _registry(self, request: web.Request) -> web.Response:
+        """Security PUSH registration (/iclock/registry) and configuration (/iclock/push): the device is
+        told it is registered, and how often to call."""
+        device = self._device(request)
+        if isinstance(device, web.Response):
+            return device
+        await request.read()
+        device.contact()
+        options = device.options
+        return _text(
+            "\r\n".join(
+                [
+                    f"RegistryCode={device.registry_code}",
+                    f"ServerVersion={protocol.SERVER_VERSION}",
+                    f"PushProtVer={protocol.PUSH_PROTOCOL_VERSION}",
+                    f"ErrorDelay={options.error_delay_s}",
+                    f"RequestDelay={options.delay_s}",
+                    f"TransInterval={options.trans_interval_min}",
+                    f"Realtime={int(options.realtime)}",
+                ]
+            )
+            + "\r\n"
+        )
+
+    async def _rtdata(self, request: web.Request) -> web.Response:
+        """/iclock/rtdata?type=time (Security PUSH): the time in the device's zone."""
+        device = self._device(request)
+        if isinstance(device, web.Response):
+            return device
+        device.contact()
+        now = datetime.now(device.device_zone).replace(tzinfo=None, microsecond=0)
+        offset = device.device_zone.utcoffset(None)
+        hours = int(offset.total_seconds() // 3600) if offset is not None else 0
+        return _text(protocol.time_reply(now, hours))
+
+
+def _query(request: web.Request, name: str) -> str:
+    """A query parameter whatever its case: firmware sends `SN=` and `sn=`, `table=ATTLOG` and `attlog`."""
+    wanted = name.lower()
+    return next((value for key, value in request.query.items() if key.lower() == wanted), "")
 
 
 def _text(body: str, status: int = 200) -> web.Response:

@@ -34,18 +34,29 @@ def add_zk_knobs(parser: argparse.ArgumentParser) -> None:
     knobs.add_argument("--clock-reset", action="store_true", help="flat clock battery: the clock restarts at 2000")
     knobs.add_argument("--full-log-stalls", type=int, default=0, help="while full, N reads of the log stall mid-read")
     knobs.add_argument("--silent-after-events", type=int, help="live events stop silently after N per connection")
+    from gateway.simulators.zk_families import FAMILIES
+
+    knobs.add_argument(
+        "--family",
+        choices=sorted(FAMILIES),
+        default="generic",
+        help="firmware family: its formats and faults (docs/devices.md, 'Firmware families')",
+    )
 
 
 def run_zk(args: argparse.Namespace) -> int:
-    from gateway.simulators.zk import SimRecord, ZKSimulator
+    from gateway.simulators.zk import SimRecord
+    from gateway.simulators.zk_families import FAMILIES
 
-    user_size = args.user_size or (72 if args.record_size in (40, 49) else 28)
-    simulator = ZKSimulator(
+    family = FAMILIES[args.family]
+    record_size = family.shape.get("record_size", args.record_size)
+    user_size = args.user_size or family.shape.get("user_size") or (72 if record_size in (40, 49) else 28)
+    simulator = family.make(
         serial=args.serial,
         host=args.host,
         port=args.port,
         comm_key=args.comm_key,
-        record_size=args.record_size,
+        record_size=record_size,
         user_size=user_size,
         tcp=args.transport != "udp",
         udp=args.transport != "tcp",
@@ -77,7 +88,7 @@ def run_zk(args: argparse.Namespace) -> int:
         simulator.reset_clock()
     simulator.start()
     transports = {"both": "TCP and UDP", "tcp": "TCP", "udp": "UDP"}[args.transport]
-    formats = f"{args.record_size}-byte records, {user_size}-byte users"
+    formats = f"{record_size}-byte records, {user_size}-byte users, firmware family {family.name}"
     print(
         f"ZK simulator {args.serial} on {args.host}:{simulator.port} ({transports}); {formats}; Ctrl-C stops it.",
         flush=True,

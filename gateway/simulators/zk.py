@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Self
 
 from gateway.simulators import zk_protocol as wire
-from gateway.simulators.zk_server import Session, ZKServer
+from gateway.simulators.zk_server import DEFAULT_PACKET_GAP_S, Pacing, Session, ZKServer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,17 @@ class ZKSimulator:
         firmware busy with a full flash) and never finish; each stalled read counts one down.
     live_events_go_silent_after: a connection gets this many live events, then no more, without a
         word: registration stays acknowledged and punches still go into the log (None: never).
+
+    Firmware as it is, by default (docs/devices.md, "How the simulator speaks"): one packet per TCP
+    write, paced by `packet_gap_s`; live events sent without waiting for the client's ACK, and punches
+    of one moment (`add_punches`) in one segment; the 13-byte answer to the buffered-read command; a
+    small table answered at once with CMD_DATA; the direct attendance read (CMD_ATTLOG_RRQ). Knobs for
+    firmware families (FAMILIES below):
+    coalesce_packets: every answer in one write (the firmware of node-zklib #48).
+    count_misreport: "zero_dword" | "short" | "zero_records": the record count is misreported (None: true).
+    buffered_attlog: False: the buffered read of the attendance log gets no answer at all (ZMM100,
+        pyzk #79, #45); users are still read buffered, the log only with CMD_ATTLOG_RRQ.
+    single_client: "refuse_new" | "drop_old": one TCP client at a time (None: any number).
     """
 
     def __init__(
@@ -86,6 +97,7 @@ class ZKSimulator:
         mac: str = "00:17:61:c8:3a:01",
         zone: tzinfo | None = None,
         name_encoding: str = "utf-8",
+        packet_gap_s: float = DEFAULT_PACKET_GAP_S,
     ) -> None:
         if record_size not in wire.RECORD_FORMATS or user_size not in wire.USER_FORMATS:
             raise ValueError(
@@ -116,6 +128,11 @@ class ZKSimulator:
         self.corrupt_records = 0
         self.full_log_stalls = 0
         self.live_events_go_silent_after: int | None = None
+        self.packet_gap_s = packet_gap_s
+        self.coalesce_packets = False
+        self.count_misreport: str | None = None
+        self.buffered_attlog = True
+        self.single_client: str | None = None
         self._lock = threading.RLock()
         self._users: dict[int, SimUser] = {}
         self._records: list[SimRecord] = []
@@ -124,7 +141,12 @@ class ZKSimulator:
         self._sessions: set[Session] = set()
         self._requested_port = port
         self._server = ZKServer(
-            serial, self._handle, on_session_end=self._session_ended, response_delay_s=lambda: self.response_delay_s
+            serial,
+            self._handle,
+            on_session_end=self._session_ended,
+            response_delay_s=lambda: self.response_delay_s,
+            pacing=lambda: Pacing(self.packet_gap_s, self.coalesce_packets),
+            single_client=lambda: self.single_client,
         )
         self._command_handlers = self._build_handlers()
 
@@ -152,24 +174,38 @@ class ZKSimulator:
 
         Returns None when the log is full (the terminal beeps and stores nothing).
         """
-        record = SimRecord(pin, (local_time or self.device_time()).replace(microsecond=0), state, verify)
+        return self.add_punches([(pin, local_time, state, verify)])[0]
+
+    def add_punches(
+        self, punches: Iterable[tuple[str, datetime | None, int, int]], *, burst: bool = True
+    ) -> list[SimRecord | None]:
+        """Several people punch at one moment (the morning rush): their events leave in one TCP segment
+        (`burst`), as a terminal's send buffer coalesces them. Each item is (pin, time, state, verify)."""
+        stored: list[SimRecord | None] = []
         with self._lock:
             uid_by_pin = {user.pin: user.uid for user in self._users.values()}
-            self._check_storable(lambda: self._pack_record(record, uid_by_pin), f"punch of {pin!r}")
-            self._check_storable(
-                lambda: wire.pack_live_event(self.live_event_size, pin, record.local_time, state, verify),
-                f"live event of {pin!r}",
-            )
-            if len(self._records) + len(self._held_punches) >= self.record_capacity:
-                log.warning("ZK simulator %s: log full, punch of %s not stored", self.serial, pin)
-                return None
-            if self._disabled_by:
-                self._held_punches.append(record)
-                return record
-            self._records.append(record)
+            for pin, local_time, state, verify in punches:
+                record = SimRecord(pin, (local_time or self.device_time()).replace(microsecond=0), state, verify)
+                self._check_storable(lambda record=record: self._pack_record(record, uid_by_pin), f"punch of {pin!r}")
+                self._check_storable(
+                    lambda record=record: wire.pack_live_event(
+                        self.live_event_size, record.pin, record.local_time, record.state, record.verify
+                    ),
+                    f"live event of {pin!r}",
+                )
+                if len(self._records) + len(self._held_punches) >= self.record_capacity:
+                    log.warning("ZK simulator %s: log full, punch of %s not stored", self.serial, pin)
+                    stored.append(None)
+                elif self._disabled_by:
+                    self._held_punches.append(record)
+                    stored.append(record)
+                else:
+                    self._records.append(record)
+                    stored.append(record)
+            announced = [record for record in stored if record is not None and not self._disabled_by]
             listeners = self._listeners()
-        self._send_events(listeners, [record])
-        return record
+        self._send_events(listeners, announced, burst=burst)
+        return stored
 
     def load_records(self, records: Iterable[SimRecord]) -> None:
         """Fill the log with history in one go, without live events."""
@@ -272,6 +308,10 @@ class ZKSimulator:
             return reply(), True
         if command == wire.CMD_READ_BUFFER:
             return self._read_chunk(session, request)
+        if command == wire.CMD_PREPARE_BUFFER:
+            return self._prepare_buffer(session, request)
+        if command == wire.CMD_ATTLOG_RRQ:
+            return self._read_log_directly(session, request)
         handler = self._command_handlers.get(command)
         if handler is None:
             return reply(wire.CMD_ACK_UNKNOWN), True
@@ -291,7 +331,6 @@ class ZKSimulator:
                 struct.pack("<I", wire.encode_zk_time(self.device_time())),
             ),
             wire.CMD_SET_TIME: self._set_time,
-            wire.CMD_PREPARE_BUFFER: self._prepare_buffer,
             wire.CMD_FREE_DATA: self._free_buffer,
             wire.CMD_USER_WRQ: self._write_user,
             wire.CMD_DELETE_USER: self._delete_user,
@@ -314,7 +353,7 @@ class ZKSimulator:
             held, self._held_punches = self._held_punches, []
             self._records.extend(held)
             listeners = self._listeners()
-        self._send_events(listeners, held)
+        self._send_events(listeners, held, burst=True)  # the firmware flushes what it held at once
         return wire.CMD_ACK_OK
 
     def _read_option(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
@@ -346,6 +385,8 @@ class ZKSimulator:
             finger_cap=3000,
             record_cap=self.record_capacity,
         )
+        if self.count_misreport:
+            sizes = wire.pack_free_sizes_misreported(self.count_misreport, sizes)
         return wire.CMD_ACK_OK, sizes
 
     def _set_time(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
@@ -353,26 +394,56 @@ class ZKSimulator:
         self.clock_offset = wire.decode_zk_time(stamp) - self._true_wall_time().replace(microsecond=0)
         return wire.CMD_ACK_OK, b""
 
-    def _prepare_buffer(self, session: Session, payload: bytes) -> tuple[int, bytes]:
-        _flag, table, function, _extra = struct.unpack("<bhii", payload[:11])
+    def _prepare_buffer(self, session: Session, request: wire.Packet) -> tuple[list[bytes], bool]:
+        """CMD_PREPARE_BUFFER (1503): snapshot a table. A small one is answered at once with CMD_DATA,
+        a larger one with its size, to be fetched with CMD_READ_BUFFER; firmware without a buffered read
+        of the log does not answer at all."""
+
+        def reply(code: int, data: bytes = b"") -> list[bytes]:
+            return [wire.pack_packet(code, session.session_id, request.reply_id, data)]
+
+        _flag, table, function, _extra = struct.unpack("<bhii", request.payload[:11])
         with self._lock:
             if table == wire.CMD_ATTLOG_RRQ:
-                uid_by_pin = {user.pin: user.uid for user in self._users.values()}
-                packed = [self._pack_record(record, uid_by_pin) for record in self._log_as_read()]
-                corrupt = wire.pack_record(self.record_size, 1, "1", wire.february_30(2026), 0, 1)
-                session.buffer = wire.pack_table(packed + [corrupt] * self.corrupt_records)
-                session.buffer_is_log = True
+                if not self.buffered_attlog:
+                    log.info("ZK simulator %s: no buffered read of the log on this firmware: no answer", self.serial)
+                    return [], True
+                buffer, is_log = self._log_table(), True
             elif table == wire.CMD_USERTEMP_RRQ and function == wire.FCT_USER:
                 packed = (wire.pack_user(self.user_size, user, self.name_encoding) for user in self.users)
-                session.buffer = wire.pack_table(packed)
-                session.buffer_is_log = False
+                buffer, is_log = wire.pack_table(packed), False
             elif function == wire.FCT_FINGERTMP:
-                session.buffer = wire.pack_table([])  # no templates: a simulator has no fingers
-                session.buffer_is_log = False
+                buffer, is_log = wire.pack_table([]), False  # no templates: a simulator has no fingers
             else:
-                return wire.CMD_ACK_ERROR, b""
-        session.chunks_served = 0
-        return wire.CMD_ACK_OK, wire.pack_buffer_ready(len(session.buffer))
+                return reply(wire.CMD_ACK_ERROR), True
+        if len(buffer) <= wire.DIRECT_DATA_MAX:
+            session.buffer = None
+            # Answered at once, the table is the transfer's first chunk for the misbehaviour knobs.
+            if self.drop_connection_after_chunks == 0:
+                log.info("ZK simulator %s: dropping the connection mid-read, as asked", self.serial)
+                return [], False
+            if self.hang_after_chunks == 0:
+                log.info("ZK simulator %s: hanging mid-read, as asked", self.serial)
+                session.hang()
+                return [], True
+            return reply(wire.CMD_DATA, buffer), True
+        session.buffer, session.buffer_is_log, session.chunks_served = buffer, is_log, 0
+        return reply(wire.CMD_ACK_OK, wire.pack_buffer_ready(buffer)), True
+
+    def _read_log_directly(self, session: Session, request: wire.Packet) -> tuple[list[bytes], bool]:
+        """CMD_ATTLOG_RRQ (13), the read older firmware has instead of the buffered one: PREPARE_DATA,
+        the whole table, ACK_OK (python_zklib's zkattendance.py reads it so)."""
+        with self._lock:
+            table = self._log_table()
+        datagram_payload = wire.UDP_DATA_PAYLOAD if session.transport == "udp" else None
+        return wire.chunk_packets(table, session.session_id, request.reply_id, datagram_payload=datagram_payload), True
+
+    def _log_table(self) -> bytes:
+        """The attendance table as the firmware serves it (length, then records). Call with the lock held."""
+        uid_by_pin = {user.pin: user.uid for user in self._users.values()}
+        packed = [self._pack_record(record, uid_by_pin) for record in self._log_as_read()]
+        corrupt = wire.pack_record(self.record_size, 1, "1", wire.february_30(2026), 0, 1)
+        return wire.pack_table(packed + [corrupt] * self.corrupt_records)
 
     def _read_chunk(self, session: Session, request: wire.Packet) -> tuple[list[bytes], bool]:
         start, size = struct.unpack("<ii", request.payload[:8])
@@ -433,8 +504,6 @@ class ZKSimulator:
         if flags and not self.live_events:
             return wire.CMD_ACK_ERROR, b""
         session.event_flags = flags
-        if not flags:
-            session.drop_events()
         return wire.CMD_ACK_OK, b""
 
     # --- the log and live events ----------------------------------------------------------------
@@ -473,19 +542,21 @@ class ZKSimulator:
     def _listeners(self) -> list[Session]:
         return [session for session in self._sessions if session.event_flags & wire.EF_ATTLOG]
 
-    def _send_events(self, listeners: list[Session], records: list[SimRecord]) -> None:
-        if not self.live_events:
+    def _send_events(self, listeners: list[Session], records: list[SimRecord], *, burst: bool = False) -> None:
+        if not self.live_events or not records:
             return
-        for record in records:
-            event = wire.pack_live_event(
-                self.live_event_size, record.pin, record.local_time, record.state, record.verify
-            )
-            # The event code travels in the session-id field; the reply id is 0.
-            packet = wire.pack_packet(wire.CMD_REG_EVENT, wire.EF_ATTLOG, 0, event)
-            for session in listeners:
+        copies = 2 if self.emit_duplicate_punches else 1
+        for session in listeners:
+            packets = []
+            for record in records:
                 silent_after = self.live_events_go_silent_after
                 if silent_after is not None and session.events_sent >= silent_after:
-                    continue  # the firmware fault: this connection hears nothing more, and is not told
+                    break  # the firmware fault: this connection hears nothing more, and is not told
                 session.events_sent += 1
-                for _copy in range(2 if self.emit_duplicate_punches else 1):
-                    session.push_event(packet)
+                event = wire.pack_live_event(
+                    self.live_event_size, record.pin, record.local_time, record.state, record.verify
+                )
+                # The event code travels in the session-id field; the reply id is 0.
+                packets += [wire.pack_packet(wire.CMD_REG_EVENT, wire.EF_ATTLOG, 0, event)] * copies
+            if packets:
+                session.push_events(packets, burst=burst and len(packets) > 1)

@@ -11,6 +11,7 @@ Times are "ZK time": seconds in a calendar of 12 months of 31 days counted from 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -77,7 +78,13 @@ WIDE_PIN_RECORDS = (40, 49)  # record sizes that carry the pin as text (and go w
 USER_28 = struct.Struct("<HB5s8sIxBhI")  # uid, privilege, password, name, card, group, timezone, numeric pin
 USER_72 = struct.Struct("<HB8s24sIx7sx24s")  # uid, privilege, password, name, card, group, pin
 USER_FORMATS = {28: USER_28, 72: USER_72}
-LIVE_EVENT_SIZES = (12, 32, 36, 52)
+# Live attendance events as firmware sends them (pyzk's live_capture and its issues #153, #164):
+# 10 (ZEM560) and 14 (ZEM300) bytes: u16 pin; 12: u32 pin; 32, 36, 37 (ZEM600_TFT 8.0), 52: 24-byte pin.
+LIVE_EVENT_SIZES = (10, 12, 14, 32, 36, 37, 52)
+NUMERIC_PIN_EVENT_SIZES = (10, 12, 14)
+# Firmware answers a small table read at once with CMD_DATA instead of a buffer to fetch in chunks; the
+# cut-off here is what fits one of pyzk's 1 KiB datagram reads (zk-protocol, "Exchange of Data").
+DIRECT_DATA_MAX = 1016
 
 
 class ZKProtocolError(ValueError):
@@ -285,13 +292,32 @@ def unpack_user(data: bytes, name_encoding: str = "utf-8") -> UserFields:
 
 
 def pack_live_event(size: int, pin: str, moment: datetime, state: int, verify: int) -> bytes:
-    """The payload of a CMD_REG_EVENT attendance event: 12 bytes with a numeric pin, else a 24-byte pin."""
+    """The payload of a CMD_REG_EVENT attendance event: pin, verify, state, 6-byte time, then reserved
+    bytes up to `size`. 10 and 14 bytes hold the pin in a u16, 12 in a u32, the others as 24-byte text."""
     stamp = pack_time_hex(moment)
+    if size in (10, 14):
+        return struct.pack("<HBB6s", int(pin), verify, state, stamp).ljust(size, b"\x00")
     if size == 12:
         return struct.pack("<IBB6s", int(pin), verify, state, stamp)
     if size in LIVE_EVENT_SIZES:
         return struct.pack("<24sBB6s", _fixed(pin, 24), verify, state, stamp).ljust(size, b"\x00")
     raise ValueError(f"live event size {size} is not one of {LIVE_EVENT_SIZES}")
+
+
+def pack_free_sizes_misreported(kind: str, correct: bytes) -> bytes:
+    """CMD_GET_FREE_SIZES as faulty firmware answers it. "zero_dword": one zero DWORD (WL20, pyzk #76);
+    "short": five counters only, too short to hold the record count; "zero_records": the full answer
+    with the record count 0 while the log holds punches (SpeedSpace-H5L, pyzk #170; SpeedFace-V5L, #126)."""
+    if kind == "zero_dword":
+        return struct.pack("<i", 0)
+    if kind == "short":
+        return correct[:20]
+    if kind == "zero_records":
+        return correct[:32] + struct.pack("<i", 0) + correct[36:]
+    raise ValueError(f"count misreport {kind!r} is not one of {COUNT_MISREPORTS}")
+
+
+COUNT_MISREPORTS = ("zero_dword", "short", "zero_records")
 
 
 def pack_free_sizes(
@@ -343,13 +369,15 @@ def pack_table(items: Iterable[bytes]) -> bytes:
     return struct.pack("<I", len(body)) + body
 
 
-def pack_buffer_ready(size: int) -> bytes:
-    """The CMD_PREPARE_BUFFER answer payload: a flag byte, the buffer size, a (here unused) CRC."""
-    return b"\x00" + struct.pack("<II", size, 0)
+def pack_buffer_ready(buffer: bytes) -> bytes:
+    """The 13-byte CMD_PREPARE_BUFFER answer: a zero byte, the buffer size twice, then a value that
+    "seems to be a kind of checksum" (zk-protocol, "Exchange of Data"); no client checks it, we send CRC-32."""
+    return b"\x00" + struct.pack("<III", len(buffer), len(buffer), zlib.crc32(buffer))
 
 
 def chunk_packets(chunk: bytes, session_id: int, reply_id: int, *, datagram_payload: int | None) -> list[bytes]:
-    """The answer to CMD_READ_BUFFER: PREPARE_DATA (size), the data, then ACK_OK.
+    """The answer to CMD_READ_BUFFER (and to the direct CMD_ATTLOG_RRQ): PREPARE_DATA (size), the data,
+    then ACK_OK, all with the request's reply id (zk-protocol, "Exchange of Data").
 
     Over TCP the data is one packet; over UDP it is split so each datagram fits pyzk's 1032-byte read.
     """

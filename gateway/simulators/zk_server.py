@@ -13,7 +13,6 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,12 +27,30 @@ _MAX_UDP_SESSIONS = 64  # UDP clients that vanish without CMD_EXIT must not pile
 HUNG_UDP_SESSION_EXPIRY_S = 2.0
 
 
+DEFAULT_PACKET_GAP_S = 0.003
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How the firmware puts packets on a TCP connection (read live, so knobs can change mid-run).
+
+    gap_s: at least this long between two packets of one data transfer, between transfers, and between
+        live events: the time a terminal's CPU takes to fetch the next piece. Clients that decode one
+        packet per read (the npm ZK clients) depend on it, as they do on a real device.
+    coalesce: the firmware some devices run (node-zklib #48) that writes a whole answer at once.
+    """
+
+    gap_s: float = DEFAULT_PACKET_GAP_S
+    coalesce: bool = False
+
+
 @dataclass(eq=False)
 class Session:
     """One client: a TCP connection, or a UDP peer address between CMD_CONNECT and CMD_EXIT."""
 
     transport: str
-    send_packets: Callable[[list[bytes]], None]
+    write: Callable[[bytes], None]  # TCP: bytes onto the stream; UDP: one datagram
+    pacing: Callable[[], Pacing] = Pacing
     session_id: int = 0
     authenticated: bool = False
     buffer: bytes | None = None  # the table snapshot of a buffered read in progress
@@ -44,52 +61,60 @@ class Session:
     hung: bool = False
     hung_at: float = 0.0
     closed: bool = False
-    _pending_events: deque[bytes] = field(default_factory=deque)
-    _awaiting_event_ack: bool = False
+    _last_sent_at: float = 0.0
+    _in_transfer: bool = False  # the last answer was a data transfer: the next one keeps the pace
     _send_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, packets: list[bytes]) -> None:
+        """An answer: each packet in a write of its own (TCP), paced within and after a data transfer."""
         with self._send_lock:
-            self.send_packets(packets)
+            transfer = len(packets) > 1
+            self._write_paced(packets, pace_first=self._in_transfer or transfer)
+            self._in_transfer = transfer
 
     def hang(self) -> None:
         """Stop answering this client: as if the firmware were stuck on its request."""
         self.hung, self.hung_at = True, time.monotonic()
 
-    def push_event(self, packet: bytes) -> None:
+    def push_events(self, packets: list[bytes], *, burst: bool) -> None:
+        """Live events, sent as they happen without waiting for the client's ACK (terminals do not wait).
+        A burst (punches of one moment) goes out in one segment, as firmware sends it at the morning rush."""
         with self._send_lock:
-            if not (self.hung or self.closed):
-                self._pending_events.append(packet)
-                self._send_next_event()
-
-    def event_acknowledged(self) -> None:
-        with self._send_lock:
-            self._awaiting_event_ack = False
-            self._send_next_event()
-
-    def drop_events(self) -> None:
-        with self._send_lock:
-            self._pending_events.clear()
-            self._awaiting_event_ack = False
+            if self.hung or self.closed:
+                return
+            try:
+                if burst and self.transport == "tcp":
+                    self._pause(self.pacing().gap_s)
+                    self.write(b"".join(wire.tcp_frame(packet) for packet in packets))
+                    self._last_sent_at = time.monotonic()
+                else:
+                    self._write_paced(packets, pace_first=True)
+            except OSError as error:
+                log.debug("live event not delivered: %s", error)
 
     def end(self) -> None:
         with self._send_lock:
             self.closed = True
-            self._pending_events.clear()
 
-    def _send_next_event(self) -> None:
-        """Send the next queued event once the previous one is acknowledged (hold the send lock).
-
-        pyzk decodes one event per recv(): two events in one TCP read would be misparsed, so the
-        device waits for the client's CMD_ACK_OK between events.
-        """
-        if self._awaiting_event_ack or self.closed or not self._pending_events:
+    def _write_paced(self, packets: list[bytes], *, pace_first: bool) -> None:
+        if self.transport == "udp":
+            for packet in packets:
+                self.write(packet)
             return
-        self._awaiting_event_ack = True
-        try:
-            self.send_packets([self._pending_events.popleft()])
-        except OSError as error:
-            log.debug("live event not delivered: %s", error)
+        pacing = self.pacing()
+        if pacing.coalesce:
+            self.write(b"".join(wire.tcp_frame(packet) for packet in packets))
+            return
+        for index, packet in enumerate(packets):
+            if index or pace_first:
+                self._pause(pacing.gap_s)
+            self.write(wire.tcp_frame(packet))
+            self._last_sent_at = time.monotonic()
+
+    def _pause(self, gap_s: float) -> None:
+        wait = self._last_sent_at + gap_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
 
 Answer = Callable[[Session, wire.Packet], tuple[list[bytes], bool]]
@@ -105,11 +130,15 @@ class ZKServer:
         *,
         on_session_end: Callable[[Session], None],
         response_delay_s: Callable[[], float],
+        pacing: Callable[[], Pacing] = Pacing,
+        single_client: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._name = name
         self._answer_request = answer
         self._on_session_end = on_session_end
         self._response_delay_s = response_delay_s
+        self._pacing = pacing
+        self._single_client = single_client
         self._udp_sessions: dict[tuple[str, int], Session] = {}
         self._connections: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
@@ -163,13 +192,33 @@ class ZKServer:
                     connection, address = listener.accept()
                 except OSError:
                     continue
+                if not self._admit(connection):
+                    continue
                 self._spawn(self._serve_tcp, connection, address)
 
-    def _serve_tcp(self, connection: socket.socket, address: tuple[str, int]) -> None:
-        def send_packets(packets: list[bytes]) -> None:
-            connection.sendall(b"".join(wire.tcp_frame(packet) for packet in packets))
+    def _admit(self, connection: socket.socket) -> bool:
+        """Firmware that serves one TCP client at a time refuses a second one, or drops the first."""
+        policy = self._single_client()
+        with self._lock:
+            others = list(self._connections)
+        if not policy or not others:
+            return True
+        if policy == "refuse_new":
+            log.info("ZK simulator %s: a second client refused (one client at a time)", self._name)
+            # A reset, as the terminal's stack answers a connection it will not serve.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+            return False
+        log.info("ZK simulator %s: a new client drops the one before (one client at a time)", self._name)
+        for other in others:
+            with contextlib.suppress(OSError):
+                other.shutdown(socket.SHUT_RDWR)
+        return True
 
-        session = Session("tcp", send_packets)
+    def _serve_tcp(self, connection: socket.socket, address: tuple[str, int]) -> None:
+        # A terminal's network stack sends each write at once; pacing is the firmware's, not Nagle's.
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = Session("tcp", connection.sendall, self._pacing)
         with self._lock:
             self._connections.add(connection)
         pending = bytearray()
@@ -208,11 +257,10 @@ class ZKServer:
                 session = self._udp_sessions.get(address)
                 if session is None:
 
-                    def send_packets(packets: list[bytes], peer: tuple[str, int] = address) -> None:
-                        for packet in packets:
-                            datagrams.sendto(packet, peer)
+                    def send_datagram(packet: bytes, peer: tuple[str, int] = address) -> None:
+                        datagrams.sendto(packet, peer)
 
-                    session = Session("udp", send_packets)
+                    session = Session("udp", send_datagram, self._pacing)
                 if session.hung:
                     continue
                 try:
@@ -245,8 +293,7 @@ class ZKServer:
     def _answer(self, session: Session, raw: bytes) -> bool:
         """Answer one request packet; False when the connection is to be closed."""
         request = wire.unpack_packet(raw)
-        if request.command == wire.CMD_ACK_OK:  # the client acknowledges a live event: no answer
-            session.event_acknowledged()
+        if request.command == wire.CMD_ACK_OK:  # the client acknowledges a live event: no answer, no wait
             return True
         try:
             packets, keep = self._answer_request(session, request)
@@ -259,7 +306,8 @@ class ZKServer:
         delay = self._response_delay_s()
         if packets and delay and self._stopping.wait(delay):
             return False
-        session.send(packets)
+        if packets:
+            session.send(packets)
         return keep
 
     def _end(self, session: Session) -> None:

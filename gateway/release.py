@@ -188,6 +188,23 @@ def _python_version(python: str) -> str:
     return result.stdout.strip()
 
 
+def _bundled_pip(python: str) -> str | None:
+    """The pip wheel the interpreter's ensurepip would use: Debian's python3-pip-whl, or CPython's own."""
+    result = subprocess.run(
+        [python, "-c", "import ensurepip, os; print(os.path.dirname(ensurepip.__file__))"],
+        capture_output=True,
+        text=True,
+    )
+    places = [Path("/usr/share/python-wheels")]
+    if result.returncode == 0:
+        places.append(Path(result.stdout.strip()) / "_bundled")
+    for place in places:
+        wheels = sorted(place.glob("pip-*-py3-none-any.whl"), key=lambda p: version_key(p.name.split("-")[1]))
+        if wheels:
+            return str(wheels[-1])
+    return None
+
+
 def install(artefact: Path, root: Path = DEFAULT_ROOT, *, python: str | None = None) -> Path:
     """Build `root/releases/<version>` from the artefact, offline; return it. Idempotent: a version
     already installed completely is returned as it is. Nothing is switched here."""
@@ -213,8 +230,14 @@ def install(artefact: Path, root: Path = DEFAULT_ROOT, *, python: str | None = N
         # The venv is created where it will live: its scripts name their interpreter by absolute path.
         staging.rename(final)
         venv = final / "venv"
-        subprocess.run([python, "-m", "venv", str(venv)], check=True, capture_output=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index", "--no-cache-dir"]
+        bundled_pip = _bundled_pip(python)
+        if bundled_pip:  # pip run from its wheel: no pip (nor setuptools) is installed into the venv, seconds saved
+            subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
+            pip = [str(venv / "bin" / "python"), f"{bundled_pip}/pip"]
+        else:
+            subprocess.run([python, "-m", "venv", str(venv)], check=True, capture_output=True)
+            pip = [str(venv / "bin" / "python"), "-m", "pip"]
+        pip += ["install", "--quiet", "--no-index", "--no-cache-dir"]
         pip += ["--disable-pip-version-check", "--require-hashes", "--only-binary=:all:"]
         pip += ["--find-links", str(final / "wheels"), "-r", str(final / INSTALL_REQUIREMENTS)]
         # The machine's pip configuration (extra indexes, constraints) is not the release's business.

@@ -149,7 +149,9 @@ class SignedRelease:
 
         public = trusted.get(self.key_id)
         if public is None:
-            raise UpgradeError(f"release {self.version} is signed by key {self.key_id}, which this gateway does not trust")
+            raise UpgradeError(
+                f"release {self.version} is signed by key {self.key_id}, which this gateway does not trust"
+            )
         try:
             signature = base64.b64decode(self.signature, validate=True)
             Ed25519PublicKey.from_public_bytes(public).verify(signature, signed_statement(asdict(self)))
@@ -183,7 +185,10 @@ def download(url: str, destination: Path, *, max_bytes: int, timeout_s: float = 
     context = ssl.create_default_context(cafile=ca_file) if url.startswith("https:") else None
     request = urllib.request.Request(url, headers={"User-Agent": "kinerja-gateway-upgrade"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as answer, destination.open("wb") as out:
+        with (
+            urllib.request.urlopen(request, timeout=timeout_s, context=context) as answer,
+            destination.open("wb") as out,
+        ):
             total = 0
             while block := answer.read(1 << 20):
                 total += len(block)
@@ -283,7 +288,9 @@ class Upgrader:
     python: str | None = None
     poll_s: float = 0.5
 
-    def upgrade(self, url: str, *, signature_url: str | None = None, expected_version: str | None = None) -> UpgradeOutcome:
+    def upgrade(
+        self, url: str, *, signature_url: str | None = None, expected_version: str | None = None
+    ) -> UpgradeOutcome:
         with self._locked():
             outcome = self._upgrade(check_url(url), signature_url or f"{url}.sig", expected_version)
         log.info("upgrade: %s (%s)", outcome.status, outcome.detail)
@@ -300,7 +307,9 @@ class Upgrader:
                 download(signature_url, downloads / "release.sig", max_bytes=MAX_SIGNATURE_BYTES, ca_file=self.ca_file)
                 signed = SignedRelease.from_json((downloads / "release.sig").read_bytes())
                 if expected_version and signed.version != expected_version:
-                    raise UpgradeError(f"the centre asked for {expected_version}; the signature is for {signed.version}")
+                    raise UpgradeError(
+                        f"the centre asked for {expected_version}; the signature is for {signed.version}"
+                    )
                 if signed.version == previous:
                     return UpgradeOutcome("unchanged", previous, previous, f"{previous} is already running")
                 artefact = downloads / signed.artefact
@@ -392,7 +401,9 @@ class Upgrader:
         request = take_request(self.state_dir)
         if request is None:
             return outcome
-        return self.upgrade(request["url"], signature_url=request.get("signature_url"), expected_version=request["version"])
+        return self.upgrade(
+            request["url"], signature_url=request.get("signature_url"), expected_version=request["version"]
+        )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -473,5 +484,3 @@ def state_dir_of(config_path: Path) -> Path:
         return Path(tomllib.loads(config_path.read_text()).get("state_dir", DEFAULT_STATE_DIR))
     except (OSError, tomllib.TOMLDecodeError):
         return DEFAULT_STATE_DIR
-
-

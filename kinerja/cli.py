@@ -117,7 +117,9 @@ def _add_upgrade_parser(gateway: argparse._SubParsersAction) -> None:
     upgrade.add_argument("--signature-url", help="where the signature is, if not at URL.sig")
     upgrade.add_argument("--version", dest="expected_version", help="refuse any other version")
     upgrade.add_argument(
-        "--pending", action="store_true", help="(the upgrade service) finish an interrupted switch, then the centre's request"
+        "--pending",
+        action="store_true",
+        help="(the upgrade service) finish an interrupted switch, then the centre's request",
     )
     upgrade.add_argument("--root", type=Path, default=Path("/opt/kinerja"), help="where releases are installed")
     upgrade.add_argument("--config", type=Path, default=GATEWAY_CONFIG, help="the gateway's config (its state_dir)")

@@ -190,11 +190,27 @@ def wheelhouse(lock_file: Path, destination: Path, cache: Path | None = DEFAULT_
         for machine in ARCHITECTURES.values():
             platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{machine}")]
             _pip(
-                "download", "--quiet", "--no-deps", "--require-hashes", "--only-binary=:all:",
-                "--python-version", TARGET_PYTHON, "--implementation", "cp",
-                "--abi", f"cp{TARGET_PYTHON.replace('.', '')}", "--abi", "abi3", "--abi", "none",
-                *platforms, "-r", str(binary_lock), "-d", str(destination),
-            )  # fmt: skip
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "--python-version",
+                TARGET_PYTHON,
+                "--implementation",
+                "cp",
+                "--abi",
+                f"cp{TARGET_PYTHON.replace('.', '')}",
+                "--abi",
+                "abi3",
+                "--abi",
+                "none",
+                *platforms,
+                "-r",
+                str(binary_lock),
+                "-d",
+                str(destination),
+            )
     wheels = sorted(destination.glob("*.whl"))
     for entry in entries:
         have = [w.name for w in wheels if _wheel_project(w.name) == entry.name]
@@ -234,7 +250,9 @@ def _add_file(archive: tarfile.TarFile, name: str, data: bytes, mode: int = 0o64
     archive.addfile(info, io.BytesIO(data))
 
 
-def build_artefact(source: Path, out_dir: Path, *, lock_file: Path = LOCK_FILE, cache: Path | None = DEFAULT_CACHE) -> Path:
+def build_artefact(
+    source: Path, out_dir: Path, *, lock_file: Path = LOCK_FILE, cache: Path | None = DEFAULT_CACHE
+) -> Path:
     version = project_version(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kinerja-release-") as scratch_name:
@@ -327,21 +345,33 @@ def build_deb(artefact: Path, signature: Path, signing_key: Path, source: Path, 
         out_dir.mkdir(parents=True, exist_ok=True)
         deb = out_dir / f"{release.ARTEFACT_NAME}_{debian_version(version)}_all.deb"
         result = subprocess.run(
-            ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build", str(tree), str(deb)], capture_output=True, text=True
+            ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build", str(tree), str(deb)],
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise BuildError(f"dpkg-deb failed: {result.stderr.strip()}")
     return deb
 
 
-def build(source: Path, out_dir: Path, signing_key: Path, *, deb: bool = True, cache: Path | None = DEFAULT_CACHE) -> ReleaseFiles:
+def build(
+    source: Path, out_dir: Path, signing_key: Path, *, deb: bool = True, cache: Path | None = DEFAULT_CACHE
+) -> ReleaseFiles:
     artefact = build_artefact(source, out_dir, cache=cache)
     signed = sign(artefact, release.read_manifest(artefact).version, signing_key)
     signature = artefact.with_name(artefact.name + ".sig")
     signature.write_bytes(signed.to_json())
     package = build_deb(artefact, signature, signing_key, source, out_dir) if deb else None
     (out_dir / "latest.json").write_text(
-        json.dumps({"version": signed.version, "artefact": artefact.name, "signature": signature.name,
-                    "deb": package.name if package else None}, indent=1) + "\n"
-    )  # fmt: skip
+        json.dumps(
+            {
+                "version": signed.version,
+                "artefact": artefact.name,
+                "signature": signature.name,
+                "deb": package.name if package else None,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return ReleaseFiles(signed.version, artefact, signature, package)

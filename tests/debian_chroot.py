@@ -96,7 +96,9 @@ def fresh_debian(directory: Path) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def run_in(root: Path, *command: str, user: str | None = None, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+def run_in(
+    root: Path, *command: str, user: str | None = None, timeout_s: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run a command inside the chroot with a clean environment (as `user` through runuser)."""
     as_user = ["runuser", "-u", user, "--"] if user else []
     return subprocess.run(
@@ -112,7 +114,9 @@ def run_in(root: Path, *command: str, user: str | None = None, timeout_s: float 
 def popen_in(root: Path, *command: str, user: str | None = None, log: Path) -> subprocess.Popen[bytes]:
     as_user = ["runuser", "-u", user, "--"] if user else []
     with log.open("ab") as out:
-        return subprocess.Popen(["chroot", str(root), *as_user, *command], stdout=out, stderr=out, env=CLEAN_ENV, cwd="/")
+        return subprocess.Popen(
+            ["chroot", str(root), *as_user, *command], stdout=out, stderr=out, env=CLEAN_ENV, cwd="/"
+        )
 
 
 if __name__ == "__main__":

@@ -181,8 +181,14 @@ async def test_identities_created_live_reach_their_own_topics_only_and_revoking_
 
 @contextlib.asynccontextmanager
 async def replica(db_url: str, mqtt: MqttSettings, replica_id: str, unit: str) -> AsyncIterator[TestClient]:
-    settings = ServerSettings(db_url=db_url, mqtt=mqtt, replica_id=replica_id, share_group="kinerja-server",
-                              units=(unit,), session_expiry_s=60)  # fmt: skip
+    settings = ServerSettings(
+        db_url=db_url,
+        mqtt=mqtt,
+        replica_id=replica_id,
+        share_group="kinerja-server",
+        units=(unit,),
+        session_expiry_s=60,
+    )
     client = TestClient(TestServer(create_app(settings)))
     await client.start_server()
     try:
@@ -203,11 +209,14 @@ async def test_a_real_gateway_and_server_replica_work_with_identities_created_li
     with ZKSimulator(serial="DYNSEC-0001") as device:
         device.add_punch("7", datetime(yesterday.year, yesterday.month, yesterday.day, 7, 31), state=0, verify=1)
         config = GatewayConfig(
-            gateway_id=gateway_id, unit=unit, zone=office_zone("WITA"), state_dir=tmp_path / "gw",
+            gateway_id=gateway_id,
+            unit=unit,
+            zone=office_zone("WITA"),
+            state_dir=tmp_path / "gw",
             mqtt=dynsec.settings(gateway_login),
             devices=(DeviceConfig("entrance", "127.0.0.1", device.port, timeout_s=5, poll_interval_s=0.5),),
             relay=RelayConfig(resend_after_s=2),
-        )  # fmt: skip
+        )
         db_url = f"sqlite://{tmp_path / 'server.sqlite3'}"
         async with replica(db_url, dynsec.settings(replica_login), replica_login.username, unit):
             gateway = Gateway(config)

@@ -15,6 +15,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from packaging.requirements import Requirement
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway import release
+from gateway.simulators.zk import ZKSimulator
 from gateway.upgrade import (
     UPGRADE_REQUEST,
     UPGRADE_RESULT,
@@ -33,7 +35,6 @@ from gateway.upgrade import (
     load_trusted_keys,
     read_health_marker,
 )
-from gateway.simulators.zk import ZKSimulator
 from kinerja.contract import Command, CommandAction, CommandResult, TopicKind, topic_for
 from kinerja.embedded import free_port
 from kinerja.processes import KINERJA, gateway_toml, wait_until
@@ -124,19 +125,47 @@ def test_the_artefact_is_signed_and_installs_offline_on_amd64_and_arm64(first_re
     signed.verify(load_trusted_keys(keys))
     unpacked = tmp_path / "unpacked"
     release.unpack(first_release.artefact, unpacked)
+
     # pip, offline, with the artefact's hashes, resolves the whole set for each target from the wheels in it.
     def platforms(machine: str) -> list[str]:
-        return [arg for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014") for arg in ("--platform", f"{tag}_{machine}")]
+        return [
+            arg
+            for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014")
+            for arg in ("--platform", f"{tag}_{machine}")
+        ]
 
     for machine in ("x86_64", "aarch64"):
         result = run(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-index", "--require-hashes",
-             "--only-binary=:all:", "--target", str(tmp_path / f"target-{machine}"), "--python-version", "3.11",
-             "--implementation", "cp", *platforms(machine), "--report", "-",
-             "--find-links", str(unpacked / "wheels"), "-r", str(unpacked / release.INSTALL_REQUIREMENTS)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--quiet",
+                "--no-index",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "--target",
+                str(tmp_path / f"target-{machine}"),
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                *platforms(machine),
+                "--report",
+                "-",
+                "--find-links",
+                str(unpacked / "wheels"),
+                "-r",
+                str(unpacked / release.INSTALL_REQUIREMENTS),
+            ],
             env={"PIP_CONFIG_FILE": "/dev/null"},
-        )  # fmt: skip
-        chosen = {item["metadata"]["name"].lower(): item["download_info"]["url"] for item in json.loads(result.stdout)["install"]}
+        )
+        chosen = {
+            item["metadata"]["name"].lower(): item["download_info"]["url"]
+            for item in json.loads(result.stdout)["install"]
+        }
         assert machine in chosen["cryptography"] and machine in chosen["aiohttp"], chosen
         assert {"kinerja", "pyzk", "paho-mqtt", "pyserial"} <= set(chosen)
 
@@ -185,12 +214,17 @@ def test_the_package_installs_on_a_fresh_debian_12_and_its_gateway_reports(first
         state = root / "var/lib/kinerja-gateway"
         assert state.stat().st_mode & 0o777 == 0o700
         assert run_in(root, "stat", "-c", "%U", "/var/lib/kinerja-gateway").stdout.strip() == "kinerja-gateway"
-        for wanted in ("multi-user.target.wants/kinerja-gateway.service", "paths.target.wants/kinerja-gateway-upgrade.path"):
+        for wanted in (
+            "multi-user.target.wants/kinerja-gateway.service",
+            "paths.target.wants/kinerja-gateway-upgrade.path",
+        ):
             assert (root / "etc/systemd/system" / wanted).is_symlink(), wanted
         keys = load_trusted_keys(root / "etc/kinerja/release-signing.pub")
         assert SignedRelease.from_json(first_release.signature.read_bytes()).key_id in keys
-        units = [f"/lib/systemd/system/{name}" for name in
-                 ("kinerja-gateway.service", "kinerja-gateway-upgrade.service", "kinerja-gateway-upgrade.path")]  # fmt: skip
+        units = [
+            f"/lib/systemd/system/{name}"
+            for name in ("kinerja-gateway.service", "kinerja-gateway-upgrade.service", "kinerja-gateway-upgrade.path")
+        ]
         verified = run_in(root, "systemd-analyze", "verify", "--man=no", *units)
         assert verified.returncode == 0 and "kinerja" not in verified.stderr, verified.stdout + verified.stderr
         help_text = run_in(root, "kinerja", "gateway", "--help", user="kinerja-gateway")
@@ -201,16 +235,29 @@ def test_the_package_installs_on_a_fresh_debian_12_and_its_gateway_reports(first
         device.add_punch("7", device.device_time().replace(microsecond=0), state=0, verify=1)
         with private_mosquitto(tmp_path / "broker") as broker:
             (root / "etc/kinerja/gateway.toml").write_text(
-                gateway_toml(gateway_id=gateway_id, unit=unit, state_dir=Path("/var/lib/kinerja-gateway"),
-                             mqtt=broker.settings, devices=[("door", device.port)])  # fmt: skip
+                gateway_toml(
+                    gateway_id=gateway_id,
+                    unit=unit,
+                    state_dir=Path("/var/lib/kinerja-gateway"),
+                    mqtt=broker.settings,
+                    devices=[("door", device.port)],
+                )
             )
             listener = Listener(broker.port, f"kinerja/v1/{unit}/{gateway_id}/#")
             gateway = popen_in(
-                root, "/opt/kinerja/current/venv/bin/kinerja", "gateway", "run", "--config", "/etc/kinerja/gateway.toml",
-                user="kinerja-gateway", log=tmp_path / "gateway.log",
-            )  # fmt: skip
+                root,
+                "/opt/kinerja/current/venv/bin/kinerja",
+                "gateway",
+                "run",
+                "--config",
+                "/etc/kinerja/gateway.toml",
+                user="kinerja-gateway",
+                log=tmp_path / "gateway.log",
+            )
             try:
-                wait_until(lambda: listener.has(TopicKind.PUNCHES), 30, f"a punch batch ({_tail(tmp_path / 'gateway.log')})")
+                wait_until(
+                    lambda: listener.has(TopicKind.PUNCHES), 30, f"a punch batch ({_tail(tmp_path / 'gateway.log')})"
+                )
                 assert listener.has(TopicKind.STATUS)
             finally:
                 gateway.terminate()
@@ -339,10 +386,22 @@ def test_a_release_not_signed_by_the_centre_is_refused_before_anything_is_instal
     config = tmp_path / "gateway.toml"
     config.write_text(f'state_dir = "{state}"\n')
     result = subprocess.run(
-        [KINERJA, "gateway", "upgrade", f"{base}/{name}", "--root", str(root), "--keys", str(keys),
-         "--config", str(config)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            KINERJA,
+            "gateway",
+            "upgrade",
+            f"{base}/{name}",
+            "--root",
+            str(root),
+            "--keys",
+            str(keys),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and "does not trust" in result.stdout, result.stdout + result.stderr
 
     assert release.installed_versions(root) == [] and release.current(root) is None
@@ -398,28 +457,43 @@ def test_a_release_that_does_not_come_up_is_rolled_back_and_a_good_one_is_taken(
 ):
     directory, base = centre
     version = first_release.version
-    broken = build(source_copy(tmp_path / "src-broken", f"{version}.1", broken=True), tmp_path / "dist-broken",
-                   signing_key, deb=False)  # fmt: skip
-    good = build(source_copy(tmp_path / "src-good", f"{version}.2"), tmp_path / "dist-good", signing_key, deb=False)
+    root, state = tmp_path / "opt-kinerja", tmp_path / "state"
+    with ThreadPoolExecutor(3) as pool:  # the builds and the first install are mostly pip subprocesses
+        broken_build = pool.submit(
+            build,
+            source_copy(tmp_path / "src-broken", f"{version}.1", broken=True),
+            tmp_path / "dist-broken",
+            signing_key,
+            deb=False,
+        )
+        good_build = pool.submit(
+            build, source_copy(tmp_path / "src-good", f"{version}.2"), tmp_path / "dist-good", signing_key, deb=False
+        )
+        first = pool.submit(release.install, first_release.artefact, root)
+        broken, good = broken_build.result(), good_build.result()
+        release.switch(root, first.result())  # as the package's postinst does
     publish(directory, broken)
     publish(directory, good)
-
-    root, state = tmp_path / "opt-kinerja", tmp_path / "state"
-    release.switch(root, release.install(first_release.artefact, root))  # as the package's postinst does
     unit, gateway_id = unique_slug("unit"), unique_slug("gw")
     with private_mosquitto(tmp_path / "broker") as broker:
         config = tmp_path / "gateway.toml"
-        config.write_text(gateway_toml(gateway_id=gateway_id, unit=unit, state_dir=state, mqtt=broker.settings,
-                                       devices=[("door", free_port())]))  # fmt: skip
+        config.write_text(
+            gateway_toml(
+                gateway_id=gateway_id, unit=unit, state_dir=state, mqtt=broker.settings, devices=[("door", free_port())]
+            )
+        )
         service = Supervisor(root, config, tmp_path / "gateway.log")
-        upgrader = Upgrader(root, state, trusted_keys_for(signing_key, tmp_path), service,
-                            health_timeout_s=8, settle_s=1.5, poll_s=0.2)  # fmt: skip
+        upgrader = Upgrader(
+            root, state, trusted_keys_for(signing_key, tmp_path), service, health_timeout_s=6, settle_s=1.5, poll_s=0.2
+        )
         try:
             wait_until(lambda: (read_health_marker(state) or {}).get("uplink"), 20, "the first release up")
             assert read_health_marker(state)["version"] == version  # type: ignore[index]
 
             # The centre asks over the command topic; the gateway only leaves the request.
-            answer = ask(broker.port, unit, gateway_id, {"version": broken.version, "url": f"{base}/{broken.artefact.name}"})
+            answer = ask(
+                broker.port, unit, gateway_id, {"version": broken.version, "url": f"{base}/{broken.artefact.name}"}
+            )
             assert answer.ok, answer.detail
             assert json.loads((state / UPGRADE_REQUEST).read_text())["version"] == broken.version
             refused = ask(broker.port, unit, gateway_id, {"version": "1.0", "url": "file:///etc/passwd"})

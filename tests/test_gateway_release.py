@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway import release
 from gateway.simulators.zk import ZKSimulator
 from gateway.upgrade import (
+    JOURNAL,
     UPGRADE_REQUEST,
     UPGRADE_RESULT,
     SignedRelease,
@@ -522,6 +523,13 @@ def test_a_release_that_does_not_come_up_is_rolled_back_and_a_good_one_is_taken(
             assert release.installed_versions(root) == [version, good.version]
             again = upgrader.upgrade(f"{base}/{good.artefact.name}")
             assert again.status == "unchanged"
+
+            # A power cut right after a switch: at boot the upgrade service judges the release again.
+            journal = {"state": "switching", "version": good.version, "previous": version, "at": 0}
+            (root / JOURNAL).write_text(json.dumps(journal))
+            resumed = upgrader.resume()
+            assert resumed is not None and resumed.status == "upgraded", resumed
+            assert not (root / JOURNAL).exists() and upgrader.resume() is None
         finally:
             service.close()
     assert "broken on purpose" in (tmp_path / "gateway.log").read_text()

@@ -150,6 +150,14 @@ def _wheel_project(wheel_name: str) -> str:
     return normalise(wheel_name.split("-")[0])
 
 
+def _dist_project(file_name: str) -> str:
+    """The project of a downloaded file: a wheel's first field; an sdist's name before its version."""
+    if file_name.endswith(".whl"):
+        return _wheel_project(file_name)
+    stem = re.sub(r"\.(tar\.gz|tar\.bz2|zip)$", "", file_name)
+    return normalise(stem.rsplit("-", 1)[0])
+
+
 def _is_pure(wheel_name: str) -> bool:
     return wheel_name.endswith("-none-any.whl")
 
@@ -170,7 +178,7 @@ def wheelhouse(lock_file: Path, destination: Path, cache: Path | None = DEFAULT_
         _pip("download", "--quiet", "--no-deps", "--require-hashes", "-r", str(lock_file), "-d", str(scratch / "any"))
         binary: list[Locked] = []
         for entry in entries:
-            files = [p for p in (scratch / "any").iterdir() if normalise(p.name.split("-")[0]) == entry.name]
+            files = [p for p in (scratch / "any").iterdir() if _dist_project(p.name) == entry.name]
             if not files:
                 raise BuildError(f"{entry.name}: nothing downloaded")
             downloaded = files[0]
@@ -180,7 +188,7 @@ def wheelhouse(lock_file: Path, destination: Path, cache: Path | None = DEFAULT_
                 binary.append(entry)
             else:  # source only: build it here; it must come out pure Python
                 _pip("wheel", "--quiet", "--no-deps", "-w", str(scratch / "built"), str(downloaded))
-                (built,) = (scratch / "built").glob(f"{downloaded.name.split('-')[0].replace('-', '_')}*.whl")
+                (built,) = [w for w in (scratch / "built").glob("*.whl") if _wheel_project(w.name) == entry.name]
                 if not _is_pure(built.name):
                     raise BuildError(f"{entry.name} is published only as source and builds {built.name}")
                 shutil.move(built, destination / built.name)

@@ -18,6 +18,7 @@ from kinerja.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandR
 log = logging.getLogger(__name__)
 
 Reloader = Callable[[], Awaitable[str]]
+UpgradeRequester = Callable[[dict[str, Any]], str]
 
 
 class CommandError(ValueError):
@@ -25,9 +26,15 @@ class CommandError(ValueError):
 
 
 class CommandHandler:
-    def __init__(self, coordinators: Callable[[], list[DeviceCoordinator]], reload_config: Reloader) -> None:
+    def __init__(
+        self,
+        coordinators: Callable[[], list[DeviceCoordinator]],
+        reload_config: Reloader,
+        request_upgrade: UpgradeRequester | None = None,
+    ) -> None:
         self._coordinators = coordinators
         self._reload_config = reload_config
+        self._request_upgrade = request_upgrade
 
     async def handle(self, payload: bytes) -> CommandResult:
         try:
@@ -47,6 +54,8 @@ class CommandHandler:
     async def _dispatch(self, command: Command) -> tuple[str, dict[str, Any]]:
         if command.action is CommandAction.RELOAD_CONFIG:
             return await self._reload_config(), {}
+        if command.action is CommandAction.UPGRADE:
+            return self._upgrade(command.args), {}
         targets = self._targets(command.args.get("device"))
         if command.action is CommandAction.SYNC_CLOCK:
             return "clocks synchronised", await self._each(targets, lambda c: c.sync_clock(), "corrected_s")
@@ -57,6 +66,17 @@ class CommandHandler:
             user = _user_from(command.args)
             return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
         raise CommandError(f"action {command.action.value!r} is not handled by this gateway")
+
+    def _upgrade(self, args: dict[str, Any]) -> str:
+        """Only left for the upgrade service (root) to carry out: this process never rewrites its own code."""
+        from gateway.upgrade import UpgradeError
+
+        if self._request_upgrade is None:
+            raise CommandError("this gateway cannot be upgraded remotely")
+        try:
+            return self._request_upgrade(args)
+        except UpgradeError as exc:
+            raise CommandError(str(exc)) from None
 
     def _targets(self, device: object) -> list[DeviceCoordinator]:
         coordinators = self._coordinators()

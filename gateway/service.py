@@ -22,6 +22,8 @@ from gateway.push import push_frontend
 from gateway.queue import PunchQueue
 from gateway.relay import Relay
 from gateway.telemetry import publish_every, snapshot
+from gateway.upgrade import request_upgrade, write_health_marker
+from kinerja import __version__
 from kinerja.aio import wait_event
 from kinerja.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, peek_id, topic_for
 from kinerja.mqtt import IncomingMessage
@@ -71,7 +73,9 @@ class Gateway:
         self.relay = Relay(config, self.queue)
         self.push = push_frontend(config, self.queue, self.relay.wake)  # None without push devices
         self.coordinators = self._coordinators_for(config)
-        self.commands = CommandHandler(lambda: self.coordinators, self.reload_config)
+        self.commands = CommandHandler(
+            lambda: self.coordinators, self.reload_config, lambda args: request_upgrade(self.config.state_dir, args)
+        )
         self._command_results_topic = topic_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
         self._telemetry_topic = topic_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
         self._answered: OrderedDict[str, bytes | None] = OrderedDict()
@@ -156,6 +160,8 @@ class Gateway:
             loop.add_signal_handler(signum, stop.set)
         await self.start()
         notify("READY=1")
+        # The upgrade service judges a new version by this marker (gateway/upgrade.py).
+        write_health_marker(self.config.state_dir, version=__version__, uplink=self.relay.mqtt.is_connected)
         watchdog = asyncio.create_task(keep_watchdog_fed(self.healthy), name="watchdog")
         try:
             await stop.wait()
@@ -215,6 +221,7 @@ class Gateway:
 
     async def _on_connected(self) -> None:
         self._telemetry_now.set()
+        write_health_marker(self.config.state_dir, version=__version__, uplink=True)
 
     # --- commands -----------------------------------------------------------------------------
 

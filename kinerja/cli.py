@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor = gateway.add_parser("doctor", help="connect to every configured device and report what it found")
     doctor.add_argument("--config", type=Path, required=True, help="gateway TOML file")
     doctor.set_defaults(run=_run_gateway_doctor)
+    _add_upgrade_parser(gateway)
+
+    release = commands.add_parser("release", help="gateway releases, built and signed at the centre")
+    _add_release_parsers(release.add_subparsers(dest="action", required=True))
 
     trial = commands.add_parser("trial", help="the field trial: three offices, faults on purpose, numbers checked")
     trial.add_argument("--short", action="store_true", help="a dozen employees per office (the CI version)")
@@ -101,6 +105,105 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--punch-every", type=float, default=0, help="add a punch every N seconds (0: never)")
     push.set_defaults(run=_run_simulate_push)
     return parser
+
+
+def _add_upgrade_parser(gateway: argparse._SubParsersAction) -> None:
+    from gateway.upgrade import GATEWAY_CONFIG, GATEWAY_UNIT, TRUSTED_KEYS
+
+    upgrade = gateway.add_parser(
+        "upgrade", help="install a signed release from the centre, switch to it, roll back if it does not come up"
+    )
+    upgrade.add_argument("url", nargs="?", help="the artefact at the centre; its signature is at URL.sig")
+    upgrade.add_argument("--signature-url", help="where the signature is, if not at URL.sig")
+    upgrade.add_argument("--version", dest="expected_version", help="refuse any other version")
+    upgrade.add_argument(
+        "--pending",
+        action="store_true",
+        help="(the upgrade service) finish an interrupted switch, then the centre's request",
+    )
+    upgrade.add_argument("--root", type=Path, default=Path("/opt/kinerja"), help="where releases are installed")
+    upgrade.add_argument("--config", type=Path, default=GATEWAY_CONFIG, help="the gateway's config (its state_dir)")
+    upgrade.add_argument("--keys", type=Path, default=TRUSTED_KEYS, help="the centre's trusted public keys")
+    upgrade.add_argument("--ca-file", help="CA certificate for an https:// centre")
+    upgrade.add_argument("--unit", default=GATEWAY_UNIT, help="the gateway's systemd unit")
+    upgrade.add_argument("--health-timeout", type=float, default=180, help="seconds for the new version to come up")
+    upgrade.add_argument("--settle", type=float, default=20, help="seconds it must then keep running")
+    upgrade.add_argument(
+        "--no-require-uplink", action="store_true", help="healthy without a broker connection (offline site)"
+    )
+    upgrade.set_defaults(run=_run_gateway_upgrade)
+
+
+def _add_release_parsers(actions: argparse._SubParsersAction) -> None:
+    keygen = actions.add_parser("keygen", help="a new Ed25519 signing key; prints the line gateways trust")
+    keygen.add_argument("key_file", type=Path)
+    keygen.set_defaults(run=_run_release_keygen)
+    lock = actions.add_parser("lock", help="re-pin deploy/gateway/requirements.txt (needs pip-tools)")
+    lock.set_defaults(run=_run_release_lock)
+    build = actions.add_parser("build", help="the signed artefact and the Debian package for gateways")
+    build.add_argument("--signing-key", type=Path, required=True, help="from `kinerja release keygen`")
+    build.add_argument("--out", type=Path, default=Path("dist"), help="where the files go")
+    build.add_argument("--source", type=Path, help="source checkout (default: this one)")
+    build.add_argument("--no-deb", action="store_true", help="only the artefact and its signature")
+    build.set_defaults(run=_run_release_build)
+
+
+def _run_gateway_upgrade(args: argparse.Namespace) -> int:
+    from gateway.upgrade import SystemdService, Upgrader, load_trusted_keys, state_dir_of
+
+    if not args.pending and not args.url:
+        raise ValueError("give the artefact's URL at the centre, or --pending")
+    upgrader = Upgrader(
+        root=args.root,
+        state_dir=state_dir_of(args.config),
+        trusted_keys=load_trusted_keys(args.keys),
+        service=SystemdService(args.unit),
+        health_timeout_s=args.health_timeout,
+        settle_s=args.settle,
+        require_uplink=not args.no_require_uplink,
+        ca_file=args.ca_file,
+    )
+    if args.pending:
+        outcome = upgrader.run_pending()
+        if outcome is None:
+            print("nothing to do")
+            return 0
+    else:
+        outcome = upgrader.upgrade(args.url, signature_url=args.signature_url, expected_version=args.expected_version)
+    print(f"{outcome.status}: {outcome.detail}")
+    return 0 if outcome.ok else 1
+
+
+def _run_release_keygen(args: argparse.Namespace) -> int:
+    from kinerja.release import generate_signing_key
+
+    line = generate_signing_key(args.key_file)
+    print(f"signing key written to {args.key_file} (keep it secret); gateways trust:\n{line}")
+    return 0
+
+
+def _run_release_lock(args: argparse.Namespace) -> int:
+    from kinerja.release import LOCK_FILE, BuildError, lock
+
+    try:
+        lock(LOCK_FILE)
+    except BuildError as exc:
+        raise ValueError(str(exc)) from None
+    print(f"pinned {LOCK_FILE}")
+    return 0
+
+
+def _run_release_build(args: argparse.Namespace) -> int:
+    from kinerja.release import SOURCE_ROOT, BuildError, build
+
+    try:
+        files = build(args.source or SOURCE_ROOT, args.out, args.signing_key, deb=not args.no_deb)
+    except BuildError as exc:
+        raise ValueError(str(exc)) from None
+    for path in (files.artefact, files.signature, files.deb):
+        if path:
+            print(path)
+    return 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -267,6 +267,7 @@ class CommandAction(StrEnum):
     REREAD_DEVICE = "reread_device"  # args: {"device": name}: read the whole log again now
     WRITE_USER = "write_user"  # args: {"pin", "name", "card"?, "device"?}: enrol on one or every device
     RELOAD_CONFIG = "reload_config"  # args: {}: re-read the config file and restart the device pollers
+    UPGRADE = "upgrade"  # args: {"version", "url", "signature_url"?}: a signed release (gateway/upgrade.py)
 
 
 MAX_COMMAND_BYTES = 16 * 1024

@@ -21,20 +21,24 @@ def installed_units(tmp_path: Path) -> list[Path]:
     executable = Path(sys.executable).with_name("kinerja")
     assert executable.exists(), "install the project first (pip install -e .)"
     paths = []
-    for unit in sorted(UNITS.glob("*.service")):
+    for unit in sorted([*UNITS.glob("*.service"), *UNITS.glob("*.path")]):
         target = tmp_path / unit.name
-        target.write_text(unit.read_text().replace("/opt/kinerja/.venv/bin/kinerja", str(executable)))
+        text = unit.read_text().replace("/opt/kinerja/.venv/bin/kinerja", str(executable))
+        target.write_text(text.replace("/opt/kinerja/current/venv/bin/kinerja", str(executable)))
         paths.append(target)
     return paths
 
 
-def test_systemd_analyze_accepts_both_units(tmp_path):
+def test_systemd_analyze_accepts_every_unit(tmp_path):
     if shutil.which("systemd-analyze") is None:
         if IN_CI:
             pytest.fail("systemd-analyze is missing; .ci/run installs Debian's systemd")
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
     units = installed_units(tmp_path)
-    assert len(units) == 2
+    assert {unit.name for unit in units} == {
+        "kinerja-gateway.service", "kinerja-server.service", "kinerja-gateway-upgrade.service",
+        "kinerja-gateway-upgrade.path",
+    }  # fmt: skip
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *map(str, units)], capture_output=True, text=True, timeout=60
     )

@@ -200,7 +200,9 @@ class ZKServer:
         """Firmware that serves one TCP client at a time refuses a second one, or drops the first."""
         policy = self._single_client()
         with self._lock:
-            others = list(self._connections)
+            # A client that has already hung up (pyzk's connect-and-close probe just before it connects
+            # for real) is gone for the terminal too, even if its serving thread has not noticed yet.
+            others = [other for other in self._connections if _peer_still_open(other)]
         if not policy or not others:
             return True
         if policy == "refuse_new":
@@ -340,3 +342,13 @@ def _bind(host: str, port: int, *, tcp: bool, udp: bool) -> tuple[socket.socket 
             continue
         return listener, datagrams, chosen
     raise OSError(f"no port free for both TCP and UDP on {host}")
+
+
+def _peer_still_open(connection: socket.socket) -> bool:
+    """False once the peer has closed its end (an empty peek) or the socket failed."""
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True  # open, nothing to read
+    except OSError:
+        return False

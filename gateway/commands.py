@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.coordinator import DeviceCoordinator
 from gateway.devices.base import DeviceError, DeviceUser
-from kinerja.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
+from wire.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
 
 log = logging.getLogger(__name__)
 

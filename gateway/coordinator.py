@@ -56,7 +56,7 @@ from gateway.devices.base import (
 )
 from gateway.devices.store import ClockSet, DeviceStore
 from gateway.queue import PunchQueue
-from kinerja.zones import office_zone
+from wire.zones import office_zone
 
 log = logging.getLogger(__name__)
 
@@ -747,7 +747,7 @@ class DeviceCoordinator:
 
     async def _on_device_thread(self, work: Callable[[DeviceDriver], T], deadline_s: float) -> T:
         try:
-            # asyncio.timeout, not wait_for: see kinerja/aio.py for why a loop must not use wait_for on 3.11.
+            # asyncio.timeout, not wait_for: see wire/aio.py for why a loop must not use wait_for on 3.11.
             async with asyncio.timeout(deadline_s):
                 return await self._run_on_device_thread(work)
         except TimeoutError:

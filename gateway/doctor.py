@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timezone
 
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.devices.base import ANOMALIES, DeviceDriver, DeviceError
-from kinerja.zones import office_zone
+from wire.zones import office_zone
 
 DriverFactory = Callable[[DeviceConfig], DeviceDriver]
 

@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from gateway.config import GatewayConfig
 from gateway.faults import crash_point
 from gateway.queue import Batch, PunchQueue
-from kinerja import __version__
-from kinerja.aio import wait_event
-from kinerja.contract import (
+from wire import __version__
+from wire.aio import wait_event
+from wire.contract import (
     AckStatus,
     BatchAck,
     ContractError,
@@ -34,7 +34,7 @@ from kinerja.contract import (
     TopicKind,
     topic_for,
 )
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage, LastWill
+from wire.mqtt import AsyncMqttClient, IncomingMessage, LastWill
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from gateway.faults import crash_point, is_armed
 from gateway.push import push_frontend
 from gateway.queue import PunchQueue
 from gateway.relay import Relay
+from gateway.systemd import keep_watchdog_fed, notify
 from gateway.telemetry import publish_every, snapshot
 from gateway.upgrade import request_upgrade, write_health_marker
-from kinerja import __version__
-from kinerja.aio import wait_event
-from kinerja.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, peek_id, topic_for
-from kinerja.mqtt import IncomingMessage
-from kinerja.systemd import keep_watchdog_fed, notify
+from wire import __version__
+from wire.aio import wait_event
+from wire.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, peek_id, topic_for
+from wire.mqtt import IncomingMessage
 
 log = logging.getLogger(__name__)
 

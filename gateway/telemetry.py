@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from gateway.coordinator import DeviceCoordinator
 from gateway.queue import PunchQueue
-from kinerja import __version__
-from kinerja.contract import DeviceTelemetry, Telemetry
+from wire import __version__
+from wire.contract import DeviceTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 

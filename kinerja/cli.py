@@ -208,7 +208,7 @@ def _run_release_build(args: argparse.Namespace) -> int:
 
 def _run_demo(args: argparse.Namespace) -> int:
     from kinerja.demo import run_demo
-    from kinerja.mqtt import MqttSettings
+    from wire.mqtt import MqttSettings
 
     mqtt = MqttSettings.from_url(args.mqtt_url) if args.mqtt_url else None
     return asyncio.run(

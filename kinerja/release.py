@@ -235,9 +235,9 @@ def wheelhouse(lock_file: Path, destination: Path, cache: Path | None = DEFAULT_
 
 
 def project_version(source: Path) -> str:
-    match = re.search(r'^__version__ = "([^"]+)"', (source / "kinerja" / "__init__.py").read_text(), re.M)
+    match = re.search(r'^__version__ = "([^"]+)"', (source / "wire" / "__init__.py").read_text(), re.M)
     if not match:
-        raise BuildError(f"{source}/kinerja/__init__.py: no __version__")
+        raise BuildError(f"{source}/wire/__init__.py: no __version__")
     return release.check_version(match.group(1))
 
 

@@ -17,7 +17,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from kinerja.contract import (
+from server.db import dialect_of
+from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch
+from server.settings import ServerSettings
+from server.status import record_command_result, record_status, record_telemetry
+from wire.contract import (
     MAX_BATCH_BYTES,
     AckStatus,
     BatchAck,
@@ -34,11 +38,7 @@ from kinerja.contract import (
     subscription_for,
     topic_for,
 )
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage
-from server.db import dialect_of
-from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch
-from server.settings import ServerSettings
-from server.status import record_command_result, record_status, record_telemetry
+from wire.mqtt import AsyncMqttClient, IncomingMessage
 
 log = logging.getLogger(__name__)
 

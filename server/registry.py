@@ -13,9 +13,9 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from kinerja.contract import ContractError, validate_slug
 from server.models import DevicePin, Employee, Unit, UnitKind
 from server.nip import InvalidNip, parse_nip
+from wire.contract import ContractError, validate_slug
 
 ZONES = ("WIB", "WITA", "WIT")
 # Where a kind of unit may sit: its parent must be of a higher rank (ministry at the top, no parent).

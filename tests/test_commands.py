@@ -7,9 +7,9 @@ import asyncio
 from datetime import datetime, timedelta
 
 from gateway.simulators.zk import ZKSimulator
-from kinerja.contract import CommandAction, TopicKind
-from kinerja.mqtt import MqttSettings
 from tests.gateway_centre import WITA, office_clock_offset, running_gateway, write_config
+from wire.contract import CommandAction, TopicKind
+from wire.mqtt import MqttSettings
 
 
 async def test_commands_are_carried_out_and_answered(tmp_path, mosquitto: MqttSettings):

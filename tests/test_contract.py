@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinerja.contract import (
+from wire.contract import (
     MAX_BATCH_BYTES,
     MAX_PUNCHES_PER_BATCH,
     SCHEMA_VERSION,

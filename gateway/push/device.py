@@ -25,8 +25,8 @@ from gateway.devices.base import DeviceError, DeviceUser
 from gateway.profiles import DeviceProfile, ProfileError
 from gateway.push import protocol
 from gateway.queue import PunchQueue
-from kinerja.tomltable import TomlTable
-from kinerja.zones import office_zone
+from gateway.tomltable import TomlTable
+from wire.zones import office_zone
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kinerja.contract import PunchBatch, PunchRecord, TopicKind, topic_for
 from kinerja.trial.population import Office, Punch, Trial, generate
 from kinerja.trial.rig import SERVER_USER, EdgeBroker, Replica, Uplink, holds_open
 from kinerja.trial.store import quarantined, seed, stored_count, stored_punches, zone_of
+from wire.contract import PunchBatch, PunchRecord, TopicKind, topic_for
 
 DRIFT = timedelta(minutes=7)
 

@@ -26,7 +26,7 @@ from gateway.telemetry import publish_every, snapshot
 from gateway.upgrade import request_upgrade, write_health_marker
 from wire import __version__
 from wire.aio import wait_event
-from wire.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, peek_id, topic_for
+from wire.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, address_for, peek_id, topic_for
 from wire.mqtt import IncomingMessage
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ class Gateway:
         self.commands = CommandHandler(
             lambda: self.coordinators, self.reload_config, lambda args: request_upgrade(self.config.state_dir, args)
         )
-        self._command_results_topic = topic_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
-        self._telemetry_topic = topic_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
+        self._command_results = address_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
+        self._telemetry = address_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
         self._answered: OrderedDict[str, bytes | None] = OrderedDict()
         self._telemetry_now = asyncio.Event()
         self.relay.mqtt.subscribe(topic_for(config.unit, config.gateway_id, TopicKind.COMMANDS), self._on_command)
@@ -215,7 +215,7 @@ class Gateway:
             stats = self.queue.stats()
             notify(f"STATUS={stats.queued} punches queued, {stats.in_flight_batches} batches awaiting acks")
             if self.relay.mqtt.is_connected:
-                self.relay.mqtt.publish(self._telemetry_topic, payload, qos=0)
+                self.relay.mqtt.send(self._telemetry, payload)
 
         await publish_every(wait_interval, self.telemetry, publish)
 
@@ -238,7 +238,7 @@ class Gateway:
             if command_id and command_id in self._answered:
                 cached = self._answered[command_id]
                 if cached is not None:  # done already: answer again; still running: it will answer
-                    self.relay.mqtt.publish(self._command_results_topic, cached, qos=1)
+                    self.relay.mqtt.send(self._command_results, cached)
                 return
             if command_id:
                 self._remember(command_id, None)
@@ -246,12 +246,12 @@ class Gateway:
             payload = result.to_json()
             if command_id:
                 self._remember(command_id, payload)
-            self.relay.mqtt.publish(self._command_results_topic, payload, qos=1)
+            self.relay.mqtt.send(self._command_results, payload)
             log.info("command %s: %s", result.command_id or "(unreadable)", "ok" if result.ok else result.detail)
         except Exception as exc:  # the last line of defence: a command never takes the gateway down
             log.exception("command on %s failed", message.topic)
             failure = CommandResult("", False, f"internal error: {exc}")
-            self.relay.mqtt.publish(self._command_results_topic, failure.to_json(), qos=1)
+            self.relay.mqtt.send(self._command_results, failure.to_json())
         finally:
             self.relay.mqtt.ack(message)
 

@@ -33,10 +33,10 @@ from wire.contract import (
     Telemetry,
     TopicAddress,
     TopicKind,
+    address_for,
     parse_topic,
     peek_id,
     subscription_for,
-    topic_for,
 )
 from wire.mqtt import AsyncMqttClient, IncomingMessage
 
@@ -155,7 +155,7 @@ class PunchConsumer:
         self.mqtt.ack(message)
 
     def _answer(self, address: TopicAddress, ack: BatchAck) -> None:
-        self.mqtt.publish(topic_for(address.unit, address.gateway, TopicKind.ACKS), ack.to_json(), qos=1)
+        self.mqtt.send(address_for(address.unit, address.gateway, TopicKind.ACKS), ack.to_json())
 
     async def _on_status(self, message: IncomingMessage) -> None:
         try:
@@ -202,4 +202,4 @@ class PunchConsumer:
 
     async def send_command(self, unit: str, gateway_id: str, command: Command) -> None:
         """Publish a command on the gateway's command topic and wait for the broker to take it."""
-        await self.mqtt.publish_confirmed(topic_for(unit, gateway_id, TopicKind.COMMANDS), command.to_json(), qos=1)
+        await self.mqtt.send_confirmed(address_for(unit, gateway_id, TopicKind.COMMANDS), command.to_json())

@@ -33,7 +33,7 @@ from typing import Any
 from kinerja.trial.population import Office, Punch, Trial, generate
 from kinerja.trial.rig import SERVER_USER, EdgeBroker, Replica, Uplink, holds_open
 from kinerja.trial.store import quarantined, seed, stored_count, stored_punches, zone_of
-from wire.contract import PunchBatch, PunchRecord, TopicKind, topic_for
+from wire.contract import DELIVERY, PunchBatch, PunchRecord, TopicKind, topic_for
 
 DRIFT = timedelta(minutes=7)
 
@@ -304,8 +304,8 @@ def forge_and_garble(broker: EdgeBroker, sender: Office, victim: Office) -> Forg
     ]
     sent = [(own, claims_victim.to_json()), *((own, payload) for payload in malformed)]
     sent.append((topic_for(victim.unit, victim.gateway_id, TopicKind.PUNCHES), on_victims_topic.to_json()))
-    for topic, payload in sent:
-        client.publish(topic, payload, qos=1).wait_for_publish(10)
+    for topic, payload in sent:  # a forger's raw paho client, but the punches' own QoS all the same
+        client.publish(topic, payload, qos=DELIVERY[TopicKind.PUNCHES].qos).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
     return Forgery(

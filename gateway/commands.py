@@ -12,7 +12,7 @@ from datetime import datetime, time
 from types import MappingProxyType
 from typing import Any
 
-from gateway.coordinator import DeviceCoordinator
+from gateway.device_interface import Coordinator
 from gateway.devices.base import DeviceError, DeviceUser
 from wire.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
 
@@ -30,7 +30,7 @@ class CommandError(ValueError):
 class CommandHandler:
     def __init__(
         self,
-        coordinators: Callable[[], list[DeviceCoordinator]],
+        coordinators: Callable[[], list[Coordinator]],
         reload_config: Reloader,
         request_upgrade: UpgradeRequester | None = None,
     ) -> None:
@@ -80,14 +80,14 @@ class CommandHandler:
     async def _reread_device(self, args: dict[str, Any]) -> Outcome:
         targets = self._targets(args.get("device"))
         window = _reupload_window(args)
-        return "logs read again", await self._each(targets, lambda c: _reread(c, window), "new_punches")
+        return "logs read again", await self._each(targets, lambda c: c.reread(window), "new_punches")
 
     async def _write_user(self, args: dict[str, Any]) -> Outcome:
         targets = self._targets(args.get("device"))
         user = _user_from(args)
         return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
 
-    def _targets(self, device: object) -> list[DeviceCoordinator]:
+    def _targets(self, device: object) -> list[Coordinator]:
         coordinators = self._coordinators()
         if device is None:
             return coordinators
@@ -99,7 +99,7 @@ class CommandHandler:
 
     @staticmethod
     async def _each(
-        targets: list[DeviceCoordinator], action: Callable[[DeviceCoordinator], Awaitable[Any]], key: str | None
+        targets: list[Coordinator], action: Callable[[Coordinator], Awaitable[Any]], key: str | None
     ) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for coordinator in targets:
@@ -153,11 +153,3 @@ def _reupload_window(args: dict[str, Any]) -> tuple[datetime, datetime] | None:
     if bounds[1] < bounds[0]:
         raise CommandError(f"args.end ({args['end']}) is before args.start ({args['start']})")
     return bounds[0], bounds[1]
-
-
-async def _reread(coordinator: DeviceCoordinator, window: tuple[datetime, datetime] | None) -> int:
-    from gateway.push.device import PushDeviceCoordinator
-
-    if isinstance(coordinator, PushDeviceCoordinator):
-        return await (coordinator.reupload(*window) if window is not None else coordinator.poll_once())
-    return await coordinator.poll_once(whole=True)  # asked for: downloaded whatever the count says

@@ -40,59 +40,34 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from gateway.config import DeviceConfig
+from gateway.device_interface import Capability, DeviceHealth, clock_may_not_be_set, device_zone
 from gateway.devices.base import (
-    ANOMALIES,
     DeviceDriver,
     DeviceError,
     DeviceInfo,
     DevicePunch,
     DeviceUser,
+    DriverHooks,
     LiveEventsRefused,
 )
 from gateway.devices.store import ClockSet, DeviceStore
 from gateway.queue import PunchQueue
-from wire.zones import office_zone
 
 log = logging.getLogger(__name__)
 
-DriverFactory = Callable[[DeviceConfig], DeviceDriver]
+# How to reach a device; the hooks are the coordinator's, handed to the driver it makes.
+DriverFactory = Callable[[DeviceConfig, DriverHooks], DeviceDriver]
 T = TypeVar("T")
 
 BATTERY_RESET_BEFORE = datetime(2001, 1, 1)  # ZK clocks restart at 2000-01-01 when the battery is flat
 CLOCK_SET_SLACK = timedelta(seconds=2)  # a punch in the second of the set is not suspect
 # An unchanged record count spares the download; the log is still read whole at least this often.
 FULL_READ_EVERY_S = 3600.0
-
-
-@dataclass
-class DeviceHealth:
-    reachable: bool = False
-    serial: str | None = None
-    last_poll_ok_at: float | None = None
-    last_punch_at: datetime | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    clock_drift_s: float | None = None
-    clock_set_at: float | None = None
-    record_count: int | None = None
-    record_capacity: int | None = None
-    mode: str = "polling"  # or "live"
-    held_punches: int = 0  # suspect timestamps held for review, never queued
-    quarantined: int = 0  # raw records or lines that are not punches
-    log_cleared_at: float | None = None
-    silent_streams: int = 0  # live-event streams found silent (log grew, no events) and reconnected
-    anomalies: dict[str, int] = field(default_factory=dict)  # firmware faults survived, by base.ANOMALIES key
-    last_anomaly: str | None = None
-    restarts: int = 0  # times the gateway restarted this device's loop after it ended unexpectedly
-
-    def count_anomaly(self, kind: str, detail: str) -> None:
-        self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
-        self.last_anomaly = f"{ANOMALIES.get(kind, kind)}: {detail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +166,12 @@ class DeviceCoordinator:
 
     @property
     def device_zone(self) -> timezone:
-        """The zone the device clock keeps: the office's, unless the profile says otherwise."""
-        zone = self.config.profile.clock_zone
-        if zone == "office":
-            return self.zone
-        return UTC if zone == "UTC" else office_zone(zone)
+        return device_zone(self.config, self.zone)
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        clock = {Capability.SET_CLOCK} if self.config.profile.clock_may_set else set()
+        return frozenset({Capability.WRITE_USER, Capability.READ_LOG_WHOLE, *clock})
 
     # --- one-off sessions ------------------------------------------------------------------------
 
@@ -231,10 +207,8 @@ class DeviceCoordinator:
 
     async def sync_clock(self) -> float:
         """Set the device clock to the gateway's, in the device's zone. Returns the drift corrected (s)."""
-        if not self.config.profile.clock_may_set:
-            raise DeviceError(
-                f"device {self.config.name}: profile {self.config.profile.name} does not allow setting the clock"
-            )
+        if Capability.SET_CLOCK not in self.capabilities:
+            raise clock_may_not_be_set(self.config)
 
         def set_clock(driver: DeviceDriver) -> tuple[float, ClockSet]:
             before = driver.read_info().device_time.replace(tzinfo=self.device_zone)
@@ -251,6 +225,11 @@ class DeviceCoordinator:
 
     async def write_user(self, user: DeviceUser) -> None:
         await self.session(lambda driver: driver.write_user(user))
+
+    async def reread(self, window: tuple[datetime, datetime] | None = None) -> int:
+        """Download the whole log now, whatever the record count says (`window` is for push devices:
+        a polled device reads its whole log anyway)."""
+        return await self.poll_once(whole=True)
 
     async def clear_log_if_acked(self, acked: set[DevicePunch]) -> bool:
         """Clear the device log if it holds nothing but `acked` (re-checked with the device disabled)."""
@@ -723,18 +702,15 @@ class DeviceCoordinator:
 
     # --- threads ------------------------------------------------------------------------------------
 
-    def _profile_driver(self, config: DeviceConfig) -> DeviceDriver:
+    def _profile_driver(self, config: DeviceConfig, hooks: DriverHooks) -> DeviceDriver:
         from gateway.devices.factory import driver_for
 
-        return driver_for(config, self.zone)
+        return driver_for(config, self.zone, hooks)
 
     def _device_driver(self) -> DeviceDriver:
         if self._driver is None:
-            self._driver = self.driver_factory(self.config)
-            if hasattr(self._driver, "quarantine"):
-                self._driver.quarantine = self._quarantine_from_thread  # type: ignore[attr-defined]
-            if hasattr(self._driver, "report_anomaly"):
-                self._driver.report_anomaly = self._anomaly_from_thread  # type: ignore[attr-defined]
+            hooks = DriverHooks(quarantine=self._quarantine_from_thread, report_anomaly=self._anomaly_from_thread)
+            self._driver = self.driver_factory(self.config, hooks)
         return self._driver
 
     def _new_executor(self) -> ThreadPoolExecutor:

@@ -15,6 +15,7 @@ from typing import Any
 from gateway.commands import CommandError, CommandHandler
 from gateway.config import ConfigError, GatewayConfig, load_gateway_config
 from gateway.coordinator import DeviceCoordinator, DriverFactory
+from gateway.device_interface import Coordinator
 from gateway.devices.base import DeviceDriver
 from gateway.devices.factory import driver_for
 from gateway.faults import crash_point, is_armed
@@ -46,9 +47,6 @@ class _CrashingDriver:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._driver, name)
 
-    def __setattr__(self, name: str, value: Any) -> None:  # e.g. the coordinator's quarantine hook
-        setattr(self._driver, name, value)
-
     def read_punches(self) -> Any:
         punches = self._driver.read_punches()
         crash_point("device.reading")
@@ -66,8 +64,8 @@ class Gateway:
         self.config = config
         self.started_at = time.monotonic()
         if is_armed("device.reading") or is_armed("device.live_event"):
-            inner = driver_factory or (lambda device: driver_for(device, self.config.zone))
-            driver_factory = lambda device: _CrashingDriver(inner(device))  # type: ignore[assignment,return-value]  # noqa: E731
+            inner = driver_factory or (lambda device, hooks: driver_for(device, self.config.zone, hooks))
+            driver_factory = lambda device, hooks: _CrashingDriver(inner(device, hooks))  # type: ignore[assignment,return-value]  # noqa: E731
         self.driver_factory = driver_factory
         self.queue = PunchQueue(config.queue_path)
         self.relay = Relay(config, self.queue)
@@ -86,14 +84,14 @@ class Gateway:
         self._device_tasks: list[asyncio.Task[None]] = []
         self._command_tasks: set[asyncio.Task[None]] = set()
 
-    def _coordinators_for(self, config: GatewayConfig) -> list[DeviceCoordinator]:
-        polled = [
+    def _coordinators_for(self, config: GatewayConfig) -> list[Coordinator]:
+        polled: list[Coordinator] = [
             DeviceCoordinator(device, self.queue, config.zone, self.driver_factory, self.relay.wake)
             for device in config.devices
             if device.protocol != "push"
         ]
         # Push devices answer commands and report health through the same interface as polled ones.
-        return polled + (self.push.coordinators_for(config) if self.push else [])  # type: ignore[operator]
+        return [*polled, *(self.push.coordinators_for(config) if self.push else [])]
 
     async def start(self) -> None:
         await self.relay.start()
@@ -116,7 +114,7 @@ class Gateway:
             for coordinator in self.coordinators
         ]
 
-    async def _supervise(self, coordinator: DeviceCoordinator) -> None:
+    async def _supervise(self, coordinator: Coordinator) -> None:
         """Keep a device's loop running: one that ends (it should not: it catches everything itself) is
         restarted after a pause, logged, and reported in the device's health and the telemetry."""
         while True:
@@ -128,9 +126,7 @@ class Gateway:
             except Exception as exc:  # any end but cancellation is a fault to report
                 reason = f"the device loop died: {type(exc).__name__}: {exc}"
             log.error("device %s: %s; restarting it", coordinator.config.name, reason)
-            note = getattr(coordinator, "note_restart", None)
-            if note is not None:
-                note(reason)
+            coordinator.note_restart(reason)
             self._telemetry_now.set()
             await asyncio.sleep(RESTART_PAUSE_S)
 

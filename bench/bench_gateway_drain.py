@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.queue import PunchQueue
 from gateway.simulators.zk import ZKSimulator
-from kinerja.contract import AckStatus, BatchAck, PunchBatch, PunchRecord, TopicKind, parse_topic, subscription_for
-from kinerja.zones import office_zone
+from wire.contract import AckStatus, BatchAck, PunchBatch, PunchRecord, TopicKind, parse_topic, subscription_for
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 KINERJA = str(Path(sys.executable).with_name("kinerja"))
@@ -167,7 +167,7 @@ def raw_paho_baseline(port: int, payloads: list[bytes], punches: int) -> tuple[f
 
 def bare_acker(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
     """A consumer that parses each batch and acks it at once: the ceiling without a database."""
-    from kinerja.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
+    from wire.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
 
     async def main() -> None:
         client = AsyncMqttClient(MqttSettings(port=port), f"acker-{uuid.uuid4().hex[:6]}", persistent=False)

@@ -36,10 +36,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 
-from kinerja.contract import BatchAck, PunchBatch, PunchRecord, TopicKind, topic_for
-from kinerja.embedded import free_port
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage
 from server.edge import LocalBroker, local_broker
+from wire.contract import BatchAck, PunchBatch, PunchRecord, TopicKind, topic_for
+from wire.embedded import free_port
+from wire.mqtt import AsyncMqttClient, IncomingMessage
 
 SERVER_USER = "kinerja-server"
 

@@ -29,7 +29,7 @@ from gateway.config import parse_gateway_config
 from gateway.push.frontend import PushFrontend
 from gateway.queue import PunchQueue
 from gateway.simulators.push import PushDeviceSimulator
-from kinerja.zones import office_zone
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 

@@ -49,7 +49,7 @@ def gateway_side(port: int, records: int, transport: str) -> dict[str, float]:
     from gateway.devices.zk import ZKDriver
     from gateway.profiles import load_profile
     from gateway.queue import PunchQueue
-    from kinerja.zones import office_zone
+    from wire.zones import office_zone
 
     baseline = peak_rss_mb()
     figures: dict[str, float] = {"baseline_mb": baseline}

@@ -7,18 +7,20 @@ device reports per device what happened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, time
+from types import MappingProxyType
 from typing import Any
 
-from gateway.coordinator import DeviceCoordinator
+from gateway.device_interface import Coordinator
 from gateway.devices.base import DeviceError, DeviceUser
-from kinerja.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
+from wire.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
 
 log = logging.getLogger(__name__)
 
 Reloader = Callable[[], Awaitable[str]]
 UpgradeRequester = Callable[[dict[str, Any]], str]
+Outcome = tuple[str, dict[str, Any]]  # the result's detail, and per device what happened
 
 
 class CommandError(ValueError):
@@ -28,7 +30,7 @@ class CommandError(ValueError):
 class CommandHandler:
     def __init__(
         self,
-        coordinators: Callable[[], list[DeviceCoordinator]],
+        coordinators: Callable[[], list[Coordinator]],
         reload_config: Reloader,
         request_upgrade: UpgradeRequester | None = None,
     ) -> None:
@@ -51,34 +53,41 @@ class CommandHandler:
         ok = all(entry.get("ok", True) for entry in results.values())
         return CommandResult(command.command_id, ok, detail, results)
 
-    async def _dispatch(self, command: Command) -> tuple[str, dict[str, Any]]:
-        if command.action is CommandAction.RELOAD_CONFIG:
-            return await self._reload_config(), {}
-        if command.action is CommandAction.UPGRADE:
-            return self._upgrade(command.args), {}
-        targets = self._targets(command.args.get("device"))
-        if command.action is CommandAction.SYNC_CLOCK:
-            return "clocks synchronised", await self._each(targets, lambda c: c.sync_clock(), "corrected_s")
-        if command.action is CommandAction.REREAD_DEVICE:
-            window = _reupload_window(command.args)
-            return "logs read again", await self._each(targets, lambda c: _reread(c, window), "new_punches")
-        if command.action is CommandAction.WRITE_USER:
-            user = _user_from(command.args)
-            return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
-        raise CommandError(f"action {command.action.value!r} is not handled by this gateway")
+    async def _dispatch(self, command: Command) -> Outcome:
+        handler = HANDLERS.get(command.action)
+        if handler is None:
+            raise CommandError(f"action {command.action.value!r} is not handled by this gateway")
+        return await handler(self, command.args)
 
-    def _upgrade(self, args: dict[str, Any]) -> str:
+    async def _reload(self, _args: dict[str, Any]) -> Outcome:
+        return await self._reload_config(), {}
+
+    async def _upgrade(self, args: dict[str, Any]) -> Outcome:
         """Only left for the upgrade service (root) to carry out: this process never rewrites its own code."""
         from gateway.upgrade import UpgradeError
 
         if self._request_upgrade is None:
             raise CommandError("this gateway cannot be upgraded remotely")
         try:
-            return self._request_upgrade(args)
+            return self._request_upgrade(args), {}
         except UpgradeError as exc:
             raise CommandError(str(exc)) from None
 
-    def _targets(self, device: object) -> list[DeviceCoordinator]:
+    async def _sync_clock(self, args: dict[str, Any]) -> Outcome:
+        targets = self._targets(args.get("device"))
+        return "clocks synchronised", await self._each(targets, lambda c: c.sync_clock(), "corrected_s")
+
+    async def _reread_device(self, args: dict[str, Any]) -> Outcome:
+        targets = self._targets(args.get("device"))
+        window = _reupload_window(args)
+        return "logs read again", await self._each(targets, lambda c: c.reread(window), "new_punches")
+
+    async def _write_user(self, args: dict[str, Any]) -> Outcome:
+        targets = self._targets(args.get("device"))
+        user = _user_from(args)
+        return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
+
+    def _targets(self, device: object) -> list[Coordinator]:
         coordinators = self._coordinators()
         if device is None:
             return coordinators
@@ -90,7 +99,7 @@ class CommandHandler:
 
     @staticmethod
     async def _each(
-        targets: list[DeviceCoordinator], action: Callable[[DeviceCoordinator], Awaitable[Any]], key: str | None
+        targets: list[Coordinator], action: Callable[[Coordinator], Awaitable[Any]], key: str | None
     ) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for coordinator in targets:
@@ -101,6 +110,18 @@ class CommandHandler:
             else:
                 results[coordinator.config.name] = {"ok": True, **({key: value} if key else {})}
         return results
+
+
+# One handler per action of the contract (tests/test_commands.py checks none is missing).
+HANDLERS: Mapping[CommandAction, Callable[[CommandHandler, dict[str, Any]], Awaitable[Outcome]]] = MappingProxyType(
+    {
+        CommandAction.SYNC_CLOCK: CommandHandler._sync_clock,
+        CommandAction.REREAD_DEVICE: CommandHandler._reread_device,
+        CommandAction.WRITE_USER: CommandHandler._write_user,
+        CommandAction.RELOAD_CONFIG: CommandHandler._reload,
+        CommandAction.UPGRADE: CommandHandler._upgrade,
+    }
+)
 
 
 def _user_from(args: dict[str, Any]) -> DeviceUser:
@@ -132,11 +153,3 @@ def _reupload_window(args: dict[str, Any]) -> tuple[datetime, datetime] | None:
     if bounds[1] < bounds[0]:
         raise CommandError(f"args.end ({args['end']}) is before args.start ({args['start']})")
     return bounds[0], bounds[1]
-
-
-async def _reread(coordinator: DeviceCoordinator, window: tuple[datetime, datetime] | None) -> int:
-    from gateway.push.device import PushDeviceCoordinator
-
-    if isinstance(coordinator, PushDeviceCoordinator):
-        return await (coordinator.reupload(*window) if window is not None else coordinator.poll_once())
-    return await coordinator.poll_once(whole=True)  # asked for: downloaded whatever the count says

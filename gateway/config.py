@@ -52,10 +52,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.profiles import DeviceProfile, ProfileError, load_profile
-from kinerja.contract import ContractError, validate_slug
-from kinerja.mqtt import MqttSettings
-from kinerja.tomltable import TomlTable
-from kinerja.zones import office_zone
+from gateway.tomltable import TomlTable
+from wire.contract import ContractError, validate_slug
+from wire.mqtt import MqttSettings
+from wire.zones import office_zone
 
 
 class ConfigError(ValueError):

@@ -40,59 +40,34 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from gateway.config import DeviceConfig
+from gateway.device_interface import Capability, DeviceHealth, clock_may_not_be_set, device_zone
 from gateway.devices.base import (
-    ANOMALIES,
     DeviceDriver,
     DeviceError,
     DeviceInfo,
     DevicePunch,
     DeviceUser,
+    DriverHooks,
     LiveEventsRefused,
 )
 from gateway.devices.store import ClockSet, DeviceStore
 from gateway.queue import PunchQueue
-from kinerja.zones import office_zone
 
 log = logging.getLogger(__name__)
 
-DriverFactory = Callable[[DeviceConfig], DeviceDriver]
+# How to reach a device; the hooks are the coordinator's, handed to the driver it makes.
+DriverFactory = Callable[[DeviceConfig, DriverHooks], DeviceDriver]
 T = TypeVar("T")
 
 BATTERY_RESET_BEFORE = datetime(2001, 1, 1)  # ZK clocks restart at 2000-01-01 when the battery is flat
 CLOCK_SET_SLACK = timedelta(seconds=2)  # a punch in the second of the set is not suspect
 # An unchanged record count spares the download; the log is still read whole at least this often.
 FULL_READ_EVERY_S = 3600.0
-
-
-@dataclass
-class DeviceHealth:
-    reachable: bool = False
-    serial: str | None = None
-    last_poll_ok_at: float | None = None
-    last_punch_at: datetime | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    clock_drift_s: float | None = None
-    clock_set_at: float | None = None
-    record_count: int | None = None
-    record_capacity: int | None = None
-    mode: str = "polling"  # or "live"
-    held_punches: int = 0  # suspect timestamps held for review, never queued
-    quarantined: int = 0  # raw records or lines that are not punches
-    log_cleared_at: float | None = None
-    silent_streams: int = 0  # live-event streams found silent (log grew, no events) and reconnected
-    anomalies: dict[str, int] = field(default_factory=dict)  # firmware faults survived, by base.ANOMALIES key
-    last_anomaly: str | None = None
-    restarts: int = 0  # times the gateway restarted this device's loop after it ended unexpectedly
-
-    def count_anomaly(self, kind: str, detail: str) -> None:
-        self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
-        self.last_anomaly = f"{ANOMALIES.get(kind, kind)}: {detail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +166,12 @@ class DeviceCoordinator:
 
     @property
     def device_zone(self) -> timezone:
-        """The zone the device clock keeps: the office's, unless the profile says otherwise."""
-        zone = self.config.profile.clock_zone
-        if zone == "office":
-            return self.zone
-        return UTC if zone == "UTC" else office_zone(zone)
+        return device_zone(self.config, self.zone)
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        clock = {Capability.SET_CLOCK} if self.config.profile.clock_may_set else set()
+        return frozenset({Capability.WRITE_USER, Capability.READ_LOG_WHOLE, *clock})
 
     # --- one-off sessions ------------------------------------------------------------------------
 
@@ -231,10 +207,8 @@ class DeviceCoordinator:
 
     async def sync_clock(self) -> float:
         """Set the device clock to the gateway's, in the device's zone. Returns the drift corrected (s)."""
-        if not self.config.profile.clock_may_set:
-            raise DeviceError(
-                f"device {self.config.name}: profile {self.config.profile.name} does not allow setting the clock"
-            )
+        if Capability.SET_CLOCK not in self.capabilities:
+            raise clock_may_not_be_set(self.config)
 
         def set_clock(driver: DeviceDriver) -> tuple[float, ClockSet]:
             before = driver.read_info().device_time.replace(tzinfo=self.device_zone)
@@ -251,6 +225,11 @@ class DeviceCoordinator:
 
     async def write_user(self, user: DeviceUser) -> None:
         await self.session(lambda driver: driver.write_user(user))
+
+    async def reread(self, window: tuple[datetime, datetime] | None = None) -> int:
+        """Download the whole log now, whatever the record count says (`window` is for push devices:
+        a polled device reads its whole log anyway)."""
+        return await self.poll_once(whole=True)
 
     async def clear_log_if_acked(self, acked: set[DevicePunch]) -> bool:
         """Clear the device log if it holds nothing but `acked` (re-checked with the device disabled)."""
@@ -332,100 +311,51 @@ class DeviceCoordinator:
     async def stream(self) -> None:
         """Hold the device: reconcile when due, queue live punches in between. Returns when a session
         wants the device; raises DeviceError when the device fails or stops answering."""
-        stop = threading.Event()
-        heartbeat = [time.monotonic()]
-
-        def beat() -> bool:
-            heartbeat[0] = time.monotonic()
-            return stop.is_set() or self._sessions_waiting > 0
-
-        # A serial line keeps no log to count: its silence is just nobody punching.
-        check_liveness = self.config.protocol != "serial"
-
-        def record_count(driver: DeviceDriver) -> int | None:
-            """One request where the driver offers it; None when the device's counts cannot be believed."""
-            count = getattr(driver, "record_count", None)
-            if count is not None:
-                value = count()
-                return None if value is None else int(value)
-            info = driver.read_info()
-            return info.record_count if info.counts_reliable else None
-
-        def hold(driver: DeviceDriver) -> None:
-            stored: int | None = None  # the device's record count when last looked at
-            heard = 0  # live punches since then
-
-            def nothing_missed(info: DeviceInfo) -> bool:
-                # The log grew by exactly what the stream announced: reconciling needs no download.
-                fresh = time.monotonic() - self._full_read_at < FULL_READ_EVERY_S
-                return fresh and info.counts_reliable and stored is not None and info.record_count - stored == heard
-
-            while not beat():
-                if time.monotonic() - self._last_reconcile_at >= self.reconcile_interval_s:
-                    result = self._read_everything(driver, nothing_missed)
-                    self._last_reconcile_at = time.monotonic()
-                    stored, heard = (result.info.record_count if result.info.counts_reliable else None), 0
-                    self._hand_to_loop(self._absorb_reconciled, result)
-                elif stored is None and check_liveness:
-                    stored, heard = record_count(driver), 0
-                next_reconcile = self._last_reconcile_at + self.reconcile_interval_s
-
-                def due(next_reconcile: float = next_reconcile) -> bool:
-                    return beat() or time.monotonic() >= next_reconcile
-
-                for punch in driver.live_punches(self.liveness_s, stop_when=due):
-                    heartbeat[0] = time.monotonic()
-                    heard += 1
-                    self._write_soon(self._absorb_live, punch)
-                if check_liveness and not beat() and time.monotonic() < next_reconcile:
-                    # Quiet for liveness_s: the device's own count says whether anyone punched meanwhile.
-                    # Copies count too (a duplicating device announces each copy), so a healthy stream
-                    # never hears fewer punches than the log gained; a clear only lowers the count. A
-                    # device whose counts cannot be believed is reconciled on schedule only.
-                    count = record_count(driver)
-                    if stored is not None and count is not None and count - stored > heard:
-                        raise LiveStreamSilent(
-                            f"the log gained {count - stored} records but the live stream announced {heard}"
-                        )
-                    stored, heard = count, 0
-
-        stall_limit = self.config.timeout_s * 6
+        live = _LiveHold(self)
         async with self._busy:
             self.health.mode = "live"
-            future = asyncio.ensure_future(self._run_on_device_thread(_connected(hold)))
+            future = asyncio.ensure_future(self._run_on_device_thread(_connected(live.hold)))
             try:
-                while not (await asyncio.wait({future}, timeout=min(1.0, stall_limit)))[0]:
-                    if time.monotonic() - heartbeat[0] > stall_limit:
-                        self._abandon()
-                        error = DeviceError(
-                            f"device {self.config.name}: no answer for {stall_limit:.0f} s; connection abandoned"
-                        )
-                        self._failed(error)
-                        raise error
+                await self._watch_for_stalls(future, live)
             finally:
-                stop.set()
+                live.stop.set()
                 if not future.done():  # cancelled: the thread ends at its next tick; nobody awaits it now
                     future.add_done_callback(_retrieve_quietly)
-            try:
-                future.result()
-            except LiveStreamSilent as exc:
-                self.health.silent_streams += 1
-                self._last_reconcile_at = float("-inf")  # the next connection re-reads the log first
-                log.warning("device %s: live events stopped silently (%s); reconnecting", self.config.name, exc)
-            except LiveEventsRefused as exc:
-                # The profile promised live events this firmware lacks: poll it, and say so once.
-                self._live_events_refused = True
-                self.health.mode = "polling"
-                log.warning(
-                    "device %s: %s although profile %s says it has them; polling every %.0f s instead",
-                    self.config.name,
-                    exc,
-                    self.config.profile.name,
-                    self.config.poll_interval_s,
+            self._stream_ended(future)
+
+    async def _watch_for_stalls(self, future: asyncio.Future[None], live: _LiveHold) -> None:
+        """Wait for the hold to end; abandon it when its thread stops beating (a device hung mid-read)."""
+        stall_limit = self.config.timeout_s * 6
+        while not (await asyncio.wait({future}, timeout=min(1.0, stall_limit)))[0]:
+            if time.monotonic() - live.heartbeat > stall_limit:
+                self._abandon()
+                error = DeviceError(
+                    f"device {self.config.name}: no answer for {stall_limit:.0f} s; connection abandoned"
                 )
-            except (DeviceError, OSError) as exc:
-                self._failed(exc)
-                raise DeviceError(f"device {self.config.name}: {exc or type(exc).__name__}") from exc
+                self._failed(error)
+                raise error
+
+    def _stream_ended(self, future: asyncio.Future[None]) -> None:
+        try:
+            future.result()
+        except LiveStreamSilent as exc:
+            self.health.silent_streams += 1
+            self._last_reconcile_at = float("-inf")  # the next connection re-reads the log first
+            log.warning("device %s: live events stopped silently (%s); reconnecting", self.config.name, exc)
+        except LiveEventsRefused as exc:
+            # The profile promised live events this firmware lacks: poll it, and say so once.
+            self._live_events_refused = True
+            self.health.mode = "polling"
+            log.warning(
+                "device %s: %s although profile %s says it has them; polling every %.0f s instead",
+                self.config.name,
+                exc,
+                self.config.profile.name,
+                self.config.poll_interval_s,
+            )
+        except (DeviceError, OSError) as exc:
+            self._failed(exc)
+            raise DeviceError(f"device {self.config.name}: {exc or type(exc).__name__}") from exc
 
     def close(self) -> None:
         """Stop the device thread (an abandoned one dies on its socket timeout), finish the writes under
@@ -723,18 +653,15 @@ class DeviceCoordinator:
 
     # --- threads ------------------------------------------------------------------------------------
 
-    def _profile_driver(self, config: DeviceConfig) -> DeviceDriver:
+    def _profile_driver(self, config: DeviceConfig, hooks: DriverHooks) -> DeviceDriver:
         from gateway.devices.factory import driver_for
 
-        return driver_for(config, self.zone)
+        return driver_for(config, self.zone, hooks)
 
     def _device_driver(self) -> DeviceDriver:
         if self._driver is None:
-            self._driver = self.driver_factory(self.config)
-            if hasattr(self._driver, "quarantine"):
-                self._driver.quarantine = self._quarantine_from_thread  # type: ignore[attr-defined]
-            if hasattr(self._driver, "report_anomaly"):
-                self._driver.report_anomaly = self._anomaly_from_thread  # type: ignore[attr-defined]
+            hooks = DriverHooks(quarantine=self._quarantine_from_thread, report_anomaly=self._anomaly_from_thread)
+            self._driver = self.driver_factory(self.config, hooks)
         return self._driver
 
     def _new_executor(self) -> ThreadPoolExecutor:
@@ -747,7 +674,7 @@ class DeviceCoordinator:
 
     async def _on_device_thread(self, work: Callable[[DeviceDriver], T], deadline_s: float) -> T:
         try:
-            # asyncio.timeout, not wait_for: see kinerja/aio.py for why a loop must not use wait_for on 3.11.
+            # asyncio.timeout, not wait_for: see wire/aio.py for why a loop must not use wait_for on 3.11.
             async with asyncio.timeout(deadline_s):
                 return await self._run_on_device_thread(work)
         except TimeoutError:
@@ -765,6 +692,83 @@ class DeviceCoordinator:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = self._new_executor()
         self._driver = None
+
+
+class _LiveHold:
+    """One live-event connection, run on the device's thread: its heartbeat (the event loop watches it),
+    and the device's record count when last looked at with the punches heard since, which tell a
+    silent stream from a quiet office."""
+
+    def __init__(self, coordinator: DeviceCoordinator) -> None:
+        self.coordinator = coordinator
+        self.stop = threading.Event()
+        self.heartbeat = time.monotonic()
+        # A serial line keeps no log to count: its silence is just nobody punching.
+        self.check_liveness = coordinator.config.protocol != "serial"
+        self.stored: int | None = None  # the device's record count when last looked at
+        self.heard = 0  # live punches since then
+
+    def beat(self) -> bool:
+        """Say the thread is alive; True when it should let go of the device."""
+        self.heartbeat = time.monotonic()
+        return self.stop.is_set() or self.coordinator._sessions_waiting > 0
+
+    def hold(self, driver: DeviceDriver) -> None:
+        coordinator = self.coordinator
+        while not self.beat():
+            if time.monotonic() - coordinator._last_reconcile_at >= coordinator.reconcile_interval_s:
+                self._reconcile(driver)
+            elif self.stored is None and self.check_liveness:
+                self.stored, self.heard = _record_count(driver), 0
+            next_reconcile = coordinator._last_reconcile_at + coordinator.reconcile_interval_s
+            self._listen(driver, next_reconcile)
+            if self.check_liveness and not self.beat() and time.monotonic() < next_reconcile:
+                self._check_nothing_was_missed(driver)
+
+    def _reconcile(self, driver: DeviceDriver) -> None:
+        coordinator = self.coordinator
+        result = coordinator._read_everything(driver, self._nothing_missed)
+        coordinator._last_reconcile_at = time.monotonic()
+        self.stored, self.heard = (result.info.record_count if result.info.counts_reliable else None), 0
+        coordinator._hand_to_loop(coordinator._absorb_reconciled, result)
+
+    def _nothing_missed(self, info: DeviceInfo) -> bool:
+        # The log grew by exactly what the stream announced: reconciling needs no download.
+        fresh = time.monotonic() - self.coordinator._full_read_at < FULL_READ_EVERY_S
+        return (
+            fresh and info.counts_reliable and self.stored is not None and info.record_count - self.stored == self.heard
+        )
+
+    def _listen(self, driver: DeviceDriver, next_reconcile: float) -> None:
+        def due() -> bool:
+            return self.beat() or time.monotonic() >= next_reconcile
+
+        for punch in driver.live_punches(self.coordinator.liveness_s, stop_when=due):
+            self.heartbeat = time.monotonic()
+            self.heard += 1
+            self.coordinator._write_soon(self.coordinator._absorb_live, punch)
+
+    def _check_nothing_was_missed(self, driver: DeviceDriver) -> None:
+        # Quiet for liveness_s: the device's own count says whether anyone punched meanwhile.
+        # Copies count too (a duplicating device announces each copy), so a healthy stream
+        # never hears fewer punches than the log gained; a clear only lowers the count. A
+        # device whose counts cannot be believed is reconciled on schedule only.
+        count = _record_count(driver)
+        if self.stored is not None and count is not None and count - self.stored > self.heard:
+            raise LiveStreamSilent(
+                f"the log gained {count - self.stored} records but the live stream announced {self.heard}"
+            )
+        self.stored, self.heard = count, 0
+
+
+def _record_count(driver: DeviceDriver) -> int | None:
+    """One request where the driver offers it; None when the device's counts cannot be believed."""
+    count = getattr(driver, "record_count", None)
+    if count is not None:
+        value = count()
+        return None if value is None else int(value)
+    info = driver.read_info()
+    return info.record_count if info.counts_reliable else None
 
 
 def _connected(work: Callable[[DeviceDriver], T]) -> Callable[[DeviceDriver], T]:

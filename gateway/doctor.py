@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
 
 from gateway.config import DeviceConfig, GatewayConfig
-from gateway.devices.base import ANOMALIES, DeviceDriver, DeviceError
-from kinerja.zones import office_zone
+from gateway.device_interface import device_zone
+from gateway.devices.base import ANOMALIES, DeviceDriver, DeviceError, DriverHooks
 
-DriverFactory = Callable[[DeviceConfig], DeviceDriver]
+DriverFactory = Callable[[DeviceConfig, DriverHooks], DeviceDriver]
 
 # Failures whose cause is usually the same, with the thing to check first.
 _HINTS = (
@@ -69,10 +69,8 @@ def examine(config: DeviceConfig, office: timezone, driver_factory: DriverFactor
     base = {"name": config.name, "profile": config.profile.name, "address": device_address(config)}
     if config.protocol == "push":
         return DeviceReport(**base, ok=True, problem="", clock_note="push device: it calls the gateway, not probed")
-    driver = driver_factory(config)
     met: dict[str, str] = {}
-    if hasattr(driver, "report_anomaly"):
-        driver.report_anomaly = lambda kind, detail: met.setdefault(kind, detail)  # type: ignore[attr-defined]
+    driver = driver_factory(config, DriverHooks(report_anomaly=lambda kind, detail: met.setdefault(kind, detail)))
     try:
         driver.connect()
         try:
@@ -155,13 +153,6 @@ def _utc_offset(zone: timezone, plus_hours: int) -> str:
     return f"{hours:+.0f}".replace("+-", "-")
 
 
-def device_zone(config: DeviceConfig, office: timezone) -> timezone:
-    zone = config.profile.clock_zone
-    if zone == "office":
-        return office
-    return UTC if zone == "UTC" else office_zone(zone)
-
-
 def run_doctor(
     config: GatewayConfig, driver_factory: DriverFactory | None = None, deadline_s: float | None = None
 ) -> list[DeviceReport]:
@@ -228,7 +219,7 @@ def _hint(problem: str) -> str:
 def _profile_driver(office: timezone) -> DriverFactory:
     from gateway.devices.factory import driver_for
 
-    return lambda config: driver_for(config, office)
+    return lambda config, hooks: driver_for(config, office, hooks)
 
 
 def doctor_command(config_path: str) -> int:

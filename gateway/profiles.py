@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kinerja.tomltable import TomlTable
+from gateway.tomltable import TomlTable
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
 CANONICAL_STATES = {0: "in", 1: "out", 2: "break_out", 3: "break_in", 4: "overtime_in", 5: "overtime_out"}

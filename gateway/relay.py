@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from gateway.config import GatewayConfig
 from gateway.faults import crash_point
 from gateway.queue import Batch, PunchQueue
-from kinerja import __version__
-from kinerja.aio import wait_event
-from kinerja.contract import (
+from wire import __version__
+from wire.aio import wait_event
+from wire.contract import (
     AckStatus,
     BatchAck,
     ContractError,
@@ -32,9 +32,10 @@ from kinerja.contract import (
     PunchBatch,
     PunchRecord,
     TopicKind,
+    address_for,
     topic_for,
 )
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage, LastWill
+from wire.mqtt import AsyncMqttClient, IncomingMessage, LastWill
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,13 @@ class Relay:
         self._claims = 0
         # Punches with a seq above this arrived after the current backlog began: the fresh lane's.
         self._fresh_after_seq = queue.last_seq()
-        status_topic = topic_for(config.unit, config.gateway_id, TopicKind.STATUS)
+        status = address_for(config.unit, config.gateway_id, TopicKind.STATUS)
         offline = GatewayStatus(config.gateway_id, "offline", __version__).to_json()
         self.mqtt = AsyncMqttClient(
-            config.mqtt, client_id=config.gateway_id, persistent=True, will=LastWill(status_topic, offline)
+            config.mqtt, client_id=config.gateway_id, persistent=True, will=LastWill(status, offline)
         )
-        self._status_topic = status_topic
-        self._punches_topic = topic_for(config.unit, config.gateway_id, TopicKind.PUNCHES)
+        self._status = status
+        self._punches = address_for(config.unit, config.gateway_id, TopicKind.PUNCHES)
         self.mqtt.subscribe(topic_for(config.unit, config.gateway_id, TopicKind.ACKS), self._on_ack)
         self.mqtt.on_connected(self._on_connected)
         # Whatever the last process had in flight may have died with it: resend it first thing.
@@ -75,7 +76,7 @@ class Relay:
             # An orderly stop says so itself; the will is for the disorderly ones.
             offline = GatewayStatus(self.config.gateway_id, "offline", __version__).to_json()
             try:
-                await self.mqtt.publish_confirmed(self._status_topic, offline, retain=True, timeout_s=2)
+                await self.mqtt.send_confirmed(self._status, offline, timeout_s=2)
             except TimeoutError:
                 log.warning("could not publish offline status before stopping")
         await self.mqtt.close()
@@ -127,7 +128,7 @@ class Relay:
             punches=tuple(PunchRecord(p.pin, p.time, p.state, p.verify, p.seq) for p in batch.punches),
             sent_at=datetime.now(UTC),
         )
-        self.mqtt.publish(self._punches_topic, message.to_json(), qos=1)
+        self.mqtt.send(self._punches, message.to_json())
         crash_point("relay.published")
         self.queue.mark_sent(batch.batch_id)
         self.published_batches += 1
@@ -137,7 +138,7 @@ class Relay:
 
     async def _on_connected(self) -> None:
         online = GatewayStatus(self.config.gateway_id, "online", __version__).to_json()
-        self.mqtt.publish(self._status_topic, online, qos=1, retain=True)
+        self.mqtt.send(self._status, online)
         # Copies published before the connection dropped may be lost: send the unacked again now.
         self.queue.resend_all_now()
         self.wake()

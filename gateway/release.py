@@ -127,6 +127,30 @@ def read_manifest(artefact: Path) -> Manifest:
         raise ReleaseError(f"{artefact.name}: not a readable tar ({exc})") from None
 
 
+def _safe_name(artefact: Path, member: tarfile.TarInfo) -> str:
+    """The member's path inside the release; refused unless a plain relative path to a directory or file."""
+    name = member.name.removeprefix("./")
+    parts = Path(name).parts
+    if not name or name.startswith("/") or ".." in parts or "\\" in name:
+        raise ReleaseError(f"{artefact.name}: unsafe path {member.name!r}")
+    if not member.isdir() and not member.isfile():
+        raise ReleaseError(f"{artefact.name}: {member.name!r} is not a regular file")
+    return name
+
+
+def _extract_checked(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
+    """Write one regular file to `target`; returns the SHA-256 of what was written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = archive.extractfile(member)
+    assert source is not None
+    digest = hashlib.sha256()
+    with source, target.open("wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+            out.write(block)
+    return digest.hexdigest()
+
+
 def unpack(artefact: Path, destination: Path) -> Manifest:
     """Unpack only regular files and directories under `destination`, each file checked against the
     manifest: no links, devices, absolute paths or '..', nothing unlisted, nothing missing."""
@@ -138,16 +162,11 @@ def unpack(artefact: Path, destination: Path) -> Manifest:
         if len(members) > MAX_MEMBERS:
             raise ReleaseError(f"{artefact.name}: {len(members)} entries; at most {MAX_MEMBERS}")
         for member in members:
-            name = member.name.removeprefix("./")
-            parts = Path(name).parts
-            if not name or name.startswith("/") or ".." in parts or "\\" in name:
-                raise ReleaseError(f"{artefact.name}: unsafe path {member.name!r}")
+            name = _safe_name(artefact, member)
             target = destination / name
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
-            if not member.isfile():
-                raise ReleaseError(f"{artefact.name}: {member.name!r} is not a regular file")
             if name == MANIFEST:
                 continue
             if name not in manifest.files:
@@ -155,15 +174,7 @@ def unpack(artefact: Path, destination: Path) -> Manifest:
             total += member.size
             if total > MAX_UNPACKED_BYTES:
                 raise ReleaseError(f"{artefact.name}: unpacks to more than {MAX_UNPACKED_BYTES} bytes")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = archive.extractfile(member)
-            assert source is not None
-            digest = hashlib.sha256()
-            with source, target.open("wb") as out:
-                for block in iter(lambda: source.read(1 << 20), b""):  # noqa: B023 (consumed in this turn)
-                    digest.update(block)
-                    out.write(block)
-            if digest.hexdigest() != manifest.files[name]:
+            if _extract_checked(archive, member, target) != manifest.files[name]:
                 raise ReleaseError(f"{artefact.name}: {name} does not match its checksum in the manifest")
             seen.add(name)
     missing = sorted(set(manifest.files) - seen)

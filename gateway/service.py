@@ -15,19 +15,20 @@ from typing import Any
 from gateway.commands import CommandError, CommandHandler
 from gateway.config import ConfigError, GatewayConfig, load_gateway_config
 from gateway.coordinator import DeviceCoordinator, DriverFactory
+from gateway.device_interface import Coordinator
 from gateway.devices.base import DeviceDriver
 from gateway.devices.factory import driver_for
 from gateway.faults import crash_point, is_armed
 from gateway.push import push_frontend
 from gateway.queue import PunchQueue
 from gateway.relay import Relay
+from gateway.systemd import keep_watchdog_fed, notify
 from gateway.telemetry import publish_every, snapshot
 from gateway.upgrade import request_upgrade, write_health_marker
-from kinerja import __version__
-from kinerja.aio import wait_event
-from kinerja.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, peek_id, topic_for
-from kinerja.mqtt import IncomingMessage
-from kinerja.systemd import keep_watchdog_fed, notify
+from wire import __version__
+from wire.aio import wait_event
+from wire.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, address_for, peek_id, topic_for
+from wire.mqtt import IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,6 @@ class _CrashingDriver:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._driver, name)
 
-    def __setattr__(self, name: str, value: Any) -> None:  # e.g. the coordinator's quarantine hook
-        setattr(self._driver, name, value)
-
     def read_punches(self) -> Any:
         punches = self._driver.read_punches()
         crash_point("device.reading")
@@ -66,8 +64,8 @@ class Gateway:
         self.config = config
         self.started_at = time.monotonic()
         if is_armed("device.reading") or is_armed("device.live_event"):
-            inner = driver_factory or (lambda device: driver_for(device, self.config.zone))
-            driver_factory = lambda device: _CrashingDriver(inner(device))  # type: ignore[assignment,return-value]  # noqa: E731
+            inner = driver_factory or (lambda device, hooks: driver_for(device, self.config.zone, hooks))
+            driver_factory = lambda device, hooks: _CrashingDriver(inner(device, hooks))  # type: ignore[assignment,return-value]  # noqa: E731
         self.driver_factory = driver_factory
         self.queue = PunchQueue(config.queue_path)
         self.relay = Relay(config, self.queue)
@@ -76,8 +74,8 @@ class Gateway:
         self.commands = CommandHandler(
             lambda: self.coordinators, self.reload_config, lambda args: request_upgrade(self.config.state_dir, args)
         )
-        self._command_results_topic = topic_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
-        self._telemetry_topic = topic_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
+        self._command_results = address_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
+        self._telemetry = address_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
         self._answered: OrderedDict[str, bytes | None] = OrderedDict()
         self._telemetry_now = asyncio.Event()
         self.relay.mqtt.subscribe(topic_for(config.unit, config.gateway_id, TopicKind.COMMANDS), self._on_command)
@@ -86,14 +84,14 @@ class Gateway:
         self._device_tasks: list[asyncio.Task[None]] = []
         self._command_tasks: set[asyncio.Task[None]] = set()
 
-    def _coordinators_for(self, config: GatewayConfig) -> list[DeviceCoordinator]:
-        polled = [
+    def _coordinators_for(self, config: GatewayConfig) -> list[Coordinator]:
+        polled: list[Coordinator] = [
             DeviceCoordinator(device, self.queue, config.zone, self.driver_factory, self.relay.wake)
             for device in config.devices
             if device.protocol != "push"
         ]
         # Push devices answer commands and report health through the same interface as polled ones.
-        return polled + (self.push.coordinators_for(config) if self.push else [])  # type: ignore[operator]
+        return [*polled, *(self.push.coordinators_for(config) if self.push else [])]
 
     async def start(self) -> None:
         await self.relay.start()
@@ -116,7 +114,7 @@ class Gateway:
             for coordinator in self.coordinators
         ]
 
-    async def _supervise(self, coordinator: DeviceCoordinator) -> None:
+    async def _supervise(self, coordinator: Coordinator) -> None:
         """Keep a device's loop running: one that ends (it should not: it catches everything itself) is
         restarted after a pause, logged, and reported in the device's health and the telemetry."""
         while True:
@@ -128,9 +126,7 @@ class Gateway:
             except Exception as exc:  # any end but cancellation is a fault to report
                 reason = f"the device loop died: {type(exc).__name__}: {exc}"
             log.error("device %s: %s; restarting it", coordinator.config.name, reason)
-            note = getattr(coordinator, "note_restart", None)
-            if note is not None:
-                note(reason)
+            coordinator.note_restart(reason)
             self._telemetry_now.set()
             await asyncio.sleep(RESTART_PAUSE_S)
 
@@ -215,7 +211,7 @@ class Gateway:
             stats = self.queue.stats()
             notify(f"STATUS={stats.queued} punches queued, {stats.in_flight_batches} batches awaiting acks")
             if self.relay.mqtt.is_connected:
-                self.relay.mqtt.publish(self._telemetry_topic, payload, qos=0)
+                self.relay.mqtt.send(self._telemetry, payload)
 
         await publish_every(wait_interval, self.telemetry, publish)
 
@@ -238,7 +234,7 @@ class Gateway:
             if command_id and command_id in self._answered:
                 cached = self._answered[command_id]
                 if cached is not None:  # done already: answer again; still running: it will answer
-                    self.relay.mqtt.publish(self._command_results_topic, cached, qos=1)
+                    self.relay.mqtt.send(self._command_results, cached)
                 return
             if command_id:
                 self._remember(command_id, None)
@@ -246,12 +242,12 @@ class Gateway:
             payload = result.to_json()
             if command_id:
                 self._remember(command_id, payload)
-            self.relay.mqtt.publish(self._command_results_topic, payload, qos=1)
+            self.relay.mqtt.send(self._command_results, payload)
             log.info("command %s: %s", result.command_id or "(unreadable)", "ok" if result.ok else result.detail)
         except Exception as exc:  # the last line of defence: a command never takes the gateway down
             log.exception("command on %s failed", message.topic)
             failure = CommandResult("", False, f"internal error: {exc}")
-            self.relay.mqtt.publish(self._command_results_topic, failure.to_json(), qos=1)
+            self.relay.mqtt.send(self._command_results, failure.to_json())
         finally:
             self.relay.mqtt.ack(message)
 

@@ -10,10 +10,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from gateway.coordinator import DeviceCoordinator
+from gateway.device_interface import Coordinator
 from gateway.queue import PunchQueue
-from kinerja import __version__
-from kinerja.contract import DeviceTelemetry, Telemetry
+from wire import __version__
+from wire.contract import DeviceTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def _instant(epoch_s: float | None) -> datetime | None:
     return None if epoch_s is None else datetime.fromtimestamp(epoch_s, UTC)
 
 
-def device_telemetry(coordinator: DeviceCoordinator) -> DeviceTelemetry:
+def device_telemetry(coordinator: Coordinator) -> DeviceTelemetry:
     health = coordinator.health
     return DeviceTelemetry(
         name=coordinator.config.name,
@@ -40,9 +40,7 @@ def device_telemetry(coordinator: DeviceCoordinator) -> DeviceTelemetry:
     )
 
 
-def snapshot(
-    gateway_id: str, queue: PunchQueue, coordinators: Sequence[DeviceCoordinator], started_at: float
-) -> Telemetry:
+def snapshot(gateway_id: str, queue: PunchQueue, coordinators: Sequence[Coordinator], started_at: float) -> Telemetry:
     """One telemetry document, as of now. `started_at` is the process start on the monotonic clock."""
     backlog = queue.stats()
     oldest_age = None if backlog.oldest_queued_at is None else max(0.0, time.time() - backlog.oldest_queued_at)

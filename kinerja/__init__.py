@@ -1,8 +1,7 @@
 """Kinerja: attendance and e-Performance for Indonesian government offices.
 
-This package holds what the gateway and the server share (the MQTT contract, the MQTT transport,
-office time zones) and the `kinerja` command line. Device code lives in `gateway`, the central
-service in `server`, the pure scoring rules in `scoring`.
+This package is the application on top of everything: the `kinerja` command line (`cli`), the demo,
+the field trial (`trial/`), the process harness the trial and the tests use, and the release builder.
+Nothing imports it. What the gateway and the server share is in `wire`; device code lives in
+`gateway`, the central service in `server`, the pure scoring rules in `scoring`.
 """
-
-__version__ = "0.1.0"

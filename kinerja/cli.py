@@ -33,7 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kinerja", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command")
+    for add in (
+        _add_demo_parser, _add_server_parser, _add_gateway_parser,
+        _add_release_parser, _add_trial_parser, _add_simulate_parser,
+    ):  # fmt: skip
+        add(commands)
+    return parser
 
+
+def _add_demo_parser(commands: argparse._SubParsersAction) -> None:
+    """kinerja demo"""
     demo = commands.add_parser("demo", help="run device, gateway, broker and server on this machine")
     demo.add_argument("--once", action="store_true", help="exit after printing the attendance table")
     demo.add_argument("--state-dir", type=Path, default=Path("kinerja-demo"), help="where the demo keeps its files")
@@ -42,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--mqtt-url", help="broker instead of the in-process one, e.g. mqtt://127.0.0.1:1883")
     demo.set_defaults(run=_run_demo)
 
+
+def _add_server_parser(commands: argparse._SubParsersAction) -> None:
+    """kinerja server run | migrate | create-user"""
     server = commands.add_parser("server", help="the central service").add_subparsers(dest="action", required=True)
     server_run = server.add_parser("run", help="serve the API and consume punches (settings from KINERJA_* env)")
     server_run.add_argument("--host", help="HTTP bind address (KINERJA_HTTP_HOST)")
@@ -63,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--api-token", metavar="LABEL", help="also issue an API token with this label")
     create_user.set_defaults(run=_run_create_user)
 
+
+def _add_gateway_parser(commands: argparse._SubParsersAction) -> None:
+    """kinerja gateway run | doctor | upgrade"""
     gateway = commands.add_parser("gateway", help="the office gateway").add_subparsers(dest="action", required=True)
     gateway_run = gateway.add_parser("run", help="poll devices and relay punches")
     gateway_run.add_argument("--config", type=Path, required=True, help="gateway TOML file")
@@ -72,14 +87,23 @@ def _parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=_run_gateway_doctor)
     _add_upgrade_parser(gateway)
 
+
+def _add_release_parser(commands: argparse._SubParsersAction) -> None:
+    """kinerja release keygen | build | lock"""
     release = commands.add_parser("release", help="gateway releases, built and signed at the centre")
     _add_release_parsers(release.add_subparsers(dest="action", required=True))
 
+
+def _add_trial_parser(commands: argparse._SubParsersAction) -> None:
+    """kinerja trial"""
     trial = commands.add_parser("trial", help="the field trial: three offices, faults on purpose, numbers checked")
     trial.add_argument("--short", action="store_true", help="a dozen employees per office (the CI version)")
     trial.add_argument("--workdir", type=Path, help="where the trial's temporary files go")
     trial.set_defaults(run=_run_trial)
 
+
+def _add_simulate_parser(commands: argparse._SubParsersAction) -> None:
+    """kinerja simulate zk | serial | push"""
     simulate = commands.add_parser("simulate", help="device simulators").add_subparsers(dest="device", required=True)
     zk = simulate.add_parser("zk", help="a ZK-protocol device on TCP and UDP")
     zk.add_argument("--host", default="127.0.0.1")
@@ -104,7 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--legacy", action="store_true", help="older PUSH 2.x firmware (Stamp, DATA USER)")
     push.add_argument("--punch-every", type=float, default=0, help="add a punch every N seconds (0: never)")
     push.set_defaults(run=_run_simulate_push)
-    return parser
 
 
 def _add_upgrade_parser(gateway: argparse._SubParsersAction) -> None:
@@ -208,7 +231,7 @@ def _run_release_build(args: argparse.Namespace) -> int:
 
 def _run_demo(args: argparse.Namespace) -> int:
     from kinerja.demo import run_demo
-    from kinerja.mqtt import MqttSettings
+    from wire.mqtt import MqttSettings
 
     mqtt = MqttSettings.from_url(args.mqtt_url) if args.mqtt_url else None
     return asyncio.run(

@@ -22,14 +22,14 @@ from aiohttp import web
 from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
-from kinerja.embedded import EmbeddedBroker, free_port
-from kinerja.mqtt import MqttSettings
-from kinerja.zones import office_zone
 from server.activity_models import ActivityClaimRecord
 from server.app import create_app
 from server.models import DevicePin, Employee, Punch, Unit
 from server.report import attendance_for_day, format_table
 from server.settings import ServerSettings
+from wire.embedded import EmbeddedBroker, free_port
+from wire.mqtt import MqttSettings
+from wire.zones import office_zone
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kinerja.embedded import free_port
-from kinerja.mqtt import MqttSettings
+from wire.embedded import free_port
+from wire.mqtt import MqttSettings
 
 KINERJA = str(Path(sys.executable).with_name("kinerja"))
 

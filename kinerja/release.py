@@ -162,6 +162,39 @@ def _is_pure(wheel_name: str) -> bool:
     return wheel_name.endswith("-none-any.whl")
 
 
+def _pure_wheel_of(entry: Locked, scratch: Path, destination: Path) -> bool:
+    """Put the entry's pure-Python wheel in `destination` (built here if the index has only its source);
+    False when the index has a compiled wheel, to be fetched per architecture."""
+    files = [p for p in (scratch / "any").iterdir() if _dist_project(p.name) == entry.name]
+    if not files:
+        raise BuildError(f"{entry.name}: nothing downloaded")
+    downloaded = files[0]
+    if downloaded.name.endswith(".whl"):
+        if not _is_pure(downloaded.name):
+            return False
+        shutil.copy2(downloaded, destination / downloaded.name)
+        return True
+    # Source only: build it here; it must come out pure Python.
+    _pip("wheel", "--quiet", "--no-deps", "-w", str(scratch / "built"), str(downloaded))
+    (built,) = [w for w in (scratch / "built").glob("*.whl") if _wheel_project(w.name) == entry.name]
+    if not _is_pure(built.name):
+        raise BuildError(f"{entry.name} is published only as source and builds {built.name}")
+    shutil.move(built, destination / built.name)
+    return True
+
+
+def _download_binary(binary_lock: Path, machine: str, destination: Path) -> None:
+    """The compiled wheels of `binary_lock` for one target architecture (CPython TARGET_PYTHON, manylinux)."""
+    platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{machine}")]
+    abi = f"cp{TARGET_PYTHON.replace('.', '')}"
+    _pip(
+        "download", "--quiet", "--no-deps", "--require-hashes", "--only-binary=:all:",
+        "--python-version", TARGET_PYTHON, "--implementation", "cp",
+        "--abi", abi, "--abi", "abi3", "--abi", "none",
+        *platforms, "-r", str(binary_lock), "-d", str(destination),
+    )  # fmt: skip
+
+
 def wheelhouse(lock_file: Path, destination: Path, cache: Path | None = DEFAULT_CACHE) -> list[Path]:
     """Every locked dependency as wheels for each target architecture, checked against the lock's hashes."""
     entries = read_lock(lock_file)
@@ -176,49 +209,12 @@ def wheelhouse(lock_file: Path, destination: Path, cache: Path | None = DEFAULT_
         scratch = Path(scratch_name)
         # 1. What the index has for this machine: wheels where it has them, source otherwise.
         _pip("download", "--quiet", "--no-deps", "--require-hashes", "-r", str(lock_file), "-d", str(scratch / "any"))
-        binary: list[Locked] = []
-        for entry in entries:
-            files = [p for p in (scratch / "any").iterdir() if _dist_project(p.name) == entry.name]
-            if not files:
-                raise BuildError(f"{entry.name}: nothing downloaded")
-            downloaded = files[0]
-            if downloaded.name.endswith(".whl") and _is_pure(downloaded.name):
-                shutil.copy2(downloaded, destination / downloaded.name)
-            elif downloaded.name.endswith(".whl"):
-                binary.append(entry)
-            else:  # source only: build it here; it must come out pure Python
-                _pip("wheel", "--quiet", "--no-deps", "-w", str(scratch / "built"), str(downloaded))
-                (built,) = [w for w in (scratch / "built").glob("*.whl") if _wheel_project(w.name) == entry.name]
-                if not _is_pure(built.name):
-                    raise BuildError(f"{entry.name} is published only as source and builds {built.name}")
-                shutil.move(built, destination / built.name)
+        binary = [entry for entry in entries if not _pure_wheel_of(entry, scratch, destination)]
         # 2. The compiled ones once per target architecture.
         binary_lock = scratch / "binary.txt"
         binary_lock.write_text("\n".join(entry.block for entry in binary) + "\n")
         for machine in ARCHITECTURES.values():
-            platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{machine}")]
-            _pip(
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "--python-version",
-                TARGET_PYTHON,
-                "--implementation",
-                "cp",
-                "--abi",
-                f"cp{TARGET_PYTHON.replace('.', '')}",
-                "--abi",
-                "abi3",
-                "--abi",
-                "none",
-                *platforms,
-                "-r",
-                str(binary_lock),
-                "-d",
-                str(destination),
-            )
+            _download_binary(binary_lock, machine, destination)
     wheels = sorted(destination.glob("*.whl"))
     for entry in entries:
         have = [w.name for w in wheels if _wheel_project(w.name) == entry.name]
@@ -235,9 +231,9 @@ def wheelhouse(lock_file: Path, destination: Path, cache: Path | None = DEFAULT_
 
 
 def project_version(source: Path) -> str:
-    match = re.search(r'^__version__ = "([^"]+)"', (source / "kinerja" / "__init__.py").read_text(), re.M)
+    match = re.search(r'^__version__ = "([^"]+)"', (source / "wire" / "__init__.py").read_text(), re.M)
     if not match:
-        raise BuildError(f"{source}/kinerja/__init__.py: no __version__")
+        raise BuildError(f"{source}/wire/__init__.py: no __version__")
     return release.check_version(match.group(1))
 
 

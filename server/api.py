@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
-from kinerja.zones import office_zone
 from server.context import CONSUMER
 from server.models import Punch, QuarantinedMessage
 from server.report import attendance_for_day
+from wire.zones import office_zone
 
 routes = web.RouteTableDef()
 

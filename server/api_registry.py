@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 
-from kinerja.contract import Command, CommandAction
 from server.api import MAX_PAGE, BadRequest, int_param
 from server.context import CONSUMER, DIALECT
 from server.ingest import resolve_unmapped_punches
@@ -29,6 +28,7 @@ from server.registry import (
     map_pin,
     unit_subtree,
 )
+from wire.contract import Command, CommandAction
 
 routes = web.RouteTableDef()
 

@@ -50,10 +50,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from kinerja.contract import TOPIC_ROOT, topic_for, validate_slug
-from kinerja.embedded import free_port
-from kinerja.mqtt import MqttSettings
 from server.edge import _REPLACED, GATEWAY_READS, GATEWAY_WRITES, SERVER_READS, SERVER_WRITES
+from wire.contract import TOPIC_ROOT, topic_for, validate_slug
+from wire.embedded import free_port
+from wire.mqtt import MqttSettings
 
 log = logging.getLogger(__name__)
 

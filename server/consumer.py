@@ -17,7 +17,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from kinerja.contract import (
+from server.db import dialect_of
+from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch
+from server.settings import ServerSettings
+from server.status import record_command_result, record_status, record_telemetry
+from wire.contract import (
     MAX_BATCH_BYTES,
     AckStatus,
     BatchAck,
@@ -29,16 +33,12 @@ from kinerja.contract import (
     Telemetry,
     TopicAddress,
     TopicKind,
+    address_for,
     parse_topic,
     peek_id,
     subscription_for,
-    topic_for,
 )
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage
-from server.db import dialect_of
-from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch
-from server.settings import ServerSettings
-from server.status import record_command_result, record_status, record_telemetry
+from wire.mqtt import AsyncMqttClient, IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class PunchConsumer:
         self.mqtt.ack(message)
 
     def _answer(self, address: TopicAddress, ack: BatchAck) -> None:
-        self.mqtt.publish(topic_for(address.unit, address.gateway, TopicKind.ACKS), ack.to_json(), qos=1)
+        self.mqtt.send(address_for(address.unit, address.gateway, TopicKind.ACKS), ack.to_json())
 
     async def _on_status(self, message: IncomingMessage) -> None:
         try:
@@ -202,4 +202,4 @@ class PunchConsumer:
 
     async def send_command(self, unit: str, gateway_id: str, command: Command) -> None:
         """Publish a command on the gateway's command topic and wait for the broker to take it."""
-        await self.mqtt.publish_confirmed(topic_for(unit, gateway_id, TopicKind.COMMANDS), command.to_json(), qos=1)
+        await self.mqtt.send_confirmed(address_for(unit, gateway_id, TopicKind.COMMANDS), command.to_json())

@@ -26,9 +26,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kinerja.contract import TOPIC_ROOT, TopicKind, topic_for, validate_slug
-from kinerja.embedded import free_port
-from kinerja.mqtt import MqttSettings
+from wire.contract import TOPIC_ROOT, TopicKind, topic_for, validate_slug
+from wire.embedded import free_port
+from wire.mqtt import MqttSettings
 
 GATEWAY_WRITES = (TopicKind.PUNCHES, TopicKind.STATUS, TopicKind.TELEMETRY, TopicKind.COMMAND_RESULTS)
 GATEWAY_READS = (TopicKind.ACKS, TopicKind.COMMANDS)

@@ -23,8 +23,8 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
-from kinerja.contract import PunchBatch, PunchRecord, TopicAddress
 from server.models import DevicePin, Punch, QuarantinedMessage
+from wire.contract import PunchBatch, PunchRecord, TopicAddress
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,12 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from kinerja.contract import ContractError, validate_slug
 from server.models import DevicePin, Employee, Unit, UnitKind
 from server.nip import InvalidNip, parse_nip
+from wire.contract import ContractError, validate_slug
+from wire.zones import ZONE_NAMES
 
-ZONES = ("WIB", "WITA", "WIT")
+ZONES = ZONE_NAMES
 # Where a kind of unit may sit: its parent must be of a higher rank (ministry at the top, no parent).
 UNIT_RANK = {
     UnitKind.MINISTRY: 0,

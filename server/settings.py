@@ -6,7 +6,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from kinerja.mqtt import MqttSettings
+from wire.mqtt import MqttSettings
 
 DEFAULT_DB_URL = "sqlite://var/kinerja.sqlite3"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883?protocol=5"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
-from kinerja.contract import CommandResult, GatewayStatus, Telemetry, TopicAddress
 from server.models import Device, Gateway, GatewayCommand
+from wire.contract import CommandResult, GatewayStatus, Telemetry, TopicAddress
 
 
 async def _gateway_row(address: TopicAddress) -> Gateway:

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kinerja.embedded import EmbeddedBroker
-from kinerja.mqtt import MqttSettings
+from wire.embedded import EmbeddedBroker
+from wire.mqtt import MqttSettings
 
 PG_ADMIN_URL = os.environ.get("KINERJA_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
 MOSQUITTO_URL = os.environ.get("KINERJA_TEST_MQTT_URL", "mqtt://127.0.0.1:1883?protocol=5")

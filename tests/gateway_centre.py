@@ -11,11 +11,11 @@ from pathlib import Path
 
 from gateway.config import load_gateway_config
 from gateway.service import Gateway
-from kinerja.contract import Command, CommandAction, CommandResult, Telemetry, TopicKind, topic_for
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
 from kinerja.processes import gateway_toml
-from kinerja.zones import office_zone
 from tests.conftest import unique_slug
+from wire.contract import Command, CommandAction, CommandResult, Telemetry, TopicKind, topic_for
+from wire.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from kinerja.contract import BatchAck, PunchBatch, PunchRecord, TopicKind, topic_for
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
 from server.app import CONSUMER, create_app
 from server.settings import ServerSettings
+from wire.contract import BatchAck, PunchBatch, PunchRecord, TopicKind, topic_for
+from wire.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
 
 WIB = timezone(timedelta(hours=7))
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from kinerja.contract import AckStatus, TopicKind, topic_for
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
 from server.edge import render_acl
 from server.models import Punch, QuarantinedMessage
 from tests.conftest import unique_slug
 from tests.edge_broker import edge_broker
 from tests.helpers import HandGateway, running_server
+from wire.contract import AckStatus, TopicKind, topic_for
+from wire.mqtt import AsyncMqttClient, IncomingMessage, MqttSettings
 
 
 def test_the_acl_confines_each_gateway_to_its_own_topics():

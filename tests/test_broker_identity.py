@@ -21,9 +21,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
-from kinerja.contract import TopicKind, topic_for
-from kinerja.mqtt import MqttSettings
-from kinerja.zones import office_zone
 from server.app import CONSUMER, create_app
 from server.broker_identity import (
     BrokerCredentials,
@@ -38,6 +35,9 @@ from server.models import Gateway as GatewayRecord
 from server.models import Punch
 from server.settings import ServerSettings
 from tests.conftest import IN_CI, unique_slug
+from wire.contract import TopicKind, topic_for
+from wire.mqtt import MqttSettings
+from wire.zones import office_zone
 
 
 def require_dynsec() -> None:

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
-from kinerja.zones import office_zone
 from server.models import Punch
 from tests.conftest import Stack, unique_slug
 from tests.helpers import running_server
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from gateway.commands import HANDLERS
 from gateway.simulators.zk import ZKSimulator
-from kinerja.contract import CommandAction, TopicKind
-from kinerja.mqtt import MqttSettings
 from tests.gateway_centre import WITA, office_clock_offset, running_gateway, write_config
+from wire.contract import CommandAction, TopicKind
+from wire.mqtt import MqttSettings
 
 
 async def test_commands_are_carried_out_and_answered(tmp_path, mosquitto: MqttSettings):
@@ -92,3 +93,8 @@ async def test_bad_commands_get_error_results_and_the_gateway_carries_on(tmp_pat
             still = await centre.command(CommandAction.SYNC_CLOCK)
             assert still.ok  # alive and well
             await asyncio.sleep(0)
+
+
+def test_every_action_of_the_contract_has_a_handler():
+    assert set(HANDLERS) == set(CommandAction)
+    assert all(callable(handler) for handler in HANDLERS.values())

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinerja.contract import (
+from tests.test_layering import ROOT
+from wire.contract import (
+    DELIVERY,
     MAX_BATCH_BYTES,
     MAX_PUNCHES_PER_BATCH,
     SCHEMA_VERSION,
     AckStatus,
     BatchAck,
+    Command,
+    CommandAction,
+    CommandResult,
     ContractError,
     DeviceTelemetry,
     GatewayStatus,
@@ -143,3 +150,77 @@ def test_telemetry_carries_held_and_quarantined_counts_and_reads_older_gateways_
         del entry["held_punches"], entry["quarantined"]
     (old_device,) = Telemetry.from_json(json.dumps(older).encode()).devices
     assert (old_device.held_punches, old_device.quarantined) == (0, 0)
+
+
+# --- a tolerant wire: a message from the next version, with a field this one does not know --------------
+
+
+def _next_version(message: object, nested: Callable[[dict], list[dict]] = lambda body: []) -> bytes:
+    """The message as a newer sender writes it: the same schema (adding a field is not a breaking change),
+    an extra key at the top and in every nested object."""
+    body = json.loads(message.to_json())  # type: ignore[attr-defined]
+    for part in [body, *nested(body)]:
+        part["added_in_the_next_version"] = {"any": ["json", 1, None]}
+    assert body["schema"] == SCHEMA_VERSION
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("message", "nested"),
+    [
+        (a_batch(), lambda body: body["punches"]),
+        (BatchAck("a" * 32, AckStatus.REJECTED, reason="pin"), lambda body: []),
+        (GatewayStatus("gw-jkt", "offline", "0.2.0", at=datetime(2026, 1, 1, tzinfo=UTC)), lambda body: []),
+        (Command("c-1", CommandAction.WRITE_USER, {"pin": "7", "name": "Ani"}), lambda body: []),
+        (CommandResult("c-1", True, "user 7 written", {"door": {"ok": True}}), lambda body: []),
+        (
+            Telemetry(
+                "gw-1", "0.2.0", 1.0, 0, 0, None, 0,
+                (DeviceTelemetry("lobby", "SER-1", True, None, None, 2.0, 10, 100, None, anomalies={"x": 1}),),
+                at=datetime(2026, 1, 1, tzinfo=UTC),
+            ),
+            lambda body: body["devices"],
+        ),
+    ],
+    ids=lambda value: type(value).__name__ if not callable(value) else "",
+)  # fmt: skip
+def test_a_message_from_the_next_version_with_an_extra_field_is_accepted(message, nested):
+    assert type(message).from_json(_next_version(message, nested)) == message
+
+
+def test_a_breaking_change_raises_the_schema_and_is_refused():
+    body = json.loads(a_batch().to_json())
+    body["schema"] = SCHEMA_VERSION + 1
+    with pytest.raises(ContractError, match="schema"):
+        PunchBatch.from_json(json.dumps(body).encode())
+
+
+# --- delivery declared once ------------------------------------------------------------------------------
+
+
+def test_every_topic_kind_declares_how_it_travels():
+    assert set(DELIVERY) == set(TopicKind)
+    assert parse_topic(topic_for("u", "g", TopicKind.STATUS)).delivery == DELIVERY[TopicKind.STATUS]
+    assert DELIVERY[TopicKind.STATUS].retain and DELIVERY[TopicKind.TELEMETRY].qos == 0
+
+
+# Mosquitto's own $CONTROL topic (dynamic security) is not ours: the server talks to it with a raw client.
+NOT_CONTRACT_TOPICS = {"server/broker_identity.py"}
+PUBLISH = {"publish", "publish_confirmed", "will_set"}  # paho's and AsyncMqttClient's (a subscription is not one)
+
+
+def test_no_publish_site_chooses_qos_or_retain_by_hand():
+    """Every publish in the gateway, the server and the application takes QoS and retain from DELIVERY
+    (AsyncMqttClient.send / send_confirmed, LastWill); a literal qos= or retain= at a call is a site choosing."""
+    chosen = []
+    for folder in ("gateway", "server", "kinerja", "wire"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            where = str(path.relative_to(ROOT))
+            if where in NOT_CONTRACT_TOPICS:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in PUBLISH:
+                    for keyword in node.keywords:
+                        if keyword.arg in ("qos", "retain") and isinstance(keyword.value, ast.Constant):
+                            chosen.append(f"{where}:{node.lineno} {node.func.attr}({keyword.arg}=...)")
+    assert chosen == []

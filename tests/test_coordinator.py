@@ -21,7 +21,7 @@ from gateway.devices.zk import ZKDriver
 from gateway.profiles import load_profile
 from gateway.queue import PunchQueue
 from gateway.simulators.zk import SimRecord, ZKSimulator
-from kinerja.zones import office_zone
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 MORNING = datetime(2026, 11, 23, 7, 30)

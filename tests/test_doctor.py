@@ -14,7 +14,7 @@ from gateway.profiles import load_profile
 from gateway.simulators.serial_terminal import SerialTerminalSimulator
 from gateway.simulators.zk import ZKSimulator
 from kinerja.cli import main
-from kinerja.zones import office_zone
+from wire.zones import office_zone
 
 WIB = office_zone("WIB")
 

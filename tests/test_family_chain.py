@@ -14,10 +14,10 @@ from gateway.profiles import load_profile
 from gateway.service import Gateway
 from gateway.simulators.zk import SimRecord, ZKSimulator
 from gateway.simulators.zk_families import FAMILIES
-from kinerja.zones import office_zone
 from server.models import Punch
 from tests.conftest import unique_slug
 from tests.helpers import running_server
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kinerja.contract import GatewayStatus, TopicKind, topic_for
-from kinerja.mqtt import MqttSettings
 from kinerja.processes import GatewayProcess, free_port, gateway_toml, wait_until
 from tests.conftest import unique_slug
 from tests.edge_broker import private_mosquitto
+from wire.contract import GatewayStatus, TopicKind, topic_for
+from wire.mqtt import MqttSettings
 
 
 class StatusWatcher:

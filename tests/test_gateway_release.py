@@ -36,8 +36,6 @@ from gateway.upgrade import (
     load_trusted_keys,
     read_health_marker,
 )
-from kinerja.contract import Command, CommandAction, CommandResult, TopicKind, topic_for
-from kinerja.embedded import free_port
 from kinerja.processes import KINERJA, gateway_toml, wait_until
 from kinerja.release import (
     _NOT_SOURCE,
@@ -52,6 +50,8 @@ from kinerja.release import (
 from tests.conftest import IN_CI, unique_slug
 from tests.debian_chroot import fresh_debian, missing_tools, popen_in, run_in
 from tests.edge_broker import private_mosquitto
+from wire.contract import Command, CommandAction, CommandResult, TopicKind, topic_for
+from wire.embedded import free_port
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -81,7 +81,7 @@ def first_release(tmp_path_factory, signing_key) -> ReleaseFiles:
 def source_copy(destination: Path, version: str, broken: bool = False) -> Path:
     """This checkout as another version; `broken`: its gateway exits at once, whatever the config."""
     shutil.copytree(SOURCE_ROOT, destination, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
-    init = destination / "kinerja" / "__init__.py"
+    init = destination / "wire" / "__init__.py"
     init.write_text(init.read_text().replace(f'__version__ = "{release_version()}"', f'__version__ = "{version}"'))
     if broken:
         cli = destination / "kinerja" / "cli.py"
@@ -92,7 +92,7 @@ def source_copy(destination: Path, version: str, broken: bool = False) -> Path:
 
 
 def release_version() -> str:
-    from kinerja import __version__
+    from wire import __version__
 
     return __version__
 

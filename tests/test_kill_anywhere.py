@@ -30,10 +30,10 @@ from kinerja.processes import (
     stored_punches,
     wait_until,
 )
-from kinerja.zones import office_zone
 from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
 from tests.edge_broker import private_mosquitto
 from tests.gateway_centre import office_clock_offset
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 

@@ -18,8 +18,6 @@ from typing import Any
 
 from gateway.queue import PunchQueue
 from gateway.simulators.zk import ZKSimulator
-from kinerja.contract import PunchBatch, TopicKind, topic_for
-from kinerja.mqtt import MqttSettings
 from kinerja.processes import (
     GatewayProcess,
     ServerProcess,
@@ -27,10 +25,12 @@ from kinerja.processes import (
     gateway_toml,
     queue_counts,
 )
-from kinerja.zones import office_zone
 from tests.conftest import PG_ADMIN_URL, require_service, unique_slug
 from tests.edge_broker import private_mosquitto
 from tests.gateway_centre import office_clock_offset
+from wire.contract import PunchBatch, TopicKind, topic_for
+from wire.mqtt import MqttSettings
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 BACKLOG_DEVICES = 4

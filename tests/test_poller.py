@@ -109,8 +109,8 @@ async def test_an_unchanged_log_costs_no_download_and_the_loop_never_waits_for_t
     start = recent(24 * 60)
     # A long log, as a busy office's terminal holds it.
     simulator.load_records(SimRecord(str(i % 300 + 1), start + timedelta(seconds=i), i % 2) for i in range(50_000))
-    coordinator = make_coordinator(simulator, driver_factory=lambda config: CountingDriver(
-        config.host, config.port, timeout_s=5
+    coordinator = make_coordinator(simulator, driver_factory=lambda config, hooks: CountingDriver(
+        config.host, config.port, timeout_s=5, quarantine=hooks.quarantine, report_anomaly=hooks.report_anomaly
     ), timeout_s=5.0)  # fmt: skip
     CountingDriver.downloads = 0
     stalls: list[float] = []

@@ -21,8 +21,8 @@ from gateway.push.frontend import PushFrontend
 from gateway.queue import PunchQueue
 from gateway.service import Gateway
 from gateway.simulators.push import PushDeviceSimulator
-from kinerja.contract import Command, CommandAction, CommandResult, Telemetry
-from kinerja.zones import office_zone
+from wire.contract import Command, CommandAction, CommandResult, Telemetry
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 FAST = {"delay_s": 0.05, "error_delay_s": 0.1}

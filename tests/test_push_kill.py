@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from gateway.simulators.push import PushDeviceSimulator
 from kinerja.processes import GatewayProcess, free_port
-from kinerja.zones import office_zone
+from wire.zones import office_zone
 
 WITA = office_zone("WITA")
 SERIAL = "SPD-KILL-0001"

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from kinerja.contract import MAX_BATCH_BYTES, MAX_PUNCHES_PER_BATCH, AckStatus
 from server.app import CONSUMER
 from server.models import Punch, QuarantinedMessage
 from tests.conftest import Stack, unique_slug
 from tests.helpers import HandGateway, running_server
 from tests.test_server_ingest import counted
+from wire.contract import MAX_BATCH_BYTES, MAX_PUNCHES_PER_BATCH, AckStatus
 
 
 def bad_payloads(gateway: HandGateway) -> list[tuple[str, bytes, str]]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from kinerja.contract import (
+from server.models import Employee, Punch
+from tests.conftest import Stack, unique_slug
+from tests.helpers import HandGateway, running_server
+from wire.contract import (
     Command,
     CommandAction,
     CommandResult,
@@ -16,10 +19,7 @@ from kinerja.contract import (
     TopicKind,
     topic_for,
 )
-from kinerja.mqtt import IncomingMessage
-from server.models import Employee, Punch
-from tests.conftest import Stack, unique_slug
-from tests.helpers import HandGateway, running_server
+from wire.mqtt import IncomingMessage
 
 BUDI = "198503122010011001"
 SITI = "199001052015032002"

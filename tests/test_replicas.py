@@ -19,14 +19,14 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from kinerja.contract import AckStatus, BatchAck, PunchBatch, PunchRecord, TopicKind, parse_topic, topic_for
-from kinerja.embedded import free_port
-from kinerja.mqtt import AsyncMqttClient, IncomingMessage
 from server.db import close_database, open_database
 from server.models import Punch
 from tests.conftest import unique_slug
 from tests.edge_broker import EdgeBroker, edge_broker
 from tests.helpers import WIB
+from wire.contract import AckStatus, BatchAck, PunchBatch, PunchRecord, TopicKind, parse_topic, topic_for
+from wire.embedded import free_port
+from wire.mqtt import AsyncMqttClient, IncomingMessage
 
 pytestmark = pytest.mark.production
 

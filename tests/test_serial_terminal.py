@@ -24,7 +24,7 @@ from gateway.devices.serial_line import GarbledLine, SerialLineDriver, SerialLin
 from gateway.profiles import load_profile
 from gateway.queue import PunchQueue
 from gateway.simulators.serial_terminal import SerialTerminalSimulator, garble
-from kinerja.zones import office_zone
+from wire.zones import office_zone
 
 WIB = office_zone("WIB")
 MORNING = datetime(2026, 11, 23, 7, 30, 5)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from kinerja.contract import AckStatus, TopicKind, topic_for
 from server.models import Punch, QuarantinedMessage
 from tests.conftest import Stack, unique_slug
 from tests.helpers import HandGateway, running_server
+from wire.contract import AckStatus, TopicKind, topic_for
 
 
 async def counted(query, expected: int, timeout_s: float = 10) -> int:
@@ -95,7 +95,7 @@ async def test_a_batch_claiming_another_gateway_is_refused_as_forged(stack: Stac
 async def test_punches_from_a_reset_or_future_clock_are_stored_but_flagged(stack: Stack):
     from datetime import UTC, datetime, timedelta
 
-    from kinerja.contract import PunchRecord
+    from wire.contract import PunchRecord
 
     gateway = new_gateway(stack)
     async with running_server(stack.db_url, stack.mqtt, units=(gateway.unit,), session_expiry_s=60):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kinerja.systemd import notify, watchdog_interval_s
+from gateway.systemd import notify, watchdog_interval_s
 from tests.conftest import IN_CI
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
@@ -97,8 +97,8 @@ def test_a_real_gateway_process_says_ready_pings_the_watchdog_and_says_stopping(
     """As systemd runs it: NOTIFY_SOCKET and WATCHDOG_USEC in the environment, SIGTERM to stop."""
     import time
 
-    from kinerja.mqtt import MqttSettings
     from kinerja.processes import GatewayProcess, free_port, gateway_toml
+    from wire.mqtt import MqttSettings
 
     config = tmp_path / "gateway.toml"
     config.write_text(

@@ -7,10 +7,10 @@ import time
 from datetime import datetime, timedelta
 
 from gateway.simulators.zk import ZKSimulator
-from kinerja import __version__
-from kinerja.mqtt import MqttSettings
 from kinerja.processes import free_port
 from tests.gateway_centre import WITA, office_clock_offset, running_gateway, write_config
+from wire import __version__
+from wire.mqtt import MqttSettings
 
 
 async def test_telemetry_reports_devices_backlog_version_and_uptime(tmp_path, mosquitto: MqttSettings):

@@ -71,6 +71,16 @@ class DeviceInfo:
     counts_reliable: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class DriverHooks:
+    """What a driver reports to its coordinator, handed to it when it is made. Both are called on the
+    device's thread: `quarantine(raw, reason)` for bytes that are not a punch, `report_anomaly(kind, detail)`
+    for a firmware fault survived (a key of ANOMALIES)."""
+
+    quarantine: Callable[[bytes, str], None] = lambda raw, reason: None
+    report_anomaly: Callable[[str, str], None] = lambda kind, detail: None
+
+
 class DeviceDriver(Protocol):
     """What the gateway asks of a device. Every method may raise DeviceError."""
 

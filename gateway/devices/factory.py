@@ -1,6 +1,6 @@
 """A driver for a configured device, as its profile describes the model.
 
-The coordinator attaches its own quarantine to the driver (the `quarantine` attribute) before use.
+The coordinator hands in its hooks (quarantine, firmware faults), which the driver reports to.
 """
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from gateway.config import DeviceConfig
-from gateway.devices.base import DeviceDriver
+from gateway.devices.base import DeviceDriver, DriverHooks
 
 
-def driver_for(config: DeviceConfig, zone: tzinfo | None = None) -> DeviceDriver:
+def driver_for(config: DeviceConfig, zone: tzinfo | None = None, hooks: DriverHooks | None = None) -> DeviceDriver:
     profile = config.profile
+    hooks = hooks or DriverHooks()
     if profile.protocol == "serial":
         from gateway.devices.serial_line import SerialLineDriver, SerialLineFormat
 
@@ -22,7 +23,7 @@ def driver_for(config: DeviceConfig, zone: tzinfo | None = None) -> DeviceDriver
             line_format,
             serial_number=config.serial_number or config.name,
             timeout_s=config.timeout_s,
-            quarantine=lambda raw, reason: None,
+            quarantine=hooks.quarantine,
             zone=zone,
         )
     from gateway.devices.zk import ZKDriver  # pyzk is imported only where a ZK device is configured
@@ -36,4 +37,6 @@ def driver_for(config: DeviceConfig, zone: tzinfo | None = None) -> DeviceDriver
         encoding=profile.name_encoding,
         omit_ping=profile.omit_ping,
         buffered_read=profile.buffered_read,
+        quarantine=hooks.quarantine,
+        report_anomaly=hooks.report_anomaly,
     )

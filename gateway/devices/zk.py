@@ -79,6 +79,7 @@ class ZKDriver:
         omit_ping: bool = True,
         quarantine: Callable[[bytes, str], None] | None = None,
         buffered_read: bool | None = None,
+        report_anomaly: Callable[[str, str], None] | None = None,
     ) -> None:
         if transport not in ("tcp", "udp"):
             raise ValueError(f"transport must be 'tcp' or 'udp', not {transport!r}")
@@ -88,7 +89,7 @@ class ZKDriver:
         # Receives each log record that cannot be decoded, raw, with the reason; the gateway keeps them.
         self.quarantine = quarantine
         # Told of every firmware fault survived (a key of base.ANOMALIES and the detail); the gateway counts them.
-        self.report_anomaly: Callable[[str, str], None] | None = None
+        self.report_anomaly = report_anomaly
         # Whether the firmware has the buffered read of the log: the profile may say; None: find out.
         self.buffered_read = buffered_read
         self.counts_reliable = True  # until the device's count disagrees with its log

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.config import DeviceConfig
-from gateway.coordinator import DeviceHealth
+from gateway.device_interface import Capability, DeviceHealth, clock_may_not_be_set, device_zone
 from gateway.devices.base import DeviceError, DeviceUser
 from gateway.profiles import DeviceProfile, ProfileError
 from gateway.push import protocol
 from gateway.queue import PunchQueue
-from kinerja.tomltable import TomlTable
-from kinerja.zones import office_zone
+from gateway.tomltable import TomlTable
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +96,8 @@ class PushTraffic:
 
 
 class PushDeviceCoordinator:
-    """Offers what the command channel and telemetry use of a polled device's DeviceCoordinator:
-    `config`, `health`, `sync_clock`, `write_user`, `poll_once` (here: re-upload) and `run`."""
+    """A gateway.device_interface.Coordinator, as a polled device's DeviceCoordinator is: the command channel
+    and telemetry treat both alike. Re-reading the log means asking the device to upload it again."""
 
     def __init__(
         self,
@@ -128,11 +127,17 @@ class PushDeviceCoordinator:
 
     @property
     def device_zone(self) -> timezone:
-        """The zone the device clock keeps: the office's, unless the profile says otherwise."""
-        zone = self.config.profile.clock_zone
-        if zone == "office":
-            return self.zone
-        return UTC if zone == "UTC" else office_zone(zone)
+        return device_zone(self.config, self.zone)
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        clock = {Capability.SET_CLOCK} if self.config.profile.clock_may_set else set()
+        return frozenset({Capability.WRITE_USER, Capability.REUPLOAD_RANGE, *clock})
+
+    def note_restart(self, reason: str) -> None:
+        """The gateway restarted this device's watch, which had ended: say so in health and telemetry."""
+        self.health.restarts += 1
+        self.health.count_anomaly("poller_restarted", reason)
 
     # -- what the device tells us (called by the push server) --------------------------------------
 
@@ -208,13 +213,11 @@ class PushDeviceCoordinator:
 
     # -- the command channel (same methods as a polled device's coordinator) ------------------------
 
-    async def sync_clock(self) -> float | None:  # type: ignore[override]
+    async def sync_clock(self) -> float | None:
         """Set the device clock to the gateway's, in the device's zone, when the device next polls.
         A push device never reports its clock, so the drift it had is unknown: None."""
-        if not self.config.profile.clock_may_set:
-            raise DeviceError(
-                f"device {self.config.name}: profile {self.config.profile.name} does not allow setting the clock"
-            )
+        if Capability.SET_CLOCK not in self.capabilities:
+            raise clock_may_not_be_set(self.config)
 
         def now_on_device() -> str:
             local = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
@@ -229,6 +232,10 @@ class PushDeviceCoordinator:
     async def write_user(self, user: DeviceUser) -> None:
         text = protocol.user_command(user.pin, user.name, user.card, self.options.user_command)
         await self._run(lambda: text)
+
+    async def reread(self, window: tuple[datetime, datetime] | None = None) -> int:
+        """Ask the device to upload `window` (device-local times) again, or its recent log."""
+        return await (self.reupload(*window) if window is not None else self.poll_once())
 
     async def poll_once(self) -> int:
         """Re-read the log: ask the device to upload the last DEFAULT_REUPLOAD_DAYS days again."""

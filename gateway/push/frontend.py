@@ -16,7 +16,7 @@ from gateway.push.device import PushDeviceCoordinator
 from gateway.push.server import PushServer
 from gateway.push.store import PushStore
 from gateway.queue import PunchQueue
-from kinerja.contract import DeviceTelemetry, Telemetry
+from wire.contract import DeviceTelemetry, Telemetry
 
 REFUSED_REPORT_WINDOW_S = 24 * 3600
 REFUSED_REPORT_LIMIT = 10

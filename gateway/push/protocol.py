@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
 
-from kinerja.contract import MAX_PIN_LENGTH
+from wire.contract import MAX_PIN_LENGTH
 
 ATTLOG_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _PIN = re.compile(rf"^[0-9A-Za-z]{{1,{MAX_PIN_LENGTH}}}$")

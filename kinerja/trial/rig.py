@@ -22,9 +22,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kinerja.mqtt import MqttSettings
 from kinerja.processes import KINERJA, PrivateMosquitto, free_port
 from server.edge import render_acl, set_password
+from wire.mqtt import MqttSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = REPO / "deploy" / "mosquitto" / "kinerja.conf"

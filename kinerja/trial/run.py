@@ -30,10 +30,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kinerja.contract import PunchBatch, PunchRecord, TopicKind, topic_for
 from kinerja.trial.population import Office, Punch, Trial, generate
 from kinerja.trial.rig import SERVER_USER, EdgeBroker, Replica, Uplink, holds_open
-from kinerja.trial.store import quarantined, seed, stored_count, stored_punches, zone_of
+from kinerja.trial.store import StoredPunch, quarantined, seed, stored_count, stored_punches, zone_of
+from wire.contract import DELIVERY, PunchBatch, PunchRecord, TopicKind, topic_for
 
 DRIFT = timedelta(minutes=7)
 
@@ -304,8 +304,8 @@ def forge_and_garble(broker: EdgeBroker, sender: Office, victim: Office) -> Forg
     ]
     sent = [(own, claims_victim.to_json()), *((own, payload) for payload in malformed)]
     sent.append((topic_for(victim.unit, victim.gateway_id, TopicKind.PUNCHES), on_victims_topic.to_json()))
-    for topic, payload in sent:
-        client.publish(topic, payload, qos=1).wait_for_publish(10)
+    for topic, payload in sent:  # a forger's raw paho client, but the punches' own QoS all the same
+        client.publish(topic, payload, qos=DELIVERY[TopicKind.PUNCHES].qos).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
     return Forgery(
@@ -370,36 +370,69 @@ def run_trial(
 
 
 def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) -> None:
-    offices = trial.offices
-    units = [o.unit for o in offices]
+    """The month in acts, each with its faults; every number is checked at the end (_account)."""
     seed(db_url, trial)
-    broker = EdgeBroker(root / "broker", [(o.unit, o.gateway_id) for o in offices])
-    broker.start()
-    replicas: list[Replica] = []
-    rigs: list[OfficeRig] = []
-    watch: WireWatch | None = None
+    run = _TrialRun(trial, scale, root, db_url, outcome)
     try:
+        run.start()
+        forgery = run.serial_month_through_broker_and_replica_faults()
+        run.second_half_behind_a_cut_uplink_and_dropped_reads()
+        expected = run.drifted_clock_and_settling()
+        assert run.watch is not None
+        _account(outcome, trial, db_url, run.rigs, forgery, run.watch, expected)
+    finally:
+        run.close()
+
+
+@dataclass
+class _TrialRun:
+    trial: Trial
+    scale: Scale
+    root: Path
+    db_url: str
+    outcome: Outcome
+    broker: EdgeBroker | None = None
+    replicas: list[Replica] = field(default_factory=list)
+    rigs: list[OfficeRig] = field(default_factory=list)
+    watch: WireWatch | None = None
+    second_half: dict[str, list[Punch]] = field(default_factory=dict)
+
+    @property
+    def units(self) -> list[str]:
+        return [o.unit for o in self.trial.offices]
+
+    def start(self) -> None:
+        """Broker, two server replicas, the wire watch and three gateways with the first half of the month."""
+        offices = self.trial.offices
+        broker = self.broker = EdgeBroker(self.root / "broker", [(o.unit, o.gateway_id) for o in offices])
+        broker.start()
         env = {
-            "KINERJA_DB_URL": db_url,
+            "KINERJA_DB_URL": self.db_url,
             "KINERJA_MQTT_URL": broker.url(SERVER_USER),
             "KINERJA_SHARE_GROUP": "kinerja-server",
-            "KINERJA_UNITS": ",".join(units),
+            "KINERJA_UNITS": ",".join(self.units),
             "KINERJA_MIGRATE_ON_START": "0",
         }
-        replicas = [Replica(f"trial-replica-{n}", env, root / f"replica-{n}.log") for n in "ab"]
-        for replica in replicas:
+        self.replicas = [Replica(f"trial-replica-{n}", env, self.root / f"replica-{n}.log") for n in "ab"]
+        for replica in self.replicas:
             replica.start()
-        wait_until(lambda: all(r.consuming() for r in replicas), 60, "both replicas on the broker")
-        watch = WireWatch(broker)
-        rigs = [OfficeRig(office, root / office.key, broker) for office in offices]
-        middle = datetime(trial.year, trial.month, 16)
+        wait_until(lambda: all(r.consuming() for r in self.replicas), 60, "both replicas on the broker")
+        self.watch = WireWatch(broker)
+        self.rigs = [OfficeRig(office, self.root / office.key, broker) for office in offices]
+        middle = datetime(self.trial.year, self.trial.month, 16)
         first_half = {o.key: [p for p in o.punches if p.local_time < middle] for o in offices}
-        second_half = {o.key: [p for p in o.punches if p.local_time >= middle] for o in offices}
-        for rig in rigs:
+        self.second_half = {o.key: [p for p in o.punches if p.local_time >= middle] for o in offices}
+        for rig in self.rigs:
             rig.load_log(first_half[rig.office.key])
             rig.gateway.start()
-        log(f"broker on {broker.port}, replicas on {[r.port for r in replicas]}, 3 gateways started")
+        log(f"broker on {broker.port}, replicas on {[r.port for r in self.replicas]}, 3 gateways started")
 
+    def serial_month_through_broker_and_replica_faults(self) -> Forgery:
+        """Forged and malformed batches, the serial terminals printing the month (garbage included), the
+        broker restarted and a replica killed meanwhile; returns what the forgery expects quarantined."""
+        broker, replicas, rigs, outcome, scale = self.broker, self.replicas, self.rigs, self.outcome, self.scale
+        offices = self.trial.offices
+        assert broker is not None
         forgery = forge_and_garble(broker, offices[0], offices[1])
         outcome.faults.append("forged batch (gateway jkt claiming mks) and 4 malformed batches published")
         outcome.server_quarantine_expected = len(forgery.quarantined)
@@ -429,14 +462,19 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
         serials = [o.device_serial("serial") for o in offices]
         serial_total = sum(1 for o in offices for p in o.punches if p.device == "serial")
         wait_until(
-            lambda: stored_count(db_url, units, serials) >= serial_total,
+            lambda: stored_count(self.db_url, self.units, serials) >= serial_total,
             scale.settle_timeout_s,
             "every serial punch stored",
             1.0,
         )
         log("serial month stored; fault: gateway mks killed -9, uplink cut")
+        return forgery
 
-        mks, jkt, jyp = rigs[1], rigs[0], rigs[2]
+    def second_half_behind_a_cut_uplink_and_dropped_reads(self) -> None:
+        """Gateway mks killed behind a cut uplink as it reads the second half; device jkt/udp dropping
+        the connection mid-read."""
+        rigs, outcome, scale, second_half = self.rigs, self.outcome, self.scale, self.second_half
+        mks, jkt = rigs[1], rigs[0]
         mks.uplink.cut()
         drops = DropCounter.install()
         udp_log_bytes = 40 * (len(jkt.zk["udp"].records) + sum(1 for p in second_half["jkt"] if p.device == "udp"))
@@ -473,12 +511,16 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
             outcome.problems.append("the gateway behind the cut uplink held no punches: the fault did not bite")
         log(f"uplink restored ({held} punches held); fault: device clock drifting")
 
+    def drifted_clock_and_settling(self) -> set[tuple[str, str, datetime, int]]:
+        """Device jyp/tcp's clock drifts ahead; then everything settles. Returns the punches expected stored."""
+        rigs, outcome, scale, db_url, units = self.rigs, self.outcome, self.scale, self.db_url, self.units
+        jyp = rigs[2]
         for step in range(1, 8):  # the clock runs fast: a minute further ahead every half second
             jyp.zk["tcp"].clock_offset = DRIFT * step / 7
             time.sleep(0.5)
         outcome.faults.append(f"device jyp/tcp clock drifted {DRIFT.total_seconds() / 60:.0f} minutes ahead")
 
-        expected = expected_keys(trial)
+        expected = expected_keys(self.trial)
 
         def settled() -> bool:
             return stored_count(db_url, units) >= len(expected) and all(r.queue_counts() == (0, 0) for r in rigs)
@@ -493,15 +535,17 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
         except TimeoutError as exc:
             outcome.problems.append(f"device jyp/tcp: {exc}")
         time.sleep(1.0)  # late duplicates of resent batches land
-        _account(outcome, trial, db_url, rigs, forgery, watch, expected)
-    finally:
-        if watch is not None:
-            watch.close()
-        for rig in rigs:
+        return expected
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+        for rig in self.rigs:
             rig.close()
-        for replica in replicas:
+        for replica in self.replicas:
             replica.stop()
-        broker.stop()
+        if self.broker is not None:
+            self.broker.stop()
 
 
 def expected_keys(trial: Trial) -> set[tuple[str, str, datetime, int]]:
@@ -524,8 +568,6 @@ def _account(
     watch: WireWatch,
     expected: set[tuple[str, str, datetime, int]],
 ) -> None:
-    from kinerja.trial.store import monthly_results
-
     units = [o.unit for o in trial.offices]
     rows = stored_punches(db_url, units)
     keys = [(r.serial, r.pin, r.at.astimezone(UTC), r.state) for r in rows]
@@ -544,6 +586,14 @@ def _account(
     if forgery.denied_serial in {r.serial for r in rows}:
         outcome.problems.append("a batch published on another gateway's topic got past the ACL")
 
+    _account_quarantine(outcome, db_url, units, rigs, forgery)
+    _account_latency(outcome, rows, watch)
+    _account_results(outcome, trial, db_url)
+
+
+def _account_quarantine(
+    outcome: Outcome, db_url: str, units: list[str], rigs: list[OfficeRig], forgery: Forgery
+) -> None:
     kept = quarantined(db_url, units)
     outcome.server_quarantined = len(kept)
     reasons = [reason for _, reason, _ in kept]
@@ -557,6 +607,8 @@ def _account(
             f"{outcome.gateway_quarantine_expected} garbled lines sent"
         )
 
+
+def _account_latency(outcome: Outcome, rows: list[StoredPunch], watch: WireWatch) -> None:
     per_second: dict[int, int] = {}
     committed: dict[str, float] = {}
     for r in rows:
@@ -570,6 +622,10 @@ def _account(
     outcome.committed_batches = len(committed)
     outcome.republished_batches = sum(1 for copies in watch.copies.values() if copies > 1)
     outcome.worst_latency_s = max(latencies, default=0.0)
+
+
+def _account_results(outcome: Outcome, trial: Trial, db_url: str) -> None:
+    from kinerja.trial.store import monthly_results
 
     results = monthly_results(db_url, trial)
     for office in trial.offices:

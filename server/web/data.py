@@ -16,13 +16,8 @@ from typing import Any
 from server import models
 from server.auth import Scope, punch_q
 from server.models import Employee, Punch, Unit
+from wire.zones import WIB, office_zone
 
-WIB = timezone(timedelta(hours=7), "WIB")
-ZONES = {
-    "WIB": WIB,
-    "WITA": timezone(timedelta(hours=8), "WITA"),
-    "WIT": timezone(timedelta(hours=9), "WIT"),
-}
 DRIFT_WARNING_S = 120
 ONLINE_WITHIN = timedelta(minutes=5)
 
@@ -44,13 +39,18 @@ async def visible_units(scope: Scope) -> list[Unit]:
 
 
 async def unit_zones() -> dict[str, timezone]:
-    """The office zone of each unit (its first office), WIB where none is registered yet."""
+    """The office zone of each unit (its first office); a unit with no office yet is missing (callers take
+    WIB). A zone the table does not know is an error, never quietly WIB: its times would be hours off."""
     office = getattr(models, "Office", None)
     if office is None:
         return {}
     zones: dict[str, timezone] = {}
     for unit_code, zone in await office.all().order_by("code").values_list("unit_id", "zone"):
-        zones.setdefault(unit_code, ZONES.get(zone, WIB))
+        if unit_code not in zones:
+            try:
+                zones[unit_code] = office_zone(zone)
+            except ValueError as exc:
+                raise ValueError(f"unit {unit_code}: {exc}") from None
     return zones
 
 

@@ -330,9 +330,9 @@ async def devices_command(request: web.Request) -> web.Response:
 async def _send_command(request: web.Request, gateway_id: str, action: str, args: dict[str, Any]) -> None:
     """Through the registry's command path (recorded, published on the gateway's command topic), for a
     gateway inside the caller's scope only."""
-    from kinerja.contract import CommandAction
     from server.api_registry import send_command
     from server.models import Gateway
+    from wire.contract import CommandAction
 
     visible = {g.gateway_id for g in await gateways_in_scope(await request_scope(request))}
     gateway = await Gateway.get_or_none(gateway_id=gateway_id) if gateway_id in visible else None

@@ -4,14 +4,20 @@ Both sides import this module and nothing else of each other. Every message carr
 version of this contract; a receiver refuses a version it does not know instead of guessing.
 See docs/contract.md for the same in prose.
 
-Topic tree, per unit and gateway (unit and gateway ids are lower-case slugs):
+Compatibility, because hundreds of gateways are upgraded one by one and mix versions with the server:
+a reader ignores keys it does not know, and a new field gets a default its readers assume when it is
+absent. So adding a field keeps SCHEMA_VERSION; it rises only for a breaking change (a field removed,
+renamed or given another meaning), which an older reader then refuses.
 
-    kinerja/v1/{unit}/{gateway}/punches          gateway -> server   PunchBatch, QoS 1
-    kinerja/v1/{unit}/{gateway}/acks             server  -> gateway  BatchAck, QoS 1
-    kinerja/v1/{unit}/{gateway}/status           gateway -> all      GatewayStatus, retained (birth / will)
-    kinerja/v1/{unit}/{gateway}/telemetry        gateway -> server   telemetry document, QoS 0
-    kinerja/v1/{unit}/{gateway}/commands         server  -> gateway  command request, QoS 1
-    kinerja/v1/{unit}/{gateway}/command_results  gateway -> server   command result, QoS 1
+Topic tree, per unit and gateway (unit and gateway ids are lower-case slugs); how each kind travels
+(QoS, retained) is declared once, in DELIVERY:
+
+    kinerja/v1/{unit}/{gateway}/punches          gateway -> server   PunchBatch
+    kinerja/v1/{unit}/{gateway}/acks             server  -> gateway  BatchAck
+    kinerja/v1/{unit}/{gateway}/status           gateway -> all      GatewayStatus (birth / will)
+    kinerja/v1/{unit}/{gateway}/telemetry        gateway -> server   Telemetry
+    kinerja/v1/{unit}/{gateway}/commands         server  -> gateway  Command
+    kinerja/v1/{unit}/{gateway}/command_results  gateway -> server   CommandResult
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "kinerja/v1"
@@ -52,6 +60,32 @@ class TopicKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """How the messages of one topic kind travel: MQTT QoS, and whether the broker keeps the last one."""
+
+    qos: Literal[0, 1]
+    retain: bool
+
+
+# Declared once; every publish of a contract message takes its QoS and retain flag from here
+# (AsyncMqttClient.send, LastWill), never from the call site.
+DELIVERY: Final[Mapping[TopicKind, Delivery]] = MappingProxyType(
+    {
+        # At least once: the server's store is idempotent, and the gateway resends until acked anyway.
+        TopicKind.PUNCHES: Delivery(qos=1, retain=False),
+        TopicKind.ACKS: Delivery(qos=1, retain=False),
+        # Retained: whoever subscribes later (a restarted server, a status page) learns the last state;
+        # the `offline` form is also the MQTT last will.
+        TopicKind.STATUS: Delivery(qos=1, retain=True),
+        # At most once: the next minute's document replaces a lost one.
+        TopicKind.TELEMETRY: Delivery(qos=0, retain=False),
+        TopicKind.COMMANDS: Delivery(qos=1, retain=False),
+        TopicKind.COMMAND_RESULTS: Delivery(qos=1, retain=False),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
 class TopicAddress:
     unit: str
     gateway: str
@@ -60,6 +94,10 @@ class TopicAddress:
     @property
     def topic(self) -> str:
         return f"{TOPIC_ROOT}/{self.unit}/{self.gateway}/{self.kind.value}"
+
+    @property
+    def delivery(self) -> Delivery:
+        return DELIVERY[self.kind]
 
 
 def validate_slug(value: str, what: str) -> str:
@@ -70,8 +108,12 @@ def validate_slug(value: str, what: str) -> str:
     return value
 
 
+def address_for(unit: str, gateway: str, kind: TopicKind) -> TopicAddress:
+    return TopicAddress(validate_slug(unit, "unit"), validate_slug(gateway, "gateway"), kind)
+
+
 def topic_for(unit: str, gateway: str, kind: TopicKind) -> str:
-    return TopicAddress(validate_slug(unit, "unit"), validate_slug(gateway, "gateway"), kind).topic
+    return address_for(unit, gateway, kind).topic
 
 
 def subscription_for(kind: TopicKind, *, shared_group: str | None = None, unit: str | None = None) -> str:
@@ -374,17 +416,7 @@ class Telemetry:
         body = _load_object(payload, 256 * 1024, "telemetry")
         _check_schema(body)
         try:
-            devices = tuple(
-                DeviceTelemetry(
-                    **{
-                        **device,
-                        "last_poll_ok_at": _optional_time(device.get("last_poll_ok_at")),
-                        "last_punch_at": _optional_time(device.get("last_punch_at")),
-                        "anomalies": _anomaly_counts(device.get("anomalies", {})),
-                    }
-                )
-                for device in _field(body, "devices", list)
-            )
+            devices = tuple(_device_from_wire(device) for device in _field(body, "devices", list))
             return cls(
                 gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
                 version=_field(body, "version", str),
@@ -398,6 +430,23 @@ class Telemetry:
             )
         except (TypeError, KeyError, ValueError) as exc:
             raise ContractError(f"telemetry: {exc}") from None
+
+
+_DEVICE_FIELDS = frozenset(f.name for f in fields(DeviceTelemetry))
+
+
+def _device_from_wire(device: Any) -> DeviceTelemetry:
+    if not isinstance(device, dict):
+        raise ContractError(f"devices: expected objects, got {type(device).__name__}")
+    known = {name: value for name, value in device.items() if name in _DEVICE_FIELDS}  # a newer gateway's extras
+    return DeviceTelemetry(
+        **{
+            **known,
+            "last_poll_ok_at": _optional_time(device.get("last_poll_ok_at")),
+            "last_punch_at": _optional_time(device.get("last_punch_at")),
+            "anomalies": _anomaly_counts(device.get("anomalies", {})),
+        }
+    )
 
 
 def peek_id(payload: bytes, key: str, limit: int) -> str:

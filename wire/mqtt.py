@@ -3,7 +3,8 @@
 paho runs its network loop in its own thread (reconnecting by itself); this wrapper moves incoming
 messages onto the asyncio loop and lets the application acknowledge each one only when it has
 finished with it (manual PUBACK), so a message the application did not finish is redelivered.
-It knows nothing of punches, queues or databases.
+It knows nothing of punches, queues or databases; of the contract it knows only the topic address
+and how each kind travels (`send`: QoS and retain from contract.DELIVERY).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from wire.contract import TopicAddress
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +75,10 @@ class MqttSettings:
 
 @dataclass(frozen=True, slots=True)
 class LastWill:
-    topic: str
+    """What the broker publishes for this client when it vanishes; QoS and retain are the address kind's."""
+
+    address: TopicAddress
     payload: bytes
-    retain: bool = True
-    qos: int = 1
 
 
 @dataclass(slots=True)
@@ -149,7 +152,8 @@ class AsyncMqttClient:
         if settings.tls:
             self._client.tls_set(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         if will:
-            self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+            delivery = will.address.delivery
+            self._client.will_set(will.address.topic, will.payload, qos=delivery.qos, retain=delivery.retain)
         self._receive_maximum = receive_maximum
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -193,8 +197,21 @@ class AsyncMqttClient:
                 f"within {timeout_s:.0f} s"
             ) from None
 
+    def send(self, address: TopicAddress, payload: bytes) -> int:
+        """Publish a contract message, travelling as its kind is declared (QoS, retain). Returns the message id."""
+        delivery = address.delivery
+        return self.publish(address.topic, payload, qos=delivery.qos, retain=delivery.retain)
+
+    async def send_confirmed(self, address: TopicAddress, payload: bytes, *, timeout_s: float = 10) -> None:
+        """`send` and wait for the broker's PUBACK (at once for a QoS 0 kind)."""
+        delivery = address.delivery
+        await self.publish_confirmed(
+            address.topic, payload, qos=delivery.qos, retain=delivery.retain, timeout_s=timeout_s
+        )
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
-        """Hand a message to paho (queued while disconnected when QoS > 0). Returns the message id."""
+        """Hand a message to paho (queued while disconnected when QoS > 0). Returns the message id.
+        The raw form, for topics outside the contract and for tests; contract messages go by `send`."""
         return self._client.publish(topic, payload, qos=qos, retain=retain).mid
 
     async def publish_confirmed(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from kinerja.mqtt import MqttSettings
+from wire.mqtt import MqttSettings
 
 
 def free_port(host: str = "127.0.0.1") -> int:

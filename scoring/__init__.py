@@ -9,6 +9,35 @@ may change without notice.
 """
 
 from ._activities import Activity, Catalogue, Claim, ClaimState, load_catalogue
+from ._allowance import (
+    AllowanceInput,
+    AllowanceResult,
+    AttendanceDay,
+    GradeAssignment,
+    PaySegment,
+    compute_allowance,
+    explain_allowance,
+    format_rupiah,
+    round_rupiah,
+)
+from ._allowance_file import (
+    allowance_preset_names,
+    load_allowance_book,
+    load_allowance_policy,
+    parse_allowance_text,
+)
+from ._allowance_policy import (
+    AbsenceCut,
+    AbsenceMode,
+    AllowanceBook,
+    AllowancePolicy,
+    CombineMode,
+    CombineRule,
+    LatenessMode,
+    LatenessRule,
+    ProRata,
+    Rounding,
+)
 from ._calendar import DayKind, PlanDay, plan_day, working_days
 from ._claims import OUTSIDE_PRESENCE, OVER_PRESENCE_SPAN, ClaimOutcome
 from ._daily import ABSENT, EXCUSED, OFF, PRESENT, DayRecord
@@ -119,6 +148,30 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     # the year: escalation of unexcused absence
     "absence_escalation",
     "EscalationFlag",
+    # the allowance in Rupiah: tables per grade as effective-dated policy data, one employee-month
+    "allowance_preset_names",
+    "load_allowance_policy",
+    "load_allowance_book",
+    "parse_allowance_text",
+    "AllowancePolicy",
+    "AllowanceBook",
+    "AbsenceCut",
+    "AbsenceMode",
+    "CombineMode",
+    "CombineRule",
+    "LatenessMode",
+    "LatenessRule",
+    "ProRata",
+    "Rounding",
+    "GradeAssignment",
+    "AttendanceDay",
+    "AllowanceInput",
+    "compute_allowance",
+    "AllowanceResult",
+    "PaySegment",
+    "explain_allowance",
+    "round_rupiah",
+    "format_rupiah",
     # percentages as integer basis points (the one rounding rule, for payroll too)
     "FULL_BP",
     "format_bp",

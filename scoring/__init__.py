@@ -38,6 +38,29 @@ from ._allowance_policy import (
     ProRata,
     Rounding,
 )
+from ._appraisal import (
+    BehaviourFeedback,
+    BehaviourScore,
+    DistributionCheck,
+    DistributionViolation,
+    ValueScore,
+    check_distribution,
+    predicate,
+    score_behaviour,
+)
+from ._appraisal_policy import (
+    AppraisalPolicy,
+    BehaviourRules,
+    CoreValue,
+    DistributionRule,
+    OrganisationRating,
+    Predicate,
+    Rating,
+    WorkResultRules,
+    appraisal_preset_names,
+    load_appraisal_policy,
+    parse_appraisal_text,
+)
 from ._calendar import DayKind, PlanDay, plan_day, working_days
 from ._claims import OUTSIDE_PRESENCE, OVER_PRESENCE_SPAN, ClaimOutcome
 from ._daily import ABSENT, EXCUSED, OFF, PRESENT, DayRecord
@@ -79,6 +102,25 @@ from ._policy_file import (
 )
 from ._punches import EmployeeMonth, Punch
 from ._result import MonthlyResult, explain, explain_digest
+from ._skp import (
+    Cascade,
+    CascadeError,
+    Indicator,
+    IndicatorAspect,
+    IndicatorMeasurement,
+    OrganisationTarget,
+    OutputRecord,
+    PlanMeasurement,
+    PlannedResult,
+    RhkMeasurement,
+    RollUp,
+    WorkPlan,
+    appraisal_performance_bp,
+    build_cascade,
+    measure_plan,
+    outputs_from_claims,
+    roll_up,
+)
 from ._zones import ZONE_OFFSETS_MINUTES, zone_name
 
 __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
@@ -172,6 +214,43 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     "explain_allowance",
     "round_rupiah",
     "format_rupiah",
+    # the appraisal (PermenPANRB 6/2022): work plans that cascade, output against them, behaviour, predicate
+    "appraisal_preset_names",
+    "load_appraisal_policy",
+    "parse_appraisal_text",
+    "AppraisalPolicy",
+    "BehaviourRules",
+    "WorkResultRules",
+    "DistributionRule",
+    "Rating",
+    "Predicate",
+    "OrganisationRating",
+    "CoreValue",
+    "WorkPlan",
+    "PlannedResult",
+    "Indicator",
+    "IndicatorAspect",
+    "OrganisationTarget",
+    "build_cascade",
+    "Cascade",
+    "CascadeError",
+    "OutputRecord",
+    "outputs_from_claims",
+    "measure_plan",
+    "PlanMeasurement",
+    "RhkMeasurement",
+    "IndicatorMeasurement",
+    "roll_up",
+    "RollUp",
+    "BehaviourFeedback",
+    "score_behaviour",
+    "BehaviourScore",
+    "ValueScore",
+    "predicate",
+    "check_distribution",
+    "DistributionCheck",
+    "DistributionViolation",
+    "appraisal_performance_bp",
     # percentages as integer basis points (the one rounding rule, for payroll too)
     "FULL_BP",
     "format_bp",

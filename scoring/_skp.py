@@ -314,7 +314,7 @@ def _achievement(indicator: Indicator, realised: int, cap: Fraction) -> Fraction
     if indicator.higher_is_better:
         value = Fraction(realised, indicator.target)
     elif realised <= 0:
-        value = cap  # nothing spent or no time taken: the best the cap allows
+        value = Fraction(0)  # nothing recorded yet is nothing achieved, never "took no time at all"
     else:
         value = Fraction(indicator.target, realised)
     return min(value, cap)

@@ -366,3 +366,16 @@ def test_more_performance_never_pays_less(policy, days, perf, more, grade):
     lower = compute_allowance(policy, month(whole_may(grade), attendance=days, performance_bp=perf))
     higher = compute_allowance(policy, month(whole_may(grade), attendance=days, performance_bp=perf + more))
     assert higher.net >= lower.net
+
+
+def section_example(heading: str) -> str:
+    """The first python block under ``heading`` in docs/scoring.md."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text(encoding="utf-8")
+    section = text.split(f"\n{heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_allowance_example_of_the_docs_runs_on_public_names_only():
+    code = section_example("## The allowance in Rupiah")
+    assert "compute_allowance" in code and "scoring._" not in code
+    exec(compile(code, "docs/scoring.md", "exec"), {})

@@ -315,3 +315,10 @@ def test_the_allowance_can_take_its_performance_from_the_plan():
     assert appraisal_performance_bp(m, behaviour) == 7500
     below = score_behaviour(POLICY, ratings("superior", *[BELOW] * 7))  # 1 point of the 2 expected: 50 %
     assert appraisal_performance_bp(m, below, work_weight_bp=7000) == 6313  # 48.125 % + 15 % = 63.125 % -> 63.13 %
+
+
+def test_the_appraisal_example_of_the_docs_runs_on_public_names_only():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text(encoding="utf-8")
+    code = text.split("\n## Appraisal (PermenPANRB 6/2022)\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "build_cascade" in code and "scoring._" not in code
+    exec(compile(code, "docs/scoring.md", "exec"), {})

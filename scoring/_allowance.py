@@ -213,7 +213,7 @@ def compute_allowance(policy: AllowancePolicy | AllowanceBook, month: AllowanceI
     performance = Fraction(max(0, min(month.performance_bp, FULL_BP)), FULL_BP)
     paid = _paid_share(rules, performance, discipline.cut)
     net = round_rupiah(gross * paid, rules.rounding, rules.rounding_unit)
-    return AllowanceResult(month, rules, segments, gross_exact, gross, discipline, performance, paid, min(net, gross))
+    return AllowanceResult(month, rules, segments, gross_exact, gross, discipline, performance, paid, net)
 
 
 def _month_days(year: int, month: int) -> list[date]:

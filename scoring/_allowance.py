@@ -129,12 +129,16 @@ class DisciplineCut:
     days: tuple[tuple[AttendanceDay, Fraction, bool], ...]
     """Each employed working day that cut anything: the day, its late/early part (bp), capped by the daily cap."""
     late_early_bp: Fraction
-    absent_days: int
+    absent: tuple[AttendanceDay, ...]
     employed_working_days: int
     absence_bp: Fraction
     total_bp: Fraction
     cut: Fraction
     """The cut as a share of 1, after the monthly cap."""
+
+    @property
+    def absent_days(self) -> int:
+        return len(self.absent)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -313,7 +317,7 @@ def _discipline(rules: AllowancePolicy, month: AllowanceInput, employed: set[dat
     employed_working = len(employed.intersection(month.working_days))
     absence = _absence_part(rules, absent, employed_working)
     total = min(late_early + absence, Fraction(rules.monthly_cap_bp))
-    return DisciplineCut(tuple(cutting), late_early, len(absent), employed_working, absence, total, total / FULL_BP)
+    return DisciplineCut(tuple(cutting), late_early, tuple(absent), employed_working, absence, total, total / FULL_BP)
 
 
 def _paid_share(rules: AllowancePolicy, performance: Fraction, cut: Fraction) -> Fraction:
@@ -441,6 +445,10 @@ def _discipline_entry(result: AllowanceResult) -> dict[str, Any]:
         ],
         "late_early": _pct(d.late_early_bp / FULL_BP),
         "absent_days": d.absent_days,
+        "absent": [
+            {"date": a.day.isoformat(), "codes": list(a.codes), "deduction": format_bp(a.deduction_bp)}
+            for a in d.absent
+        ],
         "working_days_employed": d.employed_working_days,
         "absence": _pct(d.absence_bp / FULL_BP),
         "cap": format_bp(p.monthly_cap_bp),

@@ -182,6 +182,7 @@ def test_a_cut_of_days_absent_over_working_days():
     late_start = compute_allowance(ratio, month(GradeAssignment(date(2025, 5, 15), None, 7),
                                                 attendance=[absent(15), absent(16), absent(5)]))  # fmt: skip
     assert late_start.discipline.cut == Fraction(2, 12) and late_start.discipline.absent_days == 2
+    assert [a["date"] for a in late_start.explain()["discipline"]["absent"]] == ["2025-05-15", "2025-05-16"]
 
 
 def test_absence_per_day_and_the_monthly_cap():

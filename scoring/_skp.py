@@ -10,7 +10,7 @@ change reaches every child's view. Achievements are exact fractions, shown in ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -20,6 +20,13 @@ from ._appraisal import BehaviourScore
 from ._appraisal_policy import AppraisalPolicy, Rating
 from ._errors import InputError
 from ._percent import FULL_BP, format_bp
+
+
+class PlanState(StrEnum):
+    DRAFT = "draft"
+    """Drafted by the employee, not yet agreed."""
+    AGREED = "agreed"
+    """Agreed by the superior: a change makes a new version."""
 
 
 class IndicatorAspect(StrEnum):
@@ -62,6 +69,21 @@ class WorkPlan:
     """None for the unit head, whose RHK hang under the organisation's targets."""
     results: tuple[PlannedResult, ...]
     version: int = 1
+    state: PlanState = PlanState.DRAFT
+
+
+def agree_plan(plan: WorkPlan) -> WorkPlan:
+    """The superior agrees the plan (a plan already agreed stays as it is)."""
+    return replace(plan, state=PlanState.AGREED)
+
+
+def revise_plan(plan: WorkPlan, results: Iterable[PlannedResult]) -> WorkPlan:
+    """The plan with new RHK: a draft is changed in place; an agreed plan gets a new version, a draft
+    again until the superior agrees it (the agreed version stays on record wherever it is stored)."""
+    results = tuple(results)
+    if plan.state is PlanState.DRAFT:
+        return replace(plan, results=results)
+    return replace(plan, results=results, version=plan.version + 1, state=PlanState.DRAFT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -322,3 +322,14 @@ def test_the_appraisal_example_of_the_docs_runs_on_public_names_only():
     code = text.split("\n## Appraisal (PermenPANRB 6/2022)\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert "build_cascade" in code and "scoring._" not in code
     exec(compile(code, "docs/scoring.md", "exec"), {})
+
+
+def test_a_change_after_agreement_is_a_new_version():
+    draft = staff_plan()
+    assert draft.state is scoring.PlanState.DRAFT
+    edited = scoring.revise_plan(draft, draft.results[:1])
+    assert (edited.version, edited.state, len(edited.results)) == (1, scoring.PlanState.DRAFT, 1)
+    agreed = scoring.agree_plan(edited)
+    revised = scoring.revise_plan(agreed, draft.results)
+    assert (agreed.version, agreed.state) == (1, scoring.PlanState.AGREED)
+    assert (revised.version, revised.state, len(revised.results)) == (2, scoring.PlanState.DRAFT, 2)

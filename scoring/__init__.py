@@ -9,6 +9,58 @@ may change without notice.
 """
 
 from ._activities import Activity, Catalogue, Claim, ClaimState, load_catalogue
+from ._allowance import (
+    AllowanceInput,
+    AllowanceResult,
+    AttendanceDay,
+    GradeAssignment,
+    PaySegment,
+    compute_allowance,
+    explain_allowance,
+    format_rupiah,
+    round_rupiah,
+)
+from ._allowance_file import (
+    allowance_preset_names,
+    load_allowance_book,
+    load_allowance_policy,
+    parse_allowance_text,
+)
+from ._allowance_policy import (
+    AbsenceCut,
+    AbsenceMode,
+    AllowanceBook,
+    AllowancePolicy,
+    CombineMode,
+    CombineRule,
+    LatenessMode,
+    LatenessRule,
+    ProRata,
+    Rounding,
+)
+from ._appraisal import (
+    BehaviourFeedback,
+    BehaviourScore,
+    DistributionCheck,
+    DistributionViolation,
+    ValueScore,
+    check_distribution,
+    predicate,
+    score_behaviour,
+)
+from ._appraisal_policy import (
+    AppraisalPolicy,
+    BehaviourRules,
+    CoreValue,
+    DistributionRule,
+    OrganisationRating,
+    Predicate,
+    Rating,
+    WorkResultRules,
+    appraisal_preset_names,
+    load_appraisal_policy,
+    parse_appraisal_text,
+)
 from ._calendar import DayKind, PlanDay, plan_day, working_days
 from ._claims import OUTSIDE_PRESENCE, OVER_PRESENCE_SPAN, ClaimOutcome
 from ._daily import ABSENT, EXCUSED, OFF, PRESENT, DayRecord
@@ -50,6 +102,28 @@ from ._policy_file import (
 )
 from ._punches import EmployeeMonth, Punch
 from ._result import MonthlyResult, explain, explain_digest
+from ._skp import (
+    Cascade,
+    CascadeError,
+    Indicator,
+    IndicatorAspect,
+    IndicatorMeasurement,
+    OrganisationTarget,
+    OutputRecord,
+    PlanMeasurement,
+    PlannedResult,
+    PlanState,
+    RhkMeasurement,
+    RollUp,
+    WorkPlan,
+    agree_plan,
+    appraisal_performance_bp,
+    build_cascade,
+    measure_plan,
+    outputs_from_claims,
+    revise_plan,
+    roll_up,
+)
 from ._zones import ZONE_OFFSETS_MINUTES, zone_name
 
 __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
@@ -119,6 +193,70 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     # the year: escalation of unexcused absence
     "absence_escalation",
     "EscalationFlag",
+    # the allowance in Rupiah: tables per grade as effective-dated policy data, one employee-month
+    "allowance_preset_names",
+    "load_allowance_policy",
+    "load_allowance_book",
+    "parse_allowance_text",
+    "AllowancePolicy",
+    "AllowanceBook",
+    "AbsenceCut",
+    "AbsenceMode",
+    "CombineMode",
+    "CombineRule",
+    "LatenessMode",
+    "LatenessRule",
+    "ProRata",
+    "Rounding",
+    "GradeAssignment",
+    "AttendanceDay",
+    "AllowanceInput",
+    "compute_allowance",
+    "AllowanceResult",
+    "PaySegment",
+    "explain_allowance",
+    "round_rupiah",
+    "format_rupiah",
+    # the appraisal (PermenPANRB 6/2022): work plans that cascade, output against them, behaviour, predicate
+    "appraisal_preset_names",
+    "load_appraisal_policy",
+    "parse_appraisal_text",
+    "AppraisalPolicy",
+    "BehaviourRules",
+    "WorkResultRules",
+    "DistributionRule",
+    "Rating",
+    "Predicate",
+    "OrganisationRating",
+    "CoreValue",
+    "WorkPlan",
+    "PlanState",
+    "agree_plan",
+    "revise_plan",
+    "PlannedResult",
+    "Indicator",
+    "IndicatorAspect",
+    "OrganisationTarget",
+    "build_cascade",
+    "Cascade",
+    "CascadeError",
+    "OutputRecord",
+    "outputs_from_claims",
+    "measure_plan",
+    "PlanMeasurement",
+    "RhkMeasurement",
+    "IndicatorMeasurement",
+    "roll_up",
+    "RollUp",
+    "BehaviourFeedback",
+    "score_behaviour",
+    "BehaviourScore",
+    "ValueScore",
+    "predicate",
+    "check_distribution",
+    "DistributionCheck",
+    "DistributionViolation",
+    "appraisal_performance_bp",
     # percentages as integer basis points (the one rounding rule, for payroll too)
     "FULL_BP",
     "format_bp",

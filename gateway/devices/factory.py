@@ -36,4 +36,5 @@ def driver_for(config: DeviceConfig, zone: tzinfo | None = None) -> DeviceDriver
         encoding=profile.name_encoding,
         omit_ping=profile.omit_ping,
         buffered_read=profile.buffered_read,
+        fingerprint_format=profile.biometrics.fingerprint.key if profile.biometrics.fingerprint else "",
     )

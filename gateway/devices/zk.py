@@ -31,9 +31,18 @@ from typing import Any
 
 from zk import ZK, const
 from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
+from zk.finger import Finger
 
 from gateway.devices import zk_frames as frames
-from gateway.devices.base import ANOMALIES, DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
+from gateway.devices.base import (
+    ANOMALIES,
+    DeviceError,
+    DeviceInfo,
+    DevicePunch,
+    DeviceTemplate,
+    DeviceUser,
+    LiveEventsRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,7 @@ class ZKDriver:
         omit_ping: bool = True,
         quarantine: Callable[[bytes, str], None] | None = None,
         buffered_read: bool | None = None,
+        fingerprint_format: str = "",
     ) -> None:
         if transport not in ("tcp", "udp"):
             raise ValueError(f"transport must be 'tcp' or 'udp', not {transport!r}")
@@ -91,6 +101,9 @@ class ZKDriver:
         self.report_anomaly: Callable[[str, str], None] | None = None
         # Whether the firmware has the buffered read of the log: the profile may say; None: find out.
         self.buffered_read = buffered_read
+        # The profile's fingerprint TemplateFormat.key ("" when the profile names none): templates read
+        # here carry it, and only templates with it are written here.
+        self.fingerprint_format = fingerprint_format
         self.counts_reliable = True  # until the device's count disagrees with its log
         self._known_count: int | None = None  # records in the log when last read whole
         self._record_size: int | None = None  # the layout the log had then
@@ -325,6 +338,74 @@ class ZKDriver:
                 user_id=user.pin,
                 card=user.card,
             )
+
+    def delete_user(self, pin: str) -> bool:
+        """Remove the user holding `pin`; the firmware removes their fingerprints with them."""
+        zk = self._connection()
+        with self._failing_as(f"delete user {pin!r}"):
+            self._free_sizes(zk)
+            existing = next((known for known in self._device_users(zk) if known.user_id == pin), None)
+            if existing is None:
+                return False
+            zk.delete_user(uid=existing.uid)
+        return True
+
+    # --- fingerprint templates (pyzk's get_templates / save_user_template; the bytes are never logged) ---
+
+    def read_templates(self) -> list[DeviceTemplate]:
+        """Every fingerprint template on the device, by PIN (pyzk reads neither faces nor palms).
+
+        The table is fetched with pyzk's buffered read and decoded here: pyzk's get_templates() reads
+        nothing when the finger count is 0, which firmware that misreports its counts always says.
+        """
+        zk = self._connection()
+        with self._failing_as("read templates"):
+            self._free_sizes(zk)
+            pin_by_uid = {user.uid: user.user_id for user in self._device_users(zk)}
+            table, _size = zk.read_with_buffer(const.CMD_DB_RRQ, const.FCT_FINGERTMP)
+            fingers = frames.parse_template_table(bytes(table))
+        return [
+            DeviceTemplate(
+                pin=pin_by_uid[uid],
+                modality="fingerprint",
+                index=finger,
+                data=data,
+                format_key=self.fingerprint_format,
+                valid=valid,
+            )
+            for uid, finger, valid, data in fingers
+            if uid in pin_by_uid  # a template left behind by a deleted user is not anyone's
+        ]
+
+    def write_templates(self, user: DeviceUser, templates: list[DeviceTemplate]) -> None:
+        """Write the user, then their fingerprints in one upload (pyzk's save_user_template)."""
+        wrong = [t for t in templates if t.modality != "fingerprint" or t.format_key != self.fingerprint_format]
+        if wrong or not self.fingerprint_format:
+            kinds = ", ".join(sorted({f"{t.modality} {t.format_key or '?'}" for t in wrong})) or "fingerprints"
+            raise DeviceError(f"ZK device {self.address}: cannot store {kinds} (this device takes {self._takes()})")
+        self.write_user(user)
+        if not templates:
+            return
+        zk = self._connection()
+        with self._failing_as(f"write templates of {user.pin!r}"):
+            self._free_sizes(zk)
+            stored = next(known for known in self._device_users(zk) if known.user_id == user.pin)
+            fingers = [Finger(stored.uid, t.index, t.valid, t.data) for t in templates]
+            zk.save_user_template(stored, fingers)
+
+    def delete_template(self, pin: str, modality: str, index: int) -> bool:
+        if modality != "fingerprint":
+            return False
+        zk = self._connection()
+        with self._failing_as(f"delete template {index} of {pin!r}"):
+            self._free_sizes(zk)
+            existing = next((known for known in self._device_users(zk) if known.user_id == pin), None)
+            if existing is None:
+                return False
+            return bool(zk.delete_user_template(uid=existing.uid, temp_id=index))
+
+    def _takes(self) -> str:
+        return f"fingerprints {self.fingerprint_format}" if self.fingerprint_format else "no templates"
 
     def set_time(self, local_time: datetime) -> None:
         zk = self._connection()

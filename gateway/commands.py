@@ -62,6 +62,8 @@ class CommandHandler:
         if command.action is CommandAction.REREAD_DEVICE:
             window = _reupload_window(command.args)
             return "logs read again", await self._each(targets, lambda c: _reread(c, window), "new_punches")
+        if command.action is CommandAction.SYNC_USERS:
+            return await _sync_users(self._targets, command.args)
         if command.action is CommandAction.WRITE_USER:
             user = _user_from(command.args)
             return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
@@ -101,6 +103,25 @@ class CommandHandler:
             else:
                 results[coordinator.config.name] = {"ok": True, **({key: value} if key else {})}
         return results
+
+
+async def _sync_users(
+    targets: Callable[[object], list[DeviceCoordinator]], args: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    from gateway.user_sync import SyncError, parse_sync_args, sync_on
+
+    try:
+        request = parse_sync_args(args)
+    except SyncError as exc:
+        raise CommandError(str(exc)) from None
+    results: dict[str, Any] = {}
+    for coordinator in targets(request.device):
+        try:
+            results[coordinator.config.name] = {"ok": True, **await sync_on(coordinator, request)}
+        except (DeviceError, SyncError) as exc:
+            results[coordinator.config.name] = {"ok": False, "error": str(exc)}
+    verb = "planned" if request.dry_run else "synchronised"
+    return f"{len(request.users)} users {verb}", results
 
 
 def _user_from(args: dict[str, Any]) -> DeviceUser:

@@ -268,9 +268,12 @@ class CommandAction(StrEnum):
     WRITE_USER = "write_user"  # args: {"pin", "name", "card"?, "device"?}: enrol on one or every device
     RELOAD_CONFIG = "reload_config"  # args: {}: re-read the config file and restart the device pollers
     UPGRADE = "upgrade"  # args: {"version", "url", "signature_url"?}: a signed release (gateway/upgrade.py)
+    SYNC_USERS = "sync_users"  # args: {"users": [...], "complete"?, "dry_run"?, "device"?} (gateway/user_sync.py)
 
 
-MAX_COMMAND_BYTES = 16 * 1024
+# sync_users carries an area's user list (and pages of templates): as large as a batch, within the broker's
+# max_packet_size (deploy/mosquitto: 270,000 bytes).
+MAX_COMMAND_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,8 +126,12 @@ class DeviceDriver(Protocol):
 class BiometricDriver(DeviceDriver, Protocol):
     """A driver that also manages users and templates (ZK terminals; push devices do it by command)."""
 
-    def delete_user(self, pin: str) -> bool:
-        """Remove the user and, as firmware does, their templates; False when there was no such user."""
+    def write_users(self, users: list[DeviceUser]) -> None:
+        """write_user for many, reading the device's user table once."""
+        ...
+
+    def delete_users(self, pins: list[str]) -> int:
+        """Remove these users and, as firmware does, their templates; returns how many there were."""
         ...
 
     def read_templates(self) -> list[DeviceTemplate]: ...

@@ -324,31 +324,48 @@ class ZKDriver:
 
     def write_user(self, user: DeviceUser) -> None:
         """Create or update the user holding `user.pin`, keeping its uid, privilege and password."""
+        self.write_users([user])
+
+    def write_users(self, users: list[DeviceUser]) -> None:
+        """Create or update each user, reading the user table once (not once per user, as pyzk would)."""
         zk = self._connection()
-        with self._failing_as(f"write user {user.pin!r}"):
-            # get_users() also tells pyzk the device's user format (28 or 72 bytes) and the next free uid.
+        with self._failing_as(f"write user {users[0].pin!r}" if len(users) == 1 else f"write {len(users)} users"):
+            # get_users() also tells pyzk the device's user format (28 or 72 bytes).
             self._free_sizes(zk)
-            existing = next((known for known in self._device_users(zk) if known.user_id == user.pin), None)
-            zk.set_user(
-                uid=existing.uid if existing else zk.next_uid,
-                name=user.name,
-                privilege=existing.privilege if existing else const.USER_DEFAULT,
-                password=existing.password if existing else "",
-                group_id=existing.group_id if existing else "",
-                user_id=user.pin,
-                card=user.card,
-            )
+            known = {existing.user_id: existing for existing in self._device_users(zk)}
+            taken = {existing.uid for existing in known.values()}
+            next_uid = 1
+            for user in users:
+                existing = known.get(user.pin)
+                if existing is None:
+                    while next_uid in taken:
+                        next_uid += 1
+                    if next_uid > 0xFFFF:
+                        raise DeviceError(f"ZK device {self.address}: no free user id (uid) left for {user.pin!r}")
+                    taken.add(next_uid)
+                zk.set_user(
+                    uid=existing.uid if existing else next_uid,
+                    name=user.name,
+                    privilege=existing.privilege if existing else const.USER_DEFAULT,
+                    password=existing.password if existing else "",
+                    group_id=existing.group_id if existing else "",
+                    user_id=user.pin,
+                    card=user.card,
+                )
 
     def delete_user(self, pin: str) -> bool:
         """Remove the user holding `pin`; the firmware removes their fingerprints with them."""
+        return self.delete_users([pin]) == 1
+
+    def delete_users(self, pins: list[str]) -> int:
         zk = self._connection()
-        with self._failing_as(f"delete user {pin!r}"):
+        with self._failing_as(f"delete user {pins[0]!r}" if len(pins) == 1 else f"delete {len(pins)} users"):
             self._free_sizes(zk)
-            existing = next((known for known in self._device_users(zk) if known.user_id == pin), None)
-            if existing is None:
-                return False
-            zk.delete_user(uid=existing.uid)
-        return True
+            uid_by_pin = {existing.user_id: existing.uid for existing in self._device_users(zk)}
+            present = [uid_by_pin[pin] for pin in pins if pin in uid_by_pin]
+            for uid in present:
+                zk.delete_user(uid=uid)
+        return len(present)
 
     # --- fingerprint templates (pyzk's get_templates / save_user_template; the bytes are never logged) ---
 

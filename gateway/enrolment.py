@@ -269,8 +269,10 @@ class EnrolmentWatcher:
     async def check(self, coordinator: Any) -> int:
         name = coordinator.config.name
         try:
-            templates: list[DeviceTemplate] = await coordinator.session(lambda driver: driver.read_templates())
-            serial = coordinator.health.serial or coordinator.config.serial_number or name
+            # The serial asked in the same session: before the first poll the coordinator does not know it yet.
+            serial, templates = await coordinator.session(
+                lambda driver: (driver.read_info().serial, driver.read_templates())
+            )
         except (DeviceError, TimeoutError) as exc:
             if name not in self._failing:  # once per outage, as the device loop does
                 log.warning("device %s: templates could not be read: %s", name, exc)

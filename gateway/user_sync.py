@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEMPLATE_BYTES = 16 * 1024  # a face template is a few KiB; more is not a template
 MAX_SYNC_USERS = 65_535  # the most users a ZK device can number (its uid is a u16)
+MAX_LISTED_SLOTS = 500  # a command result is at most 256 KiB: longer lists are cut, their count kept
 
 
 class SyncError(ValueError):
@@ -78,7 +79,10 @@ class SyncPlan:
             "users_deleted": len(self.delete_users),
             "templates_written": sum(len(templates) for _user, templates in self.write_templates),
             "templates_deleted": len(self.delete_templates),
-            "enrol_on_site": [{"pin": p, "modality": m, "index": i} for p, m, i in self.incompatible],
+            "enrol_on_site": [
+                {"pin": p, "modality": m, "index": i} for p, m, i in self.incompatible[:MAX_LISTED_SLOTS]
+            ],
+            "enrol_on_site_count": len(self.incompatible),
         }
 
 

@@ -82,6 +82,7 @@ async def test_enrolments_on_zk_and_push_devices_reach_the_centre_which_defers_t
                 await eventually(both_deferred, "both uploads answered")
                 assert await gateway.enrolment.check_all() == 0  # the same finger is not offered twice
                 pending = gateway.biometrics.pending()
+                telemetry = gateway.telemetry().to_json()
             finally:
                 await asyncio.to_thread(face_unit.stop)
                 await gateway.stop()
@@ -97,6 +98,7 @@ async def test_enrolments_on_zk_and_push_devices_reach_the_centre_which_defers_t
     stored = b"".join(bytes(row.payload) for row in kept)
     for template in (finger, face):
         assert base64.b64encode(template)[:24] not in stored and template[:24] not in stored
+        assert base64.b64encode(template)[:24] not in telemetry
     assert all(b["template"].startswith("<withheld: ") for b in bodies)
 
 

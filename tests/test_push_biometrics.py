@@ -121,3 +121,21 @@ def test_redact_withholds_every_template_value_and_nothing_else():
     withheld = "FP PIN=1\tFID=0\tSize=4\tValid=1\tTMP=<withheld>\nBIODATA Pin=1\tTmp=<withheld>\n"
     assert templates.redact(line) == withheld
     assert templates.redact_body(b"\xff\t" + line.encode()) == b"\xff\t" + withheld.encode()
+
+
+async def test_a_template_the_device_refuses_is_reported_without_its_bytes(tmp_path):
+    config = push_config(tmp_path)
+    async with push_gateway(config) as (frontend, _queue, url):
+        handler = CommandHandler(lambda: frontend.devices, _no_reload)  # type: ignore[arg-type,return-value]
+        newer = PushDeviceSimulator(url, "SPD-0001", biodata=True, face_version=40, **FAST)  # profile says 39
+        face = DeviceTemplate("7", "face", 0, b"\x05" * 2000, "face:ZKFace-VL:39")
+        async with running(newer):
+            result = await command(
+                handler, CommandAction.SYNC_USERS, device="hall", users=[{"pin": "7", "templates": [_wire(face)]}]
+            )
+    hall = result.results["hall"]
+    assert not result.ok and hall["ok"] is False and hall["error"].startswith("1 perintah gagal")
+    assert [(f["pin"], f["command"]) for f in hall["failed"]] == [("7", "DATA UPDATE BIODATA")]
+    assert "return code -1" in hall["failed"][0]["error"]
+    assert base64.b64encode(face.data).decode()[:24] not in repr(result)
+    assert newer.templates_of("7") == {} and ("7", "face", 0) not in frontend.devices[0].known_templates

@@ -132,7 +132,7 @@ async def test_sync_users_through_the_gateway_makes_each_device_hold_the_area(tm
     assert synced.ok, synced
     assert synced.results["b"] | {"ok": True} == {
         "ok": True, "in_sync": False, "dry_run": False, "users_added": 2, "users_updated": 0, "users_deleted": 1,
-        "templates_written": 2, "templates_deleted": 0, "enrol_on_site": [],
+        "templates_written": 2, "templates_deleted": 0, "enrol_on_site": [], "enrol_on_site_count": 0,
     }  # fmt: skip
     assert synced.results["a"]["users_added"] == 1 and synced.results["a"]["templates_written"] == 0
     assert synced.results["c"]["enrol_on_site"] == [

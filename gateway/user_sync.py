@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,9 +94,11 @@ def plan_sync(
     *,
     complete: bool = True,
     writable_modalities: frozenset[str] = frozenset(MODALITIES),
+    stored_name: Callable[[str], str] = lambda name: name,
 ) -> SyncPlan:
     """What to do so the device holds `desired`. `writable_modalities`: what the driver can write at all
-    (pyzk writes fingerprints only), on top of what the profile says the device stores."""
+    (pyzk writes fingerprints only), on top of what the profile says the device stores. `stored_name`:
+    a name as the device keeps it (cut to its field), so a long name is not an update at every sync."""
     wanted = {user.pin: user for user in desired}
     have = {user.pin: user for user in users_on_device}
     held: dict[TemplateSlot, DeviceTemplate] = {(t.pin, t.modality, t.index): t for t in templates_on_device}
@@ -107,7 +109,9 @@ def plan_sync(
         )
     add = tuple(user.as_device_user for pin, user in wanted.items() if pin not in have)
     update = tuple(
-        user.as_device_user for pin, user in wanted.items() if pin in have and have[pin] != user.as_device_user
+        user.as_device_user
+        for pin, user in wanted.items()
+        if pin in have and (have[pin].name, have[pin].card) != (stored_name(user.name), user.card)
     )
     remove = tuple(sorted(pin for pin in have if pin not in wanted)) if complete else ()
     writes: list[tuple[DeviceUser, tuple[DeviceTemplate, ...]]] = []
@@ -259,13 +263,15 @@ async def sync_on(coordinator: Any, request: SyncRequest) -> dict[str, Any]:
     def reconcile(driver: Any) -> dict[str, Any]:
         wants_templates = any(user.templates is not None for user in request.users)
         templates = driver.read_templates() if wants_templates else []
+        users = driver.read_users()
         plan = plan_sync(
             request.users,
-            driver.read_users(),
+            users,
             templates,
             profile.biometrics,
             complete=request.complete,
             writable_modalities=writable,
+            stored_name=driver.stored_name,
         )
         summary = plan.summary() if request.dry_run else apply_plan(driver, plan)
         return {"in_sync": plan.in_sync, "dry_run": request.dry_run, **summary}

@@ -118,7 +118,9 @@ async def test_sync_users_through_the_gateway_makes_each_device_hold_the_area(tm
             poll_interval_s=30,
         )  # fmt: skip
         config.write_text(config.read_text().replace('name = "c"\n', 'name = "c"\nprofile = "zkteco-legacy-udp"\n'))
-        users = [{"pin": "1001", "name": "Ani", "templates": _wire(fingers)}, {"pin": "1002", "name": "Budi"}]
+        # A name longer than a 28-byte user record keeps (8 bytes): stored cut, and not an update every time.
+        long_name = "Budi Santoso Wibowo"
+        users = [{"pin": "1001", "name": "Ani", "templates": _wire(fingers)}, {"pin": "1002", "name": long_name}]
         async with running_gateway(config) as (_gateway, centre):
             planned = await centre.command(CommandAction.SYNC_USERS, users=users, dry_run=True)
             assert planned.ok and planned.results["b"]["users_deleted"] == 1 and other.fingerprints_of("999")
@@ -139,8 +141,9 @@ async def test_sync_users_through_the_gateway_makes_each_device_hold_the_area(tm
         {"pin": "1001", "modality": "fingerprint", "index": 0},
         {"pin": "1001", "modality": "fingerprint", "index": 6},
     ]
-    assert all(result["in_sync"] for result in again.results.values())  # nothing left to do
+    assert {name: r["in_sync"] for name, r in again.results.items()} == dict.fromkeys("abc", True)  # nothing to do
     assert erased.ok and erased.results["b"]["templates_deleted"] == 2 and erased.results["b"]["users_deleted"] == 1
     assert old.fingerprints == [] and sorted(u.pin for u in old.users) == ["1001", "1002"]
     assert [u.pin for u in other.users] == ["1001"] and other.fingerprints_of("1001") == {}
+    assert {u.pin: u.name for u in old.users}["1002"] == long_name  # 72-byte users: 24 bytes of name
     assert b"".join(fingers.values())[:64].hex() not in repr(synced)

@@ -93,3 +93,11 @@ def test_templates_are_read_from_firmware_that_reports_no_counts(devices) -> Non
     simulator.add_user("1001", "Ani")
     simulator.enrol_finger("1001", 2)
     assert [(t.pin, t.index) for t in driver.read_templates()] == [("1001", 2)]
+
+
+def test_the_first_user_on_an_empty_terminal_is_written_in_its_own_record_size(devices) -> None:
+    # pyzk learns the size from the user table; an empty one leaves its default, 28 bytes over UDP,
+    # which cut this name to "Siti Ami" on a terminal of 72-byte users.
+    simulator, driver = devices(transport="udp")
+    driver.write_users([DeviceUser("19850312", "Siti Aminah binti Yusuf")])
+    assert [(user.pin, user.name) for user in simulator.users] == [("19850312", "Siti Aminah binti Yusuf")]

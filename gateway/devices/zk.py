@@ -311,7 +311,19 @@ class ZKDriver:
         """pyzk's get_users(), which returns nothing when the device reports no users (pyzk #76)."""
         if not zk.users:
             zk.users = 1  # read the table anyway; its size tells how many there are
-        return list(zk.get_users())
+        users = list(zk.get_users())
+        if not users:
+            zk.user_packet_size = self._user_record_size(zk)
+        return users
+
+    def _user_record_size(self, zk: Any) -> int:
+        """pyzk learns the user record size (28 or 72 bytes) from the user table; an empty one tells it
+        nothing, and pyzk then writes 72-byte users over TCP and 28-byte ones over UDP, whatever the device
+        keeps (a first user written over UDP to a 72-byte device got its name cut to 8 bytes). The
+        device's ~UserExtFmt option says: 1 extended (72), 0 not (28)."""
+        answer = zk._ZK__send_command(const.CMD_OPTIONS_RRQ, b"~UserExtFmt\x00", 1024)
+        value = bytes(zk._ZK__data or b"").split(b"=", 1)[-1].split(b"\x00", 1)[0] if answer.get("status") else b""
+        return {b"1": 72, b"0": 28}.get(value, zk.user_packet_size)
 
     def read_users(self) -> list[DeviceUser]:
         zk = self._connection()
@@ -321,6 +333,12 @@ class ZKDriver:
         return [
             DeviceUser(pin=user.user_id, name=_real_name(user.name, user.user_id), card=user.card) for user in users
         ]
+
+    def stored_name(self, name: str) -> str:
+        """`name` as this device keeps it: cut to its field (8 bytes in 28-byte user records, 24 in 72-byte
+        ones, as pyzk packs it). Known once the users have been read."""
+        width = 8 if self._zk is not None and self._zk.user_packet_size == 28 else 24
+        return name.encode(self.encoding, errors="ignore")[:width].decode(self.encoding, errors="ignore").strip()
 
     def write_user(self, user: DeviceUser) -> None:
         """Create or update the user holding `user.pin`, keeping its uid, privilege and password."""

@@ -59,6 +59,9 @@ class CommandHandler:
             raise CommandError(f"action {command.action.value!r} is not handled by this gateway")
         return await handler(self, command.args)
 
+    async def _sync_users(self, args: dict[str, Any]) -> Outcome:
+        return await _sync_users_on(self._targets, args)
+
     async def _reload(self, _args: dict[str, Any]) -> Outcome:
         return await self._reload_config(), {}
 
@@ -112,6 +115,25 @@ class CommandHandler:
         return results
 
 
+async def _sync_users_on(
+    targets: Callable[[object], list[Coordinator]], args: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    from gateway.user_sync import SyncError, parse_sync_args, sync_on
+
+    try:
+        request = parse_sync_args(args)
+    except SyncError as exc:
+        raise CommandError(str(exc)) from None
+    results: dict[str, Any] = {}
+    for coordinator in targets(request.device):
+        try:
+            results[coordinator.config.name] = {"ok": True, **await sync_on(coordinator, request)}
+        except (DeviceError, SyncError) as exc:
+            results[coordinator.config.name] = {"ok": False, "error": str(exc)}
+    verb = "planned" if request.dry_run else "synchronised"
+    return f"{len(request.users)} users {verb}", results
+
+
 # One handler per action of the contract (tests/test_commands.py checks none is missing).
 HANDLERS: Mapping[CommandAction, Callable[[CommandHandler, dict[str, Any]], Awaitable[Outcome]]] = MappingProxyType(
     {
@@ -120,6 +142,7 @@ HANDLERS: Mapping[CommandAction, Callable[[CommandHandler, dict[str, Any]], Awai
         CommandAction.WRITE_USER: CommandHandler._write_user,
         CommandAction.RELOAD_CONFIG: CommandHandler._reload,
         CommandAction.UPGRADE: CommandHandler._upgrade,
+        CommandAction.SYNC_USERS: CommandHandler._sync_users,
     }
 )
 

@@ -42,6 +42,14 @@ the file, the key, what was found and what was expected.
     buffered_read = false               # the firmware has no buffered read of the log (ZMM100): read it
                                         #   with command 13; absent: the gateway finds out by asking
 
+    [biometrics]                        # what the device stores besides users (absent: users only)
+    user_capacity = 3000                # users the device holds
+    fingerprint = { format = "ZKFinger", version = "10.0", capacity = 3000 }
+    face = { format = "ZKFace-VL", version = "39", capacity = 6000 }   # absent: no such sensor
+    palm = { format = "ZKPalm", version = "12", capacity = 6000 }
+                                        # templates copy only between devices whose format and major
+                                        #   version agree (ZKFinger 9 and 10 templates do not match)
+
     [serial]                            # serial only: line format, see gateway/devices/serial_line.py
     [push]                              # push only: options told at registration, see gateway/push/device.py
 
@@ -63,18 +71,55 @@ _ZONES = ("office", "UTC", "WIB", "WITA", "WIT")
 _KNOWN_KEYS: dict[str, frozenset[str]] = {
     "": frozenset(
         {"model", "vendor", "protocol", "description", "connection", "names", "clock", "punch_states"}
-        | {"capabilities", "quirks", "serial", "push"}
+        | {"capabilities", "quirks", "serial", "push", "biometrics"}
     ),
     "connection": frozenset({"transport", "port", "comm_key", "timeout_s"}),
     "names": frozenset({"encoding"}),
     "clock": frozenset({"zone", "may_set", "max_drift_s", "future_tolerance_s"}),
     "capabilities": frozenset({"live_events", "clear_log", "capacity", "clear_at_fill"}),
     "quirks": frozenset({"omit_ping", "force_udp", "buffered_read"}),
+    "biometrics": frozenset({"user_capacity", *("fingerprint", "face", "palm")}),
 }
+MODALITIES = ("fingerprint", "face", "palm")
+_TEMPLATE_FORMAT_KEYS = frozenset({"format", "version", "capacity"})
 
 
 class ProfileError(ValueError):
     """A profile that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFormat:
+    """How one kind of biometric template is encoded on a device: the algorithm and its version."""
+
+    modality: str  # fingerprint | face | palm
+    format: str  # the vendor's algorithm name, e.g. ZKFinger
+    version: str  # as the firmware reports it, e.g. 10.0 (~ZKFPVersion 10)
+    capacity: int  # templates of this kind the device holds
+
+    @property
+    def key(self) -> str:
+        """What must be equal for a template to be copied: the format and the major version."""
+        return f"{self.modality}:{self.format}:{self.version.split('.', 1)[0]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Biometrics:
+    """The [biometrics] table: which templates a device stores and how many users it holds."""
+
+    user_capacity: int | None = None  # None: the profile does not say
+    fingerprint: TemplateFormat | None = None
+    face: TemplateFormat | None = None
+    palm: TemplateFormat | None = None
+
+    @property
+    def formats(self) -> dict[str, TemplateFormat]:
+        return {f.modality: f for f in (self.fingerprint, self.face, self.palm) if f is not None}
+
+    def accepts(self, modality: str, format_key: str) -> bool:
+        """Whether a template of this modality and format (TemplateFormat.key) can be written here."""
+        own = self.formats.get(modality)
+        return own is not None and own.key == format_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +148,7 @@ class DeviceProfile:
     force_udp: bool = False
     buffered_read: bool | None = None  # None: find out from the device
     serial: dict[str, Any] = field(default_factory=dict)
+    biometrics: Biometrics = field(default_factory=Biometrics)
     source: str = ""
 
     def canonical_state(self, raw: int) -> int | None:
@@ -177,8 +223,27 @@ def parse_profile(path: Path) -> DeviceProfile:
         force_udp=quirks.get("force_udp", bool, False),
         buffered_read=quirks.get("buffered_read", bool, None),
         serial=serial,
+        biometrics=_biometrics(top.sub("biometrics")),
         source=source,
     )
+
+
+def _biometrics(table: TomlTable) -> Biometrics:
+    formats: dict[str, TemplateFormat | None] = {}
+    for modality in MODALITIES:
+        if modality not in table.table:
+            formats[modality] = None
+            continue
+        entry = table.sub(modality)
+        entry.refuse_unknown(_TEMPLATE_FORMAT_KEYS)
+        formats[modality] = TemplateFormat(
+            modality=modality,
+            format=entry.get("format", str),
+            version=entry.get("version", str),
+            capacity=entry.get("capacity", int, minimum=1),
+        )
+    user_capacity = table.get("user_capacity", int, None, minimum=1)
+    return Biometrics(user_capacity=user_capacity, **formats)
 
 
 def _state_map(states: TomlTable, source: str) -> dict[int, int]:

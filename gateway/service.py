@@ -16,8 +16,9 @@ from gateway.commands import CommandError, CommandHandler
 from gateway.config import ConfigError, GatewayConfig, load_gateway_config
 from gateway.coordinator import DeviceCoordinator, DriverFactory
 from gateway.device_interface import Coordinator
-from gateway.devices.base import DeviceDriver
+from gateway.devices.base import DeviceDriver, DeviceTemplate
 from gateway.devices.factory import driver_for
+from gateway.enrolment import BiometricOutbox, BiometricSender, EnrolmentWatcher
 from gateway.faults import crash_point, is_armed
 from gateway.push import push_frontend
 from gateway.queue import PunchQueue
@@ -70,6 +71,12 @@ class Gateway:
         self.queue = PunchQueue(config.queue_path)
         self.relay = Relay(config, self.queue)
         self.push = push_frontend(config, self.queue, self.relay.wake)  # None without push devices
+        # Templates enrolled on devices, on their way to the centre (gateway/enrolment.py).
+        self.biometrics = BiometricOutbox(config.state_dir / "biometrics.sqlite")
+        self.biometric_sender = BiometricSender(
+            self.biometrics, self.relay.mqtt, unit=config.unit, gateway_id=config.gateway_id, relay=config.relay
+        )
+        self.enrolment = EnrolmentWatcher(lambda: self.coordinators, self.biometrics, self.biometric_sender.wake)
         self.coordinators = self._coordinators_for(config)
         self.commands = CommandHandler(
             lambda: self.coordinators, self.reload_config, lambda args: request_upgrade(self.config.state_dir, args)
@@ -91,12 +98,21 @@ class Gateway:
             if device.protocol != "push"
         ]
         # Push devices answer commands and report health through the same interface as polled ones.
-        return [*polled, *(self.push.coordinators_for(config) if self.push else [])]
+        pushed = self.push.coordinators_for(config) if self.push else []
+        for device in pushed:  # a push device uploads its enrolments itself
+            device.on_template = lambda template, serial=device.serial: self._enrolled(serial, template)
+        return [*polled, *pushed]
+
+    def _enrolled(self, serial: str, template: DeviceTemplate) -> None:
+        if self.biometrics.offer(serial, template):
+            self.biometric_sender.wake()
 
     async def start(self) -> None:
         await self.relay.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
         self._tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
+        self._tasks.append(asyncio.create_task(self.biometric_sender.run(), name="biometric-uploads"))
+        self._tasks.append(asyncio.create_task(self.enrolment.run(), name="enrolment-watch"))
         self._start_devices()
         if self.push:
             await self.push.start()
@@ -144,6 +160,7 @@ class Gateway:
             await self.push.stop()
         await self.relay.close()
         self.queue.close()
+        self.biometrics.close()
 
     def healthy(self) -> bool:
         """The relay loop turned recently: the process is working, not merely alive."""

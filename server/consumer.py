@@ -17,6 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from server.biometrics import BiometricIntake
 from server.db import dialect_of
 from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch
 from server.settings import ServerSettings
@@ -83,6 +84,10 @@ class PunchConsumer:
             self.mqtt.subscribe(
                 subscription_for(TopicKind.COMMAND_RESULTS, shared_group=group, unit=unit), self._on_command_result
             )
+            self.mqtt.subscribe(
+                subscription_for(TopicKind.BIOMETRICS, shared_group=group, unit=unit), self._on_biometric
+            )
+        self.biometrics = BiometricIntake()
 
     async def start(self) -> None:
         self.writer.start()
@@ -199,6 +204,31 @@ class PunchConsumer:
             if not await record_command_result(address, result):
                 log.warning("%s answered command %r, which it was never sent", address.gateway, result.command_id)
         self.mqtt.ack(message)
+
+    async def _on_biometric(self, message: IncomingMessage) -> None:
+        """Judged by server/biometrics.py; quarantined (template withheld) before the answer, as batches are."""
+        try:
+            address = parse_topic(message.topic)
+        except ContractError as exc:
+            self.counters.ignored_messages += 1
+            log.warning("ignoring a biometric upload on %s: %s", message.topic, exc)
+            self.mqtt.ack(message)
+            return
+        ack, kept, reason = self.biometrics.judge(address, message.payload)
+        log.info("%s", reason)  # the reason names the upload, never its template
+
+        def answer(done: asyncio.Future[StoreResult | None] | None = None) -> None:
+            if done is not None and (done.cancelled() or done.exception() is not None):
+                self.counters.store_failures += 1  # not kept aside: no answer, the gateway offers it again
+            elif ack is not None:
+                self.mqtt.send(address_for(address.unit, address.gateway, TopicKind.BIOMETRIC_ACKS), ack.to_json())
+            self.mqtt.ack(message)
+
+        if kept is None:
+            answer()
+            return
+        self.counters.quarantined += 1
+        self.writer.submit_rejection(Rejection(message.topic, kept, reason, address.gateway)).add_done_callback(answer)
 
     async def send_command(self, unit: str, gateway_id: str, command: Command) -> None:
         """Publish a command on the gateway's command topic and wait for the broker to take it."""

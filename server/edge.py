@@ -30,8 +30,10 @@ from wire.contract import TOPIC_ROOT, TopicKind, topic_for, validate_slug
 from wire.embedded import free_port
 from wire.mqtt import MqttSettings
 
-GATEWAY_WRITES = (TopicKind.PUNCHES, TopicKind.STATUS, TopicKind.TELEMETRY, TopicKind.COMMAND_RESULTS)
-GATEWAY_READS = (TopicKind.ACKS, TopicKind.COMMANDS)
+GATEWAY_WRITES = (
+    TopicKind.PUNCHES, TopicKind.STATUS, TopicKind.TELEMETRY, TopicKind.COMMAND_RESULTS, TopicKind.BIOMETRICS
+)  # fmt: skip
+GATEWAY_READS = (TopicKind.ACKS, TopicKind.COMMANDS, TopicKind.BIOMETRIC_ACKS)
 SERVER_READS = GATEWAY_WRITES
 SERVER_WRITES = GATEWAY_READS
 

@@ -20,6 +20,9 @@ from wire.contract import (
     SCHEMA_VERSION,
     AckStatus,
     BatchAck,
+    BiometricAck,
+    BiometricAckStatus,
+    BiometricUpload,
     Command,
     CommandAction,
     CommandResult,
@@ -181,6 +184,15 @@ def _next_version(message: object, nested: Callable[[dict], list[dict]] = lambda
             ),
             lambda body: body["devices"],
         ),
+        (
+            BiometricUpload(
+                upload_id="b" * 32, gateway_id="gw-1", unit="jkt", device_serial="SER-1", pin="7",
+                modality="fingerprint", index=3, template_format="fingerprint:zk:10", template=b"\x01\x02",
+                detected_at=datetime(2026, 1, 1, tzinfo=UTC),
+            ),
+            lambda body: [],
+        ),
+        (BiometricAck("b" * 32, BiometricAckStatus.DEFERRED, reason="later", retry_after_s=60), lambda body: []),
     ],
     ids=lambda value: type(value).__name__ if not callable(value) else "",
 )  # fmt: skip

@@ -125,3 +125,27 @@ def test_firmware_that_coalesces_its_answers_loses_records_in_an_npm_client(node
         history(simulator, 5_000, ["1"])
         result = run_client(node, tmp_path, simulator, "zkteco-js", read=["attendances"], timeout_ms=1500)
     assert len(result["attendances"]) < 5_000
+
+
+@pytest.mark.parametrize("client", ["zkteco-js", "zklib-js"])
+def test_npm_clients_write_users_the_simulator_stores_and_pyzk_reads_back(node, tmp_path, client):
+    # Their writers put a 9-character user id at offset 48 of the 72-byte record and the card as a u16.
+    writes: list[dict[str, object]] = [
+        {"op": "set_user", "uid": 7, "pin": "19850312", "name": "Siti Aminah", "card": 4321},
+        {"op": "set_user", "uid": 8, "pin": "1008", "name": "Budi"},
+    ]
+    if client == "zkteco-js":  # the only pinned client with a delete
+        writes.append({"op": "delete_user", "uid": 8})
+    with ZKSimulator() as simulator:
+        simulator.add_user("1008", "Budi", uid=8)
+        simulator.enrol_finger("1008", 1)
+        result = run_client(node, tmp_path, simulator, client, writes=writes, read=["users"])
+        stored = {user.pin: user for user in simulator.users}
+        templates_left = simulator.fingerprints_of("1008")
+    assert result["writes"] == [2000] * len(writes)
+    assert stored["19850312"].uid == 7 and stored["19850312"].name == "Siti Aminah" and stored["19850312"].card == 4321
+    if client == "zkteco-js":
+        assert "1008" not in stored and templates_left == {}  # the user's fingerprints go with them
+        assert [user["pin"] for user in result["users"]] == ["19850312"]
+    else:
+        assert sorted(stored) == ["1008", "19850312"] and list(templates_left) == [1]

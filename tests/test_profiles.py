@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gateway.profiles import PROFILE_DIR, ProfileError, load_all_profiles, load_profile
@@ -115,3 +117,31 @@ def test_the_good_serial_format_of_those_cases_loads(tmp_path):
     lines = "".join(f"{k} = {v}\n" for k, v in GOOD_SERIAL.items())
     (tmp_path / "tty.toml").write_text(MINIMAL.replace('"zk"', '"serial"') + "[serial]\n" + lines)
     assert load_profile("tty", tmp_path).serial["baud"] == 9600
+
+
+def test_biometric_capabilities_say_which_devices_can_share_templates():
+    generic, legacy = load_profile("zkteco-generic-tcp"), load_profile("zkteco-legacy-udp")
+    speedface, serial = load_profile("zkteco-speedface-push"), load_profile("giga-tms-tr320")
+    finger = generic.biometrics.fingerprint
+    assert finger is not None and (finger.format, finger.version, finger.capacity) == ("ZKFinger", "10.0", 3000)
+    assert generic.biometrics.user_capacity == 3000 and set(generic.biometrics.formats) == {"fingerprint"}
+    assert speedface.biometrics.accepts("fingerprint", finger.key)  # the same algorithm and major version
+    assert not legacy.biometrics.accepts("fingerprint", finger.key)  # ZKFinger 9.0 cannot match a 10.0 template
+    assert set(speedface.biometrics.formats) == {"fingerprint", "face", "palm"}
+    assert not generic.biometrics.accepts("face", speedface.biometrics.formats["face"].key)  # no face sensor
+    assert serial.biometrics.formats == {} and serial.biometrics.user_capacity is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[biometrics]\nfingerprint = { format = 'ZKFinger', version = '10.0' }\n", "biometrics.fingerprint.capacity"),
+        ("[biometrics]\nface = { format = 'ZKFace', version = '7', capacity = 1, algo = 'x' }\n", "face.algo"),
+        ("[biometrics]\nfingerprints = { format = 'ZKFinger' }\n", "did you mean 'fingerprint'?"),
+        ("[biometrics]\nuser_capacity = 0\n", "biometrics.user_capacity: expected at least 1"),
+    ],
+)
+def test_a_bad_biometrics_table_names_the_key(tmp_path, extra, message):
+    (tmp_path / "bio.toml").write_text(f'model = "M"\nvendor = "V"\nprotocol = "zk"\n{extra}')
+    with pytest.raises(ProfileError, match=re.escape(message)):
+        load_profile("bio", tmp_path)

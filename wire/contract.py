@@ -18,10 +18,13 @@ Topic tree, per unit and gateway (unit and gateway ids are lower-case slugs); ho
     kinerja/v1/{unit}/{gateway}/telemetry        gateway -> server   Telemetry
     kinerja/v1/{unit}/{gateway}/commands         server  -> gateway  Command
     kinerja/v1/{unit}/{gateway}/command_results  gateway -> server   CommandResult
+    kinerja/v1/{unit}/{gateway}/biometrics       gateway -> server   BiometricUpload
+    kinerja/v1/{unit}/{gateway}/biometric_acks   server  -> gateway  BiometricAck
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -57,6 +60,8 @@ class TopicKind(StrEnum):
     TELEMETRY = "telemetry"
     COMMANDS = "commands"
     COMMAND_RESULTS = "command_results"
+    BIOMETRICS = "biometrics"
+    BIOMETRIC_ACKS = "biometric_acks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,9 @@ DELIVERY: Final[Mapping[TopicKind, Delivery]] = MappingProxyType(
         TopicKind.TELEMETRY: Delivery(qos=0, retain=False),
         TopicKind.COMMANDS: Delivery(qos=1, retain=False),
         TopicKind.COMMAND_RESULTS: Delivery(qos=1, retain=False),
+        # Templates go from a durable outbox until acked, as punches do.
+        TopicKind.BIOMETRICS: Delivery(qos=1, retain=False),
+        TopicKind.BIOMETRIC_ACKS: Delivery(qos=1, retain=False),
     }
 )
 
@@ -304,15 +312,145 @@ class GatewayStatus:
         )
 
 
+# -- biometric templates (issue 18): specific personal data under UU 27/2022 ---------------------------
+# A template enrolled on a device travels to the centre once, over the authenticated broker link only.
+# Neither side logs it, puts it in telemetry or quarantines it: a rejected or deferred upload is kept
+# aside with its template withheld (`BiometricUpload.redacted`).
+
+BIOMETRIC_UPLOAD_VERSION = 1  # the version of this message kind, within the contract's schema
+MAX_BIOMETRIC_BYTES = 64 * 1024
+MAX_TEMPLATE_BYTES = 16 * 1024
+BIOMETRIC_MODALITIES = ("fingerprint", "face", "palm")
+_FORMAT_KEY = re.compile(r"^[a-z]+:[0-9A-Za-z_.-]{1,32}:[0-9A-Za-z]{0,8}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BiometricUpload:
+    """A template a device holds that the centre may not have: enrolled there, or first seen there.
+    Acked by `upload_id` with a BiometricAck; resent, same id, until then."""
+
+    upload_id: str  # 32 hex digits
+    gateway_id: str
+    unit: str
+    device_serial: str
+    pin: str
+    modality: str  # fingerprint | face | palm
+    index: int  # finger 0..9, face or palm number
+    template_format: str  # "<modality>:<algorithm>:<major version>", e.g. fingerprint:ZKFinger:10
+    template: bytes = field(repr=False)
+    detected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    version: int = BIOMETRIC_UPLOAD_VERSION
+    schema: int = SCHEMA_VERSION
+
+    def __repr__(self) -> str:
+        return (
+            f"BiometricUpload(upload_id={self.upload_id!r}, device_serial={self.device_serial!r}, pin={self.pin!r}, "
+            f"modality={self.modality!r}, index={self.index}, size={len(self.template)})"
+        )
+
+    def to_json(self) -> bytes:
+        return json.dumps(self._body(base64.b64encode(self.template).decode("ascii")), separators=(",", ":")).encode()
+
+    def redacted(self) -> bytes:
+        """The message with the template withheld: what may be kept aside or shown."""
+        return json.dumps(self._body(f"<withheld: {len(self.template)} bytes>"), separators=(",", ":")).encode()
+
+    def _body(self, template: str) -> dict[str, Any]:
+        return {
+            "schema": self.schema, "version": self.version, "upload_id": self.upload_id,
+            "gateway_id": self.gateway_id, "unit": self.unit, "device_serial": self.device_serial,
+            "pin": self.pin, "modality": self.modality, "index": self.index,
+            "template_format": self.template_format, "template": template,
+            "detected_at": self.detected_at.isoformat(),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> BiometricUpload:
+        body = _load_object(payload, MAX_BIOMETRIC_BYTES, "biometric upload")
+        _check_schema(body)
+        version = _field(body, "version", int)
+        if version != BIOMETRIC_UPLOAD_VERSION:
+            raise ContractError(f"version: this side reads biometric uploads of version {BIOMETRIC_UPLOAD_VERSION}")
+        upload_id = _field(body, "upload_id", str)
+        if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
+            raise ContractError("upload_id: expected 32 hex digits")
+        serial, pin = _field(body, "device_serial", str), _field(body, "pin", str)
+        if not _SERIAL.match(serial):
+            raise ContractError("device_serial: expected 1-64 letters, digits or '_.:-'")
+        if not _PIN.match(pin):
+            raise ContractError(f"pin: expected 1-{MAX_PIN_LENGTH} letters or digits")
+        modality, index = _field(body, "modality", str), _field(body, "index", int)
+        if modality not in BIOMETRIC_MODALITIES:
+            raise ContractError(f"modality: expected one of {list(BIOMETRIC_MODALITIES)}")
+        if not 0 <= index <= 9:
+            raise ContractError("index: expected 0..9")
+        template_format = _field(body, "template_format", str)
+        if not _FORMAT_KEY.match(template_format) or not template_format.startswith(f"{modality}:"):
+            raise ContractError("template_format: expected '<modality>:<algorithm>:<major version>'")
+        try:
+            template = base64.b64decode(_field(body, "template", str), validate=True)
+        except ValueError:  # binascii.Error is a ValueError; the message never quotes the data
+            raise ContractError("template: not base64") from None
+        if not 0 < len(template) <= MAX_TEMPLATE_BYTES:
+            raise ContractError(f"template: expected 1..{MAX_TEMPLATE_BYTES} bytes, got {len(template)}")
+        return cls(
+            upload_id=upload_id,
+            gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
+            unit=validate_slug(_field(body, "unit", str), "unit"),
+            device_serial=serial, pin=pin, modality=modality, index=index,
+            template_format=template_format, template=template,
+            detected_at=_aware_time(_field(body, "detected_at", str), "detected_at"),
+        )  # fmt: skip
+
+
+class BiometricAckStatus(StrEnum):
+    STORED = "stored"  # the centre holds the template now: the gateway forgets it
+    DEFERRED = "deferred"  # valid, but the centre cannot store it yet: the gateway keeps it, offers it again
+    REJECTED = "rejected"  # breaks the contract: resending the same bytes will not help; the gateway drops it
+
+
+@dataclass(frozen=True, slots=True)
+class BiometricAck:
+    upload_id: str
+    status: BiometricAckStatus
+    reason: str | None = None
+    retry_after_s: int = 3600  # for DEFERRED: when to offer it again
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        body["status"] = self.status.value
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> BiometricAck:
+        body = _load_object(payload, 16 * 1024, "biometric ack")
+        _check_schema(body)
+        try:
+            status = BiometricAckStatus(_field(body, "status", str))
+        except ValueError:
+            raise ContractError(f"status: expected one of {[s.value for s in BiometricAckStatus]}") from None
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ContractError("reason: expected a string or null")
+        retry = body.get("retry_after_s", 3600)
+        if not isinstance(retry, int) or isinstance(retry, bool) or not 1 <= retry <= 7 * 86400:
+            raise ContractError("retry_after_s: expected 1..604800 seconds")
+        return cls(_field(body, "upload_id", str), status, reason, retry)
+
+
 class CommandAction(StrEnum):
     SYNC_CLOCK = "sync_clock"  # args: {"device": name} or {} for every device
     REREAD_DEVICE = "reread_device"  # args: {"device": name}: read the whole log again now
     WRITE_USER = "write_user"  # args: {"pin", "name", "card"?, "device"?}: enrol on one or every device
     RELOAD_CONFIG = "reload_config"  # args: {}: re-read the config file and restart the device pollers
     UPGRADE = "upgrade"  # args: {"version", "url", "signature_url"?}: a signed release (gateway/upgrade.py)
+    SYNC_USERS = "sync_users"  # args: {"users": [...], "complete"?, "dry_run"?, "device"?} (gateway/user_sync.py)
 
 
-MAX_COMMAND_BYTES = 16 * 1024
+# sync_users carries an area's user list (and pages of templates): as large as a batch, within the broker's
+# max_packet_size (deploy/mosquitto: 270,000 bytes).
+MAX_COMMAND_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ so that a slow or hung device never stalls the event loop or the other devices.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -55,6 +55,29 @@ class DeviceUser:
     pin: str
     name: str
     card: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTemplate:
+    """A biometric template as a device stores it, opaque.
+
+    `data` is specific personal data under UU 27/2022: it is never logged, never put in telemetry or
+    health, and its repr shows the size only. `format_key` (profiles.TemplateFormat.key) says which
+    devices can use it; `index` is the finger (0..9) for fingerprints and 0 for a face or palm.
+    """
+
+    pin: str
+    modality: str  # fingerprint | face | palm
+    index: int
+    data: bytes = field(repr=False)
+    format_key: str = ""
+    valid: int = 1
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceTemplate(pin={self.pin!r}, modality={self.modality!r}, index={self.index}, "
+            f"size={len(self.data)}, format_key={self.format_key!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +131,23 @@ class DeviceDriver(Protocol):
     def write_user(self, user: DeviceUser) -> None:
         """Create or update the user with this PIN on the device."""
         ...
+
+
+class BiometricDriver(DeviceDriver, Protocol):
+    """A driver that also manages users and templates (ZK terminals; push devices do it by command)."""
+
+    def write_users(self, users: list[DeviceUser]) -> None:
+        """write_user for many, reading the device's user table once."""
+        ...
+
+    def delete_users(self, pins: list[str]) -> int:
+        """Remove these users and, as firmware does, their templates; returns how many there were."""
+        ...
+
+    def read_templates(self) -> list[DeviceTemplate]: ...
+
+    def write_templates(self, user: DeviceUser, templates: list[DeviceTemplate]) -> None:
+        """Store these templates for the user (created or updated first), replacing those of the same index."""
+        ...
+
+    def delete_template(self, pin: str, modality: str, index: int) -> bool: ...

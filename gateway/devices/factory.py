@@ -39,4 +39,5 @@ def driver_for(config: DeviceConfig, zone: tzinfo | None = None, hooks: DriverHo
         buffered_read=profile.buffered_read,
         quarantine=hooks.quarantine,
         report_anomaly=hooks.report_anomaly,
+        fingerprint_format=profile.biometrics.fingerprint.key if profile.biometrics.fingerprint else "",
     )

@@ -31,9 +31,18 @@ from typing import Any
 
 from zk import ZK, const
 from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
+from zk.finger import Finger
 
 from gateway.devices import zk_frames as frames
-from gateway.devices.base import ANOMALIES, DeviceError, DeviceInfo, DevicePunch, DeviceUser, LiveEventsRefused
+from gateway.devices.base import (
+    ANOMALIES,
+    DeviceError,
+    DeviceInfo,
+    DevicePunch,
+    DeviceTemplate,
+    DeviceUser,
+    LiveEventsRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +89,7 @@ class ZKDriver:
         quarantine: Callable[[bytes, str], None] | None = None,
         buffered_read: bool | None = None,
         report_anomaly: Callable[[str, str], None] | None = None,
+        fingerprint_format: str = "",
     ) -> None:
         if transport not in ("tcp", "udp"):
             raise ValueError(f"transport must be 'tcp' or 'udp', not {transport!r}")
@@ -92,6 +102,9 @@ class ZKDriver:
         self.report_anomaly = report_anomaly
         # Whether the firmware has the buffered read of the log: the profile may say; None: find out.
         self.buffered_read = buffered_read
+        # The profile's fingerprint TemplateFormat.key ("" when the profile names none): templates read
+        # here carry it, and only templates with it are written here.
+        self.fingerprint_format = fingerprint_format
         self.counts_reliable = True  # until the device's count disagrees with its log
         self._known_count: int | None = None  # records in the log when last read whole
         self._record_size: int | None = None  # the layout the log had then
@@ -299,7 +312,19 @@ class ZKDriver:
         """pyzk's get_users(), which returns nothing when the device reports no users (pyzk #76)."""
         if not zk.users:
             zk.users = 1  # read the table anyway; its size tells how many there are
-        return list(zk.get_users())
+        users = list(zk.get_users())
+        if not users:
+            zk.user_packet_size = self._user_record_size(zk)
+        return users
+
+    def _user_record_size(self, zk: Any) -> int:
+        """pyzk learns the user record size (28 or 72 bytes) from the user table; an empty one tells it
+        nothing, and pyzk then writes 72-byte users over TCP and 28-byte ones over UDP, whatever the device
+        keeps (a first user written over UDP to a 72-byte device got its name cut to 8 bytes). The
+        device's ~UserExtFmt option says: 1 extended (72), 0 not (28)."""
+        answer = zk._ZK__send_command(const.CMD_OPTIONS_RRQ, b"~UserExtFmt\x00", 1024)
+        value = bytes(zk._ZK__data or b"").split(b"=", 1)[-1].split(b"\x00", 1)[0] if answer.get("status") else b""
+        return {b"1": 72, b"0": 28}.get(value, zk.user_packet_size)
 
     def read_users(self) -> list[DeviceUser]:
         zk = self._connection()
@@ -310,22 +335,113 @@ class ZKDriver:
             DeviceUser(pin=user.user_id, name=_real_name(user.name, user.user_id), card=user.card) for user in users
         ]
 
+    def stored_name(self, name: str) -> str:
+        """`name` as this device keeps it: cut to its field (8 bytes in 28-byte user records, 24 in 72-byte
+        ones, as pyzk packs it). Known once the users have been read."""
+        width = 8 if self._zk is not None and self._zk.user_packet_size == 28 else 24
+        return name.encode(self.encoding, errors="ignore")[:width].decode(self.encoding, errors="ignore").strip()
+
     def write_user(self, user: DeviceUser) -> None:
         """Create or update the user holding `user.pin`, keeping its uid, privilege and password."""
+        self.write_users([user])
+
+    def write_users(self, users: list[DeviceUser]) -> None:
+        """Create or update each user, reading the user table once (not once per user, as pyzk would)."""
         zk = self._connection()
-        with self._failing_as(f"write user {user.pin!r}"):
-            # get_users() also tells pyzk the device's user format (28 or 72 bytes) and the next free uid.
+        with self._failing_as(f"write user {users[0].pin!r}" if len(users) == 1 else f"write {len(users)} users"):
+            # get_users() also tells pyzk the device's user format (28 or 72 bytes).
             self._free_sizes(zk)
-            existing = next((known for known in self._device_users(zk) if known.user_id == user.pin), None)
-            zk.set_user(
-                uid=existing.uid if existing else zk.next_uid,
-                name=user.name,
-                privilege=existing.privilege if existing else const.USER_DEFAULT,
-                password=existing.password if existing else "",
-                group_id=existing.group_id if existing else "",
-                user_id=user.pin,
-                card=user.card,
+            known = {existing.user_id: existing for existing in self._device_users(zk)}
+            taken = {existing.uid for existing in known.values()}
+            next_uid = 1
+            for user in users:
+                existing = known.get(user.pin)
+                if existing is None:
+                    while next_uid in taken:
+                        next_uid += 1
+                    if next_uid > 0xFFFF:
+                        raise DeviceError(f"ZK device {self.address}: no free user id (uid) left for {user.pin!r}")
+                    taken.add(next_uid)
+                zk.set_user(
+                    uid=existing.uid if existing else next_uid,
+                    name=user.name,
+                    privilege=existing.privilege if existing else const.USER_DEFAULT,
+                    password=existing.password if existing else "",
+                    group_id=existing.group_id if existing else "",
+                    user_id=user.pin,
+                    card=user.card,
+                )
+
+    def delete_user(self, pin: str) -> bool:
+        """Remove the user holding `pin`; the firmware removes their fingerprints with them."""
+        return self.delete_users([pin]) == 1
+
+    def delete_users(self, pins: list[str]) -> int:
+        zk = self._connection()
+        with self._failing_as(f"delete user {pins[0]!r}" if len(pins) == 1 else f"delete {len(pins)} users"):
+            self._free_sizes(zk)
+            uid_by_pin = {existing.user_id: existing.uid for existing in self._device_users(zk)}
+            present = [uid_by_pin[pin] for pin in pins if pin in uid_by_pin]
+            for uid in present:
+                zk.delete_user(uid=uid)
+        return len(present)
+
+    # --- fingerprint templates (pyzk's get_templates / save_user_template; the bytes are never logged) ---
+
+    def read_templates(self) -> list[DeviceTemplate]:
+        """Every fingerprint template on the device, by PIN (pyzk reads neither faces nor palms).
+
+        The table is fetched with pyzk's buffered read and decoded here: pyzk's get_templates() reads
+        nothing when the finger count is 0, which firmware that misreports its counts always says.
+        """
+        zk = self._connection()
+        with self._failing_as("read templates"):
+            self._free_sizes(zk)
+            pin_by_uid = {user.uid: user.user_id for user in self._device_users(zk)}
+            table, _size = zk.read_with_buffer(const.CMD_DB_RRQ, const.FCT_FINGERTMP)
+            fingers = frames.parse_template_table(bytes(table))
+        return [
+            DeviceTemplate(
+                pin=pin_by_uid[uid],
+                modality="fingerprint",
+                index=finger,
+                data=data,
+                format_key=self.fingerprint_format,
+                valid=valid,
             )
+            for uid, finger, valid, data in fingers
+            if uid in pin_by_uid  # a template left behind by a deleted user is not anyone's
+        ]
+
+    def write_templates(self, user: DeviceUser, templates: list[DeviceTemplate]) -> None:
+        """Write the user, then their fingerprints in one upload (pyzk's save_user_template)."""
+        wrong = [t for t in templates if t.modality != "fingerprint" or t.format_key != self.fingerprint_format]
+        if wrong or not self.fingerprint_format:
+            kinds = ", ".join(sorted({f"{t.modality} {t.format_key or '?'}" for t in wrong})) or "fingerprints"
+            raise DeviceError(f"ZK device {self.address}: cannot store {kinds} (this device takes {self._takes()})")
+        self.write_user(user)
+        if not templates:
+            return
+        zk = self._connection()
+        with self._failing_as(f"write templates of {user.pin!r}"):
+            self._free_sizes(zk)
+            stored = next(known for known in self._device_users(zk) if known.user_id == user.pin)
+            fingers = [Finger(stored.uid, t.index, t.valid, t.data) for t in templates]
+            zk.save_user_template(stored, fingers)
+
+    def delete_template(self, pin: str, modality: str, index: int) -> bool:
+        if modality != "fingerprint":
+            return False
+        zk = self._connection()
+        with self._failing_as(f"delete template {index} of {pin!r}"):
+            self._free_sizes(zk)
+            existing = next((known for known in self._device_users(zk) if known.user_id == pin), None)
+            if existing is None:
+                return False
+            return bool(zk.delete_user_template(uid=existing.uid, temp_id=index))
+
+    def _takes(self) -> str:
+        return f"fingerprints {self.fingerprint_format}" if self.fingerprint_format else "no templates"
 
     def set_time(self, local_time: datetime) -> None:
         zk = self._connection()

@@ -193,3 +193,25 @@ def decode_zk_time(value: int) -> datetime:
     value, day = divmod(value, 31)
     year, month = divmod(value, 12)
     return datetime(year + 2000, month + 1, day + 1, hour, minute, second)
+
+
+_TEMPLATE_HEAD = struct.Struct("<HHbb")  # size + 6, uid, finger index, valid (pyzk get_templates)
+
+
+def parse_template_table(table: bytes) -> list[tuple[int, int, int, bytes]]:
+    """The fingerprint table (CMD_DB_RRQ with FCT_FINGERTMP): a u32 length, then per template its size
+    (the 6-byte head included), uid, finger index, valid flag and bytes. Returns (uid, finger, valid,
+    template) for each; FrameError when an entry runs past the table. Errors never quote template bytes."""
+    if len(table) < 4:
+        return []
+    (length,) = struct.unpack_from("<I", table)
+    body = table[4 : 4 + length]
+    templates: list[tuple[int, int, int, bytes]] = []
+    offset = 0
+    while offset + _TEMPLATE_HEAD.size <= len(body):
+        size, uid, finger, valid = _TEMPLATE_HEAD.unpack_from(body, offset)
+        if size <= _TEMPLATE_HEAD.size or offset + size > len(body):
+            raise FrameError(f"a template entry of {size} bytes at offset {offset} runs past the table")
+        templates.append((uid, finger, valid, bytes(body[offset + _TEMPLATE_HEAD.size : offset + size])))
+        offset += size
+    return templates

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.config import DeviceConfig
 from gateway.device_interface import Capability, DeviceHealth, clock_may_not_be_set, device_zone
-from gateway.devices.base import DeviceError, DeviceUser
+from gateway.devices.base import DeviceError, DeviceTemplate, DeviceUser
 from gateway.profiles import DeviceProfile, ProfileError
-from gateway.push import protocol
+from gateway.push import protocol, templates
 from gateway.queue import PunchQueue
 from gateway.tomltable import TomlTable
 
@@ -33,7 +33,7 @@ DEFAULT_REUPLOAD_DAYS = 31
 BATTERY_RESET_BEFORE = datetime(2001, 1, 1)  # ZK clocks restart at 2000-01-01 when the battery is flat
 PUSH_KEYS = frozenset(
     {"options", "delay_s", "error_delay_s", "trans_interval_min", "trans_times", "realtime", "user_command"}
-    | {"rtlog_punch_events"}
+    | {"rtlog_punch_events", "template_command"}
 )
 # Command ids only need to be unique per device over the life of the commands; starting from the clock
 # keeps a restarted gateway from reusing the ids of commands a device may still report on.
@@ -58,6 +58,11 @@ def load_push_options(profile: DeviceProfile) -> protocol.PushOptions:
         trans_times=table.get("trans_times", str, "00:00;14:05"),
         realtime=table.get("realtime", bool, True),
         user_command=table.choice("user_command", ("USERINFO", "USER"), "USERINFO"),
+        template_command=table.choice(
+            "template_command",
+            ("BIODATA", "FINGERTMP", "FP"),
+            "FP" if table.table.get("options") == "legacy" else "FINGERTMP",
+        ),
         rtlog_punch_events=_event_codes(table),
     )
 
@@ -93,6 +98,7 @@ class PushTraffic:
     user_count: int | None = None
     firmware: str | None = None
     operlog: dict[str, int] = field(default_factory=dict)
+    templates_uploaded: int = 0  # counts only: template bytes never go into telemetry
 
 
 class PushDeviceCoordinator:
@@ -120,6 +126,12 @@ class PushDeviceCoordinator:
         # Security PUSH firmware is told it is registered with this code; it is ours to invent.
         self.registry_code = f"{zlib.crc32(config.serial_number.encode()):010d}"  # the same after a restart
         self._delivered: dict[int, _PendingCommand] = {}
+        # What the device is known to hold, from its uploads and our own writes (it cannot be read back):
+        # the base a sync plans from. In memory: after a restart the first sync writes everyone again.
+        self.known_users: dict[str, DeviceUser] = {}
+        self.known_templates: dict[tuple[str, str, int], DeviceTemplate] = {}
+        # Told of each template the device uploads (enrolment detection, gateway/enrolment.py).
+        self.on_template: Callable[[DeviceTemplate], None] = lambda template: None
 
     @property
     def serial(self) -> str:
@@ -185,6 +197,35 @@ class PushDeviceCoordinator:
             log.info("push device %s (%s): %d new punches queued", self.config.name, self.serial, added)
             self.on_new_punches()
         return added, held
+
+    def templates_uploaded(self, upload: templates.TemplateUpload) -> None:
+        """Users and templates from an OPERLOG / BIODATA / USERINFO / FINGERTMP upload."""
+        for user in upload.users:
+            self.known_users[user.pin] = DeviceUser(user.pin, user.name, user.card)
+        for uploaded in upload.templates:
+            template = DeviceTemplate(
+                uploaded.pin, uploaded.modality, uploaded.index, uploaded.data, self._format_key(uploaded),
+                uploaded.valid,
+            )  # fmt: skip
+            slot = (template.pin, template.modality, template.index)
+            known = self.known_templates.get(slot)
+            self.known_templates[slot] = template
+            self.traffic.templates_uploaded += 1
+            if known is None or known.data != template.data:  # new to us: an enrolment, not our own write
+                self.on_template(template)
+
+    def _format_key(self, uploaded: templates.PushTemplate) -> str:
+        """The TemplateFormat.key of an uploaded template: the profile's algorithm for its modality, at
+        the major version the device reports (BIODATA MajorVer) or, without one, the profile's."""
+        own = self.config.profile.biometrics.formats.get(uploaded.modality)
+        name = own.format if own else "unknown"
+        major = str(uploaded.major_version) if uploaded.major_version else (own.version.split(".")[0] if own else "")
+        return f"{uploaded.modality}:{name}:{major}"
+
+    async def sync_users(self, request: object) -> dict[str, object]:
+        from gateway.push.sync import sync_push_device
+
+        return await sync_push_device(self, request)  # type: ignore[arg-type]
 
     def take_commands(self, limit: int = 16) -> list[tuple[int, str]]:
         """Commands for the device's poll, oldest first; each is rendered now and awaits its result."""
@@ -298,7 +339,7 @@ class PushDeviceCoordinator:
             self._delivered.pop(command.command_id, None)
         if not result.ok:
             raise DeviceError(
-                f"device {self.config.name} ({self.serial}): {command.text.split(' PIN=')[0]!r} failed, "
+                f"device {self.config.name} ({self.serial}): {templates.command_verb(command.text)!r} failed, "
                 f"return code {result.return_code}"
             )
         return command, result

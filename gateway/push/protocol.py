@@ -60,6 +60,8 @@ class PushOptions:
     trans_times: str = "00:00;14:05"  # fixed daily upload times, on top of the interval
     realtime: bool = True  # upload each punch as it happens
     user_command: str = "USERINFO"  # "USERINFO" (DATA UPDATE USERINFO) | "USER" (PUSH 2.x: DATA USER)
+    # How templates are written: "BIODATA" (unified, face/palm firmware) | "FINGERTMP" | "FP" (PUSH 2.x).
+    template_command: str = "FINGERTMP"
     rtlog_punch_events: tuple[int, ...] = (0, 1, 14, 15, 16, 17, 18, 19, 26)  # Security PUSH: see parse_rtlog
 
 

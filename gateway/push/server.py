@@ -20,14 +20,17 @@ from datetime import datetime
 
 from aiohttp import web
 
-from gateway.push import protocol
+from gateway.push import protocol, templates
 from gateway.push.device import PushDeviceCoordinator
 from gateway.push.store import PushStore
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-IGNORED_TABLES = ("ATTPHOTO", "OPTIONS", "BIODATA", "USERINFO", "FINGERTMP", "FACE", "USERPIC", "BIOPHOTO", "RTSTATE")
+IGNORED_TABLES = ("ATTPHOTO", "OPTIONS", "USERPIC", "BIOPHOTO", "RTSTATE")
+# Users and templates, uploaded after an enrolment (gateway/push/templates.py): kept for user sync and
+# enrolment detection; OPERLOG lines of the same kinds are read too.
+TEMPLATE_TABLES = ("BIODATA", "USERINFO", "FINGERTMP", "FACE")
 
 
 @dataclass
@@ -128,6 +131,8 @@ class PushServer:
         return device
 
     def _quarantine(self, device: PushDeviceCoordinator, request: web.Request, raw: bytes, bad: list) -> None:
+        # Kept for review, but never with a biometric template in it (UU 27/2022): those are withheld.
+        raw = templates.redact_body(raw)
         reasons = "; ".join(f"line {b.number}: {b.reason}" for b in bad[:20])
         more = f"; and {len(bad) - 20} more" if len(bad) > 20 else ""
         qid = self.store.quarantine(
@@ -190,14 +195,22 @@ class PushServer:
             return _text(_upload_ok(device, len(records)))
         if table == "OPERLOG":
             counts, bad = protocol.parse_operlog(text)
-            if bad:
-                self._quarantine(device, request, raw, bad)
+            upload = templates.parse_upload(text, table)
+            if bad or upload.bad:
+                self._quarantine(device, request, raw, bad + upload.bad)
+            device.templates_uploaded(upload)
             for kind, count in counts.items():
                 device.traffic.operlog[kind] = device.traffic.operlog.get(kind, 0) + count
             stamp = protocol.parse_stamp(_query(request, "OpStamp") or _query(request, "Stamp") or None)
             if stamp is not None:
                 self.store.save_stamp(device.serial, "OPERLOG", stamp)
             return _text(_upload_ok(device, sum(counts.values())))
+        if table in TEMPLATE_TABLES:
+            upload = templates.parse_upload(text, table)
+            if upload.bad:
+                self._quarantine(device, request, raw, upload.bad)
+            device.templates_uploaded(upload)
+            return _text(_upload_ok(device, len(upload.users) + len(upload.templates) + upload.other_kinds))
         if table in IGNORED_TABLES:
             self.counters.ignored_uploads += 1
             return _text("OK")

@@ -8,19 +8,29 @@ For the tests, the demo and `kinerja simulate push`. From its own thread it:
   refused or cut connection) it waits ErrorDelay, registers again and resends from its position;
 - polls for commands every Delay seconds (`GET /iclock/getrequest`), carries them out and reports each
   result (`POST /iclock/devicecmd`), resending results the gateway did not take;
-- uploads changed users as OPERLOG lines.
+- uploads changed users as OPERLOG lines;
+- after an enrolment at the terminal (`enrol`), uploads the user and the new template: a BIODATA line in
+  table=BIODATA on unified-template firmware (`biodata=True`, SpeedFace-class), an FP or FACE line in
+  table=OPERLOG on the others (gateway/push/templates.py has the formats and their sources).
 
 Commands understood: SET OPTIONS DateTime=<packed>, DATA UPDATE USERINFO (current firmware) or DATA USER
-(legacy firmware), DATA QUERY ATTLOG StartTime=..\tEndTime=.., INFO, REBOOT; anything else is answered
-Return=-1002 (not supported), as firmware does. `legacy=True` speaks the older PUSH 2.x variant.
+(legacy firmware), DATA DELETE USERINFO / DATA DEL_USER (the user and their templates), DATA UPDATE
+BIODATA and DATA DELETE BIODATA (biodata firmware), DATA UPDATE FINGERTMP and DATA DELETE FINGERTMP
+(current firmware), DATA FP and DATA DEL_FP (legacy), DATA QUERY ATTLOG StartTime=..\tEndTime=.., INFO,
+REBOOT; anything else is answered Return=-1002 (not supported), as firmware does. A template of another
+algorithm version than the device's (`finger_version`, `face_version`) is refused with Return=-1 (bad
+parameter). `legacy=True` speaks the older PUSH 2.x variant.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import http.client
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
@@ -28,6 +38,8 @@ from typing import Self
 from urllib.parse import urlencode, urlsplit
 
 from gateway.push import protocol
+from gateway.push import templates as biometric
+from gateway.simulators.zk_templates import fresh_template
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +76,9 @@ class PushDeviceSimulator:
         clock_offset: timedelta = timedelta(0),
         zone: tzinfo | None = None,
         request_timeout_s: float = 5.0,
+        biodata: bool = False,
+        finger_version: int = 10,
+        face_version: int = 39,
     ) -> None:
         parts = urlsplit(server)
         if parts.scheme != "http" or not parts.hostname:
@@ -83,6 +98,11 @@ class PushDeviceSimulator:
         self.error_delay_s = 30.0
         self.realtime = True
         self.users: dict[str, SimPushUser] = {}
+        self.biodata = biodata and not legacy  # unified templates (BIODATA): current face/palm firmware
+        self.algorithm_versions = {"fingerprint": finger_version, "face": face_version, "palm": 12}
+        # (pin, modality, index) -> template bytes: what the terminal matches against
+        self.templates: dict[tuple[str, str, int], bytes] = {}
+        self._template_uploads: list[tuple[str, str]] = []  # (table, line) not yet taken by the server
         self.stats = SimPushStats()
         self.in_flight = False  # a request is on the wire, its answer not yet read
         self._records: list[protocol.AttlogRecord] = []  # stamp of record i is i + 1
@@ -108,6 +128,33 @@ class PushDeviceSimulator:
     def add_user(self, pin: str, name: str = "", card: str = "") -> None:
         with self._lock:
             self.users[pin] = SimPushUser(pin, name, card)
+
+    def enrol(self, pin: str, modality: str = "fingerprint", index: int = 0) -> bytes:
+        """Someone enrols at the terminal (the user is created if new): the template is stored and
+        uploaded with its user, as firmware does after an enrolment."""
+        data = fresh_template()
+        with self._lock:
+            user = self.users.setdefault(pin, SimPushUser(pin))
+            self.templates[(pin, modality, index)] = data
+            self._operlog.append(f"USER PIN={pin}\tName={user.name}\tPri=0\tPasswd=\tCard={user.card}\tGrp=1\tTZ=")
+            tmp = base64.b64encode(data).decode()
+            if self.biodata:
+                kind = biometric.TYPE_OF_MODALITY[modality]
+                line = (
+                    f"BIODATA Pin={pin}\tNo={index}\tIndex=0\tValid=1\tDuress=0\tType={kind}"
+                    f"\tMajorVer={self.algorithm_versions[modality]}\tMinorVer=0\tFormat=0\tTmp={tmp}"
+                )
+                self._template_uploads.append(("BIODATA", line))
+            else:
+                word = {"fingerprint": "FP", "face": "FACE"}[modality]
+                line = f"{word} PIN={pin}\tFID={index}\tSize={len(tmp)}\tValid=1\tTMP={tmp}"
+                self._template_uploads.append(("OPERLOG", line))
+        self._wake.set()
+        return data
+
+    def templates_of(self, pin: str) -> dict[tuple[str, int], bytes]:
+        with self._lock:
+            return {(m, i): data for (p, m, i), data in self.templates.items() if p == pin}
 
     def add_punch(self, pin: str, local_time: datetime | None = None, status: int = 0, verify: int = 1) -> None:
         with self._lock:
@@ -159,6 +206,7 @@ class PushDeviceSimulator:
                     self._register()
                 self._upload_pending()
                 self._upload_operlog()
+                self._upload_templates()
                 if time.monotonic() >= next_poll:
                     self._poll_commands()
                     next_poll = time.monotonic() + self._delay()
@@ -235,13 +283,25 @@ class PushDeviceSimulator:
         with self._lock:
             del self._operlog[: len(lines)]
 
+    def _upload_templates(self) -> None:
+        with self._lock:
+            waiting = list(self._template_uploads)
+        for table, line in waiting:
+            stamp = {"Stamp": "1"} if table == "BIODATA" else {"OpStamp": "1"}
+            body = (line + "\n").encode(self.encoding, errors="replace")
+            reply = self._request("POST", "/iclock/cdata", {"SN": self.serial, "table": table, **stamp}, body)
+            if not reply.startswith("OK"):
+                raise _RequestFailed(f"{table} upload answered {reply[:80]!r}")
+            with self._lock:
+                self._template_uploads.remove((table, line))
+
     def _poll_commands(self) -> None:
         self._send_results()
         query = {"SN": self.serial}
         if not self.legacy:
             with self._lock:
-                users, records = len(self.users), len(self._records)
-            query["INFO"] = f"Ver 8.0.4.2-20230101,{users},0,{records},127.0.0.1,10,7,12,0,111"
+                users, records, fingers = len(self.users), len(self._records), len(self.templates)
+            query["INFO"] = f"Ver 8.0.4.2-20230101,{users},{fingers},{records},127.0.0.1,10,7,12,0,111"
         reply = self._request("GET", "/iclock/getrequest", query, decode=self.encoding)
         self.stats.polls += 1
         for command_id, text in protocol.parse_commands(reply):
@@ -260,28 +320,56 @@ class PushDeviceSimulator:
         self._results.clear()
 
     def _execute(self, text: str) -> tuple[int, str]:
-        verb, _, rest = text.partition(" ")
+        verb = text.partition(" ")[0]
         try:
-            if text.startswith("SET OPTIONS "):
-                for option in rest.removeprefix("OPTIONS ").split(","):
-                    key, _, value = option.partition("=")
-                    if key.strip() == "DateTime":
-                        wanted = protocol.decode_zk_time(int(value))
-                        self.clock_offset = wanted - self._wall_clock()
-                return protocol.RETURN_OK, "SET OPTIONS"
-            if text.startswith("DATA UPDATE USERINFO ") and not self.legacy:
-                return self._update_user(text.removeprefix("DATA UPDATE USERINFO ")), "DATA"
-            if text.startswith("DATA USER ") and self.legacy:
-                return self._update_user(text.removeprefix("DATA USER ")), "DATA"
-            if text.startswith("DATA QUERY ATTLOG"):
-                return self._query_attlog(text.removeprefix("DATA QUERY ATTLOG").strip()), "DATA"
+            for prefix, applies, run in self._command_table():
+                if text.startswith(prefix) and applies:
+                    return run(text.removeprefix(prefix)), "SET OPTIONS" if prefix == "SET OPTIONS " else "DATA"
             if text in ("INFO", "REBOOT"):
                 if text == "REBOOT":
                     self._registered = False
                 return protocol.RETURN_OK, text
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, binascii.Error):
             return protocol.RETURN_BAD_PARAMETER, verb
         return protocol.RETURN_UNSUPPORTED, verb
+
+    def _command_table(self) -> list[tuple[str, bool, Callable[[str], int]]]:
+        """The commands this firmware understands: (prefix, whether this dialect has it, what it does)."""
+        return [
+            ("SET OPTIONS ", True, self._set_options),
+            ("DATA UPDATE USERINFO ", not self.legacy, self._update_user),
+            ("DATA USER ", self.legacy, self._update_user),
+            ("DATA DELETE USERINFO ", True, lambda rest: self._delete_user(_fields(rest))),
+            ("DATA DEL_USER ", True, lambda rest: self._delete_user(_fields(rest))),
+            ("DATA UPDATE BIODATA ", self.biodata, lambda rest: self._store_template(_fields(rest), unified=True)),
+            ("DATA DELETE BIODATA ", self.biodata, self._delete_biodata),
+            (
+                "DATA UPDATE FINGERTMP ",
+                not self.legacy,
+                lambda rest: self._store_template(_fields(rest), unified=False),
+            ),
+            ("DATA FP ", self.legacy, lambda rest: self._store_template(_fields(rest), unified=False)),
+            ("DATA DELETE FINGERTMP ", True, self._delete_fingerprint),
+            ("DATA DEL_FP ", True, self._delete_fingerprint),
+            ("DATA QUERY ATTLOG", True, lambda rest: self._query_attlog(rest.strip())),
+        ]
+
+    def _set_options(self, rest: str) -> int:
+        for option in rest.removeprefix("OPTIONS ").split(","):
+            key, _, value = option.partition("=")
+            if key.strip() == "DateTime":
+                wanted = protocol.decode_zk_time(int(value))
+                self.clock_offset = wanted - self._wall_clock()
+        return protocol.RETURN_OK
+
+    def _delete_biodata(self, rest: str) -> int:
+        fields = _fields(rest)
+        modality = biometric.BIODATA_TYPES[int(fields["type"])]
+        return self._drop_template(fields["pin"], modality, int(fields["no"]))
+
+    def _delete_fingerprint(self, rest: str) -> int:
+        fields = _fields(rest)
+        return self._drop_template(fields["pin"], "fingerprint", int(fields["fid"]))
 
     def _update_user(self, fields_text: str) -> int:
         fields = dict(field.partition("=")[::2] for field in fields_text.split("\t"))
@@ -291,6 +379,34 @@ class PushDeviceSimulator:
         self.add_user(pin, fields.get("Name", ""), fields.get("Card", ""))
         with self._lock:
             self._operlog.append(f"USER PIN={pin}\tName={fields.get('Name', '')}\tPri=0\tPasswd=\tCard=\tGrp=1\tTZ=")
+        return protocol.RETURN_OK
+
+    def _delete_user(self, fields: dict[str, str]) -> int:
+        pin = fields["pin"]
+        with self._lock:
+            self.users.pop(pin, None)
+            for key in [key for key in self.templates if key[0] == pin]:  # the firmware deletes them too
+                del self.templates[key]
+        return protocol.RETURN_OK
+
+    def _store_template(self, fields: dict[str, str], *, unified: bool) -> int:
+        pin = fields["pin"]
+        data = base64.b64decode(fields["tmp"], validate=True)
+        if unified:
+            modality, index = biometric.BIODATA_TYPES[int(fields["type"])], int(fields["no"])
+            if int(fields.get("majorver") or 0) != self.algorithm_versions[modality]:
+                return protocol.RETURN_BAD_PARAMETER  # another algorithm: the terminal cannot match it
+        else:
+            modality, index = "fingerprint", int(fields["fid"])
+        if not data or pin not in self.users:
+            return protocol.RETURN_BAD_PARAMETER  # the user must be written first
+        with self._lock:
+            self.templates[(pin, modality, index)] = data
+        return protocol.RETURN_OK
+
+    def _drop_template(self, pin: str, modality: str, index: int) -> int:
+        with self._lock:
+            self.templates.pop((pin, modality, index), None)
         return protocol.RETURN_OK
 
     def _query_attlog(self, condition: str) -> int:
@@ -324,6 +440,11 @@ class PushDeviceSimulator:
                 self.stats.refused += 1
             raise _RequestFailed(f"{method} {path}: HTTP {response.status} {text[:120]!r}")
         return text
+
+
+def _fields(text: str) -> dict[str, str]:
+    """Tab-separated key=value fields, keys lower-cased (firmware writes `Pin` and `PIN`)."""
+    return {key.strip().lower(): value for key, _, value in (part.partition("=") for part in text.split("\t"))}
 
 
 class _RequestFailed(Exception):

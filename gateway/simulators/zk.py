@@ -23,7 +23,9 @@ from types import TracebackType
 from typing import Self
 
 from gateway.simulators import zk_protocol as wire
+from gateway.simulators import zk_templates as templates
 from gateway.simulators.zk_server import DEFAULT_PACKET_GAP_S, Pacing, Session, ZKServer
+from gateway.simulators.zk_templates import SimTemplate
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class ZKSimulator:
         zone: tzinfo | None = None,
         name_encoding: str = "utf-8",
         packet_gap_s: float = DEFAULT_PACKET_GAP_S,
+        fingerprint_capacity: int = 3000,
+        fp_version: int = 10,
     ) -> None:
         if record_size not in wire.RECORD_FORMATS or user_size not in wire.USER_FORMATS:
             raise ValueError(
@@ -110,6 +114,9 @@ class ZKSimulator:
         self.comm_key, self.record_size, self.user_size = comm_key, record_size, user_size
         self.host, self.port, self.tcp, self.udp = host, port, tcp, udp
         self.record_capacity, self.user_capacity = record_capacity, user_capacity
+        self.fingerprint_capacity = fingerprint_capacity
+        # The fingerprint algorithm (~ZKFPVersion): 9 and 10 templates are not interchangeable.
+        self.fp_version = fp_version
         self.live_events = live_events
         # Devices with numeric pins (16-byte records, 28-byte users) send 12-byte events, the others 52 bytes.
         self.live_event_size = live_event_size or (12 if record_size == 16 or user_size == 28 else 52)
@@ -135,6 +142,7 @@ class ZKSimulator:
         self.single_client: str | None = None
         self._lock = threading.RLock()
         self._users: dict[int, SimUser] = {}
+        self._templates: dict[tuple[int, int], SimTemplate] = {}  # (uid, finger) -> template
         self._records: list[SimRecord] = []
         self._held_punches: list[SimRecord] = []  # punched while a client had the device disabled
         self._disabled_by: set[Session] = set()
@@ -164,8 +172,36 @@ class ZKSimulator:
             self._check_storable(lambda: wire.pack_user(self.user_size, user, self.name_encoding), f"user {pin!r}")
             if existing:
                 del self._users[existing.uid]
+                if existing.uid != uid:
+                    self._drop_templates(existing.uid)
             self._users[uid] = user
             return user
+
+    def enrol_finger(self, pin: str, finger: int = 0) -> SimTemplate:
+        """Someone enrols a finger at the terminal (the user must exist): a new template, or a new
+        one replacing the template of that finger."""
+        if finger not in templates.FINGERS:
+            raise ValueError(f"finger index {finger} is not 0..9")
+        with self._lock:
+            user = next((user for user in self._users.values() if user.pin == pin), None)
+            if user is None:
+                raise ValueError(f"no user {pin!r} on the terminal to enrol")
+            if (user.uid, finger) not in self._templates and len(self._templates) >= self.fingerprint_capacity:
+                raise ValueError("the fingerprint store is full")
+            template = SimTemplate(user.uid, finger, templates.fresh_template())
+            self._templates[(user.uid, finger)] = template
+            return template
+
+    @property
+    def fingerprints(self) -> list[SimTemplate]:
+        with self._lock:
+            return sorted(self._templates.values(), key=lambda t: (t.uid, t.finger))
+
+    def fingerprints_of(self, pin: str) -> dict[int, bytes]:
+        """finger index -> template of the user holding `pin` (empty when there is none)."""
+        with self._lock:
+            uids = {user.uid for user in self._users.values() if user.pin == pin}
+            return {t.finger: t.data for t in self._templates.values() if t.uid in uids}
 
     def add_punch(
         self, pin: str, local_time: datetime | None = None, state: int = 0, verify: int = 1
@@ -312,6 +348,8 @@ class ZKSimulator:
             return self._prepare_buffer(session, request)
         if command == wire.CMD_ATTLOG_RRQ:
             return self._read_log_directly(session, request)
+        if command == templates.CMD_GET_USERTEMP:
+            return self._read_template(session, request)
         handler = self._command_handlers.get(command)
         if handler is None:
             return reply(wire.CMD_ACK_UNKNOWN), True
@@ -337,6 +375,10 @@ class ZKSimulator:
             wire.CMD_CLEAR_ATTLOG: lambda _session, _payload: self._clear(wire.FCT_ATTLOG),
             wire.CMD_CLEAR_DATA: lambda _session, payload: self._clear(payload[0] if payload else None),
             wire.CMD_REG_EVENT: self._register_events,
+            wire.CMD_PREPARE_DATA: self._begin_upload,
+            wire.CMD_DATA: self._continue_upload,
+            templates.CMD_SAVE_USERTEMPS: self._save_upload,
+            templates.CMD_DELETE_USERTEMP: self._delete_template,
         }
 
     def _disable(self, session: Session, _payload: bytes) -> tuple[int, bytes]:
@@ -367,6 +409,7 @@ class ZKSimulator:
             pin_width=self.pin_width,
             mac=self.mac,
             ip=self.host,
+            fp_version=self.fp_version,
         ).get(key)
         if value is None:
             return wire.CMD_ACK_ERROR, b""
@@ -375,14 +418,15 @@ class ZKSimulator:
     def _free_sizes(self, _session: Session, _payload: bytes) -> tuple[int, bytes]:
         with self._lock:
             users = list(self._users.values())
+            fingers = len(self._templates)
             record_count = len(self._log_as_read()) + self.corrupt_records
         sizes = wire.pack_free_sizes(
             users=len(users),
-            fingers=0,
+            fingers=fingers,
             records=record_count,
             cards=sum(1 for user in users if user.card),
             user_cap=self.user_capacity,
-            finger_cap=3000,
+            finger_cap=self.fingerprint_capacity,
             record_cap=self.record_capacity,
         )
         if self.count_misreport:
@@ -413,7 +457,7 @@ class ZKSimulator:
                 packed = (wire.pack_user(self.user_size, user, self.name_encoding) for user in self.users)
                 buffer, is_log = wire.pack_table(packed), False
             elif function == wire.FCT_FINGERTMP:
-                buffer, is_log = wire.pack_table([]), False  # no templates: a simulator has no fingers
+                buffer, is_log = templates.pack_template_table(self.fingerprints), False
             else:
                 return reply(wire.CMD_ACK_ERROR), True
         if len(buffer) <= wire.DIRECT_DATA_MAX:
@@ -473,8 +517,64 @@ class ZKSimulator:
             return True
 
     def _free_buffer(self, session: Session, _payload: bytes) -> tuple[int, bytes]:
-        session.buffer = None
+        session.buffer, session.upload = None, None
         return wire.CMD_ACK_OK, b""
+
+    # --- templates (gateway/simulators/zk_templates.py has the layouts and their sources) ----------
+
+    def _begin_upload(self, session: Session, payload: bytes) -> tuple[int, bytes]:
+        (size,) = struct.unpack("<I", payload[:4])
+        if not 0 < size <= templates.MAX_UPLOAD_BYTES:
+            session.upload = None
+            return wire.CMD_ACK_ERROR, b""
+        session.upload, session.upload_size = bytearray(), size
+        return wire.CMD_ACK_OK, b""
+
+    def _continue_upload(self, session: Session, payload: bytes) -> tuple[int, bytes]:
+        if session.upload is None or len(session.upload) + len(payload) > session.upload_size:
+            session.upload = None
+            return wire.CMD_ACK_ERROR, b""
+        session.upload += payload
+        return wire.CMD_ACK_OK, b""
+
+    def _save_upload(self, session: Session, _payload: bytes) -> tuple[int, bytes]:
+        """Command 110: store the user and templates uploaded; all of it or, if any part is bad, none."""
+        upload, session.upload = session.upload, None
+        if upload is None or len(upload) != session.upload_size:
+            return wire.CMD_ACK_ERROR, b""
+        parsed = templates.unpack_template_upload(bytes(upload), self.name_encoding)
+        user = SimUser(**parsed.user._asdict())
+        wire.pack_user(self.user_size, user, self.name_encoding)
+        with self._lock:
+            fresh = sum(1 for finger, _ in parsed.templates if (user.uid, finger) not in self._templates)
+            if len(self._templates) + fresh > self.fingerprint_capacity:
+                return wire.CMD_ACK_ERROR, b""
+            self._users[user.uid] = user
+            for finger, data in parsed.templates:
+                self._templates[(user.uid, finger)] = SimTemplate(user.uid, finger, data)
+        return wire.CMD_ACK_OK, b""
+
+    def _read_template(self, session: Session, request: wire.Packet) -> tuple[list[bytes], bool]:
+        """Command 88: one template, sent as a data transfer (PREPARE_DATA, DATA, ACK_OK) with a trailing
+        byte; over UDP in datagrams of 1 KiB, as a template is larger than one."""
+        uid, finger = struct.unpack("<hb", request.payload[:3])
+        with self._lock:
+            template = self._templates.get((uid, finger))
+        if template is None:
+            return [wire.pack_packet(wire.CMD_ACK_ERROR, session.session_id, request.reply_id)], True
+        datagram_payload = wire.UDP_DATA_PAYLOAD if session.transport == "udp" else None
+        data = template.data + b"\x00"
+        return wire.chunk_packets(data, session.session_id, request.reply_id, datagram_payload=datagram_payload), True
+
+    def _delete_template(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
+        uid, finger = struct.unpack("<hb", payload[:3])
+        with self._lock:
+            return (wire.CMD_ACK_OK if self._templates.pop((uid, finger), None) else wire.CMD_ACK_ERROR), b""
+
+    def _drop_templates(self, uid: int) -> None:
+        """Call with the lock held."""
+        for key in [key for key in self._templates if key[0] == uid]:
+            del self._templates[key]
 
     def _write_user(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
         user = SimUser(**wire.unpack_user(payload, self.name_encoding)._asdict())
@@ -486,6 +586,7 @@ class ZKSimulator:
     def _delete_user(self, _session: Session, payload: bytes) -> tuple[int, bytes]:
         (uid,) = struct.unpack("<H", payload[:2])
         with self._lock:
+            self._drop_templates(uid)  # the firmware deletes a user's fingerprints with the user
             return (wire.CMD_ACK_OK if self._users.pop(uid, None) else wire.CMD_ACK_ERROR), b""
 
     def _clear(self, function: int | None) -> tuple[int, bytes]:
@@ -497,6 +598,9 @@ class ZKSimulator:
                 self._records.clear()
             if function in (None, wire.FCT_USER):
                 self._users.clear()
+                self._templates.clear()
+            if function == wire.FCT_FINGERTMP:
+                self._templates.clear()
         return wire.CMD_ACK_OK, b""
 
     def _register_events(self, session: Session, payload: bytes) -> tuple[int, bytes]:

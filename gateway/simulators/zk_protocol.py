@@ -341,13 +341,14 @@ def device_options(
     pin_width: int,
     mac: str,
     ip: str,
+    fp_version: int = 10,
 ) -> dict[str, str]:
     """The CMD_OPTIONS_RRQ keys a client asks for (answered as b"key=value\\0") and their values."""
     return {
         "~SerialNumber": serial,
         "~Platform": platform,
         "~DeviceName": device_name,
-        "~ZKFPVersion": "10",
+        "~ZKFPVersion": str(fp_version),
         "~ExtendFmt": str(int(extended_records)),
         "~UserExtFmt": str(int(extended_users)),
         "~OS": "1",

@@ -56,6 +56,8 @@ class Session:
     buffer: bytes | None = None  # the table snapshot of a buffered read in progress
     buffer_is_log: bool = False  # that snapshot is the attendance log
     chunks_served: int = 0
+    upload: bytearray | None = None  # what the client is sending with CMD_PREPARE_DATA / CMD_DATA
+    upload_size: int = 0
     event_flags: int = 0
     events_sent: int = 0  # live events sent on this connection (each punch once, whatever its copies)
     hung: bool = False

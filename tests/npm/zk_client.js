@@ -4,6 +4,10 @@
 //   node zk_client.js '{"client": "node-zklib", "host": "127.0.0.1", "port": 4370, "timeout_ms": 5000,
 //                       "read": ["info", "users", "attendances"], "live_events": 3, "live_wait_ms": 5000}'
 //
+// "writes" (done before the reads): [{"op": "set_user", "uid": 7, "pin": "1007", "name": "Ani", "password": "",
+// "role": 0, "card": 0}, {"op": "delete_user", "uid": 7}], each answered in result.writes with the reply's
+// command code (2000 is CMD_ACK_OK). zkteco-js has both; zklib-js has set_user only; node-zklib neither.
+//
 // The clients fall back to UDP only when TCP is refused, so a UDP run points them at a UDP-only device.
 'use strict'
 
@@ -53,6 +57,18 @@ async function main() {
   const result = { client: request.client }
   await device.createSocket()
   result.transport = device.connectionType
+  result.writes = []
+  for (const write of request.writes || []) {
+    let reply
+    if (write.op === 'set_user') {
+      reply = await device.setUser(write.uid, write.pin, write.name, write.password || '', write.role || 0, write.card || 0)
+    } else if (write.op === 'delete_user') {
+      reply = await device.deleteUser(write.uid)
+    } else {
+      throw new Error(`unknown write ${write.op}`)
+    }
+    result.writes.push(Buffer.isBuffer(reply) && reply.length >= 2 ? reply.readUInt16LE(0) : null)
+  }
   for (const what of request.read || []) {
     const started = Date.now()
     if (what === 'info') {

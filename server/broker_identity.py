@@ -53,7 +53,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from kinerja.contract import TOPIC_ROOT, topic_for, validate_slug
 from kinerja.embedded import free_port
 from kinerja.mqtt import MqttSettings
-from server.edge import _REPLACED, GATEWAY_READS, GATEWAY_WRITES, SERVER_READS, SERVER_WRITES
+from server.edge import _REPLACED, GATEWAY_READS, GATEWAY_WRITES, SERVER_READS, SERVER_WRITES, deployment_settings
 
 log = logging.getLogger(__name__)
 
@@ -451,18 +451,12 @@ def local_dynsec_broker(workdir: Path, *, conf: Path = DYNSEC_CONF, debug_log: b
     config_file = workdir / "dynamic-security.json"
     write_initial_config(config_file, DEFAULT_ADMIN, admin.password or "")
     replaced = {*_REPLACED, "plugin", "plugin_opt_config_file"}
-    kept = [
-        line
-        for line in conf.read_text().splitlines()
-        if line.strip() and not line.startswith("#") and line.split()[0] not in replaced
-    ]
     log_path = workdir / "mosquitto.log"
     conf_path = workdir / "mosquitto.conf"
     conf_path.write_text(
         "\n".join(
             [
-                *kept,
-                f"listener {port} 127.0.0.1",
+                *deployment_settings(conf, replaced, f"listener {port} 127.0.0.1"),
                 f"plugin {dynsec_plugin_path()}",
                 f"plugin_opt_config_file {config_file}",
                 "persistence false",

@@ -32,7 +32,7 @@ from typing import Any
 
 from kinerja.contract import PunchBatch, PunchRecord, TopicKind, topic_for
 from kinerja.trial.population import Office, Punch, Trial, generate
-from kinerja.trial.rig import SERVER_USER, EdgeBroker, Replica, Uplink, holds_open
+from kinerja.trial.rig import REPLICA_USERS, WATCH_USER, EdgeBroker, Replica, Uplink, holds_open
 from kinerja.trial.store import quarantined, seed, stored_count, stored_punches, zone_of
 
 DRIFT = timedelta(minutes=7)
@@ -248,7 +248,7 @@ class WireWatch:
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5, client_id="trial-wire-watch"
         )
-        self._client.username_pw_set(SERVER_USER, broker.passwords[SERVER_USER])
+        self._client.username_pw_set(WATCH_USER, broker.passwords[WATCH_USER])
         self._client.on_message = self._on_message
         self._client.on_connect = lambda client, *_: client.subscribe("kinerja/v1/+/+/punches", qos=0)
         self._client.reconnect_delay_set(0.2, 1)
@@ -381,16 +381,24 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
     try:
         env = {
             "KINERJA_DB_URL": db_url,
-            "KINERJA_MQTT_URL": broker.url(SERVER_USER),
             "KINERJA_SHARE_GROUP": "kinerja-server",
             "KINERJA_UNITS": ",".join(units),
             "KINERJA_MIGRATE_ON_START": "0",
         }
-        replicas = [Replica(f"trial-replica-{n}", env, root / f"replica-{n}.log") for n in "ab"]
+        replicas = [
+            Replica(user, {**env, "KINERJA_MQTT_URL": broker.url(user)}, root / f"replica-{user[-1]}.log")
+            for user in REPLICA_USERS
+        ]
         for replica in replicas:
             replica.start()
         wait_until(lambda: all(r.consuming() for r in replicas), 60, "both replicas on the broker")
         watch = WireWatch(broker)
+        # The forger logs in as gateway jkt; the broker makes its client id that login, so it would take
+        # over jkt's own connection if jkt were up. It strikes before jkt starts.
+        forgery = forge_and_garble(broker, offices[0], offices[1])
+        outcome.faults.append("forged batch (gateway jkt claiming mks) and 4 malformed batches published")
+        outcome.server_quarantine_expected = len(forgery.quarantined)
+
         rigs = [OfficeRig(office, root / office.key, broker) for office in offices]
         middle = datetime(trial.year, trial.month, 16)
         first_half = {o.key: [p for p in o.punches if p.local_time < middle] for o in offices}
@@ -399,10 +407,6 @@ def _run(trial: Trial, scale: Scale, root: Path, db_url: str, outcome: Outcome) 
             rig.load_log(first_half[rig.office.key])
             rig.gateway.start()
         log(f"broker on {broker.port}, replicas on {[r.port for r in replicas]}, 3 gateways started")
-
-        forgery = forge_and_garble(broker, offices[0], offices[1])
-        outcome.faults.append("forged batch (gateway jkt claiming mks) and 4 malformed batches published")
-        outcome.server_quarantine_expected = len(forgery.quarantined)
 
         printers = [
             threading.Thread(target=rig.print_serial, args=(rig.office.punches, 25, scale.serial_spread_s), daemon=True)

@@ -3,10 +3,12 @@
 Each gateway logs in to Mosquitto as its own user (its gateway id) and the ACL confines it to its own
 topics: it may publish punches, status, telemetry and command results only under
 `kinerja/v1/{unit}/{gateway}/` and read only its own acks and commands. The server user reads every
-gateway's messages and writes acks and commands. The server still checks that a payload names the
-gateway of its topic: the ACL vouches for the topic, the server for the payload.
+gateway's messages and writes acks and commands; each replica has a user of its own, because the
+broker makes every client's id its login (use_username_as_clientid). The server still checks that a
+payload names the gateway of its topic: the ACL vouches for the topic, the server for the payload.
 
-    python -m server.edge acl --server-user kinerja-server [--gateway unit/gateway ...] > kinerja.acl
+    python -m server.edge acl --server-user kinerja-server-a --server-user kinerja-server-b \
+        [--gateway unit/gateway ...] > kinerja.acl          # one broker user per replica
     python -m server.edge passwd kinerja.passwd USER            # reads the password from stdin
 """
 

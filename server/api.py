@@ -60,14 +60,15 @@ def _zone_param(request: web.Request) -> Any:
 
 @routes.get("/api/v1/health")
 async def health(request: web.Request) -> web.Response:
-    """For load balancers and watchdogs (no login): is this replica up, on the broker, storing."""
+    """For load balancers and watchdogs (no login): is this replica up, on the broker, storing.
+    It names nothing (no replica id, which is its broker client id, no gateway): an identifier here is
+    a target for anyone who can reach the port. /api/v1/server/status, behind a login, has them."""
     consumer = request.app.get(CONSUMER)
     if consumer is None:
         return web.json_response({"status": "ok"})
     return web.json_response(
         {
             "status": "ok",
-            "replica_id": consumer.settings.replica_id,
             "mqtt_connected": consumer.mqtt.is_connected,
             "batches_stored": consumer.counters.batches_stored,
             "punches_stored": consumer.counters.punches_stored,

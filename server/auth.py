@@ -12,7 +12,7 @@ import hmac
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -180,11 +180,25 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, token
 # --- login throttling -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """What the throttle decided for one login attempt, and the windows it was counted in."""
+
+    retry_after_s: float  # > 0: refused unchecked, try again in this many seconds
+    windows: tuple[tuple[str, int], ...] = ()  # (key, window start) where it is counted as a failure
+
+
 @dataclass
 class LoginThrottle:
-    """Failed logins counted per username and per client address over a sliding window, in the database
+    """Failed logins counted per username and per client address over a fixed window, in the database
     so every replica behind the load balancer counts the same attempts. Past the limit further attempts
-    are refused (even with the right password) until the window has moved on."""
+    are refused, even with the right password and without checking it, until the window is over.
+
+    Concurrency: each attempt is first counted as a failure, in ONE atomic statement for both of its keys
+    (INSERT ... ON CONFLICT DO UPDATE ... RETURNING, on PostgreSQL and SQLite alike), and the count that
+    statement returns decides. Thirty attempts at once get the counts 1..30, so exactly `per_username` are
+    checked. An attempt refused, or whose password was right, is then taken back out of the count: the
+    counts hold failures only, and never drop below the failures already made."""
 
     per_username: int = 5
     per_address: int = 30
@@ -194,32 +208,65 @@ class LoginThrottle:
     def _keys(username: str, address: str) -> tuple[str, str]:
         return f"user:{username.lower()[:64]}", f"addr:{address[:64]}"
 
-    async def retry_after(self, username: str, address: str) -> float:
-        """Seconds until a login may be tried again; 0 when it may be tried now."""
-        from server.accounts import LoginFailure
+    @staticmethod
+    def _db() -> tuple[Any, Callable[[int], str]]:
+        from server.accounts import LoginWindow
 
-        now = datetime.now(UTC)
-        since = now - timedelta(seconds=self.window_s)
-        waits = [0.0]
-        for key, limit in zip(self._keys(username, address), (self.per_username, self.per_address), strict=True):
-            recent = LoginFailure.filter(key=key, at__gt=since)
-            if await recent.count() >= limit:
-                oldest = await recent.order_by("-at").offset(limit - 1).first().values_list("at", flat=True)
-                if oldest is not None:
-                    waits.append((oldest + timedelta(seconds=self.window_s) - now).total_seconds())
-        return max(waits)
+        client = LoginWindow._meta.db
+        postgres = client.capabilities.dialect == "postgres"
+        return client, (lambda n: f"${n}") if postgres else (lambda n: f"?{n}")
 
-    async def failed(self, username: str, address: str) -> None:
-        from server.accounts import LoginFailure
+    async def attempt(self, username: str, address: str) -> LoginAttempt:
+        """Count this attempt and say whether its password may be checked."""
+        client, p = self._db()
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        expired_ms = now_ms - int(self.window_s * 1000)
+        user_key, address_key = self._keys(username, address)
+        table = '"login_window"'
+        # execute_query_dict: tortoise's execute_query drops the rows of an INSERT on PostgreSQL.
+        rows = await client.execute_query_dict(
+            f'INSERT INTO {table} ("key", "window_start_ms", "failures") '
+            f"VALUES ({p(1)}, {p(3)}, 1), ({p(2)}, {p(3)}, 1) "
+            'ON CONFLICT ("key") DO UPDATE SET '
+            f'"failures" = CASE WHEN {table}."window_start_ms" <= {p(4)} THEN 1 ELSE {table}."failures" + 1 END, '
+            f'"window_start_ms" = CASE WHEN {table}."window_start_ms" <= {p(4)} THEN {p(3)} '
+            f'ELSE {table}."window_start_ms" END '
+            'RETURNING "key", "window_start_ms", "failures"',
+            [user_key, address_key, now_ms, expired_ms],
+        )
+        counted = {row["key"]: (int(row["window_start_ms"]), int(row["failures"])) for row in rows}
+        windows = tuple((key, counted[key][0]) for key in (user_key, address_key))
+        waits = [
+            (counted[key][0] - expired_ms) / 1000
+            for key, limit in ((user_key, self.per_username), (address_key, self.per_address))
+            if counted[key][1] > limit
+        ]
+        if waits:
+            await self._take_back(windows)
+            return LoginAttempt(max(max(waits), 1.0))
+        return LoginAttempt(0.0, windows)
 
-        now = datetime.now(UTC)
-        await LoginFailure.bulk_create([LoginFailure(key=key, at=now) for key in self._keys(username, address)])
-        await LoginFailure.filter(at__lt=now - timedelta(seconds=self.window_s)).delete()
+    async def failed(self, attempt: LoginAttempt) -> None:
+        """The password was wrong: it stays counted. Windows that are over are forgotten."""
+        client, p = self._db()
+        expired_ms = int(datetime.now(UTC).timestamp() * 1000 - self.window_s * 1000)
+        await client.execute_query(f'DELETE FROM "login_window" WHERE "window_start_ms" <= {p(1)}', [expired_ms])
 
-    async def succeeded(self, username: str) -> None:
-        from server.accounts import LoginFailure
+    async def succeeded(self, attempt: LoginAttempt) -> None:
+        """The right password: the username's failures are forgiven, the address's count loses this one."""
+        client, p = self._db()
+        (user_key, _), address_window = attempt.windows
+        await client.execute_query(f'DELETE FROM "login_window" WHERE "key" = {p(1)}', [user_key])
+        await self._take_back((address_window,))
 
-        await LoginFailure.filter(key=self._keys(username, "")[0]).delete()
+    async def _take_back(self, windows: Iterable[tuple[str, int]]) -> None:
+        client, p = self._db()
+        for key, started_ms in windows:  # only in the window it was counted in, never below zero
+            await client.execute_query(
+                f'UPDATE "login_window" SET "failures" = "failures" - 1 '
+                f'WHERE "key" = {p(1)} AND "window_start_ms" = {p(2)} AND "failures" > 0',
+                [key, started_ms],
+            )
 
 
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

@@ -50,7 +50,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from server.edge import _REPLACED, GATEWAY_READS, GATEWAY_WRITES, SERVER_READS, SERVER_WRITES
+from server.edge import _REPLACED, GATEWAY_READS, GATEWAY_WRITES, SERVER_READS, SERVER_WRITES, deployment_settings
 from wire.contract import TOPIC_ROOT, topic_for, validate_slug
 from wire.embedded import free_port
 from wire.mqtt import MqttSettings
@@ -451,18 +451,12 @@ def local_dynsec_broker(workdir: Path, *, conf: Path = DYNSEC_CONF, debug_log: b
     config_file = workdir / "dynamic-security.json"
     write_initial_config(config_file, DEFAULT_ADMIN, admin.password or "")
     replaced = {*_REPLACED, "plugin", "plugin_opt_config_file"}
-    kept = [
-        line
-        for line in conf.read_text().splitlines()
-        if line.strip() and not line.startswith("#") and line.split()[0] not in replaced
-    ]
     log_path = workdir / "mosquitto.log"
     conf_path = workdir / "mosquitto.conf"
     conf_path.write_text(
         "\n".join(
             [
-                *kept,
-                f"listener {port} 127.0.0.1",
+                *deployment_settings(conf, replaced, f"listener {port} 127.0.0.1"),
                 f"plugin {dynsec_plugin_path()}",
                 f"plugin_opt_config_file {config_file}",
                 "persistence false",

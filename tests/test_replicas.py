@@ -145,15 +145,19 @@ async def wait_healthy(port: int, log_path, timeout_s: float = 20) -> None:
 
 async def test_two_replicas_split_the_stream_and_store_every_punch_once_across_a_kill_9(postgres_url, tmp_path):
     addresses = [(unique_slug("unit"), unique_slug("gw")) for _ in range(6)]
-    with edge_broker(tmp_path, ["kinerja-server"], addresses) as broker:
-        await run_replicas(broker, addresses, postgres_url, tmp_path)
+    # One broker login per replica: the deployment binds the client id to the login.
+    ids = [unique_slug("replica-a"), unique_slug("replica-b")]
+    with edge_broker(tmp_path, ids, addresses) as broker:
+        await run_replicas(broker, ids, addresses, postgres_url, tmp_path)
 
 
-async def run_replicas(broker: EdgeBroker, addresses: list[tuple[str, str]], postgres_url: str, tmp_path) -> None:
+async def run_replicas(
+    broker: EdgeBroker, ids: list[str], addresses: list[tuple[str, str]], postgres_url: str, tmp_path
+) -> None:
     env = {
         **os.environ,
         "KINERJA_DB_URL": postgres_url,
-        "KINERJA_MQTT_URL": broker.url("kinerja-server"),
+        "KINERJA_MQTT_URL": broker.url(ids[0]),
         "KINERJA_SHARE_GROUP": f"replicas-{uuid.uuid4().hex[:8]}",
         "KINERJA_UNITS": ",".join(unit for unit, _ in addresses),
         "KINERJA_MIGRATE_ON_START": "0",
@@ -165,11 +169,12 @@ async def run_replicas(broker: EdgeBroker, addresses: list[tuple[str, str]], pos
     assert migrate.returncode == 0, migrate.stderr.decode()
 
     ports = [free_port(), free_port()]
-    ids = [unique_slug("replica-a"), unique_slug("replica-b")]
     publisher = ResendingGateways(broker, addresses)
     with (
-        replica_process(env, ids[0], ports[0], tmp_path / "a.log") as replica_a,
-        replica_process(env, ids[1], ports[1], tmp_path / "b.log"),
+        replica_process(
+            {**env, "KINERJA_MQTT_URL": broker.url(ids[0])}, ids[0], ports[0], tmp_path / "a.log"
+        ) as replica_a,
+        replica_process({**env, "KINERJA_MQTT_URL": broker.url(ids[1])}, ids[1], ports[1], tmp_path / "b.log"),
     ):
         await asyncio.gather(*(wait_healthy(port, tmp_path / f"{n}.log") for port, n in zip(ports, "ab", strict=True)))
         await asyncio.sleep(0.5)  # both SUBSCRIBEs at the broker

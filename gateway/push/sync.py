@@ -29,6 +29,7 @@ class PushDeviceCoordinator(Protocol):
 
     async def _run(self, render: Callable[[], str]) -> tuple[Any, protocol.CommandResult]: ...
 
+
 # What each template command can carry: only the unified BIODATA command writes faces and palms.
 _WRITABLE = {"BIODATA": frozenset({"fingerprint", "face", "palm"})}
 _FINGERS_ONLY = frozenset({"fingerprint"})

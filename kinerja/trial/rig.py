@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kinerja.processes import KINERJA, PrivateMosquitto, free_port
-from server.edge import render_acl, set_password
+from server.edge import deployment_settings, render_acl, set_password
 from wire.mqtt import MqttSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +31,11 @@ DEPLOY_CONF = REPO / "deploy" / "mosquitto" / "kinerja.conf"
 # Lines of the deployment file that name machine paths, listeners or persistence; the trial sets its own.
 _REPLACED = ("listener", "certfile", "keyfile", "cafile", "tls_version", "password_file", "acl_file",
              "persistence", "persistence_location", "autosave_interval", "allow_anonymous", "user")  # fmt: skip
-SERVER_USER = "kinerja-server"
+# The broker binds each client id to its login (use_username_as_clientid): one login per replica, and one
+# for the trial's own observer, which reads what the server reads.
+REPLICA_USERS = ("trial-replica-a", "trial-replica-b")
+WATCH_USER = "trial-wire-watch"
+SERVER_USERS = (*REPLICA_USERS, WATCH_USER)
 
 
 @dataclass
@@ -46,23 +50,17 @@ class EdgeBroker:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        users = [SERVER_USER, *(gateway for _, gateway in self.gateways)]
+        users = [*SERVER_USERS, *(gateway for _, gateway in self.gateways)]
         self.passwords = {user: uuid.uuid4().hex for user in users}
         password_file = self.directory / "kinerja.passwd"
         for user, password in self.passwords.items():
             set_password(str(password_file), user, password)
         acl_file = self.directory / "kinerja.acl"
-        acl_file.write_text(render_acl([SERVER_USER], self.gateways))
-        kept = [
-            line
-            for line in DEPLOY_CONF.read_text().splitlines()
-            if line.strip() and not line.startswith("#") and line.split()[0] not in _REPLACED
-        ]
+        acl_file.write_text(render_acl(SERVER_USERS, self.gateways))
         port = free_port()
         extra = "\n".join(
             [
-                *kept,
-                f"listener {port} 127.0.0.1",
+                *deployment_settings(DEPLOY_CONF, _REPLACED, f"listener {port} 127.0.0.1"),
                 "allow_anonymous false",
                 f"password_file {password_file}",
                 f"acl_file {acl_file}",

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kinerja.trial.population import Office, Punch, Trial, generate
-from kinerja.trial.rig import SERVER_USER, EdgeBroker, Replica, Uplink, holds_open
+from kinerja.trial.rig import REPLICA_USERS, WATCH_USER, EdgeBroker, Replica, Uplink, holds_open
 from kinerja.trial.store import StoredPunch, quarantined, seed, stored_count, stored_punches, zone_of
 from wire.contract import DELIVERY, PunchBatch, PunchRecord, TopicKind, topic_for
 
@@ -248,7 +248,7 @@ class WireWatch:
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5, client_id="trial-wire-watch"
         )
-        self._client.username_pw_set(SERVER_USER, broker.passwords[SERVER_USER])
+        self._client.username_pw_set(WATCH_USER, broker.passwords[WATCH_USER])
         self._client.on_message = self._on_message
         self._client.on_connect = lambda client, *_: client.subscribe("kinerja/v1/+/+/punches", qos=0)
         self._client.reconnect_delay_set(0.2, 1)
@@ -396,6 +396,7 @@ class _TrialRun:
     rigs: list[OfficeRig] = field(default_factory=list)
     watch: WireWatch | None = None
     second_half: dict[str, list[Punch]] = field(default_factory=dict)
+    forgery: Forgery | None = None
 
     @property
     def units(self) -> list[str]:
@@ -408,16 +409,23 @@ class _TrialRun:
         broker.start()
         env = {
             "KINERJA_DB_URL": self.db_url,
-            "KINERJA_MQTT_URL": broker.url(SERVER_USER),
             "KINERJA_SHARE_GROUP": "kinerja-server",
             "KINERJA_UNITS": ",".join(self.units),
             "KINERJA_MIGRATE_ON_START": "0",
         }
-        self.replicas = [Replica(f"trial-replica-{n}", env, self.root / f"replica-{n}.log") for n in "ab"]
+        self.replicas = [
+            Replica(user, {**env, "KINERJA_MQTT_URL": broker.url(user)}, self.root / f"replica-{user[-1]}.log")
+            for user in REPLICA_USERS
+        ]
         for replica in self.replicas:
             replica.start()
         wait_until(lambda: all(r.consuming() for r in self.replicas), 60, "both replicas on the broker")
         self.watch = WireWatch(broker)
+        # The forger logs in as gateway jkt; the broker makes its client id that login, so it would take
+        # over jkt's own connection if jkt were up. It strikes before jkt starts.
+        self.forgery = forge_and_garble(broker, offices[0], offices[1])
+        self.outcome.faults.append("forged batch (gateway jkt claiming mks) and 4 malformed batches published")
+        self.outcome.server_quarantine_expected = len(self.forgery.quarantined)
         self.rigs = [OfficeRig(office, self.root / office.key, broker) for office in offices]
         middle = datetime(self.trial.year, self.trial.month, 16)
         first_half = {o.key: [p for p in o.punches if p.local_time < middle] for o in offices}
@@ -428,14 +436,11 @@ class _TrialRun:
         log(f"broker on {broker.port}, replicas on {[r.port for r in self.replicas]}, 3 gateways started")
 
     def serial_month_through_broker_and_replica_faults(self) -> Forgery:
-        """Forged and malformed batches, the serial terminals printing the month (garbage included), the
-        broker restarted and a replica killed meanwhile; returns what the forgery expects quarantined."""
+        """The serial terminals printing the month (garbage included), the broker restarted and a replica
+        killed meanwhile; returns what the forgery (published in start) expects quarantined."""
         broker, replicas, rigs, outcome, scale = self.broker, self.replicas, self.rigs, self.outcome, self.scale
-        offices = self.trial.offices
-        assert broker is not None
-        forgery = forge_and_garble(broker, offices[0], offices[1])
-        outcome.faults.append("forged batch (gateway jkt claiming mks) and 4 malformed batches published")
-        outcome.server_quarantine_expected = len(forgery.quarantined)
+        assert broker is not None and self.forgery is not None
+        forgery, offices = self.forgery, self.trial.offices
 
         printers = [
             threading.Thread(target=rig.print_serial, args=(rig.office.punches, 25, scale.serial_spread_s), daemon=True)

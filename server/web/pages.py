@@ -105,7 +105,8 @@ async def login_submit(request: web.Request) -> web.Response:
     password = str(form.get("password", ""))[:1024]
     throttle = request.app[LOGIN_THROTTLE]
     address = request.remote or "?"
-    wait = await throttle.retry_after(username, address)
+    attempt = await throttle.attempt(username, address)
+    wait = attempt.retry_after_s
     language = language_of(request)
     if wait > 0:
         message = translate(language, "login_throttled", minutes=max(1, round(wait / 60)))
@@ -114,9 +115,9 @@ async def login_submit(request: web.Request) -> web.Response:
         return response
     user = await authenticate_password(username, password)
     if user is None:
-        await throttle.failed(username, address)
+        await throttle.failed(attempt)
         return _login_page(request, translate(language, "login_failed"), status=401)
-    await throttle.succeeded(username)
+    await throttle.succeeded(attempt)
     token, _ = await start_session(user)
     target = _safe_next(str(form.get("next", ""))) or home_for(Role(user.role))
     response = web.HTTPSeeOther(location=target)

@@ -12,7 +12,7 @@ from datetime import datetime, time
 from typing import Any
 
 from gateway.coordinator import DeviceCoordinator
-from gateway.devices.base import DeviceError, DeviceUser
+from gateway.devices.base import DeviceError, DeviceTemplate, DeviceUser
 from kinerja.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,13 @@ class CommandHandler:
         coordinators: Callable[[], list[DeviceCoordinator]],
         reload_config: Reloader,
         request_upgrade: UpgradeRequester | None = None,
+        templates_written: Callable[[str, list[DeviceTemplate]], None] | None = None,
     ) -> None:
         self._coordinators = coordinators
         self._reload_config = reload_config
         self._request_upgrade = request_upgrade
+        # Told of templates a sync wrote to a device (serial, templates): not enrolments to report back.
+        self._templates_written = templates_written
 
     async def handle(self, payload: bytes) -> CommandResult:
         try:
@@ -63,7 +66,7 @@ class CommandHandler:
             window = _reupload_window(command.args)
             return "logs read again", await self._each(targets, lambda c: _reread(c, window), "new_punches")
         if command.action is CommandAction.SYNC_USERS:
-            return await _sync_users(self._targets, command.args)
+            return await _sync_users(self._targets, command.args, self._templates_written)
         if command.action is CommandAction.WRITE_USER:
             user = _user_from(command.args)
             return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
@@ -106,12 +109,16 @@ class CommandHandler:
 
 
 async def _sync_users(
-    targets: Callable[[object], list[DeviceCoordinator]], args: dict[str, Any]
+    targets: Callable[[object], list[DeviceCoordinator]],
+    args: dict[str, Any],
+    templates_written: Callable[[str, list[DeviceTemplate]], None] | None,
 ) -> tuple[str, dict[str, Any]]:
+    from dataclasses import replace
+
     from gateway.user_sync import SyncError, parse_sync_args, sync_on
 
     try:
-        request = parse_sync_args(args)
+        request = replace(parse_sync_args(args), templates_written=templates_written)
     except SyncError as exc:
         raise CommandError(str(exc)) from None
     results: dict[str, Any] = {}

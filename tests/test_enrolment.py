@@ -244,6 +244,8 @@ async def test_enrol_once_on_a_push_device_and_the_centre_copies_it_to_the_zk_te
             }  # fmt: skip
             area = [{"pin": upload.pin, "name": "Ani", "templates": [template]}]
             synced = await centre.command(CommandAction.SYNC_USERS, users=area, timeout_s=30)
+            # The terminal now holds the centre's own template: the enrolment check does not report it back.
+            echoes = await gateway.enrolment.check_all()
         finally:
             await asyncio.to_thread(terminal.stop)
             await gateway.stop()
@@ -255,3 +257,4 @@ async def test_enrol_once_on_a_push_device_and_the_centre_copies_it_to_the_zk_te
     assert synced.results["c"]["enrol_on_site"] == [{"pin": "1001", "modality": "fingerprint", "index": 2}]
     assert older_algorithm.fingerprints == [] and [u.pin for u in older_algorithm.users] == ["1001"]
     assert synced.results["hall"]["in_sync"] is False  # the push device is told the user again, harmlessly
+    assert echoes == 0 and len(uploads) == 1

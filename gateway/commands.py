@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.device_interface import Coordinator
-from gateway.devices.base import DeviceError, DeviceUser
+from gateway.devices.base import DeviceError, DeviceTemplate, DeviceUser
 from wire.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,13 @@ class CommandHandler:
         coordinators: Callable[[], list[Coordinator]],
         reload_config: Reloader,
         request_upgrade: UpgradeRequester | None = None,
+        templates_written: Callable[[str, list[DeviceTemplate]], None] | None = None,
     ) -> None:
         self._coordinators = coordinators
         self._reload_config = reload_config
         self._request_upgrade = request_upgrade
+        # Told of templates a sync wrote to a device (serial, templates): not enrolments to report back.
+        self._templates_written = templates_written
 
     async def handle(self, payload: bytes) -> CommandResult:
         try:
@@ -60,7 +63,7 @@ class CommandHandler:
         return await handler(self, command.args)
 
     async def _sync_users(self, args: dict[str, Any]) -> Outcome:
-        return await _sync_users_on(self._targets, args)
+        return await _sync_users_on(self._targets, args, self._templates_written)
 
     async def _reload(self, _args: dict[str, Any]) -> Outcome:
         return await self._reload_config(), {}
@@ -116,12 +119,16 @@ class CommandHandler:
 
 
 async def _sync_users_on(
-    targets: Callable[[object], list[Coordinator]], args: dict[str, Any]
+    targets: Callable[[object], list[Coordinator]],
+    args: dict[str, Any],
+    templates_written: Callable[[str, list[DeviceTemplate]], None] | None,
 ) -> tuple[str, dict[str, Any]]:
+    from dataclasses import replace
+
     from gateway.user_sync import SyncError, parse_sync_args, sync_on
 
     try:
-        request = parse_sync_args(args)
+        request = replace(parse_sync_args(args), templates_written=templates_written)
     except SyncError as exc:
         raise CommandError(str(exc)) from None
     results: dict[str, Any] = {}

@@ -13,8 +13,9 @@ each as a BiometricUpload (wire/contract.py) on the gateway's biometrics topic a
 BiometricAck `stored` or `rejected`; on `deferred` (a centre that cannot store templates yet) it keeps
 it and offers it again after the ack's `retry_after_s`; with no ack it resends with backoff.
 
-A template written to a device by a user sync is read back at the next check and offered once: the
-centre recognises it (same PIN, slot and bytes) and acks it.
+A template written to a ZK terminal by a user sync is remembered as known (`remember`), so the next
+check does not report the centre's own template back to it; a push device's coordinator knows what it
+wrote the same way.
 
 Templates are specific personal data (UU 27/2022): nothing here logs them or counts more than their
 number; the outbox deletes each row once acked, and the digests are keyed with a random per-gateway key
@@ -127,6 +128,14 @@ class BiometricOutbox:
         log.info("device %s: new %s template of PIN %s (slot %d) queued for the centre", device,
                  template.modality, template.pin, template.index)  # fmt: skip
         return True
+
+    def remember(self, device: str, templates: list[DeviceTemplate]) -> None:
+        """Templates the centre itself had written to this device (a user sync): known, not to be offered."""
+        with immediate_transaction(self._db):
+            for template in templates:
+                digest = hashlib.blake2b(template.data, key=self._key, digest_size=32).digest()
+                slot = (device, template.pin, template.modality, template.index)
+                self._db.execute("INSERT OR REPLACE INTO offered VALUES (?, ?, ?, ?, ?)", (*slot, digest))
 
     def due(self, limit: int = 20) -> list[PendingUpload]:
         rows = self._db.execute(

@@ -79,7 +79,10 @@ class Gateway:
         self.enrolment = EnrolmentWatcher(lambda: self.coordinators, self.biometrics, self.biometric_sender.wake)
         self.coordinators = self._coordinators_for(config)
         self.commands = CommandHandler(
-            lambda: self.coordinators, self.reload_config, lambda args: request_upgrade(self.config.state_dir, args)
+            lambda: self.coordinators,
+            self.reload_config,
+            lambda args: request_upgrade(self.config.state_dir, args),
+            templates_written=self.biometrics.remember,
         )
         self._command_results = address_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
         self._telemetry = address_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)

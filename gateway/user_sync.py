@@ -170,6 +170,9 @@ class SyncRequest:
     complete: bool = True
     dry_run: bool = False
     device: str | None = None
+    # Told (device serial, templates) of what a sync wrote, so the enrolment check does not report the
+    # centre's own templates back to it (gateway/enrolment.py).
+    templates_written: Callable[[str, list[DeviceTemplate]], None] | None = None
 
 
 def parse_sync_args(args: dict[str, Any]) -> SyncRequest:
@@ -257,7 +260,7 @@ async def sync_on(coordinator: Any, request: SyncRequest) -> dict[str, Any]:
         )
     writable = _WRITABLE_BY_PROTOCOL[profile.protocol]
 
-    def reconcile(driver: Any) -> dict[str, Any]:
+    def reconcile(driver: Any) -> tuple[dict[str, Any], str, list[DeviceTemplate]]:
         wants_templates = any(user.templates is not None for user in request.users)
         templates = driver.read_templates() if wants_templates else []
         users = driver.read_users()
@@ -271,9 +274,13 @@ async def sync_on(coordinator: Any, request: SyncRequest) -> dict[str, Any]:
             stored_name=driver.stored_name,
         )
         summary = plan.summary() if request.dry_run else apply_plan(driver, plan)
-        return {"in_sync": plan.in_sync, "dry_run": request.dry_run, **summary}
+        written = [] if request.dry_run else [t for _user, ts in plan.write_templates for t in ts]
+        serial = driver.read_info().serial if written else ""
+        return {"in_sync": plan.in_sync, "dry_run": request.dry_run, **summary}, serial, written
 
     # One round trip or a few per user: allow for a large area on a slow link.
     deadline = max(coordinator.config.timeout_s * 6, 0.2 * len(request.users))
-    result: dict[str, Any] = await coordinator.session(reconcile, deadline)
+    result, serial, written = await coordinator.session(reconcile, deadline)
+    if written and request.templates_written is not None:  # here, on the event loop: the outbox is its own
+        request.templates_written(serial, written)
     return result

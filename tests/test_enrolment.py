@@ -29,6 +29,7 @@ from wire.contract import (
     BiometricAck,
     BiometricAckStatus,
     BiometricUpload,
+    CommandAction,
     ContractError,
     TopicKind,
     topic_for,
@@ -180,3 +181,80 @@ def test_an_upload_round_trips_and_never_shows_its_template():
             assert message in str(exc) and "Bwc" not in str(exc)
         else:
             raise AssertionError(f"{broken} was accepted")
+
+
+async def test_enrol_once_on_a_push_device_and_the_centre_copies_it_to_the_zk_terminals_of_the_area(
+    tmp_path, mosquitto: MqttSettings
+):
+    """The loop issue 18 asks for, with this test as the centre (which has no template store yet): the
+    upload arrives over Mosquitto, is acked `stored`, and a sync_users carrying it reaches the ZK terminal
+    of the same algorithm, and lists the one of another algorithm for enrolment on site."""
+    from tests.gateway_centre import Centre
+
+    unit, gateway_id = unique_slug("unit"), unique_slug("gw")
+    uploads: list[BiometricUpload] = []
+    with (
+        ZKSimulator(serial="LOOP-B") as same_algorithm,
+        ZKSimulator(serial="LOOP-C", fp_version=9) as older_algorithm,
+    ):
+        config = GatewayConfig(
+            gateway_id=gateway_id, unit=unit, zone=WITA, state_dir=tmp_path / "gw", mqtt=mosquitto,
+            devices=(
+                DeviceConfig("hall", profile=load_profile("zkteco-speedface-push"), serial_number="LOOP-A"),
+                DeviceConfig("b", "127.0.0.1", same_algorithm.port, timeout_s=5, poll_interval_s=30),
+                DeviceConfig("c", "127.0.0.1", older_algorithm.port, profile=load_profile("zkteco-legacy-udp"),
+                             timeout_s=5, poll_interval_s=30),
+            ),
+            relay=RelayConfig(resend_after_s=1, max_backoff_s=2),
+            push=PushConfig(host="127.0.0.1", port=0),
+        )  # fmt: skip
+        centre = Centre(mosquitto, unit, gateway_id)
+        await centre.start()
+        assert centre.client is not None
+        client = centre.client
+
+        async def store(message: IncomingMessage) -> None:
+            upload = BiometricUpload.from_json(message.payload)
+            uploads.append(upload)
+            ack = BiometricAck(upload.upload_id, BiometricAckStatus.STORED)
+            await client.publish_confirmed(topic_for(unit, gateway_id, TopicKind.BIOMETRIC_ACKS), ack.to_json())
+            client.ack(message)
+
+        client.subscribe(topic_for(unit, gateway_id, TopicKind.BIOMETRICS), store)
+        await asyncio.sleep(0.3)
+        gateway = Gateway(config)
+        await gateway.start()
+        assert gateway.push is not None
+        terminal = PushDeviceSimulator(
+            f"http://127.0.0.1:{gateway.push.server.port}", "LOOP-A", biodata=True, delay_s=0.05, error_delay_s=0.1
+        )
+        terminal.start()
+        try:
+            await gateway.relay.mqtt.wait_connected(10)
+            enrolled = await asyncio.to_thread(terminal.enrol, "1001", "fingerprint", 2)
+
+            async def stored() -> bool:
+                return gateway.biometrics.stored == 1 and gateway.biometrics.pending() == 0
+
+            await eventually(stored, "the upload stored and forgotten by the gateway")
+            upload = uploads[0]
+            template = {
+                "modality": upload.modality, "index": upload.index, "format": upload.template_format,
+                "data": base64.b64encode(upload.template).decode(),
+            }  # fmt: skip
+            area = [{"pin": upload.pin, "name": "Ani", "templates": [template]}]
+            synced = await centre.command(CommandAction.SYNC_USERS, users=area, timeout_s=30)
+            # The terminal now holds the centre's own template: the enrolment check does not report it back.
+            echoes = await gateway.enrolment.check_all()
+        finally:
+            await asyncio.to_thread(terminal.stop)
+            await gateway.stop()
+            await centre.close()
+
+    assert (upload.device_serial, upload.pin, upload.template_format) == ("LOOP-A", "1001", "fingerprint:ZKFinger:10")
+    assert upload.template == enrolled
+    assert synced.results["b"]["templates_written"] == 1 and same_algorithm.fingerprints_of("1001") == {2: enrolled}
+    assert synced.results["c"]["enrol_on_site"] == [{"pin": "1001", "modality": "fingerprint", "index": 2}]
+    assert older_algorithm.fingerprints == [] and [u.pin for u in older_algorithm.users] == ["1001"]
+    assert synced.results["hall"]["in_sync"] is False  # the push device is told the user again, harmlessly
+    assert echoes == 0 and len(uploads) == 1

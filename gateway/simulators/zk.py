@@ -4,8 +4,9 @@ For the tests, the demo and `kinerja simulate zk`. It serves TCP and UDP on one 
 own threads (never the caller's event loop) and misbehaves on request the way real terminals do:
 slow answers, a connection dropped or hung in the middle of a buffered read, a wrong clock, a log
 that repeats records, and records with impossible times after a flat clock battery. It stores
-attendance records in each layout firmware uses (8, 16, 40 or 49 bytes) and users in 28 or 72 bytes,
-and reproduces three known firmware faults: the clock restarting at 2000-01-01 (`reset_clock`), a full
+attendance records in each layout firmware uses (8, 16, 40 or 49 bytes), users in 28 or 72 bytes and
+fingerprint templates as opaque bytes (`enrol_finger`; pyzk's template reads, uploads and deletes, see
+zk_templates.py), and reproduces three known firmware faults: the clock restarting at 2000-01-01 (`reset_clock`), a full
 log that stalls the read of it (`full_log_stalls`), and a live-event stream that stops silently
 (`live_events_go_silent_after`).
 """

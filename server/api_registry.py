@@ -49,7 +49,7 @@ class Missing(web.HTTPNotFound):
 async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise BadRequest(f"the body is {request.content_length} bytes, at most {MAX_JSON_BODY}")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
+    raw = await request.read()  # bounded by the app's client_max_size; cached (server/text.py read it already)
     if len(raw) > MAX_JSON_BODY:
         raise BadRequest(f"the body is larger than {MAX_JSON_BODY} bytes")
     try:

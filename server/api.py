@@ -51,9 +51,16 @@ def _date_param(request: web.Request, name: str) -> date | None:
         raise BadRequest(f"{name}: expected a date as YYYY-MM-DD, got {raw!r}") from None
 
 
+# The zone names the document lists (server/openapi.py): the office zones and their IANA names, exactly.
+ZONE_NAMES = ("WIB", "WITA", "WIT", "Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
+
+
 def _zone_param(request: web.Request) -> Any:
+    name = request.query.get("tz", "WIB")
+    if name not in ZONE_NAMES:
+        raise BadRequest(f"tz: expected one of {list(ZONE_NAMES)}, got {name!r}")
     try:
-        return office_zone(request.query.get("tz", "WIB"))
+        return office_zone(name)
     except ValueError as exc:
         raise BadRequest(f"tz: {exc}") from None
 
@@ -104,8 +111,8 @@ async def list_punches(request: web.Request) -> web.Response:
         if value := request.query.get(name):
             query = query.filter(**{column: value})
     day = _date_param(request, "date")
+    zone = _zone_param(request)  # checked even without a date: a bad value is never silently ignored
     if day is not None:
-        zone = _zone_param(request)
         start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
         query = query.filter(punched_at__gte=start, punched_at__lt=start + timedelta(days=1))
     total = await query.count()

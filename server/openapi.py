@@ -5,6 +5,7 @@ and schemathesis checks the answers against it)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from aiohttp import web
@@ -21,10 +22,15 @@ def _param(name: str, description: str, schema: dict[str, Any], where: str = "qu
 LIMIT = _param("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
 OFFSET = _param("offset", "rows to skip", {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0})
 UNIT = _param("unit", "a unit code: that unit and the units below it", {"type": "string", "maxLength": 63})
-MONTH = _param("month", "YYYY-MM (default: this month)", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"})
+MONTH = _param(
+    "month",
+    "YYYY-MM from 2000-01 to 2100-12 (default: this month)",
+    {"type": "string", "pattern": "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"},
+)
 NIP = _param("nip", "the employee's 18-digit NIP", {"type": "string", "maxLength": 18}, "path")
 DATE = _param("date", "an office-local day, YYYY-MM-DD", {"type": "string", "format": "date"})
 NIPQ = _param("nip", "one employee", {"type": "string", "maxLength": 18})
+SUPERVISOR = _param("supervisor", "the supervisor's NIP", {"type": "string", "maxLength": 18})
 CATEGORY = _param(
     "category",
     "only employees with at least one day of this code",
@@ -35,7 +41,15 @@ TODAY_STATUS = _param(
     "only employees in this state today",
     {"type": "string", "enum": ["present", "late", "absent", "on_leave", "not_yet_in", "day_off"]},
 )
-TZ = _param("tz", "office zone of `date`", {"type": "string", "enum": ["WIB", "WITA", "WIT"], "default": "WIB"})
+TZ = _param(
+    "tz",
+    "office zone of `date`",
+    {
+        "type": "string",
+        "enum": ["WIB", "WITA", "WIT", "Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura"],
+        "default": "WIB",
+    },
+)
 
 
 def _page_of(item: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +142,9 @@ def _fields(required: list[str], **optional: dict[str, Any]) -> dict[str, Any]:
 CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
 GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
 TEXT = {"type": "string", "maxLength": 200}
+CODE_TEXT = {"type": "string", "maxLength": 63}
+SERIAL = {"type": "string", "maxLength": 64}
+PIN = {"type": "string", "maxLength": 24}
 
 
 def document() -> dict[str, Any]:
@@ -173,7 +190,7 @@ def document() -> dict[str, Any]:
         "/api/v1/devices": {
             **_get(
                 "devices and their status",
-                [_param("office", "office code", TEXT), _param("gateway", "gateway id", TEXT)],
+                [_param("office", "office code", CODE_TEXT), _param("gateway", "gateway id", CODE_TEXT)],
                 _ok(OBJECT),
             ),
             **_post(
@@ -187,7 +204,7 @@ def document() -> dict[str, Any]:
         "/api/v1/employees": {
             **_get(
                 "employees (a unit-bound account names its unit; a supervisor lists ?supervisor=own NIP)",
-                [UNIT, _param("supervisor", "the supervisor's NIP", TEXT), LIMIT, OFFSET],
+                [UNIT, SUPERVISOR, LIMIT, OFFSET],
                 _ok(_page_of(EMPLOYEE)),
                 400,
             ),
@@ -256,7 +273,15 @@ def document() -> dict[str, Any]:
         "/api/v1/policy": _get("the attendance policy in force", [UNIT], _ok(OBJECT)),
         "/api/v1/punches": _get(
             "stored punches in scope, newest first",
-            [UNIT, _param("device", "device serial", TEXT), _param("pin", "device PIN", TEXT), DATE, TZ, LIMIT, OFFSET],
+            [
+                UNIT,
+                _param("device", "device serial", SERIAL),
+                _param("pin", "device PIN", PIN),
+                DATE,
+                TZ,
+                LIMIT,
+                OFFSET,
+            ],
             _ok(_page_of(OBJECT)),
             400,
             404,
@@ -274,7 +299,7 @@ def document() -> dict[str, Any]:
                         "the claim's state",
                         {"type": "string", "enum": ["submitted", "approved", "rejected", "correction_requested"]},
                     ),
-                    _param("nip", "one employee", TEXT),
+                    NIPQ,
                     MONTH,
                     LIMIT,
                     OFFSET,
@@ -315,7 +340,7 @@ def document() -> dict[str, Any]:
             **_get(
                 "excused days (leave, official travel, work from home) in scope",
                 [
-                    _param("nip", "one employee", TEXT),
+                    NIPQ,
                     _param("from", "overlapping from", {"type": "string", "format": "date"}),
                     _param("to", "overlapping to", {"type": "string", "format": "date"}),
                     LIMIT,
@@ -351,6 +376,8 @@ def document() -> dict[str, Any]:
         },
         **registry,
     }
+    paths = copy.deepcopy(paths)  # the shared parameter schemas above stay as written
+    _every_operation_says_what_the_middlewares_do(paths)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -375,6 +402,34 @@ def document() -> dict[str, Any]:
             },
         },
     }
+
+
+# No text the database can store holds NUL (server/text.py refuses it with a 400 on every route).
+STORABLE_TEXT = "^[^\\x00]*$"
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def _every_operation_says_what_the_middlewares_do(paths: dict[str, Any]) -> None:
+    """What holds for every route, written once: a string with NUL (or a value too long for its column) is a
+    400 (server/text.py, the model's validation); so every plain string schema excludes NUL."""
+    for item in paths.values():
+        for method, operation in item.items():
+            if method not in METHODS:
+                continue
+            operation["responses"].setdefault("400", _errors(400)["400"])
+            for parameter in operation.get("parameters", []):
+                _no_nul(parameter["schema"])
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _no_nul(media["schema"])
+
+
+def _no_nul(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and not ({"pattern", "enum", "format"} & schema.keys()):
+        schema["pattern"] = STORABLE_TEXT
+    for child in schema.get("properties", {}).values():
+        _no_nul(child)
+    if isinstance(schema.get("items"), dict):
+        _no_nul(schema["items"])
 
 
 @routes.get("/api/v1/openapi.json")

@@ -122,7 +122,14 @@ async def request_strings(request: web.Request) -> Iterator[tuple[str, str]]:
                 body = None  # not JSON at all: the handler says so in its own words
             found += list(strings_in(body, "body"))
         elif content_type in FORM_TYPES:
-            for name, value in (await request.post()).items():
+            try:
+                form = await request.post()
+            except ValueError as exc:  # e.g. multipart without a boundary
+                raise web.HTTPBadRequest(
+                    text=json.dumps({"error": "bad_request", "reason": f"formulir rusak / malformed form: {exc}"}),
+                    content_type="application/json",
+                ) from None
+            for name, value in form.items():
                 found.append(("form", name))
                 if isinstance(value, str):
                     found.append((name, value))

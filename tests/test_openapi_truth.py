@@ -54,7 +54,8 @@ def schemathesis_run(base_url: str, headers: dict[str, str], report_dir: Path) -
         str(report_dir),
         *(item for name, value in headers.items() for item in ("--header", f"{name}: {value}")),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    # cwd: schemathesis writes its .schemathesis/ state where it runs, not in the work tree.
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=report_dir.parent)
     failures = list(_failures(report_dir))
     if completed.returncode not in (0, 1) or (completed.returncode == 1 and not failures):
         output = completed.stdout[-4000:] + completed.stderr[-4000:]

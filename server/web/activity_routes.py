@@ -70,6 +70,8 @@ async def _claims_query(scope: Scope, query: Any) -> Any:
     if nip := query.get("nip"):
         rows = rows.filter(nip=nip)
     if "month" in query:
+        if not query["month"]:
+            raise BadRequest("month: expected YYYY-MM, got ''")
         try:
             month = parse_month(query["month"])
         except ValueError as exc:

@@ -24,6 +24,13 @@ class BadRequest(web.HTTPBadRequest):
         super().__init__(text=_json_text({"error": "bad_request", "reason": reason}), content_type="application/json")
 
 
+class Conflict(web.HTTPConflict):
+    """A well-formed request the current state or the rules refuse (what the document's schemas cannot say)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=_json_text({"error": "conflict", "reason": reason}), content_type="application/json")
+
+
 def _json_text(body: dict[str, Any]) -> str:
     return json.dumps(body)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server.text import MAX_TEXT
+
 routes = web.RouteTableDef()
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -133,16 +135,59 @@ def _post(
     }
 
 
-def _fields(required: list[str], **optional: dict[str, Any]) -> dict[str, Any]:
-    text = {"type": "string", "maxLength": 200}
-    properties = {name: text for name in required} | optional
-    return {"type": "object", "required": required, "properties": properties}
+def _fields(required: dict[str, Any], **optional: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object body. Other properties are ignored by the handlers, but the document does not offer
+    them: whatever an extra property held (NUL, say) would still be refused (server/text.py)."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": required | optional,
+        "additionalProperties": False,
+    }
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
 
 
 CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
 GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
 TEXT = {"type": "string", "maxLength": 200}
 CODE_TEXT = {"type": "string", "maxLength": 63}
+# What the handlers check, as patterns (kinerja/contract.py validate_slug, server/registry.py, server/nip.py).
+SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
+# 1-200 characters, not all blank (the name is stored stripped).
+NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
+DEVICE_PIN = {"type": "string", "pattern": "^[A-Za-z0-9]{1,24}$"}
+# Printable ASCII, 1-64 characters, not starting with a space.
+DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
+# An 18-digit NIP that decodes (server/nip.py): born 1940-1979, appointed 2000-2025 (a subset of the valid ones,
+# fixed so it stays valid as years pass), sex 1 or 2, sequence from 001.
+NIP_TEXT = {
+    "type": "string",
+    "pattern": "^19[4-7][0-9](0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])(20[01][0-9]|202[0-5])(0[1-9]|1[0-2])[12]"
+    "(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})$",
+}
+# The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
+CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
+UNIT_KINDS = ["ministry", "directorate_general", "directorate", "centre", "upt"]
+ZONE_ENUM = {"type": "string", "enum": ["WIB", "WITA", "WIT"]}
+HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+USERNAME = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$"}
+ROLES = ["bureau_admin", "unit_admin", "supervisor", "employee", "operations"]
+EXCUSE_KIND = {
+    "type": "string",
+    "enum": [
+        "annual_leave",
+        "sick_leave",
+        "big_leave",
+        "maternity_leave",
+        "important_reasons_leave",
+        "official_travel",
+        "work_from_home",
+    ],
+}
+DAY = {"type": "string", "pattern": "^(19[0-9]{2}|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"}
 SERIAL = {"type": "string", "maxLength": 64}
 PIN = {"type": "string", "maxLength": 24}
 
@@ -157,23 +202,53 @@ def document() -> dict[str, Any]:
                 _ok(OBJECT),
                 404,
             ),
-            **_post("create a unit", [], _fields(["code", "name"], kind=TEXT, parent=TEXT), "201", 409),
+            **_post(
+                "create a unit",
+                [],
+                _fields(
+                    {"code": SLUG, "name": NAME, "kind": {"type": "string", "enum": UNIT_KINDS}}, parent=_nullable(SLUG)
+                ),
+                "201",
+                404,
+                409,
+            ),
         },
         "/api/v1/units/{code}": _get("one unit with its children and offices", [CODE], _ok(OBJECT), 404),
         "/api/v1/units/{code}/pins": {
             **_get("the unit's device PINs", [CODE], _ok(OBJECT), 404),
-            **_post("map a device PIN to an employee", [CODE], _fields(["pin", "nip"]), "201", 404, 409),
+            **_post(
+                "map a device PIN to an employee",
+                [CODE],
+                _fields({"pin": DEVICE_PIN, "nip": NIP_TEXT}),
+                "201",
+                404,
+                409,
+            ),
         },
         "/api/v1/units/{code}/enrol": _post(
-            "write an employee to the unit's devices", [CODE], _fields(["nip"]), "202", 404, 503
+            "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
         ),
         "/api/v1/offices": {
             **_get("offices", [UNIT], _ok(OBJECT)),
-            **_post("create an office", [], _fields(["code", "name", "unit", "zone"]), "201", 409),
+            **_post(
+                "create an office",
+                [],
+                _fields({"code": SLUG, "name": NAME, "unit": SLUG, "zone": ZONE_ENUM}),
+                "201",
+                404,
+                409,
+            ),
         },
         "/api/v1/gateways": {
             **_get("gateways and their status", [UNIT], _ok(OBJECT)),
-            **_post("register a gateway", [], _fields(["gateway_id", "unit"], office=TEXT), "201", 409),
+            **_post(
+                "register a gateway",
+                [],
+                _fields({"gateway_id": SLUG, "unit": SLUG}, office=_nullable(SLUG)),
+                "201",
+                404,
+                409,
+            ),
         },
         "/api/v1/gateways/{gateway_id}": _get("one gateway with its devices", [GATEWAY], _ok(OBJECT), 404),
         "/api/v1/gateways/{gateway_id}/commands": {
@@ -181,7 +256,15 @@ def document() -> dict[str, Any]:
             **_post(
                 "send a command (sync_clock, reread_device, write_user, reload_config)",
                 [GATEWAY],
-                _fields(["action"], args=OBJECT),
+                _fields(
+                    {
+                        "action": {
+                            "type": "string",
+                            "enum": ["sync_clock", "reread_device", "write_user", "reload_config"],
+                        }
+                    },
+                    args={"type": "object", "maxProperties": 20},
+                ),
                 "202",
                 404,
                 503,
@@ -196,8 +279,14 @@ def document() -> dict[str, Any]:
             **_post(
                 "register a device",
                 [],
-                _fields(["serial"], name=TEXT, profile=TEXT, office=TEXT, gateway=TEXT),
+                _fields(
+                    {"serial": DEVICE_SERIAL, "office": SLUG},
+                    name=_nullable({"type": "string", "maxLength": 100}),
+                    profile=_nullable({"type": "string", "maxLength": 100}),
+                    gateway=_nullable(SLUG),
+                ),
                 "201",
+                404,
                 409,
             ),
         },
@@ -211,8 +300,13 @@ def document() -> dict[str, Any]:
             **_post(
                 "create an employee (the NIP is checked)",
                 [],
-                _fields(["nip", "name", "unit"], position=TEXT, supervisor=TEXT),
+                _fields(
+                    {"nip": NIP_TEXT, "name": NAME, "unit": SLUG},
+                    position=_nullable(TEXT),
+                    supervisor=_nullable({"type": "string", "maxLength": 18}),
+                ),
                 "201",
+                404,
                 409,
             ),
         },
@@ -220,7 +314,7 @@ def document() -> dict[str, Any]:
         "/api/v1/employees/import": {
             "post": {
                 "summary": "CSV import of employees (nip,name,unit,position,supervisor_nip,pin): all rows or none",
-                "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+                "requestBody": {"required": True, "content": {"text/csv": {"schema": CSV_FILE}}},
                 "responses": {**_ok(OBJECT), **_errors(400, 409)},
             }
         },
@@ -237,11 +331,7 @@ def document() -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["name"],
-                                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
-                            }
+                            "schema": _fields({"name": {**NAME, "maxLength": 100}}),
                         }
                     },
                 },
@@ -310,31 +400,46 @@ def document() -> dict[str, Any]:
             **_post(
                 "record one of the caller's own activities",
                 [],
-                _fields(["activity", "date", "start"], quantity={"type": "integer"}, evidence=TEXT),
+                _fields(
+                    {"activity": {"type": "string", "maxLength": 64}, "date": DAY, "start": HOUR_MINUTE},
+                    quantity={"type": "integer", "minimum": 1, "maximum": 100},
+                    evidence={"type": "string", "maxLength": 2000},
+                ),
                 "201",
+                404,
+                409,
             ),
         },
         "/api/v1/activities/decisions": _post(
             "approve or reject subordinates' submitted claims, all or none",
             [],
-            {
-                "type": "object",
-                "required": ["claim_ids", "decision"],
-                "properties": {
-                    "claim_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 500},
+            _fields(
+                {
+                    "claim_ids": {
+                        "type": "array",
+                        "items": {"type": "string", "maxLength": 32},
+                        "minItems": 1,
+                        "maxItems": 500,
+                    },
                     "decision": {"type": "string", "enum": ["approve", "reject", "correct"]},
-                    "reason": TEXT,
                 },
-            },
+                reason={"type": "string", "maxLength": 2000},
+            ),
             "200",
             404,
+            409,
         ),
         "/api/v1/activities/{claim_id}/resubmit": _post(
             "resubmit one of the caller's claims after a correction request",
             [_param("claim_id", "the claim", {"type": "string", "maxLength": 32}, "path")],
-            {"type": "object", "properties": {"quantity": {"type": "integer"}, "evidence": TEXT}},
+            _fields(
+                {},
+                quantity=_nullable({"type": "integer", "minimum": 1, "maximum": 100}),
+                evidence=_nullable({"type": "string", "maxLength": 2000}),
+            ),
             "200",
             404,
+            409,
         ),
         "/api/v1/excuses": {
             **_get(
@@ -352,9 +457,18 @@ def document() -> dict[str, Any]:
             **_post(
                 "record excused days for an employee in scope",
                 [],
-                _fields(["nip", "kind", "first_day", "last_day"], note=TEXT),
+                _fields(
+                    {
+                        "nip": {"type": "string", "maxLength": 18},
+                        "kind": EXCUSE_KIND,
+                        "first_day": DAY,
+                        "last_day": DAY,
+                    },
+                    note=_nullable({"type": "string", "maxLength": 2000}),
+                ),
                 "201",
                 404,
+                409,
             ),
         },
         "/api/v1/users": {
@@ -362,16 +476,27 @@ def document() -> dict[str, Any]:
             **_post(
                 "create an account",
                 [],
-                _fields(["username", "password", "role"], unit=TEXT, nip=TEXT, name=TEXT, language=TEXT),
+                _fields(
+                    {
+                        "username": USERNAME,
+                        "password": {"type": "string", "minLength": 10, "maxLength": 1000},
+                        "role": {"type": "string", "enum": ROLES},
+                    },
+                    unit=_nullable(SLUG),
+                    nip=_nullable({"type": "string", "maxLength": 18}),
+                    name=_nullable({"type": "string", "maxLength": 200}),
+                    language=_nullable({"type": "string", "enum": ["id", "en"]}),
+                ),
                 "201",
                 404,
+                409,
             ),
         },
         "/api/v1/users/{username}/disable": {
             "post": {
                 "summary": "disable an account: sessions end, API tokens are revoked",
                 "parameters": [_param("username", "the account", {"type": "string", "maxLength": 64}, "path")],
-                "responses": {**_ok(OBJECT), **_errors(400, 404)},
+                "responses": {**_ok(OBJECT), **_errors(400, 404, 409)},
             }
         },
         **registry,
@@ -426,6 +551,8 @@ def _every_operation_says_what_the_middlewares_do(paths: dict[str, Any]) -> None
 def _no_nul(schema: dict[str, Any]) -> None:
     if schema.get("type") == "string" and not ({"pattern", "enum", "format"} & schema.keys()):
         schema["pattern"] = STORABLE_TEXT
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema.setdefault("maxLength", MAX_TEXT)
     for child in schema.get("properties", {}).values():
         _no_nul(child)
     if isinstance(schema.get("items"), dict):

@@ -120,7 +120,7 @@ async def test_csv_import_reports_every_bad_row_and_imports_nothing_until_all_ar
         )
         response = await api.post("/api/v1/employees/import", data=bad.encode(), headers={"Content-Type": "text/csv"})
         report = await response.json()
-        assert response.status == 422 and report["reason"] == "nothing was imported"
+        assert response.status == 409 and report["reason"] == "nothing was imported"
         by_row = {error["row"]: " ".join(error["errors"]) for error in report["errors"]}
         assert set(by_row) == {4, 5, 6, 7}
         assert "18 digits" in by_row[4] and "no unit" in by_row[5]

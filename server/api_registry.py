@@ -341,7 +341,8 @@ async def get_employees(request: web.Request) -> web.Response:
     return web.json_response({"total": total, "items": [employee_json(e) for e in employees]})
 
 
-@routes.get("/api/v1/employees/{nip}")
+# Digits only: /api/v1/employees/import is another resource (POST), and its 405 must not offer this GET.
+@routes.get(r"/api/v1/employees/{nip:[0-9]+}")
 async def get_employee(request: web.Request) -> web.Response:
     employee = await Employee.get_or_none(nip=request.match_info["nip"])
     if employee is None:

@@ -6,13 +6,18 @@ and schemathesis checks the answers against it)."""
 from __future__ import annotations
 
 import copy
+import functools
+import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from kinerja.contract import CommandAction
 from server.text import MAX_TEXT
 
 routes = web.RouteTableDef()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -170,6 +175,22 @@ NIP_TEXT = {
 }
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
 CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
+# What the gateway reads from a command's args (kinerja/contract.py CommandAction, gateway/commands.py).
+COMMAND_ARGS = {
+    "type": "object",
+    "properties": {
+        "device": {"type": "string", "maxLength": 100},
+        "pin": DEVICE_PIN,
+        "name": {"type": "string", "maxLength": 24},
+        "card": {"type": "integer", "minimum": 0, "maximum": 4294967295},
+        "version": {"type": "string", "maxLength": 64},
+        "url": {"type": "string", "maxLength": 2000},
+        "signature_url": {"type": "string", "maxLength": 2000},
+        "start": {"type": "string", "maxLength": 64},
+        "end": {"type": "string", "maxLength": 64},
+    },
+    "additionalProperties": False,
+}
 UNIT_KINDS = ["ministry", "directorate_general", "directorate", "centre", "upt"]
 ZONE_ENUM = {"type": "string", "enum": ["WIB", "WITA", "WIT"]}
 HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
@@ -257,13 +278,8 @@ def document() -> dict[str, Any]:
                 "send a command (sync_clock, reread_device, write_user, reload_config)",
                 [GATEWAY],
                 _fields(
-                    {
-                        "action": {
-                            "type": "string",
-                            "enum": ["sync_clock", "reread_device", "write_user", "reload_config"],
-                        }
-                    },
-                    args={"type": "object", "maxProperties": 20},
+                    {"action": {"type": "string", "enum": [action.value for action in CommandAction]}},
+                    args=COMMAND_ARGS,
                 ),
                 "202",
                 404,
@@ -346,9 +362,10 @@ def document() -> dict[str, Any]:
             [MONTH, UNIT, NIPQ, CATEGORY, LIMIT, OFFSET],
             _ok(_page_of(RECAP_ROW)),
             400,
+            404,
         ),
         "/api/v1/exports/recap.csv": _get(
-            "monthly recap as CSV (payroll layout)", [MONTH, UNIT], _ok({"type": "string"}, media="text/csv"), 400
+            "monthly recap as CSV (payroll layout)", [MONTH, UNIT], _ok({"type": "string"}, media="text/csv"), 400, 404
         ),
         "/api/v1/exports/recap.xlsx": _get(
             "monthly recap as XLSX (payroll layout)",
@@ -358,6 +375,7 @@ def document() -> dict[str, Any]:
                 media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ),
             400,
+            404,
         ),
         "/api/v1/today": _get("today across the unit tree", [UNIT, TODAY_STATUS, LIMIT, OFFSET], _ok(OBJECT)),
         "/api/v1/policy": _get("the attendance policy in force", [UNIT], _ok(OBJECT)),
@@ -542,6 +560,13 @@ def _every_operation_says_what_the_middlewares_do(paths: dict[str, Any]) -> None
             if method not in METHODS:
                 continue
             operation["responses"].setdefault("400", _errors(400)["400"])
+            # Before the app sees it, aiohttp's HTTP parser refuses a request line or header over 8 KiB, in plain text.
+            operation["responses"]["400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
+            if "requestBody" in operation:
+                operation["responses"]["413"] = {
+                    "description": "the body is larger than the server takes",
+                    "content": {"application/json": {"schema": _ERROR}},
+                }
             for parameter in operation.get("parameters", []):
                 _no_nul(parameter["schema"])
             for media in operation.get("requestBody", {}).get("content", {}).values():
@@ -557,6 +582,50 @@ def _no_nul(schema: dict[str, Any]) -> None:
         _no_nul(child)
     if isinstance(schema.get("items"), dict):
         _no_nul(schema["items"])
+
+
+@functools.cache
+def _body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(METHOD, path template) -> the JSON body schema the document gives it."""
+    found = {}
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if schema is not None:
+                found[(method.upper(), path)] = schema
+    return found
+
+
+def undocumented_field(schema: dict[str, Any], value: Any, where: str = "body") -> str | None:
+    """The first property `value` holds that `schema` does not offer (where it says no others), or None."""
+    if not isinstance(value, dict) or schema.get("type") != "object":
+        return None
+    properties = schema.get("properties", {})
+    for key, child in value.items():
+        if key not in properties:
+            if schema.get("additionalProperties") is False:
+                return f"{where}.{key}"
+            continue
+        if (found := undocumented_field(properties[key], child, f"{where}.{key}")) is not None:
+            return found
+    return None
+
+
+@web.middleware
+async def refuse_undocumented_fields(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A JSON body field the document does not list is refused (400), not silently ignored: a misspelt
+    optional field would otherwise be dropped without a word. Runs after server/text.py read the body."""
+    resource = request.match_info.route.resource
+    schema = _body_schemas().get((request.method, resource.canonical)) if resource is not None else None
+    if schema is not None and request.body_exists and request.content_type == "application/json":
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):
+            body = None  # the handler says what is wrong with it
+        if (field := undocumented_field(schema, body)) is not None:
+            text = json.dumps({"error": "bad_request", "reason": f"{field}: bidang tidak dikenal (unknown field)"})
+            raise web.HTTPBadRequest(text=text, content_type="application/json")
+    return await handler(request)
 
 
 @routes.get("/api/v1/openapi.json")

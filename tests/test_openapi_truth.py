@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from server.accounts import Role
+from tests.conftest import unique_slug
 from tests.test_openapi import threaded_server
 
 # Per operation and phase; enough to reach every check, small enough for ~1 minute on a loaded 2-core machine.
@@ -109,8 +110,13 @@ def summary(failures: list[dict]) -> str:
 
 @pytest.mark.production
 @pytest.mark.timeout(600)
-def test_schemathesis_with_every_check_finds_nothing_on_postgres(postgres_url, tmp_path):
-    with threaded_server(postgres_url) as (base_url, world):
+def test_schemathesis_with_every_check_finds_nothing_on_postgres(postgres_url, mosquitto, tmp_path):
+    # The whole server: PostgreSQL, and its consumer on Mosquitto, so commands to gateways are sent (202),
+    # not refused for want of a broker (503). It consumes only a unit of its own: tests running beside it
+    # on the same broker keep their messages.
+    own = unique_slug("openapi")
+    settings = {"mqtt": mosquitto, "replica_id": own, "share_group": own, "units": (own,), "session_expiry_s": 60}
+    with threaded_server(postgres_url, consume=True, **settings) as (base_url, world):
         command, failures = schemathesis_run(base_url, world.auth(Role.BUREAU_ADMIN), tmp_path / "report")
     assert failures == [], (
         f"schemathesis found {len(failures)} failures:\n{summary(failures)}\n\nreproduce: {' '.join(command)}"

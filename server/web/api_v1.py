@@ -158,6 +158,8 @@ async def monthly_results(request: web.Request) -> web.Response:
         raise BadRequest(f"category: expected one of {list(CODES)}")
     month, rows = await recap_rows(request)
     if nip := request.query.get("nip"):
+        if len(nip) > 18:
+            raise BadRequest(f"nip: expected a NIP of at most 18 characters, got {len(nip)}")
         rows = [row for row in rows if row.nip == nip]
     if category is not None:
         rows = [row for row in rows if row.counts.get(category, 0) > 0]

@@ -16,7 +16,7 @@ from scoring import ClaimState
 from server.accounts import Role
 from server.activity_models import ActivityClaimRecord
 from server.api import BadRequest, Conflict
-from server.auth import Forbidden, Principal, Scope, request_scope, require_role, subordinates
+from server.auth import Principal, Scope, request_scope, require_role, subordinates
 from server.models import Employee
 from server.web.api_v1 import NotFound
 from server.web.data import WIB, unit_zones
@@ -102,7 +102,7 @@ async def _record(principal: Principal, fields: dict[str, Any]) -> ActivityClaim
     from server.web.activities import MAX_QUANTITY, ActivityError, catalogue, record_claim
 
     if not principal.employee_nip:
-        raise Forbidden("this account has no employee record to claim activities for")
+        raise Conflict("this account has no employee record to claim activities for")
     try:
         day = date.fromisoformat(str(fields.get("date", "")))
     except ValueError:

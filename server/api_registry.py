@@ -18,6 +18,7 @@ from server.ingest import resolve_unmapped_punches
 from server.models import Device, DevicePin, Employee, Gateway, GatewayCommand, Office, Unit
 from server.nip import InvalidNip, parse_nip
 from server.registry import (
+    CONTROL,
     NotFound,
     RegistryError,
     check_code,
@@ -69,6 +70,8 @@ def optional_text(body: dict[str, Any], name: str, limit: int = 200) -> str:
         return ""
     if not isinstance(value, str) or len(value) > limit:
         raise BadRequest(f"{name}: expected text of at most {limit} characters")
+    if CONTROL.search(value):  # a position or a device name goes into exports, where openpyxl refuses them
+        raise BadRequest(f"{name}: control characters are not allowed")
     return value.strip()
 
 

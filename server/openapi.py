@@ -161,8 +161,15 @@ TEXT = {"type": "string", "maxLength": 200}
 CODE_TEXT = {"type": "string", "maxLength": 63}
 # What the handlers check, as patterns (kinerja/contract.py validate_slug, server/registry.py, server/nip.py).
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
-# 1-200 characters, not all blank (the name is stored stripped).
-NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
+# 1-200 characters, not all blank (the name is stored stripped), no control characters (server/registry.py).
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
+}
+PLAIN_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
+TOKEN_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
 DEVICE_PIN = {"type": "string", "pattern": "^[A-Za-z0-9]{1,24}$"}
 # Printable ASCII, 1-64 characters, not starting with a space.
 DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
@@ -297,8 +304,8 @@ def document() -> dict[str, Any]:
                 [],
                 _fields(
                     {"serial": DEVICE_SERIAL, "office": SLUG},
-                    name=_nullable({"type": "string", "maxLength": 100}),
-                    profile=_nullable({"type": "string", "maxLength": 100}),
+                    name=_nullable({**PLAIN_TEXT, "maxLength": 100}),
+                    profile=_nullable({**PLAIN_TEXT, "maxLength": 100}),
                     gateway=_nullable(SLUG),
                 ),
                 "201",
@@ -318,7 +325,7 @@ def document() -> dict[str, Any]:
                 [],
                 _fields(
                     {"nip": NIP_TEXT, "name": NAME, "unit": SLUG},
-                    position=_nullable(TEXT),
+                    position=_nullable(PLAIN_TEXT),
                     supervisor=_nullable({"type": "string", "maxLength": 18}),
                 ),
                 "201",
@@ -347,7 +354,7 @@ def document() -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": _fields({"name": {**NAME, "maxLength": 100}}),
+                            "schema": _fields({"name": TOKEN_NAME}),
                         }
                     },
                 },

@@ -22,8 +22,8 @@ from tests.conftest import unique_slug
 from tests.test_openapi import threaded_server
 
 # Per operation and phase; enough to reach every check, small enough for ~1 minute on a loaded 2-core machine.
-MAX_EXAMPLES = int(os.environ.get("KINERJA_SCHEMATHESIS_EXAMPLES", "12"))
-SEED = 20260412
+MAX_EXAMPLES = int(os.environ.get("KINERJA_SCHEMATHESIS_EXAMPLES", "20"))
+SEED = int(os.environ.get("KINERJA_SCHEMATHESIS_SEED", "20260412"))
 
 
 def schemathesis_run(base_url: str, headers: dict[str, str], report_dir: Path) -> tuple[list[str], list[dict]]:

@@ -183,3 +183,15 @@ def test_what_cannot_be_stored():
     assert problem_with("x" * (MAX_TEXT + 1)) == "too_long"
     nested = {"a": [{"b\x00": "c"}], "d": "e"}
     assert ("body.a[0].<key>", "b\x00") in list(strings_in(nested, "body"))
+
+
+async def test_control_characters_in_names_are_refused_so_every_export_still_opens(world: World):
+    """Found by schemathesis (seed 7): an employee named with a control character made openpyxl refuse the
+    cell, and every XLSX recap of that unit was a 500 from then on."""
+    headers = world.auth(Role.BUREAU_ADMIN)
+    employee = {"nip": "199001012015031009", "name": "Dewi", "unit": "dir-2"}
+    for field in ("name", "position"):
+        response = await world.client.post("/api/v1/employees", json={**employee, field: "De\x01wi"}, headers=headers)
+        assert response.status == 400 and "control" in (await response.json())["reason"], field
+    assert (await world.client.post("/api/v1/employees", json=employee, headers=headers)).status == 201
+    assert (await world.client.get("/api/v1/exports/recap.xlsx?unit=dir-2", headers=headers)).status == 200

@@ -140,9 +140,11 @@ def _post(
     }
 
 
-def _fields(required: dict[str, Any], **optional: dict[str, Any]) -> dict[str, Any]:
-    """A JSON object body. Other properties are ignored by the handlers, but the document does not offer
-    them: whatever an extra property held (NUL, say) would still be refused (server/text.py)."""
+def _fields(required: dict[str, Any] | list[str], **optional: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object body: required fields (a list of names means text of up to 200 characters each) and
+    optional ones. No other field is accepted (refuse_undocumented_fields below)."""
+    if isinstance(required, list):
+        required = dict.fromkeys(required, TEXT)
     return {
         "type": "object",
         "required": list(required),

@@ -447,6 +447,26 @@ async def send_command(request: web.Request, gateway: Gateway, action: CommandAc
     return row
 
 
+def _args_problem(args: dict[str, Any]) -> str | None:
+    """What in a command's args breaks the document's COMMAND_ARGS (names, types, lengths, patterns)."""
+    from server.openapi import COMMAND_ARGS
+
+    for name, value in args.items():
+        schema = COMMAND_ARGS["properties"].get(name)
+        if schema is None:
+            return f"{name}: not an argument of any command"
+        if schema["type"] == "integer":
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"{name}: expected a whole number"
+            if not schema["minimum"] <= value <= schema["maximum"]:
+                return f"{name}: expected {schema['minimum']}..{schema['maximum']}"
+        elif not isinstance(value, str):
+            return f"{name}: expected text"
+        elif len(value) > schema.get("maxLength", len(value)) or not re.search(schema.get("pattern", ""), value):
+            return f"{name}: does not match {schema}"
+    return None
+
+
 @routes.post("/api/v1/gateways/{gateway_id}/commands")
 async def post_command(request: web.Request) -> web.Response:
     """{"action": "sync_clock" | "reread_device" | "write_user" | "reload_config", "args": {...}}"""
@@ -461,6 +481,8 @@ async def post_command(request: web.Request) -> web.Response:
     args = body.get("args", {})
     if not isinstance(args, dict):
         raise BadRequest("args: expected an object")
+    if (problem := _args_problem(args)) is not None:
+        raise BadRequest(f"args.{problem}")
     row = await send_command(request, gateway, action, args)
     return web.json_response(command_json(row), status=202)
 

@@ -24,6 +24,13 @@ class BadRequest(web.HTTPBadRequest):
         super().__init__(text=_json_text({"error": "bad_request", "reason": reason}), content_type="application/json")
 
 
+class Conflict(web.HTTPConflict):
+    """A well-formed request the current state or the rules refuse (what the document's schemas cannot say)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=_json_text({"error": "conflict", "reason": reason}), content_type="application/json")
+
+
 def _json_text(body: dict[str, Any]) -> str:
     return json.dumps(body)
 
@@ -51,9 +58,16 @@ def _date_param(request: web.Request, name: str) -> date | None:
         raise BadRequest(f"{name}: expected a date as YYYY-MM-DD, got {raw!r}") from None
 
 
+# The zone names the document lists (server/openapi.py): the office zones and their IANA names, exactly.
+ZONE_NAMES = ("WIB", "WITA", "WIT", "Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
+
+
 def _zone_param(request: web.Request) -> Any:
+    name = request.query.get("tz", "WIB")
+    if name not in ZONE_NAMES:
+        raise BadRequest(f"tz: expected one of {list(ZONE_NAMES)}, got {name!r}")
     try:
-        return office_zone(request.query.get("tz", "WIB"))
+        return office_zone(name)
     except ValueError as exc:
         raise BadRequest(f"tz: {exc}") from None
 
@@ -105,8 +119,8 @@ async def list_punches(request: web.Request) -> web.Response:
         if value := request.query.get(name):
             query = query.filter(**{column: value})
     day = _date_param(request, "date")
+    zone = _zone_param(request)  # checked even without a date: a bad value is never silently ignored
     if day is not None:
-        zone = _zone_param(request)
         start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
         query = query.filter(punched_at__gte=start, punched_at__lt=start + timedelta(days=1))
     total = await query.count()

@@ -4,6 +4,7 @@ PIN mappings, the CSV import and commands to gateways. Bad input is a 4xx with a
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from server.ingest import resolve_unmapped_punches
 from server.models import Device, DevicePin, Employee, Gateway, GatewayCommand, Office, Unit
 from server.nip import InvalidNip, parse_nip
 from server.registry import (
+    CONTROL,
     NotFound,
     RegistryError,
     check_code,
@@ -32,6 +34,7 @@ from wire.contract import Command, CommandAction
 
 routes = web.RouteTableDef()
 
+SERIAL = re.compile(r"^[!-~][ -~]{0,63}$")  # as server/openapi.py documents it
 # A registry request body is a few fields; anything bigger is refused before it is parsed.
 MAX_JSON_BODY = 64 * 1024
 
@@ -49,7 +52,7 @@ class Missing(web.HTTPNotFound):
 async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise BadRequest(f"the body is {request.content_length} bytes, at most {MAX_JSON_BODY}")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
+    raw = await request.read()  # bounded by the app's client_max_size; cached (server/text.py read it already)
     if len(raw) > MAX_JSON_BODY:
         raise BadRequest(f"the body is larger than {MAX_JSON_BODY} bytes")
     try:
@@ -67,6 +70,8 @@ def optional_text(body: dict[str, Any], name: str, limit: int = 200) -> str:
         return ""
     if not isinstance(value, str) or len(value) > limit:
         raise BadRequest(f"{name}: expected text of at most {limit} characters")
+    if CONTROL.search(value):  # a position or a device name goes into exports, where openpyxl refuses them
+        raise BadRequest(f"{name}: control characters are not allowed")
     return value.strip()
 
 
@@ -100,7 +105,9 @@ async def post_unit(request: web.Request) -> web.Response:
     try:
         unit = await create_unit(code, name, kind, parent)
     except RegistryError as exc:
-        raise (Conflict(str(exc)) if "exists already" in str(exc) else BadRequest(str(exc))) from None
+        # The body is well formed (checked above); what is left is the tree: a missing parent, or a unit
+        # that exists already or cannot sit where it was asked to.
+        raise (Missing(str(exc)) if str(exc).startswith("parent: no unit") else Conflict(str(exc))) from None
     return web.json_response(unit_json(unit), status=201)
 
 
@@ -134,7 +141,7 @@ async def post_office(request: web.Request) -> web.Response:
     zone = _checked(check_zone, body.get("zone"))
     unit = await Unit.get_or_none(code=_checked(check_code, body.get("unit"), "unit"))
     if unit is None:
-        raise BadRequest(f"unit: no unit {body.get('unit')!r}")
+        raise Missing(f"unit: no unit {body.get('unit')!r}")
     if await Office.exists(code=code):
         raise Conflict(f"office {code!r} exists already")
     office = await Office.create(code=code, name=name, zone=zone, unit=unit)
@@ -202,11 +209,13 @@ async def post_gateway(request: web.Request) -> web.Response:
     body = await json_body(request)
     gateway_id = _checked(check_code, body.get("gateway_id"), "gateway_id")
     unit_code = _checked(check_code, body.get("unit"), "unit")
-    if not await Unit.exists(code=unit_code):
-        raise BadRequest(f"unit: no unit {unit_code!r}")
     office_code = body.get("office")
-    if office_code is not None and not await Office.exists(code=_checked(check_code, office_code, "office")):
-        raise BadRequest(f"office: no office {office_code!r}")
+    if office_code is not None:
+        _checked(check_code, office_code, "office")
+    if not await Unit.exists(code=unit_code):
+        raise Missing(f"unit: no unit {unit_code!r}")
+    if office_code is not None and not await Office.exists(code=office_code):
+        raise Missing(f"office: no office {office_code!r}")
     gateway = await Gateway.get_or_none(gateway_id=gateway_id)
     if gateway is not None and gateway.registered:
         raise Conflict(f"gateway {gateway_id!r} is registered already")
@@ -244,19 +253,22 @@ async def get_gateway(request: web.Request) -> web.Response:
 async def post_device(request: web.Request) -> web.Response:
     body = await json_body(request)
     serial = body.get("serial")
-    if not isinstance(serial, str) or not serial or len(serial) > 64 or not serial.isprintable():
-        raise BadRequest(f"serial: expected 1-64 printable characters, got {serial!r}")
-    office = await Office.get_or_none(code=_checked(check_code, body.get("office"), "office"))
-    if office is None:
-        raise BadRequest(f"office: no office {body.get('office')!r}")
+    if not isinstance(serial, str) or not SERIAL.match(serial):
+        raise BadRequest(f"serial: expected 1-64 printable ASCII characters, not starting with a space, got {serial!r}")
+    office_code = _checked(check_code, body.get("office"), "office")
     gateway_id = body.get("gateway")
-    if gateway_id is not None and not await Gateway.exists(gateway_id=_checked(check_code, gateway_id, "gateway")):
-        raise BadRequest(f"gateway: no gateway {gateway_id!r}")
+    if gateway_id is not None:
+        _checked(check_code, gateway_id, "gateway")
+    name, profile = optional_text(body, "name", 100), optional_text(body, "profile", 100)
+    office = await Office.get_or_none(code=office_code)
+    if office is None:
+        raise Missing(f"office: no office {office_code!r}")
+    if gateway_id is not None and not await Gateway.exists(gateway_id=gateway_id):
+        raise Missing(f"gateway: no gateway {gateway_id!r}")
     if await Device.filter(serial=serial, office_id__isnull=False).exists():
         raise Conflict(f"device {serial!r} is registered already")
     device, _ = await Device.get_or_create(serial=serial)  # a row may exist from telemetry
-    device.name = optional_text(body, "name", 100)
-    device.profile = optional_text(body, "profile", 100)
+    device.name, device.profile = name, profile
     device.office = office
     if gateway_id is not None:
         device.gateway_id = gateway_id
@@ -299,15 +311,20 @@ async def post_employee(request: web.Request) -> web.Response:
         raise BadRequest(str(exc)) from None
     name = _checked(check_name, body.get("name"))
     unit_code = _checked(check_code, body.get("unit"), "unit")
-    if not await Unit.exists(code=unit_code):
-        raise BadRequest(f"unit: no unit {unit_code!r}")
+    position = optional_text(body, "position")
     supervisor = body.get("supervisor")
-    if supervisor is not None and (supervisor == nip.text or not await Employee.exists(nip=supervisor)):
-        raise BadRequest(f"supervisor: no other employee with NIP {supervisor!r}")
+    if supervisor is not None and not isinstance(supervisor, str):
+        raise BadRequest("supervisor: expected the supervisor's NIP")
+    if not await Unit.exists(code=unit_code):
+        raise Missing(f"unit: no unit {unit_code!r}")
+    if supervisor == nip.text:
+        raise Conflict("supervisor: an employee cannot supervise themselves")
+    if supervisor is not None and not await Employee.exists(nip=supervisor):
+        raise Missing(f"supervisor: no employee with NIP {supervisor!r}")
     if await Employee.exists(nip=nip.text):
         raise Conflict(f"employee {nip.text} exists already")
     employee = await Employee.create(
-        nip=nip.text, name=name, unit_id=unit_code, position=optional_text(body, "position"),
+        nip=nip.text, name=name, unit_id=unit_code, position=position,
         supervisor_id=supervisor, birth_date=nip.birth_date, appointment_month=nip.appointment, sex=nip.sex,
     )  # fmt: skip
     return web.json_response(employee_json(employee), status=201)
@@ -327,7 +344,8 @@ async def get_employees(request: web.Request) -> web.Response:
     return web.json_response({"total": total, "items": [employee_json(e) for e in employees]})
 
 
-@routes.get("/api/v1/employees/{nip}")
+# Digits only: /api/v1/employees/import is another resource (POST), and its 405 must not offer this GET.
+@routes.get(r"/api/v1/employees/{nip:[0-9]+}")
 async def get_employee(request: web.Request) -> web.Response:
     employee = await Employee.get_or_none(nip=request.match_info["nip"])
     if employee is None:
@@ -344,7 +362,9 @@ async def post_employee_import(request: web.Request) -> web.Response:
     try:
         report = await import_employees_csv(data)
     except RegistryError as exc:
-        raise BadRequest(str(exc)) from None
+        # The file's shape (encoding, header) is the document's to describe: a 400; past the header, a 409.
+        shape = str(exc).startswith(("the file is not UTF-8", "the header", "unknown columns"))
+        raise (BadRequest(str(exc)) if shape else Conflict(str(exc))) from None
     body = {
         "rows": report.rows,
         "created": report.created,
@@ -353,7 +373,8 @@ async def post_employee_import(request: web.Request) -> web.Response:
         "errors": [{"row": e.row, "nip": e.nip, "errors": list(e.errors)} for e in report.errors],
     }
     if not report.ok:
-        return web.json_response({"error": "invalid_rows", "reason": "nothing was imported", **body}, status=422)
+        # 409: the file is well formed; its rows conflict with the registry or break its rules.
+        return web.json_response({"error": "invalid_rows", "reason": "nothing was imported", **body}, status=409)
     await resolve_unmapped_punches(request.app[DIALECT])
     return web.json_response(body)
 
@@ -371,7 +392,7 @@ async def post_pin(request: web.Request) -> web.Response:
     except NotFound as exc:
         raise Missing(str(exc)) from None
     except RegistryError as exc:
-        raise (Conflict(str(exc)) if "belongs to" in str(exc) else BadRequest(str(exc))) from None
+        raise (Missing(str(exc)) if str(exc).startswith("nip: no employee") else Conflict(str(exc))) from None
     resolved = await resolve_unmapped_punches(request.app[DIALECT], request.match_info["code"])
     return web.json_response(
         {"unit": request.match_info["code"], "pin": pin, "nip": nip, "punches_resolved": resolved}, status=201
@@ -426,6 +447,26 @@ async def send_command(request: web.Request, gateway: Gateway, action: CommandAc
     return row
 
 
+def _args_problem(args: dict[str, Any]) -> str | None:
+    """What in a command's args breaks the document's COMMAND_ARGS (names, types, lengths, patterns)."""
+    from server.openapi import COMMAND_ARGS
+
+    for name, value in args.items():
+        schema = COMMAND_ARGS["properties"].get(name)
+        if schema is None:
+            return f"{name}: not an argument of any command"
+        if schema["type"] == "integer":
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"{name}: expected a whole number"
+            if not schema["minimum"] <= value <= schema["maximum"]:
+                return f"{name}: expected {schema['minimum']}..{schema['maximum']}"
+        elif not isinstance(value, str):
+            return f"{name}: expected text"
+        elif len(value) > schema.get("maxLength", len(value)) or not re.search(schema.get("pattern", ""), value):
+            return f"{name}: does not match {schema}"
+    return None
+
+
 @routes.post("/api/v1/gateways/{gateway_id}/commands")
 async def post_command(request: web.Request) -> web.Response:
     """{"action": "sync_clock" | "reread_device" | "write_user" | "reload_config", "args": {...}}"""
@@ -440,6 +481,8 @@ async def post_command(request: web.Request) -> web.Response:
     args = body.get("args", {})
     if not isinstance(args, dict):
         raise BadRequest("args: expected an object")
+    if (problem := _args_problem(args)) is not None:
+        raise BadRequest(f"args.{problem}")
     row = await send_command(request, gateway, action, args)
     return web.json_response(command_json(row), status=202)
 
@@ -456,13 +499,15 @@ async def post_enrol(request: web.Request) -> web.Response:
     unit_code = request.match_info["code"]
     body = await json_body(request)
     nip = body.get("nip")
-    mapping = await DevicePin.get_or_none(unit_id=unit_code, employee_id=nip) if isinstance(nip, str) else None
+    if not isinstance(nip, str):
+        raise BadRequest("nip: expected the employee's NIP")
+    mapping = await DevicePin.get_or_none(unit_id=unit_code, employee_id=nip)
     if mapping is None:
-        raise BadRequest(f"nip: employee {nip!r} has no PIN in unit {unit_code!r}; map one first")
+        raise Missing(f"nip: employee {nip!r} has no PIN in unit {unit_code!r}; map one first")
     employee = await Employee.get(nip=nip)
     gateways = await Gateway.filter(unit_code=unit_code, registered=True).order_by("gateway_id")
     if not gateways:
-        raise BadRequest(f"unit {unit_code!r} has no registered gateway")
+        raise Conflict(f"unit {unit_code!r} has no registered gateway")
     args: dict[str, Any] = {"pin": mapping.pin, "name": employee.name[:24]}
     rows = [await send_command(request, gateway, CommandAction.WRITE_USER, args) for gateway in gateways]
     return web.json_response({"items": [command_json(row) for row in rows]}, status=202)

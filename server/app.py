@@ -36,6 +36,9 @@ SETUP_HOOKS: list[SetupHook] = [install_web]  # accounts, sessions, roles, pages
 RESOLVE_INTERVAL_S = 300.0
 
 
+_KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Errors as JSON with a reason. An unexpected failure is logged here and never shown as a traceback."""
@@ -44,7 +47,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        return web.json_response({"error": exc.reason.lower().replace(" ", "_"), "reason": exc.text}, status=exc.status)
+        # Headers the status needs (405's Allow, 429's Retry-After, 401's WWW-Authenticate) stay on the answer.
+        kept = {name: value for name, value in exc.headers.items() if name.lower() in _KEPT_HEADERS}
+        body = {"error": exc.reason.lower().replace(" ", "_"), "reason": exc.text}
+        return web.json_response(body, status=exc.status, headers=kept)
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return web.json_response({"error": "internal", "reason": "internal error; see the server log"}, status=500)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,9 +49,16 @@ def check_code(value: Any, what: str) -> str:
         raise RegistryError(str(exc)) from None
 
 
+# Control characters (C0 and DEL) have no place in a name, and openpyxl refuses most of them in a cell:
+# one such name would make every recap export of its unit fail.
+CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def check_name(value: Any, what: str = "name") -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
         raise RegistryError(f"{what}: expected 1-{MAX_NAME} characters, got {value!r}")
+    if CONTROL.search(value):
+        raise RegistryError(f"{what}: control characters are not allowed, got {value!r}")
     return value.strip()
 
 
@@ -205,6 +213,10 @@ async def import_employees_csv(data: bytes) -> ImportReport:
             in_file_nips[nip_text] = line
         if not value["name"] or len(value["name"]) > MAX_NAME:
             errors.append(f"name: expected 1-{MAX_NAME} characters")
+        elif CONTROL.search(value["name"]):
+            errors.append("name: control characters are not allowed")
+        if CONTROL.search(value["position"]):
+            errors.append("position: control characters are not allowed")
         if value["unit"] not in units:
             errors.append(f"unit: no unit {value['unit']!r}")
         if len(value["position"]) > MAX_NAME:

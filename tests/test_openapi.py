@@ -54,14 +54,15 @@ async def test_the_document_is_served_without_login(aiohttp_client):
 
 
 @contextlib.contextmanager
-def threaded_server(db_url: str) -> Iterator[tuple[str, World]]:
+def threaded_server(db_url: str, *, consume: bool = False, **settings: object) -> Iterator[tuple[str, World]]:
     """The real app on a real port in its own thread and event loop (schemathesis calls it synchronously)."""
     loop = asyncio.new_event_loop()
     started: dict[str, object] = {}
     ready = threading.Event()
 
     async def start() -> web.AppRunner:
-        runner = web.AppRunner(create_app(ServerSettings(db_url=db_url), consume=False))
+        app = create_app(ServerSettings(db_url=db_url, **settings), consume=consume)  # type: ignore[arg-type]
+        runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

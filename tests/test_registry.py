@@ -56,10 +56,10 @@ async def test_unit_tree_and_offices_refuse_what_does_not_fit(stack: Stack):
         under = await (await api.get("/api/v1/units", params={"under": codes["dg"]})).json()
         assert [u["code"] for u in under["items"]] == sorted([codes["dg"], codes["directorate"], codes["upt"]])
         refused = [
-            ({"code": "x-1", "name": "A", "kind": "ministry", "parent": codes["ministry"]}, 400, "no parent"),
-            ({"code": "x-2", "name": "A", "kind": "directorate_general", "parent": codes["upt"]}, 400, "cannot sit"),
-            ({"code": "x-3", "name": "A", "kind": "upt"}, 400, "needs a parent"),
-            ({"code": "x-4", "name": "A", "kind": "upt", "parent": "nowhere"}, 400, "no unit"),
+            ({"code": "x-1", "name": "A", "kind": "ministry", "parent": codes["ministry"]}, 409, "no parent"),
+            ({"code": "x-2", "name": "A", "kind": "directorate_general", "parent": codes["upt"]}, 409, "cannot sit"),
+            ({"code": "x-3", "name": "A", "kind": "upt"}, 409, "needs a parent"),
+            ({"code": "x-4", "name": "A", "kind": "upt", "parent": "nowhere"}, 404, "no unit"),
             ({"code": "X Y", "name": "A", "kind": "upt", "parent": codes["dg"]}, 400, "lower-case"),
             ({"code": "x-5", "name": "A", "kind": "bureau", "parent": codes["dg"]}, 400, "kind"),
             ({"code": codes["dg"], "name": "A", "kind": "upt", "parent": codes["dg"]}, 409, "exists"),
@@ -120,7 +120,7 @@ async def test_csv_import_reports_every_bad_row_and_imports_nothing_until_all_ar
         )
         response = await api.post("/api/v1/employees/import", data=bad.encode(), headers={"Content-Type": "text/csv"})
         report = await response.json()
-        assert response.status == 422 and report["reason"] == "nothing was imported"
+        assert response.status == 409 and report["reason"] == "nothing was imported"
         by_row = {error["row"]: " ".join(error["errors"]) for error in report["errors"]}
         assert set(by_row) == {4, 5, 6, 7}
         assert "18 digits" in by_row[4] and "no unit" in by_row[5]
@@ -192,7 +192,7 @@ async def test_gateway_status_from_birth_will_and_telemetry_and_commands_from_th
             sent = await post(api, f"/api/v1/gateways/{gateway.gateway_id}/commands", {"action": "sync_clock"}, 202)
             await post(api, f"/api/v1/gateways/{gateway.gateway_id}/commands", {"action": "format_disk"}, 400)
             await post(api, "/api/v1/employees", {"nip": BUDI, "name": "Budi Santoso", "unit": gateway.unit}, 201)
-            await post(api, f"/api/v1/units/{gateway.unit}/enrol", {"nip": BUDI}, 400)  # no PIN yet
+            await post(api, f"/api/v1/units/{gateway.unit}/enrol", {"nip": BUDI}, 404)  # no PIN yet
             await post(api, f"/api/v1/units/{gateway.unit}/pins", {"pin": "41", "nip": BUDI}, 201)
             await post(api, f"/api/v1/units/{gateway.unit}/enrol", {"nip": BUDI}, 202)
             for _ in range(100):

@@ -109,7 +109,7 @@ async def test_activities_entry_flags_and_bulk_decisions(world: World):
     second = await (await client.post("/api/v1/activities", json=outside, headers=budi)).json()
     assert first["minutes"] == 60  # two letters at the catalogue's 30 minutes
     bad = await client.post("/api/v1/activities", json={**inside, "activity": "NOPE"}, headers=budi)
-    assert bad.status == 400 and "catalogue" in (await bad.json())["reason"]
+    assert bad.status == 404 and "catalogue" in (await bad.json())["reason"]  # no such activity
     queue = await (await client.get("/api/v1/activities", params={"status": "submitted"}, headers=ani)).json()
     flags = {c["claim_id"]: c["flags"] for c in queue["items"]}
     assert flags == {first["claim_id"]: [], second["claim_id"]: ["outside_presence"]}
@@ -122,7 +122,7 @@ async def test_activities_entry_flags_and_bulk_decisions(world: World):
     no_reason = await client.post(
         decisions, json={"claim_ids": [second["claim_id"]], "decision": "reject"}, headers=ani
     )
-    assert no_reason.status == 400
+    assert no_reason.status == 409  # well formed, but the rule wants a reason
     ok = await client.post(decisions, json={"claim_ids": [first["claim_id"]], "decision": "approve"}, headers=ani)
     assert (await ok.json()) == {"decided": 1}
     rejected = await client.post(
@@ -131,7 +131,7 @@ async def test_activities_entry_flags_and_bulk_decisions(world: World):
     )  # fmt: skip
     assert rejected.status == 200
     again = await client.post(decisions, json={"claim_ids": [first["claim_id"]], "decision": "approve"}, headers=ani)
-    assert again.status == 400  # already decided
+    assert again.status == 409  # already decided
     mine = await (await client.get("/api/v1/activities", headers=budi)).json()
     assert {c["state"] for c in mine["items"]} == {"approved", "rejected"}
     # A correction request goes back to the employee, who resubmits with a changed quantity.

@@ -16,7 +16,9 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: web.Application) -> None:
+    from server.openapi import refuse_undocumented_fields
     from server.openapi import routes as openapi_routes
+    from server.text import refuse_unstorable_text
     from server.web.access import authorize
     from server.web.activity_routes import routes as activity_routes
     from server.web.api_v1 import routes as api_routes
@@ -27,6 +29,8 @@ def install(app: web.Application) -> None:
 
     app.middlewares.append(html_errors)
     app.middlewares.append(authenticate)
+    app.middlewares.append(refuse_unstorable_text)  # before the access checks and handlers query the database
+    app.middlewares.append(refuse_undocumented_fields)
     app.middlewares.append(authorize)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app.add_routes(page_routes)

@@ -4,6 +4,7 @@ approve, reject with a reason), and beside each claim the flags of the merge wit
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from aiohttp import web
 from scoring import ClaimState
 from server.accounts import Role
 from server.activity_models import ActivityClaimRecord
-from server.api import BadRequest
+from server.api import BadRequest, Conflict
 from server.auth import Principal, Scope, request_scope, require_role, subordinates
 from server.models import Employee
 from server.web.api_v1 import NotFound
@@ -23,6 +24,7 @@ from server.web.month import month_bounds, parse_month, unit_month
 from server.web.render import render
 
 routes = web.RouteTableDef()
+HOUR_MINUTE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # as server/openapi.py documents it
 PERSONNEL = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE)
 STATES = tuple(state.value for state in ClaimState)
 
@@ -70,6 +72,8 @@ async def _claims_query(scope: Scope, query: Any) -> Any:
     if nip := query.get("nip"):
         rows = rows.filter(nip=nip)
     if "month" in query:
+        if not query["month"]:
+            raise BadRequest("month: expected YYYY-MM, got ''")
         try:
             month = parse_month(query["month"])
         except ValueError as exc:
@@ -95,12 +99,10 @@ async def api_list_claims(request: web.Request) -> web.Response:
 
 
 async def _record(principal: Principal, fields: dict[str, Any]) -> ActivityClaimRecord:
-    from server.web.activities import ActivityError, record_claim
+    from server.web.activities import MAX_QUANTITY, ActivityError, catalogue, record_claim
 
     if not principal.employee_nip:
-        raise BadRequest("this account has no employee record to claim activities for")
-    employee = await Employee.get(nip=principal.employee_nip)
-    zone = (await unit_zones()).get(employee.unit_id, WIB)  # type: ignore[attr-defined]
+        raise Conflict("this account has no employee record to claim activities for")
     try:
         day = date.fromisoformat(str(fields.get("date", "")))
     except ValueError:
@@ -109,19 +111,28 @@ async def _record(principal: Principal, fields: dict[str, Any]) -> ActivityClaim
         quantity = int(fields.get("quantity", 1))
     except (TypeError, ValueError):
         raise BadRequest("quantity: expected a whole number") from None
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise BadRequest(f"quantity: expected 1..{MAX_QUANTITY}")
+    if not HOUR_MINUTE.match(str(fields.get("start", ""))):
+        raise BadRequest(f"start: expected HH:MM, got {fields.get('start')!r}")
+    activity = str(fields.get("activity", ""))
+    if activity not in {known.code for known in catalogue().activities}:
+        raise NotFound(f"activity: no activity {activity!r} in the catalogue")
+    employee = await Employee.get(nip=principal.employee_nip)
+    zone = (await unit_zones()).get(employee.unit_id, WIB)  # type: ignore[attr-defined]
     try:
         return await record_claim(
             principal,
             employee.unit_id,  # type: ignore[attr-defined]
             zone,
-            str(fields.get("activity", "")),
+            activity,
             day,
             str(fields.get("start", "")),
             quantity,
             str(fields.get("evidence", "")),
         )
-    except ActivityError as exc:
-        raise BadRequest(str(exc)) from None
+    except ActivityError as exc:  # the shape was checked above: what is left is a rule (e.g. not in the future)
+        raise Conflict(str(exc)) from None
 
 
 @routes.post("/api/v1/activities")
@@ -140,14 +151,14 @@ async def _decide(principal: Principal, claim_ids: list[str], decision: str, rea
     if decision not in DECISIONS:
         raise BadRequest(f"decision: expected one of {list(DECISIONS)}")
     if decision != "approve" and not reason.strip():
-        raise BadRequest("reason: a rejection or a correction request needs a reason the employee can read")
+        raise Conflict("reason: a rejection or a correction request needs a reason the employee can read")
     team = await subordinates(principal.employee_nip) if principal.employee_nip else frozenset()
     try:
         return len(await decide(principal, team, claim_ids, decision, reason))
     except LookupError:
         raise NotFound("a claim is not one of your subordinates'") from None
     except ActivityError as exc:
-        raise BadRequest(str(exc)) from None
+        raise Conflict(str(exc)) from None
 
 
 @routes.post("/api/v1/activities/decisions")
@@ -182,7 +193,7 @@ async def _resubmit(principal: Principal, claim_id: str, quantity: Any, evidence
     except LookupError:
         raise NotFound("no such claim of yours") from None
     except ActivityError as exc:
-        raise BadRequest(str(exc)) from None
+        raise Conflict(str(exc)) from None
 
 
 @routes.post("/api/v1/activities/{claim_id}/resubmit")
@@ -202,7 +213,7 @@ async def resubmit_page(request: web.Request) -> web.Response:
     form = await request.post()
     try:
         await _resubmit(principal, request.match_info["claim_id"], form.get("quantity"), form.get("evidence"))
-    except (web.HTTPBadRequest, web.HTTPNotFound) as exc:
+    except (web.HTTPBadRequest, web.HTTPNotFound, web.HTTPConflict) as exc:
         raise web.HTTPSeeOther(location="/activities?" + urlencode({"error": _reason(exc)})) from None
     raise web.HTTPSeeOther(location="/activities?saved=1")
 
@@ -236,7 +247,7 @@ async def activities_submit(request: web.Request) -> web.Response:
     form = await request.post()
     try:
         await _record(principal, {k: form.get(k) for k in ("activity", "date", "start", "quantity", "evidence")})
-    except web.HTTPBadRequest as exc:
+    except (web.HTTPBadRequest, web.HTTPConflict) as exc:
         raise web.HTTPSeeOther(location="/activities?" + urlencode({"error": _reason(exc)})) from None
     raise web.HTTPSeeOther(location="/activities?saved=1")
 
@@ -276,6 +287,6 @@ async def approvals_submit(request: web.Request) -> web.Response:
     ids = [str(v) for v in form.getall("claim_id", [])]
     try:
         count = await _decide(principal, ids, str(form.get("decision", "")), str(form.get("reason", "")))
-    except (web.HTTPBadRequest, web.HTTPNotFound) as exc:
+    except (web.HTTPBadRequest, web.HTTPNotFound, web.HTTPConflict) as exc:
         raise web.HTTPSeeOther(location="/approvals?" + urlencode({"error": _reason(exc)})) from None
     raise web.HTTPSeeOther(location=f"/approvals?decided={count}")

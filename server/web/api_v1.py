@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from scoring import InputError
 from server.accounts import Role, issue_api_token
 from server.api import MAX_PAGE, BadRequest, int_param
 from server.auth import principal_of, request_scope, require_role
@@ -38,6 +39,8 @@ def page_params(request: web.Request) -> tuple[int, int]:
 
 
 def month_param(request: web.Request) -> Any:
+    if request.query.get("month") == "":
+        raise BadRequest("month: expected YYYY-MM, got ''")
     try:
         return parse_month(request.query.get("month"))
     except ValueError as exc:
@@ -96,7 +99,10 @@ async def employee_month(request: web.Request) -> web.Response:
         employee = await employee_in_scope(await request_scope(request), request.match_info["nip"])
     except NotVisible:
         raise NotFound("no such employee in your scope") from None
-    view = await month_view(employee, month)
+    try:
+        view = await month_view(employee, month)
+    except InputError as exc:
+        raise NotFound(f"month: {exc}") from None
     return web.json_response(
         {
             "nip": view.nip,
@@ -136,7 +142,10 @@ async def recap_rows(request: web.Request) -> tuple[Any, list[Any]]:
     month = month_param(request)
     scope = await subtree_filter(await request_scope(request), request.query.get("unit"))
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name", "nip")
-    return month, await recap(employees, month)
+    try:
+        return month, await recap(employees, month)
+    except InputError as exc:  # a month before the policy came into force: nothing to score it by
+        raise NotFound(f"month: {exc}") from None
 
 
 @routes.get("/api/v1/results")
@@ -149,6 +158,8 @@ async def monthly_results(request: web.Request) -> web.Response:
         raise BadRequest(f"category: expected one of {list(CODES)}")
     month, rows = await recap_rows(request)
     if nip := request.query.get("nip"):
+        if len(nip) > 18:
+            raise BadRequest(f"nip: expected a NIP of at most 18 characters, got {len(nip)}")
         rows = [row for row in rows if row.nip == nip]
     if category is not None:
         rows = [row for row in rows if row.counts.get(category, 0) > 0]
@@ -226,6 +237,8 @@ async def policy_in_force(request: web.Request) -> web.Response:
 
     principal_of(request)
     unit = request.query.get("unit")
+    if unit is not None and len(unit) > 63:
+        raise BadRequest("unit: expected a unit code of at most 63 characters")
     policy = policy_for((await unit_zones()).get(unit or "", WIB))
     return web.json_response(
         {

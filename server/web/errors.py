@@ -29,14 +29,14 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             # the model's reason, not a 500, even where a handler forgot to check it first.
             log.warning("model validation refused %s %s: %s", request.method, request.path, exc)
             raise web.HTTPBadRequest(
-                text=json.dumps({"error": "bad_request", "reason": f"invalid value: {exc}"[:500]}),
+                text=json.dumps({"error": "bad_request", "reason": _invalid_value(request, exc)[:500]}),
                 content_type="application/json",
             ) from None
     try:
         return await handler(request)
     except ValidationError as exc:
         log.warning("model validation refused %s %s: %s", request.method, request.path, exc)
-        return render(request, "error.html", status=400, key=None, message=f"invalid value: {exc}"[:300])
+        return render(request, "error.html", status=400, key=None, message=_invalid_value(request, exc)[:300])
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -46,6 +46,14 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return render(request, "error.html", status=500, key=None, message="internal error; see the server log")
+
+
+def _invalid_value(request: web.Request, exc: ValidationError) -> str:
+    from server.auth import PRINCIPAL
+    from server.text import message
+
+    principal = request.get(PRINCIPAL)
+    return message(principal.language if principal else None, "column_too_long", detail=exc)
 
 
 def _reason_text(exc: web.HTTPException) -> str:

@@ -13,7 +13,7 @@ from aiohttp import web
 from scoring import Policy
 from server.accounts import Role
 from server.activity_models import ExcuseRecord
-from server.api import BadRequest
+from server.api import BadRequest, Conflict
 from server.auth import Scope, request_scope, require_role
 from server.web.data import NotVisible, employee_in_scope
 
@@ -82,7 +82,7 @@ async def _record(request: web.Request, body: dict[str, Any]) -> ExcuseRecord:
         raise BadRequest(f"kind: expected one of {excuse_kinds()}")
     first, last = _day(body.get("first_day"), "first_day"), _day(body.get("last_day"), "last_day")
     if last < first or (last - first).days > MAX_SPAN_DAYS:
-        raise BadRequest(f"last_day: expected on or after first_day and within {MAX_SPAN_DAYS} days of it")
+        raise Conflict(f"last_day: expected on or after first_day and within {MAX_SPAN_DAYS} days of it")
     note = body.get("note") or ""
     if not isinstance(note, str) or len(note) > 2000:
         raise BadRequest("note: expected text of at most 2000 characters")
@@ -122,7 +122,7 @@ async def record_excuse_page(request: web.Request) -> web.Response:
     fields = {name: form.get(name) for name in ("kind", "first_day", "last_day", "note")}
     try:
         row = await _record(request, {**fields, "nip": nip})
-    except web.HTTPBadRequest as exc:
+    except (web.HTTPBadRequest, web.HTTPConflict) as exc:
         import json
 
         reason = json.loads(exc.text or "{}").get("reason", exc.reason)

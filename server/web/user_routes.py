@@ -4,17 +4,20 @@ unit administrator the supervisor and employee accounts of employees in their su
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from server.accounts import AccountError, ApiToken, Role, UserAccount, WebSession, create_user
-from server.api import BadRequest
+from server.api import BadRequest, Conflict
 from server.auth import Principal, Scope, request_scope, require_role
 from server.web.api_v1 import NotFound
 
 routes = web.RouteTableDef()
 UNIT_ADMIN_MAY_CREATE = (Role.SUPERVISOR, Role.EMPLOYEE)
+# As server/openapi.py documents it: ASCII, with at least one letter or digit.
+USERNAME = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def user_json(user: UserAccount) -> dict[str, Any]:
@@ -62,6 +65,8 @@ async def _create(request: web.Request, fields: dict[str, Any]) -> UserAccount:
             raise BadRequest(f"{name}: expected text")
     if not fields["username"] or not fields["password"] or not fields["role"]:
         raise BadRequest("username, password and role are required")
+    if not USERNAME.match(fields["username"]):
+        raise BadRequest(f"username: expected 1-64 ASCII letters, digits, '.', '_' or '-', got {fields['username']!r}")
     if principal.role is Role.UNIT_ADMIN:
         if fields["role"] not in [r.value for r in UNIT_ADMIN_MAY_CREATE]:
             raise web.HTTPForbidden(
@@ -87,7 +92,11 @@ async def _create(request: web.Request, fields: dict[str, Any]) -> UserAccount:
             language=fields["language"] or "id",
         )
     except AccountError as exc:
-        raise BadRequest(str(exc)) from None
+        # The body's shape is checked above, as the document describes it; what is left is the registry.
+        text = str(exc)
+        if text.startswith(("role:", "username:", "password:", "language:")):
+            raise BadRequest(text) from None
+        raise (NotFound(text) if "is not in the registry" in text else Conflict(text)) from None
 
 
 async def _disable(request: web.Request, username: str) -> UserAccount:
@@ -96,7 +105,7 @@ async def _disable(request: web.Request, username: str) -> UserAccount:
     if user is None or not await _manages(principal, await request_scope(request), user):
         raise NotFound("no such account in your scope")
     if user.id == principal.user_id:
-        raise BadRequest("an administrator cannot disable their own account")
+        raise Conflict("an administrator cannot disable their own account")
     user.active = False
     await user.save(update_fields=["active"])
     await WebSession.filter(user_id=user.id).delete()
@@ -163,7 +172,7 @@ async def accounts_create(request: web.Request) -> web.Response:
     form = await request.post()
     try:
         user = await _create(request, {name: form.get(name) for name in FIELDS})
-    except (web.HTTPBadRequest, web.HTTPNotFound, web.HTTPForbidden) as exc:
+    except (web.HTTPBadRequest, web.HTTPNotFound, web.HTTPForbidden, web.HTTPConflict) as exc:
         raise _back(error=_reason(exc)) from None
     raise _back(done=user.username)
 
@@ -172,6 +181,6 @@ async def accounts_create(request: web.Request) -> web.Response:
 async def accounts_disable(request: web.Request) -> web.Response:
     try:
         user = await _disable(request, request.match_info["username"])
-    except (web.HTTPBadRequest, web.HTTPNotFound) as exc:
+    except (web.HTTPBadRequest, web.HTTPNotFound, web.HTTPConflict) as exc:
         raise _back(error=_reason(exc)) from None
     raise _back(done=user.username)

@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from kinerja.contract import CommandAction
 from server.text import MAX_TEXT
+from wire.contract import CommandAction
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -161,7 +161,7 @@ CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path"
 GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
 TEXT = {"type": "string", "maxLength": 200}
 CODE_TEXT = {"type": "string", "maxLength": 63}
-# What the handlers check, as patterns (kinerja/contract.py validate_slug, server/registry.py, server/nip.py).
+# What the handlers check, as patterns (wire/contract.py validate_slug, server/registry.py, server/nip.py).
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
 # 1-200 characters, not all blank (the name is stored stripped), no control characters (server/registry.py).
 NAME = {
@@ -184,7 +184,7 @@ NIP_TEXT = {
 }
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
 CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
-# What the gateway reads from a command's args (kinerja/contract.py CommandAction, gateway/commands.py).
+# What the gateway reads from a command's args (wire/contract.py CommandAction, gateway/commands.py).
 COMMAND_ARGS = {
     "type": "object",
     "properties": {

@@ -27,6 +27,9 @@ async def running_server(db_url: str, mqtt: MqttSettings, **settings: object) ->
     test's topics. Its broker session expires a minute after the test, so finished tests leave no
     sessions behind that keep collecting other tests' messages."""
     settings.setdefault("session_expiry_s", 60)
+    # The suite's hand gateways invent device serials freely: a never-seen device is theirs (the lab
+    # policy). Tests of the rule itself (tests/test_hostile_gateway.py) pass new_devices="pending".
+    settings.setdefault("new_devices", "accept")
     server_settings = ServerSettings(
         db_url=db_url,
         mqtt=mqtt,

@@ -122,7 +122,8 @@ def _post(
 def _fields(required: list[str], **optional: dict[str, Any]) -> dict[str, Any]:
     text = {"type": "string", "maxLength": 200}
     properties = {name: text for name in required} | optional
-    return {"type": "object", "required": required, "properties": properties}
+    # An empty `required` is not valid in OpenAPI 3.0's schema dialect: leave it out.
+    return {"type": "object", **({"required": required} if required else {}), "properties": properties}
 
 
 CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
@@ -147,6 +148,17 @@ def document() -> dict[str, Any]:
             **_get("the unit's device PINs", [CODE], _ok(OBJECT), 404),
             **_post("map a device PIN to an employee", [CODE], _fields(["pin", "nip"]), "201", 404, 409),
         },
+        "/api/v1/units/{code}/pending-devices": _get(
+            "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
+        ),
+        "/api/v1/units/{code}/pending-devices/{serial}/assign": _post(
+            "register a pending device to the gateway that reported it; its held punches are stored",
+            [CODE, _param("serial", "the device serial", {"type": "string", "maxLength": 64}, "path")],
+            _fields([], gateway=TEXT, office=TEXT),
+            "200",
+            404,
+            409,
+        ),
         "/api/v1/units/{code}/enrol": _post(
             "write an employee to the unit's devices", [CODE], _fields(["nip"]), "202", 404, 503
         ),

@@ -46,7 +46,10 @@ async def hostile_world(tmp_path: Path, postgres_url: str) -> AsyncIterator[tupl
 @asynccontextmanager
 async def centre(broker: LocalBroker, units: Units, postgres_url: str) -> AsyncIterator[TestClient]:
     async with running_server(
-        postgres_url, broker.settings(SERVER_USER), units=(units.unit_a, units.unit_b), session_expiry_s=300,
+        postgres_url,
+        broker.settings(SERVER_USER),
+        units=(units.unit_a, units.unit_b),
+        session_expiry_s=300,
         new_devices="pending",
     ) as api:
         yield api
@@ -213,3 +216,68 @@ async def test_telemetry_of_another_units_device_does_not_move_it(tmp_path, post
         assert (await Device.get(serial="DEV-A")).clock_drift_s == 2.5
         listed = await (await api.get("/api/v1/devices", params={"gateway": units.gw_b})).json()
         assert [d["serial"] for d in listed["items"]] == ["DEV-B"]
+
+
+async def unit_admin_headers(unit: str) -> dict[str, str]:
+    import uuid
+
+    from server.accounts import create_user, issue_api_token
+
+    user = await create_user(f"admin-{unit}", uuid.uuid4().hex, "unit_admin", unit_code=unit)
+    return {"Authorization": f"Bearer {await issue_api_token(user, 'tests')}"}
+
+
+async def test_a_never_seen_device_is_pending_its_punches_held_then_released_in_order(tmp_path, postgres_url):
+    from server.models import HeldBatch, PendingDevice, Unit
+
+    async with hostile_world(tmp_path, postgres_url) as (broker, units), centre(broker, units, postgres_url) as api:
+        await register(units)
+        for unit in (units.unit_a, units.unit_b):
+            await Unit.create(code=unit, name=f"Balai {unit}")
+        honest = HandGateway(broker.settings(units.gw_b), units.unit_b, units.gw_b)
+        await honest.start()
+        try:
+            held = [honest.batch([("7", minute), ("8", minute)], device="DEV-NEW") for minute in (1, 2, 3)]
+            for batch in held:
+                await honest.publish_raw(batch.to_json())
+            acks = await honest.wait_acks(3)
+            # Telemetry from the same gateway names it too; it stays pending, not registered by telemetry.
+            assert honest.client is not None
+            await honest.client.publish_confirmed(
+                topic_for(units.unit_b, units.gw_b, TopicKind.TELEMETRY),
+                own_telemetry(units.gw_b, "DEV-NEW", name="new lobby").to_json(),
+            )
+            await asyncio.sleep(0.5)
+            assert [a.status for a in acks] == [AckStatus.HELD] * 3
+            assert await Punch.filter(device_serial="DEV-NEW").count() == 0
+            assert not await Device.exists(serial="DEV-NEW")
+            admin_b, admin_a = await unit_admin_headers(units.unit_b), await unit_admin_headers(units.unit_a)
+            listed = await (await api.get(f"/api/v1/units/{units.unit_b}/pending-devices", headers=admin_b)).json()
+            (pending,) = listed["items"]
+            assert (pending["serial"], pending["gateway"], pending["held_batches"], pending["held_punches"]) == (
+                "DEV-NEW",
+                units.gw_b,
+                3,
+                6,
+            )
+            assert pending["name"] == "new lobby"
+            # Another unit's administrator neither sees nor assigns it.
+            path = f"/api/v1/units/{units.unit_b}/pending-devices/DEV-NEW/assign"
+            assert (await api.post(path, json={}, headers=admin_a)).status == 404
+            empty = await (await api.get(f"/api/v1/units/{units.unit_a}/pending-devices", headers=admin_a)).json()
+            assert empty["items"] == []
+            response = await api.post(path, json={}, headers=admin_b)
+            released = await response.json()
+            assert response.status == 200, released
+            assert (released["released_batches"], released["stored"], released["gateway"]) == (3, 6, units.gw_b)
+            after = honest.batch([("7", 4)], device="DEV-NEW")
+            await honest.publish_raw(after.to_json())
+            (*_, last) = await honest.wait_acks(4)
+        finally:
+            await honest.close()
+        assert last.status is AckStatus.STORED and last.stored == 1
+        rows = await Punch.filter(device_serial="DEV-NEW").order_by("id").values_list("batch_id", "unit_code")
+        assert [batch_id for batch_id, _ in rows] == [b.batch_id for b in held for _ in range(2)] + [after.batch_id]
+        assert {unit for _, unit in rows} == {units.unit_b}
+        assert (await Device.get(serial="DEV-NEW")).gateway_id == units.gw_b
+        assert await HeldBatch.all().count() == 0 and await PendingDevice.all().count() == 0

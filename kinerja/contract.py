@@ -334,8 +334,9 @@ class CommandResult:
             raise ContractError("results: expected an object")
         _json_safe(results, "results")
         command_id = _field(body, "command_id", str)
-        if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", command_id):
-            raise ContractError(f"command_id: expected 1-64 letters, digits, '-' or '_', got {_shown(command_id)}")
+        # Empty: the answer to a command whose id could not be read.
+        if not re.fullmatch(r"[0-9A-Za-z_-]{0,64}", command_id):
+            raise ContractError(f"command_id: expected 0-64 letters, digits, '-' or '_', got {_shown(command_id)}")
         return cls(
             command_id=command_id,
             ok=_field(body, "ok", bool),

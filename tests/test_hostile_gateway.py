@@ -281,3 +281,29 @@ async def test_a_never_seen_device_is_pending_its_punches_held_then_released_in_
         assert {unit for _, unit in rows} == {units.unit_b}
         assert (await Device.get(serial="DEV-NEW")).gateway_id == units.gw_b
         assert await HeldBatch.all().count() == 0 and await PendingDevice.all().count() == 0
+
+
+async def test_a_quarantined_message_delivered_again_is_recognised_not_kept_twice(tmp_path, postgres_url):
+    """As after a restart, when the broker redelivers what was not yet PUBACKed: the same bytes again."""
+    async with hostile_world(tmp_path, postgres_url) as (broker, units), centre(broker, units, postgres_url):
+        await register(units)
+        hostile = HandGateway(broker.settings(units.gw_a), units.unit_a, units.gw_a)
+        await hostile.start()
+        assert hostile.client is not None
+        try:
+            for _ in range(3):
+                await hostile.publish_raw(poison(7))
+            result = {"schema": 1, "command_id": "c1", "ok": True, "detail": "", "results": {"door": "\u0000"}}
+            for _ in range(2):
+                await hostile.client.publish_confirmed(
+                    topic_for(units.unit_a, units.gw_a, TopicKind.COMMAND_RESULTS), json.dumps(result).encode()
+                )
+            acks = await hostile.wait_acks(3)
+            await counted_quarantine(units.gw_a, 2)
+            await asyncio.sleep(0.5)
+        finally:
+            await hostile.close()
+        assert [a.status for a in acks] == [AckStatus.REJECTED] * 3
+        kept = await QuarantinedMessage.filter(gateway_id=units.gw_a).order_by("id")
+        assert [bytes(q.payload) for q in kept] == [poison(7), json.dumps(result).encode()]
+        assert "NUL" in kept[1].reason

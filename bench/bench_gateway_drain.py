@@ -298,6 +298,7 @@ def start_server(workdir: Path, port: int, pg_admin: str) -> tuple[subprocess.Po
         "KINERJA_DB_URL": db_url,
         "KINERJA_MQTT_URL": f"mqtt://127.0.0.1:{port}?protocol=5",
         "KINERJA_REPLICA_ID": f"bench-server-{uuid.uuid4().hex[:6]}",
+        "KINERJA_NEW_DEVICES": "accept",  # the bench's devices are registered by nobody
     }
     log = (workdir / "server.log").open("ab")
     process = subprocess.Popen([KINERJA, "server", "run", "--port", str(http_port)], env=env, stdout=log, stderr=log)

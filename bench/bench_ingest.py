@@ -322,6 +322,7 @@ async def main() -> int:
                     "KINERJA_MQTT_URL": broker.url(SERVER_USER),
                     "KINERJA_REPLICA_ID": f"bench-server-{run}",
                     "KINERJA_SESSION_EXPIRY_S": "60",
+                    "KINERJA_NEW_DEVICES": "accept",  # the bench's devices are registered by nobody
                 }
                 server = subprocess.Popen(
                     [sys.executable, "-m", "kinerja.cli", "server", "run", "--port", str(port)],

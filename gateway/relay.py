@@ -150,7 +150,8 @@ class Relay:
             log.error("ignoring malformed ack on %s: %s", message.topic, exc)
         else:
             crash_point("ack.received")
-            if ack.status is AckStatus.STORED:
+            # Held: the centre keeps it until the device is assigned there, so it is the centre's now too.
+            if ack.status in (AckStatus.STORED, AckStatus.HELD):
                 if self.queue.acknowledge(ack.batch_id):
                     self.acked_batches += 1
             else:

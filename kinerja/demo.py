@@ -24,7 +24,8 @@ from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
 from server.activity_models import ActivityClaimRecord
 from server.app import create_app
-from server.models import DevicePin, Employee, Punch, Unit
+from server.models import Device, DevicePin, Employee, Punch, Unit
+from server.models import Gateway as GatewayRow
 from server.report import attendance_for_day, format_table
 from server.settings import ServerSettings
 from wire.embedded import EmbeddedBroker, free_port
@@ -77,6 +78,10 @@ def demo_punches(day: date, now: datetime) -> list[tuple[str, datetime, int]]:
 
 async def seed_registry() -> None:
     unit, _ = await Unit.get_or_create(code=DEMO_UNIT, defaults={"name": "Kementerian Sosial - Kantor Pusat"})
+    # The demo's gateway and its one device, registered as the bureau would: the centre takes punches
+    # only from a device registered to the gateway that sends them.
+    await GatewayRow.get_or_create(gateway_id="gw-demo", defaults={"unit_code": DEMO_UNIT, "registered": True})
+    await Device.get_or_create(serial=DEMO_DEVICE_SERIAL, defaults={"name": "lobby", "gateway_id": "gw-demo"})
     for employee in DEMO_EMPLOYEES:
         await Employee.get_or_create(nip=employee.nip, defaults={"name": employee.name, "unit": unit})
         await DevicePin.get_or_create(unit=unit, pin=employee.pin, defaults={"employee_id": employee.nip})

@@ -91,6 +91,8 @@ class ServerProcess:
             "KINERJA_MQTT_URL": mqtt_url(self.mqtt),
             "KINERJA_REPLICA_ID": f"test-server-{uuid.uuid4().hex[:8]}",
             "KINERJA_SHARE_GROUP": f"test-{uuid.uuid4().hex[:8]}",
+            # The rig's gateways bring devices nobody registered: the lab policy takes them as theirs.
+            "KINERJA_NEW_DEVICES": "accept",
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

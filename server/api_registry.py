@@ -14,8 +14,9 @@ from aiohttp import web
 from server.api import MAX_PAGE, BadRequest, int_param
 from server.context import CONSUMER, DIALECT
 from server.ingest import resolve_unmapped_punches
-from server.models import Device, DevicePin, Employee, Gateway, GatewayCommand, Office, Unit
+from server.models import Device, DevicePin, Employee, Gateway, GatewayCommand, Office, PendingDevice, Unit
 from server.nip import InvalidNip, parse_nip
+from server.pending import assign_device, pending_devices, release_held
 from server.registry import (
     CONTROL,
     NotFound,
@@ -273,7 +274,44 @@ async def post_device(request: web.Request) -> web.Response:
     if gateway_id is not None:
         device.gateway_id = gateway_id
     await device.save()
+    if gateway_id is not None:
+        # Punches that gateway sent while the device was pending are stored now, in arrival order.
+        await release_held(request.app[DIALECT], gateway_id, serial)
+        await PendingDevice.filter(gateway_id=gateway_id, serial=serial).delete()
     return web.json_response(device_json(device), status=201)
+
+
+@routes.get("/api/v1/units/{code}/pending-devices")
+async def get_pending_devices(request: web.Request) -> web.Response:
+    """Devices this unit's gateways report that nobody registered: their punches are held, not stored."""
+    if not await Unit.exists(code=request.match_info["code"]):
+        raise Missing(f"no unit {request.match_info['code']!r}")
+    return web.json_response({"items": await pending_devices(request.match_info["code"])})
+
+
+@routes.post("/api/v1/units/{code}/pending-devices/{serial}/assign")
+async def post_assign_device(request: web.Request) -> web.Response:
+    """Register a pending device to the gateway of this unit that reported it ({"gateway"?, "office"?});
+    its held punches are stored, in the order they arrived."""
+    body = await json_body(request)
+    gateway_id = body.get("gateway")
+    if gateway_id is not None:
+        gateway_id = _checked(check_code, gateway_id, "gateway")
+    office = body.get("office")
+    if office is not None:
+        office = _checked(check_code, office, "office")
+    try:
+        release = await assign_device(
+            request.app[DIALECT], request.match_info["code"], request.match_info["serial"], gateway_id, office
+        )
+    except NotFound as exc:
+        raise Missing(str(exc)) from None
+    except RegistryError as exc:
+        raise (Conflict(str(exc)) if "registered to another" in str(exc) else BadRequest(str(exc))) from None
+    return web.json_response({
+        "serial": release.serial, "gateway": release.gateway_id, "released_batches": release.batches,
+        "stored": release.stored, "duplicates": release.duplicates, "quarantined": release.quarantined,
+    })  # fmt: skip
 
 
 @routes.get("/api/v1/devices")

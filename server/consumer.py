@@ -1,10 +1,14 @@
 """The MQTT side of ingestion: punch batches in, acks out; gateway status, telemetry and command results.
 
-Every batch gets an answer on its gateway's ack topic: `stored` after the database commit, or
-`rejected` (and the raw message quarantined, in the database, before the answer) when it breaks the
-contract. The broker PUBACK is sent after that answer. If storing fails (database down), the batch
-gets no answer: the gateway still holds it and resends, so nothing is lost and the broker's in-flight
-window is not blocked.
+Every batch gets an answer on its gateway's ack topic: `stored` after the database commit, `held`
+(kept whole, for a device its unit has not assigned yet), or `rejected` (and the raw message
+quarantined, in the database, before the answer) when it breaks the contract, names a device registered
+to another gateway, or holds a value the database cannot. The broker PUBACK is sent after that answer.
+If storing fails (database down), the batch gets no answer: the gateway still holds it and resends, so
+nothing is lost and the broker's in-flight window is not blocked.
+
+Whatever a handler raises, on any topic, the message is quarantined with the reason and acknowledged:
+no message can keep its slot of the in-flight window, so one hostile gateway cannot stop the others.
 
 Punches arrive on a shared subscription (MQTT 5), so replicas split them. Status (birth and will) is
 retained and every replica subscribes to it without sharing, because a shared subscription never
@@ -15,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from server.biometrics import BiometricIntake
 from server.db import dialect_of
-from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch
+from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch, is_transient
 from server.settings import ServerSettings
 from server.status import record_command_result, record_status, record_telemetry
 from wire.contract import (
@@ -54,18 +59,23 @@ class IngestCounters:
     punches_stored: int = 0
     punches_duplicate: int = 0
     quarantined: int = 0
+    held: int = 0
     store_failures: int = 0
     status_messages: int = 0
     telemetry_messages: int = 0
     command_results: int = 0
     ignored_messages: int = 0
+    # Device reports in telemetry about devices registered to another gateway: never recorded.
+    foreign_device_reports: int = 0
 
 
 class PunchConsumer:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.counters = IngestCounters()
-        self.writer = IngestWriter(dialect_of(settings.db_url), depth=settings.writer_depth)
+        self.writer = IngestWriter(
+            dialect_of(settings.db_url), depth=settings.writer_depth, new_devices=settings.new_devices
+        )
         self.mqtt = AsyncMqttClient(
             settings.mqtt,
             client_id=settings.replica_id,
@@ -101,6 +111,15 @@ class PunchConsumer:
         """Validate now, store later: the writer groups this batch with others; ack after its commit."""
         self.counters.batches_received += 1
         try:
+            self._take_batch(message)
+        except Exception as exc:  # whatever it was, this message must not keep its slot of the window
+            log.exception("a punch message on %s broke the handler", message.topic)
+            address = _address_or_none(message.topic)
+            batch_id = peek_id(message.payload, "batch_id", MAX_BATCH_BYTES)
+            self._reject(message, _unexpected(exc), address, batch_id)
+
+    def _take_batch(self, message: IncomingMessage) -> None:
+        try:
             address = parse_topic(message.topic)
         except ContractError as exc:
             self._reject(message, str(exc), None, None)
@@ -114,7 +133,7 @@ class PunchConsumer:
         if mismatch:
             self._reject(message, mismatch, address, batch.batch_id)
             return
-        future = self.writer.submit_batch(batch)
+        future = self.writer.submit_batch(batch, (message.topic, message.payload))
         future.add_done_callback(lambda done: self._after_store(message, address, batch.batch_id, done))
 
     def _reject(
@@ -135,8 +154,8 @@ class PunchConsumer:
                 # Not even quarantined (database down): no PUBACK-less limbo, but no nack either; the
                 # gateway resends and the message is judged again.
                 self.counters.store_failures += 1
-            elif address is not None:
-                self._answer(address, BatchAck(batch_id or "", AckStatus.REJECTED, reason=reason))
+            elif address is not None and address.kind is TopicKind.PUNCHES:
+                self._answer(address, BatchAck(batch_id or "", AckStatus.REJECTED, reason=reason[:2000]))
             self.mqtt.ack(message)
 
         future.add_done_callback(answer)
@@ -153,57 +172,79 @@ class PunchConsumer:
         else:
             result = done.result()
             assert result is not None
-            self.counters.batches_stored += 1
-            self.counters.punches_stored += result.stored
-            self.counters.punches_duplicate += result.duplicates
-            self._answer(address, BatchAck(batch_id, AckStatus.STORED, result.stored, result.duplicates))
+            if result.outcome is AckStatus.STORED:
+                self.counters.batches_stored += 1
+                self.counters.punches_stored += result.stored
+                self.counters.punches_duplicate += result.duplicates
+                self._answer(address, BatchAck(batch_id, AckStatus.STORED, result.stored, result.duplicates))
+            else:
+                if result.outcome is AckStatus.HELD:
+                    self.counters.held += 1
+                else:
+                    self.counters.quarantined += 1
+                    log.warning("refused batch %s from %s: %s", batch_id, address.gateway, result.reason)
+                self._answer(address, BatchAck(batch_id, result.outcome, reason=result.reason))
         self.mqtt.ack(message)
 
     def _answer(self, address: TopicAddress, ack: BatchAck) -> None:
         self.mqtt.send(address_for(address.unit, address.gateway, TopicKind.ACKS), ack.to_json())
 
     async def _on_status(self, message: IncomingMessage) -> None:
-        try:
-            address = parse_topic(message.topic)
-            status = GatewayStatus.from_json(message.payload)
-            if status.gateway_id != address.gateway:
-                raise ContractError(f"gateway_id {status.gateway_id!r} is not the topic's gateway {address.gateway!r}")
-        except ContractError as exc:
-            self.counters.ignored_messages += 1
-            log.warning("ignoring a status message on %s: %s", message.topic, exc)
-        else:
-            self.counters.status_messages += 1
-            await record_status(address, status)
-        self.mqtt.ack(message)
+        await self._guarded(message, self._status)
 
     async def _on_telemetry(self, message: IncomingMessage) -> None:
-        try:
-            address = parse_topic(message.topic)
-            telemetry = Telemetry.from_json(message.payload)
-            if telemetry.gateway_id != address.gateway:
-                raise ContractError(
-                    f"gateway_id {telemetry.gateway_id!r} is not the topic's gateway {address.gateway!r}"
-                )
-        except ContractError as exc:
-            self.counters.ignored_messages += 1
-            log.warning("ignoring telemetry on %s: %s", message.topic, exc)
-        else:
-            self.counters.telemetry_messages += 1
-            await record_telemetry(address, telemetry)
-        self.mqtt.ack(message)
+        await self._guarded(message, self._telemetry)
 
     async def _on_command_result(self, message: IncomingMessage) -> None:
+        await self._guarded(message, self._command_result)
+
+    async def _guarded(self, message: IncomingMessage, handler: Callable[[IncomingMessage], Awaitable[None]]) -> None:
+        """Run a handler of a non-punch message; whatever it raises, the message ends quarantined (or,
+        when the database itself is away, dropped: status is retained and telemetry comes every minute)
+        and acknowledged."""
         try:
-            address = parse_topic(message.topic)
-            result = CommandResult.from_json(message.payload)
+            await handler(message)
         except ContractError as exc:
-            self.counters.ignored_messages += 1
-            log.warning("ignoring a command result on %s: %s", message.topic, exc)
+            reason = str(exc)
+        except Exception as exc:
+            if is_transient(exc):
+                self.counters.store_failures += 1
+                log.error("could not record a message on %s (%s); the database is away", message.topic, exc)
+                self.mqtt.ack(message)
+                return
+            log.exception("a message on %s broke its handler", message.topic)
+            reason = _unexpected(exc)
         else:
-            self.counters.command_results += 1
-            if not await record_command_result(address, result):
-                log.warning("%s answered command %r, which it was never sent", address.gateway, result.command_id)
-        self.mqtt.ack(message)
+            self.mqtt.ack(message)
+            return
+        self.counters.ignored_messages += 1
+        self._reject(message, reason, _address_or_none(message.topic), None)
+
+    async def _status(self, message: IncomingMessage) -> None:
+        address = parse_topic(message.topic)
+        if not message.payload:
+            return  # a retained status being cleared
+        status = GatewayStatus.from_json(message.payload)
+        if status.gateway_id != address.gateway:
+            raise ContractError(f"gateway_id {status.gateway_id!r} is not the topic's gateway {address.gateway!r}")
+        self.counters.status_messages += 1
+        await record_status(address, status)
+
+    async def _telemetry(self, message: IncomingMessage) -> None:
+        address = parse_topic(message.topic)
+        telemetry = Telemetry.from_json(message.payload)
+        if telemetry.gateway_id != address.gateway:
+            raise ContractError(f"gateway_id {telemetry.gateway_id!r} is not the topic's gateway {address.gateway!r}")
+        self.counters.telemetry_messages += 1
+        ignored = await record_telemetry(address, telemetry, self.settings.new_devices)
+        self.counters.foreign_device_reports += ignored
+
+    async def _command_result(self, message: IncomingMessage) -> None:
+        address = parse_topic(message.topic)
+        result = CommandResult.from_json(message.payload)
+        self.counters.command_results += 1
+        if not await record_command_result(address, result):
+            log.warning("%s answered command %r, which it was never sent", address.gateway, result.command_id)
 
     async def _on_biometric(self, message: IncomingMessage) -> None:
         """Judged by server/biometrics.py; quarantined (template withheld) before the answer, as batches are."""
@@ -214,7 +255,15 @@ class PunchConsumer:
             log.warning("ignoring a biometric upload on %s: %s", message.topic, exc)
             self.mqtt.ack(message)
             return
-        ack, kept, reason = self.biometrics.judge(address, message.payload)
+        try:
+            ack, kept, reason = self.biometrics.judge(address, message.payload)
+        except Exception as exc:  # one broken upload must not hold the window: quarantined and acked
+            log.exception("a biometric upload on %s broke its judge", message.topic)
+            self.counters.quarantined += 1
+            withheld = f"<biometric upload of {len(message.payload)} bytes withheld>".encode()  # never the template
+            rejection = Rejection(message.topic, withheld, _unexpected(exc), address.gateway)
+            self.writer.submit_rejection(rejection).add_done_callback(lambda _done: self.mqtt.ack(message))
+            return
         log.info("%s", reason)  # the reason names the upload, never its template
 
         def answer(done: asyncio.Future[StoreResult | None] | None = None) -> None:
@@ -233,3 +282,14 @@ class PunchConsumer:
     async def send_command(self, unit: str, gateway_id: str, command: Command) -> None:
         """Publish a command on the gateway's command topic and wait for the broker to take it."""
         await self.mqtt.send_confirmed(address_for(unit, gateway_id, TopicKind.COMMANDS), command.to_json())
+
+
+def _address_or_none(topic: str) -> TopicAddress | None:
+    try:
+        return parse_topic(topic)
+    except ContractError:
+        return None
+
+
+def _unexpected(error: Exception) -> str:
+    return f"the centre could not read this message ({type(error).__name__}: {str(error)[:300]})"

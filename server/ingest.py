@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.exceptions import DBConnectionError
 from tortoise.transactions import in_transaction
 
-from server.models import DevicePin, Punch, QuarantinedMessage
-from wire.contract import PunchBatch, PunchRecord, TopicAddress
+from server.models import Device, DevicePin, HeldBatch, PendingDevice, Punch, QuarantinedMessage
+from wire.contract import AckStatus, PunchBatch, PunchRecord, TopicAddress, TopicKind
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +40,21 @@ OLDEST_PLAUSIBLE = datetime(2001, 1, 1, tzinfo=UTC)
 MAX_PUNCHES_PER_TRANSACTION = 20_000
 
 
+# What the centre does with a device it has never seen: "pending" (the rule) holds its punches until an
+# administrator of the unit assigns it; "accept" gives it to the first gateway that sends it (a lab, or a
+# single-office embedded install where the one gateway is the administrator's own).
+NEW_DEVICE_POLICIES = ("pending", "accept")
+
+
 @dataclass(frozen=True, slots=True)
 class StoreResult:
+    """What became of one batch: stored (with how many were there already), held for a pending device,
+    or refused (quarantined: the device belongs to another gateway, or the database could not hold it)."""
+
     stored: int
     duplicates: int
+    outcome: AckStatus = AckStatus.STORED
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +65,75 @@ class Rejection:
     payload: bytes
     reason: str
     gateway_id: str | None
+
+    @property
+    def digest(self) -> str:
+        """The same message delivered twice (a redelivery after a restart) has the same digest."""
+        return hashlib.sha256(self.topic.encode("utf-8", "replace") + b"\n" + self.payload).hexdigest()
+
+    @property
+    def storable_reason(self) -> str:
+        # The reason quotes the sender's values; repr() already escapes NUL, but be sure of it.
+        return self.reason.replace("\x00", "\\0").encode("utf-8", "replace").decode("utf-8")[:4000]
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure that may pass by itself (the database unreachable or restarting, a deadlock, a lock):
+    the batch is judged again when the gateway resends. Anything else is the message's own fault."""
+    import asyncpg
+
+    transient: tuple[type[BaseException], ...] = (
+        OSError, TimeoutError, DBConnectionError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+        asyncpg.exceptions.TransactionRollbackError, asyncpg.exceptions.InsufficientResourcesError,
+        asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.CannotConnectNowError,
+    )  # fmt: skip
+    seen: BaseException | None = error
+    for _ in range(8):  # tortoise wraps the driver's error; look along the chain
+        if seen is None:
+            return False
+        if isinstance(seen, transient):
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Which batches of a group are stored, held for a pending device, or refused, and the devices the
+    "accept" policy gives to their first gateway."""
+
+    store: list[int]
+    hold: list[int]
+    refuse: dict[int, str]
+    claims: dict[str, str]
+
+
+def _plan(batches: Sequence[PunchBatch], owners: dict[str, str | None], new_devices: str) -> _Plan:
+    store, hold, refuse, claims = [], [], {}, {}
+    owners = dict(owners)
+    for index, batch in enumerate(batches):
+        owner = owners.get(batch.device_serial)
+        if owner is None and new_devices == "accept":
+            owner = owners[batch.device_serial] = claims[batch.device_serial] = batch.gateway_id
+        if owner == batch.gateway_id:
+            store.append(index)
+        elif owner is not None:
+            # Not which gateway or unit: that is none of the sender's business.
+            refuse[index] = (
+                f"device {batch.device_serial} is registered to another gateway, not {batch.gateway_id}: "
+                "its punches are not taken from here"
+            )
+        else:
+            hold.append(index)
+    return _Plan(store, hold, refuse, claims)
+
+
+def _raw_of(batch: PunchBatch, raw: tuple[str, bytes] | None) -> tuple[str, bytes]:
+    if raw is not None:
+        return raw
+    return TopicAddress(batch.unit, batch.gateway_id, TopicKind.PUNCHES).topic, batch.to_json()
 
 
 def identity_mismatch(batch: PunchBatch, address: TopicAddress) -> str | None:
@@ -90,51 +173,136 @@ RETURNING "batch_id"
 """
 
 _PG_INSERT_QUARANTINE = (
-    'INSERT INTO "quarantined_message" ("topic", "payload", "reason", "gateway_id", "received_at") '
-    "VALUES ($1, $2, $3, $4, now())"
+    'INSERT INTO "quarantined_message" ("topic", "payload", "reason", "gateway_id", "received_at", "digest") '
+    "VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT DO NOTHING"
 )
+_PG_DEVICE_OWNERS = 'SELECT "serial", "gateway_id" FROM "device" WHERE "serial" = ANY($1::varchar[])'
+_PG_CLAIM_DEVICE = """
+INSERT INTO "device" ("serial", "name", "profile", "gateway_id", "held_punches", "quarantined")
+VALUES ($1, '', '', $2, 0, 0)
+ON CONFLICT ("serial") DO UPDATE SET "gateway_id" = EXCLUDED."gateway_id" WHERE "device"."gateway_id" IS NULL
+"""
+_PG_HOLD_BATCH = (
+    'INSERT INTO "held_batch" ("gateway_id", "unit_code", "device_serial", "batch_id", "punches", "payload", '
+    '"received_at") VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT DO NOTHING'
+)
+_PG_PENDING_DEVICE = """
+INSERT INTO "pending_device" ("serial", "gateway_id", "unit_code", "name", "first_seen_at", "last_seen_at")
+VALUES ($1, $2, $3, $4, now(), now())
+ON CONFLICT ("gateway_id", "serial") DO UPDATE SET "last_seen_at" = now()
+"""
 
 
-async def _store_postgres(batches: Sequence[PunchBatch], rejections: Sequence[Rejection]) -> list[StoreResult]:
+async def _store_postgres(
+    batches: Sequence[PunchBatch],
+    rejections: Sequence[Rejection],
+    raws: Sequence[tuple[str, bytes] | None],
+    new_devices: str,
+) -> list[StoreResult]:
     now = datetime.now(UTC)
-    rows: list[tuple[Any, ...]] = []
-    for batch in batches:
-        for punch in batch.punches:
-            rows.append(
-                (batch.device_serial, punch.pin, punch.time, _offset_minutes(punch), punch.state, punch.verify,
-                 batch.unit, batch.gateway_id, batch.batch_id, suspect_time(punch.time, now))
-            )  # fmt: skip
-    # Always the same order of keys: two replicas inserting overlapping rows cannot deadlock each other.
-    rows.sort(key=lambda row: (row[0], row[1], row[2], row[4]))
-    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(10)]
     client = Tortoise.get_connection("postgres")
     async with client.acquire_connection() as connection, connection.transaction():
-        for rejection in rejections:
+        serials = sorted({batch.device_serial for batch in batches})
+        owners = {r[0]: r[1] for r in await connection.fetch(_PG_DEVICE_OWNERS, serials)} if serials else {}
+        plan = _plan(batches, owners, new_devices)
+        for serial, gateway_id in sorted(plan.claims.items()):
+            await connection.execute(_PG_CLAIM_DEVICE, serial, gateway_id)
+        refused = [
+            Rejection(*_raw_of(batches[index], raws[index]), reason, batches[index].gateway_id)
+            for index, reason in plan.refuse.items()
+        ]
+        for rejection in [*rejections, *refused]:
             await connection.execute(
-                _PG_INSERT_QUARANTINE, rejection.topic[:255], rejection.payload, rejection.reason, rejection.gateway_id
-            )
+                _PG_INSERT_QUARANTINE, rejection.topic[:255], rejection.payload, rejection.storable_reason,
+                rejection.gateway_id, rejection.digest,
+            )  # fmt: skip
+        for index in plan.hold:
+            batch = batches[index]
+            await connection.execute(
+                _PG_HOLD_BATCH, batch.gateway_id, batch.unit, batch.device_serial, batch.batch_id,
+                len(batch.punches), _raw_of(batch, raws[index])[1],
+            )  # fmt: skip
+            await connection.execute(_PG_PENDING_DEVICE, batch.device_serial, batch.gateway_id, batch.unit, "")
+        rows: list[tuple[Any, ...]] = []
+        for index in plan.store:
+            batch = batches[index]
+            for punch in batch.punches:
+                rows.append(
+                    (batch.device_serial, punch.pin, punch.time, _offset_minutes(punch), punch.state, punch.verify,
+                     batch.unit, batch.gateway_id, batch.batch_id, suspect_time(punch.time, now))
+                )  # fmt: skip
+        # Always the same order of keys: two replicas inserting overlapping rows cannot deadlock each other.
+        rows.sort(key=lambda row: (row[6], row[0], row[1], row[2], row[4]))
+        columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(10)]
         inserted = await connection.fetch(_PG_INSERT_PUNCHES, *columns) if rows else []
     new_by_batch: dict[str, int] = {}
     for record in inserted:
         new_by_batch[record[0]] = new_by_batch.get(record[0], 0) + 1
     results = []
-    for batch in batches:
-        # A batch id twice in one group (a resend overtaking its own ack): the first takes the credit.
-        stored = new_by_batch.pop(batch.batch_id, 0)
-        results.append(StoreResult(stored=stored, duplicates=len(batch.punches) - stored))
+    for index, batch in enumerate(batches):
+        results.append(_result(index, batch, plan, new_by_batch))
     return results
 
 
-async def _store_sqlite(batches: Sequence[PunchBatch], rejections: Sequence[Rejection]) -> list[StoreResult]:
+def _result(index: int, batch: PunchBatch, plan: _Plan, new_by_batch: dict[str, int]) -> StoreResult:
+    if index in plan.refuse:
+        return StoreResult(0, 0, AckStatus.REJECTED, plan.refuse[index])
+    if index not in plan.store:
+        reason = f"device {batch.device_serial} is pending: its unit has not assigned it to this gateway yet"
+        return StoreResult(0, 0, AckStatus.HELD, reason)
+    # A batch id twice in one group (a resend overtaking its own ack): the first takes the credit.
+    stored = new_by_batch.pop(batch.batch_id, 0)
+    return StoreResult(stored=stored, duplicates=len(batch.punches) - stored)
+
+
+async def _store_sqlite(
+    batches: Sequence[PunchBatch],
+    rejections: Sequence[Rejection],
+    raws: Sequence[tuple[str, bytes] | None],
+    new_devices: str,
+) -> list[StoreResult]:
     now = datetime.now(UTC)
-    results = []
+    new_by_batch: dict[str, int] = {}
     async with in_transaction("sqlite"):
-        for rejection in rejections:
+        serials = sorted({batch.device_serial for batch in batches})
+        owners = dict(await Device.filter(serial__in=serials).values_list("serial", "gateway_id")) if serials else {}
+        plan = _plan(batches, owners, new_devices)
+        for serial, gateway_id in sorted(plan.claims.items()):
+            device, _ = await Device.get_or_create(serial=serial, defaults={"gateway_id": gateway_id})
+            if device.gateway_id is None:
+                device.gateway_id = gateway_id
+                await device.save(update_fields=["gateway_id"])
+        refused = [
+            Rejection(*_raw_of(batches[index], raws[index]), reason, batches[index].gateway_id)
+            for index, reason in plan.refuse.items()
+        ]
+        kept: set[str] = set()
+        for rejection in [*rejections, *refused]:
+            digest = rejection.digest
+            if digest in kept or await QuarantinedMessage.exists(digest=digest):
+                continue
+            kept.add(digest)
             await QuarantinedMessage.create(
-                topic=rejection.topic[:255], payload=rejection.payload, reason=rejection.reason,
-                gateway_id=rejection.gateway_id,
+                topic=rejection.topic[:255], payload=rejection.payload, reason=rejection.storable_reason,
+                gateway_id=rejection.gateway_id, digest=digest,
             )  # fmt: skip
-        for batch in batches:
+        for index in plan.hold:
+            batch = batches[index]
+            if not await HeldBatch.exists(gateway_id=batch.gateway_id, batch_id=batch.batch_id):
+                await HeldBatch.create(
+                    gateway_id=batch.gateway_id, unit_code=batch.unit, device_serial=batch.device_serial,
+                    batch_id=batch.batch_id, punches=len(batch.punches), payload=_raw_of(batch, raws[index])[1],
+                    received_at=now,
+                )  # fmt: skip
+            claim, created = await PendingDevice.get_or_create(
+                gateway_id=batch.gateway_id, serial=batch.device_serial,
+                defaults={"unit_code": batch.unit, "first_seen_at": now, "last_seen_at": now},
+            )  # fmt: skip
+            if not created:
+                claim.last_seen_at = now
+                await claim.save(update_fields=["last_seen_at"])
+        for index in plan.store:
+            batch = batches[index]
             unique: dict[tuple[str, datetime, int], PunchRecord] = {}
             for punch in batch.punches:
                 unique.setdefault((punch.pin, punch.time.astimezone(UTC), punch.state), punch)
@@ -143,6 +311,7 @@ async def _store_sqlite(batches: Sequence[PunchBatch], rejections: Sequence[Reje
             existing = {
                 (pin, at.astimezone(UTC), state)
                 for pin, at, state in await Punch.filter(
+                    unit_code=batch.unit,
                     device_serial=batch.device_serial,
                     pin__in=pins,
                     punched_at__gte=min(times),
@@ -169,21 +338,34 @@ async def _store_sqlite(batches: Sequence[PunchBatch], rejections: Sequence[Reje
             ]
             if new:
                 await Punch.bulk_create(new, ignore_conflicts=True)
-            results.append(StoreResult(stored=len(new), duplicates=len(batch.punches) - len(new)))
-    return results
+            new_by_batch[batch.batch_id] = new_by_batch.get(batch.batch_id, 0) + len(new)
+    return [_result(index, batch, plan, new_by_batch) for index, batch in enumerate(batches)]
 
 
 async def store_group(
-    dialect: str, batches: Sequence[PunchBatch], rejections: Sequence[Rejection] = ()
+    dialect: str,
+    batches: Sequence[PunchBatch],
+    rejections: Sequence[Rejection] = (),
+    *,
+    raws: Sequence[tuple[str, bytes] | None] | None = None,
+    new_devices: str = "pending",
 ) -> list[StoreResult]:
-    """Store the batches and quarantine the rejections in ONE transaction; one result per batch."""
+    """Store the batches and quarantine the rejections in ONE transaction; one result per batch.
+
+    A batch is stored only when its device is registered to the sending gateway; a device registered to
+    another gateway gets it refused (quarantined), a device nobody registered gets it held (see
+    `new_devices`). `raws` are the (topic, payload) each batch arrived as, kept for quarantine or hold."""
+    if new_devices not in NEW_DEVICE_POLICIES:
+        raise ValueError(f"new_devices: expected one of {NEW_DEVICE_POLICIES}, got {new_devices!r}")
+    raw_list = list(raws) if raws is not None else [None] * len(batches)
     if dialect == "postgres":
-        return await _store_postgres(batches, rejections)
-    return await _store_sqlite(batches, rejections)
+        return await _store_postgres(batches, rejections, raw_list, new_devices)
+    return await _store_sqlite(batches, rejections, raw_list, new_devices)
 
 
-async def store_batch(batch: PunchBatch, dialect: str = "sqlite") -> StoreResult:
-    (result,) = await store_group(dialect, [batch])
+async def store_batch(batch: PunchBatch, dialect: str = "sqlite", new_devices: str = "accept") -> StoreResult:
+    """One batch on its own (tools and tests); by default its device is taken as the sender's when new."""
+    (result,) = await store_group(dialect, [batch], new_devices=new_devices)
     return result
 
 
@@ -221,6 +403,7 @@ class _Job:
     batch: PunchBatch | None
     rejection: Rejection | None
     future: asyncio.Future[StoreResult | None]
+    raw: tuple[str, bytes] | None = None  # the batch's topic and payload as they arrived
 
     @property
     def size(self) -> int:
@@ -253,6 +436,7 @@ class IngestWriter:
     dialect: str
     max_punches: int = MAX_PUNCHES_PER_TRANSACTION
     depth: int = 1
+    new_devices: str = "pending"
     counters: WriterCounters = field(default_factory=WriterCounters)
     _queue: asyncio.Queue[_Job] = field(default_factory=asyncio.Queue)
     min_group_punches: int = 2_000
@@ -284,15 +468,19 @@ class IngestWriter:
     def waiting(self) -> int:
         return self._queue.qsize()
 
-    def submit_batch(self, batch: PunchBatch) -> asyncio.Future[StoreResult | None]:
-        return self._submit(batch, None)
+    def submit_batch(
+        self, batch: PunchBatch, raw: tuple[str, bytes] | None = None
+    ) -> asyncio.Future[StoreResult | None]:
+        return self._submit(batch, None, raw)
 
     def submit_rejection(self, rejection: Rejection) -> asyncio.Future[StoreResult | None]:
         return self._submit(None, rejection)
 
-    def _submit(self, batch: PunchBatch | None, rejection: Rejection | None) -> asyncio.Future[StoreResult | None]:
+    def _submit(
+        self, batch: PunchBatch | None, rejection: Rejection | None, raw: tuple[str, bytes] | None = None
+    ) -> asyncio.Future[StoreResult | None]:
         future: asyncio.Future[StoreResult | None] = asyncio.get_running_loop().create_future()
-        job = _Job(batch, rejection, future)
+        job = _Job(batch, rejection, future, raw)
         self._queued_punches += job.size
         self._queue.put_nowait(job)
         return future
@@ -339,6 +527,10 @@ class IngestWriter:
         except Exception as exc:
             self.counters.failed_transactions += 1
             if len(group) == 1:
+                if group[0].batch is not None and not is_transient(exc):
+                    # The database will never hold this batch (a value it refuses): resending cannot
+                    # help, so it is quarantined and answered rather than retried for ever.
+                    return [await self._refuse(group[0], exc)]
                 log.error("storing a batch failed: %s", exc)
                 return [RuntimeError(f"the database refused the write: {exc}")]
             log.warning("a group of %d jobs failed to store (%s); retrying them one by one", len(group), exc)
@@ -347,10 +539,24 @@ class IngestWriter:
                 outcomes.extend(await self._write([job]))
             return outcomes
 
+    async def _refuse(self, job: _Job, error: Exception) -> StoreResult | BaseException:
+        assert job.batch is not None
+        reason = f"the database cannot hold this batch ({type(error).__name__}: {str(error)[:300]})"
+        topic, payload = _raw_of(job.batch, job.raw)
+        log.warning("quarantining batch %s from %s: %s", job.batch.batch_id, job.batch.gateway_id, reason)
+        try:
+            await store_group(self.dialect, [], [Rejection(topic, payload, reason, job.batch.gateway_id)])
+        except Exception as again:
+            log.error("could not even quarantine batch %s: %s", job.batch.batch_id, again)
+            return RuntimeError(f"the database refused the write: {error}")
+        self.counters.quarantined += 1
+        return StoreResult(0, 0, AckStatus.REJECTED, reason)
+
     async def _commit(self, group: list[_Job]) -> list[StoreResult | None]:
         batches = [job.batch for job in group if job.batch is not None]
+        raws = [job.raw for job in group if job.batch is not None]
         rejections = [job.rejection for job in group if job.rejection is not None]
-        results = iter(await store_group(self.dialect, batches, rejections))
+        results = iter(await store_group(self.dialect, batches, rejections, raws=raws, new_devices=self.new_devices))
         self.counters.transactions += 1
         self.counters.quarantined += len(rejections)
         outcomes: list[StoreResult | None] = []
@@ -359,6 +565,8 @@ class IngestWriter:
                 outcomes.append(None)
                 continue
             result = next(results)
+            if result.outcome is AckStatus.REJECTED:
+                self.counters.quarantined += 1
             self.counters.batches += 1
             self.counters.punches_stored += result.stored
             self.counters.punches_duplicate += result.duplicates

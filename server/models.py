@@ -111,7 +111,9 @@ class Gateway(Model):
 
 
 class Device(Model):
-    """A fingerprint device, known by its serial; telemetry fields are the gateway's last report."""
+    """A fingerprint device, known by its serial; telemetry fields are the gateway's last report.
+    `gateway_id` is the gateway it is registered to, set by an administrator (never by telemetry): only
+    that gateway's punches and telemetry for this serial are taken."""
 
     serial = fields.CharField(max_length=64, primary_key=True)
     name = fields.CharField(max_length=100, default="")
@@ -157,7 +159,8 @@ class Punch(Model):
 
     class Meta:
         table = "punch"
-        unique_together = (("device_serial", "pin", "punched_at", "state"),)
+        # Per owning unit (migration 0004): another unit's gateway naming the same serial cannot collide.
+        unique_together = (("unit_code", "device_serial", "pin", "punched_at", "state"),)
         indexes = (("unit_code", "punched_at"),)
 
 
@@ -170,9 +173,45 @@ class QuarantinedMessage(Model):
     reason = fields.TextField()
     gateway_id = fields.CharField(max_length=63, null=True)
     received_at = fields.DatetimeField(auto_now_add=True)
+    # SHA-256 of topic and payload: the same message delivered again is recognised, not kept twice.
+    digest = fields.CharField(max_length=64, null=True, unique=True)
 
     class Meta:
         table = "quarantined_message"
+
+
+class PendingDevice(Model):
+    """A serial the centre has never seen, as one gateway reports it (BioTime's "not authorised" area):
+    its punches are held until an administrator of the unit assigns the device to that gateway."""
+
+    id = fields.BigIntField(primary_key=True)
+    serial = fields.CharField(max_length=64)
+    gateway_id = fields.CharField(max_length=63)
+    unit_code = fields.CharField(max_length=63, db_index=True)
+    name = fields.CharField(max_length=100, default="")
+    first_seen_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "pending_device"
+        unique_together = (("gateway_id", "serial"),)
+
+
+class HeldBatch(Model):
+    """A punch batch of a pending device, kept whole: stored (in arrival order) once the device is assigned."""
+
+    id = fields.BigIntField(primary_key=True)
+    gateway_id = fields.CharField(max_length=63)
+    unit_code = fields.CharField(max_length=63)
+    device_serial = fields.CharField(max_length=64)
+    batch_id = fields.CharField(max_length=32)
+    punches = fields.IntField()
+    payload = fields.BinaryField()
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "held_batch"
+        unique_together = (("gateway_id", "batch_id"),)
 
 
 class GatewayCommand(Model):

@@ -147,7 +147,8 @@ def _fields(required: dict[str, Any] | list[str], **optional: dict[str, Any]) ->
         required = dict.fromkeys(required, TEXT)
     return {
         "type": "object",
-        "required": list(required),
+        # An empty `required` is not valid in OpenAPI 3.0's schema dialect: leave it out.
+        **({"required": list(required)} if required else {}),
         "properties": required | optional,
         "additionalProperties": False,
     }
@@ -255,6 +256,17 @@ def document() -> dict[str, Any]:
                 409,
             ),
         },
+        "/api/v1/units/{code}/pending-devices": _get(
+            "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
+        ),
+        "/api/v1/units/{code}/pending-devices/{serial}/assign": _post(
+            "register a pending device to the gateway that reported it; its held punches are stored",
+            [CODE, _param("serial", "the device serial", DEVICE_SERIAL, "path")],
+            _fields({}, gateway=SLUG, office=SLUG),
+            "200",
+            404,
+            409,
+        ),
         "/api/v1/units/{code}/enrol": _post(
             "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
         ),

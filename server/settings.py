@@ -44,6 +44,10 @@ class ServerSettings:
     session_expiry_s: int = 7 * 24 * 3600
     # Transactions the ingest writer runs at once on PostgreSQL (SQLite: always 1).
     writer_depth: int = 1
+    # A device the centre has never seen: "pending" holds its punches until an administrator of the unit
+    # assigns it (the rule, docs/contract.md); "accept" gives it to the first gateway that sends it, for
+    # a lab or a single-office embedded install. Never "accept" where gateways of several units meet.
+    new_devices: str = "pending"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -61,5 +65,6 @@ class ServerSettings:
             units=tuple(unit.strip() for unit in env.get("KINERJA_UNITS", "").split(",") if unit.strip()),
             session_expiry_s=int(env.get("KINERJA_SESSION_EXPIRY_S", defaults.session_expiry_s)),
             writer_depth=int(env.get("KINERJA_WRITER_DEPTH", defaults.writer_depth)),
+            new_devices=env.get("KINERJA_NEW_DEVICES", defaults.new_devices),
             migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

@@ -1,14 +1,21 @@
 """Gateway and device status from what gateways publish: birth and last will (retained), telemetry,
-and the results of commands. A gateway nobody registered still gets a row, marked unregistered."""
+and the results of commands. A gateway nobody registered still gets a row, marked unregistered.
+
+Telemetry speaks only for the devices registered to the reporting gateway: it updates their figures
+and never creates, moves or touches any other. A serial the centre has never seen becomes a pending
+device of the reporting gateway (or, under the "accept" policy, that gateway's device)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
-from server.models import Device, Gateway, GatewayCommand
-from wire.contract import CommandResult, GatewayStatus, Telemetry, TopicAddress
+from server.models import Device, Gateway, GatewayCommand, PendingDevice
+from wire.contract import CommandResult, DeviceTelemetry, GatewayStatus, Telemetry, TopicAddress
+
+log = logging.getLogger(__name__)
 
 
 async def _gateway_row(address: TopicAddress) -> Gateway:
@@ -30,13 +37,14 @@ async def record_status(address: TopicAddress, status: GatewayStatus) -> None:
     await gateway.save(update_fields=["online", "version", "status_at", "last_seen_at"])
 
 
-async def record_telemetry(address: TopicAddress, telemetry: Telemetry) -> None:
-    """One telemetry report, written whole: a reader never sees a device row without its figures."""
+async def record_telemetry(address: TopicAddress, telemetry: Telemetry, new_devices: str = "pending") -> int:
+    """One telemetry report, written whole: a reader never sees a device row without its figures.
+    Returns how many device reports were ignored (devices registered to another gateway)."""
     async with in_transaction():
         gateway = await _gateway_row(address)
         now = datetime.now(UTC)
         if gateway.telemetry_at is not None and gateway.telemetry_at > telemetry.at:
-            return
+            return 0
         gateway.version = telemetry.version[:64]
         gateway.last_seen_at = now
         gateway.queued_punches = telemetry.queued_punches
@@ -52,24 +60,51 @@ async def record_telemetry(address: TopicAddress, telemetry: Telemetry) -> None:
                 "rejected_punches", "telemetry_at", "online",
             ]
         )  # fmt: skip
+        ignored = 0
         for report in telemetry.devices:
             if not report.serial:
                 continue  # never reached yet: the serial is how devices are known here
-            device, _ = await Device.get_or_create(
-                serial=report.serial[:64], defaults={"name": report.name[:100], "gateway_id": address.gateway}
-            )
-            device.gateway_id = address.gateway
-            device.reachable = report.reachable
-            device.last_poll_ok_at = report.last_poll_ok_at
-            device.last_punch_at = report.last_punch_at
-            device.clock_drift_s = report.clock_drift_s
-            device.record_count = report.record_count
-            device.record_capacity = report.record_capacity
-            device.last_error = report.last_error[:2000] if report.last_error else None
-            device.telemetry_at = telemetry.at
-            device.held_punches = report.held_punches
-            device.quarantined = report.quarantined
+            device = await Device.get_or_none(serial=report.serial)
+            if device is not None and device.gateway_id not in (None, address.gateway):
+                ignored += 1
+                log.warning("%s reported on device %s, registered to another gateway: ignored", address.gateway,
+                            report.serial)  # fmt: skip
+                continue
+            if device is None or device.gateway_id is None:
+                if new_devices != "accept":
+                    await _pending(address, report, now)
+                    continue
+                if device is None:
+                    device = Device(serial=report.serial, name=report.name[:100])
+                device.gateway_id = address.gateway
+            _apply(device, report, telemetry)
             await device.save()
+        return ignored
+
+
+async def _pending(address: TopicAddress, report: DeviceTelemetry, now: datetime) -> None:
+    assert report.serial is not None
+    claim, created = await PendingDevice.get_or_create(
+        gateway_id=address.gateway, serial=report.serial,
+        defaults={"unit_code": address.unit, "name": report.name[:100], "first_seen_at": now, "last_seen_at": now},
+    )  # fmt: skip
+    if not created:
+        claim.name = report.name[:100]
+        claim.last_seen_at = now
+        await claim.save(update_fields=["name", "last_seen_at"])
+
+
+def _apply(device: Device, report: DeviceTelemetry, telemetry: Telemetry) -> None:
+    device.reachable = report.reachable
+    device.last_poll_ok_at = report.last_poll_ok_at
+    device.last_punch_at = report.last_punch_at
+    device.clock_drift_s = report.clock_drift_s
+    device.record_count = report.record_count
+    device.record_capacity = report.record_capacity
+    device.last_error = report.last_error[:2000] if report.last_error else None
+    device.telemetry_at = telemetry.at
+    device.held_punches = report.held_punches
+    device.quarantined = report.quarantined
 
 
 async def record_command_result(address: TopicAddress, result: CommandResult) -> bool:

@@ -28,6 +28,9 @@ async def running_server(db_url: str, mqtt: MqttSettings, **settings: object) ->
     sessions behind that keep collecting other tests' messages."""
     settings.setdefault("session_expiry_s", 60)
     settings.setdefault("replica_id", f"test-server-{uuid.uuid4().hex[:8]}")
+    # The suite's hand gateways invent device serials freely: a never-seen device is theirs (the lab
+    # policy). Tests of the rule itself (tests/test_hostile_gateway.py) pass new_devices="pending".
+    settings.setdefault("new_devices", "accept")
     server_settings = ServerSettings(
         db_url=db_url,
         mqtt=mqtt,

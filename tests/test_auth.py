@@ -25,6 +25,7 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "serial": "NO-SUCH-DEVICE",
     },
     Role.UNIT_ADMIN: {
         "nip": CITRA,
@@ -33,6 +34,7 @@ OWN = {
         "unit": "dir-2",
         "username": "nobody",
         "claim_id": "none",
+        "serial": "NO-SUCH-DEVICE",
     },
     Role.SUPERVISOR: {
         "nip": BUDI,
@@ -41,6 +43,7 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "serial": "NO-SUCH-DEVICE",
     },
     Role.EMPLOYEE: {
         "nip": BUDI,
@@ -49,6 +52,7 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "serial": "NO-SUCH-DEVICE",
     },
     Role.OPERATIONS: {
         "nip": ANI,
@@ -57,6 +61,7 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "serial": "NO-SUCH-DEVICE",
     },
 }
 

@@ -189,6 +189,7 @@ async def replica(db_url: str, mqtt: MqttSettings, replica_id: str, unit: str) -
         share_group="kinerja-server",
         units=(unit,),
         session_expiry_s=60,
+        new_devices="accept",  # the gateway's simulated device is registered by nobody
     )
     client = TestClient(TestServer(create_app(settings)))
     await client.start_server()

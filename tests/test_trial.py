@@ -31,7 +31,7 @@ def test_the_short_trial_adds_up(tmp_path, capsys):
     assert outcome.problems == [], text
     assert outcome.generated > 1000 and outcome.stored_rows == outcome.generated
     assert (outcome.duplicated, outcome.lost, outcome.unexpected) == (0, 0, 0)
-    assert outcome.server_quarantined == outcome.server_quarantine_expected == 5
+    assert outcome.server_quarantined == outcome.server_quarantine_expected == 7
     assert outcome.gateway_quarantined == outcome.gateway_quarantine_expected > 0
     assert outcome.employees_compared == 36 and outcome.differing == []
     # The faults bit: the gateway behind the cut uplink held punches, the drifted clock was set back.

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -43,6 +44,12 @@ SERVER_SHARE_GROUP = "kinerja-server"
 MAX_BATCH_BYTES = 256 * 1024
 MAX_PUNCHES_PER_BATCH = 1000
 MAX_PIN_LENGTH = 24
+# Counters travel into 32-bit integer columns; free JSON (command results) into jsonb, nested this deep at most.
+MAX_COUNT = 2**31 - 1
+MAX_JSON_DEPTH = 32
+# Instants a receiver accepts (UTC). A device reset to 2000 still passes, to be stored flagged.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2999, 12, 31, tzinfo=UTC)
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _PIN = re.compile(rf"^[0-9A-Za-z]{{1,{MAX_PIN_LENGTH}}}$")
@@ -246,6 +253,9 @@ def _punch_from_wire(raw: Any, index: int) -> PunchRecord:
 class AckStatus(StrEnum):
     STORED = "stored"  # every punch is in the database now (some may have been there already)
     REJECTED = "rejected"  # the batch was quarantined; resending the same bytes will not help
+    # The device is not (yet) registered to this gateway: the centre keeps the batch whole and stores it
+    # once an administrator of the unit assigns the device. Like `stored`, the gateway may forget it.
+    HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +317,7 @@ class GatewayStatus:
         return cls(
             gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
             state=state,  # type: ignore[arg-type]
-            version=_field(body, "version", str),
+            version=_text(_field(body, "version", str), "version", MAX_VERSION_LENGTH),
             at=_aware_time(_field(body, "at", str), "at"),
         )
 
@@ -502,10 +512,15 @@ class CommandResult:
         results = body.get("results", {})
         if not isinstance(results, dict):
             raise ContractError("results: expected an object")
+        _json_safe(results, "results")
+        command_id = _field(body, "command_id", str)
+        # Empty: the answer to a command whose id could not be read.
+        if not re.fullmatch(r"[0-9A-Za-z_-]{0,64}", command_id):
+            raise ContractError(f"command_id: expected 0-64 letters, digits, '-' or '_', got {_shown(command_id)}")
         return cls(
-            command_id=_field(body, "command_id", str),
+            command_id=command_id,
             ok=_field(body, "ok", bool),
-            detail=_field(body, "detail", str),
+            detail=_text(_field(body, "detail", str), "detail", 64 * 1024),
             results=results,
         )
 
@@ -553,37 +568,55 @@ class Telemetry:
     def from_json(cls, payload: bytes) -> Telemetry:
         body = _load_object(payload, 256 * 1024, "telemetry")
         _check_schema(body)
-        try:
-            devices = tuple(_device_from_wire(device) for device in _field(body, "devices", list))
-            return cls(
-                gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
-                version=_field(body, "version", str),
-                uptime_s=float(body["uptime_s"]),
-                queued_punches=_field(body, "queued_punches", int),
-                in_flight_batches=_field(body, "in_flight_batches", int),
-                oldest_queued_age_s=body.get("oldest_queued_age_s"),
-                rejected_punches=_field(body, "rejected_punches", int),
-                devices=devices,
-                at=_aware_time(_field(body, "at", str), "at"),
-            )
-        except (TypeError, KeyError, ValueError) as exc:
-            raise ContractError(f"telemetry: {exc}") from None
+        devices = _field(body, "devices", list)
+        if len(devices) > MAX_TELEMETRY_DEVICES:
+            raise ContractError(f"devices: {len(devices)} devices, at most {MAX_TELEMETRY_DEVICES}")
+        oldest = body.get("oldest_queued_age_s")
+        return cls(
+            gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
+            version=_text(_field(body, "version", str), "version", MAX_VERSION_LENGTH),
+            uptime_s=_number(_field(body, "uptime_s", object), "uptime_s"),
+            queued_punches=_count(_field(body, "queued_punches", int), "queued_punches"),
+            in_flight_batches=_count(_field(body, "in_flight_batches", int), "in_flight_batches"),
+            oldest_queued_age_s=None if oldest is None else _number(oldest, "oldest_queued_age_s"),
+            rejected_punches=_count(_field(body, "rejected_punches", int), "rejected_punches"),
+            devices=tuple(_device_from_wire(raw, index) for index, raw in enumerate(devices)),
+            at=_aware_time(_field(body, "at", str), "at"),
+        )
 
 
-_DEVICE_FIELDS = frozenset(f.name for f in fields(DeviceTelemetry))
+MAX_TELEMETRY_DEVICES = 256
+MAX_VERSION_LENGTH = 200
 
 
-def _device_from_wire(device: Any) -> DeviceTelemetry:
-    if not isinstance(device, dict):
-        raise ContractError(f"devices: expected objects, got {type(device).__name__}")
-    known = {name: value for name, value in device.items() if name in _DEVICE_FIELDS}  # a newer gateway's extras
+def _device_from_wire(raw: Any, index: int) -> DeviceTelemetry:
+    """Every field checked for type and for what its column holds; unknown fields (a newer gateway's)
+    are ignored."""
+    where = f"devices[{index}]"
+    if not isinstance(raw, dict):
+        raise ContractError(f"{where}: expected an object, got {type(raw).__name__}")
+    serial = raw.get("serial")
+    if serial is not None and serial != "" and (not isinstance(serial, str) or not _SERIAL.match(serial)):
+        raise ContractError(f"{where}.serial: expected 1-64 letters, digits or '_.:-', got {_shown(serial)}")
+    reachable = _field(raw, "reachable", bool, where)
+    drift = raw.get("clock_drift_s")
+    optional_counts = {
+        name: None if raw.get(name) is None else _count(raw[name], f"{where}.{name}")
+        for name in ("record_count", "record_capacity")
+    }
     return DeviceTelemetry(
-        **{
-            **known,
-            "last_poll_ok_at": _optional_time(device.get("last_poll_ok_at")),
-            "last_punch_at": _optional_time(device.get("last_punch_at")),
-            "anomalies": _anomaly_counts(device.get("anomalies", {})),
-        }
+        name=_text(_field(raw, "name", str, where), f"{where}.name", 200),
+        serial=serial or None,
+        reachable=reachable,
+        last_poll_ok_at=_optional_time(raw.get("last_poll_ok_at"), f"{where}.last_poll_ok_at"),
+        last_punch_at=_optional_time(raw.get("last_punch_at"), f"{where}.last_punch_at"),
+        clock_drift_s=None if drift is None else _number(drift, f"{where}.clock_drift_s"),
+        record_count=optional_counts["record_count"],
+        record_capacity=optional_counts["record_capacity"],
+        last_error=_optional_text(raw.get("last_error"), f"{where}.last_error", 64 * 1024),
+        held_punches=_count(raw.get("held_punches", 0), f"{where}.held_punches"),
+        quarantined=_count(raw.get("quarantined", 0), f"{where}.quarantined"),
+        anomalies=_anomaly_counts(raw.get("anomalies", {})),
     )
 
 
@@ -608,15 +641,20 @@ def _iso(value: object) -> str:
 def _anomaly_counts(value: Any) -> dict[str, int]:
     valid = isinstance(value, dict) and len(value) <= 64
     if not valid or not all(
-        isinstance(k, str) and len(k) <= 64 and isinstance(n, int) and not isinstance(n, bool) and n >= 0
+        isinstance(k, str)
+        and len(k) <= 64
+        and "\x00" not in k
+        and isinstance(n, int)
+        and not isinstance(n, bool)
+        and 0 <= n <= MAX_COUNT
         for k, n in value.items()
     ):
         raise ContractError("anomalies: expected an object of at most 64 kinds, each a count")
     return dict(value)
 
 
-def _optional_time(text: Any) -> datetime | None:
-    return None if text is None else _aware_time(str(text), "time")
+def _optional_time(text: Any, label: str = "time") -> datetime | None:
+    return None if text is None else _aware_time(text, label)
 
 
 def _load_object(payload: bytes, limit: int, what: str) -> dict[str, Any]:
@@ -625,8 +663,10 @@ def _load_object(payload: bytes, limit: int, what: str) -> dict[str, Any]:
         raise ContractError(f"{what}: {len(payload)} bytes, at most {limit} allowed")
     try:
         body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(f"{what}: not valid UTF-8 JSON ({exc})") from None
+    except ValueError as exc:
+        # JSONDecodeError and UnicodeDecodeError, but also the plain ValueError of an integer longer
+        # than Python converts (4,300 digits): every one is the sender's fault, none may escape.
+        raise ContractError(f"{what}: not valid UTF-8 JSON ({str(exc)[:200]})") from None
     except RecursionError:
         raise ContractError(f"{what}: JSON nested too deeply") from None
     if not isinstance(body, dict):
@@ -651,11 +691,83 @@ def _field(body: dict[str, Any], name: str, kind: type, where: str = "") -> Any:
     return value
 
 
-def _aware_time(text: str, label: str) -> datetime:
+def _aware_time(text: Any, label: str) -> datetime:
+    if not isinstance(text, str) or len(text) > 64:
+        raise ContractError(f"{label}: expected ISO 8601 time with UTC offset, got {_shown(text)}")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ContractError(f"{label}: expected ISO 8601 time with UTC offset, got {text!r}") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ContractError(f"{label}: {text!r} has no UTC offset")
+    # Year 1 at +14:00 is before what Python (and the database) can hold in UTC; 9999 at -14:00 after.
+    # Anything outside these years is a broken clock or a forgery, never a punch to store.
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise ContractError(
+            f"{label}: {text!r} is outside {EARLIEST_TIME.year}-{LATEST_TIME.year} (UTC), which nothing here stores"
+        )
     return moment
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _text(value: Any, label: str, limit: int) -> str:
+    """A string the database can store: no NUL (PostgreSQL refuses it in text), no unpaired surrogate
+    (not encodable as UTF-8), at most `limit` characters."""
+    if not isinstance(value, str):
+        raise ContractError(f"{label}: expected a string, got {type(value).__name__}")
+    if len(value) > limit:
+        raise ContractError(f"{label}: {len(value)} characters, at most {limit}")
+    if "\x00" in value:
+        raise ContractError(f"{label}: contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ContractError(f"{label}: contains an unpaired surrogate, not UTF-8 text") from None
+    return value
+
+
+def _optional_text(value: Any, label: str, limit: int) -> str | None:
+    return None if value is None else _text(value, label, limit)
+
+
+def _count(value: Any, label: str, top: int = MAX_COUNT) -> int:
+    """A whole number 0..top: counters land in 32-bit database columns."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ContractError(f"{label}: expected a whole number, got {type(value).__name__}")
+    if not 0 <= value <= top:
+        raise ContractError(f"{label}: expected 0..{top}, got {_shown(value)}")
+    return value
+
+
+def _number(value: Any, label: str, bound: float = 1e12) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ContractError(f"{label}: expected a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > bound:
+        raise ContractError(f"{label}: expected a finite number within +-{bound:g}, got {_shown(value)}")
+    return number
+
+
+def _json_safe(value: Any, label: str, depth: int = 0) -> None:
+    """Free JSON that goes into a JSON column: nothing PostgreSQL's jsonb refuses (NUL, NaN), bounded depth."""
+    if depth > MAX_JSON_DEPTH:
+        raise ContractError(f"{label}: nested more than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        _text(value, label, MAX_BATCH_BYTES)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ContractError(f"{label}: {value} is not a JSON number")
+    elif isinstance(value, list):
+        for item in value:
+            _json_safe(item, label, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _text(key, f"{label} (a key)", 256)
+            _json_safe(item, f"{label}.{key}"[:200], depth + 1)

@@ -280,6 +280,9 @@ class Forgery:
 
     quarantined: list[str] = field(default_factory=list)  # reasons expected, one per message
     denied_serial: str = ""  # published on another gateway's topic: the broker's ACL drops it
+    # On its own topic, a real punch of the victim's device (its serial, PIN, instant and state): refused,
+    # and the victim's own copy stored as the victim's.
+    forged_serial_batch: str = ""
 
 
 def forge_and_garble(broker: EdgeBroker, sender: Office, victim: Office) -> Forgery:
@@ -296,7 +299,16 @@ def forge_and_garble(broker: EdgeBroker, sender: Office, victim: Office) -> Forg
     claims_victim = PunchBatch(PunchBatch.new_id(), victim.gateway_id, victim.unit, "FORGED-1", (record,), now)
     on_victims_topic = PunchBatch(PunchBatch.new_id(), victim.gateway_id, victim.unit, "FORGED-2", (record,), now)
     good = json.loads(PunchBatch(PunchBatch.new_id(), sender.gateway_id, sender.unit, "BAD", (record,), now).to_json())
+    # The victim's first real punch, as the victim's gateway will send it, claimed by the sender.
+    real = victim.punches[0]
+    stolen = PunchRecord(real.pin, real.local_time.replace(tzinfo=zone_of(victim)), real.state, 1, 1)
+    forged_serial = PunchBatch(
+        PunchBatch.new_id(), sender.gateway_id, sender.unit, victim.device_serial(real.device), (stolen,), now
+    )
     malformed = [
+        # A hostile gateway's poison: json.loads refuses a 5,000-digit integer with a plain ValueError.
+        b'{"schema":1,"batch_id":"%s","seq":%s}' % (PunchBatch.new_id().encode(), b"9" * 5000),
+        forged_serial.to_json(),
         b"{not json at all",
         json.dumps({**good, "schema": 99}).encode(),
         json.dumps({**good, "punches": []}).encode(),
@@ -309,9 +321,13 @@ def forge_and_garble(broker: EdgeBroker, sender: Office, victim: Office) -> Forg
     client.disconnect()
     client.loop_stop()
     return Forgery(
-        quarantined=["is not the topic's gateway", "not valid UTF-8 JSON", "schema", "at least one punch", "pin"],
+        quarantined=[
+            "is not the topic's gateway", "digits", "registered to another gateway", "not valid UTF-8 JSON",
+            "schema", "at least one punch", "pin",
+        ],
         denied_serial="FORGED-2",
-    )
+        forged_serial_batch=forged_serial.batch_id,
+    )  # fmt: skip
 
 
 @dataclass
@@ -424,7 +440,10 @@ class _TrialRun:
         # The forger logs in as gateway jkt; the broker makes its client id that login, so it would take
         # over jkt's own connection if jkt were up. It strikes before jkt starts.
         self.forgery = forge_and_garble(broker, offices[0], offices[1])
-        self.outcome.faults.append("forged batch (gateway jkt claiming mks) and 4 malformed batches published")
+        self.outcome.faults.append(
+            "hostile gateway jkt: a batch claiming mks, a real mks punch under mks's device serial, a poison"
+            " batch (5,000-digit number) and 4 malformed batches published"
+        )
         self.outcome.server_quarantine_expected = len(self.forgery.quarantined)
         self.rigs = [OfficeRig(office, self.root / office.key, broker) for office in offices]
         middle = datetime(self.trial.year, self.trial.month, 16)
@@ -590,6 +609,8 @@ def _account(
         outcome.differing_punches.append(str(sample))
     if forgery.denied_serial in {r.serial for r in rows}:
         outcome.problems.append("a batch published on another gateway's topic got past the ACL")
+    if forgery.forged_serial_batch in {r.batch_id for r in rows}:
+        outcome.problems.append("a punch forged with another office's device serial was stored as the forger's")
 
     _account_quarantine(outcome, db_url, units, rigs, forgery)
     _account_latency(outcome, rows, watch)

@@ -70,6 +70,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/gateways/{gateway_id}"): Rule((BUR, UNI, OPS)),
     ("POST", "/api/v1/devices"): Rule((BUR,)),
     ("GET", "/api/v1/devices"): Rule((BUR, OPS), needs_unit=True),
+    # Pending devices of a unit (never seen, punches held): its administrators list and assign them.
+    ("GET", "/api/v1/units/{code}/pending-devices"): Rule((BUR, UNI, OPS)),
+    ("POST", "/api/v1/units/{code}/pending-devices/{serial}/assign"): Rule((BUR, UNI)),
     ("POST", "/api/v1/employees"): Rule((BUR,)),
     ("GET", "/api/v1/employees"): Rule((BUR, UNI, SUP), unit_params=("unit",), needs_unit=True),
     ("GET", "/api/v1/employees/{nip}"): Rule(PERSONNEL),

@@ -295,10 +295,15 @@ async def devices_page(request: web.Request) -> web.Response:
         recent = await record.filter(gateway_id__in=[g.gateway_id for g in gateways]).order_by("-created_at").limit(100)
         for command in recent:
             commands.setdefault(command.gateway_id, []).append(command)
+    pending: dict[str, list[Any]] = {}
+    if gateways:
+        for claim in await models.PendingDevice.filter(gateway_id__in=[g.gateway_id for g in gateways]).order_by("id"):
+            pending.setdefault(claim.gateway_id, []).append(claim)
     return render(
         request,
         "devices.html",
         commands=commands,
+        pending=pending,
         gateways=gateways,
         may_command=principal.role in COMMAND_ROLES,
         drift_limit=DRIFT_WARNING_S,

@@ -212,6 +212,7 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
             before = await row.inner_text()
             if now.weekday() < 5:
                 assert before in ("Belum datang", "Tidak hadir")
+                assert await row.get_attribute("data-status") in ("not_yet_in", "absent")
             gateway = Gateway(config)
             await gateway.start()
             try:
@@ -220,10 +221,11 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
                 async def shows_the_punch() -> bool:
                     await page.reload()
                     cell = page.locator(f"#today-employees tr[data-nip='{ANI}'] td")
-                    return (await cell.nth(3).inner_text()) == (now - timedelta(minutes=1)).strftime("%H:%M")
+                    # On the office's clock, the zone named.
+                    return (await cell.nth(3).inner_text()) == (now - timedelta(minutes=1)).strftime("%H:%M WIB")
 
                 assert await wait_until(shows_the_punch), await page.inner_text("#today-employees")
-                assert await row.inner_text() in ("Hadir", "Terlambat")
+                assert await row.inner_text() in ("Hadir tepat waktu", "Terlambat")
                 # Operations' command reaches the live gateway, and its answer comes back to the page.
                 await page.goto(f"{url}/devices")
                 await page.click("section[data-gateway='gw-dir1'] button.sync")
@@ -233,7 +235,7 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
                 async def answered() -> bool:
                     await page.reload()
                     status = page.locator("section[data-gateway='gw-dir1'] td.command-status").first
-                    return await status.count() == 1 and await status.inner_text() == "ok"
+                    return await status.count() == 1 and await status.get_attribute("data-status") == "ok"
 
                 assert await wait_until(answered), await page.inner_text("section[data-gateway='gw-dir1']")
             finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,20 +25,26 @@ from server.models import Employee
 from server.web.api_v1 import COMMAND_ROLES, DEVICE_ROLES, PERSONNEL, RECAP_ROLES
 from server.web.data import (
     DRIFT_WARNING_S,
+    WIB,
     NotVisible,
     employee_in_scope,
     gateways_in_scope,
     subtree_filter,
     today_view,
     tree_rollup,
+    unit_zones,
 )
+from server.web.i18n import Formats
 from server.web.month import (
     CODES,
+    band_words,
     build_view,
+    localise,
     month_view,
     next_month,
     parse_month,
     plain_words,
+    policy_for,
     previous_month,
     recap,
     results_for,
@@ -74,6 +80,23 @@ def _month_or_400(request: web.Request) -> date:
         raise web.HTTPBadRequest(text=str(exc)) from None
 
 
+async def unit_names() -> dict[str, str]:
+    """Every unit's name by its code: pages show units by name, the code beside it as a hint."""
+    from server.models import Unit
+
+    return dict(await Unit.all().values_list("code", "name"))
+
+
+async def reader_zone(principal: Any) -> timezone:
+    """The zone of the reader's own unit (its office's), for what belongs to no one office; WIB if none."""
+    zones = await unit_zones()
+    unit = principal.unit_code
+    if unit is None and principal.employee_nip:
+        employee = await Employee.get_or_none(nip=principal.employee_nip)
+        unit = employee.unit_id if employee else None  # type: ignore[attr-defined]
+    return zones.get(unit or "", WIB)
+
+
 @routes.get("/login")
 async def login_form(request: web.Request) -> web.Response:
     return _login_page(request, error=None)
@@ -96,7 +119,7 @@ def _login_page(request: web.Request, error: str | None, status: int = 200) -> w
 
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.Response:
-    from server.web.i18n import translate
+    from server.web.i18n import N_, translate
     from server.web.render import language_of
 
     form = await request.post()
@@ -108,14 +131,16 @@ async def login_submit(request: web.Request) -> web.Response:
     wait = await throttle.retry_after(username, address)
     language = language_of(request)
     if wait > 0:
-        message = translate(language, "login_throttled", minutes=max(1, round(wait / 60)))
+        message = translate(
+            language, N_("Too many failed attempts. Try again in {minutes} minutes."), minutes=max(1, round(wait / 60))
+        )
         response = _login_page(request, message, status=429)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     user = await authenticate_password(username, password)
     if user is None:
         await throttle.failed(username, address)
-        return _login_page(request, translate(language, "login_failed"), status=401)
+        return _login_page(request, translate(language, N_("Wrong username or password.")), status=401)
     await throttle.succeeded(username)
     token, _ = await start_session(user)
     target = _safe_next(str(form.get("next", ""))) or home_for(Role(user.role))
@@ -155,9 +180,19 @@ async def dashboard(request: web.Request) -> web.Response:
         for d in g.devices
         if d.clock_drift_s is not None and abs(d.clock_drift_s) >= DRIFT_WARNING_S
     ]
+    devices = [d for g in gateways for d in g.devices]
+    zone = await reader_zone(principal)
+    now = datetime.now(UTC)
     return render(
         request,
         "dashboard.html",
+        today=now.astimezone(zone).date(),
+        now=now,
+        zone=zone,
+        unit_names=await unit_names(),
+        online=sum(1 for g in gateways if g.online),
+        devices_ok=sum(1 for d in devices if d.reachable),
+        devices_total=len(devices),
         tree=tree,
         totals=totals,
         rows=rows[:MAX_LISTED],
@@ -181,10 +216,13 @@ async def recap_page(request: web.Request) -> web.Response:
     sort = sort if sort in SORTABLE else "unit"
     descending = request.query.get("dir") == "desc"
     rows.sort(key=lambda r: _sort_key(r, sort), reverse=descending)
-    units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+    names = await unit_names()
+    units = [(u, names.get(u, u)) for u in sorted({e.unit_id for e in employees})]  # type: ignore[attr-defined]
     return render(
         request,
         "recap.html",
+        unit_names=names,
+        code_names={code: band_words(policy_for(WIB), code, language_of(request)) for code in CODES},
         rows=rows,
         month=month,
         unit=unit or "",
@@ -229,11 +267,18 @@ async def employee_month_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound() from None
     view = await month_view(employee, month)
     lead = view.days[0].day.weekday()
+    zone = (await unit_zones()).get(view.unit_code, WIB)
+    policy = policy_for(zone)
+    language = language_of(request)
+    localise(view, policy, language)
     return render(
         request,
         "month.html",
         view=view,
-        explanation=plain_words(view.explained, language_of(request)),
+        unit_name=(await unit_names()).get(view.unit_code, view.unit_code),
+        zone_name=zone.tzname(None),
+        today=datetime.now(UTC).astimezone(zone).date(),
+        explanation=plain_words(view.explained, language, policy),
         excuse_kinds=excuse_kinds() if principal.role in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN) else [],
         recorded=request.query.get("recorded"),
         error=request.query.get("error"),
@@ -260,24 +305,35 @@ async def charts(request: web.Request) -> web.Response:
                 by_unit[view.unit_code] += 1
                 by_weekday[day.day.weekday()] += 1
     units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+    names = await unit_names()
+    fmt = Formats(language_of(request))
     return render(
         request,
         "charts.html",
         month=month,
-        unit_bars=bar_chart([(u, by_unit[u]) for u in units]),
-        weekday_bars=bar_chart([(f"weekday_{i}", by_weekday[i]) for i in range(5)]),
+        unit_bars=bar_chart([(names.get(u, u), by_unit[u]) for u in units], codes=units),
+        weekday_bars=bar_chart([(fmt.weekday(i, "wide"), by_weekday[i]) for i in range(5)]),
     )
 
 
-def bar_chart(values: list[tuple[str, int]], width: int = 480, bar: int = 22) -> dict[str, Any]:
-    """Bars for an inline SVG: label, value, and the bar's length in pixels."""
+def bar_chart(
+    values: list[tuple[str, int]], width: int = 480, bar: int = 22, codes: list[str] | None = None
+) -> dict[str, Any]:
+    """Bars for an inline SVG: label, value, and the bar's length in pixels (codes: what each bar is of)."""
     top = max((v for _, v in values), default=0) or 1
     room = width - 180
     return {
         "height": max(1, len(values)) * (bar + 6) + 6,
         "width": width,
         "bars": [
-            {"label": label, "value": value, "y": 6 + i * (bar + 6), "length": round(room * value / top), "h": bar}
+            {
+                "label": label,
+                "value": value,
+                "y": 6 + i * (bar + 6),
+                "length": round(room * value / top),
+                "h": bar,
+                "code": codes[i] if codes else "",
+            }
             for i, (label, value) in enumerate(values)
         ],
     }
@@ -297,6 +353,9 @@ async def devices_page(request: web.Request) -> web.Response:
     return render(
         request,
         "devices.html",
+        zones=await unit_zones(),  # each gateway's times on its office's clock
+        default_zone=await reader_zone(principal),
+        unit_names=await unit_names(),
         commands=commands,
         gateways=gateways,
         may_command=principal.role in COMMAND_ROLES,

@@ -12,6 +12,7 @@ import io
 import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -240,3 +241,74 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
                 assert await wait_until(answered), await page.inner_text("section[data-gateway='gw-dir1']")
             finally:
                 await gateway.stop()
+
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+# (username, name of the screenshot, path): every page, by the role that opens it.
+TOURS = (
+    ("biro", "dashboard", "/dashboard"),
+    ("biro", "recap", f"/recap?month={MONTH}"),
+    ("biro", "charts", f"/charts?month={MONTH}"),
+    ("biro", "devices", "/devices"),
+    ("biro", "accounts", "/accounts"),
+    ("biro", "employee-month", f"/employees/{BUDI}/month?month={MONTH}"),
+    ("biro", "error-404", "/employees/000/month"),
+    ("ani", "approvals", "/approvals"),
+    ("budi", "my-month", f"/employees/{BUDI}/month?month={MONTH}"),
+    ("budi", "activities", "/activities?error=choose+at+least+one+claim"),
+)
+# Every text with a clock time names the zone, in the text itself or on the element that holds it.
+TIMES_WITHOUT_ZONE = """() => {
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!/\\b\\d{1,2}:\\d{2}\\b/.test(node.textContent) || node.parentElement.closest('[data-zone], .error')) continue;
+    const around = node.parentElement.closest('td, p, li, span, small, time, div').textContent;
+    if (!/\\b(WIB|WITA|WIT)\\b/.test(around)) found.push(around.trim().slice(0, 80));
+  }
+  return found;
+}"""
+
+
+async def test_every_page_in_both_languages_and_at_phone_width(world: World, browser):
+    """Screenshots of every page (tests/artifacts/, for a reviewer's eyes); on each, nothing the server
+    was asked for is missing (favicon, stylesheet), no Indonesian page asked for an untranslated message,
+    every time names its zone, and nothing is wider than a phone's screen but the tables' own scroll."""
+    from server.web import i18n
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    budi = world.auth(Role.EMPLOYEE)
+    for start in ("09:00", "20:00"):
+        body = {"activity": "SURAT", "date": DAY.isoformat(), "start": start, "quantity": 1, "evidence": "ND-1"}
+        assert (await world.client.post("/api/v1/activities", json=body, headers=budi)).status == 201
+    url = base(world)
+    i18n.MISSING.clear()
+    pages: dict[str, object] = {}
+    for username, name, path in TOURS:
+        if username not in pages:
+            pages[username] = await log_in(browser, url, username)
+        page = pages[username]
+        failed: list[str] = []
+
+        def note_failure(response: object, failed: list[str] = failed) -> None:
+            if response.status >= 400 and response.request.resource_type != "document":  # type: ignore[attr-defined]
+                failed.append(f"{response.status} {response.url}")  # type: ignore[attr-defined]
+
+        page.on("response", note_failure)  # type: ignore[attr-defined]
+        for language in ("id", "en"):
+            for viewport, size in VIEWPORTS.items():
+                await page.set_viewport_size(size)  # type: ignore[attr-defined]
+                sep = "&" if "?" in path else "?"
+                await page.goto(f"{url}{path}{sep}lang={language}")  # type: ignore[attr-defined]
+                await page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+                if name.endswith("month"):  # a day opened: its detail over the grid
+                    await page.locator(f"details[data-date='{DAY.isoformat()}'] summary").click()  # type: ignore[attr-defined]
+                await page.screenshot(path=str(ARTIFACTS / f"{name}-{language}-{viewport}.png"), full_page=True)  # type: ignore[attr-defined]
+                assert await page.evaluate("document.documentElement.lang") == language  # type: ignore[attr-defined]
+                assert await page.evaluate(TIMES_WITHOUT_ZONE) == [], (name, language)  # type: ignore[attr-defined]
+                overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
+                assert overflow <= 1, (name, language, viewport, overflow)
+        assert failed == [], (name, failed)
+        assert {m for m in i18n.MISSING if m[0] == "id"} == set(), name

@@ -104,7 +104,7 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
     return found
 
 
-def translate_text(language: str, text: str) -> str:
+def translate_text(language: str, text: str, record: bool = True) -> str:
     """An English message already filled in (an error's reason carried to a page) in `language`: the
     catalogue's translation of it, its placeholders' values kept; else the text as it is (recorded)."""
     text = text.strip()
@@ -116,7 +116,7 @@ def translate_text(language: str, text: str) -> str:
     for pattern, translation in _patterns(language):
         if match := pattern.match(text):
             return translation.format(**match.groupdict())
-    if language != "en":
+    if record and language != "en":
         MISSING.add((language, text))
     return text
 

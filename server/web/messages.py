@@ -47,3 +47,11 @@ SHARED_REASONS = (
     N_("month: expected a year from 2000 to 2100, got {value}"),
     N_("invalid value: {detail}"),
 )
+
+# The titles of the policy presets (scoring/presets/*.toml), shown on the month page's explanation.
+PRESET_TITLES = (
+    N_("Common national table (TL/PSW 0.5/1/1.25/1.5 %, TK 5 %, cap 100 %)"),
+    N_("Ministry of Agriculture 2012 (TL/PSW 0.5/1/1.5/2 %, TK or away > 7.5 h 4 %)"),
+    N_("Ministry of Finance-like (07:30-17:00, lateness made up by staying later)"),
+    N_("Rehabilitation centre: national table with morning, afternoon and night shifts"),
+)

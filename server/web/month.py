@@ -354,7 +354,7 @@ def localise(view: MonthView, policy: Policy, language: str) -> None:
 
 def plain_words(explained: dict[str, Any], language: str = "en", policy: Policy | None = None) -> list[str]:
     """The scoring's explanation as sentences an employee can follow, in `language`, in its formats."""
-    from server.web.i18n import Formats, translate
+    from server.web.i18n import Formats, translate, translate_text
 
     fmt = Formats(language)
 
@@ -369,9 +369,9 @@ def plain_words(explained: dict[str, Any], language: str = "en", policy: Policy 
     performance = explained["performance"]
     score = explained["score"]
     since = fmt.date(date.fromisoformat(info["effective_from"]))
-    lines = [
-        t(N_("Policy: {title} ({name}, in force from {since})."), title=info["title"], name=info["name"], since=since)
-    ]
+    # A preset's title is in the catalogue; a ministry's own policy file's, shown as it was written.
+    title = translate_text(language, info["title"], record=False)
+    lines = [t(N_("Policy: {title} ({name}, in force from {since})."), title=title, name=info["name"], since=since)]
     for day in discipline["days"]:
         lines.append(
             t(

@@ -27,6 +27,7 @@ from server.web.data import (
     DRIFT_WARNING_S,
     WIB,
     NotVisible,
+    days_of,
     employee_in_scope,
     gateways_in_scope,
     subtree_filter,
@@ -291,52 +292,42 @@ async def employee_month_page(request: web.Request) -> web.Response:
 
 @routes.get("/charts")
 async def charts(request: web.Request) -> web.Response:
+    """Lateness, early leave and absence of the month: per unit, per weekday, day by day, and the units
+    compared by their share of working days on time. Days still to come are not counted (today
+    included: it counts once it has passed, as in the recap)."""
+    from server.web.charts import MonthFigures, comparison_bars, grouped_bars, month_columns
+
     require_role(request, *RECAP_ROLES)
     month = _month_or_400(request)
     scope = await request_scope(request)
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
-    by_unit: Counter[str] = Counter()
-    by_weekday: Counter[int] = Counter()
     results = await results_for(employees, month)
+    figures = MonthFigures()
+    kinds: dict[date, str] = {}
     for employee in employees:
         view = build_view(employee, month, results[employee.nip])
         for day in view.days:
-            if any(code.startswith("TL") for code in day.codes):
-                by_unit[view.unit_code] += 1
-                by_weekday[day.day.weekday()] += 1
-    units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+            scored = day.kind in ("working", "shift")
+            figures.add(view.unit_code, day.day, day.codes, scored)
+            kinds.setdefault(day.day, day.kind if day.kind in ("working", "future") else "off")
+    if not kinds:
+        kinds = {d: "off" if d.weekday() >= 5 else "working" for d in days_of(month)}
     names = await unit_names()
+    units = sorted(figures.by_unit)
     fmt = Formats(language_of(request))
+    counted_to = max((d for d, k in kinds.items() if k == "working"), default=None)
     return render(
         request,
         "charts.html",
         month=month,
-        unit_bars=bar_chart([(names.get(u, u), by_unit[u]) for u in units], codes=units),
-        weekday_bars=bar_chart([(fmt.weekday(i, "wide"), by_weekday[i]) for i in range(5)]),
+        counted_to=counted_to,
+        by_unit=grouped_bars([(names.get(u, u), u, figures.by_unit[u]) for u in units]),
+        by_weekday=grouped_bars([(fmt.weekday(i, "wide"), "", figures.by_weekday[i]) for i in range(5)]),
+        by_day=month_columns([(d, figures.by_day.get(d, Counter()), kinds[d]) for d in sorted(kinds)]),
+        comparison=comparison_bars(
+            [(names.get(u, u), u, figures.clean_days[u], figures.scored_days[u]) for u in units]
+        ),
     )
-
-
-def bar_chart(
-    values: list[tuple[str, int]], width: int = 480, bar: int = 22, codes: list[str] | None = None
-) -> dict[str, Any]:
-    """Bars for an inline SVG: label, value, and the bar's length in pixels (codes: what each bar is of)."""
-    top = max((v for _, v in values), default=0) or 1
-    room = width - 180
-    return {
-        "height": max(1, len(values)) * (bar + 6) + 6,
-        "width": width,
-        "bars": [
-            {
-                "label": label,
-                "value": value,
-                "y": 6 + i * (bar + 6),
-                "length": round(room * value / top),
-                "h": bar,
-                "code": codes[i] if codes else "",
-            }
-            for i, (label, value) in enumerate(values)
-        ],
-    }
 
 
 @routes.get("/devices")

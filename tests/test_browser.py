@@ -312,3 +312,26 @@ async def test_every_page_in_both_languages_and_at_phone_width(world: World, bro
                 assert overflow <= 1, (name, language, viewport, overflow)
         assert failed == [], (name, failed)
         assert {m for m in i18n.MISSING if m[0] == "id"} == set(), name
+
+
+async def test_accounts_default_to_the_least_role_confirm_before_disabling_and_enable_again(world: World, browser):
+    url = base(world)
+    page = await log_in(browser, url, "biro")
+    await page.goto(f"{url}/accounts")
+    assert await page.locator("#account-form select[name=role]").input_value() == "employee"
+    row = page.locator("tr[data-username='ops']")
+    await row.locator("summary", has_text="Nonaktifkan").click()  # one click only asks
+    assert await row.locator("td.active").get_attribute("data-active") == "yes"
+    assert "tidak dapat masuk lagi" in await row.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "accounts-confirm-id-desktop.png"), full_page=True)
+    await row.locator("button", has_text="Ya, nonaktifkan").click()
+    await page.wait_for_url("**/accounts?done=ops")
+    row = page.locator("tr[data-username='ops']")
+    assert await row.locator("td.active").get_attribute("data-active") == "no"
+    await row.locator("button.enable").click()
+    await page.wait_for_url("**/accounts?done=ops")
+    assert await page.locator("tr[data-username='ops'] td.active").get_attribute("data-active") == "yes"
+    await page.close()
+    ops = await log_in(browser, url, "ops")  # enabled again: the account logs in
+    assert ops.url.endswith("/devices")

@@ -285,6 +285,13 @@ async def test_every_page_in_both_languages_and_at_phone_width(world: World, bro
         assert (await world.client.post("/api/v1/activities", json=body, headers=budi)).status == 201
     url = base(world)
     i18n.MISSING.clear()
+    login = await browser.new_page()
+    for language in ("id", "en"):
+        for viewport, size in VIEWPORTS.items():
+            await login.set_viewport_size(size)
+            await login.goto(f"{url}/login?lang={language}")
+            await login.screenshot(path=str(ARTIFACTS / f"login-{language}-{viewport}.png"), full_page=True)
+    await login.close()
     pages: dict[str, object] = {}
     for username, name, path in TOURS:
         if username not in pages:

@@ -176,6 +176,7 @@ PAGES = [
     (Role.EMPLOYEE, "/activities?error=start%3A+expected+HH%3AMM%2C+got+%2725%3A99%27", 200),
     (Role.EMPLOYEE, "/recap", 403),
     (Role.OPERATIONS, "/devices?sent=sync_clock&to=gw-dir1", 200),
+    (Role.OPERATIONS, "/charts", 403),
 ]
 
 
@@ -191,6 +192,15 @@ async def test_no_indonesian_page_carries_an_untranslated_message(world: World):
         slipped = sorted({w.lower() for w in re.findall(r"[A-Za-z]{4,}", words)} & english)
         assert not slipped, (role, path, slipped, text[:3000])
         assert not i18n.MISSING, (role, path, sorted(i18n.MISSING))
+    # A refused command form answers in Indonesian.
+    cookie, csrf = await session_cookie(world, Role.OPERATIONS)
+    refused = await world.client.post(
+        "/devices/gw-dir1/commands",
+        data={"csrf_token": csrf, "action": "format_disk"},
+        cookies={SESSION_COOKIE: cookie},
+    )
+    assert refused.status == 400 and "perintah: harus sync_clock atau write_user" in await refused.text()
+    assert not i18n.MISSING, sorted(i18n.MISSING)
     # The reasons carried back to a form are in Indonesian too.
     assert "pilih paling sedikit satu klaim" in await get(
         world, Role.SUPERVISOR, "/approvals?error=choose+at+least+one+claim"
@@ -199,7 +209,19 @@ async def test_no_indonesian_page_carries_an_untranslated_message(world: World):
 
 async def test_the_same_pages_read_wholly_in_english(world: World):
     await claims(world)
-    indonesian = {"hadir", "terlambat", "potongan", "nilai", "bulan", "menit", "kejadian", "jumlah", "belum"}
+    indonesian = {
+        "hadir",
+        "terlambat",
+        "potongan",
+        "nilai",
+        "bulan",
+        "menit",
+        "kejadian",
+        "jumlah",
+        "belum",
+        "hari",
+        "libur",
+    }
     for role, path, status in PAGES:
         sep = "&" if "?" in path else "?"
         text = visible_text(await get(world, role, f"{path}{sep}lang=en", status))

@@ -309,3 +309,17 @@ async def test_the_calendar_marks_today_weekends_holidays_and_leave_with_a_legen
     assert len(re.findall(r"<details class=\"day [^\"]* today\"", html)) == 1
     assert re.search(rf"<details class=\"day [^\"]* today\" data-date=\"{today.isoformat()}\"", html)
     assert 'id="legend"' in html and html.count('class="swatch') >= 9
+
+
+async def test_the_agency_name_and_logo_are_a_setting(world: World, monkeypatch):
+    plain = await (await world.client.get("/login")).text()
+    assert "Kementerian Sosial" not in plain and 'rel="icon" href="/static/favicon.svg"' in plain
+    monkeypatch.setenv("KINERJA_AGENCY_NAME", "Kementerian Sosial RI")
+    monkeypatch.setenv("KINERJA_AGENCY_LOGO", "/static/favicon.svg")
+    html = await (await world.client.get("/login")).text()
+    assert "<title>Masuk · Kementerian Sosial RI</title>" in html
+    assert '<img src="/static/favicon.svg" alt="" class="logo">' in html
+    icon = await world.client.get("/static/favicon.svg")
+    assert icon.status == 200 and "svg" in icon.headers["Content-Type"]
+    css = await world.client.get("/static/kinerja.css")
+    assert css.status == 200 and "@media print" in await css.text() and ":focus-visible" in await css.text()

@@ -35,7 +35,7 @@ from server.web.data import (
     tree_rollup,
     unit_zones,
 )
-from server.web.i18n import Formats
+from server.web.i18n import N_, Formats
 from server.web.month import (
     CODES,
     band_words,
@@ -120,7 +120,7 @@ def _login_page(request: web.Request, error: str | None, status: int = 200) -> w
 
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.Response:
-    from server.web.i18n import N_, translate
+    from server.web.i18n import translate
     from server.web.render import language_of
 
     form = await request.post()
@@ -367,10 +367,10 @@ async def devices_command(request: web.Request) -> web.Response:
     elif action == "write_user":
         pin, name = str(form.get("pin", "")).strip(), str(form.get("name", "")).strip()
         if not pin.isdigit() or len(pin) > 24 or not 1 <= len(name) <= 24:
-            raise web.HTTPBadRequest(text="PIN: digits only; name: 1-24 characters")
+            raise web.HTTPBadRequest(text=N_("PIN: digits only; name: 1-24 characters"))
         args = {"pin": pin, "name": name}
     else:
-        raise web.HTTPBadRequest(text="action: expected sync_clock or write_user")
+        raise web.HTTPBadRequest(text=N_("action: expected sync_clock or write_user"))
     await _send_command(request, gateway_id, action, args)
     from urllib.parse import urlencode
 

@@ -65,6 +65,7 @@ def translations(language: str) -> Translations:
 
 
 def _known(language: str) -> dict[str, str]:
+    # The compiled catalogue's own table: gettext() cannot tell "untranslated" from "translated alike".
     return translations(language)._catalog  # type: ignore[attr-defined]
 
 
@@ -78,14 +79,6 @@ def translate(language: str, message: str, **values: object) -> str:
         MISSING.add((language, message))
         text = message
     return text.format(**values) if values else text
-
-
-def ntranslate(language: str, singular: str, plural: str, count: int, **values: object) -> str:
-    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
-    text = translations(language).ngettext(singular, plural, count)
-    if (singular, 0) not in _known(language) and singular not in _known(language):
-        MISSING.add((language, singular))
-    return text.format(count=count, **values)
 
 
 @lru_cache(maxsize=len(LANGUAGES))

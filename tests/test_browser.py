@@ -317,6 +317,13 @@ async def test_every_page_in_both_languages_and_at_phone_width(world: World, bro
                 assert await page.evaluate(TIMES_WITHOUT_ZONE) == [], (name, language)  # type: ignore[attr-defined]
                 overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
                 assert overflow <= 1, (name, language, viewport, overflow)
+        if name in ("recap", "employee-month"):  # the report as printed: no menu, no forms
+            await page.set_viewport_size(VIEWPORTS["desktop"])  # type: ignore[attr-defined]
+            await page.goto(f"{url}{path}{'&' if '?' in path else '?'}lang=id")  # type: ignore[attr-defined]
+            await page.emulate_media(media="print")  # type: ignore[attr-defined]
+            assert not await page.locator("header.top nav").is_visible()  # type: ignore[attr-defined]
+            await page.screenshot(path=str(ARTIFACTS / f"{name}-id-print.png"), full_page=True)  # type: ignore[attr-defined]
+            await page.emulate_media(media="screen")  # type: ignore[attr-defined]
         assert failed == [], (name, failed)
         assert {m for m in i18n.MISSING if m[0] == "id"} == set(), name
 

@@ -223,7 +223,9 @@ async def recap_page(request: web.Request) -> web.Response:
         request,
         "recap.html",
         unit_names=names,
-        code_names={code: band_words(policy_for(WIB), code, language_of(request)) for code in CODES},
+        code_names={  # "terlambat 1 sampai 30 menit, 0,50% per kejadian": the code itself is beside it
+            code: band_words(policy_for(WIB), code, language_of(request)).partition(": ")[2] for code in CODES
+        },
         rows=rows,
         month=month,
         unit=unit or "",

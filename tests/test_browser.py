@@ -271,6 +271,14 @@ TIMES_WITHOUT_ZONE = """() => {
   return found;
 }"""
 
+# Every control a person fills in has a name a screen reader reads: a <label>, or an aria-label.
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter(e => !e.closest('label') && !e.getAttribute('aria-label'))
+  .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)))
+  .map(e => e.outerHTML.slice(0, 80))"""
+
+FOCUSED = "(() => { const e = document.activeElement; return [e.className, e.getBoundingClientRect().left]; })()"
+
 
 async def test_every_page_in_both_languages_and_at_phone_width(world: World, browser):
     """Screenshots of every page (tests/artifacts/, for a reviewer's eyes); on each, nothing the server
@@ -315,6 +323,11 @@ async def test_every_page_in_both_languages_and_at_phone_width(world: World, bro
                 await page.screenshot(path=str(ARTIFACTS / f"{name}-{language}-{viewport}.png"), full_page=True)  # type: ignore[attr-defined]
                 assert await page.evaluate("document.documentElement.lang") == language  # type: ignore[attr-defined]
                 assert await page.evaluate(TIMES_WITHOUT_ZONE) == [], (name, language)  # type: ignore[attr-defined]
+                assert await page.evaluate(UNLABELLED_CONTROLS) == [], name  # type: ignore[attr-defined]
+                if name == "dashboard":  # the keyboard's first stop: the skip link, shown when it has focus
+                    await page.keyboard.press("Tab")  # type: ignore[attr-defined]
+                    focused = await page.evaluate(FOCUSED)  # type: ignore[attr-defined]
+                    assert focused[0] == "skip" and focused[1] >= 0, focused
                 overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
                 assert overflow <= 1, (name, language, viewport, overflow)
         if name in ("recap", "employee-month"):  # the report as printed: no menu, no forms

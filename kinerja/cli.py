@@ -29,7 +29,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+class OptionsHelp(argparse.HelpFormatter):
+    """Every option's help ends with its default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False  # a flag: off unless given
+            or default == argparse.SUPPRESS
+            or isinstance(action, argparse._HelpAction | argparse._SubParsersAction)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.extend(_all_parsers(child))
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
+    parser = _commands()
+    for each in _all_parsers(parser):
+        each.formatter_class = OptionsHelp
+    return parser
+
+
+def _commands() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kinerja", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command")
@@ -62,11 +95,12 @@ def _add_server_parser(commands: argparse._SubParsersAction) -> None:
     migrate = server.add_parser("migrate", help="create or update the database schema (KINERJA_DB_URL)")
     migrate.set_defaults(run=_run_migrate)
     create_user = server.add_parser("create-user", help="create a user account (e.g. the first bureau admin)")
-    create_user.add_argument("username")
+    create_user.add_argument("username", help="the login name: 1-64 letters, digits, '.', '_' or '-'")
     create_user.add_argument(
         "--role",
         required=True,
         choices=["bureau_admin", "unit_admin", "supervisor", "employee", "operations"],
+        help="what the account may see and do (required; employee is the least)",
     )
     create_user.add_argument("--unit", help="unit code (unit_admin; operations: limits to that subtree)")
     create_user.add_argument("--nip", help="the employee's NIP (supervisor, employee)")
@@ -106,10 +140,10 @@ def _add_simulate_parser(commands: argparse._SubParsersAction) -> None:
     """kinerja simulate zk | serial | push"""
     simulate = commands.add_parser("simulate", help="device simulators").add_subparsers(dest="device", required=True)
     zk = simulate.add_parser("zk", help="a ZK-protocol device on TCP and UDP")
-    zk.add_argument("--host", default="127.0.0.1")
-    zk.add_argument("--port", type=int, default=4370)
-    zk.add_argument("--serial", default="SIM-ZK-0001")
-    zk.add_argument("--comm-key", type=int, default=0)
+    zk.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    zk.add_argument("--port", type=int, default=4370, help="TCP and UDP port (ZK devices use 4370)")
+    zk.add_argument("--serial", default="SIM-ZK-0001", help="the serial number the device reports")
+    zk.add_argument("--comm-key", type=int, default=0, help="the device's communication password (0: none)")
     zk.add_argument("--users", type=int, default=10, help="users enrolled, PINs 1..N")
     zk.add_argument("--punches", type=int, default=20, help="punches in the log, over the last days")
     from gateway.simulators.command import add_serial_arguments, add_zk_knobs, run_serial, run_zk
@@ -121,7 +155,7 @@ def _add_simulate_parser(commands: argparse._SubParsersAction) -> None:
     serial.set_defaults(run=run_serial)
     push = simulate.add_parser("push", help="a push-protocol (ADMS / iclock) device that calls a gateway")
     push.add_argument("--server", required=True, help="the gateway's push endpoint, e.g. http://127.0.0.1:8081")
-    push.add_argument("--serial", default="SIM-PUSH-0001")
+    push.add_argument("--serial", default="SIM-PUSH-0001", help="the serial number the device sends (SN=)")
     push.add_argument("--users", type=int, default=10, help="users enrolled, PINs 1..N")
     push.add_argument("--punches", type=int, default=20, help="punches in the log, over the last days")
     push.add_argument("--batch-size", type=int, default=100, help="punch lines per upload")
@@ -159,7 +193,7 @@ def _add_upgrade_parser(gateway: argparse._SubParsersAction) -> None:
 
 def _add_release_parsers(actions: argparse._SubParsersAction) -> None:
     keygen = actions.add_parser("keygen", help="a new Ed25519 signing key; prints the line gateways trust")
-    keygen.add_argument("key_file", type=Path)
+    keygen.add_argument("key_file", type=Path, help="where to write the private key (keep it off the gateways)")
     keygen.set_defaults(run=_run_release_keygen)
     lock = actions.add_parser("lock", help="re-pin deploy/gateway/requirements.txt (needs pip-tools)")
     lock.set_defaults(run=_run_release_lock)

@@ -12,6 +12,7 @@ import io
 import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -212,6 +213,7 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
             before = await row.inner_text()
             if now.weekday() < 5:
                 assert before in ("Belum datang", "Tidak hadir")
+                assert await row.get_attribute("data-status") in ("not_yet_in", "absent")
             gateway = Gateway(config)
             await gateway.start()
             try:
@@ -220,10 +222,11 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
                 async def shows_the_punch() -> bool:
                     await page.reload()
                     cell = page.locator(f"#today-employees tr[data-nip='{ANI}'] td")
-                    return (await cell.nth(3).inner_text()) == (now - timedelta(minutes=1)).strftime("%H:%M")
+                    # On the office's clock, the zone named.
+                    return (await cell.nth(3).inner_text()) == (now - timedelta(minutes=1)).strftime("%H:%M WIB")
 
                 assert await wait_until(shows_the_punch), await page.inner_text("#today-employees")
-                assert await row.inner_text() in ("Hadir", "Terlambat")
+                assert await row.inner_text() in ("Hadir tepat waktu", "Terlambat")
                 # Operations' command reaches the live gateway, and its answer comes back to the page.
                 await page.goto(f"{url}/devices")
                 await page.click("section[data-gateway='gw-dir1'] button.sync")
@@ -233,8 +236,129 @@ async def test_the_dashboard_shows_a_punch_made_on_the_simulated_device(embedded
                 async def answered() -> bool:
                     await page.reload()
                     status = page.locator("section[data-gateway='gw-dir1'] td.command-status").first
-                    return await status.count() == 1 and await status.inner_text() == "ok"
+                    return await status.count() == 1 and await status.get_attribute("data-status") == "ok"
 
                 assert await wait_until(answered), await page.inner_text("section[data-gateway='gw-dir1']")
             finally:
                 await gateway.stop()
+
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+# (username, name of the screenshot, path): every page, by the role that opens it.
+TOURS = (
+    ("biro", "dashboard", "/dashboard"),
+    ("biro", "recap", f"/recap?month={MONTH}"),
+    ("biro", "charts", f"/charts?month={MONTH}"),
+    ("biro", "devices", "/devices"),
+    ("biro", "accounts", "/accounts"),
+    ("biro", "employee-month", f"/employees/{BUDI}/month?month={MONTH}"),
+    ("biro", "error-404", "/employees/000/month"),
+    ("ani", "approvals", "/approvals"),
+    ("budi", "my-month", f"/employees/{BUDI}/month?month={MONTH}"),
+    ("budi", "activities", "/activities?error=choose+at+least+one+claim"),
+)
+# Every text with a clock time names the zone, in the text itself or on the element that holds it.
+TIMES_WITHOUT_ZONE = """() => {
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!/\\b\\d{1,2}:\\d{2}\\b/.test(node.textContent) || node.parentElement.closest('[data-zone], .error')) continue;
+    const around = node.parentElement.closest('td, p, li, span, small, time, div').textContent;
+    if (!/\\b(WIB|WITA|WIT)\\b/.test(around)) found.push(around.trim().slice(0, 80));
+  }
+  return found;
+}"""
+
+# Every control a person fills in has a name a screen reader reads: a <label>, or an aria-label.
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter(e => !e.closest('label') && !e.getAttribute('aria-label'))
+  .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)))
+  .map(e => e.outerHTML.slice(0, 80))"""
+
+FOCUSED = "(() => { const e = document.activeElement; return [e.className, e.getBoundingClientRect().left]; })()"
+
+
+async def test_every_page_in_both_languages_and_at_phone_width(world: World, browser):
+    """Screenshots of every page (tests/artifacts/, for a reviewer's eyes); on each, nothing the server
+    was asked for is missing (favicon, stylesheet), no Indonesian page asked for an untranslated message,
+    every time names its zone, and nothing is wider than a phone's screen but the tables' own scroll."""
+    from server.web import i18n
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    budi = world.auth(Role.EMPLOYEE)
+    for start in ("09:00", "20:00"):
+        body = {"activity": "SURAT", "date": DAY.isoformat(), "start": start, "quantity": 1, "evidence": "ND-1"}
+        assert (await world.client.post("/api/v1/activities", json=body, headers=budi)).status == 201
+    url = base(world)
+    i18n.MISSING.clear()
+    login = await browser.new_page()
+    for language in ("id", "en"):
+        for viewport, size in VIEWPORTS.items():
+            await login.set_viewport_size(size)
+            await login.goto(f"{url}/login?lang={language}")
+            await login.screenshot(path=str(ARTIFACTS / f"login-{language}-{viewport}.png"), full_page=True)
+    await login.close()
+    pages: dict[str, object] = {}
+    for username, name, path in TOURS:
+        if username not in pages:
+            pages[username] = await log_in(browser, url, username)
+        page = pages[username]
+        failed: list[str] = []
+
+        def note_failure(response: object, failed: list[str] = failed) -> None:
+            if response.status >= 400 and response.request.resource_type != "document":  # type: ignore[attr-defined]
+                failed.append(f"{response.status} {response.url}")  # type: ignore[attr-defined]
+
+        page.on("response", note_failure)  # type: ignore[attr-defined]
+        for language in ("id", "en"):
+            for viewport, size in VIEWPORTS.items():
+                await page.set_viewport_size(size)  # type: ignore[attr-defined]
+                sep = "&" if "?" in path else "?"
+                await page.goto(f"{url}{path}{sep}lang={language}")  # type: ignore[attr-defined]
+                await page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+                if name.endswith("month"):  # a day opened: its detail over the grid
+                    await page.locator(f"details[data-date='{DAY.isoformat()}'] summary").click()  # type: ignore[attr-defined]
+                await page.screenshot(path=str(ARTIFACTS / f"{name}-{language}-{viewport}.png"), full_page=True)  # type: ignore[attr-defined]
+                assert await page.evaluate("document.documentElement.lang") == language  # type: ignore[attr-defined]
+                assert await page.evaluate(TIMES_WITHOUT_ZONE) == [], (name, language)  # type: ignore[attr-defined]
+                assert await page.evaluate(UNLABELLED_CONTROLS) == [], name  # type: ignore[attr-defined]
+                if name == "dashboard":  # the keyboard's first stop: the skip link, shown when it has focus
+                    await page.keyboard.press("Tab")  # type: ignore[attr-defined]
+                    focused = await page.evaluate(FOCUSED)  # type: ignore[attr-defined]
+                    assert focused[0] == "skip" and focused[1] >= 0, focused
+                overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
+                assert overflow <= 1, (name, language, viewport, overflow)
+        if name in ("recap", "employee-month"):  # the report as printed: no menu, no forms
+            await page.set_viewport_size(VIEWPORTS["desktop"])  # type: ignore[attr-defined]
+            await page.goto(f"{url}{path}{'&' if '?' in path else '?'}lang=id")  # type: ignore[attr-defined]
+            await page.emulate_media(media="print")  # type: ignore[attr-defined]
+            assert not await page.locator("header.top nav").is_visible()  # type: ignore[attr-defined]
+            await page.screenshot(path=str(ARTIFACTS / f"{name}-id-print.png"), full_page=True)  # type: ignore[attr-defined]
+            await page.emulate_media(media="screen")  # type: ignore[attr-defined]
+        assert failed == [], (name, failed)
+        assert {m for m in i18n.MISSING if m[0] == "id"} == set(), name
+
+
+async def test_accounts_default_to_the_least_role_confirm_before_disabling_and_enable_again(world: World, browser):
+    url = base(world)
+    page = await log_in(browser, url, "biro")
+    await page.goto(f"{url}/accounts")
+    assert await page.locator("#account-form select[name=role]").input_value() == "employee"
+    row = page.locator("tr[data-username='ops']")
+    await row.locator("summary", has_text="Nonaktifkan").click()  # one click only asks
+    assert await row.locator("td.active").get_attribute("data-active") == "yes"
+    assert "tidak dapat masuk lagi" in await row.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "accounts-confirm-id-desktop.png"), full_page=True)
+    await row.locator("button", has_text="Ya, nonaktifkan").click()
+    await page.wait_for_url("**/accounts?done=ops")
+    row = page.locator("tr[data-username='ops']")
+    assert await row.locator("td.active").get_attribute("data-active") == "no"
+    await row.locator("button.enable").click()
+    await page.wait_for_url("**/accounts?done=ops")
+    assert await page.locator("tr[data-username='ops'] td.active").get_attribute("data-active") == "yes"
+    await page.close()
+    ops = await log_in(browser, url, "ops")  # enabled again: the account logs in
+    assert ops.url.endswith("/devices")

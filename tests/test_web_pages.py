@@ -93,7 +93,7 @@ async def test_today_counts_present_late_and_not_yet_in(world: World):
     assert 'data-unit="dir-1"' in html and 'data-unit="dir-2"' in html
     # The tree rolls up: the ministry's row counts all three employees, indented children below it.
     tree = re.findall(
-        r'<tr data-unit="([a-z0-9-]+)"><td style="padding-left: ([0-9.]+)em">.*?</td><td>(\d+)</td>', html
+        r'<tr data-unit="([a-z0-9-]+)"><td style="padding-left: ([0-9.]+)em">.*?</td><td[^>]*>(\d+)</td>', html
     )
     assert tree == [("kemen", "0.5", "3"), ("dj-a", "2.0", "3"), ("dir-1", "3.5", "2"), ("dir-2", "3.5", "1")]
     supervisor_view = await page(world, Role.SUPERVISOR, "/dashboard")
@@ -153,11 +153,39 @@ async def test_activities_entry_flags_and_bulk_decisions(world: World):
 
 async def test_charts_and_languages(world: World):
     html = await page(world, Role.BUREAU_ADMIN, f"/charts?month={MONTH}")
-    assert html.count("<svg") == 2 and "dir-1" in html
-    assert "Keterlambatan per unit" in html
+    assert html.count('<figure class="chart') >= 2 and "dir-1" in html
+    assert "Terlambat, pulang cepat, dan tanpa keterangan per unit" in html
     english = await page(world, Role.BUREAU_ADMIN, f"/recap?month={MONTH}&lang=en")
     assert "Monthly recap" in english
     assert "Rekap bulanan" in await page(world, Role.BUREAU_ADMIN, f"/recap?month={MONTH}&lang=id")
+
+
+async def test_the_charts_count_what_the_recap_counts(world: World):
+    """Per unit, per weekday and day by day the charts add up to the recap's TL, PSW and TK (days still to
+    come counted in neither), drawn as SVG in the page itself."""
+    rows = (await (await world.client.get("/api/v1/results", params={"month": MONTH},
+                                          headers=world.auth(Role.BUREAU_ADMIN))).json())["items"]  # fmt: skip
+    expected: dict[str, dict[str, int]] = {}
+    for row in rows:
+        unit = expected.setdefault(row["unit"], {"late": 0, "early": 0, "absent": 0})
+        unit["late"] += sum(row[c] for c in ("TL1", "TL2", "TL3", "TL4"))
+        unit["early"] += sum(row[c] for c in ("PSW1", "PSW2", "PSW3", "PSW4"))
+        unit["absent"] += row["TK"]
+    html = await page(world, Role.BUREAU_ADMIN, f"/charts?month={MONTH}")
+    bars = re.findall(r'data-series="(\w+)" data-value="(\d+)" data-unit="([\w-]+)"', html)
+    drawn = {(unit, series): int(value) for series, value, unit in bars}
+    for unit, counts in expected.items():
+        for series, count in counts.items():
+            assert drawn[(unit, series)] == count, (unit, series)
+    weekday = re.search(r'<svg id="by-weekday".*?</svg>', html, re.DOTALL)
+    assert weekday is not None
+    per_weekday = re.findall(r'data-series="(\w+)" data-value="(\d+)"', weekday.group(0))
+    for series in ("late", "early", "absent"):
+        total = sum(counts[series] for counts in expected.values())
+        assert sum(int(v) for s, v in per_weekday if s == series) == total, series
+    by_day = dict(re.findall(r'<g data-date="([\d-]+)" data-total="(\d+)">', html))
+    assert int(by_day[DAY.isoformat()]) >= 2  # Budi's TL2 and PSW1 on that day
+    assert sum(map(int, by_day.values())) == sum(sum(c.values()) for c in expected.values())
 
 
 async def test_bad_input_on_pages_and_api_is_a_4xx_with_a_reason(world: World):
@@ -177,7 +205,8 @@ async def test_bad_input_on_pages_and_api_is_a_4xx_with_a_reason(world: World):
     html = await world.client.get(
         "/recap?month=nope", cookies={SESSION_COOKIE: (await session_cookie(world, Role.BUREAU_ADMIN))[0]}
     )
-    assert html.status == 400 and "YYYY-MM" in await html.text()
+    # The reason, in Indonesian (the value the reader typed kept as it was).
+    assert html.status == 400 and "bulan: gunakan bentuk TTTT-BB, bukan &#39;nope&#39;" in await html.text()
 
 
 async def test_excused_days_are_scored_as_the_policy_says_and_shown_as_on_leave(world: World):
@@ -258,3 +287,39 @@ async def test_pages_answer_hostile_input_with_4xx_never_5xx(world: World):
             response = await world.client.post(path, data={**form, "csrf_token": csrf}, cookies=cookies,
                                                allow_redirects=False)  # fmt: skip
             assert response.status < 500, (role, path, form, response.status)
+
+
+async def test_the_calendar_marks_today_weekends_holidays_and_leave_with_a_legend(world: World):
+    from scoring import DayKind, Policy, plan_day
+
+    today = datetime.now(WIB).date()
+    leave = {"nip": BUDI, "kind": "annual_leave", "first_day": DAY.isoformat(), "last_day": DAY.isoformat()}
+    assert (await world.client.post("/api/v1/excuses", json=leave, headers=world.auth(Role.BUREAU_ADMIN))).status == 201
+    html = await page(world, Role.EMPLOYEE, f"/employees/{BUDI}/month?month={today:%Y-%m}")
+    categories = dict(re.findall(r'data-date="([\d-]+)" data-category="(\w+)"', html))
+    policy = Policy()
+    for day, category in categories.items():
+        kind = plan_day(policy, datetime.fromisoformat(day).date()).kind
+        if kind is DayKind.WEEKEND:
+            assert category == "weekend", day
+        elif kind in (DayKind.HOLIDAY, DayKind.JOINT_LEAVE):
+            assert category == str(kind), day  # upcoming holidays too, named
+    if DAY.month == today.month:
+        assert categories[DAY.isoformat()] == "excused"
+    assert len(re.findall(r"<details class=\"day [^\"]* today\"", html)) == 1
+    assert re.search(rf"<details class=\"day [^\"]* today\" data-date=\"{today.isoformat()}\"", html)
+    assert 'id="legend"' in html and html.count('class="swatch') >= 9
+
+
+async def test_the_agency_name_and_logo_are_a_setting(world: World, monkeypatch):
+    plain = await (await world.client.get("/login")).text()
+    assert "Kementerian Sosial" not in plain and 'rel="icon" href="/static/favicon.svg"' in plain
+    monkeypatch.setenv("KINERJA_AGENCY_NAME", "Kementerian Sosial RI")
+    monkeypatch.setenv("KINERJA_AGENCY_LOGO", "/static/favicon.svg")
+    html = await (await world.client.get("/login")).text()
+    assert "<title>Masuk · Kementerian Sosial RI</title>" in html
+    assert '<img src="/static/favicon.svg" alt="" class="logo">' in html
+    icon = await world.client.get("/static/favicon.svg")
+    assert icon.status == 200 and "svg" in icon.headers["Content-Type"]
+    css = await world.client.get("/static/kinerja.css")
+    assert css.status == 200 and "@media print" in await css.text() and ":focus-visible" in await css.text()

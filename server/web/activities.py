@@ -14,6 +14,7 @@ from pathlib import Path
 from scoring import Catalogue, Claim, ClaimState, ScoringError, load_catalogue
 from server.activity_models import ActivityClaimRecord
 from server.auth import Principal, Scope
+from server.web.i18n import N_  # the reasons are English for the API, translated where a page shows them
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.toml")
 MAX_QUANTITY = 100
@@ -45,16 +46,16 @@ async def record_claim(
 ) -> ActivityClaimRecord:
     """An employee's own claim, with the catalogue's standard minutes."""
     if not principal.employee_nip:
-        raise ActivityError("this account has no employee record to claim activities for")
+        raise ActivityError(N_("this account has no employee record to claim activities for"))
     try:
         hour, minute = (int(part) for part in start_time.split(":"))
         start = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
     except ValueError:
-        raise ActivityError(f"start: expected HH:MM, got {start_time!r}") from None
+        raise ActivityError(N_("start: expected HH:MM, got {value}").format(value=repr(start_time))) from None
     if start > datetime.now(UTC) + timedelta(hours=1):
-        raise ActivityError("start: an activity is claimed after it was done, not before")
+        raise ActivityError(N_("start: an activity is claimed after it was done, not before"))
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise ActivityError(f"quantity: expected 1..{MAX_QUANTITY}")
+        raise ActivityError(N_("quantity: expected 1..{maximum}").format(maximum=MAX_QUANTITY))
     try:
         claim = catalogue().claim(uuid.uuid4().hex, activity, start, quantity, evidence=evidence[:MAX_TEXT])
     except ScoringError as exc:
@@ -107,7 +108,7 @@ async def decide(
     """Approve, reject (with a reason) or send back for correction (with a note) submitted claims of the
     supervisor's subordinates, all or none."""
     if not claim_ids:
-        raise ActivityError("choose at least one claim")
+        raise ActivityError(N_("choose at least one claim"))
     rows = await ActivityClaimRecord.filter(claim_id__in=list(claim_ids), nip__in=sorted(subordinates))
     if len(rows) != len(set(claim_ids)):
         raise LookupError("a claim is not one of your subordinates'")
@@ -139,7 +140,7 @@ async def resubmit(
     if row is None:
         raise LookupError("no such claim of yours")
     if quantity is not None and not 1 <= quantity <= MAX_QUANTITY:
-        raise ActivityError(f"quantity: expected 1..{MAX_QUANTITY}")
+        raise ActivityError(N_("quantity: expected 1..{maximum}").format(maximum=MAX_QUANTITY))
     try:
         claim = claim_of(row).resubmit(
             quantity=quantity, evidence=None if evidence is None else evidence[:MAX_TEXT], catalogue=catalogue()

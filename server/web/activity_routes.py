@@ -230,12 +230,17 @@ async def activities_page(request: web.Request) -> web.Response:
         raise web.HTTPForbidden()
     rows = await ActivityClaimRecord.filter(nip=principal.employee_nip).order_by("-start").limit(100)
     flags = await merge_flags(rows)
+    employee = await Employee.get_or_none(nip=principal.employee_nip)
+    zones = await unit_zones()
+    zone = zones.get(employee.unit_id if employee else "", WIB)  # type: ignore[attr-defined]
     return render(
         request,
         "activities.html",
-        claims=[claim_json(r, flags) for r in rows],
+        claims=[{**claim_json(r, flags), "start_at": r.start} for r in rows],
+        zone=zone,  # the employee's office: claims are entered and read on its clock
+        zone_name=zone.tzname(None),
         catalogue=catalogue().activities,
-        today=datetime.now(WIB).date().isoformat(),
+        today=datetime.now(zone).date().isoformat(),
         saved=request.query.get("saved"),
         error=request.query.get("error"),
     )
@@ -268,9 +273,11 @@ async def approvals_page(request: web.Request) -> web.Response:
     )
     names = dict(await Employee.filter(nip__in=sorted(team)).values_list("nip", "name"))
     flags = await merge_flags(rows)
+    zones = await unit_zones()
     by_employee: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        by_employee[row.nip].append(claim_json(row, flags))
+        local = {"start_at": row.start, "zone": zones.get(row.unit_code, WIB)}  # read on the office's clock
+        by_employee[row.nip].append({**claim_json(row, flags), **local})
     return render(
         request,
         "approvals.html",

@@ -195,6 +195,8 @@ class TodayRow:
     unit_code: str
     first_in: datetime | None
     status: str  # present, late, absent, on_leave, not_yet_in, day_off
+    last_out: datetime | None = None  # the latest punch today, when later than the first (local time)
+    zone: timezone = WIB  # the office's, in which first_in and last_out are read
 
 
 async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[TodayCounts], list[TodayRow]]:
@@ -218,7 +220,7 @@ async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[To
     zones = await unit_zones()
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
     units = {u.code: u.name for u in await Unit.filter(code__in=sorted({e.unit_id for e in employees}))}  # type: ignore[attr-defined]
-    first_in = await _first_punch_today(scope, employees, zones, now)
+    first_in, last_punch = await _first_punch_today(scope, employees, zones, now)
     from server.web.excuse_routes import excuses_for
 
     excused = await excuses_for(
@@ -247,16 +249,19 @@ async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[To
         counter.employees += 1
         if status != "day_off":
             setattr(counter, status, getattr(counter, status) + 1)
-        rows.append(TodayRow(employee.nip, employee.name, unit_code, arrived, status))
+        last = last_punch.get(employee.nip)
+        rows.append(
+            TodayRow(employee.nip, employee.name, unit_code, arrived, status, last if last != arrived else None, zone)
+        )
     return sorted(counts.values(), key=lambda c: c.unit_code), rows
 
 
 async def _first_punch_today(
     scope: Scope, employees: list[Employee], zones: dict[str, timezone], now: datetime
-) -> dict[str, datetime]:
-    """The first unflagged punch of each employee on their office's today."""
+) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """The first and the last unflagged punch of each employee on their office's today."""
     if not employees:
-        return {}
+        return {}, {}
     start = now - timedelta(hours=34)  # covers "today" in every zone, trimmed per employee below
     query = Punch.filter(await punch_q(scope), punched_at__gte=start, flag__isnull=True)
     pin_owner = await pin_owners({e.unit_id for e in employees})  # type: ignore[attr-defined]
@@ -264,15 +269,17 @@ async def _first_punch_today(
     columns = ("unit_code", "pin", "punched_at", "employee_nip") if has_nip else ("unit_code", "pin", "punched_at")
     unit_of = {e.nip: e.unit_id for e in employees}  # type: ignore[attr-defined]
     found: dict[str, datetime] = {}
+    last: dict[str, datetime] = {}
     for row in await query.order_by("punched_at").values_list(*columns):
         unit_code, pin, at = row[0], row[1], row[2]
         nip = (row[3] if has_nip else None) or pin_owner.get((unit_code, pin))
-        if nip is None or nip not in unit_of or nip in found:
+        if nip is None or nip not in unit_of:
             continue
         zone = zones.get(unit_of[nip], WIB)
         if at.astimezone(zone).date() == now.astimezone(zone).date():
-            found[nip] = at.astimezone(zone)
-    return found
+            found.setdefault(nip, at.astimezone(zone))
+            last[nip] = at.astimezone(zone)
+    return found, last
 
 
 async def pin_owners(unit_codes: set[str]) -> dict[tuple[str, str], str]:

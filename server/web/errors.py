@@ -11,12 +11,13 @@ from aiohttp import web
 from tortoise.exceptions import ValidationError
 
 from server.auth import is_api
+from server.web.i18n import N_
 from server.web.render import render
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_MESSAGES = {403: "forbidden", 404: "not_found"}
+_MESSAGES = {403: N_("You may not open this page."), 404: N_("Page not found.")}
 
 
 @web.middleware
@@ -36,16 +37,18 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ValidationError as exc:
         log.warning("model validation refused %s %s: %s", request.method, request.path, exc)
-        return render(request, "error.html", status=400, key=None, message=_invalid_value(request, exc)[:300])
+        return render(request, "error.html", status=400, message_key=None, message=_invalid_value(request, exc)[:300])
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         key = _MESSAGES.get(exc.status)
         message = None if key else _reason_text(exc)
-        return render(request, "error.html", status=exc.status, key=key, message=message)
+        return render(request, "error.html", status=exc.status, message_key=key, message=message)
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
-        return render(request, "error.html", status=500, key=None, message="internal error; see the server log")
+        return render(
+            request, "error.html", status=500, message_key=None, message=N_("internal error; see the server log")
+        )
 
 
 def _invalid_value(request: web.Request, exc: ValidationError) -> str:

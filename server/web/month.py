@@ -8,18 +8,21 @@ days that have not happened as absences.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from scoring import Policy
 from server.models import Employee
 from server.web.data import WIB, days_of, month_bounds, unit_zones
+from server.web.i18n import N_
 
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
-NOT_YET = "not yet (belum berlalu)"
+NOT_YET = "not yet"  # the reason the scoring records for a day still to come (the pages say it in words)
 
 
 @dataclass
@@ -36,6 +39,10 @@ class DayView:
     first_in: str | None = None
     last_out: str | None = None
     activities: list[dict[str, Any]] = field(default_factory=list)
+    scheduled: tuple[str, str] | None = None  # local HH:MM of the planned start and end
+    ramadan: bool = False
+    words: str = ""  # the day in the reader's language (`localise`)
+    holiday: str = ""  # the holiday's name in the reader's language
 
     @property
     def activity_minutes(self) -> int:
@@ -244,6 +251,10 @@ def build_view(employee: Employee, month: date, result: Scored) -> MonthView:
                 first_in=_clock(entry.get("arrival")),
                 last_out=_clock(entry.get("departure")),
                 activities=activities_by_day.get(entry["date"], []),
+                scheduled=(entry["scheduled"][0][11:16], entry["scheduled"][1][11:16])
+                if entry.get("scheduled")
+                else None,
+                ramadan="Ramadan" in entry.get("planned", ""),
             )
         )
     return MonthView(
@@ -259,47 +270,214 @@ def build_view(employee: Employee, month: date, result: Scored) -> MonthView:
         activity_minutes=result.effective_minutes,
         target_minutes=result.target_minutes,
         score_bp=result.score_bp,
-        explanation=plain_words(explained),
+        explanation=plain_words(explained, "en"),
         claim_flags=flags,
         explained=explained,
     )
 
 
-def plain_words(explained: dict[str, Any], language: str = "en") -> list[str]:
-    """The scoring's explanation as sentences an employee can follow, in `language`."""
-    from server.web.i18n import translate
+def _percent_of(text: str) -> int:
+    """The scoring's "93.1%" back to basis points, to be written the reader's way."""
+    return round(float(str(text).rstrip("%").strip() or 0) * 100)
 
-    def t(key: str, **values: object) -> str:
-        return translate(language, key, **values)
 
-    policy = explained["policy"]
+def band_words(policy: Policy, code: str, language: str) -> str:
+    """What a code means under `policy`, in `language`: "TL1: terlambat 1 sampai 30 menit, 0,50% per kejadian"."""
+    from server.web.i18n import Formats, translate
+
+    fmt = Formats(language)
+    for table, bounded, open_ended in (
+        (policy.lateness, N_("late {low} to {high} minutes"), N_("late {low} minutes or more")),
+        (policy.early_leave, N_("left early {low} to {high} minutes"), N_("left early {low} minutes or more")),
+    ):
+        band = table.by_code(code)
+        if band is not None:
+            what = (
+                translate(language, open_ended, low=band.from_minutes)
+                if band.to_minutes is None
+                else translate(language, bounded, low=band.from_minutes, high=band.to_minutes)
+            )
+            each = translate(language, N_("{deduction} per occurrence"), deduction=fmt.percent(band.deduction_bp))
+            return f"{code}: {what}, {each}"
+    if code == policy.absence.code:
+        what = translate(language, N_("absent without a valid reason"))
+        each = translate(language, N_("{deduction} per day"), deduction=fmt.percent(policy.absence.deduction_bp))
+        return f"{code}: {what}, {each}"
+    rule = next((r for r in policy.excuses if r.code == code), None)
+    if rule is not None:
+        from server.web.i18n import NAMES
+
+        label = NAMES["excuse"].get(str(getattr(rule, "kind", "")), "")
+        what = translate(language, label) if label else rule.label
+        each = translate(language, N_("{deduction} per day"), deduction=fmt.percent(rule.deduction_bp))
+        return f"{code}: {what}, {each}"
+    return code
+
+
+@lru_cache(maxsize=16)
+def _holiday_names(year: int, language: str) -> dict[date, str]:
+    """Public holidays and joint leave in Indonesia, named in the reader's language by `holidays`."""
+    import holidays
+
+    names: dict[date, str] = {}
+    for category in ("government", "public"):  # public last: a day that is both keeps its holiday name
+        table = holidays.country_holidays(
+            "ID", years=year, categories=(category,), language="id" if language == "id" else "en_US"
+        )
+        names.update(table.items())
+    return names
+
+
+def localise(view: MonthView, policy: Policy, language: str) -> None:
+    """Each day's words and holiday name in `language` (the scoring explains itself in English)."""
+    from scoring import DayKind, plan_day
+    from server.web.i18n import NAMES, translate
+
+    for day in view.days:
+        if day.kind == "future":  # still to come: a weekend or a holiday is shown as one already
+            planned = plan_day(policy, day.day).kind
+            if planned is not DayKind.WORKING:
+                day.kind = str(planned)
+        parts = []
+        if day.kind in ("holiday", "joint_leave"):
+            day.holiday = _holiday_names(day.day.year, language).get(day.day, "")
+            parts.append(translate(language, NAMES["day"][day.kind]) + (f": {day.holiday}" if day.holiday else ""))
+        elif day.kind in NAMES["day"] and not day.scheduled:
+            parts.append(translate(language, NAMES["day"][day.kind]))
+        if day.scheduled:
+            hours = f"{day.scheduled[0]}–{day.scheduled[1]}"
+            message = N_("Ramadan office hours {hours}") if day.ramadan else N_("Office hours {hours}")
+            parts.append(translate(language, message, hours=hours))
+        parts.extend(band_words(policy, code, language) for code in day.codes)
+        day.words = "; ".join(parts)
+
+
+def plain_words(explained: dict[str, Any], language: str = "en", policy: Policy | None = None) -> list[str]:
+    """The scoring's explanation as sentences an employee can follow, in `language`, in its formats."""
+    from server.web.i18n import Formats, translate, translate_text
+
+    fmt = Formats(language)
+
+    def t(message: str, **values: object) -> str:
+        return translate(language, message, **values)
+
+    def pct(text: str) -> str:
+        return fmt.percent(_percent_of(text))
+
+    info = explained["policy"]
     discipline = explained["discipline"]
     performance = explained["performance"]
     score = explained["score"]
-    lines = [t("why_policy", title=policy["title"], name=policy["name"], since=policy["effective_from"])]
+    since = fmt.date(date.fromisoformat(info["effective_from"]))
+    # A preset's title is in the catalogue; a ministry's own policy file's, shown as it was written.
+    title = translate_text(language, info["title"], record=False)
+    lines = [t(N_("Policy: {title} ({name}, in force from {since})."), title=title, name=info["name"], since=since)]
     for day in discipline["days"]:
-        lines.append(t("why_day", date=day["date"], codes=", ".join(day["codes"]), deduction=day["deduction"]))
+        lines.append(
+            t(
+                N_("{date}: {codes}, deduction {deduction}."),
+                date=fmt.date(date.fromisoformat(day["date"])),
+                codes=", ".join(day["codes"]),
+                deduction=pct(day["deduction"]),
+            )
+        )
     lines.append(
         t(
-            "why_discipline",
-            sum=discipline["sum"],
-            cap=discipline["cap"],
-            deduction=discipline["deduction"],
-            component=discipline["component"],
+            N_(
+                "Discipline: deductions add up to {sum} (at most {cap}), so the discipline deduction is "
+                "{deduction} and the discipline component {component}."
+            ),
+            sum=pct(discipline["sum"]),
+            cap=pct(discipline["cap"]),
+            deduction=pct(discipline["deduction"]),
+            component=pct(discipline["component"]),
         )
     )
+    rule = _target_words(performance["target_rule"], language)
     lines.append(
         t(
-            "why_performance",
-            approved=performance["approved_minutes"],
-            effective=performance["effective_minutes"],
-            target=performance["target_minutes"],
-            rule=performance["target_rule"],
-            component=performance["component"],
+            N_(
+                "Performance: {approved} approved activity minutes, {effective} of them within presence, "
+                "against a target of {target} ({rule}): performance component {component}."
+            ),
+            approved=fmt.number(performance["approved_minutes"]),
+            effective=fmt.number(performance["effective_minutes"]),
+            target=fmt.number(performance["target_minutes"]),
+            rule=rule,
+            component=pct(performance["component"]),
         )
     )
-    lines.append(t("why_score", formula=score["formula"], final=score["final"], deduction=score["allowance_deduction"]))
+    weights = _weights(policy)
+    if weights is not None and weights[2]:
+        lines.append(
+            t(
+                N_(
+                    "Score: {performance_weight} × performance {performance} + {discipline_weight} × "
+                    "discipline {discipline} = {score}."
+                ),
+                performance_weight=fmt.percent(weights[0], 0),
+                performance=pct(score["performance_component"]),
+                discipline_weight=fmt.percent(weights[1], 0),
+                discipline=pct(score["discipline_component"]),
+                score=pct(score["final"]),
+            )
+        )
+        lines.append(
+            t(
+                N_("Allowance deduction: 100% − score {score} = {deduction}."),
+                score=pct(score["final"]),
+                deduction=pct(score["allowance_deduction"]),
+            )
+        )
+    else:
+        lines.append(
+            t(
+                N_("Score: {score}; allowance deduction {deduction}."),
+                score=pct(score["final"]),
+                deduction=pct(score["allowance_deduction"]),
+            )
+        )
     return lines
+
+
+_TARGET_RULE = re.compile(
+    r"(?P<minutes>\d+) minutes x (?P<days>\d+)(?:/(?P<planned>\d+))? planned days"
+    r"(?: \((?P<excluded>\d+) day\(s\) of leave excluded\))?"
+)
+
+
+def _target_words(rule: str, language: str) -> str:
+    """The scoring's target rule ("300 minutes x 1 planned days") in `language`."""
+    from server.web.i18n import Formats, translate
+
+    found = _TARGET_RULE.fullmatch(rule)
+    if found is None:
+        return rule
+    minutes = Formats(language).number(int(found["minutes"]))
+    if found["planned"]:
+        words = translate(
+            language,
+            N_("{minutes} minutes a month × {days} of {planned} planned days"),
+            minutes=minutes,
+            days=found["days"],
+            planned=found["planned"],
+        )
+    else:
+        words = translate(language, N_("{minutes} minutes × {days} planned days"), minutes=minutes, days=found["days"])
+    if found["excluded"]:
+        words += translate(language, N_(", {excluded} day(s) of leave left out"), excluded=found["excluded"])
+    return words
+
+
+def _weights(policy: Policy | None) -> tuple[int, int, bool] | None:
+    """The weights of the score (performance, discipline, in basis points) and whether the allowance
+    deduction is simply 100% less the score (the discipline deduction taken from its component)."""
+    if policy is None:
+        return None
+    from scoring import DeductionBase
+
+    simple = policy.discipline.applies_to is DeductionBase.DISCIPLINE_COMPONENT
+    return policy.performance.weight_bp, policy.discipline.weight_bp, simple
 
 
 @dataclass

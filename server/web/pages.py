@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,20 +25,27 @@ from server.models import Employee
 from server.web.api_v1 import COMMAND_ROLES, DEVICE_ROLES, PERSONNEL, RECAP_ROLES
 from server.web.data import (
     DRIFT_WARNING_S,
+    WIB,
     NotVisible,
+    days_of,
     employee_in_scope,
     gateways_in_scope,
     subtree_filter,
     today_view,
     tree_rollup,
+    unit_zones,
 )
+from server.web.i18n import N_, Formats
 from server.web.month import (
     CODES,
+    band_words,
     build_view,
+    localise,
     month_view,
     next_month,
     parse_month,
     plain_words,
+    policy_for,
     previous_month,
     recap,
     results_for,
@@ -72,6 +79,23 @@ def _month_or_400(request: web.Request) -> date:
         return parse_month(request.query.get("month"))
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
+
+
+async def unit_names() -> dict[str, str]:
+    """Every unit's name by its code: pages show units by name, the code beside it as a hint."""
+    from server.models import Unit
+
+    return dict(await Unit.all().values_list("code", "name"))
+
+
+async def reader_zone(principal: Any) -> timezone:
+    """The zone of the reader's own unit (its office's), for what belongs to no one office; WIB if none."""
+    zones = await unit_zones()
+    unit = principal.unit_code
+    if unit is None and principal.employee_nip:
+        employee = await Employee.get_or_none(nip=principal.employee_nip)
+        unit = employee.unit_id if employee else None  # type: ignore[attr-defined]
+    return zones.get(unit or "", WIB)
 
 
 @routes.get("/login")
@@ -109,14 +133,16 @@ async def login_submit(request: web.Request) -> web.Response:
     wait = attempt.retry_after_s
     language = language_of(request)
     if wait > 0:
-        message = translate(language, "login_throttled", minutes=max(1, round(wait / 60)))
+        message = translate(
+            language, N_("Too many failed attempts. Try again in {minutes} minutes."), minutes=max(1, round(wait / 60))
+        )
         response = _login_page(request, message, status=429)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     user = await authenticate_password(username, password)
     if user is None:
         await throttle.failed(attempt)
-        return _login_page(request, translate(language, "login_failed"), status=401)
+        return _login_page(request, translate(language, N_("Wrong username or password.")), status=401)
     await throttle.succeeded(attempt)
     token, _ = await start_session(user)
     target = _safe_next(str(form.get("next", ""))) or home_for(Role(user.role))
@@ -156,9 +182,19 @@ async def dashboard(request: web.Request) -> web.Response:
         for d in g.devices
         if d.clock_drift_s is not None and abs(d.clock_drift_s) >= DRIFT_WARNING_S
     ]
+    devices = [d for g in gateways for d in g.devices]
+    zone = await reader_zone(principal)
+    now = datetime.now(UTC)
     return render(
         request,
         "dashboard.html",
+        today=now.astimezone(zone).date(),
+        now=now,
+        zone=zone,
+        unit_names=await unit_names(),
+        online=sum(1 for g in gateways if g.online),
+        devices_ok=sum(1 for d in devices if d.reachable),
+        devices_total=len(devices),
         tree=tree,
         totals=totals,
         rows=rows[:MAX_LISTED],
@@ -182,10 +218,15 @@ async def recap_page(request: web.Request) -> web.Response:
     sort = sort if sort in SORTABLE else "unit"
     descending = request.query.get("dir") == "desc"
     rows.sort(key=lambda r: _sort_key(r, sort), reverse=descending)
-    units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+    names = await unit_names()
+    units = [(u, names.get(u, u)) for u in sorted({e.unit_id for e in employees})]  # type: ignore[attr-defined]
     return render(
         request,
         "recap.html",
+        unit_names=names,
+        code_names={  # "terlambat 1 sampai 30 menit, 0,50% per kejadian": the code itself is beside it
+            code: band_words(policy_for(WIB), code, language_of(request)).partition(": ")[2] for code in CODES
+        },
         rows=rows,
         month=month,
         unit=unit or "",
@@ -230,11 +271,18 @@ async def employee_month_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound() from None
     view = await month_view(employee, month)
     lead = view.days[0].day.weekday()
+    zone = (await unit_zones()).get(view.unit_code, WIB)
+    policy = policy_for(zone)
+    language = language_of(request)
+    localise(view, policy, language)
     return render(
         request,
         "month.html",
         view=view,
-        explanation=plain_words(view.explained, language_of(request)),
+        unit_name=(await unit_names()).get(view.unit_code, view.unit_code),
+        zone_name=zone.tzname(None),
+        today=datetime.now(UTC).astimezone(zone).date(),
+        explanation=plain_words(view.explained, language, policy),
         excuse_kinds=excuse_kinds() if principal.role in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN) else [],
         recorded=request.query.get("recorded"),
         error=request.query.get("error"),
@@ -247,41 +295,42 @@ async def employee_month_page(request: web.Request) -> web.Response:
 
 @routes.get("/charts")
 async def charts(request: web.Request) -> web.Response:
+    """Lateness, early leave and absence of the month: per unit, per weekday, day by day, and the units
+    compared by their share of working days on time. Days still to come are not counted (today
+    included: it counts once it has passed, as in the recap)."""
+    from server.web.charts import MonthFigures, comparison_bars, grouped_bars, month_columns
+
     require_role(request, *RECAP_ROLES)
     month = _month_or_400(request)
     scope = await request_scope(request)
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
-    by_unit: Counter[str] = Counter()
-    by_weekday: Counter[int] = Counter()
     results = await results_for(employees, month)
+    figures = MonthFigures()
+    kinds: dict[date, str] = {}
     for employee in employees:
         view = build_view(employee, month, results[employee.nip])
         for day in view.days:
-            if any(code.startswith("TL") for code in day.codes):
-                by_unit[view.unit_code] += 1
-                by_weekday[day.day.weekday()] += 1
-    units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+            scored = day.kind in ("working", "shift")
+            figures.add(view.unit_code, day.day, day.codes, scored)
+            kinds.setdefault(day.day, day.kind if day.kind in ("working", "future") else "off")
+    if not kinds:
+        kinds = {d: "off" if d.weekday() >= 5 else "working" for d in days_of(month)}
+    names = await unit_names()
+    units = sorted(figures.by_unit)
+    fmt = Formats(language_of(request))
+    counted_to = max((d for d, k in kinds.items() if k == "working"), default=None)
     return render(
         request,
         "charts.html",
         month=month,
-        unit_bars=bar_chart([(u, by_unit[u]) for u in units]),
-        weekday_bars=bar_chart([(f"weekday_{i}", by_weekday[i]) for i in range(5)]),
+        counted_to=counted_to,
+        by_unit=grouped_bars([(names.get(u, u), u, figures.by_unit[u]) for u in units]),
+        by_weekday=grouped_bars([(fmt.weekday(i, "wide"), "", figures.by_weekday[i]) for i in range(5)]),
+        by_day=month_columns([(d, figures.by_day.get(d, Counter()), kinds[d]) for d in sorted(kinds)]),
+        comparison=comparison_bars(
+            [(names.get(u, u), u, figures.clean_days[u], figures.scored_days[u]) for u in units]
+        ),
     )
-
-
-def bar_chart(values: list[tuple[str, int]], width: int = 480, bar: int = 22) -> dict[str, Any]:
-    """Bars for an inline SVG: label, value, and the bar's length in pixels."""
-    top = max((v for _, v in values), default=0) or 1
-    room = width - 180
-    return {
-        "height": max(1, len(values)) * (bar + 6) + 6,
-        "width": width,
-        "bars": [
-            {"label": label, "value": value, "y": 6 + i * (bar + 6), "length": round(room * value / top), "h": bar}
-            for i, (label, value) in enumerate(values)
-        ],
-    }
 
 
 @routes.get("/devices")
@@ -302,6 +351,9 @@ async def devices_page(request: web.Request) -> web.Response:
     return render(
         request,
         "devices.html",
+        zones=await unit_zones(),  # each gateway's times on its office's clock
+        default_zone=await reader_zone(principal),
+        unit_names=await unit_names(),
         commands=commands,
         pending=pending,
         gateways=gateways,
@@ -323,10 +375,10 @@ async def devices_command(request: web.Request) -> web.Response:
     elif action == "write_user":
         pin, name = str(form.get("pin", "")).strip(), str(form.get("name", "")).strip()
         if not pin.isdigit() or len(pin) > 24 or not 1 <= len(name) <= 24:
-            raise web.HTTPBadRequest(text="PIN: digits only; name: 1-24 characters")
+            raise web.HTTPBadRequest(text=N_("PIN: digits only; name: 1-24 characters"))
         args = {"pin": pin, "name": name}
     else:
-        raise web.HTTPBadRequest(text="action: expected sync_clock or write_user")
+        raise web.HTTPBadRequest(text=N_("action: expected sync_clock or write_user"))
     await _send_command(request, gateway_id, action, args)
     from urllib.parse import urlencode
 

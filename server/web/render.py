@@ -1,4 +1,5 @@
-"""Rendering pages with jinja2 (autoescaped), with the labels of the reader's language."""
+"""Rendering pages with jinja2 (autoescaped), in the reader's language: `_("...")` translates through the
+gettext catalogues (server.web.i18n), `fmt` writes numbers, dates and times the reader's way."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import jinja2
 from aiohttp import web
 
 from server.auth import PRINCIPAL, Principal
-from server.web.i18n import pick_language, translate
+from server.web.i18n import NAMES, Formats, pick_language, translate, translate_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGE_COOKIE = "kinerja_lang"
@@ -23,6 +24,17 @@ _environment = jinja2.Environment(
 )
 
 
+def site_settings() -> dict[str, str]:
+    """The agency's name and logo on every page: KINERJA_AGENCY_NAME, KINERJA_AGENCY_LOGO (a URL path or
+    an https URL of an image; none by default)."""
+    import os
+
+    return {
+        "agency": os.environ.get("KINERJA_AGENCY_NAME", "").strip(),
+        "logo": os.environ.get("KINERJA_AGENCY_LOGO", "").strip(),
+    }
+
+
 def language_of(request: web.Request) -> str:
     principal: Principal | None = request.get(PRINCIPAL)
     return pick_language(
@@ -34,11 +46,23 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     language = language_of(request)
     principal: Principal | None = request.get(PRINCIPAL)
 
-    def t(key: str, **values: object) -> str:
-        return translate(language, key, **values)
+    def gettext(message: str, **values: object) -> str:
+        return translate(language, message, **values)
+
+    def reason(text: str) -> str:
+        return translate_text(language, text)
 
     html = _environment.get_template(template).render(
-        t=t, lang=language, user=principal, path=request.path, query=request.query, **context
+        _=gettext,
+        reason=reason,
+        fmt=Formats(language),
+        lang=language,
+        user=principal,
+        path=request.path,
+        query=request.query,
+        settings=site_settings(),
+        names=NAMES,
+        **context,
     )
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["Content-Security-Policy"] = (

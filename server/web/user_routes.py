@@ -138,6 +138,7 @@ async def disable_user(request: web.Request) -> web.Response:
 
 @routes.get("/accounts")
 async def accounts_page(request: web.Request) -> web.Response:
+    from server.models import Unit
     from server.web.render import render
 
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
@@ -149,6 +150,9 @@ async def accounts_page(request: web.Request) -> web.Response:
         "accounts.html",
         accounts=[user_json(u) for u in users],
         roles=roles,
+        least_role=Role.EMPLOYEE.value,  # preselected: a new account gets the least it needs
+        may_enable=True,
+        unit_names=dict(await Unit.all().values_list("code", "name")),
         done=request.query.get("done"),
         error=request.query.get("error"),
     )
@@ -183,4 +187,16 @@ async def accounts_disable(request: web.Request) -> web.Response:
         user = await _disable(request, request.match_info["username"])
     except (web.HTTPBadRequest, web.HTTPNotFound, web.HTTPConflict) as exc:
         raise _back(error=_reason(exc)) from None
+    raise _back(done=user.username)
+
+
+@routes.post("/accounts/{username}/enable")
+async def accounts_enable(request: web.Request) -> web.Response:
+    """A disabled account let in again (its old sessions and tokens stay ended: it logs in afresh)."""
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    user = await UserAccount.get_or_none(username=request.match_info["username"])
+    if user is None or not await _manages(principal, await request_scope(request), user):
+        raise _back(error="no such account in your scope")
+    user.active = True
+    await user.save(update_fields=["active"])
     raise _back(done=user.username)

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
 HEADER = ("No", "NIP", "Nama", "Jabatan", "Unit", *CODES, "Potongan (%)", "Menit Aktivitas", "Nilai (%)")
@@ -94,7 +96,7 @@ def recap_xlsx(rows: Sequence[RecapLine], month: date) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for line in recap_table(rows):
-        sheet.append(line)
+        sheet.append([_xlsx_text(value) if isinstance(value, str) else value for value in line])
     for row in sheet.iter_rows(min_row=2):
         for cell in row:
             if isinstance(cell.value, str):
@@ -112,3 +114,9 @@ def recap_xlsx(rows: Sequence[RecapLine], month: date) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _xlsx_text(value: str) -> str:
+    """A control character a name was stored with before input refused them (openpyxl will not write it,
+    and the whole export would fail) is shown as U+FFFD."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)

@@ -108,3 +108,30 @@ async def test_exports_never_write_a_formula_whatever_the_names_hold(world: Worl
     for row in rows:
         assert not any(field.startswith(("=", "+", "-", "@", "\t", "\r")) for field in row)
     assert body[CITRA]["NIP"] == CITRA and float(body[CITRA]["Nilai (%)"]) >= 0  # the numbers stay numbers
+
+
+def test_a_name_stored_with_a_control_character_does_not_break_the_xlsx():
+    # Names stored before input refused control characters: openpyxl raises IllegalCharacterError on
+    # them, and the whole unit's export was a 500.
+    from dataclasses import dataclass
+    from datetime import date
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from server.exports import recap_xlsx
+
+    @dataclass
+    class Line:
+        nip: str = "199001012015031002"
+        name: str = "Ani\x01 Lestari"
+        unit_code: str = "dir-1"
+        position: str = "Analis"
+        counts: dict = None  # type: ignore[assignment]
+        deduction_bp: int = 650
+        activity_minutes: int = 0
+        score_bp: int = 9350
+
+    line = Line(counts=dict.fromkeys(("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK"), 0))
+    sheet = load_workbook(BytesIO(recap_xlsx([line], date(2026, 12, 1)))).active
+    assert sheet.cell(row=2, column=3).value == "Ani\ufffd Lestari"

@@ -54,20 +54,21 @@ class BiometricStore:
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
 
-    async def store_upload(self, address: TopicAddress, upload: BiometricUpload) -> BiometricAck:
-        """Store a valid upload from a device registered to the sending gateway; the ack says what happened."""
+    async def store_upload(self, address: TopicAddress, upload: BiometricUpload) -> tuple[BiometricAck, str | None]:
+        """Store a valid upload from a device registered to the sending gateway: the ack, and the NIP whose
+        template was written now (None: nothing new, or nobody's PIN yet), for the areas to be told."""
         device = await Device.get_or_none(serial=upload.device_serial)
         if device is None or device.gateway_id is None:
             return BiometricAck(
                 upload.upload_id, BiometricAckStatus.DEFERRED, retry_after_s=PENDING_DEVICE_RETRY_S,
                 reason=f"perangkat {upload.device_serial} belum didaftarkan (device not assigned yet): offer it later",
-            )  # fmt: skip
+            ), None  # fmt: skip
         if device.gateway_id != address.gateway:
             return BiometricAck(
                 upload.upload_id, BiometricAckStatus.REJECTED,
                 reason=f"perangkat {upload.device_serial} terdaftar pada gateway lain "
                 f"(device {upload.device_serial} is registered to another gateway)",
-            )  # fmt: skip
+            ), None  # fmt: skip
         slot = Slot(address.unit, upload.pin, upload.modality, upload.index, upload.template_format)
         mapping = await DevicePin.get_or_none(unit_id=address.unit, pin=upload.pin)
         async with in_transaction() as connection:
@@ -78,7 +79,7 @@ class BiometricStore:
                 ).using_db(connection).select_for_update().first()
             )  # fmt: skip
             if row is not None and row.last_upload_id == upload.upload_id:
-                return BiometricAck(upload.upload_id, BiometricAckStatus.STORED)  # a resend: stored already
+                return BiometricAck(upload.upload_id, BiometricAckStatus.STORED), None  # a resend: stored already
             key_id, ciphertext = self.keyring.seal(slot, upload.template)
             if row is None:
                 row = await BiometricTemplate.create(
@@ -98,7 +99,7 @@ class BiometricStore:
                 await row.save(using_db=connection)
             await _audit(row, f"gateway:{address.gateway}", "write", f"enrolled on device {upload.device_serial}",
                          connection)  # fmt: skip
-        return BiometricAck(upload.upload_id, BiometricAckStatus.STORED)
+        return BiometricAck(upload.upload_id, BiometricAckStatus.STORED), row.employee_nip
 
     async def read_templates(
         self, unit_code: str, pins: list[str], *, actor: str, purpose: str
@@ -175,3 +176,33 @@ async def rotate_configured_key(db_url: str, key_file: str) -> str:
     finally:
         await close_database(context)
     return f"{moved} templates re-encrypted under key {ring.current}; the key file holds {', '.join(ring.key_ids)}"
+
+
+async def read_templates_of(
+    store: BiometricStore, nips: list[str], *, actor: str, purpose: str
+) -> dict[str, list[PlainTemplate]]:
+    """The templates of these employees (wherever enrolled), one per slot (modality, index): the newest,
+    as a device takes one template a slot. One audit row per template read."""
+    chosen: dict[tuple[str, str, int], BiometricTemplate] = {}
+    for row in await BiometricTemplate.filter(employee_nip__in=nips).order_by("updated_at", "id"):
+        chosen[(row.employee_nip or "", row.modality, row.index)] = row  # a later row wins
+    opened: dict[str, list[PlainTemplate]] = {}
+    for (nip, _modality, _index), row in sorted(chosen.items()):
+        try:
+            data = store.keyring.open(slot_of(row), row.key_id, bytes(row.ciphertext))
+        except BiometricKeyError as exc:
+            log.error("template %s (%s %s) not readable: %s", row.id, row.modality, row.index, exc)
+            continue
+        await _audit(row, actor, "read", purpose)
+        opened.setdefault(nip, []).append(PlainTemplate(row.pin, row.modality, row.index, row.template_format, data))
+    return opened
+
+
+async def delete_templates_of(nip: str, *, actor: str, purpose: str) -> int:
+    """Delete an employee's templates at the centre, wherever enrolled (the audit rows stay)."""
+    async with in_transaction() as connection:
+        rows = await BiometricTemplate.filter(employee_nip=nip).using_db(connection)
+        for row in rows:
+            await _audit(row, actor, "delete", purpose, connection)
+            await row.delete(using_db=connection)
+    return len(rows)

@@ -105,6 +105,9 @@ class PunchConsumer:
                 subscription_for(TopicKind.BIOMETRICS, shared_group=group, unit=unit), self._on_biometric
             )
         self.biometrics = BiometricIntake()
+        # Told (this consumer, NIP) after a template is stored: server/areas.py writes it to the areas' devices.
+        self.after_enrolment: Callable[[PunchConsumer, str], Awaitable[None]] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         # Templates are stored only under a key kept outside the database; without one they are deferred.
         self.biometric_store = (
             BiometricStore(Keyring.load(Path(settings.biometric_key_file))) if settings.biometric_key_file else None
@@ -299,7 +302,7 @@ class PunchConsumer:
         offers it again. Whatever else goes wrong, the upload's metadata (never its template) is kept aside."""
         assert self.biometric_store is not None
         try:
-            ack = await self.biometric_store.store_upload(address, upload)
+            ack, enrolled = await self.biometric_store.store_upload(address, upload)
         except Exception as exc:
             if is_transient(exc):
                 self.counters.store_failures += 1
@@ -309,7 +312,10 @@ class PunchConsumer:
             log.exception("biometric upload %s from %s could not be stored", upload.upload_id, address.gateway)
             self.counters.quarantined += 1
             reason = _unexpected(exc)
-            ack = BiometricAck(upload.upload_id, BiometricAckStatus.DEFERRED, reason=reason, retry_after_s=6 * 3600)
+            ack, enrolled = (
+                BiometricAck(upload.upload_id, BiometricAckStatus.DEFERRED, reason=reason, retry_after_s=6 * 3600),
+                None,
+            )
             rejection = Rejection(message.topic, upload.redacted(), reason, address.gateway)
             with contextlib.suppress(Exception):  # not kept aside (database away): it is answered anyway
                 await self.writer.submit_rejection(rejection)
@@ -317,6 +323,17 @@ class PunchConsumer:
                  upload.pin, upload.modality, upload.index, ack.status.value)  # fmt: skip
         self.mqtt.send(address_for(address.unit, address.gateway, TopicKind.BIOMETRIC_ACKS), ack.to_json())
         self.mqtt.ack(message)
+        if enrolled is not None and self.after_enrolment is not None:
+            task = asyncio.create_task(self._tell_areas(enrolled))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _tell_areas(self, nip: str) -> None:
+        assert self.after_enrolment is not None
+        try:
+            await self.after_enrolment(self, nip)
+        except Exception:  # the template is stored; the next sync of the area carries it
+            log.exception("could not send the new template of %s to its areas' devices", nip)
 
     async def send_command(self, unit: str, gateway_id: str, command: Command) -> None:
         """Publish a command on the gateway's command topic and wait for the broker to take it."""

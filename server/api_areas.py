@@ -174,8 +174,8 @@ async def delete_biometrics(request: web.Request) -> web.Response:
     nip = request.match_info["nip"]
     deleted = await delete_templates_of(nip, actor=_actor(request), purpose="deleted on request")
     sent: list[dict[str, Any]] = []
-    consumer = _consumer(request)
     for area, pin in await areas_of_employee(nip):
+        consumer = _consumer(request)
         name = (await Employee.get(nip=nip)).name[:24]
         for serial in await AreaDevice.filter(area=area).values_list("device_serial", flat=True):
             device = await Device.get_or_none(serial=serial)

@@ -26,6 +26,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.UNIT_ADMIN: {
         "nip": CITRA,
@@ -35,6 +36,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.SUPERVISOR: {
         "nip": BUDI,
@@ -44,6 +46,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.EMPLOYEE: {
         "nip": BUDI,
@@ -53,6 +56,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.OPERATIONS: {
         "nip": ANI,
@@ -62,6 +66,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
 }
 

@@ -24,7 +24,8 @@ from server.biometric_models import BiometricTemplate
 from server.biometric_store import BiometricStore, delete_templates_of
 from server.context import CONSUMER
 from server.models import Device, Employee, Gateway, GatewayCommand
-from server.registry import RegistryError, check_code, check_name, unit_subtree
+from server.openapi import PATH_PROVIDERS
+from server.registry import NotFound, RegistryError, check_code, check_name, unit_subtree
 from server.web.access import RULES, Rule
 
 routes = web.RouteTableDef()
@@ -64,6 +65,13 @@ def _store(request: web.Request) -> BiometricStore | None:
     return getattr(consumer, "biometric_store", None)
 
 
+async def _subtree(code: str) -> list[str]:
+    try:
+        return await unit_subtree(code)
+    except NotFound as exc:
+        raise Missing(str(exc)) from None
+
+
 async def _area(request: web.Request) -> Area:
     area = await Area.get_or_none(code=request.match_info["area"], unit_code=request.match_info["code"])
     if area is None:
@@ -83,6 +91,8 @@ async def post_area(request: web.Request) -> web.Response:
         await unit_subtree(request.match_info["code"])
     except RegistryError as exc:
         raise BadRequest(str(exc)) from None
+    except NotFound as exc:
+        raise Missing(str(exc)) from None
     if await Area.exists(code=code):
         raise Conflict(f"area {code!r} exists already")
     area = await Area.create(code=code, name=name, unit_code=request.match_info["code"])
@@ -109,7 +119,7 @@ async def post_area_device(request: web.Request) -> web.Response:
     if device is None or device.gateway_id is None:
         raise Missing(f"serial: no device {serial!r} registered to a gateway; assign it first")
     gateway = await Gateway.get(gateway_id=device.gateway_id)
-    if gateway.unit_code not in await unit_subtree(area.unit_code):
+    if gateway.unit_code not in await _subtree(area.unit_code):
         raise Missing(f"serial: no device {serial!r} in unit {area.unit_code!r}")
     current = await AreaDevice.get_or_none(device_serial=device.serial).prefetch_related("area")
     if current is not None and current.area.code != area.code:
@@ -139,7 +149,7 @@ async def post_area_member(request: web.Request) -> web.Response:
     if not isinstance(nip, str):
         raise BadRequest("nip: expected the employee's NIP")
     employee = await Employee.get_or_none(nip=nip)
-    if employee is None or employee.unit_id not in await unit_subtree(area.unit_code):  # type: ignore[attr-defined]
+    if employee is None or employee.unit_id not in await _subtree(area.unit_code):  # type: ignore[attr-defined]
         raise Missing(f"nip: no employee {nip!r} in unit {area.unit_code!r}")
     try:
         member = await add_member(area, nip)
@@ -229,6 +239,63 @@ async def _after_enrolment(consumer: Any, nip: str) -> None:
         await sync_area(area, consumer, consumer.biometric_store, actor="centre:enrolment", only_pins={pin})
 
 
+def documentation() -> dict[str, Any]:
+    """The OpenAPI paths of these routes (server/openapi.py PATH_PROVIDERS)."""
+    from server.openapi import (
+        CODE,
+        DEVICE_SERIAL,
+        NAME,
+        NIP,
+        NIP_TEXT,
+        OBJECT,
+        SLUG,
+        _errors,
+        _fields,
+        _get,
+        _ok,
+        _param,
+        _post,
+    )
+
+    area = _param("area", "an area code", {"type": "string", "maxLength": 63}, "path")
+    serial = _param("serial", "the device serial", DEVICE_SERIAL, "path")
+
+    def delete(summary: str, params: list[dict[str, Any]], *errors: int) -> dict[str, Any]:
+        return {"delete": {"summary": summary, "parameters": params, "responses": {**_ok(OBJECT), **_errors(*errors)}}}
+
+    return {
+        "/api/v1/units/{code}/areas": {
+            **_get("the unit's areas: devices and member counts", [CODE], _ok(OBJECT)),
+            **_post("create an area", [CODE], _fields({"code": SLUG, "name": NAME}), "201", 404, 409),
+        },
+        f"{_AREA}/devices": _post(
+            "a registered device joins the area and is synced", [CODE, area], _fields({"serial": DEVICE_SERIAL}),
+            "201", 404, 409, 503,
+        ),
+        f"{_AREA}/devices/{{serial}}": delete("the device leaves the area", [CODE, area, serial], 404),
+        f"{_AREA}/members": _post(
+            "an employee joins the area with a PIN of it; its devices are synced", [CODE, area],
+            _fields({"nip": NIP_TEXT}), "201", 404, 409, 503,
+        ),
+        f"{_AREA}/members/{{nip}}": delete("the employee leaves the area; its devices are synced", [CODE, area, NIP],
+                                           404, 503),
+        f"{_AREA}/sync": {
+            "post": {
+                "summary": "every device of the area told its users and templates again (a reset device refilled)",
+                "parameters": [CODE, area],
+                "responses": {**_ok(OBJECT, "202"), **_errors(404, 503)},
+            }
+        },
+        f"{_AREA}/device-users": _get(
+            "per device: the area's users, templates by modality (never bytes), the last sync", [CODE, area],
+            _ok(OBJECT), 404,
+        ),
+        "/api/v1/employees/{nip}/biometrics": delete(
+            "delete the employee's biometrics at the centre and on every device of their areas", [NIP], 404, 503
+        ),
+    }  # fmt: skip
+
+
 def install(app: web.Application) -> None:
     RULES.update(ACCESS)
     app.add_routes(routes)
@@ -238,3 +305,6 @@ def install(app: web.Application) -> None:
             app[CONSUMER].after_enrolment = _after_enrolment
 
     app.on_startup.append(wire_consumer)
+
+
+PATH_PROVIDERS.append(documentation)  # at import: the document is complete before any app serves it

@@ -110,19 +110,37 @@ async def test_an_area_holds_its_members_and_an_enrolment_on_one_device_reaches_
                 shown = await view.json()
                 commands = await (await client.get(f"/api/v1/gateways/{gateway_id}/commands")).text()
 
+                with b._lock:  # device B reset to empty (a factory reset, or a replacement unit)
+                    b._users.clear()
+                    b._templates.clear()
+                response = await client.post(f"/api/v1/units/{unit}/areas/gedung-utama/sync")
+                assert response.status == 202, await response.text()
+                await settled("the refill answered", all_answered)
+                refilled = ([u.pin for u in b.users], b.fingerprints_of(pin))
+                row = await BiometricTemplate.get(employee_nip=NIP_ANI)
+                reads = await BiometricAccess.filter(template_id=row.id, action="read").count()
+
+                response = await client.delete(f"/api/v1/employees/{NIP_ANI}/biometrics")  # deletion on request
+                assert response.status == 200, await response.text()
+                assert (await response.json())["templates_deleted"] == 1
+                await settled("the deletion answered", all_answered)
+                erased = [sim.fingerprints_of(pin) for sim in (a, b, c)]
+                left = await BiometricTemplate.filter(employee_nip=NIP_ANI).count()
+                deletions = await BiometricAccess.filter(template_id=row.id, action="delete").count()
+
                 response = await client.delete(f"/api/v1/units/{unit}/areas/gedung-utama/members/{NIP_ANI}")
                 assert response.status == 200, await response.text()
                 await settled("the removal's syncs answered", all_answered)
                 removed = [[u.pin for u in sim.users] for sim in (a, b, c)]
             finally:
                 await gateway.stop()
-            row = await BiometricTemplate.get(employee_nip=NIP_ANI)
-            reads = await BiometricAccess.filter(template_id=row.id, action="read").count()
             members = await AreaMember.all().count()
 
     assert [(u.pin, u.name) for u in d.users] == [("1", "Budi")] and d.fingerprints == []  # never given Ani
     assert echoes == 0 and bytes(row.ciphertext).find(finger[:16]) == -1
-    assert reads == 3  # opened once per device of the area it was written to (A, B, C), each audited
+    assert reads == 6  # opened once per device of the area (A, B, C) at the enrolment and again at the refill
+    assert refilled == (["2"], {6: finger})
+    assert erased == [{}, {}, {}] and left == 0 and deletions == 1
     assert shown["users"] == [{"nip": NIP_ANI, "pin": "2", "name": "Ani Suryani", "templates": {"fingerprint": 1}}]
     assert [dev["serial"] for dev in shown["devices"]] == ["AREA-A", "AREA-B", "AREA-C"]
     last = {dev["serial"]: dev["last_sync"] for dev in shown["devices"]}

@@ -108,6 +108,11 @@ def _add_server_parser(commands: argparse._SubParsersAction) -> None:
     create_user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     create_user.add_argument("--api-token", metavar="LABEL", help="also issue an API token with this label")
     create_user.set_defaults(run=_run_create_user)
+    rotate = server.add_parser(
+        "rotate-biometric-key",
+        help="seal every biometric template under a new key (KINERJA_BIOMETRIC_KEY_FILE; the first run creates it)",
+    )
+    rotate.set_defaults(run=_run_rotate_biometric_key)
 
 
 def _add_gateway_parser(commands: argparse._SubParsersAction) -> None:
@@ -297,6 +302,20 @@ def _run_migrate(args: argparse.Namespace) -> int:
 
     asyncio.run(migrate())
     print("schema is up to date")
+    return 0
+
+
+def _run_rotate_biometric_key(args: argparse.Namespace) -> int:
+    from server.biometric_keys import BiometricKeyError
+    from server.biometric_store import rotate_configured_key
+    from server.settings import ServerSettings
+
+    settings = ServerSettings.from_env()
+    try:
+        print(asyncio.run(rotate_configured_key(settings.db_url, settings.biometric_key_file)))
+    except BiometricKeyError as exc:
+        print(f"kinerja: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from aiohttp import web
 
 from server import api, api_registry
+from server.api_areas import install as install_areas
 from server.consumer import PunchConsumer
 from server.context import CONSUMER, DIALECT, SETTINGS
 from server.db import close_database, dialect_of, open_database
@@ -30,7 +31,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SetupHook = Callable[[web.Application], None]
 
 ROUTE_TABLES: list[web.RouteTableDef] = [api.routes, api_registry.routes]
-SETUP_HOOKS: list[SetupHook] = [install_web]  # accounts, sessions, roles, pages (server/web)
+SETUP_HOOKS: list[SetupHook] = [install_web, install_areas]  # accounts, sessions, roles, pages; areas (issue 18)
 
 # How often punches of PINs mapped since they arrived get their employee (mapping calls also do it at once).
 RESOLVE_INTERVAL_S = 300.0

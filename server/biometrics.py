@@ -8,8 +8,9 @@ Every upload is answered on its gateway's biometric_acks topic and the MQTT mess
   so the gateway keeps the template and offers it again after `retry_after_s`. Nothing is lost, and no
   template is written to this database unencrypted.
 
-Still to do on the server (issue 18): a template table with a migration, templates encrypted with a
-key kept outside the database, an audit entry per read and write, and the `stored` answer.
+With a biometric key file configured (KINERJA_BIOMETRIC_KEY_FILE), a valid upload goes instead to the
+encrypted template store (server/biometric_store.py) and is answered `stored`; this judge then only sees
+the ones that break the contract, and a centre without a key keeps deferring.
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ class BiometricIntake:
         while len(self._quarantined) > _REMEMBERED:
             self._quarantined.popitem(last=False)
         return ack, upload.redacted(), reason
+
+
+def valid_upload(address: TopicAddress, payload: bytes) -> BiometricUpload | None:
+    """The upload, when it keeps the contract and names the topic's gateway and unit; else None."""
+    try:
+        upload = BiometricUpload.from_json(payload)
+    except ContractError:
+        return None
+    return upload if (upload.gateway_id, upload.unit) == (address.gateway, address.unit) else None
 
 
 def withhold_template(payload: bytes) -> bytes:

@@ -18,11 +18,15 @@ receives retained messages. Telemetry and command results are shared like punche
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from server.biometrics import BiometricIntake
+from server.biometric_keys import Keyring
+from server.biometric_store import BiometricStore
+from server.biometrics import BiometricIntake, valid_upload
 from server.db import dialect_of
 from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch, is_transient
 from server.settings import ServerSettings
@@ -31,6 +35,9 @@ from wire.contract import (
     MAX_BATCH_BYTES,
     AckStatus,
     BatchAck,
+    BiometricAck,
+    BiometricAckStatus,
+    BiometricUpload,
     Command,
     CommandResult,
     ContractError,
@@ -98,6 +105,13 @@ class PunchConsumer:
                 subscription_for(TopicKind.BIOMETRICS, shared_group=group, unit=unit), self._on_biometric
             )
         self.biometrics = BiometricIntake()
+        # Told (this consumer, NIP) after a template is stored: server/areas.py writes it to the areas' devices.
+        self.after_enrolment: Callable[[PunchConsumer, str], Awaitable[None]] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        # Templates are stored only under a key kept outside the database; without one they are deferred.
+        self.biometric_store = (
+            BiometricStore(Keyring.load(Path(settings.biometric_key_file))) if settings.biometric_key_file else None
+        )
 
     async def start(self) -> None:
         self.writer.start()
@@ -255,6 +269,10 @@ class PunchConsumer:
             log.warning("ignoring a biometric upload on %s: %s", message.topic, exc)
             self.mqtt.ack(message)
             return
+        upload = valid_upload(address, message.payload) if self.biometric_store is not None else None
+        if upload is not None:
+            await self._store_biometric(message, address, upload)
+            return
         try:
             ack, kept, reason = self.biometrics.judge(address, message.payload)
         except Exception as exc:  # one broken upload must not hold the window: quarantined and acked
@@ -278,6 +296,44 @@ class PunchConsumer:
             return
         self.counters.quarantined += 1
         self.writer.submit_rejection(Rejection(message.topic, kept, reason, address.gateway)).add_done_callback(answer)
+
+    async def _store_biometric(self, message: IncomingMessage, address: TopicAddress, upload: BiometricUpload) -> None:
+        """Into the encrypted store, answered after the commit; the database away: no answer, the gateway
+        offers it again. Whatever else goes wrong, the upload's metadata (never its template) is kept aside."""
+        assert self.biometric_store is not None
+        try:
+            ack, enrolled = await self.biometric_store.store_upload(address, upload)
+        except Exception as exc:
+            if is_transient(exc):
+                self.counters.store_failures += 1
+                log.error("could not store biometric upload %s (%s); offered again", upload.upload_id, exc)
+                self.mqtt.ack(message)
+                return
+            log.exception("biometric upload %s from %s could not be stored", upload.upload_id, address.gateway)
+            self.counters.quarantined += 1
+            reason = _unexpected(exc)
+            ack, enrolled = (
+                BiometricAck(upload.upload_id, BiometricAckStatus.DEFERRED, reason=reason, retry_after_s=6 * 3600),
+                None,
+            )
+            rejection = Rejection(message.topic, upload.redacted(), reason, address.gateway)
+            with contextlib.suppress(Exception):  # not kept aside (database away): it is answered anyway
+                await self.writer.submit_rejection(rejection)
+        log.info("biometric upload %s (device %s, PIN %s, %s %s): %s", upload.upload_id, upload.device_serial,
+                 upload.pin, upload.modality, upload.index, ack.status.value)  # fmt: skip
+        self.mqtt.send(address_for(address.unit, address.gateway, TopicKind.BIOMETRIC_ACKS), ack.to_json())
+        self.mqtt.ack(message)
+        if enrolled is not None and self.after_enrolment is not None:
+            task = asyncio.create_task(self._tell_areas(enrolled))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _tell_areas(self, nip: str) -> None:
+        assert self.after_enrolment is not None
+        try:
+            await self.after_enrolment(self, nip)
+        except Exception:  # the template is stored; the next sync of the area carries it
+            log.exception("could not send the new template of %s to its areas' devices", nip)
 
     async def send_command(self, unit: str, gateway_id: str, command: Command) -> None:
         """Publish a command on the gateway's command topic and wait for the broker to take it."""

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Other server modules append their models module here (one entry each).
 MODELS = {"models": ["server.models", "server.accounts", "server.results_models", "server.activity_models"]}
+MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 18 (no migrations yet)
 
 # Any fixed number: the key of the advisory lock replicas take while migrating.
 _MIGRATION_LOCK_KEY = 0x4B494E45524A41

@@ -223,6 +223,10 @@ SERIAL = {"type": "string", "maxLength": 64}
 PIN = {"type": "string", "maxLength": 24}
 
 
+# Other modules add their routes' documentation here: each callable returns {path: path item}.
+PATH_PROVIDERS: list[Callable[[], dict[str, Any]]] = []
+
+
 def document() -> dict[str, Any]:
     registry: dict[str, Any] = {
         "/api/v1/server/status": _get("this replica: MQTT session, ingest counters", [], _ok(OBJECT)),
@@ -540,6 +544,8 @@ def document() -> dict[str, Any]:
         },
         **registry,
     }
+    for provider in PATH_PROVIDERS:
+        paths.update(provider())
     paths = copy.deepcopy(paths)  # the shared parameter schemas above stay as written
     _every_operation_says_what_the_middlewares_do(paths)
     return {

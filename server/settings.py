@@ -48,6 +48,8 @@ class ServerSettings:
     # assigns it (the rule, docs/contract.md); "accept" gives it to the first gateway that sends it, for
     # a lab or a single-office embedded install. Never "accept" where gateways of several units meet.
     new_devices: str = "pending"
+    # The key file that seals biometric templates (server/biometric_keys.py); empty: none are stored.
+    biometric_key_file: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -66,5 +68,6 @@ class ServerSettings:
             session_expiry_s=int(env.get("KINERJA_SESSION_EXPIRY_S", defaults.session_expiry_s)),
             writer_depth=int(env.get("KINERJA_WRITER_DEPTH", defaults.writer_depth)),
             new_devices=env.get("KINERJA_NEW_DEVICES", defaults.new_devices),
+            biometric_key_file=env.get("KINERJA_BIOMETRIC_KEY_FILE", ""),
             migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

@@ -26,6 +26,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.UNIT_ADMIN: {
         "nip": CITRA,
@@ -35,6 +36,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.SUPERVISOR: {
         "nip": BUDI,
@@ -44,6 +46,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.EMPLOYEE: {
         "nip": BUDI,
@@ -53,6 +56,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
     Role.OPERATIONS: {
         "nip": ANI,
@@ -62,6 +66,7 @@ OWN = {
         "username": "nobody",
         "claim_id": "none",
         "serial": "NO-SUCH-DEVICE",
+        "area": "no-such-area",
     },
 }
 
@@ -332,3 +337,37 @@ async def test_the_accounts_page_creates_and_disables_within_the_scope(world: Wo
                                        allow_redirects=False)  # fmt: skip
     assert disabled.headers["Location"] == "/accounts?done=citra"
     assert (await UserAccount.get(username="citra")).active is False
+
+
+async def test_no_route_answers_with_template_bytes_for_any_role(world: World):
+    """Biometric templates (UU 27/2022): with a stored template and an area showing it, no GET route, for
+    no role, carries its bytes, raw or base64; the area's view shows only a count by modality."""
+    import base64
+
+    from server.area_models import Area, AreaDevice, AreaMember
+    from server.biometric_models import BiometricTemplate
+
+    secret = b"TEMPLATE-SECRET-" * 40
+    await BiometricTemplate.create(
+        unit_code="dir-1", pin="1", employee_nip=ANI, modality="fingerprint", index=6,
+        template_format="fingerprint:ZKFinger:10", ciphertext=secret, key_id="k1", size=len(secret),
+        source_device_serial="DEV-DIR1", source_gateway_id="gw-dir1", last_upload_id="0" * 32,
+    )  # fmt: skip
+    area = await Area.create(code="lobby-area", name="Lobi", unit_code="dir-1")
+    await AreaDevice.create(device_serial="DEV-DIR1", area=area)
+    await AreaMember.create(area=area, employee_nip=ANI, pin="1")
+    values = {role: {**OWN[role], "area": "lobby-area"} for role in Role}
+    routes = [r for r in api_routes(world.client.app) if r[0] == "GET" and r not in PUBLIC]
+    seen_view = False
+    for _method, template in routes:
+        for role in Role:
+            path = re.sub(r"\{(\w+)\}", lambda m, v=values[role]: v[m.group(1)], template)
+            params = {name: values[role]["unit"] for name in RULES[("GET", template)].unit_params}
+            response = await world.client.get(path, params=params, headers=world.auth(role))
+            text = await response.read()
+            for shape in (secret[:32], base64.b64encode(secret)[:32], secret.hex()[:32].encode()):
+                assert shape not in text, (template, role)
+            if template.endswith("/device-users") and response.status == 200:
+                seen_view = True
+                assert (await response.json())["users"][0]["templates"] == {"fingerprint": 1}
+    assert seen_view

@@ -21,7 +21,15 @@ from tortoise.transactions import in_transaction
 log = logging.getLogger(__name__)
 
 # Other server modules append their models module here (one entry each).
-MODELS = {"models": ["server.models", "server.accounts", "server.results_models", "server.activity_models"]}
+MODELS = {
+    "models": [
+        "server.models",
+        "server.accounts",
+        "server.results_models",
+        "server.activity_models",
+        "server.payroll_models",
+    ]
+}
 
 # Any fixed number: the key of the advisory lock replicas take while migrating.
 _MIGRATION_LOCK_KEY = 0x4B494E45524A41

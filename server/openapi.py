@@ -540,7 +540,9 @@ def document() -> dict[str, Any]:
         },
         **registry,
     }
-    paths = copy.deepcopy(paths)  # the shared parameter schemas above stay as written
+    from server.payroll_openapi import payroll_paths
+
+    paths = copy.deepcopy(paths | payroll_paths())  # the shared parameter schemas above stay as written
     _every_operation_says_what_the_middlewares_do(paths)
     return {
         "openapi": "3.0.3",

@@ -162,8 +162,8 @@ def payroll_xlsx(sheet: PayrollSheet, signatory: UnitSignatory, unit_name: str) 
         ws.append([text])
         ws.cell(ws.max_row, 1).font = Font(bold=True, size=12)
     ws.append([])
-    header_row = ws.max_row + 1
     ws.append(list(HEADER))
+    header_row = ws.max_row
     thin = Side(style="thin")
     for cell in ws[header_row]:
         cell.font = Font(bold=True)

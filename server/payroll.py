@@ -192,7 +192,7 @@ async def live_lines(
     missing: list[tuple[str, str]] = []
     for employee in employees:
         if employee.nip not in explained:
-            missing.append((employee.nip, "no monthly result"))
+            missing.append((employee.nip, f"{employee.nip}: no monthly result"))
             continue
         try:
             lines.append(pay_line(employee, year, month, explained[employee.nip], grades[employee.nip], preset))

@@ -6,7 +6,9 @@ from typing import Any
 
 from server.openapi import CODE, LIMIT, MONTH, NIP, OBJECT, OFFSET, _fields, _get, _ok, _param, _post
 
-UNIT_Q = _param("unit", "the unit code", {"type": "string", "maxLength": 63})
+UNIT_TEXT = {"type": "string", "minLength": 1, "maxLength": 63}
+UNIT_Q = {**_param("unit", "the unit code", UNIT_TEXT), "required": True}
+REQUIRED_MONTH = {**MONTH, "required": True}
 MONTH_TEXT = MONTH["schema"]
 NIP18 = {"type": "string", "pattern": "^[0-9]{18}$"}
 EMPTY_OR_NIP = {"type": "string", "pattern": "^([0-9]{18})?$"}
@@ -15,7 +17,7 @@ BINARY = {"type": "string", "format": "binary"}
 
 
 def payroll_paths() -> dict[str, Any]:
-    unit_month = [UNIT_Q, MONTH]
+    unit_month = [UNIT_Q, REQUIRED_MONTH]
     return {
         "/api/v1/employees/{nip}/grades": {
             **_get("the employee's grades (kelas jabatan) and statuses", [NIP], _ok(OBJECT), 404),
@@ -33,11 +35,11 @@ def payroll_paths() -> dict[str, Any]:
                 404,
             ),
         },
-        "/api/v1/payroll": _get("the payroll of a unit-month (final once closed)", unit_month, _ok(OBJECT), 404),
+        "/api/v1/payroll": _get("the payroll of a unit-month (final once closed)", unit_month, _ok(OBJECT), 404, 409),
         "/api/v1/payroll/close": _post(
             "close a unit-month: its payroll lines are frozen",
             [],
-            _fields({"unit": {"type": "string", "maxLength": 63}, "month": MONTH_TEXT}),
+            _fields({"unit": UNIT_TEXT, "month": MONTH_TEXT}),
             "201",
             404,
             409,
@@ -45,7 +47,7 @@ def payroll_paths() -> dict[str, Any]:
         "/api/v1/payroll/corrections": _post(
             "a recorded correction of a closed month's line (who, when, why)",
             [],
-            _fields({"unit": {"type": "string", "maxLength": 63}, "month": MONTH_TEXT, "nip": NIP18, "reason": REASON}),
+            _fields({"unit": UNIT_TEXT, "month": MONTH_TEXT, "nip": NIP18, "reason": REASON}),
             "201",
             404,
             409,
@@ -76,9 +78,15 @@ def payroll_paths() -> dict[str, Any]:
             unit_month,
             _ok(BINARY, media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
             404,
+            409,
         ),
         "/api/v1/exports/payroll.pdf": _get(
             "the payroll report, PDF", unit_month, _ok(BINARY, media="application/pdf"), 404
         ),
-        "/api/v1/audit": _get("what users changed, newest first", [UNIT_Q, LIMIT, OFFSET], _ok(OBJECT), 400),
+        "/api/v1/audit": _get(
+            "what users changed, newest first",
+            [_param("unit", "one unit", {"type": "string", "maxLength": 63}), LIMIT, OFFSET],
+            _ok(OBJECT),
+            400,
+        ),
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from scoring import ScoringError
 from server.accounts import Role
 from server.api import BadRequest, Conflict
 from server.auth import request_scope, require_role
@@ -54,7 +55,12 @@ async def _unit_in_scope(request: web.Request, code: object) -> Unit:
 
 
 async def explained_month(unit_code: str, month: date) -> dict[str, dict[str, Any]]:
-    return {nip: scored.explained for nip, scored in (await unit_month(unit_code, month)).items()}
+    """The unit-month's stored results; a month the policy cannot score (before it was in force) is a 409."""
+    try:
+        scored = await unit_month(unit_code, month)
+    except ScoringError as exc:
+        raise Conflict(str(exc)) from None
+    return {nip: result.explained for nip, result in scored.items()}
 
 
 async def sheet_for(unit_code: str, month: date) -> PayrollSheet:

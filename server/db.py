@@ -21,7 +21,15 @@ from tortoise.transactions import in_transaction
 log = logging.getLogger(__name__)
 
 # Other server modules append their models module here (one entry each).
-MODELS = {"models": ["server.models", "server.accounts", "server.results_models", "server.activity_models"]}
+MODELS = {
+    "models": [
+        "server.models",
+        "server.accounts",
+        "server.results_models",
+        "server.activity_models",
+        "server.payroll_models",
+    ]
+}
 MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 18 (no migrations yet)
 
 # Any fixed number: the key of the advisory lock replicas take while migrating.

@@ -135,6 +135,10 @@ async def test_authorisation_matrix_every_api_route_against_every_role(world: Wo
         (Role.SUPERVISOR, f"/api/v1/employees/{CITRA}/month", {}),
         (Role.EMPLOYEE, f"/api/v1/employees/{ANI}/month", {}),
         (Role.EMPLOYEE, f"/api/v1/employees/{CITRA}", {}),
+        (Role.UNIT_ADMIN, "/api/v1/payroll", {"unit": "dir-1", "month": "2025-05"}),
+        (Role.UNIT_ADMIN, "/api/v1/exports/payroll.pdf", {"unit": "dir-1", "month": "2025-05"}),
+        (Role.UNIT_ADMIN, "/api/v1/units/dir-1/signatories", {}),
+        (Role.EMPLOYEE, f"/api/v1/employees/{CITRA}/grades", {}),
     ],
 )
 async def test_records_outside_the_scope_are_not_found(world: World, role, path, params):

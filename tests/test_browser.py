@@ -182,6 +182,45 @@ async def test_the_recap_export_downloads_and_opens(world: World, browser):
     assert {row[1] for row in rows[1:]} == {ANI, BUDI, CITRA}
 
 
+async def test_the_bureau_closes_the_month_and_downloads_the_payroll(world: World, browser):
+    from datetime import date as _date
+
+    from pypdf import PdfReader
+
+    from server.payroll_models import EmployeeGrade
+
+    for nip, grade in ((ANI, 9), (BUDI, 7)):
+        await EmployeeGrade.create(nip=nip, grade=grade, first_day=_date(2020, 1, 1))
+    url = base(world)
+    page = await log_in(browser, url, "biro")
+    await page.goto(f"{url}/recap?month={MONTH}&unit=dir-1")
+    await page.click("#close-month button")
+    await page.wait_for_url("**/payroll?*")
+    assert await page.locator("#closed").count() == 1 and await page.locator("#provisional").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "payroll-closed-id-desktop.png"), full_page=True)
+    api = await (
+        await world.client.get(
+            "/api/v1/payroll", params={"unit": "dir-1", "month": MONTH}, headers=world.auth(Role.BUREAU_ADMIN)
+        )
+    ).json()
+    assert api["final"] and api["totals"]["net"] == sum(line["net"] for line in api["lines"])
+    async with page.expect_download() as waiting:
+        await page.click("#payroll-xlsx")
+    sheet = load_workbook(io.BytesIO((await (await waiting.value).path()).read_bytes())).active
+    total = next(row for row in sheet.iter_rows(values_only=True) if row[2] == "JUMLAH")
+    assert (total[6], total[8], total[9]) == tuple(api["totals"][k] for k in ("gross", "cut", "net"))
+    async with page.expect_download() as waiting:
+        await page.click("#payroll-pdf")
+    text = "".join(
+        p.extract_text() for p in PdfReader(io.BytesIO((await (await waiting.value).path()).read_bytes())).pages
+    )
+    assert "SEMENTARA" not in text and f"{api['totals']['net']:,}".replace(",", ".") in text
+    await page.goto(f"{url}/audit")
+    assert "month.close" in await page.locator("#audit").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "audit-id-desktop.png"), full_page=True)
+
+
 async def wait_until(check, timeout_s: float = 20) -> bool:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
@@ -252,6 +291,8 @@ TOURS = (
     ("biro", "charts", f"/charts?month={MONTH}"),
     ("biro", "devices", "/devices"),
     ("biro", "accounts", "/accounts"),
+    ("biro", "payroll", f"/payroll?month={MONTH}&unit=dir-1"),
+    ("biro", "audit", "/audit"),
     ("biro", "employee-month", f"/employees/{BUDI}/month?month={MONTH}"),
     ("biro", "error-404", "/employees/000/month"),
     ("ani", "approvals", "/approvals"),

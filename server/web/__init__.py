@@ -25,6 +25,8 @@ def install(app: web.Application) -> None:
     from server.web.errors import html_errors
     from server.web.excuse_routes import routes as excuse_routes
     from server.web.pages import routes as page_routes
+    from server.web.payroll_pages import routes as payroll_pages
+    from server.web.payroll_routes import routes as payroll_routes
     from server.web.user_routes import routes as user_routes
 
     app.middlewares.append(html_errors)
@@ -38,5 +40,7 @@ def install(app: web.Application) -> None:
     app.add_routes(activity_routes)
     app.add_routes(excuse_routes)
     app.add_routes(user_routes)
+    app.add_routes(payroll_routes)
+    app.add_routes(payroll_pages)
     app.add_routes(openapi_routes)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

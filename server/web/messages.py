@@ -46,6 +46,9 @@ SHARED_REASONS = (
     N_("month: expected YYYY-MM, got {value}"),
     N_("month: expected a year from 2000 to 2100, got {value}"),
     N_("invalid value: {detail}"),
+    # the payroll (server/payroll.py, scoring's allowance)
+    N_("{nip}: no grade held in {month}"),
+    N_("{nip}: no monthly result"),
 )
 
 # The titles of the policy presets (scoring/presets/*.toml), shown on the month page's explanation.

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "kinerja/v1"
@@ -276,13 +276,7 @@ class BatchAck:
     def from_json(cls, payload: bytes) -> BatchAck:
         body = _load_object(payload, 16 * 1024, "batch ack")
         _check_schema(body)
-        try:
-            status = AckStatus(_field(body, "status", str))
-        except ValueError:
-            raise ContractError(f"status: expected one of {[s.value for s in AckStatus]}") from None
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            raise ContractError("reason: expected a string or null")
+        status, reason = _ack_status_and_reason(body, AckStatus)
         return cls(
             batch_id=_field(body, "batch_id", str),
             status=status,
@@ -436,13 +430,7 @@ class BiometricAck:
     def from_json(cls, payload: bytes) -> BiometricAck:
         body = _load_object(payload, 16 * 1024, "biometric ack")
         _check_schema(body)
-        try:
-            status = BiometricAckStatus(_field(body, "status", str))
-        except ValueError:
-            raise ContractError(f"status: expected one of {[s.value for s in BiometricAckStatus]}") from None
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            raise ContractError("reason: expected a string or null")
+        status, reason = _ack_status_and_reason(body, BiometricAckStatus)
         retry = body.get("retry_after_s", 3600)
         if not isinstance(retry, int) or isinstance(retry, bool) or not 1 <= retry <= 7 * 86400:
             raise ContractError("retry_after_s: expected 1..604800 seconds")
@@ -655,6 +643,21 @@ def _anomaly_counts(value: Any) -> dict[str, int]:
 
 def _optional_time(text: Any, label: str = "time") -> datetime | None:
     return None if text is None else _aware_time(text, label)
+
+
+_Status = TypeVar("_Status", bound=StrEnum)
+
+
+def _ack_status_and_reason(body: dict[str, Any], statuses: type[_Status]) -> tuple[_Status, str | None]:
+    """An answer's `status` (one of `statuses`) and its optional `reason`, as every ack kind carries them."""
+    try:
+        status = statuses(_field(body, "status", str))
+    except ValueError:
+        raise ContractError(f"status: expected one of {[s.value for s in statuses]}") from None
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ContractError("reason: expected a string or null")
+    return status, reason
 
 
 def _load_object(payload: bytes, limit: int, what: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from tortoise.models import Model
 
 
 class Area(Model):
-    """A group of devices, e.g. a unit's offices; owned by a unit for who may manage it."""
+    """A group of devices, e.g. a unit's offices, owned by a unit for who may manage it."""
 
     code = fields.CharField(max_length=63, primary_key=True)
     name = fields.CharField(max_length=200)

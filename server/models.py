@@ -38,7 +38,7 @@ class Unit(Model):
 
 
 class Office(Model):
-    """A building with devices, in one of the three zones; its zone turns device wall time into instants."""
+    """A building with devices, in one of the three zones: its zone turns device wall time into instants."""
 
     code = fields.CharField(max_length=63, primary_key=True)
     name = fields.CharField(max_length=200)
@@ -111,7 +111,7 @@ class Gateway(Model):
 
 
 class Device(Model):
-    """A fingerprint device, known by its serial; telemetry fields are the gateway's last report.
+    """A fingerprint device, known by its serial: telemetry fields are the gateway's last report.
     `gateway_id` is the gateway it is registered to, set by an administrator (never by telemetry): only
     that gateway's punches and telemetry for this serial are taken."""
 

@@ -1,7 +1,7 @@
 """Areas (BioTime's area): a set of devices an employee may punch at, and who is assigned to each, with
 the PIN the centre gave them there (issue 18). Every device of an area holds exactly its members.
 
-No SQL migration ships for these yet: server/db.py creates the tables with generate_schemas(safe=True).
+Their tables are created and changed by the migrations in server/migrations (server/db.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Database models. Instants are stored in UTC with the office's UTC offset beside them, so a
 punch's local wall time (what the employee saw on the device) is always recoverable.
 
-The tables are created and changed by the versioned SQL in server/migrations (`kinerja server
-migrate`), not by tortoise's generate_schemas: a model change here needs a migration there.
+The tables are created and changed by tortoise's migrations in server/migrations (`kinerja server
+migrate`): a model change here needs a migration there, written by `tortoise -c server.db.TORTOISE_ORM
+makemigrations` (docs/server.md). Docstrings become table comments: no ';' in them (a test checks).
 """
 
 from __future__ import annotations

@@ -99,8 +99,7 @@ async def _sqlite_schema(connection: BaseDBAsyncClient) -> dict[str, Any]:
 def model_tables() -> dict[str, set[str]]:
     """Every model's table and its columns, as the models describe them."""
     return {
-        model._meta.db_table: set(model._meta.fields_db_projection.values())
-        for model in Tortoise.apps[APP].values()
+        model._meta.db_table: set(model._meta.fields_db_projection.values()) for model in Tortoise.apps[APP].values()
     }
 
 
@@ -164,7 +163,7 @@ async def build_legacy_database(connection: BaseDBAsyncClient, dialect: str) -> 
 def _value_for(field: fields.Field, related: dict[type[Model], Any]) -> Any:
     if field.reference is not None:  # the column of a foreign key: the referenced row's key
         target = field.reference.related_model
-        return None if target not in related else related[target]
+        return related.get(target)
     if getattr(field, "enum_type", None) is not None:
         return next(iter(field.enum_type)).value
     if isinstance(field, fields.CharField):
@@ -296,8 +295,13 @@ async def test_two_replicas_migrating_one_postgresql_database_at_once_are_serial
     env = {**os.environ, "KINERJA_DB_URL": postgres_url}
     runs = [
         await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "kinerja"), "server", "migrate", env=env, cwd=REPO,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            str(Path(sys.executable).parent / "kinerja"),
+            "server",
+            "migrate",
+            env=env,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         for _ in range(2)
     ]

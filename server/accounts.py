@@ -86,7 +86,7 @@ class UserAccount(Model):
 
 
 class WebSession(Model):
-    """A browser session; the cookie holds the token, the table its hash and the CSRF token."""
+    """A browser session: the cookie holds the token, the table its hash and the CSRF token."""
 
     token_hash = fields.CharField(max_length=64, primary_key=True)
     user: fields.ForeignKeyRelation[UserAccount] = fields.ForeignKeyField(

@@ -1,7 +1,7 @@
 """Areas (BioTime's area): a set of devices an employee may punch at, and who is assigned to each, with
 the PIN the centre gave them there (issue 18). Every device of an area holds exactly its members.
 
-No SQL migration ships for these yet: server/db.py creates the tables with generate_schemas(safe=True).
+Their tables are created and changed by the migrations in server/migrations (server/db.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from tortoise.models import Model
 
 
 class Area(Model):
-    """A group of devices, e.g. a unit's offices; owned by a unit for who may manage it."""
+    """A group of devices, e.g. a unit's offices, owned by a unit for who may manage it."""
 
     code = fields.CharField(max_length=63, primary_key=True)
     name = fields.CharField(max_length=200)

@@ -1,7 +1,7 @@
 """Tables of the centre's biometric store (issue 18): templates encrypted at rest, and the audit trail
 of every read and write of one. Templates are specific personal data under UU 27/2022.
 
-No SQL migration ships for these yet: server/db.py creates the tables with generate_schemas(safe=True).
+Their tables are created and changed by the migrations in server/migrations (server/db.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from tortoise.models import Model
 class BiometricTemplate(Model):
     """One template of one person's finger, face or palm, as a device family's format holds it.
 
-    `ciphertext` is AES-256-GCM (server/biometric_keys.py): a 12-byte nonce, then the sealed template;
-    the row's identity (unit, PIN, modality, index, format) is its associated data, so a ciphertext moved
-    to another row does not open. `key_id` names the key of the key file that sealed it; the key itself
+    `ciphertext` is AES-256-GCM (server/biometric_keys.py): a 12-byte nonce, then the sealed template.
+    The row's identity (unit, PIN, modality, index, format) is its associated data, so a ciphertext moved
+    to another row does not open. `key_id` names the key of the key file that sealed it, the key itself
     never enters the database. `size` is the plaintext's length, for pages that must never show bytes."""
 
     id = fields.BigIntField(primary_key=True)

@@ -1,21 +1,42 @@
-"""Opening and closing the database, and migrating its schema.
+"""Opening and closing the database, and migrating its schema with tortoise's own migrations.
 
-The schema is versioned SQL, one directory per dialect (server/migrations/postgres, .../sqlite), files
-named NNNN_what.sql and applied in order, each in one transaction, recorded in `schema_migration`.
-On PostgreSQL an advisory lock serialises replicas that migrate at the same moment.
-Models of other server modules that ship no migration yet get their tables from tortoise's
-generate_schemas(safe=True) after the migrations (CREATE ... IF NOT EXISTS: a no-op for migrated tables).
+Every table is created and changed by the migrations in server/migrations (one set for SQLite and
+PostgreSQL alike: tortoise writes each operation's DDL for the dialect at hand), recorded in tortoise's
+table `tortoise_migrations`. A model change gets its migration from `tortoise -c server.db.TORTOISE_ORM
+makemigrations` (docs/server.md). What the models cannot say (the punch table's partial index) is RunSQL
+inside a migration, so the tool still owns every table; nothing calls generate_schemas.
+
+All of a run happens in one transaction: a failed migration leaves the schema as it was. On PostgreSQL
+an advisory lock taken first serialises replicas that migrate at the same moment; the second finds the
+work done.
+
+Databases made before (hand-written SQL 0001-0004 recorded in `schema_migration`, the other modules'
+tables from generate_schemas) are adopted in place, not rebuilt. Detected by `schema_migration` present
+and `tortoise_migrations` absent, the old state is first verified (all four legacy versions applied,
+every table and column of 0001_initial present; tables of model modules newer than the database are
+created), then its differences from what 0001_initial creates are made explicit by `_bridge_legacy`,
+and 0001_initial is recorded as applied (later migrations then run as usual). Marking it applied, rather
+than replaying it, is the choice because the legacy tables hold the production rows: 0001 would have to
+drop or copy them, while the verified schema already has every table, column, key and lean index 0001
+creates. The bridge only renames the unique keys to the names tortoise derives (so a later generated
+migration that drops or alters one finds it) and drops the one index generate_schemas duplicated;
+column types, keys and rows are untouched. `schema_migration` is kept, as the record of the old history.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from importlib import resources
+import os
 from pathlib import Path
+from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
+from tortoise.migrations.executor import MigrationExecutor
+from tortoise.migrations.graph import MigrationKey
+from tortoise.migrations.recorder import MigrationRecorder
+from tortoise.migrations.schema_editor import BaseSchemaEditor
 from tortoise.transactions import in_transaction
 
 log = logging.getLogger(__name__)
@@ -30,27 +51,40 @@ MODELS = {
         "server.payroll_models",
     ]
 }
-MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 18 (no migrations yet)
+MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 18
+APP = "models"
+MIGRATIONS_MODULE = "server.migrations"
+MIGRATION_TABLE = "tortoise_migrations"
+INITIAL_MIGRATION = "0001_initial"
 
 # Any fixed number: the key of the advisory lock replicas take while migrating.
 _MIGRATION_LOCK_KEY = 0x4B494E45524A41
 
-_CREATE_MIGRATION_TABLE = (
-    'CREATE TABLE IF NOT EXISTS "schema_migration" ('
-    '"version" INT NOT NULL PRIMARY KEY, "name" VARCHAR(200) NOT NULL, "applied_at" VARCHAR(40) NOT NULL)'
-)
+LEGACY_TABLE = "schema_migration"
+LEGACY_VERSIONS = frozenset({1, 2, 3, 4})
+
+# What a legacy database has that 0001_initial names or builds differently (see the module docstring).
+# PostgreSQL: the unique keys get the names tortoise derives (a rename, no index is rebuilt), the digest's
+# unique index becomes the column's unique constraint (USING INDEX: the same index, renamed), and
+# pending_device loses the index on unit_code that generate_schemas added beside the hand-written one.
+# SQLite keeps the unique keys inline in the table (tortoise finds them by their columns when it rebuilds
+# a table), so only the duplicate index goes.
+_LEGACY_BRIDGE = {
+    "postgres": [
+        'ALTER TABLE "punch" RENAME CONSTRAINT "uid_punch_unit_device" TO "uid_punch_unit_co_869eeb"',
+        'ALTER TABLE "pending_device" RENAME CONSTRAINT "uid_pending_device_gateway_serial" TO'
+        ' "uid_pending_dev_gateway_e9b13e"',
+        'ALTER TABLE "held_batch" RENAME CONSTRAINT "uid_held_batch_gateway_batch" TO "uid_held_batch_gateway_2ed9e2"',
+        'ALTER TABLE "quarantined_message" ADD CONSTRAINT "quarantined_message_digest_key" UNIQUE USING INDEX'
+        ' "uid_quarantined_digest"',
+        'DROP INDEX IF EXISTS "idx_pending_device_unit"',
+    ],
+    "sqlite": ['DROP INDEX IF EXISTS "idx_pending_device_unit"'],
+}
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    def statements(self) -> list[str]:
-        # Our migration files end every statement with ';' at the end of a line and never inside a literal.
-        lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
-        return [part.strip() for part in "\n".join(lines).split(";\n") if part.strip().rstrip(";").strip()]
+class LegacySchemaError(RuntimeError):
+    """A database of the hand-written SQL era that cannot be adopted as it is; the message says why."""
 
 
 def dialect_of(db_url: str) -> str:
@@ -62,21 +96,14 @@ def dialect_of(db_url: str) -> str:
     raise ValueError(f"database URL {db_url.split('@')[-1]!r}: expected sqlite:// or postgres://")
 
 
-def migrations_for(dialect: str) -> list[Migration]:
-    folder = resources.files("server.migrations").joinpath(dialect)
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if not name.endswith(".sql"):
-            continue
-        version_text, _, rest = name.partition("_")
-        if not version_text.isdigit():
-            raise ValueError(f"migration {name!r}: file names start with a version number, e.g. 0002_what.sql")
-        found.append(Migration(int(version_text), rest.removesuffix(".sql"), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    if len({m.version for m in found}) != len(found):
-        raise ValueError(f"two {dialect} migrations share a version number")
-    return found
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    """The connection is named after its dialect: tortoise caches compiled INSERTs per connection name,
+    so a process that opens SQLite and then PostgreSQL (tests, the demo) must not share the name."""
+    dialect = dialect_of(db_url)
+    return {
+        "connections": {dialect: db_url},
+        "apps": {APP: tortoise_config_for(dialect)},
+    }
 
 
 async def open_database(db_url: str, *, create_schema: bool = True) -> TortoiseContext:
@@ -85,13 +112,7 @@ async def open_database(db_url: str, *, create_schema: bool = True) -> TortoiseC
     dialect = dialect_of(db_url)
     if dialect == "sqlite" and db_url != "sqlite://:memory:":
         Path(db_url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
-    # The connection is named after its dialect: tortoise caches compiled INSERTs per connection name,
-    # so a process that opens SQLite and then PostgreSQL (tests, the demo) must not share the name.
-    config = {
-        "connections": {dialect: db_url},
-        "apps": {"models": {"models": MODELS["models"], "default_connection": dialect}},
-    }
-    context = await Tortoise.init(config=config, _enable_global_fallback=True)
+    context = await Tortoise.init(config=tortoise_config(db_url), _enable_global_fallback=True)
     if create_schema:
         await migrate_schema(dialect)
     return context
@@ -101,33 +122,97 @@ async def close_database(context: TortoiseContext) -> None:
     await context.close_connections()
 
 
+class _Recorder(MigrationRecorder):
+    """tortoise's recorder, made safe inside one transaction: its own ensure_schema runs the DDL as a
+    script, which on SQLite commits whatever transaction is open."""
+
+    async def ensure_schema(self, schema_editor: BaseSchemaEditor) -> None:
+        statement = schema_editor._get_model_sql_data(self.model).table_sql
+        statement = statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1).strip().rstrip(";")
+        await self.connection.execute_query(statement)
+
+
 async def migrate_schema(dialect: str) -> list[str]:
-    """Apply every migration not applied yet; returns the names applied now."""
+    """Apply every migration not applied yet (adopting a legacy database first); returns the names
+    applied now, an adopted initial migration as "0001_initial (adopted)"."""
     applied_now: list[str] = []
     async with in_transaction(dialect) as tx:
         if dialect == "postgres":
             await tx.execute_query("SELECT pg_advisory_xact_lock($1)", [_MIGRATION_LOCK_KEY])
-        await tx.execute_query(_CREATE_MIGRATION_TABLE)
-        _, rows = await tx.execute_query('SELECT "version" FROM "schema_migration"')
-        done = {row["version"] for row in rows}
-        for migration in migrations_for(dialect):
-            if migration.version in done:
-                continue
-            for statement in migration.statements():
-                await tx.execute_query(statement)
-            placeholders = "$1, $2, $3" if dialect == "postgres" else "?, ?, ?"
-            await tx.execute_query(
-                f'INSERT INTO "schema_migration" ("version", "name", "applied_at") VALUES ({placeholders})',
-                [migration.version, migration.name, _now_text()],
-            )
-            applied_now.append(f"{migration.version:04d}_{migration.name}")
-            log.info("applied migration %04d_%s", migration.version, migration.name)
-    # Tables of models that have no migration yet (other modules); IF NOT EXISTS leaves ours alone.
-    await Tortoise.generate_schemas(safe=True)
+        legacy = await table_exists(tx, dialect, LEGACY_TABLE) and not await table_exists(tx, dialect, MIGRATION_TABLE)
+        executor = MigrationExecutor(tx, {APP: tortoise_config_for(dialect)})
+        recorder = _Recorder(tx, table_name=MIGRATION_TABLE)
+        executor.recorder = executor.loader.recorder = recorder
+        await recorder.ensure_schema(executor._schema_editor(atomic=False))
+        if legacy:
+            await _adopt_legacy(tx, dialect, executor)
+            applied_now.append(f"{INITIAL_MIGRATION} (adopted)")
+        plan = await executor.plan()
+        await executor.migrate()
+        for step in plan:
+            applied_now.append(step.migration.name)
+            log.info("applied migration %s", step.migration.name)
     return applied_now
 
 
-def _now_text() -> str:
-    from datetime import UTC, datetime
+def tortoise_config_for(dialect: str) -> dict[str, Any]:
+    """The one app's entry of the tortoise config."""
+    return {"models": MODELS["models"], "default_connection": dialect, "migrations": MIGRATIONS_MODULE}
 
-    return datetime.now(UTC).isoformat()
+
+async def table_exists(connection: BaseDBAsyncClient, dialect: str, table: str) -> bool:
+    if dialect == "postgres":
+        query = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+    else:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    _, rows = await connection.execute_query(query, [table])
+    return bool(rows)
+
+
+async def table_columns(connection: BaseDBAsyncClient, dialect: str, table: str) -> set[str]:
+    if dialect == "postgres":
+        query = (
+            "SELECT column_name AS name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = $1"
+        )
+        _, rows = await connection.execute_query(query, [table])
+    else:
+        _, rows = await connection.execute_query(f'PRAGMA table_info("{table}")')
+    return {row["name"] for row in rows}
+
+
+async def _adopt_legacy(tx: BaseDBAsyncClient, dialect: str, executor: MigrationExecutor) -> None:
+    _, rows = await tx.execute_query(f'SELECT "version" FROM "{LEGACY_TABLE}"')
+    versions = {int(row["version"]) for row in rows}
+    if versions != LEGACY_VERSIONS:
+        raise LegacySchemaError(
+            f"skema lama tercatat pada versi {sorted(versions)}, bukan 1-4: jalankan dulu `kinerja server migrate`"
+            " dari rilis sebelum migrasi tortoise / the legacy schema_migration records versions"
+            f" {sorted(versions)}, not 1-4: migrate with the release before tortoise migrations first"
+        )
+    await executor.loader.build_graph()
+    initial = MigrationKey(app_label=APP, name=INITIAL_MIGRATION)
+    state = await executor._project_state({initial})
+    editor = executor._schema_editor(atomic=True)
+    for app_label, model_name in sorted(state.models):
+        model = state.apps.get_model(app_label, model_name)
+        table = model._meta.db_table
+        if not await table_exists(tx, dialect, table):
+            # A model module newer than the database (main created its tables only when it started).
+            await editor.create_model(model)
+            log.info("legacy database: created table %s", table)
+            continue
+        missing = set(model._meta.fields_db_projection.values()) - await table_columns(tx, dialect, table)
+        if missing:
+            raise LegacySchemaError(
+                f"tabel {table} tidak punya kolom {sorted(missing)} / table {table} lacks columns {sorted(missing)}:"
+                " not the schema the legacy SQL and generate_schemas made"
+            )
+    for statement in _LEGACY_BRIDGE[dialect]:
+        await tx.execute_query(statement)
+    await executor.recorder.record_applied(APP, INITIAL_MIGRATION)
+    log.info("legacy database adopted: %s recorded as applied", INITIAL_MIGRATION)
+
+
+# For tortoise's own CLI (`tortoise -c server.db.TORTOISE_ORM makemigrations`, see docs/server.md).
+TORTOISE_ORM = tortoise_config(os.environ.get("KINERJA_DB_URL", "sqlite://var/kinerja.sqlite3"))

@@ -1,8 +1,9 @@
 """Database models. Instants are stored in UTC with the office's UTC offset beside them, so a
 punch's local wall time (what the employee saw on the device) is always recoverable.
 
-The tables are created and changed by the versioned SQL in server/migrations (`kinerja server
-migrate`), not by tortoise's generate_schemas: a model change here needs a migration there.
+The tables are created and changed by tortoise's migrations in server/migrations (`kinerja server
+migrate`): a model change here needs a migration there, written by `tortoise -c server.db.TORTOISE_ORM
+makemigrations` (docs/server.md). Docstrings become table comments: no ';' in them (a test checks).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Unit(Model):
 
 
 class Office(Model):
-    """A building with devices, in one of the three zones; its zone turns device wall time into instants."""
+    """A building with devices, in one of the three zones: its zone turns device wall time into instants."""
 
     code = fields.CharField(max_length=63, primary_key=True)
     name = fields.CharField(max_length=200)
@@ -111,7 +112,7 @@ class Gateway(Model):
 
 
 class Device(Model):
-    """A fingerprint device, known by its serial; telemetry fields are the gateway's last report.
+    """A fingerprint device, known by its serial: telemetry fields are the gateway's last report.
     `gateway_id` is the gateway it is registered to, set by an administrator (never by telemetry): only
     that gateway's punches and telemetry for this serial are taken."""
 

@@ -9,7 +9,7 @@ from tortoise.models import Model
 class MonthlyScore(Model):
     """What :func:`scoring.score_month` found for one employee in one month.
 
-    The figures are basis points (1 bp = 0.01 %) and minutes, as the scoring library computes them;
+    The figures are basis points (1 bp = 0.01 %) and minutes, as the scoring library computes them:
     ``explain`` is the library's explanation (days, punches, activities, rules), shown to the employee.
     ``digest`` fingerprints the explanation: a recomputation with the same inputs and policy gives the
     same digest and leaves the row untouched.

@@ -1,33 +1,349 @@
-"""Schema migrations on both databases: applied in order once, recorded, and a second run changes nothing."""
+"""Schema migrations by tortoise's own tool, on both databases.
+
+A fresh database gets every model's table from the migrations (nothing is left to generate_schemas); a
+second run changes nothing; a database made by the hand-written SQL of before (tests/fixtures/legacy_schema:
+the old 0001-0004 files and the DDL generate_schemas ran after them, both as main made them) is upgraded
+in place with every row kept and ends with the very schema a fresh database has; two replicas migrating
+one PostgreSQL database at the same moment are serialised.
+"""
 
 from __future__ import annotations
 
-from tortoise import Tortoise
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-from server.db import close_database, dialect_of, migrate_schema, migrations_for, open_database
+from tortoise import Tortoise, fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.models import Model
+
+from server.db import (
+    APP,
+    MIGRATION_TABLE,
+    close_database,
+    dialect_of,
+    migrate_schema,
+    open_database,
+    tortoise_config_for,
+)
+from tests.conftest import PG_ADMIN_URL
+
+REPO = Path(__file__).resolve().parent.parent
+LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_schema"
 
 
-async def test_migrations_apply_once_in_order_and_leave_the_schema_the_models_expect(db_url: str):
+# --- what a database looks like -----------------------------------------------------------------------
+
+
+async def schema_of(connection: BaseDBAsyncClient, dialect: str) -> dict[str, Any]:
+    """Tables with their columns (type, nullability), keys, indexes and foreign keys: what must be equal."""
+    if dialect == "postgres":
+        return await _pg_schema(connection)
+    return await _sqlite_schema(connection)
+
+
+async def _pg_schema(connection: BaseDBAsyncClient) -> dict[str, Any]:
+    _, columns = await connection.execute_query(
+        "SELECT table_name, column_name, data_type, is_nullable, character_maximum_length FROM"
+        " information_schema.columns WHERE table_schema = current_schema()"
+    )
+    _, constraints = await connection.execute_query(
+        "SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(c.oid) AS def FROM pg_constraint c"
+        " JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = current_schema()"
+    )
+    _, indexes = await connection.execute_query(
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+    )
+    tables: dict[str, set[tuple[Any, ...]]] = {}
+    for row in columns:
+        tables.setdefault(row["table_name"], set()).add(
+            (row["column_name"], row["data_type"], row["is_nullable"], row["character_maximum_length"])
+        )
+    return {
+        "tables": tables,
+        "constraints": {(row["tbl"], row["conname"], row["def"]) for row in constraints},
+        "indexes": {(row["tablename"], row["indexname"], row["indexdef"]) for row in indexes},
+    }
+
+
+async def _sqlite_schema(connection: BaseDBAsyncClient) -> dict[str, Any]:
+    _, rows = await connection.execute_query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    tables: dict[str, set[tuple[Any, ...]]] = {}
+    indexes: set[tuple[Any, ...]] = set()
+    foreign_keys: set[tuple[Any, ...]] = set()
+    for name in (row["name"] for row in rows):
+        _, info = await connection.execute_query(f'PRAGMA table_info("{name}")')
+        tables[name] = {(col["name"], col["type"].upper(), col["notnull"], col["pk"]) for col in info}
+        _, index_list = await connection.execute_query(f'PRAGMA index_list("{name}")')
+        for index in index_list:
+            _, index_columns = await connection.execute_query(f'PRAGMA index_info("{index["name"]}")')
+            columns = tuple(col["name"] for col in index_columns)
+            # A unique key's SQLite name is generated (sqlite_autoindex_...): what it covers is what counts.
+            label = "" if index["unique"] else index["name"]
+            indexes.add((name, columns, index["unique"], index["partial"], label))
+        _, fks = await connection.execute_query(f'PRAGMA foreign_key_list("{name}")')
+        foreign_keys |= {(name, fk["from"], fk["table"], fk["to"], fk["on_delete"]) for fk in fks}
+    return {"tables": tables, "indexes": indexes, "foreign_keys": foreign_keys}
+
+
+def model_tables() -> dict[str, set[str]]:
+    """Every model's table and its columns, as the models describe them."""
+    return {
+        model._meta.db_table: set(model._meta.fields_db_projection.values()) for model in Tortoise.apps[APP].values()
+    }
+
+
+async def rows_of(connection: BaseDBAsyncClient, tables: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found = {}
+    for table in tables:
+        rows = await connection.execute_query_dict(f'SELECT * FROM "{table}"')
+        found[table] = sorted((dict(row) for row in rows), key=repr)
+    return found
+
+
+# --- databases for a test ------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def another_database(db_url: str, tmp_path: Path, label: str) -> AsyncIterator[str]:
+    """One more fresh database of the same dialect (the fixture gives one)."""
+    if dialect_of(db_url) == "sqlite":
+        yield f"sqlite://{tmp_path / f'{label}.sqlite3'}"
+        return
+    import asyncpg
+
+    name = f"kinerja_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield urlsplit(PG_ADMIN_URL)._replace(path=f"/{name}").geturl()
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def build_legacy_database(connection: BaseDBAsyncClient, dialect: str) -> None:
+    """What main did on every start: the versioned SQL in one transaction, recorded in schema_migration
+    (statements split at ';' ending a line), then generate_schemas(safe=True) run as one script."""
+    placeholders = "$1, $2, $3" if dialect == "postgres" else "?, ?, ?"
+    await connection.execute_query(
+        'CREATE TABLE IF NOT EXISTS "schema_migration" ('
+        '"version" INT NOT NULL PRIMARY KEY, "name" VARCHAR(200) NOT NULL, "applied_at" VARCHAR(40) NOT NULL)'
+    )
+    for path in sorted((LEGACY / dialect).glob("000*.sql")):
+        text = path.read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+        for statement in "\n".join(lines).split(";\n"):
+            if statement.strip().rstrip(";").strip():
+                await connection.execute_query(statement.strip())
+        version, _, name = path.stem.partition("_")
+        await connection.execute_query(
+            f'INSERT INTO "schema_migration" ("version", "name", "applied_at") VALUES ({placeholders})',
+            [int(version), name, datetime.now(UTC).isoformat()],
+        )
+    await connection.execute_script((LEGACY / dialect / "generate_schemas.sql").read_text(encoding="utf-8"))
+
+
+def _value_for(field: fields.Field, related: dict[type[Model], Any]) -> Any:
+    if field.reference is not None:  # the column of a foreign key: the referenced row's key
+        target = field.reference.related_model
+        return related.get(target)
+    if getattr(field, "enum_type", None) is not None:
+        return next(iter(field.enum_type)).value
+    if isinstance(field, fields.CharField):
+        return f"v-{field.model_field_name}"[: field.max_length]
+    if isinstance(field, fields.TextField):
+        return "teks; with a semicolon"
+    if isinstance(field, fields.BooleanField):
+        return True
+    if isinstance(field, fields.SmallIntField | fields.IntField | fields.BigIntField):
+        return 7
+    if isinstance(field, fields.FloatField):
+        return 1.5
+    if isinstance(field, fields.DatetimeField):
+        return datetime(2026, 3, 4, 1, 2, 3, tzinfo=UTC)
+    if isinstance(field, fields.DateField):
+        return date(2026, 3, 4)
+    if isinstance(field, fields.JSONField):
+        return {"k": [1, 2]}
+    if isinstance(field, fields.BinaryField):
+        return b"\x00\x01bin"
+    raise AssertionError(f"no sample value for {type(field).__name__}: extend _value_for")
+
+
+async def insert_a_row_everywhere() -> None:
+    """One row in every model's table, referenced rows first (self-references left empty)."""
+    models = list(Tortoise.apps[APP].values())
+    keys: dict[type[Model], Any] = {}
+    while len(keys) < len(models):
+        progressed = False
+        for model in models:
+            if model in keys:
+                continue
+            meta = model._meta
+            sources = [meta.fields_map[name] for name in meta.fields_db_projection]
+            needs = {f.reference.related_model for f in sources if f.reference is not None and not f.null}
+            if not needs <= set(keys):
+                continue
+            values = {
+                f.model_field_name: _value_for(f, keys)
+                for f in sources
+                if not (f.pk and getattr(f, "generated", False))
+            }
+            row = await model.create(**values)
+            keys[model] = row.pk
+            progressed = True
+        assert progressed, "foreign keys in a circle: cannot order the sample rows"
+
+
+# --- the tests -----------------------------------------------------------------------------------------
+
+
+async def test_a_fresh_database_gets_every_model_table_from_the_migrations_and_a_second_run_is_a_no_op(
+    db_url: str,
+) -> None:
     dialect = dialect_of(db_url)
-    versions = [m.version for m in migrations_for(dialect)]
-    assert versions == sorted(versions) and versions[:2] == [1, 2]
-    assert [m.version for m in migrations_for("sqlite")] == [m.version for m in migrations_for("postgres")]
     context = await open_database(db_url, create_schema=False)
     try:
-        applied = await migrate_schema(dialect)
-        assert [int(name[:4]) for name in applied] == versions
-        assert await migrate_schema(dialect) == []
         connection = Tortoise.get_connection(dialect)
-        _, rows = await connection.execute_query('SELECT "version" FROM "schema_migration" ORDER BY "version"')
-        assert [row["version"] for row in rows] == versions
-        # 0002 dropped the redundant index and generate_schemas (for other modules' models) did not bring it back.
-        if dialect == "postgres":
-            _, rows = await connection.execute_query("SELECT indexname FROM pg_indexes WHERE tablename = 'punch'")
-        else:
-            _, rows = await connection.execute_query(
-                "SELECT name AS indexname FROM sqlite_master WHERE tbl_name = 'punch'"
-            )
-        names = {row["indexname"] for row in rows}
-        assert "idx_punch_unmapped" in names and "idx_punch_unit_co_9e0230" not in names
+        applied = await migrate_schema(dialect)
+        assert applied[0] == "0001_initial" and "(adopted)" not in " ".join(applied)
+        schema = await schema_of(connection, dialect)
+        for table, columns in model_tables().items():
+            assert table in schema["tables"], f"no migration creates {table}"
+            assert {column[0] for column in schema["tables"][table]} == columns, table
+        assert set(schema["tables"]) == set(model_tables()) | {MIGRATION_TABLE}
+        # The lean punch indexes (the old 0002): the partial one, and no index on unit_code alone.
+        punch_indexes = {row[1] if dialect == "postgres" else row[4] for row in schema["indexes"] if row[0] == "punch"}
+        assert "idx_punch_unmapped" in punch_indexes and "idx_punch_unit_co_9e0230" not in punch_indexes
+        assert await migrate_schema(dialect) == []
+        assert await schema_of(connection, dialect) == schema
+        # Models and migrations agree: a model changed without `makemigrations` fails here.
+        detector = MigrationAutodetector(Tortoise.apps, {APP: tortoise_config_for(dialect)})
+        assert await detector.changes() == []
     finally:
         await close_database(context)
+
+
+async def test_a_database_made_by_the_hand_written_sql_is_upgraded_in_place_with_every_row_kept(
+    db_url: str, tmp_path: Path
+) -> None:
+    dialect = dialect_of(db_url)
+    context = await open_database(db_url, create_schema=False)
+    try:
+        connection = Tortoise.get_connection(dialect)
+        await build_legacy_database(connection, dialect)
+        await insert_a_row_everywhere()
+        tables = sorted(model_tables())
+        before = await rows_of(connection, tables)
+        assert all(before[table] for table in tables), "a table without a sample row"
+        applied = await migrate_schema(dialect)
+        assert applied[0] == "0001_initial (adopted)"
+        assert await rows_of(connection, tables) == before
+        upgraded = await schema_of(connection, dialect)
+        assert await migrate_schema(dialect) == []
+        _, legacy_rows = await connection.execute_query('SELECT "version" FROM "schema_migration"')
+        assert sorted(row["version"] for row in legacy_rows) == [1, 2, 3, 4]  # the old history is kept
+    finally:
+        await close_database(context)
+    async with another_database(db_url, tmp_path, "fresh") as fresh_url:
+        context = await open_database(fresh_url)
+        try:
+            fresh = await schema_of(Tortoise.get_connection(dialect), dialect)
+        finally:
+            await close_database(context)
+    upgraded["tables"].pop("schema_migration")
+    if dialect == "postgres":
+        upgraded["constraints"] = {c for c in upgraded["constraints"] if c[0] != "schema_migration"}
+        upgraded["indexes"] = {i for i in upgraded["indexes"] if i[0] != "schema_migration"}
+    else:
+        upgraded["indexes"] = {i for i in upgraded["indexes"] if i[0] != "schema_migration"}
+    for part in fresh:
+        assert upgraded[part] == fresh[part], part
+
+
+async def test_a_legacy_database_missing_a_newer_module_table_gets_it_created(db_url: str) -> None:
+    dialect = dialect_of(db_url)
+    context = await open_database(db_url, create_schema=False)
+    try:
+        connection = Tortoise.get_connection(dialect)
+        await build_legacy_database(connection, dialect)
+        await connection.execute_query('DROP TABLE "device_sync_command"')  # as if made before issue 18
+        assert (await migrate_schema(dialect))[0] == "0001_initial (adopted)"
+        assert "device_sync_command" in (await schema_of(connection, dialect))["tables"]
+    finally:
+        await close_database(context)
+
+
+async def test_two_replicas_migrating_one_postgresql_database_at_once_are_serialised(postgres_url: str) -> None:
+    env = {**os.environ, "KINERJA_DB_URL": postgres_url}
+    runs = [
+        await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "kinerja"),
+            "server",
+            "migrate",
+            env=env,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    results = [await run.communicate() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    assert all(b"schema is up to date" in out for out, _ in results)
+    context = await open_database(postgres_url, create_schema=False)
+    try:
+        connection = Tortoise.get_connection("postgres")
+        _, rows = await connection.execute_query(f'SELECT "app", "name" FROM "{MIGRATION_TABLE}"')
+        names = [row["name"] for row in rows]
+        assert names.count("0001_initial") == 1 and len(names) == len(set(names))
+        assert await migrate_schema("postgres") == []
+    finally:
+        await close_database(context)
+
+
+def test_no_model_description_holds_a_semicolon() -> None:
+    """tortoise splits SQLite DDL at every ';' while migrating in a transaction, comments included: a model
+    docstring or field description with one breaks the CREATE TABLE it becomes a comment of."""
+    import importlib
+
+    from server.db import MODELS
+
+    found = []
+    for module_name in MODELS["models"]:
+        module = importlib.import_module(module_name)
+        for value in vars(module).values():
+            if not (isinstance(value, type) and issubclass(value, Model) and value.__module__ == module_name):
+                continue
+            texts = [value._meta.table_description or "", value.__doc__ or ""]
+            texts += [field.description or "" for field in value._meta.fields_map.values()]
+            found += [f"{module_name}.{value.__name__}: {text!r}" for text in texts if ";" in text]
+    assert found == []
+
+
+def test_nothing_calls_generate_schemas_at_run_time() -> None:
+    offenders = []
+    for folder in ("server", "kinerja", "gateway", "tests"):
+        for path in (REPO / folder).rglob("*.py"):
+            if path.name == Path(__file__).name:
+                continue
+            if "generate_schemas(" in path.read_text(encoding="utf-8"):
+                offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from tortoise.expressions import Q
 
-from server.accounts import Role, UserAccount, find_api_token_user, find_session
+from server.services.accounts import Role, UserAccount, find_api_token_user, find_session
 
 SESSION_COOKIE = "kinerja_session"
 LOGIN_CSRF_COOKIE = "kinerja_login_csrf"
@@ -210,7 +210,7 @@ class LoginThrottle:
 
     @staticmethod
     def _db() -> tuple[Any, Callable[[int], str]]:
-        from server.accounts import LoginWindow
+        from server.services.accounts import LoginWindow
 
         client = LoginWindow._meta.db
         postgres = client.capabilities.dialect == "postgres"

@@ -8,7 +8,7 @@ every string a request carries — query names and values, path parameters, JSON
 values, at any depth), form fields and CSV/text bodies — before any handler or access check runs, and
 answers 400 with the field and the reason, in the caller's language (Indonesian unless the account
 says English). Values longer than their own column but under MAX_TEXT are refused by the model's
-validation (server/web/errors.py), also as a 400, with `column_too_long` below.
+validation (server/pages/errors.py), also as a 400, with `column_too_long` below.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from server import models
 from server.auth import PRINCIPAL, Forbidden, Principal, Scope, request_scope
+from server.models import Employee
 from server.services.accounts import Role
 
 log = logging.getLogger(__name__)
@@ -154,8 +156,6 @@ async def authorize(request: web.Request, handler: Handler) -> web.StreamRespons
 async def _check_path(request: web.Request, scope: Scope) -> None:
     match = request.match_info
     if (nip := match.get("nip")) is not None:
-        from server.models import Employee
-
         unit = await Employee.filter(nip=nip).values_list("unit_id", flat=True)
         if not unit or not scope.sees_employee(nip, unit[0]):
             raise NotInScope("employee")
@@ -166,7 +166,6 @@ async def _check_path(request: web.Request, scope: Scope) -> None:
 
 
 async def _sees_gateway(scope: Scope, gateway_id: str) -> bool:
-    from server import models
 
     if not scope.devices:
         return False

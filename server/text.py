@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server.auth import PRINCIPAL
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # The longest text column is a TextField (evidence, notes); nothing a person types is longer than this.
@@ -96,7 +98,6 @@ def _printable(field: str) -> str:
 
 
 def _language(request: web.Request) -> str | None:
-    from server.auth import PRINCIPAL
 
     principal = request.get(PRINCIPAL)
     return principal.language if principal is not None else None

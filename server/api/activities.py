@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.access import PERSONNEL
+from server.api.http import json_body, page_params
 from server.auth import request_scope, require_role
 from server.errors import Invalid
 from server.services.accounts import Role
@@ -17,7 +18,6 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/activities")
 async def api_list_claims(request: web.Request) -> web.Response:
     require_role(request, *PERSONNEL)
-    from server.api.http import page_params
 
     limit, offset = page_params(request)
     query = await claims_query(await request_scope(request), request.query)
@@ -32,7 +32,6 @@ async def api_list_claims(request: web.Request) -> web.Response:
 @routes.post("/api/v1/activities")
 async def api_record_claim(request: web.Request) -> web.Response:
     """The caller's own activity: {"activity", "date": "YYYY-MM-DD", "start": "HH:MM", "quantity", "evidence"}."""
-    from server.api.http import json_body
 
     principal = require_role(request, *PERSONNEL)
     row = await record(principal, await json_body(request))
@@ -43,7 +42,6 @@ async def api_record_claim(request: web.Request) -> web.Response:
 async def api_decide(request: web.Request) -> web.Response:
     """A supervisor's decision on subordinates' submitted claims, all or none:
     {"claim_ids": [...], "decision": "approve" | "reject", "reason": "..."}."""
-    from server.api.http import json_body
 
     principal = require_role(request, Role.SUPERVISOR)
     body = await json_body(request)
@@ -60,7 +58,6 @@ async def api_decide(request: web.Request) -> web.Response:
 @routes.post("/api/v1/activities/{claim_id}/resubmit")
 async def api_resubmit(request: web.Request) -> web.Response:
     """The caller's corrected claim after a correction request: {"quantity"?, "evidence"?}."""
-    from server.api.http import json_body
 
     principal = require_role(request, *PERSONNEL)
     body = await json_body(request)

@@ -16,7 +16,22 @@ from aiohttp import web
 
 from server.access import RULES, Rule
 from server.api.http import json_body
-from server.api.openapi import PATH_PROVIDERS
+from server.api.openapi import (
+    CODE,
+    DEVICE_SERIAL,
+    NAME,
+    NIP,
+    NIP_TEXT,
+    OBJECT,
+    PATH_PROVIDERS,
+    SLUG,
+    _errors,
+    _fields,
+    _get,
+    _ok,
+    _param,
+    _post,
+)
 from server.api.registry import command_json
 from server.area_models import Area, AreaDevice, AreaMember, DeviceSyncCommand
 from server.auth import PRINCIPAL
@@ -250,21 +265,6 @@ async def _after_enrolment(consumer: Any, nip: str) -> None:
 
 def documentation() -> dict[str, Any]:
     """The OpenAPI paths of these routes (server/api/openapi.py PATH_PROVIDERS)."""
-    from server.api.openapi import (
-        CODE,
-        DEVICE_SERIAL,
-        NAME,
-        NIP,
-        NIP_TEXT,
-        OBJECT,
-        SLUG,
-        _errors,
-        _fields,
-        _get,
-        _ok,
-        _param,
-        _post,
-    )
 
     area = _param("area", "an area code", {"type": "string", "maxLength": 63}, "path")
     serial = _param("serial", "the device serial", DEVICE_SERIAL, "path")

@@ -11,15 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from scoring import InputError
+from scoring import WEEKDAY_NAMES, InputError
 from server.access import PERSONNEL, RECAP_ROLES
 from server.api.http import download, json_body, page_params
 from server.auth import principal_of, request_scope, require_role
 from server.errors import Invalid, NotFound
 from server.models import Employee
-from server.services.accounts import issue_api_token
-from server.services.attendance import WIB, NotVisible, employee_in_scope, json_time, subtree_filter
-from server.services.month import CODES, month_view, parse_month, recap
+from server.services.accounts import UserAccount, issue_api_token
+from server.services.attendance import WIB, NotVisible, employee_in_scope, json_time, subtree_filter, unit_zones
+from server.services.exports import XLSX_TYPE, recap_csv, recap_xlsx
+from server.services.month import CODES, month_view, parse_month, policy_for, recap
 from server.services.today import today_view
 
 routes = web.RouteTableDef()
@@ -59,7 +60,6 @@ async def create_token(request: web.Request) -> web.Response:
     name = body.get("name")
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
         raise Invalid("name: expected a label of 1-100 characters")
-    from server.services.accounts import UserAccount
 
     user = await UserAccount.get(id=principal.user_id)
     return web.json_response({"name": name.strip(), "token": await issue_api_token(user, name.strip())}, status=201)
@@ -145,7 +145,6 @@ async def monthly_results(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/exports/recap.csv")
 async def export_recap_csv(request: web.Request) -> web.Response:
-    from server.services.exports import recap_csv
 
     month, rows = await recap_rows(request)
     return download(recap_csv(rows, month), f"rekap-{month:%Y-%m}.csv", "text/csv; charset=utf-8")
@@ -153,7 +152,6 @@ async def export_recap_csv(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/exports/recap.xlsx")
 async def export_recap_xlsx(request: web.Request) -> web.Response:
-    from server.services.exports import XLSX_TYPE, recap_xlsx
 
     month, rows = await recap_rows(request)
     return download(recap_xlsx(rows, month), f"rekap-{month:%Y-%m}.xlsx", XLSX_TYPE)
@@ -198,9 +196,6 @@ async def today(request: web.Request) -> web.Response:
 async def policy_in_force(request: web.Request) -> web.Response:
     """The attendance policy in force (for a unit's office zone with ?unit=): hours per weekday, grace,
     the TL/PSW/TK tables, the excuse kinds."""
-    from scoring import WEEKDAY_NAMES
-    from server.services.attendance import unit_zones
-    from server.services.month import policy_for
 
     principal_of(request)
     unit = request.query.get("unit")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.api.http import json_body, page_params
 from server.auth import request_scope, require_role
 from server.services.accounts import Role
 from server.services.excuses import day_param, excuse_json, record_excuse, visible_excuses
@@ -16,7 +17,6 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/excuses")
 async def list_excuses(request: web.Request) -> web.Response:
     """Excused days in scope. Filters: nip, from, to (days the excuse overlaps)."""
-    from server.api.http import page_params
 
     require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE)
     limit, offset = page_params(request)
@@ -36,7 +36,6 @@ async def list_excuses(request: web.Request) -> web.Response:
 @routes.post("/api/v1/excuses")
 async def post_excuse(request: web.Request) -> web.Response:
     """{"nip", "kind": one of the policy's excuse kinds, "first_day", "last_day", "note"}."""
-    from server.api.http import json_body
 
     row = await record_excuse(request, await json_body(request))
     return web.json_response(excuse_json(row), status=201)

@@ -10,8 +10,9 @@ from typing import Any
 from aiohttp import web
 
 import server.api.payroll_openapi  # noqa: F401  (documents these routes in the OpenAPI document)
+from server.api.http import download, json_body, page_params
 from server.auth import request_scope, require_role
-from server.errors import Conflict, Invalid
+from server.errors import Conflict, Invalid, NotFound
 from server.models import Employee, Unit
 from server.payroll_models import AuditEntry, EmployeeGrade, UnitSignatory
 from server.services.accounts import Role
@@ -22,6 +23,7 @@ from server.services.payroll import (
     PayLine,
     PayrollConflict,
     PayrollSheet,
+    close_month,
     correct_line,
     explained_month,
     record_audit,
@@ -29,6 +31,7 @@ from server.services.payroll import (
     sheet_for,
     signatories,
 )
+from server.services.payroll_exports import XLSX_TYPE, payroll_csv, payroll_pdf, payroll_xlsx
 
 routes = web.RouteTableDef()
 PAYROLL_ROLES = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
@@ -44,7 +47,6 @@ def _month(text: object) -> date:
 
 
 async def _unit_in_scope(request: web.Request, code: object) -> Unit:
-    from server.errors import NotFound
 
     if not isinstance(code, str) or not code:
         raise Invalid("unit: expected a unit code")
@@ -99,7 +101,6 @@ def sheet_json(sheet: PayrollSheet) -> dict[str, Any]:
 
 
 async def _employee(request: web.Request, nip: str) -> Employee:
-    from server.errors import NotFound
 
     try:
         return await employee_in_scope(await request_scope(request), nip)
@@ -131,7 +132,6 @@ async def list_grades(request: web.Request) -> web.Response:
 @routes.post("/api/v1/employees/{nip}/grades")
 async def add_grade(request: web.Request) -> web.Response:
     """From `from` on the employee holds `grade` with `status`; the grade held before ends the day before."""
-    from server.api.http import json_body
 
     principal = require_role(request, Role.BUREAU_ADMIN)
     employee = await _employee(request, request.match_info["nip"])
@@ -164,8 +164,6 @@ async def get_payroll(request: web.Request) -> web.Response:
 @routes.post("/api/v1/payroll/close")
 async def close_payroll(request: web.Request) -> web.Response:
     """Close a unit-month: its payroll lines are frozen; later changes are recorded corrections."""
-    from server.api.http import json_body
-    from server.services.payroll import close_month
 
     principal = require_role(request, Role.BUREAU_ADMIN)
     body = await json_body(request)
@@ -182,8 +180,6 @@ async def close_payroll(request: web.Request) -> web.Response:
 @routes.post("/api/v1/payroll/corrections")
 async def correct_payroll(request: web.Request) -> web.Response:
     """A late change to a closed month: the employee's line recomputed now, with who, when and why."""
-    from server.api.http import json_body
-    from server.errors import NotFound
 
     principal = require_role(request, Role.BUREAU_ADMIN)
     body = await json_body(request)
@@ -216,7 +212,6 @@ SIGNATORY_FIELDS = ("head_name", "head_nip", "head_title", "treasurer_name", "tr
 @routes.post("/api/v1/units/{code}/signatories")
 async def set_signatories(request: web.Request) -> web.Response:
     """Who signs the unit's payroll report (the unit head and the treasurer) and the office heading."""
-    from server.api.http import json_body
 
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     unit = await _unit_in_scope(request, request.match_info["code"])
@@ -253,8 +248,6 @@ def _filename(sheet: PayrollSheet, extension: str) -> str:
 
 @routes.get("/api/v1/exports/payroll.csv")
 async def payroll_csv_export(request: web.Request) -> web.Response:
-    from server.api.http import download
-    from server.services.payroll_exports import payroll_csv
 
     sheet, signatory, unit, _ = await _report(request)
     return download(payroll_csv(sheet, signatory, unit.name), _filename(sheet, "csv"), "text/csv; charset=utf-8")
@@ -262,8 +255,6 @@ async def payroll_csv_export(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/exports/payroll.xlsx")
 async def payroll_xlsx_export(request: web.Request) -> web.Response:
-    from server.api.http import download
-    from server.services.payroll_exports import XLSX_TYPE, payroll_xlsx
 
     sheet, signatory, unit, _ = await _report(request)
     return download(payroll_xlsx(sheet, signatory, unit.name), _filename(sheet, "xlsx"), XLSX_TYPE)
@@ -271,8 +262,6 @@ async def payroll_xlsx_export(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/exports/payroll.pdf")
 async def payroll_pdf_export(request: web.Request) -> web.Response:
-    from server.api.http import download
-    from server.services.payroll_exports import payroll_pdf
 
     sheet, signatory, unit, _ = await _report(request)
     return download(payroll_pdf(sheet, signatory, unit.name), _filename(sheet, "pdf"), "application/pdf")
@@ -281,7 +270,6 @@ async def payroll_pdf_export(request: web.Request) -> web.Response:
 @routes.get("/api/v1/audit")
 async def audit_trail(request: web.Request) -> web.Response:
     """What users changed, newest first (the bureau administrator's)."""
-    from server.api.http import page_params
 
     require_role(request, Role.BUREAU_ADMIN)
     limit, offset = page_params(request)

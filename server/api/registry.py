@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from server.api.http import MAX_PAGE, int_param, json_body
+from server.api.openapi import COMMAND_ARGS
 from server.context import CONSUMER, DIALECT
 from server.errors import Conflict, Invalid, NotFound
 from server.models import Device, DevicePin, Employee, Gateway, GatewayCommand, Office, PendingDevice, Unit
@@ -434,7 +435,6 @@ def command_json(command: GatewayCommand) -> dict[str, Any]:
 
 def _args_problem(args: dict[str, Any]) -> str | None:
     """What in a command's args breaks the document's COMMAND_ARGS (names, types, lengths, patterns)."""
-    from server.api.openapi import COMMAND_ARGS
 
     for name, value in args.items():
         schema = COMMAND_ARGS["properties"].get(name)

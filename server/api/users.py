@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.api.http import json_body, page_params
 from server.auth import request_scope, require_role
 from server.services.accounts import Role, UserAccount
 from server.services.users import FIELDS, create_account, disable_account, manages, user_json
@@ -14,7 +15,6 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/users")
 async def list_users(request: web.Request) -> web.Response:
-    from server.api.http import page_params
 
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     limit, offset = page_params(request)
@@ -29,7 +29,6 @@ async def list_users(request: web.Request) -> web.Response:
 @routes.post("/api/v1/users")
 async def post_user(request: web.Request) -> web.Response:
     """{"username", "password", "role", "unit"?, "nip"?, "name"?, "language"?}"""
-    from server.api.http import json_body
 
     require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     body = await json_body(request)

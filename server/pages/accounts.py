@@ -6,6 +6,8 @@ from aiohttp import web
 
 from server.auth import request_scope, require_role
 from server.errors import DomainError, page_message
+from server.models import Unit
+from server.pages.render import render
 from server.services.accounts import Role, UserAccount
 from server.services.users import FIELDS, UNIT_ADMIN_MAY_CREATE, create_account, disable_account, manages, user_json
 
@@ -14,8 +16,6 @@ routes = web.RouteTableDef()
 
 @routes.get("/accounts")
 async def accounts_page(request: web.Request) -> web.Response:
-    from server.models import Unit
-    from server.pages.render import render
 
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     scope = await request_scope(request)

@@ -18,6 +18,7 @@ from server.errors import Conflict, DomainError, Invalid, page_message
 from server.models import Employee
 from server.pages.render import render
 from server.services.accounts import Role
+from server.services.activities import catalogue
 from server.services.attendance import WIB, unit_zones
 from server.services.claims import claim_json, decide_claims, merge_flags, record, resubmit_claim
 
@@ -37,7 +38,6 @@ async def resubmit_page(request: web.Request) -> web.Response:
 
 @routes.get("/activities")
 async def activities_page(request: web.Request) -> web.Response:
-    from server.services.activities import catalogue
 
     principal = require_role(request, *PERSONNEL)
     if not principal.employee_nip:

@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from tortoise.exceptions import ValidationError
 
-from server.auth import is_api
+from server.auth import PRINCIPAL, is_api
 from server.errors import DomainError, Invalid, page_message
 from server.i18n import N_
 from server.pages.render import render
+from server.text import message
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,8 +55,6 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _invalid_value(request: web.Request, exc: ValidationError) -> str:
-    from server.auth import PRINCIPAL
-    from server.text import message
 
     principal = request.get(PRINCIPAL)
     return message(principal.language if principal else None, "column_too_long", detail=exc)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from server import models
 from server.access import COMMAND_ROLES, DEVICE_ROLES, PERSONNEL, RECAP_ROLES
 from server.auth import (
     LOGIN_CSRF_COOKIE,
@@ -22,8 +23,9 @@ from server.auth import (
     set_session_cookie,
 )
 from server.context import CONSUMER
-from server.i18n import N_, Formats
-from server.models import Employee
+from server.i18n import N_, Formats, translate
+from server.models import Employee, Gateway, Unit
+from server.pages.charts import MonthFigures, comparison_bars, grouped_bars, month_columns
 from server.pages.render import language_of, render
 from server.services.accounts import Role, authenticate_password, end_session, start_session
 from server.services.attendance import (
@@ -37,6 +39,7 @@ from server.services.attendance import (
     unit_zones,
 )
 from server.services.commands import send_command
+from server.services.excuses import excuse_kinds
 from server.services.month import (
     CODES,
     band_words,
@@ -52,6 +55,7 @@ from server.services.month import (
     results_for,
 )
 from server.services.today import today_view, tree_rollup
+from wire.contract import CommandAction
 
 routes = web.RouteTableDef()
 
@@ -84,7 +88,6 @@ def _month_or_400(request: web.Request) -> date:
 
 async def unit_names() -> dict[str, str]:
     """Every unit's name by its code: pages show units by name, the code beside it as a hint."""
-    from server.models import Unit
 
     return dict(await Unit.all().values_list("code", "name"))
 
@@ -121,8 +124,6 @@ def _login_page(request: web.Request, error: str | None, status: int = 200) -> w
 
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.Response:
-    from server.i18n import translate
-    from server.pages.render import language_of
 
     form = await request.post()
     await check_csrf(request, request.cookies.get(LOGIN_CSRF_COOKIE, ""))
@@ -262,7 +263,6 @@ async def my_month(request: web.Request) -> web.Response:
 
 @routes.get("/employees/{nip}/month")
 async def employee_month_page(request: web.Request) -> web.Response:
-    from server.services.excuses import excuse_kinds
 
     principal = require_role(request, *PERSONNEL)
     month = _month_or_400(request)
@@ -299,7 +299,6 @@ async def charts(request: web.Request) -> web.Response:
     """Lateness, early leave and absence of the month: per unit, per weekday, day by day, and the units
     compared by their share of working days on time. Days still to come are not counted (today
     included: it counts once it has passed, as in the recap)."""
-    from server.pages.charts import MonthFigures, comparison_bars, grouped_bars, month_columns
 
     require_role(request, *RECAP_ROLES)
     month = _month_or_400(request)
@@ -339,7 +338,6 @@ async def devices_page(request: web.Request) -> web.Response:
     principal = require_role(request, *DEVICE_ROLES)
     gateways = await gateways_in_scope(await request_scope(request))
     commands: dict[str, list[Any]] = {}
-    from server import models
 
     if (record := getattr(models, "GatewayCommand", None)) is not None and gateways:
         recent = await record.filter(gateway_id__in=[g.gateway_id for g in gateways]).order_by("-created_at").limit(100)
@@ -389,8 +387,6 @@ async def devices_command(request: web.Request) -> web.Response:
 async def _send_command(request: web.Request, gateway_id: str, action: str, args: dict[str, Any]) -> None:
     """Through the registry's command path (recorded, published on the gateway's command topic), for a
     gateway inside the caller's scope only."""
-    from server.models import Gateway
-    from wire.contract import CommandAction
 
     visible = {g.gateway_id for g in await gateways_in_scope(await request_scope(request))}
     gateway = await Gateway.get_or_none(gateway_id=gateway_id) if gateway_id in visible else None

@@ -36,6 +36,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from tortoise import fields
 from tortoise.models import Model
 
+from server.models import Employee, Unit
+
 MIN_PASSWORD_LENGTH = 10
 SESSION_LIFETIME = timedelta(hours=12)
 API_TOKEN_PREFIX = "knj_"
@@ -173,7 +175,6 @@ async def create_user(
     language: str = "id",
 ) -> UserAccount:
     """Create an account after checking that the role has what it needs (a unit, an employee record)."""
-    from server.models import Employee, Unit
 
     try:
         role = Role(role)

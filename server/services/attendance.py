@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from server import models
-from server.auth import Scope
-from server.models import Employee, Punch, Unit
+from server.auth import Scope, unit_subtree
+from server.models import DevicePin, Employee, Punch, Unit
 from wire.zones import WIB as WIB  # the fallback zone its callers read with unit_zones()
 from wire.zones import office_zone
 
@@ -66,7 +66,6 @@ async def subtree_filter(scope: Scope, unit: str | None) -> Scope:
     """Narrow a scope to one unit and its subtree (a filter a reader asked for)."""
     if not unit:
         return scope
-    from server.auth import unit_subtree
 
     units = await unit_subtree(unit)
     if scope.unit_codes is not None:
@@ -178,7 +177,6 @@ async def _gateways_from_punches(scope: Scope) -> list[GatewayRow]:
 
 
 async def pin_owners(unit_codes: set[str]) -> dict[tuple[str, str], str]:
-    from server.models import DevicePin
 
     rows = await DevicePin.filter(unit_id__in=sorted(unit_codes)).values_list("unit_id", "pin", "employee_id")
     return {(unit, pin): nip for unit, pin, nip in rows}
@@ -189,8 +187,6 @@ async def pin_owners(unit_codes: set[str]) -> dict[tuple[str, str], str]:
 
 async def employee_punches(employee: Employee, start: datetime, end: datetime) -> list[Punch]:
     from tortoise.expressions import Q
-
-    from server.models import DevicePin
 
     pairs = await DevicePin.filter(employee_id=employee.nip).values_list("unit_id", "pin")
     conditions = [Q(unit_code=unit, pin=pin) for unit, pin in pairs]

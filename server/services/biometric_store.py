@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from tortoise.transactions import in_transaction
 
 from server.biometric_models import BiometricAccess, BiometricTemplate
+from server.db import close_database, open_database
 from server.models import Device, DevicePin
-from server.services.biometric_keys import BiometricKeyError, Keyring, Slot
+from server.services.biometric_keys import BiometricKeyError, Keyring, Slot, new_keyring
 from wire.contract import BiometricAck, BiometricAckStatus, BiometricUpload, TopicAddress
 
 log = logging.getLogger(__name__)
@@ -159,9 +160,6 @@ async def rotate_key(
 async def rotate_configured_key(db_url: str, key_file: str) -> str:
     """`kinerja server rotate-biometric-key`: the first run creates the key file; later ones rotate."""
     from pathlib import Path
-
-    from server.db import close_database, open_database
-    from server.services.biometric_keys import new_keyring
 
     if not key_file:
         raise BiometricKeyError("set KINERJA_BIOMETRIC_KEY_FILE to the key file's path (outside the database)")

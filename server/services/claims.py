@@ -12,6 +12,16 @@ from server.activity_models import ActivityClaimRecord
 from server.auth import Principal, Scope, subordinates
 from server.errors import Conflict, Invalid, NotFound
 from server.models import Employee
+from server.services.activities import (
+    DECISIONS,
+    MAX_QUANTITY,
+    ActivityError,
+    catalogue,
+    decide,
+    record_claim,
+    resubmit,
+    visible_claims,
+)
 from server.services.attendance import WIB, unit_zones
 from server.services.month import month_bounds, parse_month, unit_month
 
@@ -54,7 +64,6 @@ async def merge_flags(rows: list[ActivityClaimRecord]) -> dict[str, list[str]]:
 
 
 async def claims_query(scope: Scope, query: Any) -> Any:
-    from server.services.activities import visible_claims
 
     rows = visible_claims(scope)
     if (state := query.get("status")) is not None:
@@ -76,7 +85,6 @@ async def claims_query(scope: Scope, query: Any) -> Any:
 
 
 async def record(principal: Principal, fields: dict[str, Any]) -> ActivityClaimRecord:
-    from server.services.activities import MAX_QUANTITY, ActivityError, catalogue, record_claim
 
     if not principal.employee_nip:
         raise Conflict("this account has no employee record to claim activities for")
@@ -113,7 +121,6 @@ async def record(principal: Principal, fields: dict[str, Any]) -> ActivityClaimR
 
 
 async def decide_claims(principal: Principal, claim_ids: list[str], decision: str, reason: str) -> int:
-    from server.services.activities import DECISIONS, ActivityError, decide
 
     if decision not in DECISIONS:
         raise Invalid(f"decision: expected one of {list(DECISIONS)}")
@@ -129,7 +136,6 @@ async def decide_claims(principal: Principal, claim_ids: list[str], decision: st
 
 
 async def resubmit_claim(principal: Principal, claim_id: str, quantity: Any, evidence: Any) -> ActivityClaimRecord:
-    from server.services.activities import ActivityError, resubmit
 
     try:
         amount = None if quantity in (None, "") else int(quantity)

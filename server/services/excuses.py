@@ -11,7 +11,7 @@ from aiohttp import web
 from scoring import Policy
 from server.activity_models import ExcuseRecord
 from server.auth import Scope, request_scope, require_role
-from server.errors import Conflict, Invalid
+from server.errors import Conflict, Invalid, NotFound
 from server.services.accounts import Role
 from server.services.attendance import NotVisible, employee_in_scope
 
@@ -81,8 +81,6 @@ async def record_excuse(request: web.Request, body: dict[str, Any]) -> ExcuseRec
     try:
         employee = await employee_in_scope(await request_scope(request), str(body.get("nip")))
     except NotVisible:
-        from server.errors import NotFound
-
         raise NotFound("no such employee in your scope") from None
     return await ExcuseRecord.create(
         nip=employee.nip,

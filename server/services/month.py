@@ -16,10 +16,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from scoring import Policy
-from server.i18n import N_
-from server.models import Employee
+from scoring import DayKind, DeductionBase, Policy, plan_day
+from server.activity_models import ActivityClaimRecord, ExcuseRecord
+from server.i18n import N_, NAMES, Formats, translate, translate_text
+from server.models import Employee, Punch
+from server.results_models import MonthlyScore
+from server.services.activities import claims_for_unit_month
 from server.services.attendance import WIB, days_of, month_bounds, unit_zones
+from server.services.excuses import excuses_for
+from server.services.results import compute_unit_month
 
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
 NOT_YET = "not yet"  # the reason the scoring records for a day still to come (the pages say it in words)
@@ -134,8 +139,6 @@ RECHECK_AFTER = timedelta(minutes=10)  # registry changes (PIN mappings, moves) 
 
 async def _changed_since(unit_code: str, first: datetime, end: datetime, since: datetime) -> bool:
     """Did anything the scoring reads for this unit-month arrive after `since`?"""
-    from server.activity_models import ActivityClaimRecord, ExcuseRecord
-    from server.models import Punch
 
     margin = timedelta(days=1)
     if await Punch.filter(
@@ -151,7 +154,6 @@ async def _changed_since(unit_code: str, first: datetime, end: datetime, since: 
 async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> dict[str, Scored]:
     """A unit's scored month, by NIP: the stored results, recomputed with the scoring library (and stored
     again, idempotently) when anything they were computed from has changed."""
-    from server.results_models import MonthlyScore
 
     zone = (await unit_zones()).get(unit_code, WIB)
     first, end = month_bounds(month, zone)
@@ -194,9 +196,6 @@ async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> 
 
 
 async def _compute(unit_code: str, month: date, zone: timezone, policy: Policy, nips: list[str], today: date) -> None:
-    from server.services.activities import claims_for_unit_month
-    from server.services.excuses import excuses_for
-    from server.services.results import compute_unit_month
 
     first, end = month_bounds(month, zone)
     claims = await claims_for_unit_month(unit_code, first, end)
@@ -283,7 +282,6 @@ def _percent_of(text: str) -> int:
 
 def band_words(policy: Policy, code: str, language: str) -> str:
     """What a code means under `policy`, in `language`: "TL1: terlambat 1 sampai 30 menit, 0,50% per kejadian"."""
-    from server.i18n import Formats, translate
 
     fmt = Formats(language)
     for table, bounded, open_ended in (
@@ -305,8 +303,6 @@ def band_words(policy: Policy, code: str, language: str) -> str:
         return f"{code}: {what}, {each}"
     rule = next((r for r in policy.excuses if r.code == code), None)
     if rule is not None:
-        from server.i18n import NAMES
-
         label = NAMES["excuse"].get(str(getattr(rule, "kind", "")), "")
         what = translate(language, label) if label else rule.label
         each = translate(language, N_("{deduction} per day"), deduction=fmt.percent(rule.deduction_bp))
@@ -330,8 +326,6 @@ def _holiday_names(year: int, language: str) -> dict[date, str]:
 
 def localise(view: MonthView, policy: Policy, language: str) -> None:
     """Each day's words and holiday name in `language` (the scoring explains itself in English)."""
-    from scoring import DayKind, plan_day
-    from server.i18n import NAMES, translate
 
     for day in view.days:
         if day.kind == "future":  # still to come: a weekend or a holiday is shown as one already
@@ -354,7 +348,6 @@ def localise(view: MonthView, policy: Policy, language: str) -> None:
 
 def plain_words(explained: dict[str, Any], language: str = "en", policy: Policy | None = None) -> list[str]:
     """The scoring's explanation as sentences an employee can follow, in `language`, in its formats."""
-    from server.i18n import Formats, translate, translate_text
 
     fmt = Formats(language)
 
@@ -448,7 +441,6 @@ _TARGET_RULE = re.compile(
 
 def _target_words(rule: str, language: str) -> str:
     """The scoring's target rule ("300 minutes x 1 planned days") in `language`."""
-    from server.i18n import Formats, translate
 
     found = _TARGET_RULE.fullmatch(rule)
     if found is None:
@@ -474,7 +466,6 @@ def _weights(policy: Policy | None) -> tuple[int, int, bool] | None:
     deduction is simply 100% less the score (the discipline deduction taken from its component)."""
     if policy is None:
         return None
-    from scoring import DeductionBase
 
     simple = policy.discipline.applies_to is DeductionBase.DISCIPLINE_COMPONENT
     return policy.performance.weight_bp, policy.discipline.weight_bp, simple

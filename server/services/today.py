@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from scoring import DayKind, plan_day
 from server.auth import Scope, punch_q
 from server.models import Employee, Punch, Unit
 from server.services.attendance import pin_owners, unit_zones
+from server.services.excuses import excuses_for
+from server.services.month import policy_for
 from wire.zones import WIB
 
 
@@ -39,8 +42,6 @@ class TodayRow:
 async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[TodayCounts], list[TodayRow]]:
     """Today in each visible unit: who is in, who came late, who is not in yet or absent. Today's plan
     (hours, Ramadan hours, holidays and joint leave) is the scoring calendar's for the office's zone."""
-    from scoring import DayKind, plan_day
-    from server.services.month import policy_for
 
     now = now or datetime.now(UTC)
     plans: dict[timezone, Any] = {}
@@ -58,7 +59,6 @@ async def today_view(scope: Scope, now: datetime | None = None) -> tuple[list[To
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
     units = {u.code: u.name for u in await Unit.filter(code__in=sorted({e.unit_id for e in employees}))}  # type: ignore[attr-defined]
     first_in, last_punch = await _first_punch_today(scope, employees, zones, now)
-    from server.services.excuses import excuses_for
 
     excused = await excuses_for(
         [e.nip for e in employees], (now - timedelta(days=1)).date(), (now + timedelta(days=1)).date()

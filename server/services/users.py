@@ -9,7 +9,9 @@ from aiohttp import web
 
 from server.auth import Principal, Scope, request_scope, require_role
 from server.errors import Conflict, Invalid, NotFound, Refused
+from server.models import Employee
 from server.services.accounts import AccountError, ApiToken, Role, UserAccount, WebSession, create_user
+from server.services.attendance import NotVisible, employee_in_scope
 
 UNIT_ADMIN_MAY_CREATE = (Role.SUPERVISOR, Role.EMPLOYEE)
 
@@ -35,7 +37,6 @@ async def manages(principal: Principal, scope: Scope, user: UserAccount) -> bool
         return True
     if Role(user.role) not in UNIT_ADMIN_MAY_CREATE or not user.employee_nip:
         return False
-    from server.models import Employee
 
     units = await Employee.filter(nip=user.employee_nip).values_list("unit_id", flat=True)
     return bool(units) and scope.sees_employee(user.employee_nip, units[0])
@@ -54,7 +55,6 @@ async def create_account(request: web.Request, fields: dict[str, Any]) -> UserAc
     if principal.role is Role.UNIT_ADMIN:
         if fields["role"] not in [r.value for r in UNIT_ADMIN_MAY_CREATE]:
             raise Refused("a unit administrator creates supervisor and employee accounts")
-        from server.services.attendance import NotVisible, employee_in_scope
 
         try:
             await employee_in_scope(await request_scope(request), fields["nip"] or "")

@@ -3,7 +3,6 @@ the API keeps its JSON errors (the app's json_errors middleware)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -61,9 +60,5 @@ def _invalid_value(request: web.Request, exc: ValidationError) -> str:
 
 
 def _reason_text(exc: web.HTTPException) -> str:
-    text = exc.text or exc.reason
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return text
-    return str(body.get("reason", text)) if isinstance(body, dict) else text
+    """An HTTP error's own text (aiohttp's, a middleware's); refusals of ours are domain errors, handled above."""
+    return exc.text or exc.reason

@@ -7,12 +7,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api import activities, areas, attendance, excuses, openapi, payroll, punches, registry, users
+from server.api import (
+    activities,
+    areas,
+    attendance,
+    devices,
+    employees,
+    excuses,
+    gateways,
+    openapi,
+    payroll,
+    pending_devices,
+    punches,
+    units,
+    users,
+)
 
 # Registration order is resolution order; no two tables share a path.
 ROUTES: tuple[web.RouteTableDef, ...] = (
     punches.routes,
-    registry.routes,
+    units.routes,
+    gateways.routes,
+    devices.routes,
+    pending_devices.routes,
+    employees.routes,
     attendance.routes,
     activities.routes,
     excuses.routes,

@@ -19,9 +19,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from server.accounts import Role
 from server.models import DevicePin, Employee, Punch, Unit
 from server.results_models import MonthlyScore
+from server.services.accounts import Role
 from tests.web_seed import WIB, web_world
 
 

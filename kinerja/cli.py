@@ -306,8 +306,8 @@ def _run_migrate(args: argparse.Namespace) -> int:
 
 
 def _run_rotate_biometric_key(args: argparse.Namespace) -> int:
-    from server.biometric_keys import BiometricKeyError
-    from server.biometric_store import rotate_configured_key
+    from server.services.biometric_keys import BiometricKeyError
+    from server.services.biometric_store import rotate_configured_key
     from server.settings import ServerSettings
 
     settings = ServerSettings.from_env()
@@ -322,8 +322,8 @@ def _run_rotate_biometric_key(args: argparse.Namespace) -> int:
 def _run_create_user(args: argparse.Namespace) -> int:
     import getpass
 
-    from server.accounts import AccountError, create_user, issue_api_token
     from server.db import close_database, open_database
+    from server.services.accounts import AccountError, create_user, issue_api_token
     from server.settings import ServerSettings
 
     if args.password_stdin:

@@ -26,7 +26,7 @@ from server.activity_models import ActivityClaimRecord
 from server.app import create_app
 from server.models import Device, DevicePin, Employee, Punch, Unit
 from server.models import Gateway as GatewayRow
-from server.report import attendance_for_day, format_table
+from server.services.report import attendance_for_day, format_table
 from server.settings import ServerSettings
 from wire.embedded import EmbeddedBroker, free_port
 from wire.mqtt import MqttSettings
@@ -112,7 +112,7 @@ DEMO_DAY_OF_WORK = (("LAPORAN", 1), ("RAPAT", 1), ("SURAT", 3), ("VERIFIKASI", 6
 async def seed_activities(history: list[tuple[str, datetime, int]]) -> None:
     """Approved activity outputs for the history's working days, so the recap's performance component is
     not empty: each employee's day of work from half an hour after arrival, one claim in twenty rejected."""
-    from server.web.activities import catalogue  # the server's catalogue: standard minutes per output
+    from server.services.activities import catalogue  # the server's catalogue: standard minutes per output
 
     nip_of = {employee.pin: employee.nip for employee in DEMO_EMPLOYEES}
     rows: dict[str, ActivityClaimRecord] = {}
@@ -211,7 +211,7 @@ async def run_demo(
         )
         if not once:
             base = f"http://{settings.http_host}:{settings.http_port}"
-            from server.accounts import demo_admin
+            from server.services.accounts import demo_admin
 
             password = await demo_admin()
             print(f"Server running at {base}  - Ctrl-C stops everything.")

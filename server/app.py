@@ -1,8 +1,5 @@
-"""The application factory: database and MQTT consumer start and stop with the app (cleanup_ctx).
-
-Other server modules extend the app without editing this file's body: append a route table to
-ROUTE_TABLES, or a setup hook (called with the new app before it starts: add middlewares, routes,
-cleanup contexts) to SETUP_HOOKS.
+"""The application factory: middlewares, the JSON API's and the pages' routes, and the database and MQTT
+consumer that start and stop with the app (cleanup_ctx). Everything is added here, explicitly, in order.
 """
 
 from __future__ import annotations
@@ -14,24 +11,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from server import api, api_registry
-from server.api_areas import install as install_areas
+from server import api, pages
+from server.access import authorize
+from server.api.openapi import refuse_undocumented_fields
+from server.auth import LOGIN_THROTTLE, LoginThrottle, authenticate
 from server.consumer import PunchConsumer
 from server.context import CONSUMER, DIALECT, SETTINGS
 from server.db import close_database, dialect_of, open_database
-from server.ingest import resolve_unmapped_punches
+from server.errors import DomainError
+from server.pages.errors import html_errors
+from server.services.ingest import resolve_unmapped_punches
 from server.settings import ServerSettings
-from server.web import install as install_web
+from server.text import refuse_unstorable_text
 
-__all__ = ["CONSUMER", "ROUTE_TABLES", "SETTINGS", "SETUP_HOOKS", "create_app"]
+__all__ = ["CONSUMER", "SETTINGS", "create_app"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SetupHook = Callable[[web.Application], None]
-
-ROUTE_TABLES: list[web.RouteTableDef] = [api.routes, api_registry.routes]
-SETUP_HOOKS: list[SetupHook] = [install_web, install_areas]  # accounts, sessions, roles, pages; areas (issue 18)
 
 # How often punches of PINs mapped since they arrived get their employee (mapping calls also do it at once).
 RESOLVE_INTERVAL_S = 300.0
@@ -45,6 +43,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     """Errors as JSON with a reason. An unexpected failure is logged here and never shown as a traceback."""
     try:
         return await handler(request)
+    except DomainError as exc:  # the one place a service's refusal becomes the API's JSON answer
+        return web.json_response(exc.body(), status=exc.status)
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
@@ -60,16 +60,25 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 def create_app(
     settings: ServerSettings, *, consume: bool = True, setup_hooks: Iterable[SetupHook] = ()
 ) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=settings.max_request_bytes)
+    middlewares = [
+        json_errors,
+        html_errors,
+        authenticate,
+        refuse_unstorable_text,  # before the access checks and handlers query the database
+        refuse_undocumented_fields,
+        authorize,
+    ]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
     app[DIALECT] = dialect_of(settings.db_url)
-    for table in ROUTE_TABLES:
-        app.add_routes(table)
+    app[LOGIN_THROTTLE] = LoginThrottle()
+    api.add_routes(app)
+    pages.add_routes(app)
     app.cleanup_ctx.append(_database)
     if consume:
         app.cleanup_ctx.append(_consumer)
         app.cleanup_ctx.append(_resolver)
-    for hook in (*SETUP_HOOKS, *setup_hooks):
+    for hook in setup_hooks:  # a test's or the demo's additions, after everything of ours
         hook(app)
     return app
 

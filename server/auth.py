@@ -18,7 +18,8 @@ from typing import Any
 from aiohttp import web
 from tortoise.expressions import Q
 
-from server.accounts import Role, UserAccount, find_api_token_user, find_session
+from server.models import DevicePin, Employee, Unit
+from server.services.accounts import LoginWindow, Role, UserAccount, find_api_token_user, find_session
 
 SESSION_COOKIE = "kinerja_session"
 LOGIN_CSRF_COOKIE = "kinerja_login_csrf"
@@ -210,7 +211,6 @@ class LoginThrottle:
 
     @staticmethod
     def _db() -> tuple[Any, Callable[[int], str]]:
-        from server.accounts import LoginWindow
 
         client = LoginWindow._meta.db
         postgres = client.capabilities.dialect == "postgres"
@@ -317,7 +317,6 @@ class Scope:
 
 async def unit_subtree(root: str) -> frozenset[str]:
     """`root` and every unit below it."""
-    from server.models import Unit
 
     children: dict[str | None, list[str]] = {}
     for code, parent in await Unit.all().values_list("code", "parent_id"):
@@ -334,7 +333,6 @@ async def unit_subtree(root: str) -> frozenset[str]:
 async def subordinates(supervisor_nip: str) -> frozenset[str]:
     """Employees below `supervisor_nip` in the supervisor chain (direct and indirect). Empty until the
     registry has supervisor links."""
-    from server.models import Employee
 
     if "supervisor" not in Employee._meta.fields_map:
         return frozenset()
@@ -351,7 +349,6 @@ async def subordinates(supervisor_nip: str) -> frozenset[str]:
 
 
 async def _units_of(nips: Iterable[str]) -> frozenset[str]:
-    from server.models import Employee
 
     return frozenset(await Employee.filter(nip__in=sorted(nips)).values_list("unit_id", flat=True))
 
@@ -385,7 +382,6 @@ async def request_scope(request: web.Request) -> Scope:
 async def punch_q(scope: Scope) -> Q:
     """A filter for Punch rows: punches carry unit and device PIN, so a per-employee scope becomes the
     (unit, PIN) pairs mapped to those employees."""
-    from server.models import DevicePin
 
     if not scope.personnel:
         return Q(id__in=[])

@@ -13,7 +13,7 @@ from tortoise.models import Model
 class BiometricTemplate(Model):
     """One template of one person's finger, face or palm, as a device family's format holds it.
 
-    `ciphertext` is AES-256-GCM (server/biometric_keys.py): a 12-byte nonce, then the sealed template.
+    `ciphertext` is AES-256-GCM (server/services/biometric_keys.py): a 12-byte nonce, then the sealed template.
     The row's identity (unit, PIN, modality, index, format) is its associated data, so a ciphertext moved
     to another row does not open. `key_id` names the key of the key file that sealed it, the key itself
     never enters the database. `size` is the plaintext's length, for pages that must never show bytes."""

@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.biometric_keys import Keyring
-from server.biometric_store import BiometricStore
-from server.biometrics import BiometricIntake, valid_upload
 from server.db import dialect_of
-from server.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch, is_transient
+from server.services.biometric_keys import Keyring
+from server.services.biometric_store import BiometricStore
+from server.services.biometrics import BiometricIntake, valid_upload
+from server.services.ingest import IngestWriter, Rejection, StoreResult, identity_mismatch, is_transient
 from server.settings import ServerSettings
 from server.status import record_command_result, record_status, record_telemetry
 from wire.contract import (
@@ -105,7 +105,7 @@ class PunchConsumer:
                 subscription_for(TopicKind.BIOMETRICS, shared_group=group, unit=unit), self._on_biometric
             )
         self.biometrics = BiometricIntake()
-        # Told (this consumer, NIP) after a template is stored: server/areas.py writes it to the areas' devices.
+        # Told (this consumer, NIP) after a template is stored: services/areas.py writes it to the areas' devices.
         self.after_enrolment: Callable[[PunchConsumer, str], Awaitable[None]] | None = None
         self._background: set[asyncio.Task[None]] = set()
         # Templates are stored only under a key kept outside the database; without one they are deferred.
@@ -261,7 +261,7 @@ class PunchConsumer:
             log.warning("%s answered command %r, which it was never sent", address.gateway, result.command_id)
 
     async def _on_biometric(self, message: IncomingMessage) -> None:
-        """Judged by server/biometrics.py; quarantined (template withheld) before the answer, as batches are."""
+        """Judged by services/biometrics.py; quarantined (template withheld) before the answer, as batches are."""
         try:
             address = parse_topic(message.topic)
         except ContractError as exc:

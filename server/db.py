@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 MODELS = {
     "models": [
         "server.models",
-        "server.accounts",
+        "server.services.accounts",
         "server.results_models",
         "server.activity_models",
         "server.payroll_models",

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.db import close_database, open_database
+from server.models import Gateway
 from wire.contract import TOPIC_ROOT, TopicKind, topic_for, validate_slug
 from wire.embedded import free_port
 from wire.mqtt import MqttSettings
@@ -161,8 +163,6 @@ def local_broker(
 
 
 async def registered_gateways(db_url: str) -> list[tuple[str, str]]:
-    from server.db import close_database, open_database
-    from server.models import Gateway
 
     context = await open_database(db_url, create_schema=False)
     try:

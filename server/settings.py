@@ -48,7 +48,7 @@ class ServerSettings:
     # assigns it (the rule, docs/contract.md); "accept" gives it to the first gateway that sends it, for
     # a lab or a single-office embedded install. Never "accept" where gateways of several units meet.
     new_devices: str = "pending"
-    # The key file that seals biometric templates (server/biometric_keys.py); empty: none are stored.
+    # The key file that seals biometric templates (server/services/biometric_keys.py); empty: none are stored.
     biometric_key_file: str = ""
 
     @classmethod

@@ -8,7 +8,7 @@ every string a request carries — query names and values, path parameters, JSON
 values, at any depth), form fields and CSV/text bodies — before any handler or access check runs, and
 answers 400 with the field and the reason, in the caller's language (Indonesian unless the account
 says English). Values longer than their own column but under MAX_TEXT are refused by the model's
-validation (server/web/errors.py), also as a 400, with `column_too_long` below.
+validation (server/pages/errors.py), also as a 400, with `column_too_long` below.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
+
+from server.auth import PRINCIPAL
+from server.errors import Invalid
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,13 +61,15 @@ def storable(value: str, limit: int = MAX_TEXT) -> bool:
     return problem_with(value, limit) is None
 
 
-class UnstorableText(web.HTTPBadRequest):
-    """A 400 whose body is the API's error shape; the page middleware shows its reason on an error page."""
+class UnstorableText(Invalid):
+    """A 400 naming the field; the API's body carries it, a page shows the reason on its error page."""
 
     def __init__(self, field: str, problem: str, length: int, language: str | None = None) -> None:
-        reason = message(language, problem, field=field, length=length, limit=MAX_TEXT)
-        body = {"error": "bad_request", "reason": reason, "field": field}
-        super().__init__(text=json.dumps(body), content_type="application/json")
+        super().__init__(message(language, problem, field=field, length=length, limit=MAX_TEXT))
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "field": self.field}
 
 
 def check(field: str, value: str, language: str | None = None, limit: int = MAX_TEXT) -> str:
@@ -96,7 +101,6 @@ def _printable(field: str) -> str:
 
 
 def _language(request: web.Request) -> str | None:
-    from server.auth import PRINCIPAL
 
     principal = request.get(PRINCIPAL)
     return principal.language if principal is not None else None
@@ -125,10 +129,7 @@ async def request_strings(request: web.Request) -> Iterator[tuple[str, str]]:
             try:
                 form = await request.post()
             except ValueError as exc:  # e.g. multipart without a boundary
-                raise web.HTTPBadRequest(
-                    text=json.dumps({"error": "bad_request", "reason": f"formulir rusak / malformed form: {exc}"}),
-                    content_type="application/json",
-                ) from None
+                raise Invalid(f"formulir rusak / malformed form: {exc}") from None
             for name, value in form.items():
                 found.append(("form", name))
                 if isinstance(value, str):

@@ -51,7 +51,7 @@ async def running_server(db_url: str, mqtt: MqttSettings, **settings: object) ->
 
 
 async def admin_token(username: str = "test-admin") -> str:
-    from server.accounts import UserAccount, create_user, issue_api_token
+    from server.services.accounts import UserAccount, create_user, issue_api_token
 
     user = await UserAccount.get_or_none(username=username)
     if user is None:

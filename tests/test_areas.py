@@ -15,9 +15,9 @@ from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
 from gateway.service import Gateway as GatewayService
 from gateway.simulators.zk import ZKSimulator
 from server.area_models import AreaMember
-from server.biometric_keys import new_keyring
 from server.biometric_models import BiometricAccess, BiometricTemplate
 from server.models import Device, DevicePin, Employee, Gateway, GatewayCommand, Unit
+from server.services.biometric_keys import new_keyring
 from tests.conftest import unique_slug
 from tests.helpers import running_server
 from wire.mqtt import MqttSettings

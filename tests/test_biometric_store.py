@@ -18,10 +18,10 @@ import pytest
 from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
-from server.biometric_keys import BiometricKeyError, Keyring, Slot, new_keyring
 from server.biometric_models import BiometricAccess, BiometricTemplate
-from server.biometric_store import BiometricStore, rotate_key
 from server.models import Device, QuarantinedMessage
+from server.services.biometric_keys import BiometricKeyError, Keyring, Slot, new_keyring
+from server.services.biometric_store import BiometricStore, rotate_key
 from tests.conftest import unique_slug
 from tests.helpers import running_server
 from tests.test_enrolment import eventually

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
-from server.accounts import Role
+from server.services.accounts import Role
 from tests.conftest import IN_CI
 from tests.helpers import running_server
 from tests.web_seed import (
@@ -325,7 +325,7 @@ async def test_every_page_in_both_languages_and_at_phone_width(world: World, bro
     """Screenshots of every page (tests/artifacts/, for a reviewer's eyes); on each, nothing the server
     was asked for is missing (favicon, stylesheet), no Indonesian page asked for an untranslated message,
     every time names its zone, and nothing is wider than a phone's screen but the tables' own scroll."""
-    from server.web import i18n
+    from server import i18n
 
     ARTIFACTS.mkdir(exist_ok=True)
     budi = world.auth(Role.EMPLOYEE)

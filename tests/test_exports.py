@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 from openpyxl import load_workbook
 
-from server.accounts import Role
-from server.exports import HEADER
+from server.services.accounts import Role
+from server.services.exports import HEADER
 from tests.web_seed import ANI, BUDI, CITRA, WIB, World, last_working_day, seed_month, web_world
 
 DAY = last_working_day(datetime.now(WIB).date())
@@ -119,7 +119,7 @@ def test_a_name_stored_with_a_control_character_does_not_break_the_xlsx():
 
     from openpyxl import load_workbook
 
-    from server.exports import recap_xlsx
+    from server.services.exports import recap_xlsx
 
     @dataclass
     class Line:

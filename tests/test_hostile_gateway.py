@@ -221,7 +221,7 @@ async def test_telemetry_of_another_units_device_does_not_move_it(tmp_path, post
 async def unit_admin_headers(unit: str) -> dict[str, str]:
     import uuid
 
-    from server.accounts import create_user, issue_api_token
+    from server.services.accounts import create_user, issue_api_token
 
     user = await create_user(f"admin-{unit}", uuid.uuid4().hex, "unit_admin", unit_code=unit)
     return {"Authorization": f"Bearer {await issue_api_token(user, 'tests')}"}

@@ -18,20 +18,20 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from server.accounts import Role
+from server import i18n
 from server.auth import SESSION_COOKIE
-from server.web import i18n
-from server.web.i18n import Formats
+from server.i18n import Formats
+from server.services.accounts import Role
 from tests.web_seed import BUDI, CITRA, WIB, World, last_working_day, seed_month, session_cookie, web_world
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCALE = ROOT / "server" / "web" / "locale"
+LOCALE = ROOT / "server" / "pages" / "locale"
 DAY = last_working_day(datetime.now(WIB).date())
 MONTH = DAY.strftime("%Y-%m")
 
 
 def extracted_messages() -> set[str]:
-    method_map = [("server/**.py", "python"), ("server/web/templates/**.html", "jinja2")]
+    method_map = [("server/**.py", "python"), ("server/pages/templates/**.html", "jinja2")]
     keywords = {"_": None, "N_": None, "gettext": None, "translate": (2,)}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(

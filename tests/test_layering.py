@@ -29,10 +29,17 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 }
 
 # Circles that exist today and are someone's task to remove; an entry that no longer occurs fails the test, so
-# the list only shrinks. server/web: the server restructure (issue 14's "rooms by concern") takes this one apart.
-KNOWN_CIRCLES: list[frozenset[str]] = [
-    frozenset({"server.web.api_v1", "server.web.data", "server.web.excuse_routes", "server.web.month"}),
-]
+# the list only shrinks. Empty since the server restructure (issue 14): any circle now fails.
+KNOWN_CIRCLES: list[frozenset[str]] = []
+
+# Inside server/, the rooms: the JSON API and the pages both stand on the services and never on each other;
+# the services import neither. (Modules directly under server/ — auth, access, errors, i18n, models, db ... —
+# are the floor all three stand on.)
+ROOMS: dict[str, frozenset[str]] = {
+    "server.api": frozenset({"server.pages"}),
+    "server.pages": frozenset({"server.api"}),
+    "server.services": frozenset({"server.api", "server.pages"}),
+}
 
 
 def first_party_packages(root: Path) -> set[str]:
@@ -171,6 +178,32 @@ def test_no_import_circle(graph):
     assert gone == [], "this circle is gone: delete it from KNOWN_CIRCLES"
 
 
+def _room(module: str) -> str | None:
+    return next((room for room in ROOMS if module == room or module.startswith(room + ".")), None)
+
+
+def crossed_rooms(graph: dict[str, dict[str, int]]) -> list[str]:
+    wrong = []
+    for module, edges in sorted(graph.items()):
+        room = _room(module)
+        if room is None:
+            continue
+        for target, line in sorted(edges.items()):
+            if _room(target) in ROOMS[room]:
+                wrong.append(f"{module} (line {line}) imports {target}")
+    return wrong
+
+
+def test_the_server_rooms_do_not_import_each_other(graph):
+    assert crossed_rooms(graph) == []
+
+
+def test_the_rooms_below_server_do_not_import_server_app(graph):
+    """server.app assembles the rooms; a room importing it would run the arrow back up."""
+    importers = sorted(m for m, edges in graph.items() if _room(m) and "server.app" in edges)
+    assert importers == []
+
+
 def test_the_checker_sees_what_it_must(tmp_path):
     """The checker itself: a planted upward arrow, a deferred one, a relative one and a circle are all caught."""
     for package, files in {
@@ -189,3 +222,20 @@ def test_the_checker_sees_what_it_must(tmp_path):
         "wire.contract (line 2) imports gateway.relay",
     ]
     assert sorted(map(sorted, circles(planted))) == [["gateway.queue", "gateway.relay"], ["kinerja.cli", "server.app"]]
+
+
+def test_the_room_checker_sees_what_it_must(tmp_path):
+    """A planted page importing the API, and a service importing a page, are both caught."""
+    for folder, files in {
+        "server": {"__init__.py": ""},
+        "server/api": {"__init__.py": "", "units.py": "from server.services import units\n"},
+        "server/pages": {"__init__.py": "", "units.py": "from server.api.units import x\n"},
+        "server/services": {"__init__.py": "", "units.py": "def f():\n    from server.pages import units\n"},
+    }.items():
+        (tmp_path / folder).mkdir()
+        for name, text in files.items():
+            (tmp_path / folder / name).write_text(text)
+    assert crossed_rooms(import_graph(tmp_path)) == [
+        "server.pages.units (line 1) imports server.api.units",
+        "server.services.units (line 2) imports server.pages.units",
+    ]

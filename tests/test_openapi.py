@@ -13,9 +13,9 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 
-from server.accounts import Role
+from server.api.openapi import document
 from server.app import create_app
-from server.openapi import document
+from server.services.accounts import Role
 from server.settings import ServerSettings
 from tests.web_seed import World, seed
 
@@ -40,8 +40,8 @@ def test_every_api_route_is_documented_and_every_documented_route_is_served():
     app = create_app(ServerSettings(db_url="sqlite://:memory:"), consume=False)
     served = routes_served(app) - {("get", "/api/v1/openapi.json")}
     undocumented = sorted(served - routes_documented())
-    assert undocumented == [], f"routes missing from the OpenAPI document (server/openapi.py): {undocumented}"
-    assert sorted(routes_documented() - served) == [], "documented in server/openapi.py but not served"
+    assert undocumented == [], f"routes missing from the OpenAPI document (server/api/openapi.py): {undocumented}"
+    assert sorted(routes_documented() - served) == [], "documented in server/api/openapi.py but not served"
 
 
 async def test_the_document_is_served_without_login(aiohttp_client):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from server.accounts import Role
+from server.services.accounts import Role
 from tests.conftest import unique_slug
 from tests.test_openapi import threaded_server
 

@@ -13,11 +13,11 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from scoring import GradeAssignment
-from server.accounts import Role
 from server.models import Employee
-from server.payroll import allowance_input, pay_line
-from server.payroll_exports import period_words
 from server.payroll_models import EmployeeGrade
+from server.services.accounts import Role
+from server.services.payroll import allowance_input, pay_line
+from server.services.payroll_exports import period_words
 from tests.web_seed import ANI, BUDI, CITRA, WIB, World, add_punch, web_world
 
 MAY = [date(2025, 5, d) for d in range(1, 32)]

@@ -9,8 +9,8 @@ import pytest
 from scoring import PolicyBook, load_policy_version, parse_policy_text
 from server.db import close_database, open_database
 from server.models import DevicePin, Employee, Punch, Unit
-from server.results import absence_flags, compute_unit_month, unit_month_scores
 from server.results_models import MonthlyScore
+from server.services.results import absence_flags, compute_unit_month, unit_month_scores
 from tests.test_scoring_activities import CATALOGUE
 
 WITA = timezone(timedelta(hours=8))
@@ -90,7 +90,7 @@ async def test_unit_month_is_scored_stored_and_recomputed_idempotently(database,
     assert andi.policy_name == "sulawesi" and andi.discipline_deduction_bp == 50 + 15 * 500
     first_computed = andi.computed_at
 
-    monkeypatch.setattr("server.results._CHUNK", 1)  # read and compare one employee at a time: same results
+    monkeypatch.setattr("server.services.results._CHUNK", 1)  # read and compare one employee at a time: same results
     again = await compute_unit_month(
         "balai-makassar", 2025, 5, book, claims={NIP_A: [claim]}, excuses={NIP_B: {date(2025, 5, 6): "sick_leave"}}
     )

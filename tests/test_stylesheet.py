@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CSS = (Path(__file__).resolve().parents[1] / "server" / "web" / "static" / "kinerja.css").read_text()
+CSS = (Path(__file__).resolve().parents[1] / "server" / "pages" / "static" / "kinerja.css").read_text()
 VARIABLES = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", CSS))
 
 

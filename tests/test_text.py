@@ -16,13 +16,13 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from server.accounts import Role
-from server.openapi import document
+from server.api.openapi import document
+from server.services.accounts import Role
 from server.text import MAX_TEXT, problem_with, strings_in
 from tests.web_seed import BUDI, World, session_cookie, web_world
 
 NUL = "a\x00b"
-# Names the pages read from their query strings and forms (server/web/*.py), beside the API's own.
+# Names the pages read from their query strings and forms (server/pages/*.py), beside the API's own.
 PAGE_FIELDS = (
     "unit", "month", "nip", "status", "next", "lang", "sort", "dir", "category", "username", "password", "name",
     "role", "language", "activity", "date", "start", "quantity", "evidence", "claim_id", "decision", "reason",
@@ -159,7 +159,7 @@ async def test_the_issue_examples_and_other_unstorable_strings(world: World):
 
 
 async def test_the_reason_is_in_the_callers_language(world: World):
-    from server.accounts import UserAccount
+    from server.services.accounts import UserAccount
 
     await UserAccount.filter(username="biro").update(language="en")
     response = await world.client.get("/api/v1/offices?unit=a%00b", headers=world.auth(Role.BUREAU_ADMIN))

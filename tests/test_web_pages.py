@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from server.accounts import Role
 from server.auth import SESSION_COOKIE
+from server.services.accounts import Role
 from tests.web_seed import (
     ANI,
     BUDI,

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from scoring import ZONE_OFFSETS_MINUTES, zone_name
-from server import registry
 from server.db import close_database, open_database
 from server.models import Office, Unit
-from server.web.data import unit_zones
+from server.services import registry
+from server.services.attendance import unit_zones
 from wire.zones import OFFICE_ZONES, WIB, ZONE_NAMES, office_zone
 
 

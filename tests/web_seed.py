@@ -17,9 +17,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.accounts import Role, UserAccount, hash_password, issue_api_token, start_session
 from server.app import create_app
 from server.models import Device, DevicePin, Employee, Gateway, Punch, Unit
+from server.services.accounts import Role, UserAccount, hash_password, issue_api_token, start_session
 from server.settings import ServerSettings
 
 WIB = timezone(timedelta(hours=7))

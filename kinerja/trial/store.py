@@ -141,9 +141,9 @@ async def _monthly(db_url: str, trial: Trial) -> dict[str, ServerResult]:
     from scoring import parse_policy_text
     from server.db import close_database, open_database
     from server.models import Employee
-    from server.results import compute_unit_month, unit_month_scores
-    from server.web.activities import claims_for_unit_month
-    from server.web.excuse_routes import excuses_for
+    from server.services.activities import claims_for_unit_month
+    from server.services.excuses import excuses_for
+    from server.services.results import compute_unit_month, unit_month_scores
 
     context = await open_database(db_url, create_schema=False)
     found: dict[str, ServerResult] = {}

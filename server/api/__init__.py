@@ -1,0 +1,46 @@
+"""The JSON API under /api/v1, one module per resource; `add_routes(app)` is what the application factory calls.
+
+A new resource is one new module here (its RouteTableDef, its OpenAPI paths) and one line below.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.api import (
+    activities,
+    areas,
+    attendance,
+    devices,
+    employees,
+    excuses,
+    gateways,
+    openapi,
+    payroll,
+    pending_devices,
+    punches,
+    units,
+    users,
+)
+
+# Registration order is resolution order; no two tables share a path.
+ROUTES: tuple[web.RouteTableDef, ...] = (
+    punches.routes,
+    units.routes,
+    gateways.routes,
+    devices.routes,
+    pending_devices.routes,
+    employees.routes,
+    attendance.routes,
+    activities.routes,
+    excuses.routes,
+    users.routes,
+    payroll.routes,
+    openapi.routes,
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for table in ROUTES:
+        app.add_routes(table)
+    areas.install(app)  # routes, their access rules and the enrolment step the consumer runs

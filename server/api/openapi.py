@@ -1,0 +1,660 @@
+"""The OpenAPI 3.0 document of /api/v1, served at /api/v1/openapi.json.
+
+Written by hand beside the handlers (a test checks every route the app serves under /api/v1 is in it,
+and schemathesis checks the answers against it)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from server.text import MAX_TEXT
+from wire.contract import CommandAction
+
+routes = web.RouteTableDef()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _param(name: str, description: str, schema: dict[str, Any], where: str = "query") -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "description": description, "schema": schema}
+
+
+LIMIT = _param("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
+OFFSET = _param("offset", "rows to skip", {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0})
+UNIT = _param("unit", "a unit code: that unit and the units below it", {"type": "string", "maxLength": 63})
+MONTH = _param(
+    "month",
+    "YYYY-MM from 2000-01 to 2100-12 (default: this month)",
+    {"type": "string", "pattern": "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"},
+)
+NIP = _param("nip", "the employee's 18-digit NIP", {"type": "string", "maxLength": 18}, "path")
+DATE = _param("date", "an office-local day, YYYY-MM-DD", {"type": "string", "format": "date"})
+NIPQ = _param("nip", "one employee", {"type": "string", "maxLength": 18})
+SUPERVISOR = _param("supervisor", "the supervisor's NIP", {"type": "string", "maxLength": 18})
+CATEGORY = _param(
+    "category",
+    "only employees with at least one day of this code",
+    {"type": "string", "enum": ["TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK"]},
+)
+TODAY_STATUS = _param(
+    "status",
+    "only employees in this state today",
+    {"type": "string", "enum": ["present", "late", "absent", "on_leave", "not_yet_in", "day_off"]},
+)
+TZ = _param(
+    "tz",
+    "office zone of `date`",
+    {
+        "type": "string",
+        "enum": ["WIB", "WITA", "WIT", "Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura"],
+        "default": "WIB",
+    },
+)
+
+
+def _page_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["total", "items"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "items": {"type": "array", "items": item},
+        },
+    }
+
+
+def _ok(schema: dict[str, Any], status: str = "200", media: str = "application/json") -> dict[str, Any]:
+    return {status: {"description": "OK", "content": {media: {"schema": schema}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: "bad request",
+        401: "not logged in",
+        403: "role may not",
+        404: "not found or not in scope",
+        409: "exists already",
+        429: "too many attempts",
+        503: "unavailable",
+    }
+    return {
+        str(s): {"description": words[s], "content": {"application/json": {"schema": _ERROR}}}
+        for s in (401, 403, *statuses)
+    }
+
+
+def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": params, "responses": {**ok, **_errors(*errors)}}}
+
+
+OBJECT = {"type": "object"}
+STRING_OR_NULL = {"type": "string", "nullable": True}
+EMPLOYEE = {
+    "type": "object",
+    "required": ["nip", "name", "unit"],
+    "properties": {
+        "nip": {"type": "string"},
+        "name": {"type": "string"},
+        "unit": {"type": "string"},
+        "position": STRING_OR_NULL,
+        "supervisor": STRING_OR_NULL,
+    },
+}
+RECAP_ROW = {
+    "type": "object",
+    "required": ["nip", "name", "unit", "TK", "deduction_percent", "activity_minutes", "score_percent"],
+    "properties": {
+        "nip": {"type": "string"},
+        "name": {"type": "string"},
+        "unit": {"type": "string"},
+        **{
+            code: {"type": "integer", "minimum": 0}
+            for code in ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
+        },
+        "deduction_percent": {"type": "number"},
+        "activity_minutes": {"type": "integer"},
+        "score_percent": {"type": "number"},
+    },
+}
+
+
+def _post(
+    summary: str, params: list[dict[str, Any]], body: dict[str, Any], status: str, *errors: int
+) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": params,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {**_ok(OBJECT, status), **_errors(400, *errors)},
+        }
+    }
+
+
+def _fields(required: dict[str, Any] | list[str], **optional: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object body: required fields (a list of names means text of up to 200 characters each) and
+    optional ones. No other field is accepted (refuse_undocumented_fields below)."""
+    if isinstance(required, list):
+        required = dict.fromkeys(required, TEXT)
+    return {
+        "type": "object",
+        # An empty `required` is not valid in OpenAPI 3.0's schema dialect: leave it out.
+        **({"required": list(required)} if required else {}),
+        "properties": required | optional,
+        "additionalProperties": False,
+    }
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
+GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
+TEXT = {"type": "string", "maxLength": 200}
+CODE_TEXT = {"type": "string", "maxLength": 63}
+# What the handlers check, as patterns (wire/contract.py validate_slug, server/services/registry.py, server/nip.py).
+SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
+# 1-200 characters, not all blank (the name is stored stripped), no control characters (server/services/registry.py).
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
+}
+PLAIN_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
+TOKEN_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
+DEVICE_PIN = {"type": "string", "pattern": "^[A-Za-z0-9]{1,24}$"}
+# Printable ASCII, 1-64 characters, not starting with a space.
+DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
+# An 18-digit NIP that decodes (server/nip.py): born 1940-1979, appointed 2000-2025 (a subset of the valid ones,
+# fixed so it stays valid as years pass), sex 1 or 2, sequence from 001.
+NIP_TEXT = {
+    "type": "string",
+    "pattern": "^19[4-7][0-9](0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])(20[01][0-9]|202[0-5])(0[1-9]|1[0-2])[12]"
+    "(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})$",
+}
+# The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
+CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
+# What the gateway reads from a command's args (wire/contract.py CommandAction, gateway/commands.py).
+COMMAND_ARGS = {
+    "type": "object",
+    "properties": {
+        "device": {"type": "string", "maxLength": 100},
+        "pin": DEVICE_PIN,
+        "name": {"type": "string", "maxLength": 24},
+        "card": {"type": "integer", "minimum": 0, "maximum": 4294967295},
+        "version": {"type": "string", "maxLength": 64},
+        "url": {"type": "string", "maxLength": 2000},
+        "signature_url": {"type": "string", "maxLength": 2000},
+        "start": {"type": "string", "maxLength": 64},
+        "end": {"type": "string", "maxLength": 64},
+    },
+    "additionalProperties": False,
+}
+UNIT_KINDS = ["ministry", "directorate_general", "directorate", "centre", "upt"]
+ZONE_ENUM = {"type": "string", "enum": ["WIB", "WITA", "WIT"]}
+HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+USERNAME = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$"}
+ROLES = ["bureau_admin", "unit_admin", "supervisor", "employee", "operations"]
+EXCUSE_KIND = {
+    "type": "string",
+    "enum": [
+        "annual_leave",
+        "sick_leave",
+        "big_leave",
+        "maternity_leave",
+        "important_reasons_leave",
+        "official_travel",
+        "work_from_home",
+    ],
+}
+DAY = {"type": "string", "pattern": "^(19[0-9]{2}|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"}
+SERIAL = {"type": "string", "maxLength": 64}
+PIN = {"type": "string", "maxLength": 24}
+
+
+# Other modules add their routes' documentation here: each callable returns {path: path item}.
+PATH_PROVIDERS: list[Callable[[], dict[str, Any]]] = []
+
+
+def document() -> dict[str, Any]:
+    registry: dict[str, Any] = {
+        "/api/v1/server/status": _get("this replica: MQTT session, ingest counters", [], _ok(OBJECT)),
+        "/api/v1/units": {
+            **_get(
+                "units (with `under`: that unit and its subtree)",
+                [_param("under", "a unit code", {"type": "string", "maxLength": 63})],
+                _ok(OBJECT),
+                404,
+            ),
+            **_post(
+                "create a unit",
+                [],
+                _fields(
+                    {"code": SLUG, "name": NAME, "kind": {"type": "string", "enum": UNIT_KINDS}}, parent=_nullable(SLUG)
+                ),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/units/{code}": _get("one unit with its children and offices", [CODE], _ok(OBJECT), 404),
+        "/api/v1/units/{code}/pins": {
+            **_get("the unit's device PINs", [CODE], _ok(OBJECT), 404),
+            **_post(
+                "map a device PIN to an employee",
+                [CODE],
+                _fields({"pin": DEVICE_PIN, "nip": NIP_TEXT}),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/units/{code}/pending-devices": _get(
+            "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
+        ),
+        "/api/v1/units/{code}/pending-devices/{serial}/assign": _post(
+            "register a pending device to the gateway that reported it; its held punches are stored",
+            [CODE, _param("serial", "the device serial", DEVICE_SERIAL, "path")],
+            _fields({}, gateway=SLUG, office=SLUG),
+            "200",
+            404,
+            409,
+        ),
+        "/api/v1/units/{code}/enrol": _post(
+            "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
+        ),
+        "/api/v1/offices": {
+            **_get("offices", [UNIT], _ok(OBJECT)),
+            **_post(
+                "create an office",
+                [],
+                _fields({"code": SLUG, "name": NAME, "unit": SLUG, "zone": ZONE_ENUM}),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/gateways": {
+            **_get("gateways and their status", [UNIT], _ok(OBJECT)),
+            **_post(
+                "register a gateway",
+                [],
+                _fields({"gateway_id": SLUG, "unit": SLUG}, office=_nullable(SLUG)),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/gateways/{gateway_id}": _get("one gateway with its devices", [GATEWAY], _ok(OBJECT), 404),
+        "/api/v1/gateways/{gateway_id}/commands": {
+            **_get("commands sent to the gateway and their results", [GATEWAY], _ok(OBJECT), 404),
+            **_post(
+                "send a command (sync_clock, reread_device, write_user, reload_config)",
+                [GATEWAY],
+                _fields(
+                    {"action": {"type": "string", "enum": [action.value for action in CommandAction]}},
+                    args=COMMAND_ARGS,
+                ),
+                "202",
+                404,
+                503,
+            ),
+        },
+        "/api/v1/devices": {
+            **_get(
+                "devices and their status",
+                [_param("office", "office code", CODE_TEXT), _param("gateway", "gateway id", CODE_TEXT)],
+                _ok(OBJECT),
+            ),
+            **_post(
+                "register a device",
+                [],
+                _fields(
+                    {"serial": DEVICE_SERIAL, "office": SLUG},
+                    name=_nullable({**PLAIN_TEXT, "maxLength": 100}),
+                    profile=_nullable({**PLAIN_TEXT, "maxLength": 100}),
+                    gateway=_nullable(SLUG),
+                ),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/employees": {
+            **_get(
+                "employees (a unit-bound account names its unit; a supervisor lists ?supervisor=own NIP)",
+                [UNIT, SUPERVISOR, LIMIT, OFFSET],
+                _ok(_page_of(EMPLOYEE)),
+                400,
+            ),
+            **_post(
+                "create an employee (the NIP is checked)",
+                [],
+                _fields(
+                    {"nip": NIP_TEXT, "name": NAME, "unit": SLUG},
+                    position=_nullable(PLAIN_TEXT),
+                    supervisor=_nullable({"type": "string", "maxLength": 18}),
+                ),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/employees/{nip}": _get("one employee with their PINs", [NIP], _ok(EMPLOYEE), 404),
+        "/api/v1/employees/import": {
+            "post": {
+                "summary": "CSV import of employees (nip,name,unit,position,supervisor_nip,pin): all rows or none",
+                "requestBody": {"required": True, "content": {"text/csv": {"schema": CSV_FILE}}},
+                "responses": {**_ok(OBJECT), **_errors(400, 409)},
+            }
+        },
+    }
+    paths: dict[str, Any] = {
+        "/api/v1/health": {
+            "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
+        },
+        "/api/v1/me": _get("the caller's account", [], _ok(OBJECT)),
+        "/api/v1/tokens": {
+            "post": {
+                "summary": "a new API token for the caller (shown once)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _fields({"name": TOKEN_NAME}),
+                        }
+                    },
+                },
+                "responses": {**_ok({"type": "object", "required": ["token"]}, "201"), **_errors(400)},
+            }
+        },
+        "/api/v1/employees/{nip}/month": _get(
+            "one employee's month: days, categories, punches, rule, explanation", [NIP, MONTH], _ok(OBJECT), 400, 404
+        ),
+        "/api/v1/results": _get(
+            "monthly recap, one row per employee",
+            [MONTH, UNIT, NIPQ, CATEGORY, LIMIT, OFFSET],
+            _ok(_page_of(RECAP_ROW)),
+            400,
+            404,
+        ),
+        "/api/v1/exports/recap.csv": _get(
+            "monthly recap as CSV (payroll layout)", [MONTH, UNIT], _ok({"type": "string"}, media="text/csv"), 400, 404
+        ),
+        "/api/v1/exports/recap.xlsx": _get(
+            "monthly recap as XLSX (payroll layout)",
+            [MONTH, UNIT],
+            _ok(
+                {"type": "string", "format": "binary"},
+                media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            400,
+            404,
+        ),
+        "/api/v1/today": _get("today across the unit tree", [UNIT, TODAY_STATUS, LIMIT, OFFSET], _ok(OBJECT)),
+        "/api/v1/policy": _get("the attendance policy in force", [UNIT], _ok(OBJECT)),
+        "/api/v1/punches": _get(
+            "stored punches in scope, newest first",
+            [
+                UNIT,
+                _param("device", "device serial", SERIAL),
+                _param("pin", "device PIN", PIN),
+                DATE,
+                TZ,
+                LIMIT,
+                OFFSET,
+            ],
+            _ok(_page_of(OBJECT)),
+            400,
+            404,
+        ),
+        "/api/v1/attendance/daily": _get(
+            "first in and last out per person for one day", [DATE, TZ, UNIT], _ok(OBJECT), 400, 404
+        ),
+        "/api/v1/quarantine": _get("messages that broke the contract", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
+        "/api/v1/activities": {
+            **_get(
+                "activity claims in scope",
+                [
+                    _param(
+                        "status",
+                        "the claim's state",
+                        {"type": "string", "enum": ["submitted", "approved", "rejected", "correction_requested"]},
+                    ),
+                    NIPQ,
+                    MONTH,
+                    LIMIT,
+                    OFFSET,
+                ],
+                _ok(_page_of(OBJECT)),
+                400,
+            ),
+            **_post(
+                "record one of the caller's own activities",
+                [],
+                _fields(
+                    {"activity": {"type": "string", "maxLength": 64}, "date": DAY, "start": HOUR_MINUTE},
+                    quantity={"type": "integer", "minimum": 1, "maximum": 100},
+                    evidence={"type": "string", "maxLength": 2000},
+                ),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/activities/decisions": _post(
+            "approve or reject subordinates' submitted claims, all or none",
+            [],
+            _fields(
+                {
+                    "claim_ids": {
+                        "type": "array",
+                        "items": {"type": "string", "maxLength": 32},
+                        "minItems": 1,
+                        "maxItems": 500,
+                    },
+                    "decision": {"type": "string", "enum": ["approve", "reject", "correct"]},
+                },
+                reason={"type": "string", "maxLength": 2000},
+            ),
+            "200",
+            404,
+            409,
+        ),
+        "/api/v1/activities/{claim_id}/resubmit": _post(
+            "resubmit one of the caller's claims after a correction request",
+            [_param("claim_id", "the claim", {"type": "string", "maxLength": 32}, "path")],
+            _fields(
+                {},
+                quantity=_nullable({"type": "integer", "minimum": 1, "maximum": 100}),
+                evidence=_nullable({"type": "string", "maxLength": 2000}),
+            ),
+            "200",
+            404,
+            409,
+        ),
+        "/api/v1/excuses": {
+            **_get(
+                "excused days (leave, official travel, work from home) in scope",
+                [
+                    NIPQ,
+                    _param("from", "overlapping from", {"type": "string", "format": "date"}),
+                    _param("to", "overlapping to", {"type": "string", "format": "date"}),
+                    LIMIT,
+                    OFFSET,
+                ],
+                _ok(_page_of(OBJECT)),
+                400,
+            ),
+            **_post(
+                "record excused days for an employee in scope",
+                [],
+                _fields(
+                    {
+                        "nip": {"type": "string", "maxLength": 18},
+                        "kind": EXCUSE_KIND,
+                        "first_day": DAY,
+                        "last_day": DAY,
+                    },
+                    note=_nullable({"type": "string", "maxLength": 2000}),
+                ),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/users": {
+            **_get("accounts the caller manages", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
+            **_post(
+                "create an account",
+                [],
+                _fields(
+                    {
+                        "username": USERNAME,
+                        "password": {"type": "string", "minLength": 10, "maxLength": 1000},
+                        "role": {"type": "string", "enum": ROLES},
+                    },
+                    unit=_nullable(SLUG),
+                    nip=_nullable({"type": "string", "maxLength": 18}),
+                    name=_nullable({"type": "string", "maxLength": 200}),
+                    language=_nullable({"type": "string", "enum": ["id", "en"]}),
+                ),
+                "201",
+                404,
+                409,
+            ),
+        },
+        "/api/v1/users/{username}/disable": {
+            "post": {
+                "summary": "disable an account: sessions end, API tokens are revoked",
+                "parameters": [_param("username", "the account", {"type": "string", "maxLength": 64}, "path")],
+                "responses": {**_ok(OBJECT), **_errors(400, 404, 409)},
+            }
+        },
+        **registry,
+    }
+    for provider in PATH_PROVIDERS:
+        paths.update(provider())
+    paths = copy.deepcopy(paths)  # the shared parameter schemas above stay as written
+    _every_operation_says_what_the_middlewares_do(paths)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Kinerja API",
+            "version": "1",
+            "description": "Attendance and e-Performance. Every answer is limited to the caller's scope.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token, knj_..."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "kinerja_session"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "reason"],
+                    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+    }
+
+
+# No text the database can store holds NUL (server/text.py refuses it with a 400 on every route).
+STORABLE_TEXT = "^[^\\x00]*$"
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def _every_operation_says_what_the_middlewares_do(paths: dict[str, Any]) -> None:
+    """What holds for every route, written once: a string with NUL (or a value too long for its column) is a
+    400 (server/text.py, the model's validation); so every plain string schema excludes NUL."""
+    for item in paths.values():
+        for method, operation in item.items():
+            if method not in METHODS:
+                continue
+            operation["responses"].setdefault("400", _errors(400)["400"])
+            # Before the app sees it, aiohttp's HTTP parser refuses a request line or header over 8 KiB, in plain text.
+            operation["responses"]["400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
+            if "requestBody" in operation:
+                operation["responses"]["413"] = {
+                    "description": "the body is larger than the server takes",
+                    "content": {"application/json": {"schema": _ERROR}},
+                }
+            for parameter in operation.get("parameters", []):
+                _no_nul(parameter["schema"])
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _no_nul(media["schema"])
+
+
+def _no_nul(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and not ({"pattern", "enum", "format"} & schema.keys()):
+        schema["pattern"] = STORABLE_TEXT
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema.setdefault("maxLength", MAX_TEXT)
+    for child in schema.get("properties", {}).values():
+        _no_nul(child)
+    if isinstance(schema.get("items"), dict):
+        _no_nul(schema["items"])
+
+
+@functools.cache
+def _body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(METHOD, path template) -> the JSON body schema the document gives it."""
+    found = {}
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if schema is not None:
+                found[(method.upper(), path)] = schema
+    return found
+
+
+def undocumented_field(schema: dict[str, Any], value: Any, where: str = "body") -> str | None:
+    """The first property `value` holds that `schema` does not offer (where it says no others), or None."""
+    if not isinstance(value, dict) or schema.get("type") != "object":
+        return None
+    properties = schema.get("properties", {})
+    for key, child in value.items():
+        if key not in properties:
+            if schema.get("additionalProperties") is False:
+                return f"{where}.{key}"
+            continue
+        if (found := undocumented_field(properties[key], child, f"{where}.{key}")) is not None:
+            return found
+    return None
+
+
+@web.middleware
+async def refuse_undocumented_fields(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A JSON body field the document does not list is refused (400), not silently ignored: a misspelt
+    optional field would otherwise be dropped without a word. Runs after server/text.py read the body."""
+    resource = request.match_info.route.resource
+    schema = _body_schemas().get((request.method, resource.canonical)) if resource is not None else None
+    if schema is not None and request.body_exists and request.content_type == "application/json":
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):
+            body = None  # the handler says what is wrong with it
+        if (field := undocumented_field(schema, body)) is not None:
+            text = json.dumps({"error": "bad_request", "reason": f"{field}: bidang tidak dikenal (unknown field)"})
+            raise web.HTTPBadRequest(text=text, content_type="application/json")
+    return await handler(request)
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document())

@@ -1,0 +1,28 @@
+"""The personnel bureau's HTML pages: templates, static files, forms; `add_routes(app)` adds them.
+
+The pages call server/services (and server/access for who may see what), never server/api.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from server.pages import accounts, activities, excuses, pages, payroll
+
+STATIC = Path(__file__).parent / "static"
+
+ROUTES: tuple[web.RouteTableDef, ...] = (
+    pages.routes,
+    activities.routes,
+    accounts.routes,
+    excuses.routes,
+    payroll.routes,
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for table in ROUTES:
+        app.add_routes(table)
+    app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -1,0 +1,106 @@
+"""The activity pages: an employee's daily entry and the supervisor's approval queue (bulk approve, reject with a
+reason), on top of server/services/claims.py."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from scoring import ClaimState
+from server.access import PERSONNEL
+from server.activity_models import ActivityClaimRecord
+from server.auth import require_role, subordinates
+from server.errors import Conflict, DomainError, Invalid, page_message
+from server.models import Employee
+from server.pages.render import render
+from server.services.accounts import Role
+from server.services.activities import catalogue
+from server.services.attendance import WIB, unit_zones
+from server.services.claims import claim_json, decide_claims, merge_flags, record, resubmit_claim
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/activities/{claim_id}/resubmit")
+async def resubmit_page(request: web.Request) -> web.Response:
+    principal = require_role(request, *PERSONNEL)
+    form = await request.post()
+    try:
+        await resubmit_claim(principal, request.match_info["claim_id"], form.get("quantity"), form.get("evidence"))
+    except DomainError as exc:
+        raise web.HTTPSeeOther(location="/activities?" + urlencode({"error": page_message(exc)})) from None
+    raise web.HTTPSeeOther(location="/activities?saved=1")
+
+
+@routes.get("/activities")
+async def activities_page(request: web.Request) -> web.Response:
+
+    principal = require_role(request, *PERSONNEL)
+    if not principal.employee_nip:
+        raise web.HTTPForbidden()
+    rows = await ActivityClaimRecord.filter(nip=principal.employee_nip).order_by("-start").limit(100)
+    flags = await merge_flags(rows)
+    employee = await Employee.get_or_none(nip=principal.employee_nip)
+    zones = await unit_zones()
+    zone = zones.get(employee.unit_id if employee else "", WIB)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "activities.html",
+        claims=[{**claim_json(r, flags), "start_at": r.start} for r in rows],
+        zone=zone,  # the employee's office: claims are entered and read on its clock
+        zone_name=zone.tzname(None),
+        catalogue=catalogue().activities,
+        today=datetime.now(zone).date().isoformat(),
+        saved=request.query.get("saved"),
+        error=request.query.get("error"),
+    )
+
+
+@routes.post("/activities")
+async def activities_submit(request: web.Request) -> web.Response:
+    principal = require_role(request, *PERSONNEL)
+    form = await request.post()
+    try:
+        await record(principal, {k: form.get(k) for k in ("activity", "date", "start", "quantity", "evidence")})
+    except (Invalid, Conflict) as exc:  # a missing claim is the 404 page
+        raise web.HTTPSeeOther(location="/activities?" + urlencode({"error": page_message(exc)})) from None
+    raise web.HTTPSeeOther(location="/activities?saved=1")
+
+
+@routes.get("/approvals")
+async def approvals_page(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.SUPERVISOR)
+    team = await subordinates(principal.employee_nip) if principal.employee_nip else frozenset()
+    rows = await ActivityClaimRecord.filter(nip__in=sorted(team), state=ClaimState.SUBMITTED.value).order_by(
+        "nip", "start"
+    )
+    names = dict(await Employee.filter(nip__in=sorted(team)).values_list("nip", "name"))
+    flags = await merge_flags(rows)
+    zones = await unit_zones()
+    by_employee: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        local = {"start_at": row.start, "zone": zones.get(row.unit_code, WIB)}  # read on the office's clock
+        by_employee[row.nip].append({**claim_json(row, flags), **local})
+    return render(
+        request,
+        "approvals.html",
+        groups=[(nip, names.get(nip, nip), claims) for nip, claims in by_employee.items()],
+        decided=request.query.get("decided"),
+        error=request.query.get("error"),
+    )
+
+
+@routes.post("/approvals")
+async def approvals_submit(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.SUPERVISOR)
+    form = await request.post()
+    ids = [str(v) for v in form.getall("claim_id", [])]
+    try:
+        count = await decide_claims(principal, ids, str(form.get("decision", "")), str(form.get("reason", "")))
+    except DomainError as exc:
+        raise web.HTTPSeeOther(location="/approvals?" + urlencode({"error": page_message(exc)})) from None
+    raise web.HTTPSeeOther(location=f"/approvals?decided={count}")

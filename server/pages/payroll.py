@@ -1,0 +1,77 @@
+"""The payroll pages: a unit-month's payroll in Rupiah (closed or SEMENTARA), closing it (the bureau), and
+the audit trail the bureau administrator reads. The figures are server.services.payroll's, as in the API."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from server.auth import request_scope, require_role
+from server.models import Unit
+from server.pages.render import render
+from server.payroll_models import AuditEntry
+from server.services.accounts import Role
+from server.services.month import parse_month
+from server.services.payroll import PayrollConflict, close_month, explained_month, sheet_for
+
+routes = web.RouteTableDef()
+
+
+async def _units_in_scope(request: web.Request) -> list[tuple[str, str]]:
+    scope = await request_scope(request)
+    return [
+        (code, name) for code, name in await Unit.filter(scope.unit_q()).order_by("code").values_list("code", "name")
+    ]
+
+
+@routes.get("/payroll")
+async def payroll_page(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    try:
+        month = parse_month(request.query.get("month"))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    units = await _units_in_scope(request)
+    unit = request.query.get("unit") or (units[0][0] if units else "")
+    if unit not in dict(units):
+        raise web.HTTPNotFound(text="no such unit in your scope")
+    sheet = await sheet_for(unit, month)
+    return render(
+        request,
+        "payroll.html",
+        sheet=sheet,
+        month=month,
+        unit=unit,
+        units=units,
+        unit_name=dict(units)[unit],
+        may_close=principal.role is Role.BUREAU_ADMIN and not sheet.final,
+        error=request.query.get("error"),
+    )
+
+
+@routes.post("/payroll/close")
+async def payroll_close(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.BUREAU_ADMIN)
+    form = await request.post()
+    unit, month_text = str(form.get("unit", "")), str(form.get("month", ""))
+    try:
+        month = parse_month(month_text)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    if unit not in dict(await _units_in_scope(request)):
+        raise web.HTTPNotFound(text="no such unit in your scope")
+    query = {"unit": unit, "month": month.strftime("%Y-%m")}
+    try:
+        await close_month(unit, month.year, month.month, await explained_month(unit, month),
+                          principal.username, principal.role.value)  # fmt: skip
+    except PayrollConflict:
+        query["error"] = "closed"
+    raise web.HTTPSeeOther(location="/payroll?" + urlencode(query))
+
+
+@routes.get("/audit")
+async def audit_page(request: web.Request) -> web.Response:
+    require_role(request, Role.BUREAU_ADMIN)
+    entries = await AuditEntry.all().order_by("-at", "-id").limit(500)
+    return render(request, "audit.html", entries=entries)

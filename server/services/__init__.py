@@ -1,0 +1,1 @@
+"""Domain services the JSON API and the pages share; they import neither."""

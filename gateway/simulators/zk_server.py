@@ -181,9 +181,10 @@ class ZKServer:
 
     def _spawn(self, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=f"zk-sim-{self._name}", daemon=True)
+        # Started under the lock: stop() pops threads under it too, and must never join one not yet started.
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+            thread.start()
 
     def _accept_loop(self, listener: socket.socket) -> None:
         with listener:

@@ -19,6 +19,7 @@ from server.api_areas import install as install_areas
 from server.consumer import PunchConsumer
 from server.context import CONSUMER, DIALECT, SETTINGS
 from server.db import close_database, dialect_of, open_database
+from server.gateway_enrolment_routes import install as install_enrolment
 from server.ingest import resolve_unmapped_punches
 from server.settings import ServerSettings
 from server.web import install as install_web
@@ -32,6 +33,7 @@ SetupHook = Callable[[web.Application], None]
 
 ROUTE_TABLES: list[web.RouteTableDef] = [api.routes, api_registry.routes]
 SETUP_HOOKS: list[SetupHook] = [install_web, install_areas]  # accounts, sessions, roles, pages; areas (issue 18)
+SETUP_HOOKS.append(install_enrolment)  # gateway enrolment codes (issue 20)
 
 # How often punches of PINs mapped since they arrived get their employee (mapping calls also do it at once).
 RESOLVE_INTERVAL_S = 300.0

@@ -31,6 +31,7 @@ MODELS = {
     ]
 }
 MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 18 (no migrations yet)
+MODELS["models"] += ["server.gateway_enrolment"]  # issue 20: enrolment codes (its migration comes at merge)
 
 # Any fixed number: the key of the advisory lock replicas take while migrating.
 _MIGRATION_LOCK_KEY = 0x4B494E45524A41

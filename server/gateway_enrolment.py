@@ -115,10 +115,7 @@ class EnrolmentSettings:
 
     def broker_url(self, server_mqtt: MqttSettings) -> str:
         """What goes into the gateway's [mqtt] url: no login in it (the login is its own)."""
-        if self.gateway_broker_url:
-            parsed = MqttSettings.from_url(self.gateway_broker_url)
-        else:
-            parsed = server_mqtt
+        parsed = MqttSettings.from_url(self.gateway_broker_url) if self.gateway_broker_url else server_mqtt
         scheme = "mqtts" if parsed.tls else "mqtt"
         return f"{scheme}://{parsed.host}:{parsed.port}?protocol={parsed.protocol}"
 

@@ -456,7 +456,7 @@ def enrolment_paths() -> dict[str, Any]:
         ),
         ENROL_PATH: {
             "post": {
-                "summary": "the gateway trades its one-time code for its identity (no login: the code is the credential)",
+                "summary": "a gateway trades its one-time code for its identity (the code is the credential)",
                 "security": [],
                 "parameters": [],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": enrol_body}}},
@@ -485,4 +485,4 @@ def install(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-__all__ = ["ENROL_PATH", "ENROLMENT", "configure", "install"]
+__all__ = ["ENROLMENT", "ENROL_PATH", "configure", "install"]

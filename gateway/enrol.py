@@ -130,7 +130,10 @@ def render_config(identity: dict[str, Any], state_dir: Path, secret_path: Path, 
     for device in identity.get("devices") or []:
         lines += ["", "[[devices]]"]
         for key, value in device.items():
-            rendered = str(value) if isinstance(value, int) and not isinstance(value, bool) else text(value)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and key.endswith("_s"):
+                value = float(value)  # the config's durations are floats; TOML keeps 5 and 5.0 apart
+            rendered = repr(value) if number else text(value)
             lines.append(f"{key} = {rendered}")
     return "\n".join(lines) + "\n"
 

@@ -92,6 +92,8 @@ DEVICE_SCHEMA: dict[str, Any] = {
         "comm_key": {"type": "integer", "minimum": 0, "maximum": 999999},
         "serial_number": {"type": "string", "pattern": SERIAL_NUMBER.pattern},
         "serial_path": {"type": "string", "pattern": SERIAL_PATH.pattern},
+        "poll_interval_s": {"type": "number", "minimum": 0.1, "maximum": 86400},
+        "timeout_s": {"type": "number", "minimum": 0.1, "maximum": 600},
     },
     "additionalProperties": False,
 }
@@ -103,6 +105,7 @@ _TEXT_FIELDS = {
     "serial_path": SERIAL_PATH,
 }
 _INT_FIELDS = {"port": (1, 65535), "comm_key": (0, 999_999)}
+_NUMBER_FIELDS = {"poll_interval_s": (0.1, 86_400), "timeout_s": (0.1, 600)}
 
 
 def check_devices(value: Any) -> list[dict[str, Any]]:
@@ -121,6 +124,10 @@ def check_devices(value: Any) -> list[dict[str, Any]]:
                 low, high = _INT_FIELDS[key]
                 if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
                     raise Refused(400, f"{where}.{key}: bilangan {low}-{high} (expected an integer {low}-{high})")
+            elif key in _NUMBER_FIELDS:
+                low, high = _NUMBER_FIELDS[key]
+                if isinstance(item, bool) or not isinstance(item, int | float) or not low <= item <= high:
+                    raise Refused(400, f"{where}.{key}: angka {low}-{high} (expected a number {low}-{high})")
             elif key == "transport":
                 if item not in ("tcp", "udp"):
                     raise Refused(400, f"{where}.transport: tcp atau udp (expected tcp or udp)")

@@ -240,7 +240,8 @@ async def claim(code_text: str, remote: str) -> GatewayEnrolment:
     code = normalise_code(code_text)
     if code is None:
         await _refused(remote, None, "malformed")
-        raise EnrolmentError(400, "kode pendaftaran: 20 huruf/angka dalam 5 kelompok (code: 20 characters in 5 groups)")
+        # 403 like an unknown code: any text is a code the document allows, this one just opens nothing.
+        raise EnrolmentError(403, "kode pendaftaran: 20 huruf/angka dalam 5 kelompok (code: 20 characters in 5 groups)")
     digest = code_digest(code)
     now = datetime.now(UTC)
     claimed = await GatewayEnrolment.filter(code_hash=digest, used_at=None, expires_at__gt=now).update(

@@ -37,7 +37,7 @@ from server.gateway_enrolment import (
     release,
 )
 from server.models import Gateway, Office, Unit
-from server.openapi import CODE_TEXT, GATEWAY, OBJECT, PATH_PROVIDERS, ZONE_ENUM, _errors, _fields, _get, _ok
+from server.openapi import GATEWAY, OBJECT, PATH_PROVIDERS, SLUG, ZONE_ENUM, _errors, _fields, _get, _ok
 from server.web.access import RULES, Rule
 from wire.contract import ContractError, validate_slug
 
@@ -138,7 +138,8 @@ def check_devices(value: Any) -> list[dict[str, Any]]:
         devices.append(dict(entry))
     names = [d["name"] for d in devices]
     if len(set(names)) != len(names):
-        raise Refused(400, "devices: nama perangkat harus unik (device names must be unique)")
+        # 409, not 400: the document cannot say "unique by name", so a schema-valid body may still clash.
+        raise Refused(409, "devices: nama perangkat harus unik (device names must be unique)")
     return devices
 
 
@@ -434,17 +435,16 @@ ISSUED = {
         "qr_svg": {"type": "string"},
     },
 }
-SLUG_TEXT = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
 
 
 def enrolment_paths() -> dict[str, Any]:
     body = _fields(
         {
-            "gateway_id": SLUG_TEXT,
-            "unit": CODE_TEXT,
+            "gateway_id": SLUG,
+            "unit": SLUG,
             "devices": {"type": "array", "minItems": 1, "maxItems": MAX_DEVICES, "items": DEVICE_SCHEMA},
         },
-        office=CODE_TEXT,
+        office=SLUG,
         timezone=ZONE_ENUM,
     )
     enrol_body = _fields({"code": {"type": "string", "maxLength": 64}})

@@ -94,6 +94,7 @@ class EnrolmentSettings:
     ca_file: Path | None = None
     broker_admin: MqttSettings | None = None
     public_url: str | None = None
+    broker_timeout_s: float = 10.0  # how long the dynamic-security plugin may take to answer
     failures_allowed: int = ENROL_FAILURES_ALLOWED
     failure_window_s: float = ENROL_FAILURE_WINDOW_S
 

@@ -295,7 +295,7 @@ async def _identity(request: web.Request, settings: EnrolmentSettings, row: Gate
         from server.broker_identity import BrokerIdentities
 
         try:
-            async with BrokerIdentities(settings.broker_admin, timeout_s=10) as broker:
+            async with BrokerIdentities(settings.broker_admin, timeout_s=settings.broker_timeout_s) as broker:
                 credentials = await broker.create_gateway_identity(row.unit_code, row.gateway_id, replace=True)
         except (ConnectionError, TimeoutError, OSError, RuntimeError) as exc:
             raise Refused(

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import io
+import os
+import pwd
+import shutil
+import socket
 import stat
+import subprocess
 import time
 import tomllib
 from collections.abc import AsyncIterator
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 
+import paho.mqtt.client as paho
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import load_gateway_config
 from gateway.service import Gateway
@@ -34,6 +43,7 @@ from server.settings import ServerSettings
 from tests.conftest import unique_slug
 from tests.helpers import admin_token
 from tests.test_broker_identity import dynsec  # noqa: F401  (the fixture: a private Mosquitto with dynsec)
+from wire.embedded import free_port
 from wire.mqtt import MqttSettings
 from wire.zones import office_zone
 
@@ -290,3 +300,80 @@ async def test_the_page_issues_a_code_with_its_qr(db_url, mosquitto, tmp_path):
         text = await response.text()
         assert response.status == 201, text
         assert "<svg" in text and "sudo kinerja gateway enrol https://kinerja.example.go.id " in text
+
+
+async def test_a_broker_that_does_not_answer_is_a_503_and_the_code_still_works(db_url, mosquitto, tmp_path):
+    dead = MqttSettings(port=free_port(), username="kinerja-broker-admin", password="x" * 20)
+    enrolment = EnrolmentSettings(broker_admin=dead, broker_timeout_s=1)
+    async with centre(db_url, mosquitto, enrolment) as client:
+        unit = await make_unit()
+        issued = await issue(client, unit, unique_slug("gw"))
+        response = await client.post("/api/v1/enrol", json={"code": issued["code"]})
+        assert response.status == 503 and "kode masih berlaku" in (await response.json())["reason"]
+        assert response.headers["Retry-After"] == "30"
+        assert await GatewayEnrolment.filter(used_at__isnull=False).count() == 0  # the claim was undone
+    async with centre(db_url, mosquitto, EnrolmentSettings()) as client:  # a broker that answers (static here)
+        assert (await client.post("/api/v1/enrol", json={"code": issued["code"]})).status == 200
+
+
+async def test_as_root_the_secret_belongs_to_the_service_user(db_url, mosquitto, tmp_path, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a file away")
+    monkeypatch.setattr("gateway.enrol.SERVICE_USER", "nobody")  # the package's user does not exist here
+    async with centre(db_url, mosquitto, EnrolmentSettings()) as client:
+        unit = await make_unit()
+        issued = await issue(client, unit, unique_slug("gw"))
+        config_path = tmp_path / "etc" / "gateway.toml"
+        state = tmp_path / "state"
+        rc, out, err = await run_cli(
+            "gateway", "enrol", base_url(client), issued["code"], "--config", str(config_path),
+            "--state-dir", str(state), "--no-start",
+        )  # fmt: skip
+        assert rc == 0, err
+        assert "berkas sandi broker" in out  # the static fallback says what the centre still has to do
+    secret = config_path.with_name("gateway.mqtt-password").stat()
+    nobody = pwd.getpwnam("nobody")
+    assert (secret.st_uid, stat.S_IMODE(secret.st_mode)) == (nobody.pw_uid, 0o600)
+    assert (state.stat().st_uid, stat.S_IMODE(state.stat().st_mode)) == (nobody.pw_uid, 0o700)
+    assert config_path.stat().st_uid == 0  # the config carries no secret and stays root's
+
+
+def test_the_static_fallback_line_logs_in_on_a_real_mosquitto(tmp_path):
+    """The line the centre keeps for a broker without the plugin is one Mosquitto's password_file takes."""
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed")
+    password = "the-gateways-own-password"
+    (tmp_path / "passwd").write_text(mosquitto_passwd_line("gw-static", password) + "\n")
+    port = free_port()
+    (tmp_path / "mosquitto.conf").write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {tmp_path / 'passwd'}\n"
+        f"persistence false\nuser {getpass.getuser()}\n"
+    )
+    process = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "mosquitto.conf")], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            assert time.monotonic() < deadline, "mosquitto did not start"
+            time.sleep(0.05)
+
+        def connack(secret: str) -> bool:
+            client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="gw-static")
+            client.username_pw_set("gw-static", secret)
+            try:
+                client.connect("127.0.0.1", port)
+                result: list[bool] = []
+                client.on_connect = lambda c, u, f, reason, p: result.append(not reason.is_failure)
+                deadline = time.monotonic() + 5
+                while not result and time.monotonic() < deadline:
+                    client.loop(0.1)
+                return result == [True]
+            finally:
+                client.disconnect()
+
+        assert connack(password)
+        assert not connack("wrong")
+    finally:
+        process.terminate()
+        process.wait(5)

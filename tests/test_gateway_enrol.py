@@ -377,3 +377,27 @@ def test_the_static_fallback_line_logs_in_on_a_real_mosquitto(tmp_path):
     finally:
         process.terminate()
         process.wait(5)
+
+
+async def test_a_unit_administrator_issues_codes_for_their_own_units_only(db_url, mosquitto):
+    from server.accounts import create_user, issue_api_token
+
+    async with centre(db_url, mosquitto, EnrolmentSettings()) as client:
+        own, other = await make_unit(), await make_unit()
+        user = await create_user(unique_slug("admin"), "a-long-password", "unit_admin", unit_code=own)
+        headers = {"Authorization": f"Bearer {await issue_api_token(user, 'tests')}"}
+        devices = [{"name": "lobby", "host": "192.168.1.201"}]
+        mine = await client.post(
+            "/api/v1/gateway-enrolments",
+            json={"gateway_id": unique_slug("gw"), "unit": own, "devices": devices},
+            headers=headers,
+        )
+        assert mine.status == 201, await mine.text()
+        theirs = await client.post(
+            "/api/v1/gateway-enrolments",
+            json={"gateway_id": unique_slug("gw"), "unit": other, "devices": devices},
+            headers=headers,
+        )
+        assert theirs.status == 404 and "cakupan" in (await theirs.json())["reason"]
+        entry = await AuditEntry.get(action="gateway.enrolment_code", unit_code=own)
+        assert (entry.username, entry.role) == (user.username, "unit_admin")

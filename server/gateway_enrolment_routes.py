@@ -11,7 +11,6 @@ that do not read the environment.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import Role
-from server.auth import principal_of, request_scope, require_role
+from server.auth import request_scope, require_role
 from server.context import SETTINGS
 from server.gateway_enrolment import (
     MAX_DEVICES,
@@ -362,41 +361,20 @@ async def enrol_page_submit(request: web.Request) -> web.Response:
     try:
         issued = await register_and_issue(request, body)
     except Refused as exc:
-        return _page(request, None, json.loads(exc.text or "{}").get("reason"), status=exc.status)
+        return _page(request, None, json.loads(exc.text or "{}").get("reason"), status=exc.status, form=fields)
     return _page(request, issued, None, status=201)
 
 
-def _page(request: web.Request, issued: dict[str, Any] | None, error: str | None, status: int = 200) -> web.Response:
-    principal = principal_of(request)
-    csrf = html.escape(principal.csrf_token)
-    parts = [
-        "<!doctype html><html lang='id'><head><meta charset='utf-8'><title>Daftarkan gateway</title>",
-        "<link rel='stylesheet' href='/static/site.css'></head><body><main>",
-        "<h1>Daftarkan gateway</h1>",
-    ]
-    if error:
-        parts.append(f"<p class='error' role='alert'>{html.escape(error)}</p>")
-    if issued:
-        parts += [
-            f"<section class='card enrolment' data-gateway='{html.escape(issued['gateway_id'])}'>",
-            f"<h2>Kode pendaftaran {html.escape(issued['gateway_id'])}</h2>",
-            f"<p class='code'><code data-code>{html.escape(issued['code'])}</code></p>",
-            f"<p>Berlaku sekali, sampai {html.escape(issued['expires_at'])}. Di gateway jalankan:</p>",
-            f"<pre>{html.escape(issued['command'])}</pre>",
-            f"<figure class='qr'>{issued['qr_svg']}</figure>",
-            "<p>Kode ini hanya ditampilkan sekali; pusat menyimpan sidiknya saja.</p></section>",
-        ]
-    parts += [
-        "<form method='post' action='/gateways/enrol'>",
-        f"<input type='hidden' name='csrf_token' value='{csrf}'>",
-        "<label>ID gateway <input name='gateway_id' required pattern='[a-z0-9][a-z0-9_-]{0,62}'></label>",
-        "<label>Unit <input name='unit' required></label>",
-        "<label>Kantor (opsional) <input name='office'></label>",
-        "<label>Perangkat, satu per baris: nama profil alamat [port] [comm_key]",
-        "<textarea name='devices' rows='4' required></textarea></label>",
-        "<button type='submit'>Buat kode pendaftaran</button></form></main></body></html>",
-    ]
-    return web.Response(text="".join(parts), content_type="text/html", status=status)
+def _page(
+    request: web.Request,
+    issued: dict[str, Any] | None,
+    error: str | None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> web.Response:
+    from server.web.render import render
+
+    return render(request, "gateway_enrol.html", status=status, issued=issued, error=error, form=form or {})
 
 
 # --- OpenAPI and the app ------------------------------------------------------------------------------------

@@ -300,6 +300,11 @@ async def test_the_page_issues_a_code_with_its_qr(db_url, mosquitto, tmp_path):
         text = await response.text()
         assert response.status == 201, text
         assert "<svg" in text and "sudo kinerja gateway enrol https://kinerja.example.go.id " in text
+        wrong = await client.post(
+            "/gateways/enrol", data={"gateway_id": "gw-x", "unit": "no-such-unit", "devices": "a"}
+        )
+        assert wrong.status == 404 and "tidak ada unit" in await wrong.text()
+        assert 'value="gw-x"' in await wrong.text()  # what was typed stays in the form
 
 
 async def test_a_broker_that_does_not_answer_is_a_503_and_the_code_still_works(db_url, mosquitto, tmp_path):

@@ -1,7 +1,7 @@
 """`kinerja gateway enrol <centre-url> <code>`: trade the one-time code a unit administrator gave for this
 gateway's identity, and write its config so that nobody edits a file by hand.
 
-The centre (server/gateway_enrolment.py) answers `POST <centre>/api/v1/enrol` with the gateway id, unit,
+The centre (server/services/gateway_enrolment.py) answers `POST <centre>/api/v1/enrol` with the gateway id, unit,
 office zone, broker address, the CA certificate when it has one, a broker login of the gateway's own and
 the devices the administrator entered. Written here:
 

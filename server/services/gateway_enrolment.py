@@ -14,11 +14,12 @@ the gateway trades it (`kinerja gateway enrol <centre> <code>`, gateway/enrol.py
   for it (mosquitto's own `$7$` PBKDF2 form) for the administrator to add: the documented static
   fallback (`python -m server.edge`).
 - Every code issued, every enrolment and every refused attempt is an AuditEntry (server/payroll_models.py).
-  The table is server/gateway_enrolment_models.py; the routes are server/api/gateway_enrolments.py and the page
-  server/pages/gateway_enrolment.py. Refusals are server/errors.py's, their reasons Indonesian first with the
-  English after: the technician's command (gateway/enrol.py) shows the API's reason as it is.
   Wrong codes are limited per client address (ENROL_FAILURES_ALLOWED per ENROL_FAILURE_WINDOW_S); the
   first refusal by the limiter is audited, the flood after it is not, so the audit table cannot be filled.
+
+The table is server/gateway_enrolment_models.py; the routes server/api/gateway_enrolments.py, the page
+server/pages/gateway_enrolment.py. Refusals are server/errors.py's, their reasons Indonesian first with the
+English after: the technician's command (gateway/enrol.py) shows the API's reason as it is.
 """
 
 from __future__ import annotations

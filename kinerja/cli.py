@@ -116,7 +116,7 @@ def _add_server_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_gateway_parser(commands: argparse._SubParsersAction) -> None:
-    """kinerja gateway run | doctor | upgrade"""
+    """kinerja gateway run | doctor | upgrade | enrol"""
     gateway = commands.add_parser("gateway", help="the office gateway").add_subparsers(dest="action", required=True)
     gateway_run = gateway.add_parser("run", help="poll devices and relay punches")
     gateway_run.add_argument("--config", type=Path, required=True, help="gateway TOML file")
@@ -125,6 +125,43 @@ def _add_gateway_parser(commands: argparse._SubParsersAction) -> None:
     doctor.add_argument("--config", type=Path, required=True, help="gateway TOML file")
     doctor.set_defaults(run=_run_gateway_doctor)
     _add_upgrade_parser(gateway)
+    _add_enrol_parser(gateway)
+
+
+def _add_enrol_parser(gateway: argparse._SubParsersAction) -> None:
+    from gateway.enrol import DEFAULT_CONFIG, DEFAULT_STATE_DIR
+
+    enrol = gateway.add_parser(
+        "enrol", help="fetch this gateway's identity from the centre with a one-time code and write its config"
+    )
+    enrol.add_argument("centre_url", help="the centre's address, e.g. https://kinerja.example.go.id")
+    enrol.add_argument("code", help="the one-time enrolment code from the unit administrator")
+    enrol.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="where to write gateway.toml")
+    enrol.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the gateway's state directory")
+    enrol.add_argument("--force", action="store_true", help="replace an existing enrolment")
+    enrol.add_argument("--centre-ca", type=Path, help="CA certificate of the centre's HTTPS (default: the system's)")
+    enrol.add_argument("--no-start", action="store_true", help="do not start the service afterwards")
+    enrol.set_defaults(run=_run_gateway_enrol)
+
+
+def _run_gateway_enrol(args: argparse.Namespace) -> int:
+    from gateway.enrol import EnrolError, enrol, next_steps, start_service
+
+    try:
+        result = enrol(
+            args.centre_url,
+            args.code,
+            config_path=args.config,
+            state_dir=args.state_dir,
+            force=args.force,
+            centre_ca=args.centre_ca,
+        )
+    except (EnrolError, OSError) as exc:
+        print(f"kinerja: pendaftaran gagal: {exc}", file=sys.stderr)
+        return 1
+    started = None if args.no_start else start_service()
+    print(next_steps(result, started))
+    return 0
 
 
 def _add_release_parser(commands: argparse._SubParsersAction) -> None:

@@ -105,6 +105,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/gateways/{gateway_id}/commands"): Rule((BUR, OPS)),
     ("GET", "/api/v1/gateways/{gateway_id}/commands"): Rule((BUR, UNI, OPS)),
     ("POST", "/api/v1/units/{code}/enrol"): Rule((BUR, OPS)),
+    # gateway enrolment codes (server/api/gateway_enrolments.py): a unit administrator for their own units,
+    # checked in the service.
+    ("POST", "/api/v1/gateway-enrolments"): Rule((BUR, UNI), scoped_in_handler=True),
+    ("GET", "/api/v1/gateways/{gateway_id}/enrolment"): Rule((BUR, UNI, OPS)),
+    # Public (server/auth.py PUBLIC_PATHS): the code is the credential; a caller who also sends a login is
+    # no different.
+    ("POST", "/api/v1/enrol"): Rule(ALL, scoped_in_handler=True),
 }
 DEFAULT_RULE = Rule((BUR,))
 

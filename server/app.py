@@ -16,15 +16,16 @@ from server.access import authorize
 from server.api.openapi import refuse_undocumented_fields
 from server.auth import LOGIN_THROTTLE, LoginThrottle, authenticate
 from server.consumer import PunchConsumer
-from server.context import CONSUMER, DIALECT, SETTINGS
+from server.context import CONSUMER, DIALECT, ENROL_LIMITER, ENROLMENT, SETTINGS
 from server.db import close_database, dialect_of, open_database
 from server.errors import DomainError
 from server.pages.errors import html_errors
+from server.services.gateway_enrolment import EnrolmentSettings, FailureLimiter
 from server.services.ingest import resolve_unmapped_punches
 from server.settings import ServerSettings
 from server.text import refuse_unstorable_text
 
-__all__ = ["CONSUMER", "SETTINGS", "create_app"]
+__all__ = ["CONSUMER", "SETTINGS", "configure_enrolment", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except DomainError as exc:  # the one place a service's refusal becomes the API's JSON answer
-        return web.json_response(exc.body(), status=exc.status)
+        return web.json_response(exc.body(), status=exc.status, headers=exc.headers())
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
@@ -74,6 +75,7 @@ def create_app(
     app[LOGIN_THROTTLE] = LoginThrottle()
     api.add_routes(app)
     pages.add_routes(app)
+    configure_enrolment(EnrolmentSettings.from_env())(app)  # gateway enrolment codes (issue 20)
     app.cleanup_ctx.append(_database)
     if consume:
         app.cleanup_ctx.append(_consumer)
@@ -81,6 +83,17 @@ def create_app(
     for hook in setup_hooks:  # a test's or the demo's additions, after everything of ours
         hook(app)
     return app
+
+
+def configure_enrolment(enrolment: EnrolmentSettings) -> SetupHook:
+    """What the enrolment routes hand out and how many wrong codes they take; create_app sets them from the
+    environment, a test or caller that does not read it passes this hook (it replaces them, limiter too)."""
+
+    def hook(app: web.Application) -> None:
+        app[ENROLMENT] = enrolment
+        app[ENROL_LIMITER] = FailureLimiter(enrolment.failures_allowed, enrolment.failure_window_s)
+
+    return hook
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -27,7 +27,8 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 
 # Reachable without logging in.
-PUBLIC_PATHS = frozenset({"/login", "/api/v1/health", "/api/v1/openapi.json", "/api/docs"})
+# /api/v1/enrol: a gateway has no account, its one-time code is the credential (server/services/gateway_enrolment.py).
+PUBLIC_PATHS = frozenset({"/login", "/api/v1/health", "/api/v1/openapi.json", "/api/docs", "/api/v1/enrol"})
 PUBLIC_PREFIXES = ("/static/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

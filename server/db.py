@@ -52,6 +52,7 @@ MODELS = {
     ]
 }
 MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 18
+MODELS["models"] += ["server.gateway_enrolment_models"]  # issue 20: enrolment codes
 APP = "models"
 MIGRATIONS_MODULE = "server.migrations"
 MIGRATION_TABLE = "tortoise_migrations"

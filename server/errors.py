@@ -16,12 +16,17 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     error: ClassVar[str] = "bad_request"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, retry_after: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        # Seconds after which trying again may succeed: the answer's Retry-After header (429, 503).
+        self.retry_after = retry_after
 
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "reason": self.reason}
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class Invalid(DomainError, ValueError):
@@ -48,6 +53,13 @@ class Unavailable(DomainError):
 
     status = 503
     error = "unavailable"
+
+
+class TooMany(DomainError):
+    """Too many attempts from this caller for now; `retry_after` says when to try again (429)."""
+
+    status = 429
+    error = "too_many_requests"
 
 
 class Conflict(DomainError):

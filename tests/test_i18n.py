@@ -164,6 +164,7 @@ PAGES = [
     (Role.BUREAU_ADMIN, f"/recap?month={MONTH}", 200),
     (Role.BUREAU_ADMIN, f"/charts?month={MONTH}", 200),
     (Role.BUREAU_ADMIN, "/devices", 200),
+    (Role.UNIT_ADMIN, "/gateways/enrol", 200),
     (Role.BUREAU_ADMIN, "/accounts", 200),
     (Role.BUREAU_ADMIN, f"/employees/{BUDI}/month?month={MONTH}", 200),
     (Role.BUREAU_ADMIN, f"/employees/{CITRA}/month", 200),

@@ -38,6 +38,9 @@ from tests.conftest import PG_ADMIN_URL
 
 REPO = Path(__file__).resolve().parent.parent
 LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_schema"
+# The migrations after the initial one and the tables they create: a legacy database has none of these.
+LATER_MIGRATIONS = ["0002_gateway_enrolment"]
+TABLES_AFTER_0001 = {"gateway_enrolment"}
 
 
 # --- what a database looks like -----------------------------------------------------------------------
@@ -187,9 +190,10 @@ def _value_for(field: fields.Field, related: dict[type[Model], Any]) -> Any:
     raise AssertionError(f"no sample value for {type(field).__name__}: extend _value_for")
 
 
-async def insert_a_row_everywhere() -> None:
-    """One row in every model's table, referenced rows first (self-references left empty)."""
-    models = list(Tortoise.apps[APP].values())
+async def insert_a_row_everywhere(tables: set[str] | None = None) -> None:
+    """One row in every model's table (or in those of `tables`), referenced rows first (self-references left
+    empty)."""
+    models = [m for m in Tortoise.apps[APP].values() if tables is None or m._meta.db_table in tables]
     keys: dict[type[Model], Any] = {}
     while len(keys) < len(models):
         progressed = False
@@ -249,12 +253,14 @@ async def test_a_database_made_by_the_hand_written_sql_is_upgraded_in_place_with
     try:
         connection = Tortoise.get_connection(dialect)
         await build_legacy_database(connection, dialect)
-        await insert_a_row_everywhere()
-        tables = sorted(model_tables())
+        # The tables of migrations after 0001 (0002_gateway_enrolment on) are newer than any legacy database.
+        tables = sorted(table for table in model_tables() if table not in TABLES_AFTER_0001)
+        await insert_a_row_everywhere(set(tables))
         before = await rows_of(connection, tables)
         assert all(before[table] for table in tables), "a table without a sample row"
         applied = await migrate_schema(dialect)
-        assert applied[0] == "0001_initial (adopted)"
+        # 0001 adopted (recorded, not run), then every later migration applied as on any database.
+        assert applied == ["0001_initial (adopted)", *LATER_MIGRATIONS]
         assert await rows_of(connection, tables) == before
         upgraded = await schema_of(connection, dialect)
         assert await migrate_schema(dialect) == []

@@ -89,3 +89,18 @@ async def test_the_api_explains_the_month_in_the_readers_language(world: World):
     # The machine fields are the same whatever the language.
     for key in ("counts", "score_percent", "deduction_percent", "days", "month", "unit"):
         assert indonesian[key] == english[key], key
+
+
+def test_a_reason_names_its_month_the_readers_way():
+    from server.pages.months import months_named
+
+    assert months_named("198503122010012001: tidak ada kelas jabatan pada 2026-12", Formats("id")).endswith(
+        "pada Desember 2026"
+    )
+    assert months_named("month: expected YYYY-MM, got '2026-12'", Formats("en")).endswith("'2026-12'")
+    assert months_named("2026-13", Formats("id")) == "2026-13"
+
+
+async def test_the_payroll_names_the_month_of_a_missing_grade(world: World):
+    html = await get(world, Role.BUREAU_ADMIN, f"/payroll?month={MONTH}&unit=dir-1")
+    assert f"tidak ada kelas jabatan pada {Formats('id').month(DAY)}" in html

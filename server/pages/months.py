@@ -8,8 +8,10 @@ links to the months before and after, named the same way (templates/_months.html
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
+from server.i18n import Formats
 from server.services.month import next_month, previous_month
 
 BEFORE, AFTER = 24, 12  # two years back (a recap, a correction) and one ahead (planning)
@@ -28,3 +30,12 @@ def months_around(month: date, before: int = BEFORE, after: int = AFTER) -> list
 def month_links(month: date) -> tuple[date, date]:
     """The months a "previous" and a "next" link lead to."""
     return previous_month(month), next_month(month)
+
+
+_MONTH_CODE = re.compile(r"(?<!['\d-])(\d{4})-(0[1-9]|1[0-2])(?![\d'-])")
+
+
+def months_named(text: str, fmt: Formats) -> str:
+    """A reason that names a month as `2026-12` (the scoring's words) with the month named the reader's
+    way, `Desember 2026`; a value echoed back in quotes is left as it was typed."""
+    return _MONTH_CODE.sub(lambda m: fmt.month(date(int(m[1]), int(m[2]), 1)), text)

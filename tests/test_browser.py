@@ -332,6 +332,7 @@ async def test_every_page_in_both_languages_and_at_phone_width(world: World, bro
     for start in ("09:00", "20:00"):
         body = {"activity": "SURAT", "date": DAY.isoformat(), "start": start, "quantity": 1, "evidence": "ND-1"}
         assert (await world.client.post("/api/v1/activities", json=body, headers=budi)).status == 201
+    await seed_audit()  # the audit trail seen with entries, not only empty
     url = base(world)
     i18n.MISSING.clear()
     login = await browser.new_page()
@@ -380,6 +381,46 @@ async def test_every_page_in_both_languages_and_at_phone_width(world: World, bro
             await page.emulate_media(media="screen")  # type: ignore[attr-defined]
         assert failed == [], (name, failed)
         assert {m for m in i18n.MISSING if m[0] == "id"} == set(), name
+
+
+async def seed_audit() -> None:
+    from server.services.payroll import record_audit
+
+    await record_audit(
+        "biro", "bureau_admin", "grade.set", BUDI, "dir-1", {"grade": 7, "status": "pns", "from": "2020-01-01"}
+    )
+    await record_audit("biro", "bureau_admin", "month.close", f"dir-1 {MONTH}", "dir-1", {"lines": 2, "net": 9190300})
+    await record_audit("biro", "bureau_admin", "payroll.correct", f"dir-1 {MONTH} {BUDI}", "dir-1",
+                       {"reason": "Kelas jabatan salah", "net_before": 4595150, "net_after": 4700000})  # fmt: skip
+    await record_audit("admin-dir2", "unit_admin", "signatories.set", "dir-2", "dir-2",
+                       {"head_name": "Dr. Sari", "head_nip": "197001011990032001"})  # fmt: skip
+
+
+async def test_the_month_is_picked_by_name_and_stepped_without_javascript(world: World, browser):
+    """The month picker speaks the page's language (not the browser's), and works with scripts off."""
+    from server.i18n import Formats
+    from server.services.month import next_month, previous_month
+
+    url = base(world)
+    page = await log_in(browser, url, "biro")
+    month = DAY.replace(day=1)
+    earlier = previous_month(month)
+    for language in ("id", "en"):
+        fmt = Formats(language)
+        await page.goto(f"{url}/recap?month={MONTH}&unit=dir-1&lang={language}")
+        picker = page.locator("select[name=month]")
+        assert (await picker.locator("option:checked").inner_text()).strip() == fmt.month(month)
+        await picker.select_option(earlier.strftime("%Y-%m"))
+        await page.click("form.filters button[type=submit]")
+        await page.wait_for_load_state()
+        assert f"month={earlier:%Y-%m}" in page.url and "unit=dir-1" in page.url
+        assert fmt.month(earlier) in await page.inner_text("h1")
+        await page.click("nav.month-steps a.next")
+        await page.wait_for_load_state()
+        assert f"month={MONTH}" in page.url and "unit=dir-1" in page.url
+        assert (await page.inner_text("nav.month-steps a.next")).strip().startswith(fmt.month(next_month(month)))
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "month-picker-en-desktop.png"))
 
 
 async def test_accounts_default_to_the_least_role_confirm_before_disabling_and_enable_again(world: World, browser):

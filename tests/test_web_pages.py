@@ -42,8 +42,9 @@ async def page(world: World, role: Role, path: str) -> str:
 
 
 async def test_employee_month_shows_bands_punches_and_the_explanation(world: World):
+    english = {**world.auth(Role.EMPLOYEE), "Accept-Language": "en"}  # the explanation's words; Indonesian by default
     body = await (await world.client.get(f"/api/v1/employees/{BUDI}/month", params={"month": MONTH},
-                                         headers=world.auth(Role.EMPLOYEE))).json()  # fmt: skip
+                                         headers=english)).json()  # fmt: skip
     day = next(d for d in body["days"] if d["date"] == DAY.isoformat())
     assert day["codes"] == ["TL2", "PSW1"]
     assert day["minutes_late"] == 45 and day["minutes_early"] == 20

@@ -21,6 +21,7 @@ from server.services.accounts import UserAccount, issue_api_token
 from server.services.attendance import WIB, NotVisible, employee_in_scope, json_time, subtree_filter, unit_zones
 from server.services.exports import XLSX_TYPE, recap_csv, recap_xlsx
 from server.services.month import CODES, month_view, parse_month, policy_for, recap
+from server.services.reader_language import explanation_in
 from server.services.today import today_view
 
 routes = web.RouteTableDef()
@@ -90,7 +91,7 @@ async def employee_month(request: web.Request) -> web.Response:
             "activity_minutes": view.activity_minutes,
             "target_minutes": view.target_minutes,
             "score_percent": view.score_bp / 100,
-            "explanation": view.explanation,
+            "explanation": await explanation_in(view, request.headers.get("Accept-Language")),
             "days": [
                 {
                     "date": d.day.isoformat(),

@@ -9,8 +9,9 @@ from aiohttp import web
 
 from server.auth import request_scope, require_role
 from server.models import Unit
-from server.pages.render import render
-from server.payroll_models import AuditEntry
+from server.pages.audit import audit_rows
+from server.pages.pages import reader_zone
+from server.pages.render import language_of, render
 from server.services.accounts import Role
 from server.services.month import parse_month
 from server.services.payroll import PayrollConflict, close_month, explained_month, sheet_for
@@ -72,6 +73,6 @@ async def payroll_close(request: web.Request) -> web.Response:
 
 @routes.get("/audit")
 async def audit_page(request: web.Request) -> web.Response:
-    require_role(request, Role.BUREAU_ADMIN)
-    entries = await AuditEntry.all().order_by("-at", "-id").limit(500)
+    principal = require_role(request, Role.BUREAU_ADMIN)
+    entries = await audit_rows(language_of(request), await reader_zone(principal))
     return render(request, "audit.html", entries=entries)

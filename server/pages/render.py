@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server.auth import PRINCIPAL, Principal
 from server.i18n import NAMES, Formats, pick_language, translate, translate_text
+from server.pages.months import month_links, months_around, months_named
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGE_COOKIE = "kinerja_lang"
@@ -22,6 +23,7 @@ _environment = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_environment.globals.update(months_around=months_around, month_links=month_links, months_named=months_named)
 
 
 def site_settings() -> dict[str, str]:

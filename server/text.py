@@ -118,30 +118,38 @@ async def request_strings(request: web.Request) -> Iterator[tuple[str, str]]:
         found += [("query", name), (name, value)]
     found += list(request.match_info.items())
     if request.body_exists and request.method not in ("GET", "HEAD"):
-        content_type = request.content_type
-        if content_type in JSON_TYPES or content_type.endswith("+json"):
-            try:
-                body = json.loads(await request.read())
-            except (ValueError, RecursionError):
-                body = None  # not JSON at all: the handler says so in its own words
-            found += list(strings_in(body, "body"))
-        elif content_type in FORM_TYPES:
-            try:
-                form = await request.post()
-            except ValueError as exc:  # e.g. multipart without a boundary
-                raise Invalid(f"formulir rusak / malformed form: {exc}") from None
-            for name, value in form.items():
-                found.append(("form", name))
-                if isinstance(value, str):
-                    found.append((name, value))
-        elif content_type.startswith("text/"):
-            try:
-                text = (await request.read()).decode("utf-8")
-            except UnicodeDecodeError:
-                text = ""  # the handler refuses a body that is not UTF-8 in its own words
-            if "\x00" in text:
-                found.append(("body", text))
+        found += await _body_strings(request)
     return iter(found)
+
+
+async def _body_strings(request: web.Request) -> list[tuple[str, str]]:
+    """The strings of a JSON, form or text body; another kind of body is the handler's to judge."""
+    content_type = request.content_type
+    if content_type in JSON_TYPES or content_type.endswith("+json"):
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):
+            body = None  # not JSON at all: the handler says so in its own words
+        return list(strings_in(body, "body"))
+    if content_type in FORM_TYPES:
+        try:
+            form = await request.post()
+        except ValueError as exc:  # e.g. multipart without a boundary
+            raise Invalid(f"formulir rusak / malformed form: {exc}") from None
+        found: list[tuple[str, str]] = []
+        for name, value in form.items():
+            found.append(("form", name))
+            if isinstance(value, str):
+                found.append((name, value))
+        return found
+    if content_type.startswith("text/"):
+        try:
+            text = (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""  # the handler refuses a body that is not UTF-8 in its own words
+        if "\x00" in text:
+            return [("body", text)]
+    return []
 
 
 @web.middleware

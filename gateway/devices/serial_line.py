@@ -95,15 +95,7 @@ class SerialLineFormat:
             raise ValueError(f"{source}: serial.{unknown[0]}: unknown key; expected one of {sorted(_KEYS)}")
 
         def get(key: str, kind: type, default: Any = _REQUIRED, choices: tuple[Any, ...] | None = None) -> Any:
-            expected = f"one of {list(choices)}" if choices else f"a {kind.__name__}"
-            if key not in table:
-                if default is _REQUIRED:
-                    raise ValueError(f"{source}: serial.{key}: missing; expected {expected}")
-                return default
-            value = table[key]
-            if not isinstance(value, kind) or isinstance(value, bool) or (choices and value not in choices):
-                raise ValueError(f"{source}: serial.{key}: expected {expected}, got {value!r}")
-            return value
+            return _setting(table, source, key, kind, default, choices)
 
         encoding = get("encoding", str, "ascii")
         try:
@@ -192,6 +184,21 @@ class SerialLineFormat:
         if int(digits, 16) != expected:
             raise GarbledLine(f"bad {self.checksum} checksum: line says {digits.decode()}, bytes give {expected:02X}")
         return payload
+
+
+def _setting(
+    table: dict[str, Any], source: str, key: str, kind: type, default: Any, choices: tuple[Any, ...] | None
+) -> Any:
+    """`table[key]`, checked to be a `kind` (never a bool) among `choices`; `default` when absent, unless required."""
+    expected = f"one of {list(choices)}" if choices else f"a {kind.__name__}"
+    if key not in table:
+        if default is _REQUIRED:
+            raise ValueError(f"{source}: serial.{key}: missing; expected {expected}")
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool) or (choices and value not in choices):
+        raise ValueError(f"{source}: serial.{key}: expected {expected}, got {value!r}")
+    return value
 
 
 def _compile(source_pattern: str, source: str) -> re.Pattern[str]:

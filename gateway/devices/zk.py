@@ -22,6 +22,7 @@ Firmware as it is (docs/devices.md, "Firmware families"), survived here:
 from __future__ import annotations
 
 import logging
+import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -457,14 +458,7 @@ class ZKDriver:
         pyzk registers for events; the driver frames them itself on pyzk's socket: any number of event
         packets in one read, any event size seen in the field, and no event is lost to the unregistering
         (events arriving before its answer are still handed back)."""
-        if stop_after_idle_s <= 0:
-            raise ValueError("stop_after_idle_s must be positive")
-        zk = self._connection()
-        with self._refusal_as_live_events_refused(), self._failing_as("start live capture"):
-            zk.cancel_capture()
-            zk.verify_user()
-            zk.enable_device()
-            zk.reg_event(const.EF_ATTLOG)
+        zk = self._start_live_capture(stop_after_idle_s)
         sock = zk._ZK__sock
         reader = frames.FrameReader(self.transport)
         tick_s = min(stop_after_idle_s, 1.0)
@@ -476,13 +470,7 @@ class ZKDriver:
             with self._failing_as("capture live punches"):
                 sock.settimeout(tick_s)
                 while True:
-                    try:
-                        data = sock.recv(1 << 16)
-                    except TimeoutError:
-                        data = None
-                    if data == b"" and self.transport == "tcp":
-                        raise DeviceError(f"ZK device {self.address}: the device closed the live connection")
-                    for packet in reader.feed(data) if data else []:
+                    for packet in self._received_packets(sock, reader):
                         if packet.command == const.CMD_REG_EVENT:
                             zk._ZK__ack_ok()  # terminals do not wait for it, but some expect it
                             for punch in self._event_punches(packet):
@@ -494,11 +482,9 @@ class ZKDriver:
                     if finished:
                         break
                     if unregister_id is not None:
-                        if time.monotonic() - unregister_sent_at > self.timeout_s:
-                            raise DeviceError(f"ZK device {self.address}: no answer to ending live capture")
+                        self._check_unregister_answered_in_time(unregister_sent_at)
                         continue
-                    idle = time.monotonic() - idle_since >= stop_after_idle_s
-                    if idle or (stop_when is not None and stop_when()):
+                    if _time_to_stop(idle_since, stop_after_idle_s, stop_when):
                         unregister_id = self._send_raw(zk, const.CMD_REG_EVENT, struct.pack("<I", 0))
                         unregister_sent_at = time.monotonic()
                 sock.settimeout(self.timeout_s)
@@ -506,6 +492,32 @@ class ZKDriver:
             if not finished and self._zk is zk:
                 # Abandoned mid-capture: the device would keep sending events on this connection.
                 self._drop()
+
+    def _start_live_capture(self, stop_after_idle_s: float) -> Any:
+        """The connection, registered for attendance events."""
+        if stop_after_idle_s <= 0:
+            raise ValueError("stop_after_idle_s must be positive")
+        zk = self._connection()
+        with self._refusal_as_live_events_refused(), self._failing_as("start live capture"):
+            zk.cancel_capture()
+            zk.verify_user()
+            zk.enable_device()
+            zk.reg_event(const.EF_ATTLOG)
+        return zk
+
+    def _check_unregister_answered_in_time(self, sent_at: float) -> None:
+        if time.monotonic() - sent_at > self.timeout_s:
+            raise DeviceError(f"ZK device {self.address}: no answer to ending live capture")
+
+    def _received_packets(self, sock: socket.socket, reader: frames.FrameReader) -> list[frames.Packet]:
+        """The packets one read completes; none when the read times out (a tick of the live loop)."""
+        try:
+            data = sock.recv(1 << 16)
+        except TimeoutError:
+            data = None
+        if data == b"" and self.transport == "tcp":
+            raise DeviceError(f"ZK device {self.address}: the device closed the live connection")
+        return reader.feed(data) if data else []
 
     def _event_punches(self, packet: frames.Packet) -> list[DevicePunch]:
         if packet.session_id != frames.EF_ATTLOG or not packet.payload:
@@ -610,3 +622,9 @@ def _split_records(body: bytes, record_size: int) -> Iterator[bytes]:
 def _real_name(name: str, pin: str) -> str:
     """pyzk reports a user without a name as "NN-<pin>"; the gateway wants the empty name back."""
     return "" if name == f"NN-{pin}" else name
+
+
+def _time_to_stop(idle_since: float, stop_after_idle_s: float, stop_when: Callable[[], bool] | None) -> bool:
+    """Live capture ends after `stop_after_idle_s` without a punch, or when the caller's `stop_when()` says so."""
+    idle = time.monotonic() - idle_since >= stop_after_idle_s
+    return idle or (stop_when is not None and stop_when())

@@ -172,48 +172,68 @@ class PushServer:
         table = _query(request, "table").upper()
         text = raw.decode("utf-8", errors="replace")
         if table in ("ATTLOG", "RTLOG"):
-            if table == "RTLOG":  # Security PUSH: keyed lines, only verified persons are punches
-                rtlog = protocol.parse_rtlog(text, device.options.rtlog_punch_events)
-                records, bad = rtlog.records, rtlog.bad
-                self.counters.access_events += rtlog.not_punches
-            else:
-                records, bad = protocol.parse_attlog(text)
-            if bad:
-                self._quarantine(device, request, raw, bad)
-            _, held = device.store_punches(records)  # committed before the device hears OK
-            for line, reason in held:
-                self.store.quarantine(device.serial, request.remote or "", f"held: {request.path_qs}", reason,
-                                      line.encode())  # fmt: skip
-            if held:
-                self.counters.held_punches += len(held)
-                device.health.held_punches += len(held)
-                log.warning("push device %s: %d punches held for review: %s", device.serial, len(held), held[0][1])
-            stamp = protocol.parse_stamp(_query(request, "Stamp") or None)
-            if stamp is not None and table == "ATTLOG":
-                self.store.save_stamp(device.serial, "ATTLOG", stamp)
-                device.traffic.last_upload_stamp = stamp
-            return _text(_upload_ok(device, len(records)))
+            return self._upload_punches(device, request, raw, text, table)
         if table == "OPERLOG":
-            counts, bad = protocol.parse_operlog(text)
-            upload = templates.parse_upload(text, table)
-            if bad or upload.bad:
-                self._quarantine(device, request, raw, bad + upload.bad)
-            device.templates_uploaded(upload)
-            for kind, count in counts.items():
-                device.traffic.operlog[kind] = device.traffic.operlog.get(kind, 0) + count
-            stamp = protocol.parse_stamp(_query(request, "OpStamp") or _query(request, "Stamp") or None)
-            if stamp is not None:
-                self.store.save_stamp(device.serial, "OPERLOG", stamp)
-            return _text(_upload_ok(device, sum(counts.values())))
+            return self._upload_operlog(device, request, raw, text)
         if table in TEMPLATE_TABLES:
-            upload = templates.parse_upload(text, table)
-            if upload.bad:
-                self._quarantine(device, request, raw, upload.bad)
-            device.templates_uploaded(upload)
-            return _text(_upload_ok(device, len(upload.users) + len(upload.templates) + upload.other_kinds))
+            return self._upload_templates(device, request, raw, text, table)
         if table in IGNORED_TABLES:
             self.counters.ignored_uploads += 1
             return _text("OK")
+        return self._upload_unknown(device, table)
+
+    def _upload_punches(
+        self, device: PushDeviceCoordinator, request: web.Request, raw: bytes, text: str, table: str
+    ) -> web.Response:
+        """ATTLOG or RTLOG lines: stored (or held) before the device hears OK; ATTLOG's stamp saved after."""
+        if table == "RTLOG":  # Security PUSH: keyed lines, only verified persons are punches
+            rtlog = protocol.parse_rtlog(text, device.options.rtlog_punch_events)
+            records, bad = rtlog.records, rtlog.bad
+            self.counters.access_events += rtlog.not_punches
+        else:
+            records, bad = protocol.parse_attlog(text)
+        if bad:
+            self._quarantine(device, request, raw, bad)
+        _, held = device.store_punches(records)  # committed before the device hears OK
+        for line, reason in held:
+            self.store.quarantine(device.serial, request.remote or "", f"held: {request.path_qs}", reason,
+                                  line.encode())  # fmt: skip
+        if held:
+            self.counters.held_punches += len(held)
+            device.health.held_punches += len(held)
+            log.warning("push device %s: %d punches held for review: %s", device.serial, len(held), held[0][1])
+        stamp = protocol.parse_stamp(_query(request, "Stamp") or None)
+        if stamp is not None and table == "ATTLOG":
+            self.store.save_stamp(device.serial, "ATTLOG", stamp)
+            device.traffic.last_upload_stamp = stamp
+        return _text(_upload_ok(device, len(records)))
+
+    def _upload_operlog(
+        self, device: PushDeviceCoordinator, request: web.Request, raw: bytes, text: str
+    ) -> web.Response:
+        """The operation log: counted by kind, its user and template records taken in."""
+        counts, bad = protocol.parse_operlog(text)
+        upload = templates.parse_upload(text, "OPERLOG")
+        if bad or upload.bad:
+            self._quarantine(device, request, raw, bad + upload.bad)
+        device.templates_uploaded(upload)
+        for kind, count in counts.items():
+            device.traffic.operlog[kind] = device.traffic.operlog.get(kind, 0) + count
+        stamp = protocol.parse_stamp(_query(request, "OpStamp") or _query(request, "Stamp") or None)
+        if stamp is not None:
+            self.store.save_stamp(device.serial, "OPERLOG", stamp)
+        return _text(_upload_ok(device, sum(counts.values())))
+
+    def _upload_templates(
+        self, device: PushDeviceCoordinator, request: web.Request, raw: bytes, text: str, table: str
+    ) -> web.Response:
+        upload = templates.parse_upload(text, table)
+        if upload.bad:
+            self._quarantine(device, request, raw, upload.bad)
+        device.templates_uploaded(upload)
+        return _text(_upload_ok(device, len(upload.users) + len(upload.templates) + upload.other_kinds))
+
+    def _upload_unknown(self, device: PushDeviceCoordinator, table: str) -> web.Response:
         # A table no protocol document here names: refusing it would only make the device resend it
         # forever. It is acknowledged, counted and logged once.
         name = table[:32] or "(none)"

@@ -343,14 +343,15 @@ class ZKSimulator:
             return reply(wire.CMD_ACK_UNAUTH), True
         if command in wire.ACK_ONLY_COMMANDS:
             return reply(), True
-        if command == wire.CMD_READ_BUFFER:
-            return self._read_chunk(session, request)
-        if command == wire.CMD_PREPARE_BUFFER:
-            return self._prepare_buffer(session, request)
-        if command == wire.CMD_ATTLOG_RRQ:
-            return self._read_log_directly(session, request)
-        if command == templates.CMD_GET_USERTEMP:
-            return self._read_template(session, request)
+        # The commands answered in several packets (or with a data buffer) take the whole request.
+        streamed = {
+            wire.CMD_READ_BUFFER: self._read_chunk,
+            wire.CMD_PREPARE_BUFFER: self._prepare_buffer,
+            wire.CMD_ATTLOG_RRQ: self._read_log_directly,
+            templates.CMD_GET_USERTEMP: self._read_template,
+        }.get(command)
+        if streamed is not None:
+            return streamed(session, request)
         handler = self._command_handlers.get(command)
         if handler is None:
             return reply(wire.CMD_ACK_UNKNOWN), True

@@ -276,16 +276,20 @@ class ZKServer:
                 except OSError as error:
                     log.debug("ZK simulator %s: UDP send to %s failed: %s", self._name, address, error)
                     keep = False
-                if keep and session.session_id and address not in self._udp_sessions:
-                    self._udp_sessions[address] = session
-                    if len(self._udp_sessions) > _MAX_UDP_SESSIONS:
-                        self._end(self._udp_sessions.pop(next(iter(self._udp_sessions))))
-                elif not keep:
-                    self._udp_sessions.pop(address, None)
-                    self._end(session)
+                self._track_udp_session(address, session, keep=keep)
             for session in self._udp_sessions.values():
                 self._end(session)
             self._udp_sessions.clear()
+
+    def _track_udp_session(self, address: tuple[str, int], session: Session, *, keep: bool) -> None:
+        """A connected peer's session is remembered (the oldest dropped past the cap); a closed one ended."""
+        if keep and session.session_id and address not in self._udp_sessions:
+            self._udp_sessions[address] = session
+            if len(self._udp_sessions) > _MAX_UDP_SESSIONS:
+                self._end(self._udp_sessions.pop(next(iter(self._udp_sessions))))
+        elif not keep:
+            self._udp_sessions.pop(address, None)
+            self._end(session)
 
     def _expire_hung_udp_sessions(self) -> None:
         """Called from the UDP thread only, which alone touches `_udp_sessions`."""

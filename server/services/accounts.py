@@ -164,18 +164,10 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_user(
-    username: str,
-    password: str,
-    role: Role | str,
-    *,
-    display_name: str | None = None,
-    unit_code: str | None = None,
-    employee_nip: str | None = None,
-    language: str = "id",
-) -> UserAccount:
-    """Create an account after checking that the role has what it needs (a unit, an employee record)."""
-
+def _checked_role_and_name(
+    role: Role | str, username: str, password: str, *, unit_code: str | None, employee_nip: str | None
+) -> tuple[Role, str]:
+    """The checks that need no database: the role, the username's shape, the password's length, the role's needs."""
     try:
         role = Role(role)
     except ValueError:
@@ -189,6 +181,11 @@ async def create_user(
         raise AccountError("a unit administrator needs --unit")
     if role in (Role.SUPERVISOR, Role.EMPLOYEE) and not employee_nip:
         raise AccountError(f"a {role.value} account needs --nip, the employee record it belongs to")
+    return role, username
+
+
+async def _checked_references(unit_code: str | None, employee_nip: str | None, display_name: str | None) -> str | None:
+    """The unit and the employee record must exist; the display name falls back to the employee's name."""
     if unit_code and not await Unit.exists(code=unit_code):
         raise AccountError(f"unit {unit_code!r} is not in the registry")
     if employee_nip:
@@ -196,6 +193,23 @@ async def create_user(
         if employee is None:
             raise AccountError(f"employee {employee_nip!r} is not in the registry")
         display_name = display_name or employee.name
+    return display_name
+
+
+async def create_user(
+    username: str,
+    password: str,
+    role: Role | str,
+    *,
+    display_name: str | None = None,
+    unit_code: str | None = None,
+    employee_nip: str | None = None,
+    language: str = "id",
+) -> UserAccount:
+    """Create an account after checking that the role has what it needs (a unit, an employee record)."""
+
+    role, username = _checked_role_and_name(role, username, password, unit_code=unit_code, employee_nip=employee_nip)
+    display_name = await _checked_references(unit_code, employee_nip, display_name)
     if language not in ("id", "en"):
         raise AccountError(f"language: expected 'id' or 'en', got {language!r}")
     if await UserAccount.exists(username=username):

@@ -255,6 +255,46 @@ def _result(index: int, batch: PunchBatch, plan: _Plan, new_by_batch: dict[str, 
     return StoreResult(stored=stored, duplicates=len(batch.punches) - stored)
 
 
+async def _store_batch_sqlite(batch: PunchBatch, now: datetime) -> int:
+    """Insert the punches of one batch the plan stores that the table does not have yet; how many were new."""
+    unique: dict[tuple[str, datetime, int], PunchRecord] = {}
+    for punch in batch.punches:
+        unique.setdefault((punch.pin, punch.time.astimezone(UTC), punch.state), punch)
+    times = [key[1] for key in unique]
+    pins = sorted({key[0] for key in unique})
+    existing = {
+        (pin, at.astimezone(UTC), state)
+        for pin, at, state in await Punch.filter(
+            unit_code=batch.unit,
+            device_serial=batch.device_serial,
+            pin__in=pins,
+            punched_at__gte=min(times),
+            punched_at__lte=max(times),
+        ).values_list("pin", "punched_at", "state")
+    }
+    mapped = dict(await DevicePin.filter(unit_id=batch.unit, pin__in=pins).values_list("pin", "employee_id"))
+    new = [
+        Punch(
+            device_serial=batch.device_serial,
+            pin=punch.pin,
+            punched_at=key[1],
+            utc_offset_minutes=_offset_minutes(punch),
+            state=punch.state,
+            verify=punch.verify,
+            unit_code=batch.unit,
+            gateway_id=batch.gateway_id,
+            batch_id=batch.batch_id,
+            flag=suspect_time(key[1], now),
+            employee_nip=mapped.get(punch.pin),
+        )
+        for key, punch in unique.items()
+        if key not in existing
+    ]
+    if new:
+        await Punch.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
 async def _store_sqlite(
     batches: Sequence[PunchBatch],
     rejections: Sequence[Rejection],
@@ -303,42 +343,7 @@ async def _store_sqlite(
                 await claim.save(update_fields=["last_seen_at"])
         for index in plan.store:
             batch = batches[index]
-            unique: dict[tuple[str, datetime, int], PunchRecord] = {}
-            for punch in batch.punches:
-                unique.setdefault((punch.pin, punch.time.astimezone(UTC), punch.state), punch)
-            times = [key[1] for key in unique]
-            pins = sorted({key[0] for key in unique})
-            existing = {
-                (pin, at.astimezone(UTC), state)
-                for pin, at, state in await Punch.filter(
-                    unit_code=batch.unit,
-                    device_serial=batch.device_serial,
-                    pin__in=pins,
-                    punched_at__gte=min(times),
-                    punched_at__lte=max(times),
-                ).values_list("pin", "punched_at", "state")
-            }
-            mapped = dict(await DevicePin.filter(unit_id=batch.unit, pin__in=pins).values_list("pin", "employee_id"))
-            new = [
-                Punch(
-                    device_serial=batch.device_serial,
-                    pin=punch.pin,
-                    punched_at=key[1],
-                    utc_offset_minutes=_offset_minutes(punch),
-                    state=punch.state,
-                    verify=punch.verify,
-                    unit_code=batch.unit,
-                    gateway_id=batch.gateway_id,
-                    batch_id=batch.batch_id,
-                    flag=suspect_time(key[1], now),
-                    employee_nip=mapped.get(punch.pin),
-                )
-                for key, punch in unique.items()
-                if key not in existing
-            ]
-            if new:
-                await Punch.bulk_create(new, ignore_conflicts=True)
-            new_by_batch[batch.batch_id] = new_by_batch.get(batch.batch_id, 0) + len(new)
+            new_by_batch[batch.batch_id] = new_by_batch.get(batch.batch_id, 0) + await _store_batch_sqlite(batch, now)
     return [_result(index, batch, plan, new_by_batch) for index, batch in enumerate(batches)]
 
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from typing import TYPE_CHECKING
 
 from babel.dates import format_date, format_datetime
 
 from server.payroll_models import UnitSignatory
 from server.services.exports import csv_text
 from server.services.payroll import PayrollSheet
+
+if TYPE_CHECKING:  # openpyxl is imported only when a workbook is asked for
+    from openpyxl.worksheet.worksheet import Worksheet
 
 HEADER = (
     "No",
@@ -150,8 +154,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def payroll_xlsx(sheet: PayrollSheet, signatory: UnitSignatory, unit_name: str) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, Side
-    from openpyxl.worksheet.page import PageMargins
+    from openpyxl.styles import Font
 
     book = Workbook()
     ws = book.active
@@ -162,6 +165,29 @@ def payroll_xlsx(sheet: PayrollSheet, signatory: UnitSignatory, unit_name: str) 
         ws.append([text])
         ws.cell(ws.max_row, 1).font = Font(bold=True, size=12)
     ws.append([])
+    header_row = _xlsx_header(ws)
+    _xlsx_rows(ws, sheet)
+    ws.append(["", "", "JUMLAH", "", "", "", sheet.total_gross, None, sheet.total_cut, sheet.total_net])
+    for col in (7, 9, 10):
+        ws.cell(ws.max_row, col).number_format = "#,##0"
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    for text in corrections_text(sheet):
+        ws.append([text])
+        ws.cell(ws.max_row, 1).data_type = "s"
+    ws.append([])
+    for left, right in signature_lines(sheet, signatory):
+        ws.append(["", left, "", "", "", "", "", right])
+    _xlsx_page_setup(ws, header_row, final=sheet.final)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _xlsx_header(ws: Worksheet) -> int:
+    """The column headings, bold and boxed; their row number."""
+    from openpyxl.styles import Alignment, Border, Font, Side
+
     ws.append(list(HEADER))
     header_row = ws.max_row
     thin = Side(style="thin")
@@ -169,6 +195,14 @@ def payroll_xlsx(sheet: PayrollSheet, signatory: UnitSignatory, unit_name: str) 
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         cell.border = Border(top=thin, bottom=thin, left=thin, right=thin)
+    return header_row
+
+
+def _xlsx_rows(ws: Worksheet, sheet: PayrollSheet) -> None:
+    """One boxed row per employee, each column in its number format."""
+    from openpyxl.styles import Border, Side
+
+    thin = Side(style="thin")
     for row in _rows(sheet):
         row[7] = int(row[7]) / 10_000  # type: ignore[call-overload]  # a fraction shown as a percentage
         ws.append(row)
@@ -184,17 +218,12 @@ def payroll_xlsx(sheet: PayrollSheet, signatory: UnitSignatory, unit_name: str) 
                 cell.number_format = "#,##0"
             elif col == 8:
                 cell.number_format = "0.00%"
-    ws.append(["", "", "JUMLAH", "", "", "", sheet.total_gross, None, sheet.total_cut, sheet.total_net])
-    for col in (7, 9, 10):
-        ws.cell(ws.max_row, col).number_format = "#,##0"
-    for cell in ws[ws.max_row]:
-        cell.font = Font(bold=True)
-    for text in corrections_text(sheet):
-        ws.append([text])
-        ws.cell(ws.max_row, 1).data_type = "s"
-    ws.append([])
-    for left, right in signature_lines(sheet, signatory):
-        ws.append(["", left, "", "", "", "", "", right])
+
+
+def _xlsx_page_setup(ws: Worksheet, header_row: int, *, final: bool) -> None:
+    """Column widths, frozen headings, A4 landscape one page wide; SEMENTARA on top of an open month's pages."""
+    from openpyxl.worksheet.page import PageMargins
+
     for letter, width in zip("ABCDEFGHIJ", (5, 21, 28, 26, 7, 8, 16, 11, 15, 17), strict=True):
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = ws.cell(header_row + 1, 3)
@@ -206,14 +235,11 @@ def payroll_xlsx(sheet: PayrollSheet, signatory: UnitSignatory, unit_name: str) 
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.6, bottom=0.6)
     ws.print_options.horizontalCentered = True
-    if not sheet.final:
+    if not final:
         ws.oddHeader.center.text = PROVISIONAL
         ws.oddHeader.center.size = 14
         ws.oddHeader.center.font = "Arial,Bold"
     ws.oddFooter.right.text = "Halaman &P dari &N"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def payroll_pdf(sheet: PayrollSheet, signatory: UnitSignatory, unit_name: str) -> bytes:

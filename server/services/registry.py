@@ -194,50 +194,88 @@ async def import_employees_csv(data: bytes) -> ImportReport:
     in_file_pins: dict[tuple[str, str], int] = {}
     good: list[_Row] = []
     for record, line in zip(records, lines, strict=True):
-        errors: list[str] = []
-        if record.get("_extra"):
-            errors.append("more fields than the header names")
-        value = {column: (record.get(column) or "").strip() for column in CSV_COLUMNS}
-        nip_text = value["nip"]
-        decoded = None
-        try:
-            decoded = parse_nip(nip_text)
-        except InvalidNip as exc:
-            errors.append(str(exc))
-        if nip_text in in_file_nips:
-            errors.append(f"NIP {nip_text} is also on line {in_file_nips[nip_text]}")
+        checked_row = _check_row(record, line, units, in_file_nips, in_file_pins)
+        if isinstance(checked_row, RowError):
+            report.errors.append(checked_row)
         else:
-            in_file_nips[nip_text] = line
-        if not value["name"] or len(value["name"]) > MAX_NAME:
-            errors.append(f"name: expected 1-{MAX_NAME} characters")
-        elif CONTROL.search(value["name"]):
-            errors.append("name: control characters are not allowed")
-        if CONTROL.search(value["position"]):
-            errors.append("position: control characters are not allowed")
-        if value["unit"] not in units:
-            errors.append(f"unit: no unit {value['unit']!r}")
-        if len(value["position"]) > MAX_NAME:
-            errors.append(f"position: at most {MAX_NAME} characters")
-        if value["supervisor_nip"] == nip_text and nip_text:
-            errors.append("supervisor_nip: an employee cannot supervise themself")
-        if value["pin"]:
-            try:
-                check_pin(value["pin"])
-            except RegistryError as exc:
-                errors.append(str(exc))
-            key = (value["unit"], value["pin"])
-            if key in in_file_pins:
-                errors.append(f"PIN {value['pin']} of unit {value['unit']} is also on line {in_file_pins[key]}")
-            else:
-                in_file_pins[key] = line
-        if errors or decoded is None:
-            report.errors.append(RowError(line, nip_text, tuple(errors)))
-            continue
-        good.append(
-            _Row(line, nip_text, value["name"], value["unit"], value["position"], value["supervisor_nip"],
-                 value["pin"], decoded.birth_date, decoded.appointment, decoded.sex)
-        )  # fmt: skip
-    # Checks against the database: supervisors that exist (here or in the file), PINs taken by others.
+            good.append(checked_row)
+    checked, taken = await _check_against_database(good, in_file_nips, report)
+    if report.errors:
+        report.errors.sort(key=lambda e: e.row)
+        return report
+    await _write_rows(checked, taken, report)
+    return report
+
+
+def _check_row(
+    record: dict[str, str],
+    line: int,
+    units: set[str],
+    in_file_nips: dict[str, int],
+    in_file_pins: dict[tuple[str, str], int],
+) -> _Row | RowError:
+    """One CSV row checked on its own and against the rows before it (`in_file_*` record where each was seen)."""
+    errors: list[str] = []
+    if record.get("_extra"):
+        errors.append("more fields than the header names")
+    value = {column: (record.get(column) or "").strip() for column in CSV_COLUMNS}
+    nip_text = value["nip"]
+    decoded = None
+    try:
+        decoded = parse_nip(nip_text)
+    except InvalidNip as exc:
+        errors.append(str(exc))
+    if nip_text in in_file_nips:
+        errors.append(f"NIP {nip_text} is also on line {in_file_nips[nip_text]}")
+    else:
+        in_file_nips[nip_text] = line
+    errors.extend(_field_errors(value, units))
+    if value["pin"]:
+        errors.extend(_pin_errors(value["unit"], value["pin"], line, in_file_pins))
+    if errors or decoded is None:
+        return RowError(line, nip_text, tuple(errors))
+    return _Row(line, nip_text, value["name"], value["unit"], value["position"], value["supervisor_nip"],
+                value["pin"], decoded.birth_date, decoded.appointment, decoded.sex)  # fmt: skip
+
+
+def _field_errors(value: dict[str, str], units: set[str]) -> list[str]:
+    """The name, position, unit and supervisor of one row, in the order the report lists them."""
+    errors: list[str] = []
+    if not value["name"] or len(value["name"]) > MAX_NAME:
+        errors.append(f"name: expected 1-{MAX_NAME} characters")
+    elif CONTROL.search(value["name"]):
+        errors.append("name: control characters are not allowed")
+    if CONTROL.search(value["position"]):
+        errors.append("position: control characters are not allowed")
+    if value["unit"] not in units:
+        errors.append(f"unit: no unit {value['unit']!r}")
+    if len(value["position"]) > MAX_NAME:
+        errors.append(f"position: at most {MAX_NAME} characters")
+    if value["supervisor_nip"] == value["nip"] and value["nip"]:
+        errors.append("supervisor_nip: an employee cannot supervise themself")
+    return errors
+
+
+def _pin_errors(unit: str, pin: str, line: int, in_file_pins: dict[tuple[str, str], int]) -> list[str]:
+    errors: list[str] = []
+    try:
+        check_pin(pin)
+    except RegistryError as exc:
+        errors.append(str(exc))
+    key = (unit, pin)
+    if key in in_file_pins:
+        errors.append(f"PIN {pin} of unit {unit} is also on line {in_file_pins[key]}")
+    else:
+        in_file_pins[key] = line
+    return errors
+
+
+async def _check_against_database(
+    good: list[_Row], in_file_nips: dict[str, int], report: ImportReport
+) -> tuple[list[_Row], dict[tuple[str, str], str]]:
+    """Supervisors that exist (here or in the file), PINs taken by others: the rows that pass, and the PINs taken.
+
+    A row that fails goes to `report.errors`."""
     supervisors = {row.supervisor for row in good if row.supervisor}
     known_supervisors = set(
         await Employee.filter(nip__in=sorted(supervisors - set(in_file_nips))).values_list("nip", flat=True)
@@ -260,11 +298,7 @@ async def import_employees_csv(data: bytes) -> ImportReport:
             report.errors.append(RowError(row.line, row.nip, tuple(errors)))
         else:
             checked.append(row)
-    if report.errors:
-        report.errors.sort(key=lambda e: e.row)
-        return report
-    await _write_rows(checked, taken, report)
-    return report
+    return checked, taken
 
 
 async def _write_rows(rows: list[_Row], taken: dict[tuple[str, str], str], report: ImportReport) -> None:

@@ -290,22 +290,7 @@ def check_devices(value: Any) -> list[dict[str, Any]]:
         if not isinstance(entry, dict):
             raise Invalid(f"{where}: harus objek (expected an object)")
         for key, item in entry.items():
-            if key in _TEXT_FIELDS:
-                if not isinstance(item, str) or not _TEXT_FIELDS[key].match(item):
-                    raise Invalid(f"{where}.{key}: nilai tidak sah {item!r} (invalid value)")
-            elif key in _INT_FIELDS:
-                low, high = _INT_FIELDS[key]
-                if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
-                    raise Invalid(f"{where}.{key}: bilangan {low}-{high} (expected an integer {low}-{high})")
-            elif key in _NUMBER_FIELDS:
-                low, high = _NUMBER_FIELDS[key]
-                if isinstance(item, bool) or not isinstance(item, int | float) or not low <= item <= high:
-                    raise Invalid(f"{where}.{key}: angka {low}-{high} (expected a number {low}-{high})")
-            elif key == "transport":
-                if item not in ("tcp", "udp"):
-                    raise Invalid(f"{where}.transport: tcp atau udp (expected tcp or udp)")
-            else:
-                raise Invalid(f"{where}.{key}: bidang tidak dikenal (unknown field)")
+            _check_device_field(f"{where}.{key}", key, item)
         if "name" not in entry:
             raise Invalid(f"{where}.name: wajib diisi (required)")
         devices.append(dict(entry))
@@ -314,6 +299,25 @@ def check_devices(value: Any) -> list[dict[str, Any]]:
         # 409, not 400: the document cannot say "unique by name", so a schema-valid body may still clash.
         raise Conflict("devices: nama perangkat harus unik (device names must be unique)")
     return devices
+
+
+def _check_device_field(where: str, key: str, item: Any) -> None:
+    """One field of one device entry, as the gateway's config parser will read it."""
+    if key in _TEXT_FIELDS:
+        if not isinstance(item, str) or not _TEXT_FIELDS[key].match(item):
+            raise Invalid(f"{where}: nilai tidak sah {item!r} (invalid value)")
+    elif key in _INT_FIELDS or key in _NUMBER_FIELDS:
+        integral = key in _INT_FIELDS
+        low, high = _INT_FIELDS[key] if integral else _NUMBER_FIELDS[key]
+        kinds = int if integral else int | float
+        if isinstance(item, bool) or not isinstance(item, kinds) or not low <= item <= high:
+            what = ("bilangan", "an integer") if integral else ("angka", "a number")
+            raise Invalid(f"{where}: {what[0]} {low}-{high} (expected {what[1]} {low}-{high})")
+    elif key == "transport":
+        if item not in ("tcp", "udp"):
+            raise Invalid(f"{where}: tcp atau udp (expected tcp or udp)")
+    else:
+        raise Invalid(f"{where}: bidang tidak dikenal (unknown field)")
 
 
 def _slug(value: Any, what: str) -> str:

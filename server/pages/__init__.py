@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.pages import accounts, activities, excuses, pages, payroll
+from server.pages import accounts, activities, excuses, master_data, pages, payroll
 
 STATIC = Path(__file__).parent / "static"
 
@@ -19,6 +19,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     accounts.routes,
     excuses.routes,
     payroll.routes,
+    master_data.routes,
 )
 
 

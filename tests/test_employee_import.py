@@ -87,7 +87,15 @@ async def test_the_preview_refuses_bad_rows_in_indonesian_and_writes_nothing(wor
     data = xlsx(ROWS) if kind == "xlsx" else csv_bytes(ROWS)
     status, page = await upload(world, Role.BUREAU_ADMIN, data, f"siasn.{kind}")
     assert status == 200, page
-    assert actions(page) == {2: "create", 3: "create", 4: "update", 5: "refused", 6: "refused", 7: "refused", 8: "refused"}
+    assert actions(page) == {
+        2: "create",
+        3: "create",
+        4: "update",
+        5: "refused",
+        6: "refused",
+        7: "refused",
+        8: "refused",
+    }
     assert "NIP 1990010120150310 tidak terdiri dari 18 digit." in page
     assert f"NIP {DEWI} juga ada di baris 2 berkas ini (ganda)." in page
     assert "Unit Biro Entah tidak dikenal." in page
@@ -128,7 +136,9 @@ async def test_a_bureau_mapping_names_columns_the_aliases_do_not_know(world: Wor
     data = csv_bytes([[DEWI, "Dewi Anggraini", "dir-1"]], header)
     status, page = await upload(world, Role.BUREAU_ADMIN, data, "simpeg.csv")
     assert status == 400 and "Baris judul tidak memuat kolom nip, unit" in page
-    status, page = await upload(world, Role.BUREAU_ADMIN, data, "simpeg.csv", column_nip="nomor induk", column_unit="SATKER")
+    status, page = await upload(
+        world, Role.BUREAU_ADMIN, data, "simpeg.csv", column_nip="nomor induk", column_unit="SATKER"
+    )
     assert status == 200 and actions(page) == {2: "create"}
     status, done = await confirm(world, Role.BUREAU_ADMIN, page)
     assert "1 dibuat" in done and await Employee.exists(nip=DEWI, unit_id="dir-1")
@@ -151,6 +161,8 @@ async def test_a_file_that_is_not_a_spreadsheet_is_refused_in_indonesian(world: 
     assert status == 400 and "Berkas bukan buku kerja XLSX" in page
     cookie, csrf = await session_cookie(world, Role.BUREAU_ADMIN)
     response = await world.client.post(
-        "/employees/import", data={"csrf_token": csrf, "payload": base64.b64encode(b"").decode()}, cookies={SESSION_COOKIE: cookie}
+        "/employees/import",
+        data={"csrf_token": csrf, "payload": base64.b64encode(b"").decode()},
+        cookies={SESSION_COOKIE: cookie},
     )
     assert response.status == 400 and "Pilih berkas XLSX atau CSV" in await response.text()

@@ -17,7 +17,8 @@ async def test_an_import_with_errors_is_previewed_then_fixed_and_applied(world: 
     ARTIFACTS.mkdir(exist_ok=True)
     url = base(world)
     page = await log_in(browser, url, "biro")
-    await page.click("nav a[href='/employees/import']")
+    await page.click("nav a[href='/master/employees']")
+    await page.click(".page-head a[href='/employees/import']")
     assert await page.inner_text("h1") == "Impor pegawai"
     bad = tmp_path / "siasn.xlsx"
     bad.write_bytes(xlsx(ROWS))

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import Workbook
 
 from server.auth import SESSION_COOKIE
-from server.models import Employee
+from server.models import Employee, Office
 from server.payroll_models import AuditEntry, EmployeeGrade
 from server.services.accounts import Role
 from tests.web_seed import ANI, BUDI, CITRA, World, session_cookie, web_world
@@ -166,3 +166,24 @@ async def test_a_file_that_is_not_a_spreadsheet_is_refused_in_indonesian(world: 
         cookies={SESSION_COOKIE: cookie},
     )
     assert response.status == 400 and "Pilih berkas XLSX atau CSV" in await response.text()
+
+
+async def test_the_employee_list_and_unit_tree_show_only_the_readers_units(world: World):
+    await Office.create(code="kantor-2", name="Gedung Dua", unit_id="dir-2", zone="WITA")
+    seen = {}
+    for role in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN):
+        cookie, _ = await session_cookie(world, role)
+        page = await (await world.client.get("/master/employees", cookies={SESSION_COOKIE: cookie})).text()
+        seen[role] = set(re.findall(r'<tr data-nip="(\d+)"', page))
+        tree = await (await world.client.get("/master/units", cookies={SESSION_COOKIE: cookie})).text()
+        assert "Gedung Dua (WITA)" in tree and "Eselon II" in tree
+        if role is Role.UNIT_ADMIN:
+            assert 'data-unit="dir-1"' not in tree
+            other = await world.client.get("/master/employees?unit=dir-1", cookies={SESSION_COOKIE: cookie})
+            assert other.status == 404
+    assert seen == {Role.BUREAU_ADMIN: {ANI, BUDI, CITRA}, Role.UNIT_ADMIN: {CITRA}}
+    cookie, _ = await session_cookie(world, Role.BUREAU_ADMIN)
+    page = await (await world.client.get("/master/employees?unit=dj-a&q=budi", cookies={SESSION_COOKIE: cookie})).text()
+    assert set(re.findall(r'<tr data-nip="(\d+)"', page)) == {BUDI} and "1 dari 1 pegawai ditampilkan." in page
+    cookie, _ = await session_cookie(world, Role.SUPERVISOR)
+    assert (await world.client.get("/master/employees", cookies={SESSION_COOKIE: cookie})).status == 403

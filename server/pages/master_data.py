@@ -13,15 +13,21 @@ import binascii
 from datetime import date
 
 from aiohttp import web
+from tortoise.expressions import Q
+from tortoise.functions import Count
 
 from server.auth import request_scope, require_role
 from server.i18n import N_, translate
+from server.models import Employee, Office, Unit
 from server.pages.render import language_of, render
+from server.payroll_models import EmployeeGrade
 from server.services.accounts import Role
+from server.services.attendance import subtree_filter
 from server.services.employee_import import FIELDS, ImportFileError, apply_plan, plan_import
 from server.services.payroll import record_audit
 
 routes = web.RouteTableDef()
+MAX_LISTED = 500  # employees listed on one page; the count covers everyone the filter finds
 
 FIELD_LABELS = {
     "nip": "NIP",
@@ -103,3 +109,56 @@ def _error(language: str, what: str) -> str:
         "date": N_("The effective date must be a date (YYYY-MM-DD)."),
     }
     return translate(language, messages[what])
+
+
+@routes.get("/master/employees")
+async def employees_page(request: web.Request) -> web.Response:
+    """The employees a bureau or unit administrator looks after, filtered by unit (and its subtree) and
+    by a part of the NIP or name; each with the grade held today."""
+    require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    units = await Unit.filter(scope.unit_q()).order_by("code").values_list("code", "name")
+    unit = request.query.get("unit", "")
+    if unit and unit not in dict(units):
+        raise web.HTTPNotFound(text="no such unit in your scope")
+    narrowed = await subtree_filter(scope, unit or None)
+    query = Employee.filter(narrowed.employee_q())
+    text = request.query.get("q", "").strip()[:100]
+    if text:
+        query = query.filter(Q(nip__icontains=text) | Q(name__icontains=text))
+    total = await query.count()
+    employees = await query.order_by("unit_id", "name").limit(MAX_LISTED)
+    today = date.today()
+    grades = {
+        g.nip: g.grade
+        for g in await EmployeeGrade.filter(
+            Q(last_day__isnull=True) | Q(last_day__gte=today), nip__in=[e.nip for e in employees], first_day__lte=today
+        )
+    }
+    return render(
+        request, "master_employees.html", employees=employees, grades=grades, units=units, unit=unit, q=text,
+        total=total, shown=len(employees), unit_names=dict(units),
+    )  # fmt: skip
+
+
+@routes.get("/master/units")
+async def units_page(request: web.Request) -> web.Response:
+    """The unit tree (ministry, echelon I, echelon II, work units) with each unit's offices and zones."""
+    require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    units = await Unit.filter(scope.unit_q()).order_by("code")
+    visible = {u.code for u in units}
+    children: dict[str | None, list[Unit]] = {}
+    for u in units:
+        parent = u.parent_id if u.parent_id in visible else None  # type: ignore[attr-defined]
+        children.setdefault(parent, []).append(u)
+    offices: dict[str, list[Office]] = {}
+    for office in await Office.filter(unit_id__in=sorted(visible)).order_by("code"):
+        offices.setdefault(office.unit_id, []).append(office)  # type: ignore[attr-defined]
+    counts = dict(
+        await Employee.filter(unit_id__in=sorted(visible))
+        .annotate(n=Count("nip"))
+        .group_by("unit_id")
+        .values_list("unit_id", "n")
+    )
+    return render(request, "master_units.html", children=children, offices=offices, counts=counts)

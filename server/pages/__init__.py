@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.pages import accounts, activities, excuses, gateway_enrolment, pages, payroll
+from server.pages import accounts, activities, excuses, gateway_enrolment, master_data, pages, payroll
 
 STATIC = Path(__file__).parent / "static"
 
@@ -20,6 +20,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     excuses.routes,
     payroll.routes,
     gateway_enrolment.routes,
+    master_data.routes,
 )
 
 

@@ -1,0 +1,164 @@
+"""Master-data pages: importing employees from a SIASN/SIMPEG spreadsheet (XLSX or CSV) with a preview,
+row-by-row refusals in the reader's language, and a confirmation that writes. The bureau administrator
+imports into every unit, a unit administrator only into their units (a row of another unit is refused).
+
+The uploaded file travels back in the preview's confirmation form (base64): the server keeps no half-done
+import, and the confirmation plans the same bytes again, so what is written is what the database allows
+at that moment, not a stale preview."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date
+
+from aiohttp import web
+from tortoise.expressions import Q
+from tortoise.functions import Count
+
+from server.auth import request_scope, require_role
+from server.i18n import N_, translate
+from server.models import Employee, Office, Unit
+from server.pages.render import language_of, render
+from server.payroll_models import EmployeeGrade
+from server.services.accounts import Role
+from server.services.attendance import subtree_filter
+from server.services.employee_import import FIELDS, ImportFileError, apply_plan, plan_import
+from server.services.payroll import record_audit
+
+routes = web.RouteTableDef()
+MAX_LISTED = 500  # employees listed on one page; the count covers everyone the filter finds
+
+FIELD_LABELS = {
+    "nip": "NIP",
+    "name": "Nama",
+    "position": "Jabatan",
+    "grade": "Kelas Jabatan",
+    "unit": "Unit Kerja",
+    "supervisor_nip": "NIP Atasan",
+    "pin": "PIN",
+}
+
+
+def _mapping(form: dict[str, str]) -> dict[str, str]:
+    return {name: form.get(f"column_{name}", "").strip() for name in FIELDS if form.get(f"column_{name}", "").strip()}
+
+
+def _form_text(form: object, key: str) -> str:
+    value = form.get(key)  # type: ignore[attr-defined]
+    return value if isinstance(value, str) else ""
+
+
+def _page(request: web.Request, status: int = 200, **context: object) -> web.Response:
+    context.setdefault("plan", None)
+    context.setdefault("error", None)
+    context.setdefault("result", None)
+    context.setdefault("mapping", {})
+    context.setdefault("payload", "")
+    context.setdefault("effective", date.today().isoformat())
+    return render(request, "employee_import.html", status=status, labels=FIELD_LABELS, fields=FIELDS, **context)
+
+
+@routes.get("/employees/import")
+async def import_page(request: web.Request) -> web.Response:
+    require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    return _page(request)
+
+
+@routes.post("/employees/import")
+async def import_post(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    form = await request.post()
+    texts = {key: _form_text(form, key) for key in form}
+    mapping = _mapping(texts)
+    upload = form.get("file")
+    language = language_of(request)
+    try:
+        effective = date.fromisoformat(texts.get("effective") or date.today().isoformat())
+    except ValueError:
+        return _page(request, 400, error=_error(language, "date"), mapping=mapping)
+    if upload is not None and hasattr(upload, "file"):
+        data = upload.file.read()  # type: ignore[union-attr]
+    else:
+        try:
+            data = base64.b64decode(texts.get("payload", ""), validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+    if not data:
+        return _page(request, 400, error=_error(language, "nofile"), mapping=mapping)
+    try:
+        plan = await plan_import(data, mapping, scope.unit_codes)
+    except ImportFileError as exc:
+        return _page(request, 400, error=exc.text(language), mapping=mapping)
+    payload = base64.b64encode(data).decode()
+    if texts.get("confirm") != "1":
+        return _page(request, plan=plan, mapping=mapping, payload=payload, effective=effective.isoformat())
+    result = await apply_plan(plan, effective, principal.username)
+    await record_audit(
+        principal.username, principal.role.value, "employees.import", f"{result.created + result.updated} rows", None,
+        {"created": result.created, "updated": result.updated, "refused": result.refused,
+         "effective": effective.isoformat()},
+    )  # fmt: skip
+    return _page(request, plan=plan, result=result, mapping=mapping, effective=effective.isoformat())
+
+
+def _error(language: str, what: str) -> str:
+    messages = {
+        "nofile": N_("Choose an XLSX or CSV file first."),
+        "date": N_("The effective date must be a date (YYYY-MM-DD)."),
+    }
+    return translate(language, messages[what])
+
+
+@routes.get("/master/employees")
+async def employees_page(request: web.Request) -> web.Response:
+    """The employees a bureau or unit administrator looks after, filtered by unit (and its subtree) and
+    by a part of the NIP or name; each with the grade held today."""
+    require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    units = await Unit.filter(scope.unit_q()).order_by("code").values_list("code", "name")
+    unit = request.query.get("unit", "")
+    if unit and unit not in dict(units):
+        raise web.HTTPNotFound(text="no such unit in your scope")
+    narrowed = await subtree_filter(scope, unit or None)
+    query = Employee.filter(narrowed.employee_q())
+    text = request.query.get("q", "").strip()[:100]
+    if text:
+        query = query.filter(Q(nip__icontains=text) | Q(name__icontains=text))
+    total = await query.count()
+    employees = await query.order_by("unit_id", "name").limit(MAX_LISTED)
+    today = date.today()
+    grades = {
+        g.nip: g.grade
+        for g in await EmployeeGrade.filter(
+            Q(last_day__isnull=True) | Q(last_day__gte=today), nip__in=[e.nip for e in employees], first_day__lte=today
+        )
+    }
+    return render(
+        request, "master_employees.html", employees=employees, grades=grades, units=units, unit=unit, q=text,
+        total=total, shown=len(employees), unit_names=dict(units),
+    )  # fmt: skip
+
+
+@routes.get("/master/units")
+async def units_page(request: web.Request) -> web.Response:
+    """The unit tree (ministry, echelon I, echelon II, work units) with each unit's offices and zones."""
+    require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    units = await Unit.filter(scope.unit_q()).order_by("code")
+    visible = {u.code for u in units}
+    children: dict[str | None, list[Unit]] = {}
+    for u in units:
+        parent = u.parent_id if u.parent_id in visible else None  # type: ignore[attr-defined]
+        children.setdefault(parent, []).append(u)
+    offices: dict[str, list[Office]] = {}
+    for office in await Office.filter(unit_id__in=sorted(visible)).order_by("code"):
+        offices.setdefault(office.unit_id, []).append(office)  # type: ignore[attr-defined]
+    counts = dict(
+        await Employee.filter(unit_id__in=sorted(visible))
+        .annotate(n=Count("nip"))
+        .group_by("unit_id")
+        .values_list("unit_id", "n")
+    )
+    return render(request, "master_units.html", children=children, offices=offices, counts=counts)

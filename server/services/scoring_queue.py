@@ -61,16 +61,17 @@ def worker_name() -> str:
 
 
 _PG_CLAIM = """
-UPDATE "stale_unit_month" s SET "lease_until" = now() + $1::interval, "leased_by" = $2
-WHERE s."id" = (
+WITH taken AS (
     SELECT "id" FROM "stale_unit_month"
     WHERE ("lease_until" IS NULL OR "lease_until" < now()) AND ($3::smallint IS NULL OR ("year" = $3 AND "month" = $4))
     ORDER BY "marked_at", "id"
     FOR UPDATE SKIP LOCKED
     LIMIT 1
 )
+UPDATE "stale_unit_month" s SET "lease_until" = now() + $1::interval, "leased_by" = $2
+FROM taken WHERE s."id" = taken."id"
 RETURNING s."id", s."unit_code", s."year", s."month", s."version"
-"""
+"""  # WITH first: tortoise's execute_query fetches rows only for a statement that does not begin with UPDATE
 
 
 async def claim(dialect: str, worker: str, month: date | None = None, lease: timedelta = LEASE) -> Claimed | None:

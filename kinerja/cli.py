@@ -98,6 +98,9 @@ def _add_server_parser(commands: argparse._SubParsersAction) -> None:
         "score-month", help="the month-end run: score every unit's month and store the results (KINERJA_DB_URL)"
     )
     score.add_argument("month", help="the month, YYYY-MM")
+    score.add_argument(
+        "--queued-only", action="store_true", help="work through the month's marks already queued, mark none"
+    )
     score.set_defaults(run=_run_score_month)
     create_user = server.add_parser("create-user", help="create a user account (e.g. the first bureau admin)")
     create_user.add_argument("username", help="the login name: 1-64 letters, digits, '.', '_' or '-'")
@@ -326,7 +329,7 @@ def _run_score_month(args: argparse.Namespace) -> int:
     async def score() -> int:
         context = await open_database(db_url, create_schema=True)
         try:
-            return await score_whole_month(dialect_of(db_url), month)
+            return await score_whole_month(dialect_of(db_url), month, mark=not args.queued_only)
         finally:
             await close_database(context)
 

@@ -124,9 +124,8 @@ async def main() -> None:
             assert done == args.employees, f"{done} of {args.employees} scored"
             rates[count] = done / wall
             peak_text = ", ".join(f"{p / 1024:.0f} MiB" for p in peaks)
-            print(
-                f"{count} worker(s): {done:,} employee-months in {wall:.1f} s = {rates[count]:,.0f}/s; peak RSS {peak_text}"
-            )
+            rate = f"{rates[count]:,.0f}/s"
+            print(f"{count} worker(s): {done:,} employee-months in {wall:.1f} s = {rate}; peak RSS {peak_text}")
         print(f"ratio two/one: {rates[2] / rates[1]:.2f}")
     finally:
         admin = await asyncpg.connect(ADMIN_URL)

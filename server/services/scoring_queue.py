@@ -41,7 +41,7 @@ from server.stale_models import StaleUnitMonth
 log = logging.getLogger(__name__)
 
 # Employees scored and stored at once: what bounds a worker's memory, whatever the unit's size.
-CHUNK = 500
+CHUNK = 1000
 LEASE = timedelta(minutes=2)  # renewed after every chunk; a dead worker's unit-month waits this long
 IDLE_S = 2.0
 _WIT = timezone(timedelta(hours=9))  # how often an idle worker looks for new marks
@@ -151,10 +151,13 @@ async def _inputs(
     wanted = set(nips)
     who = Q(employee_nip__in=nips)
     if pins:
-        who |= Q(unit_code__in=sorted({u for u, _ in pins}), pin__in=sorted({p for _, p in pins}))
+        who |= Q(pin__in=sorted({p for _, p in pins}))
+    # Within the units whose devices know these employees (a punch names an employee only through a PIN
+    # mapping of its own unit): the (unit_code, punched_at) index finds the rows, not a scan of every punch.
+    units = sorted({unit_code} | {u for u, _ in pins})
     found: dict[str, tuple[list[int], list[int], list[str]]] = {nip: ([], [], []) for nip in nips}
     rows = (
-        await Punch.filter(who, punched_at__gte=first, punched_at__lt=last, flag__isnull=True)
+        await Punch.filter(who, unit_code__in=units, punched_at__gte=first, punched_at__lt=last, flag__isnull=True)
         .order_by("punched_at", "id")
         .values_list("employee_nip", "unit_code", "pin", "punched_at", "state", "device_serial")
     )

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from scoring import DayKind, DeductionBase, Policy, plan_day
 from server.i18n import N_, NAMES, Formats, translate, translate_text
 from server.models import Employee
@@ -144,7 +146,10 @@ async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> 
         # Read-your-writes: a month marked stale since a worker last scored it (or with an employee never
         # scored) is scored here; the workers, which score every mark within seconds, usually got there first.
         today = datetime.now(UTC).astimezone(zone).date()
-        await _compute(unit_code, month, zone, policy_for(zone), nips, today)
+        try:
+            await _compute(unit_code, month, zone, policy_for(zone), nips, today)
+        except IntegrityError:  # a worker stored the same first rows at the same moment: theirs are as good
+            version = None
         if version is not None:
             await clear_stale(unit_code, month.year, month.month, version)
     if not explained:  # the recap needs the numbers only: leave the explanations in the database

@@ -142,12 +142,17 @@ async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> 
     nips = await Employee.filter(unit_id=unit_code).values_list("nip", flat=True)
     stored = MonthlyScore.filter(unit_code=unit_code, year=month.year, month=month.month, nip__in=nips)
     version = await stale_version(unit_code, month.year, month.month)
-    if version is not None or await stored.count() < len(nips):
+    policy = policy_for(zone)
+    if (
+        version is not None
+        or await stored.count() < len(nips)
+        or await stored.filter(policy_fingerprint__not=policy.fingerprint).exists()  # a release changed the policy
+    ):
         # Read-your-writes: a month marked stale since a worker last scored it (or with an employee never
         # scored) is scored here; the workers, which score every mark within seconds, usually got there first.
         today = datetime.now(UTC).astimezone(zone).date()
         try:
-            await _compute(unit_code, month, zone, policy_for(zone), nips, today)
+            await _compute(unit_code, month, zone, policy, nips, today)
         except IntegrityError:  # a worker stored the same first rows at the same moment: theirs are as good
             version = None
         if version is not None:

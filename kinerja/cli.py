@@ -94,6 +94,14 @@ def _add_server_parser(commands: argparse._SubParsersAction) -> None:
     server_run.set_defaults(run=_run_server)
     migrate = server.add_parser("migrate", help="create or update the database schema (KINERJA_DB_URL)")
     migrate.set_defaults(run=_run_migrate)
+    score = server.add_parser(
+        "score-month", help="the month-end run: score every unit's month and store the results (KINERJA_DB_URL)"
+    )
+    score.add_argument("month", help="the month, YYYY-MM")
+    score.add_argument(
+        "--queued-only", action="store_true", help="work through the month's marks already queued, mark none"
+    )
+    score.set_defaults(run=_run_score_month)
     create_user = server.add_parser("create-user", help="create a user account (e.g. the first bureau admin)")
     create_user.add_argument("username", help="the login name: 1-64 letters, digits, '.', '_' or '-'")
     create_user.add_argument(
@@ -339,6 +347,31 @@ def _run_migrate(args: argparse.Namespace) -> int:
 
     asyncio.run(migrate())
     print("schema is up to date")
+    return 0
+
+
+def _run_score_month(args: argparse.Namespace) -> int:
+    from server.db import close_database, dialect_of, open_database
+    from server.services.month import parse_month
+    from server.services.scoring_queue import score_whole_month
+    from server.settings import ServerSettings
+
+    try:
+        month = parse_month(args.month)
+    except ValueError as exc:
+        print(f"kinerja: bulan tidak sah / invalid month: {exc}", file=sys.stderr)
+        return 2
+    db_url = ServerSettings.from_env().db_url
+
+    async def score() -> int:
+        context = await open_database(db_url, create_schema=True)
+        try:
+            return await score_whole_month(dialect_of(db_url), month, mark=not args.queued_only)
+        finally:
+            await close_database(context)
+
+    scored = asyncio.run(score())
+    print(f"{month:%Y-%m}: {scored} unit-months scored by this process; no unit of the month is left stale")
     return 0
 
 

@@ -22,6 +22,7 @@ from server.errors import DomainError
 from server.pages.errors import html_errors
 from server.services.gateway_enrolment import EnrolmentSettings, FailureLimiter
 from server.services.ingest import resolve_unmapped_punches
+from server.services.scoring_queue import run_worker
 from server.settings import ServerSettings
 from server.text import refuse_unstorable_text
 
@@ -80,6 +81,8 @@ def create_app(
     if consume:
         app.cleanup_ctx.append(_consumer)
         app.cleanup_ctx.append(_resolver)
+    if settings.score_worker:
+        app.cleanup_ctx.append(_scorer)
     for hook in setup_hooks:  # a test's or the demo's additions, after everything of ours
         hook(app)
     return app
@@ -120,6 +123,14 @@ async def _resolver(app: web.Application) -> AsyncIterator[None]:
                 log.exception("resolving punches of newly mapped PINs failed; trying again later")
 
     task = asyncio.create_task(resolve_forever(), name="pin-resolver")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _scorer(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(run_worker(app[DIALECT]), name="score-worker")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

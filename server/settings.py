@@ -50,6 +50,9 @@ class ServerSettings:
     new_devices: str = "pending"
     # The key file that seals biometric templates (server/services/biometric_keys.py); empty: none are stored.
     biometric_key_file: str = ""
+    # Run a scoring worker in this replica (server/services/scoring_queue.py): it takes stale unit-months
+    # from the queue shared by every replica and stores their scores, so pages read them warm.
+    score_worker: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -69,5 +72,6 @@ class ServerSettings:
             writer_depth=int(env.get("KINERJA_WRITER_DEPTH", defaults.writer_depth)),
             new_devices=env.get("KINERJA_NEW_DEVICES", defaults.new_devices),
             biometric_key_file=env.get("KINERJA_BIOMETRIC_KEY_FILE", ""),
+            score_worker=env.get("KINERJA_SCORE_WORKER", "1").lower() not in ("0", "false", "no"),
             migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

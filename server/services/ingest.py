@@ -27,6 +27,7 @@ from tortoise.exceptions import DBConnectionError
 from tortoise.transactions import in_transaction
 
 from server.models import Device, DevicePin, HeldBatch, PendingDevice, Punch, QuarantinedMessage
+from server.services.stale import UnitMonth, batch_months, mark_stale
 from wire.contract import AckStatus, PunchBatch, PunchRecord, TopicAddress, TopicKind
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,8 @@ async def _store_postgres(
         rows.sort(key=lambda row: (row[6], row[0], row[1], row[2], row[4]))
         columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(10)]
         inserted = await connection.fetch(_PG_INSERT_PUNCHES, *columns) if rows else []
+        fresh = {record[0] for record in inserted}  # scores to redo: only batches that added a punch
+        await mark_stale(_touched(batches, plan.store, fresh), connection=connection)
     new_by_batch: dict[str, int] = {}
     for record in inserted:
         new_by_batch[record[0]] = new_by_batch.get(record[0], 0) + 1
@@ -242,6 +245,16 @@ async def _store_postgres(
     for index, batch in enumerate(batches):
         results.append(_result(index, batch, plan, new_by_batch))
     return results
+
+
+def _touched(batches: Sequence[PunchBatch], stored: Sequence[int], fresh: set[str]) -> set[UnitMonth]:
+    """The unit-months whose scores the group's new punches change (server/services/stale.py)."""
+    found: set[UnitMonth] = set()
+    for index in stored:
+        batch = batches[index]
+        if batch.batch_id in fresh:
+            found |= batch_months(batch.unit, (punch.time for punch in batch.punches))
+    return found
 
 
 def _result(index: int, batch: PunchBatch, plan: _Plan, new_by_batch: dict[str, int]) -> StoreResult:
@@ -303,7 +316,7 @@ async def _store_sqlite(
 ) -> list[StoreResult]:
     now = datetime.now(UTC)
     new_by_batch: dict[str, int] = {}
-    async with in_transaction("sqlite"):
+    async with in_transaction("sqlite") as tx:
         serials = sorted({batch.device_serial for batch in batches})
         owners = dict(await Device.filter(serial__in=serials).values_list("serial", "gateway_id")) if serials else {}
         plan = _plan(batches, owners, new_devices)
@@ -344,6 +357,7 @@ async def _store_sqlite(
         for index in plan.store:
             batch = batches[index]
             new_by_batch[batch.batch_id] = new_by_batch.get(batch.batch_id, 0) + await _store_batch_sqlite(batch, now)
+        await mark_stale(_touched(batches, plan.store, {b for b, n in new_by_batch.items() if n}), connection=tx)
     return [_result(index, batch, plan, new_by_batch) for index, batch in enumerate(batches)]
 
 

@@ -16,15 +16,17 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from scoring import DayKind, DeductionBase, Policy, plan_day
-from server.activity_models import ActivityClaimRecord, ExcuseRecord
 from server.i18n import N_, NAMES, Formats, translate, translate_text
-from server.models import Employee, Punch
+from server.models import Employee
 from server.results_models import MonthlyScore
 from server.services.activities import claims_for_unit_month
 from server.services.attendance import WIB, days_of, month_bounds, unit_zones
 from server.services.excuses import excuses_for
 from server.services.results import compute_unit_month
+from server.services.stale import clear_stale, stale_version
 
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
 NOT_YET = "not yet"  # the reason the scoring records for a day still to come (the pages say it in words)
@@ -131,50 +133,30 @@ class Scored:
         return {a["claim"]: list(a["flags"]) for a in self.explained["performance"]["activities"]}
 
 
-# When each unit-month was last brought up to date in this process, the day it was (the running month's
-# not-yet days move with it) and the policy's fingerprint.
-_checked: dict[tuple[str, int, int], tuple[datetime, date, str]] = {}
-RECHECK_AFTER = timedelta(minutes=10)  # registry changes (PIN mappings, moves) carry no timestamp
-
-
-async def _changed_since(unit_code: str, first: datetime, end: datetime, since: datetime) -> bool:
-    """Did anything the scoring reads for this unit-month arrive after `since`?"""
-
-    margin = timedelta(days=1)
-    if await Punch.filter(
-        unit_code=unit_code, punched_at__gte=first - margin, punched_at__lt=end + margin, received_at__gt=since
-    ).exists():
-        return True
-    claims = ActivityClaimRecord.filter(unit_code=unit_code, start__gte=first - margin, start__lt=end + margin)
-    if await claims.filter(created_at__gt=since).exists() or await claims.filter(decided_at__gt=since).exists():
-        return True
-    return await ExcuseRecord.filter(unit_code=unit_code, created_at__gt=since).exists()
-
-
 async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> dict[str, Scored]:
-    """A unit's scored month, by NIP: the stored results, recomputed with the scoring library (and stored
-    again, idempotently) when anything they were computed from has changed."""
+    """A unit's scored month, by NIP: the stored results, as the scoring workers keep them
+    (server/services/scoring_queue.py: whatever changes a unit-month marks it stale, a worker rescores it).
+    Scored here only when it is marked stale or an employee of the unit has no stored result yet."""
 
     zone = (await unit_zones()).get(unit_code, WIB)
-    first, end = month_bounds(month, zone)
-    now = datetime.now(UTC)
-    today = now.astimezone(zone).date()
-    policy = policy_for(zone)
-    key = (unit_code, month.year, month.month)
-    checked = _checked.get(key)
     nips = await Employee.filter(unit_id=unit_code).values_list("nip", flat=True)
     stored = MonthlyScore.filter(unit_code=unit_code, year=month.year, month=month.month, nip__in=nips)
-    fresh = (
-        checked is not None
-        and checked[1] == today
-        and checked[2] == policy.fingerprint
-        and now - checked[0] < RECHECK_AFTER
-        and await stored.count() == len(nips)
-        and not await _changed_since(unit_code, first, end, checked[0])
-    )
-    if not fresh:
-        await _compute(unit_code, month, zone, policy, nips, today)
-        _checked[key] = (now, today, policy.fingerprint)
+    version = await stale_version(unit_code, month.year, month.month)
+    policy = policy_for(zone)
+    if (
+        version is not None
+        or await stored.count() < len(nips)
+        or await stored.filter(policy_fingerprint__not=policy.fingerprint).exists()  # a release changed the policy
+    ):
+        # Read-your-writes: a month marked stale since a worker last scored it (or with an employee never
+        # scored) is scored here; the workers, which score every mark within seconds, usually got there first.
+        today = datetime.now(UTC).astimezone(zone).date()
+        try:
+            await _compute(unit_code, month, zone, policy, nips, today)
+        except IntegrityError:  # a worker stored the same first rows at the same moment: theirs are as good
+            version = None
+        if version is not None:
+            await clear_stale(unit_code, month.year, month.month, version)
     if not explained:  # the recap needs the numbers only: leave the explanations in the database
         columns = ("nip", "codes", "allowance_deduction_bp", "discipline_deduction_bp", "effective_minutes")
         numbers = await stored.values_list(*columns, "target_minutes", "score_bp")

@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from server.errors import NotFound
 from server.models import DevicePin, Employee, Unit, UnitKind
 from server.nip import InvalidNip, parse_nip
+from server.services.stale import mark_stale, running_months
 from wire.contract import ContractError, validate_slug
 from wire.zones import ZONE_NAMES
 
@@ -332,3 +333,5 @@ async def _write_rows(rows: list[_Row], taken: dict[tuple[str, str], str], repor
         if pins:
             await DevicePin.bulk_create(pins, batch_size=1000)
         report.pins_mapped = len(pins)
+        # bulk_create fires no signals: the units' running months are marked here (server/services/stale.py).
+        await mark_stale(set().union(*(running_months(row.unit) for row in rows)))

@@ -330,6 +330,20 @@ def _slug(value: Any, what: str) -> str:
 # --- issuing a code ---------------------------------------------------------------------------------
 
 
+def _optional_office_and_zone(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The two fields a registration may leave out; left out means "not given", and null is not a value."""
+    for optional in ("office", "timezone"):
+        if optional in body and body[optional] is None:
+            raise Invalid(f"{optional}: tidak boleh null, tinggalkan saja (null is not a value: leave it out)")
+    office_code = body.get("office")
+    if office_code is not None:
+        office_code = _slug(office_code, "office")
+    zone = body.get("timezone")
+    if zone is not None and zone not in ZONES:
+        raise Invalid(f"timezone: WIB, WITA atau WIT (expected WIB, WITA or WIT), got {zone!r}")
+    return office_code, zone
+
+
 async def register_and_issue(
     principal: Principal, scope: Scope, body: dict[str, Any], settings: EnrolmentSettings, origin: str
 ) -> dict[str, Any]:
@@ -337,13 +351,8 @@ async def register_and_issue(
     `origin` is the centre's address as the request reached it, used when no public URL is configured."""
     gateway_id = _slug(body.get("gateway_id"), "gateway_id")
     unit_code = _slug(body.get("unit"), "unit")
-    office_code = body.get("office")
-    if office_code is not None:
-        office_code = _slug(office_code, "office")
+    office_code, zone = _optional_office_and_zone(body)
     devices = check_devices(body.get("devices"))
-    zone = body.get("timezone")
-    if zone is not None and zone not in ZONES:
-        raise Invalid(f"timezone: WIB, WITA atau WIT (expected WIB, WITA or WIT), got {zone!r}")
     if not scope.sees_unit(unit_code) or not await Unit.exists(code=unit_code):
         raise NotFound(f"unit: tidak ada unit {unit_code!r} dalam cakupan Anda (no such unit in your scope)")
     office = None

@@ -1,7 +1,8 @@
 """The OpenAPI 3.0 document of /api/v1, served at /api/v1/openapi.json.
 
-Written by hand beside the handlers (a test checks every route the app serves under /api/v1 is in it,
-and schemathesis checks the answers against it)."""
+Operations declared with `server.api.endpoint.endpoint` are generated from the models that validate them;
+the rest are still written by hand below (a test checks every route the app serves under /api/v1 is in the
+document, and schemathesis checks the answers against it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.api.endpoint import OPERATIONS, operation_document
 from server.text import MAX_TEXT
 from wire.contract import CommandAction
 
@@ -230,25 +232,6 @@ PATH_PROVIDERS: list[Callable[[], dict[str, Any]]] = []
 def document() -> dict[str, Any]:
     registry: dict[str, Any] = {
         "/api/v1/server/status": _get("this replica: MQTT session, ingest counters", [], _ok(OBJECT)),
-        "/api/v1/units": {
-            **_get(
-                "units (with `under`: that unit and its subtree)",
-                [_param("under", "a unit code", {"type": "string", "maxLength": 63})],
-                _ok(OBJECT),
-                404,
-            ),
-            **_post(
-                "create a unit",
-                [],
-                _fields(
-                    {"code": SLUG, "name": NAME, "kind": {"type": "string", "enum": UNIT_KINDS}}, parent=_nullable(SLUG)
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
-        "/api/v1/units/{code}": _get("one unit with its children and offices", [CODE], _ok(OBJECT), 404),
         "/api/v1/units/{code}/pins": {
             **_get("the unit's device PINs", [CODE], _ok(OBJECT), 404),
             **_post(
@@ -274,17 +257,6 @@ def document() -> dict[str, Any]:
         "/api/v1/units/{code}/enrol": _post(
             "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
         ),
-        "/api/v1/offices": {
-            **_get("offices", [UNIT], _ok(OBJECT)),
-            **_post(
-                "create an office",
-                [],
-                _fields({"code": SLUG, "name": NAME, "unit": SLUG, "zone": ZONE_ENUM}),
-                "201",
-                404,
-                409,
-            ),
-        },
         "/api/v1/gateways": {
             **_get("gateways and their status", [UNIT], _ok(OBJECT)),
             **_post(
@@ -546,6 +518,8 @@ def document() -> dict[str, Any]:
     }
     for provider in PATH_PROVIDERS:
         paths.update(provider())
+    for operation in OPERATIONS:  # declared with their models (server/api/endpoint.py): they win
+        paths.setdefault(operation.path, {})[operation.method.lower()] = operation_document(operation, _errors)
     paths = copy.deepcopy(paths)  # the shared parameter schemas above stay as written
     _every_operation_says_what_the_middlewares_do(paths)
     return {

@@ -2,83 +2,94 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Any
 
-from server.api.http import json_body
-from server.api.registry import checked, office_json, unit_json
+from aiohttp import web
+from pydantic import Field
+
+from server.api.endpoint import Body, Path, Query, endpoint
+from server.api.fields import Code, Kind, Name, ParentCode, Text63, UnitCode, Zone
+from server.api.registry import office_json, unit_json
 from server.errors import Conflict, NotFound
 from server.models import Office, Unit
-from server.services.registry import (
-    RegistryError,
-    check_code,
-    check_kind,
-    check_name,
-    check_zone,
-    create_unit,
-    unit_subtree,
-)
+from server.services.registry import RegistryError, create_unit, unit_subtree
 
 routes = web.RouteTableDef()
 
 
-@routes.post("/api/v1/units")
-async def post_unit(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    code = checked(check_code, body.get("code"), "code")
-    name = checked(check_name, body.get("name"))
-    kind = checked(check_kind, body.get("kind"))
-    parent = body.get("parent")
-    if parent is not None:
-        parent = checked(check_code, parent, "parent")
+class UnitIn(Body):
+    code: Code
+    name: Name
+    kind: Kind
+    parent: ParentCode = None
+
+
+class UnitsQuery(Query):
+    under: Text63 | None = Field(None, description="a unit code: that unit and its subtree")
+
+
+class UnitPath(Path):
+    code: Text63 = Field(description="a unit code")
+
+
+class OfficeIn(Body):
+    code: Code
+    name: Name
+    unit: UnitCode
+    zone: Zone
+
+
+class OfficesQuery(Query):
+    unit: Text63 | None = Field(None, description="a unit code: its offices")
+
+
+@endpoint(routes, "POST", "/api/v1/units", "create a unit", body=UnitIn, status=201, errors=(404, 409))
+async def post_unit(request: web.Request, body: UnitIn) -> web.Response:
     try:
-        unit = await create_unit(code, name, kind, parent)
+        unit = await create_unit(body.code, body.name, body.kind, body.parent)
     except RegistryError as exc:
-        # The body is well formed (checked above); what is left is the tree: a missing parent, or a unit
+        # The body is well formed (the model checked it); what is left is the tree: a missing parent, or a unit
         # that exists already or cannot sit where it was asked to.
         raise (NotFound(str(exc)) if str(exc).startswith("parent: no unit") else Conflict(str(exc))) from None
     return web.json_response(unit_json(unit), status=201)
 
 
-@routes.get("/api/v1/units")
-async def get_units(request: web.Request) -> web.Response:
+@endpoint(
+    routes, "GET", "/api/v1/units", "units (with `under`: that unit and its subtree)", query=UnitsQuery, errors=(404,)
+)
+async def get_units(request: web.Request, query: UnitsQuery) -> web.Response:
     """All units, or with `under=code` that unit and everything below it."""
-    query = Unit.all()
-    if under := request.query.get("under"):
-        try:
-            query = Unit.filter(code__in=await unit_subtree(under))
-        except NotFound as exc:
-            raise NotFound(str(exc)) from None
-    return web.json_response({"items": [unit_json(u) for u in await query.order_by("code")]})
+    units = Unit.all()
+    if query.under:
+        units = Unit.filter(code__in=await unit_subtree(query.under))
+    return web.json_response({"items": [unit_json(u) for u in await units.order_by("code")]})
 
 
-@routes.get("/api/v1/units/{code}")
-async def get_unit(request: web.Request) -> web.Response:
-    unit = await Unit.get_or_none(code=request.match_info["code"])
+@endpoint(routes, "GET", "/api/v1/units/{code}", "one unit with its children and offices", path=UnitPath, errors=(404,))
+async def get_unit(request: web.Request, path: UnitPath) -> web.Response:
+    unit = await Unit.get_or_none(code=path.code)
     if unit is None:
-        raise NotFound(f"no unit {request.match_info['code']!r}")
+        raise NotFound(f"no unit {path.code!r}")
     children = await Unit.filter(parent_id=unit.code).order_by("code").values_list("code", flat=True)
     offices = await Office.filter(unit_id=unit.code).order_by("code").values_list("code", flat=True)
-    return web.json_response({**unit_json(unit), "children": list(children), "offices": list(offices)})
+    answer: dict[str, Any] = {**unit_json(unit), "children": list(children), "offices": list(offices)}
+    return web.json_response(answer)
 
 
-@routes.post("/api/v1/offices")
-async def post_office(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    code = checked(check_code, body.get("code"), "code")
-    name = checked(check_name, body.get("name"))
-    zone = checked(check_zone, body.get("zone"))
-    unit = await Unit.get_or_none(code=checked(check_code, body.get("unit"), "unit"))
+@endpoint(routes, "POST", "/api/v1/offices", "create an office", body=OfficeIn, status=201, errors=(404, 409))
+async def post_office(request: web.Request, body: OfficeIn) -> web.Response:
+    unit = await Unit.get_or_none(code=body.unit)
     if unit is None:
-        raise NotFound(f"unit: no unit {body.get('unit')!r}")
-    if await Office.exists(code=code):
-        raise Conflict(f"office {code!r} exists already")
-    office = await Office.create(code=code, name=name, zone=zone, unit=unit)
+        raise NotFound(f"unit: no unit {body.unit!r}")
+    if await Office.exists(code=body.code):
+        raise Conflict(f"office {body.code!r} exists already")
+    office = await Office.create(code=body.code, name=body.name, zone=body.zone, unit=unit)
     return web.json_response(office_json(office), status=201)
 
 
-@routes.get("/api/v1/offices")
-async def get_offices(request: web.Request) -> web.Response:
-    query = Office.all()
-    if unit := request.query.get("unit"):
-        query = query.filter(unit_id=unit)
-    return web.json_response({"items": [office_json(o) for o in await query.order_by("code")]})
+@endpoint(routes, "GET", "/api/v1/offices", "offices", query=OfficesQuery)
+async def get_offices(request: web.Request, query: OfficesQuery) -> web.Response:
+    offices = Office.all()
+    if query.unit:
+        offices = offices.filter(unit_id=query.unit)
+    return web.json_response({"items": [office_json(o) for o in await offices.order_by("code")]})

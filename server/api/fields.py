@@ -1,0 +1,89 @@
+"""Field types the API's models share: each is validated by the domain's own check (so the refusal keeps its
+words, e.g. `code: ... lower-case ...`) and documented by the schema that says what that check accepts.
+
+A field here is the one place its rule is written for the API; schemathesis (tests/test_openapi_truth.py)
+holds the schema to the check: a value the schema allows that the check refuses is a failure it reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from server.api.endpoint import DOMAIN_ERROR
+from server.models import UnitKind
+from server.nip import parse_nip
+from server.services.registry import (
+    RegistryError,
+    check_code,
+    check_kind,
+    check_name,
+    check_pin,
+    check_zone,
+)
+
+
+def checked_by(check: Callable[[Any], Any], schema: dict[str, Any], *, nullable: bool = False) -> Any:
+    """A field validated by `check` (its RegistryError/ValueError text is the 400's reason) and documented by
+    `schema`; `nullable`: null is accepted as "not given" (give the field a default of None)."""
+
+    def validate(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        try:
+            return check(value)
+        except (RegistryError, ValueError) as exc:
+            raise PydanticCustomError(DOMAIN_ERROR, str(exc).replace("{", "{{").replace("}", "}}")) from None
+
+    return Annotated[
+        Any, BeforeValidator(validate), WithJsonSchema({**schema, "nullable": True} if nullable else schema)
+    ]
+
+
+def slug(what: str, *, nullable: bool = False) -> Any:
+    """A code (unit, office, gateway): lower-case letters, digits, '-' and '_' (wire/contract.py validate_slug);
+    `what` names it in the refusal."""
+    return checked_by(lambda value: check_code(value, what), SLUG, nullable=nullable)
+
+
+SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
+# 1-200 characters, not all blank (stored stripped), no control characters (server/services/registry.py).
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
+}
+ZONE = {"type": "string", "enum": ["WIB", "WITA", "WIT"]}
+DEVICE_PIN = {"type": "string", "pattern": "^[A-Za-z0-9]{1,24}$"}
+# An 18-digit NIP that decodes (server/nip.py): born 1940-1979, appointed 2000-2025 (a subset of the valid ones,
+# fixed so it stays valid as years pass), sex 1 or 2, sequence from 001.
+NIP = {
+    "type": "string",
+    "pattern": "^19[4-7][0-9](0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])(20[01][0-9]|202[0-5])(0[1-9]|1[0-2])[12]"
+    "(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})$",
+}
+
+
+def _nip(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"nip: expected 18 digits, got {value!r}")
+    parse_nip(value)
+    return value
+
+
+Name = checked_by(check_name, NAME)
+Zone = checked_by(check_zone, ZONE)
+Kind = checked_by(check_kind, {"type": "string", "enum": [kind.value for kind in UnitKind]})
+DevicePin = checked_by(check_pin, DEVICE_PIN)
+Nip = checked_by(_nip, NIP)
+# Free text a query or path names a record by (a code, a serial): looked up, never stored.
+Text63 = Annotated[str, Field(max_length=63)]
+
+# The codes bodies carry, each named by its field in a refusal.
+Code = slug("code")
+UnitCode = slug("unit")
+ParentCode = slug("parent", nullable=True)

@@ -63,6 +63,9 @@ async def test_unit_tree_and_offices_refuse_what_does_not_fit(stack: Stack):
             ({"code": "X Y", "name": "A", "kind": "upt", "parent": codes["dg"]}, 400, "lower-case"),
             ({"code": "x-5", "name": "A", "kind": "bureau", "parent": codes["dg"]}, 400, "kind"),
             ({"code": codes["dg"], "name": "A", "kind": "upt", "parent": codes["dg"]}, 409, "exists"),
+            # A field the model does not name is refused by name, before anything else wrong with the body.
+            ({"code": "x-6", "name": "A", "kind": "upt", "parent": codes["dg"], "colour": "red"}, 400, "body.colour"),
+            ({"code": "X Y", "name": "A", "kind": "upt", "colour": "red"}, 400, "body.colour: bidang tidak dikenal"),
         ]
         for body, status, reason in refused:
             payload = await post(api, "/api/v1/units", body, status)

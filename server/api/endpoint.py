@@ -87,7 +87,9 @@ DOMAIN_ERROR = "domain"
 
 def reason(exc: ValidationError, where: str) -> str:
     """The first thing wrong, as the API has always said it: `field: what is wrong`."""
-    error = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # An unknown field is named first, whatever else is wrong, as the document's check of extra fields did.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     field = ".".join(str(part) for part in error["loc"]) or where
     if error["type"] == DOMAIN_ERROR:
         return error["msg"]

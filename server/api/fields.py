@@ -15,13 +15,11 @@ from pydantic_core import PydanticCustomError
 
 from server.api.endpoint import DOMAIN_ERROR
 from server.models import UnitKind
-from server.nip import parse_nip
 from server.services.registry import (
     RegistryError,
     check_code,
     check_kind,
     check_name,
-    check_pin,
     check_zone,
 )
 
@@ -68,18 +66,9 @@ NIP = {
 }
 
 
-def _nip(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"nip: expected 18 digits, got {value!r}")
-    parse_nip(value)
-    return value
-
-
 Name = checked_by(check_name, NAME)
 Zone = checked_by(check_zone, ZONE)
 Kind = checked_by(check_kind, {"type": "string", "enum": [kind.value for kind in UnitKind]})
-DevicePin = checked_by(check_pin, DEVICE_PIN)
-Nip = checked_by(_nip, NIP)
 # Free text a query or path names a record by (a code, a serial): looked up, never stored.
 Text63 = Annotated[str, Field(max_length=63)]
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from server.api.fields import ZONE as ZONE_ENUM
 from server.api.http import json_body
-from server.api.openapi import GATEWAY, OBJECT, PATH_PROVIDERS, SLUG, ZONE_ENUM, _errors, _fields, _get, _ok
+from server.api.openapi import GATEWAY, OBJECT, PATH_PROVIDERS, SLUG, _errors, _fields, _get, _ok
 from server.auth import request_scope, require_role
 from server.context import ENROL_LIMITER, ENROLMENT, SETTINGS
 from server.services.accounts import Role

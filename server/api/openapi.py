@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from server.api.endpoint import OPERATIONS, operation_document
+from server.api.fields import DEVICE_PIN, NAME, SLUG
+from server.api.fields import NIP as NIP_TEXT
 from server.text import MAX_TEXT
 from wire.contract import CommandAction
 
@@ -165,26 +167,10 @@ GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63
 TEXT = {"type": "string", "maxLength": 200}
 CODE_TEXT = {"type": "string", "maxLength": 63}
 # What the handlers check, as patterns (wire/contract.py validate_slug, server/services/registry.py, server/nip.py).
-SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
-# 1-200 characters, not all blank (the name is stored stripped), no control characters (server/services/registry.py).
-NAME = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": 200,
-    "pattern": "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
-}
 PLAIN_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
 TOKEN_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
-DEVICE_PIN = {"type": "string", "pattern": "^[A-Za-z0-9]{1,24}$"}
 # Printable ASCII, 1-64 characters, not starting with a space.
 DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
-# An 18-digit NIP that decodes (server/nip.py): born 1940-1979, appointed 2000-2025 (a subset of the valid ones,
-# fixed so it stays valid as years pass), sex 1 or 2, sequence from 001.
-NIP_TEXT = {
-    "type": "string",
-    "pattern": "^19[4-7][0-9](0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])(20[01][0-9]|202[0-5])(0[1-9]|1[0-2])[12]"
-    "(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})$",
-}
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
 CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
 # What the gateway reads from a command's args (wire/contract.py CommandAction, gateway/commands.py).
@@ -203,8 +189,6 @@ COMMAND_ARGS = {
     },
     "additionalProperties": False,
 }
-UNIT_KINDS = ["ministry", "directorate_general", "directorate", "centre", "upt"]
-ZONE_ENUM = {"type": "string", "enum": ["WIB", "WITA", "WIT"]}
 HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
 USERNAME = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$"}
 ROLES = ["bureau_admin", "unit_admin", "supervisor", "employee", "operations"]
@@ -589,8 +573,11 @@ def _no_nul(schema: dict[str, Any]) -> None:
 def _body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(METHOD, path template) -> the JSON body schema the document gives it."""
     found = {}
+    declared = {(operation.method, operation.path) for operation in OPERATIONS}  # their models refuse extra fields
     for path, item in document()["paths"].items():
         for method, operation in item.items():
+            if (method.upper(), path) in declared:
+                continue
             schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
             if schema is not None:
                 found[(method.upper(), path)] = schema

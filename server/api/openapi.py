@@ -267,26 +267,6 @@ def document() -> dict[str, Any]:
                 503,
             ),
         },
-        "/api/v1/devices": {
-            **_get(
-                "devices and their status",
-                [_param("office", "office code", CODE_TEXT), _param("gateway", "gateway id", CODE_TEXT)],
-                _ok(OBJECT),
-            ),
-            **_post(
-                "register a device",
-                [],
-                _fields(
-                    {"serial": DEVICE_SERIAL, "office": SLUG},
-                    name=_nullable({**PLAIN_TEXT, "maxLength": 100}),
-                    profile=_nullable({**PLAIN_TEXT, "maxLength": 100}),
-                    gateway=_nullable(SLUG),
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
         "/api/v1/employees": {
             **_get(
                 "employees (a unit-bound account names its unit; a supervisor lists ?supervisor=own NIP)",

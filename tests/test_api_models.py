@@ -47,3 +47,14 @@ async def test_devices_refuse_an_unknown_field_and_a_malformed_value(world: Worl
     shown = await response.json()
     assert response.status == 201, shown
     assert (shown["serial"], shown["name"], shown["profile"], shown["office"]) == ("DEV-NEW", "lobi", "", "kantor-a")
+
+
+async def test_pending_device_assignment_refuses_an_unknown_field_and_a_malformed_value(world: World):
+    path = "/api/v1/units/dir-1/pending-devices/DEV-NEW/assign"
+    await refused(world, "POST", path, {"gateway": "gw-dir1", "colour": "red"}, "body.colour: bidang tidak dikenal")
+    await refused(world, "POST", path, {"gateway": "GW 1"}, "gateway")
+    await refused(world, "POST", path, {"office": 5}, "office")
+    await refused(world, "POST", "/api/v1/units/dir-1/pending-devices/%20DEV/assign", {}, "serial: expected 1-64")
+    # Well formed, nothing pending: as before, a 404.
+    response = await world.client.post(path, json={"gateway": None}, headers=admin(world))
+    assert response.status == 404, await response.text()

@@ -227,17 +227,6 @@ def document() -> dict[str, Any]:
                 409,
             ),
         },
-        "/api/v1/units/{code}/pending-devices": _get(
-            "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
-        ),
-        "/api/v1/units/{code}/pending-devices/{serial}/assign": _post(
-            "register a pending device to the gateway that reported it; its held punches are stored",
-            [CODE, _param("serial", "the device serial", DEVICE_SERIAL, "path")],
-            _fields({}, gateway=SLUG, office=SLUG),
-            "200",
-            404,
-            409,
-        ),
         "/api/v1/units/{code}/enrol": _post(
             "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
         ),

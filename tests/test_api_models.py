@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.models import Device
+from server.models import Device, Gateway, GatewayCommand
 from server.services.accounts import Role
 from tests.web_seed import World, web_world
 
@@ -58,3 +58,25 @@ async def test_pending_device_assignment_refuses_an_unknown_field_and_a_malforme
     # Well formed, nothing pending: as before, a 404.
     response = await world.client.post(path, json={"gateway": None}, headers=admin(world))
     assert response.status == 404, await response.text()
+
+
+async def test_gateways_refuse_an_unknown_field_and_a_malformed_value(world: World):
+    good = {"gateway_id": "gw-new", "unit": "dir-1"}
+    await refused(world, "POST", "/api/v1/gateways", {**good, "colour": "red"}, "body.colour: bidang tidak dikenal")
+    await refused(world, "POST", "/api/v1/gateways", {**good, "gateway_id": "GW New"}, "gateway_id")
+    await refused(world, "POST", "/api/v1/gateways", {**good, "unit": None}, "unit")
+    assert not await Gateway.exists(gateway_id="gw-new")
+    response = await world.client.post("/api/v1/gateways", json={**good, "office": None}, headers=admin(world))
+    assert response.status == 201 and (await response.json())["registered"] is True
+
+
+async def test_commands_refuse_an_unknown_argument_and_a_malformed_one(world: World):
+    path = "/api/v1/gateways/gw-dir1/commands"
+    await refused(world, "POST", path, {"action": "sync_clock", "colour": 1}, "body.colour: bidang tidak dikenal")
+    await refused(world, "POST", path, {"action": "format_disk"}, "action")
+    await refused(world, "POST", path, {"action": "write_user", "args": {"users": []}}, "body.args.users: bidang")
+    await refused(world, "POST", path, {"action": "write_user", "args": {"pin": "4 1"}}, "args.pin")
+    await refused(world, "POST", path, {"action": "write_user", "args": {"card": True}}, "args.card")
+    await refused(world, "POST", path, {"action": "write_user", "args": {"name": "x" * 25}}, "args.name")
+    await refused(world, "POST", path, {"action": "sync_clock", "args": []}, "args")
+    assert not await GatewayCommand.exists(gateway_id="gw-dir1")

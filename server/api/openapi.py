@@ -18,7 +18,6 @@ from server.api.endpoint import OPERATIONS, operation_document
 from server.api.fields import DEVICE_PIN, NAME, SLUG
 from server.api.fields import NIP as NIP_TEXT
 from server.text import MAX_TEXT
-from wire.contract import CommandAction
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -173,22 +172,6 @@ TOKEN_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[
 DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
 CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
-# What the gateway reads from a command's args (wire/contract.py CommandAction, gateway/commands.py).
-COMMAND_ARGS = {
-    "type": "object",
-    "properties": {
-        "device": {"type": "string", "maxLength": 100},
-        "pin": DEVICE_PIN,
-        "name": {"type": "string", "maxLength": 24},
-        "card": {"type": "integer", "minimum": 0, "maximum": 4294967295},
-        "version": {"type": "string", "maxLength": 64},
-        "url": {"type": "string", "maxLength": 2000},
-        "signature_url": {"type": "string", "maxLength": 2000},
-        "start": {"type": "string", "maxLength": 64},
-        "end": {"type": "string", "maxLength": 64},
-    },
-    "additionalProperties": False,
-}
 HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
 USERNAME = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$"}
 ROLES = ["bureau_admin", "unit_admin", "supervisor", "employee", "operations"]
@@ -230,32 +213,6 @@ def document() -> dict[str, Any]:
         "/api/v1/units/{code}/enrol": _post(
             "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
         ),
-        "/api/v1/gateways": {
-            **_get("gateways and their status", [UNIT], _ok(OBJECT)),
-            **_post(
-                "register a gateway",
-                [],
-                _fields({"gateway_id": SLUG, "unit": SLUG}, office=_nullable(SLUG)),
-                "201",
-                404,
-                409,
-            ),
-        },
-        "/api/v1/gateways/{gateway_id}": _get("one gateway with its devices", [GATEWAY], _ok(OBJECT), 404),
-        "/api/v1/gateways/{gateway_id}/commands": {
-            **_get("commands sent to the gateway and their results", [GATEWAY], _ok(OBJECT), 404),
-            **_post(
-                "send a command (sync_clock, reread_device, write_user, reload_config)",
-                [GATEWAY],
-                _fields(
-                    {"action": {"type": "string", "enum": [action.value for action in CommandAction]}},
-                    args=COMMAND_ARGS,
-                ),
-                "202",
-                404,
-                503,
-            ),
-        },
         "/api/v1/employees": {
             **_get(
                 "employees (a unit-bound account names its unit; a supervisor lists ?supervisor=own NIP)",

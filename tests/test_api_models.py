@@ -80,3 +80,28 @@ async def test_commands_refuse_an_unknown_argument_and_a_malformed_one(world: Wo
     await refused(world, "POST", path, {"action": "write_user", "args": {"name": "x" * 25}}, "args.name")
     await refused(world, "POST", path, {"action": "sync_clock", "args": []}, "args")
     assert not await GatewayCommand.exists(gateway_id="gw-dir1")
+
+
+async def test_gateway_enrolments_refuse_an_unknown_field_and_a_malformed_value_in_the_services_words(world: World):
+    path, good = "/api/v1/gateway-enrolments", {"gateway_id": "gw-new", "unit": "dir-1", "devices": [{"name": "a"}]}
+    await refused(world, "POST", path, {**good, "colour": "red"}, "body.colour: bidang tidak dikenal")
+    await refused(world, "POST", path, {**good, "gateway_id": "GW X"}, "gateway_id: kode tidak sah")
+    await refused(world, "POST", path, {**good, "devices": [{"name": "a", "colour": 1}]}, "devices[0].colour: bidang")
+    await refused(world, "POST", path, {**good, "devices": [{"name": "a", "port": 0}]}, "devices[0].port: bilangan")
+    await refused(world, "POST", path, {**good, "devices": []}, "devices: daftar 1-64 perangkat")
+    await refused(world, "POST", path, {**good, "office": None}, "office: tidak boleh null")
+    await refused(world, "POST", path, {**good, "timezone": "UTC"}, "timezone: WIB, WITA atau WIT")
+    assert not await Gateway.exists(gateway_id="gw-new")
+    # Two devices of one name is the service's 409, as before (the document cannot say "unique by name").
+    twice = {**good, "devices": [{"name": "a"}, {"name": "a"}]}
+    response = await world.client.post(path, json=twice, headers=admin(world))
+    assert response.status == 409, await response.text()
+
+
+async def test_the_gateways_enrol_call_refuses_an_unknown_field_and_a_malformed_code(world: World):
+    await refused(world, "POST", "/api/v1/enrol", {"code": "x", "colour": 1}, "body.colour: bidang tidak dikenal")
+    await refused(world, "POST", "/api/v1/enrol", {"code": 12345}, "code: kode pendaftaran wajib diisi")
+    await refused(world, "POST", "/api/v1/enrol", {"code": "x" * 65}, "code: kode pendaftaran wajib diisi")
+    # Well formed but no code: the service's 403, without a login.
+    response = await world.client.post("/api/v1/enrol", json={"code": "ABCD-EFGH-JKMN-PQRS-TVWX"})
+    assert response.status == 403, await response.text()

@@ -105,3 +105,23 @@ async def test_the_gateways_enrol_call_refuses_an_unknown_field_and_a_malformed_
     # Well formed but no code: the service's 403, without a login.
     response = await world.client.post("/api/v1/enrol", json={"code": "ABCD-EFGH-JKMN-PQRS-TVWX"})
     assert response.status == 403, await response.text()
+
+
+async def test_areas_refuse_an_unknown_field_and_a_malformed_value(world: World):
+    await refused(world, "POST", "/api/v1/units/dir-1/areas", {"code": "lobi", "name": "Lobi", "lantai": 1},
+                  "body.lantai: bidang tidak dikenal")  # fmt: skip
+    await refused(world, "POST", "/api/v1/units/dir-1/areas", {"code": "Lobi Utama", "name": "Lobi"}, "code")
+    await refused(world, "POST", "/api/v1/units/dir-1/areas", {"code": "lobi", "name": " "}, "name")
+    response = await world.client.post(
+        "/api/v1/units/dir-1/areas", json={"code": "lobi", "name": " Lobi "}, headers=admin(world)
+    )
+    assert (response.status, await response.json()) == (201, {"code": "lobi", "name": "Lobi", "unit": "dir-1"})
+    area = "/api/v1/units/dir-1/areas/lobi"
+    await refused(world, "POST", f"{area}/devices", {"serial": "DEV-DIR1", "x": 1}, "body.x: bidang tidak dikenal")
+    await refused(world, "POST", f"{area}/devices", {"serial": 42}, "serial: expected 1-64 printable")
+    await refused(world, "POST", f"{area}/members", {"nip": "1", "pin": "7"}, "body.pin: bidang tidak dikenal")
+    await refused(world, "POST", f"{area}/members", {"nip": 198503122010012001}, "nip: expected the employee's NIP")
+    await refused(world, "DELETE", f"{area}/members/{'1' * 19}", None, "nip")
+    # Well formed and unknown: a 404, as before.
+    response = await world.client.post(f"{area}/members", json={"nip": "1" * 18}, headers=admin(world))
+    assert response.status == 404, await response.text()

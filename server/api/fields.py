@@ -109,3 +109,16 @@ OfficeCode = slug("office")
 # A gateway or office a body may name, or leave out (null: left out).
 OptionalGateway = slug("gateway", nullable=True)
 OptionalOffice = slug("office", nullable=True)
+
+# An employee's NIP as a body or path names them: looked up (an unknown one is a 404), so any text of up to 18
+# characters; the document's NIP pattern gives schemathesis real ones to try.
+Nip18 = Annotated[str, Field(max_length=18)]
+
+
+def _nip_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("nip: expected the employee's NIP")
+    return value
+
+
+EmployeeNip = checked_by(_nip_text, NIP)

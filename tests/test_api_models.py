@@ -125,3 +125,6 @@ async def test_areas_refuse_an_unknown_field_and_a_malformed_value(world: World)
     # Well formed and unknown: a 404, as before.
     response = await world.client.post(f"{area}/members", json={"nip": "1" * 18}, headers=admin(world))
     assert response.status == 404, await response.text()
+    # A device that fits joins; without the broker (this app does not consume) the sync is a 503 that says so.
+    response = await world.client.post(f"{area}/devices", json={"serial": "DEV-DIR1"}, headers=admin(world))
+    assert (response.status, (await response.json())["reason"]) == (503, "this server does not talk to the broker")

@@ -7,7 +7,6 @@ writes a newly stored template to every device of its employee's areas.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
@@ -24,7 +23,7 @@ from server.area_models import Area, AreaDevice, AreaMember, DeviceSyncCommand
 from server.auth import PRINCIPAL
 from server.biometric_models import BiometricTemplate
 from server.context import CONSUMER
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, Unavailable
 from server.models import Device, Employee, Gateway, GatewayCommand
 from server.services.accounts import Role
 from server.services.areas import (
@@ -93,23 +92,13 @@ def _actor(request: web.Request) -> str:
 
 def _consumer(request: web.Request) -> Any:
     if CONSUMER not in request.app:
-        raise web.HTTPServiceUnavailable(
-            text=json.dumps({"error": "unavailable", "reason": "this server does not talk to the broker"}),
-            content_type="application/json",
-        )
+        raise Unavailable("this server does not talk to the broker")
     return request.app[CONSUMER]
 
 
 def _store(request: web.Request) -> BiometricStore | None:
     consumer = request.app.get(CONSUMER)
     return getattr(consumer, "biometric_store", None)
-
-
-async def _subtree(code: str) -> list[str]:
-    try:
-        return await unit_subtree(code)
-    except NotFound as exc:
-        raise NotFound(str(exc)) from None
 
 
 async def _area(path: AreaPath) -> Area:
@@ -157,7 +146,7 @@ async def post_area_device(request: web.Request, path: AreaPath, body: AreaDevic
     if device is None or device.gateway_id is None:
         raise NotFound(f"serial: no device {serial!r} registered to a gateway; assign it first")
     gateway = await Gateway.get(gateway_id=device.gateway_id)
-    if gateway.unit_code not in await _subtree(area.unit_code):
+    if gateway.unit_code not in await unit_subtree(area.unit_code):
         raise NotFound(f"serial: no device {serial!r} in unit {area.unit_code!r}")
     current = await AreaDevice.get_or_none(device_serial=device.serial).prefetch_related("area")
     if current is not None and current.area.code != area.code:
@@ -189,7 +178,7 @@ async def post_area_member(request: web.Request, path: AreaPath, body: AreaMembe
     area = await _area(path)
     nip = body.nip
     employee = await Employee.get_or_none(nip=nip)
-    if employee is None or employee.unit_id not in await _subtree(area.unit_code):  # type: ignore[attr-defined]
+    if employee is None or employee.unit_id not in await unit_subtree(area.unit_code):  # type: ignore[attr-defined]
         raise NotFound(f"nip: no employee {nip!r} in unit {area.unit_code!r}")
     try:
         member = await add_member(area, nip)

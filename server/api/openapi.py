@@ -162,14 +162,10 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
-GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
 TEXT = {"type": "string", "maxLength": 200}
-CODE_TEXT = {"type": "string", "maxLength": 63}
 # What the handlers check, as patterns (wire/contract.py validate_slug, server/services/registry.py, server/nip.py).
 PLAIN_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
 TOKEN_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
-# Printable ASCII, 1-64 characters, not starting with a space.
-DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
 CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
 HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}

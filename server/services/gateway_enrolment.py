@@ -431,8 +431,8 @@ async def enrolment_state(scope: Scope, gateway_id: str) -> dict[str, Any]:
 
 
 async def refuse_if_flooding(limiter: FailureLimiter, remote: str) -> None:
-    """TooMany (429, with Retry-After) while this address has used up its wrong codes; checked before the body
-    is read, so a flood costs no parsing."""
+    """TooMany (429, with Retry-After) while this address has used up its wrong codes; checked before the code
+    is looked at (the API's model has checked only the body's shape), so a flood costs no database work."""
     if (wait := limiter.retry_after(remote)) is not None:
         if limiter.first_trip(remote):
             await audit_rate_limited(remote)

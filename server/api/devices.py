@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import Field
 
 from server.api.endpoint import Body, Query, endpoint
-from server.api.fields import DeviceSerial, OfficeCode, OptionalGateway, Text63, plain_text
+from server.api.fields import DeviceName, DeviceProfile, DeviceSerial, OfficeCode, OptionalGateway, Text63
 from server.api.registry import device_json
 from server.context import DIALECT
 from server.errors import Conflict, NotFound
@@ -20,8 +20,8 @@ class DeviceIn(Body):
     serial: DeviceSerial
     office: OfficeCode
     gateway: OptionalGateway = None
-    name: plain_text("name", 100) = None  # type: ignore[valid-type]
-    profile: plain_text("profile", 100) = None  # type: ignore[valid-type]
+    name: DeviceName = None
+    profile: DeviceProfile = None
 
 
 class DevicesQuery(Query):

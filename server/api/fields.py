@@ -105,6 +105,9 @@ def plain_text(what: str, limit: int = 200) -> Any:
 
 
 DeviceSerial = checked_by(check_serial, DEVICE_SERIAL)
+DeviceName = plain_text("name", 100)
+DeviceProfile = plain_text("profile", 100)
+GatewayId = slug("gateway_id")
 OfficeCode = slug("office")
 # A gateway or office a body may name, or leave out (null: left out).
 OptionalGateway = slug("gateway", nullable=True)

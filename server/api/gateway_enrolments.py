@@ -106,19 +106,28 @@ def _code_text(value: Any) -> str:
     return value
 
 
+# The service's checks as field types: a refusal is in its words (e.g. "gateway_id: kode tidak sah (...)").
+GatewayId = checked_by(lambda value: check_slug(value, "gateway_id"), SLUG)
+UnitCode = checked_by(lambda value: check_slug(value, "unit"), SLUG)
+Devices = checked_by(
+    check_device_entries, {"type": "array", "minItems": 1, "maxItems": MAX_DEVICES, "items": DEVICE_SCHEMA}
+)
+OfficeCode = checked_by(check_office, SLUG)
+Timezone = checked_by(check_timezone, ZONE)
+EnrolmentCode = checked_by(_code_text, {"type": "string", "maxLength": 64})
+
+
 class EnrolmentIn(Body):
-    gateway_id: checked_by(lambda value: check_slug(value, "gateway_id"), SLUG)  # type: ignore[valid-type]
-    unit: checked_by(lambda value: check_slug(value, "unit"), SLUG)  # type: ignore[valid-type]
-    devices: checked_by(  # type: ignore[valid-type]
-        check_device_entries, {"type": "array", "minItems": 1, "maxItems": MAX_DEVICES, "items": DEVICE_SCHEMA}
-    )
+    gateway_id: GatewayId
+    unit: UnitCode
+    devices: Devices
     # Either may be left out (the zone is then its office's); null is not a value.
-    office: checked_by(check_office, SLUG) = None  # type: ignore[valid-type]
-    timezone: checked_by(check_timezone, ZONE) = None  # type: ignore[valid-type]
+    office: OfficeCode = None
+    timezone: Timezone = None
 
 
 class EnrolIn(Body):
-    code: checked_by(_code_text, {"type": "string", "maxLength": 64})  # type: ignore[valid-type]
+    code: EnrolmentCode
 
 
 @endpoint(

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, StrictInt, with_config
 from typing_extensions import TypedDict
 
 from server.api.endpoint import Body, Path, Query, endpoint
-from server.api.fields import DEVICE_PIN, OptionalOffice, Text63, UnitCode, slug
+from server.api.fields import DEVICE_PIN, GatewayId, OptionalOffice, Text63, UnitCode
 from server.api.registry import command_json, device_json, gateway_json
 from server.context import CONSUMER
 from server.errors import Conflict, NotFound
@@ -21,7 +21,7 @@ routes = web.RouteTableDef()
 
 
 class GatewayIn(Body):
-    gateway_id: slug("gateway_id")  # type: ignore[valid-type]
+    gateway_id: GatewayId
     unit: UnitCode
     office: OptionalOffice = None
 
@@ -34,23 +34,25 @@ class GatewayPath(Path):
     gateway_id: Text63 = Field(description="the gateway")
 
 
-def _text(limit: int) -> object:
-    return Annotated[str, Field(max_length=limit)]
+Text24 = Annotated[str, Field(max_length=24)]
+Text64 = Annotated[str, Field(max_length=64)]
+Text100 = Annotated[str, Field(max_length=100)]
+Url = Annotated[str, Field(max_length=2000)]
 
 
 # What the gateway reads from a command's args (wire/contract.py CommandAction, gateway/commands.py): each is
 # optional (which ones an action needs, the gateway checks); passed on as given, no key added.
 @with_config(ConfigDict(extra="forbid"))
 class CommandArgs(TypedDict, total=False):
-    device: _text(100)  # type: ignore[valid-type]
+    device: Text100
     pin: Annotated[str, Field(pattern=DEVICE_PIN["pattern"])]
-    name: _text(24)  # type: ignore[valid-type]
+    name: Text24
     card: Annotated[StrictInt, Field(ge=0, le=4294967295)]
-    version: _text(64)  # type: ignore[valid-type]
-    url: _text(2000)  # type: ignore[valid-type]
-    signature_url: _text(2000)  # type: ignore[valid-type]
-    start: _text(64)  # type: ignore[valid-type]
-    end: _text(64)  # type: ignore[valid-type]
+    version: Text64
+    url: Url
+    signature_url: Url
+    start: Text64
+    end: Text64
 
 
 class CommandIn(Body):

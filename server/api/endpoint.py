@@ -77,6 +77,7 @@ class Operation:
     status: int
     errors: tuple[int, ...]
     media: str
+    public: bool = False  # no login needed: the document says so (no 401), the access rules decide it
 
 
 OPERATIONS: list[Operation] = []
@@ -120,9 +121,10 @@ def endpoint(
     status: int = 200,
     errors: tuple[int, ...] = (),
     media: str = "application/json",
+    public: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler for `method template` on `routes` and declare its operation."""
-    operation = Operation(method.upper(), template, summary, body, query, path, response, status, errors, media)
+    operation = Operation(method.upper(), template, summary, body, query, path, response, status, errors, media, public)
     if any((o.method, o.path) == (operation.method, operation.path) for o in OPERATIONS):
         raise ValueError(f"{operation.method} {template} is declared twice")
     OPERATIONS.append(operation)
@@ -185,6 +187,8 @@ def _to_openapi30(schema: Any, definitions: dict[str, Any]) -> Any:
         converted["enum"] = [converted.pop("const")]
     if converted.get("type") == "object" and converted.get("required") == []:
         converted.pop("required")  # an empty list is not valid in OpenAPI 3.0's dialect
+    if "default" in converted and converted["default"] is None and not converted.get("nullable"):
+        converted.pop("default")  # a field that may be left out but not null: no default a client could send
     return converted
 
 
@@ -228,6 +232,9 @@ def operation_document(operation: Operation, errors: Callable[..., dict[str, Any
             ),
         },
     }
+    if operation.public:
+        document["security"] = []
+        document["responses"].pop("401")
     if operation.body is not None:
         document["requestBody"] = {
             "required": True,

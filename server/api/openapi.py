@@ -18,7 +18,6 @@ from server.api.endpoint import OPERATIONS, operation_document
 from server.api.fields import DEVICE_PIN, NAME, SLUG
 from server.api.fields import NIP as NIP_TEXT
 from server.text import MAX_TEXT
-from wire.contract import CommandAction
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -163,32 +162,12 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
-GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
 TEXT = {"type": "string", "maxLength": 200}
-CODE_TEXT = {"type": "string", "maxLength": 63}
 # What the handlers check, as patterns (wire/contract.py validate_slug, server/services/registry.py, server/nip.py).
 PLAIN_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
 TOKEN_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
-# Printable ASCII, 1-64 characters, not starting with a space.
-DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
 CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
-# What the gateway reads from a command's args (wire/contract.py CommandAction, gateway/commands.py).
-COMMAND_ARGS = {
-    "type": "object",
-    "properties": {
-        "device": {"type": "string", "maxLength": 100},
-        "pin": DEVICE_PIN,
-        "name": {"type": "string", "maxLength": 24},
-        "card": {"type": "integer", "minimum": 0, "maximum": 4294967295},
-        "version": {"type": "string", "maxLength": 64},
-        "url": {"type": "string", "maxLength": 2000},
-        "signature_url": {"type": "string", "maxLength": 2000},
-        "start": {"type": "string", "maxLength": 64},
-        "end": {"type": "string", "maxLength": 64},
-    },
-    "additionalProperties": False,
-}
 HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
 USERNAME = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$"}
 ROLES = ["bureau_admin", "unit_admin", "supervisor", "employee", "operations"]
@@ -227,66 +206,9 @@ def document() -> dict[str, Any]:
                 409,
             ),
         },
-        "/api/v1/units/{code}/pending-devices": _get(
-            "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
-        ),
-        "/api/v1/units/{code}/pending-devices/{serial}/assign": _post(
-            "register a pending device to the gateway that reported it; its held punches are stored",
-            [CODE, _param("serial", "the device serial", DEVICE_SERIAL, "path")],
-            _fields({}, gateway=SLUG, office=SLUG),
-            "200",
-            404,
-            409,
-        ),
         "/api/v1/units/{code}/enrol": _post(
             "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
         ),
-        "/api/v1/gateways": {
-            **_get("gateways and their status", [UNIT], _ok(OBJECT)),
-            **_post(
-                "register a gateway",
-                [],
-                _fields({"gateway_id": SLUG, "unit": SLUG}, office=_nullable(SLUG)),
-                "201",
-                404,
-                409,
-            ),
-        },
-        "/api/v1/gateways/{gateway_id}": _get("one gateway with its devices", [GATEWAY], _ok(OBJECT), 404),
-        "/api/v1/gateways/{gateway_id}/commands": {
-            **_get("commands sent to the gateway and their results", [GATEWAY], _ok(OBJECT), 404),
-            **_post(
-                "send a command (sync_clock, reread_device, write_user, reload_config)",
-                [GATEWAY],
-                _fields(
-                    {"action": {"type": "string", "enum": [action.value for action in CommandAction]}},
-                    args=COMMAND_ARGS,
-                ),
-                "202",
-                404,
-                503,
-            ),
-        },
-        "/api/v1/devices": {
-            **_get(
-                "devices and their status",
-                [_param("office", "office code", CODE_TEXT), _param("gateway", "gateway id", CODE_TEXT)],
-                _ok(OBJECT),
-            ),
-            **_post(
-                "register a device",
-                [],
-                _fields(
-                    {"serial": DEVICE_SERIAL, "office": SLUG},
-                    name=_nullable({**PLAIN_TEXT, "maxLength": 100}),
-                    profile=_nullable({**PLAIN_TEXT, "maxLength": 100}),
-                    gateway=_nullable(SLUG),
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
         "/api/v1/employees": {
             **_get(
                 "employees (a unit-bound account names its unit; a supervisor lists ?supervisor=own NIP)",

@@ -146,8 +146,17 @@ async def seed_devices() -> None:
     await AreaDevice.create(area=area, device_serial="DEV-DIR1")
     await AreaMember.create(area=area, employee_nip=BUDI, pin="2")
     answered = datetime.now(UTC)
-    result = {"ok": True, "in_sync": False, "users_added": 1, "users_updated": 0, "users_deleted": 0,
-              "templates_written": 0, "templates_deleted": 0, "enrol_on_site": [], "enrol_on_site_count": 1}
+    result = {
+        "ok": True,
+        "in_sync": False,
+        "users_added": 1,
+        "users_updated": 0,
+        "users_deleted": 0,
+        "templates_written": 0,
+        "templates_deleted": 0,
+        "enrol_on_site": [],
+        "enrol_on_site_count": 1,
+    }
     await GatewayCommand.create(command_id="c-sync", gateway_id="gw-dir1", unit_code="dir-1", action="sync_users",
                                 args={"device": "lobby", "complete": True, "users": [{"pin": "2", "name": "Budi"}]},
                                 status="ok", detail="1 users synchronised", results={"lobby": result},

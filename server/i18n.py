@@ -216,6 +216,10 @@ NAMES: dict[str, dict[str, str]] = {
     "command": {
         "sync_clock": N_("Sync clocks"),
         "write_user": N_("Write user to devices"),
+        "reread_device": N_("Read the log again"),
+        "sync_users": N_("Sync users and templates"),
+        "reload_config": N_("Reload the configuration"),
+        "upgrade": N_("Upgrade the gateway"),
     },
     "command_status": {
         "pending": N_("Waiting"),

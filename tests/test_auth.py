@@ -375,3 +375,67 @@ async def test_no_route_answers_with_template_bytes_for_any_role(world: World):
                 seen_view = True
                 assert (await response.json())["users"][0]["templates"] == {"fingerprint": 1}
     assert seen_view
+
+
+# The device-management pages (issue 18), with an area in each directorate: who may read them, and who
+# may send each of their forms. DIR-2's unit administrator sees only DIR-2's area; operations reads
+# everything but changes no area; supervisors and employees see none of it.
+BUR, UNI, SUP, EMP, OPS = Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE, Role.OPERATIONS
+DEVICE_PAGES = {
+    "/areas": {BUR, UNI, OPS},
+    "/areas/pintu": {BUR, UNI, OPS},
+    "/areas/gedung": {BUR, OPS},
+    "/areas/pintu/devices/DEV-DIR2": {BUR, UNI, OPS},
+    "/areas/gedung/devices/DEV-DIR1": {BUR, OPS},
+    "/devices/pending": {BUR, UNI, OPS},
+    "/devices/commands": {BUR, UNI, OPS},
+    f"/employees/{CITRA}/devices": {BUR, UNI},
+    f"/employees/{BUDI}/devices": {BUR},
+}
+# Each form with input its allowed roles are refused for (400/404, nothing changes), so the order of the
+# roles does not matter; a role not allowed is refused before the input is read (403).
+DEVICE_FORMS = {
+    ("/areas", (("unit", "dir-2"), ("code", "Bad Code"), ("name", "x"))): {BUR, UNI},
+    ("/areas/pintu/devices", (("serial", "NO-SUCH"),)): {BUR, UNI},
+    ("/areas/pintu/devices/NO-SUCH/remove", ()): {BUR, UNI},
+    ("/areas/pintu/members", (("nip", "123"),)): {BUR, UNI},
+    (f"/areas/pintu/members/{ANI}/remove", ()): {BUR, UNI},
+    ("/areas/pintu/sync", (("serial", "NO-SUCH"),)): {BUR, OPS},
+    ("/devices/pending/999999/adopt", ()): {BUR, UNI},
+    ("/devices/commands", (("action", "format_disk"), ("serial", "DEV-DIR2"))): {BUR, OPS},
+    (f"/employees/{CITRA}/devices/areas", (("area", "no-such-area"),)): {BUR, UNI},
+    (f"/employees/{CITRA}/devices/areas/gedung/push", ()): {BUR, UNI},
+    (f"/employees/{CITRA}/devices/areas/no-such-area/remove", ()): {BUR, UNI},
+}
+
+
+async def test_device_management_pages_and_forms_against_every_role(world: World):
+    from server.area_models import Area, AreaDevice, AreaMember
+
+    for code, unit, serial, nip in (("gedung", "dir-1", "DEV-DIR1", BUDI), ("pintu", "dir-2", "DEV-DIR2", CITRA)):
+        area = await Area.create(code=code, name=f"Area {code}", unit_code=unit)
+        await AreaDevice.create(area=area, device_serial=serial)
+        await AreaMember.create(area=area, employee_nip=nip, pin="1")
+    for role in Role:
+        cookie, csrf = await session_cookie(world, role)
+        cookies = {SESSION_COOKIE: cookie}
+        for path, allowed in DEVICE_PAGES.items():
+            response = await world.client.get(path, cookies=cookies, allow_redirects=False)
+            assert "text/html" in response.headers["Content-Type"], (path, role)
+            if role in allowed:
+                assert response.status == 200, (path, role, response.status)
+            else:
+                assert response.status in (403, 404), (path, role, response.status)
+        for (path, fields), allowed in DEVICE_FORMS.items():
+            data = {"csrf_token": csrf, **dict(fields)}
+            response = await world.client.post(path, data=data, cookies=cookies, allow_redirects=False)
+            assert "text/html" in response.headers["Content-Type"], (path, role)
+            if role in allowed:
+                assert response.status in (400, 404), (path, role, response.status)
+            else:
+                assert response.status == 403, (path, role, response.status)
+            without = await world.client.post(path, data=dict(fields), cookies=cookies, allow_redirects=False)
+            assert without.status == 403, (path, role, "no CSRF token")  # never changes anything
+    # Nothing the refused forms sent changed the areas.
+    assert await Area.all().count() == 2 and await AreaDevice.all().count() == 2
+    assert await AreaMember.all().count() == 2

@@ -132,7 +132,42 @@ async def world(db_url):
         # dir-1's office is in Makassar: its times are read in WITA; dir-2 has no office (WIB).
         await Office.create(code="mks", name="Kantor Makassar", unit_id="dir-1", zone="WITA")
         await seed_month(DAY)
+        await seed_devices()
         yield w
+
+
+async def seed_devices() -> None:
+    """An area of dir-1 with its device and Budi on it, synced once (the gateway's answer recorded), a clock
+    sync answered, and a device waiting to be adopted: the device-management pages with something on them."""
+    from server.area_models import Area, AreaDevice, AreaMember, DeviceSyncCommand
+    from server.models import GatewayCommand, PendingDevice
+
+    area = await Area.create(code="gedung", name="Gedung Utama", unit_code="dir-1")
+    await AreaDevice.create(area=area, device_serial="DEV-DIR1")
+    await AreaMember.create(area=area, employee_nip=BUDI, pin="2")
+    answered = datetime.now(UTC)
+    result = {
+        "ok": True,
+        "in_sync": False,
+        "users_added": 1,
+        "users_updated": 0,
+        "users_deleted": 0,
+        "templates_written": 0,
+        "templates_deleted": 0,
+        "enrol_on_site": [],
+        "enrol_on_site_count": 1,
+    }
+    await GatewayCommand.create(command_id="c-sync", gateway_id="gw-dir1", unit_code="dir-1", action="sync_users",
+                                args={"device": "lobby", "complete": True, "users": [{"pin": "2", "name": "Budi"}]},
+                                status="ok", detail="1 users synchronised", results={"lobby": result},
+                                answered_at=answered)  # fmt: skip
+    await DeviceSyncCommand.create(command_id="c-sync", device_serial="DEV-DIR1", area_code="gedung", part="users",
+                                   users=1)  # fmt: skip
+    await GatewayCommand.create(command_id="c-clock", gateway_id="gw-dir1", unit_code="dir-1", action="sync_clock",
+                                args={"device": "lobby"}, status="ok", detail="clocks synchronised",
+                                results={"lobby": {"ok": True, "corrected_s": 2.5}}, answered_at=answered)  # fmt: skip
+    await PendingDevice.create(serial="DEV-NEW", gateway_id="gw-dir1", unit_code="dir-1", name="pintu-samping",
+                               first_seen_at=answered, last_seen_at=answered)  # fmt: skip
 
 
 async def get(world: World, role: Role | None, path: str, status: int = 200) -> str:
@@ -178,6 +213,13 @@ PAGES = [
     (Role.EMPLOYEE, "/recap", 403),
     (Role.OPERATIONS, "/devices?sent=sync_clock&to=gw-dir1", 200),
     (Role.OPERATIONS, "/charts", 403),
+    (Role.BUREAU_ADMIN, "/areas", 200),
+    (Role.BUREAU_ADMIN, "/areas/gedung", 200),
+    (Role.OPERATIONS, "/areas/gedung/devices/DEV-DIR1", 200),
+    (Role.BUREAU_ADMIN, f"/employees/{BUDI}/devices", 200),
+    (Role.BUREAU_ADMIN, "/devices/pending", 200),
+    (Role.OPERATIONS, "/devices/commands", 200),
+    (Role.BUREAU_ADMIN, "/devices/commands?device=lobby&status=ok", 200),
 ]
 
 

@@ -290,6 +290,38 @@ async def test_pages_answer_hostile_input_with_4xx_never_5xx(world: World):
             assert response.status < 500, (role, path, form, response.status)
 
 
+async def test_device_management_pages_answer_hostile_input_with_4xx_never_5xx(world: World):
+    from server.area_models import Area, AreaDevice
+
+    area = await Area.create(code="gedung", name="Gedung", unit_code="dir-1")
+    await AreaDevice.create(area=area, device_serial="DEV-DIR1")
+    cookie, csrf = await session_cookie(world, Role.BUREAU_ADMIN)
+    cookies = {SESSION_COOKIE: cookie}
+    for value in HOSTILE:
+        params = {"gateway": value, "device": value, "status": value, "done": value, "sent": value, "area": value}
+        paths = ["/areas", "/areas/gedung", "/areas/gedung/devices/DEV-DIR1", "/devices/pending", "/devices/commands"]
+        paths += [f"/employees/{BUDI}/devices", f"/areas/{value}", f"/employees/{value}/devices"]
+        for path in paths:
+            response = await world.client.get(path, params=params, cookies=cookies, allow_redirects=False)
+            assert response.status < 500, (path, value, response.status)
+            assert "<script>" not in await response.text(), (path, value)
+        for path, form in (
+            ("/areas", {"unit": value, "code": value, "name": value}),
+            ("/areas/gedung/devices", {"serial": value}),
+            ("/areas/gedung/members", {"nip": value}),
+            ("/areas/gedung/sync", {"serial": value}),
+            (f"/devices/pending/{value or 'x'}/adopt", {"office": value, "area": value}),
+            ("/devices/commands", {"action": value, "serial": value}),
+            ("/devices/commands", {"action": "sync_clock", "serial": value}),
+            (f"/employees/{BUDI}/devices/areas", {"area": value}),
+        ):
+            response = await world.client.post(path, data={**form, "csrf_token": csrf}, cookies=cookies,
+                                               allow_redirects=False)  # fmt: skip
+            assert response.status < 500, (path, form, response.status)
+            assert response.status != 303 or path == "/areas/gedung/sync", (path, form)  # nothing was accepted
+    assert await Area.all().count() == 1
+
+
 async def test_the_calendar_marks_today_weekends_holidays_and_leave_with_a_legend(world: World):
     from scoring import DayKind, Policy, plan_day
 

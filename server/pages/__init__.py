@@ -9,7 +9,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.pages import accounts, activities, excuses, gateway_enrolment, master_data, pages, payroll
+from server.pages import (
+    accounts,
+    activities,
+    areas,
+    device_admin,
+    enrolment,
+    excuses,
+    gateway_enrolment,
+    master_data,
+    pages,
+    payroll,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -21,6 +32,9 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     payroll.routes,
     gateway_enrolment.routes,
     master_data.routes,
+    areas.routes,
+    enrolment.routes,
+    device_admin.routes,
 )
 
 

@@ -49,6 +49,14 @@ SHARED_REASONS = (
     # the payroll (server/services/payroll.py, scoring's allowance)
     N_("{nip}: no grade held in {month}"),
     N_("{nip}: no monthly result"),
+    # commands (server/services/commands.py) and what a gateway answers to them (gateway/commands.py)
+    N_("this server does not talk to the broker"),
+    N_("the broker did not take the command"),
+    N_("clocks synchronised"),
+    N_("logs read again"),
+    N_("user {pin} written"),
+    N_("{count} users synchronised"),
+    N_("{count} users planned"),
 )
 
 # The titles of the policy presets (scoring/presets/*.toml), shown on the month page's explanation.

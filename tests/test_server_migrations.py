@@ -191,7 +191,9 @@ def _value_for(field: fields.Field, related: dict[type[Model], Any]) -> Any:
 
 # Tables that migrations after 0001_initial create: the release before tortoise's migrations never had them,
 # so a legacy database has neither the table nor the signals of this release that write to it (stale marks).
-NEWER_THAN_LEGACY = frozenset({"gateway_enrolment", "stale_unit_month", "gateway_config_revision", "gateway_config_running"})
+NEWER_THAN_LEGACY = frozenset(
+    {"gateway_enrolment", "stale_unit_month", "gateway_config_revision", "gateway_config_running"}
+)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.pages import accounts, activities, excuses, gateway_enrolment, master_data, pages, payroll
+from server.pages import accounts, activities, excuses, fleet, gateway_enrolment, master_data, pages, payroll
 
 STATIC = Path(__file__).parent / "static"
 
@@ -21,6 +21,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     payroll.routes,
     gateway_enrolment.routes,
     master_data.routes,
+    fleet.routes,
 )
 
 

@@ -214,9 +214,15 @@ async def _stored_is(unit: str, count: int) -> bool:
 async def test_an_old_gateways_answer_is_a_rejection_naming_its_version(db_url, mosquitto):
     """A gateway from before configuration from the centre answers "malformed command": it keeps running as it
     was, and the centre records the revision as refused, saying which version refused it."""
-    async with centre(db_url, mosquitto, EnrolmentSettings()):
+    async with centre(db_url, mosquitto, EnrolmentSettings()) as client:
         unit, gateway_id = unique_slug("unit"), unique_slug("gw")
         await GatewayRecord.create(gateway_id=gateway_id, unit_code=unit, version="0.0.9", registered=True)
+        # Never as a bare command: a configuration is a numbered revision, or the centre loses track of it.
+        bare = await client.post(
+            f"/api/v1/gateways/{gateway_id}/commands",
+            json={"action": "apply_config", "args": {}},
+        )
+        assert bare.status == 400 and "PUT /api/v1/gateways" in (await bare.json())["reason"]
         command = await GatewayCommand.create(
             command_id="c" + gateway_id[-20:].replace("-", ""), gateway_id=gateway_id, unit_code=unit,
             action=CommandAction.APPLY_CONFIG.value, args={},

@@ -79,7 +79,9 @@ async def send_config(
         {"revision": revision, "devices": len(document.devices)},
     )  # fmt: skip
     try:
-        command = await send_command(consumer, gateway, CommandAction.APPLY_CONFIG, document.to_args())
+        command = await send_command(
+            consumer, gateway, CommandAction.APPLY_CONFIG, document.to_args(), numbered_config=True
+        )
     except (Unavailable, Invalid) as exc:
         row.status, row.reason = "failed", str(exc)
         await row.save(update_fields=["status", "reason"])

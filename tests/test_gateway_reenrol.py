@@ -60,7 +60,10 @@ async def test_force_re_enrolment_replaces_the_identity_and_the_old_login_stops_
         assert rc == 1 and "sudah dipakai" in err
         assert files_of(config_path) == before
 
-        # --force with the fresh code: a new identity, written whole.
+        # --force with the fresh code: a new identity, written whole; the centre's configuration of the old one goes.
+        state.mkdir(exist_ok=True)
+        (state / "centre-config.json").write_text("{}")
+        (state / "notes.txt").write_text("kept")
         rc, out, err = await run_cli("gateway", "enrol", base_url(client), second["code"], *common, "--force")
         assert rc == 0, err
         assert f"Gateway {gateway_id}" in out
@@ -72,6 +75,7 @@ async def test_force_re_enrolment_replaces_the_identity_and_the_old_login_stops_
         written = tomllib.loads(config_path.read_text())
         assert written["gateway_id"] == gateway_id and written["devices"][0]["port"] == 4371  # the new devices
         assert new_password not in config_path.read_text()
+        assert not (state / "centre-config.json").exists() and (state / "notes.txt").read_text() == "kept"
 
         # On the broker: the old login is gone, the new one is the gateway's (bound to its client id).
         old = Probe(dynsec, gateway_id, old_password, gateway_id)

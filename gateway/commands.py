@@ -19,12 +19,17 @@ from wire.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResu
 log = logging.getLogger(__name__)
 
 Reloader = Callable[[], Awaitable[str]]
+ConfigApplier = Callable[[dict[str, Any]], Awaitable[tuple[str, dict[str, Any]]]]
 UpgradeRequester = Callable[[dict[str, Any]], str]
 Outcome = tuple[str, dict[str, Any]]  # the result's detail, and per device what happened
 
 
 class CommandError(ValueError):
-    """A well-formed command that cannot be carried out as asked."""
+    """A well-formed command that cannot be carried out as asked; `results` go with the refusal."""
+
+    def __init__(self, message: str, results: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.results = results or {}
 
 
 class CommandHandler:
@@ -34,9 +39,11 @@ class CommandHandler:
         reload_config: Reloader,
         request_upgrade: UpgradeRequester | None = None,
         templates_written: Callable[[str, list[DeviceTemplate]], None] | None = None,
+        apply_config: ConfigApplier | None = None,
     ) -> None:
         self._coordinators = coordinators
         self._reload_config = reload_config
+        self._apply_config = apply_config
         self._request_upgrade = request_upgrade
         # Told of templates a sync wrote to a device (serial, templates): not enrolments to report back.
         self._templates_written = templates_written
@@ -49,7 +56,7 @@ class CommandHandler:
         try:
             detail, results = await self._dispatch(command)
         except CommandError as exc:
-            return CommandResult(command.command_id, False, str(exc))
+            return CommandResult(command.command_id, False, str(exc), exc.results)
         except Exception as exc:  # a command must never take the gateway down
             log.exception("command %s (%s) failed", command.command_id, command.action.value)
             return CommandResult(command.command_id, False, f"failed: {exc}")
@@ -67,6 +74,12 @@ class CommandHandler:
 
     async def _reload(self, _args: dict[str, Any]) -> Outcome:
         return await self._reload_config(), {}
+
+    async def _apply(self, args: dict[str, Any]) -> Outcome:
+        """The centre's configuration (gateway/centre_config.py): applied whole, or refused with the old kept."""
+        if self._apply_config is None:
+            raise CommandError("this gateway does not take its configuration from the centre")
+        return await self._apply_config(args)
 
     async def _upgrade(self, args: dict[str, Any]) -> Outcome:
         """Only left for the upgrade service (root) to carry out: this process never rewrites its own code."""
@@ -150,6 +163,7 @@ HANDLERS: Mapping[CommandAction, Callable[[CommandHandler, dict[str, Any]], Awai
         CommandAction.RELOAD_CONFIG: CommandHandler._reload,
         CommandAction.UPGRADE: CommandHandler._upgrade,
         CommandAction.SYNC_USERS: CommandHandler._sync_users,
+        CommandAction.APPLY_CONFIG: CommandHandler._apply,
     }
 )
 

@@ -122,6 +122,9 @@ class GatewayConfig:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     push: PushConfig = field(default_factory=PushConfig)
     source: Path | None = None  # the file it came from: `reload_config` reads it again
+    # The centre's configuration revision in force over the file's devices, relay and telemetry
+    # (gateway/centre_config.py); None while the file's own are.
+    config_revision: int | None = None
 
     @property
     def queue_path(self) -> Path:

@@ -155,6 +155,10 @@ class DeviceCoordinator:
         self._absorbed: tuple[str, int, DevicePunch | None] = ("", 0, None)  # serial, records absorbed, last one
         self._outage_since: float | None = None  # the first failure of the current outage (monotonic)
         self._last_log: set[DevicePunch] = set()  # the log as last read, kept only where clearing is allowed
+        # The serial the live stream's reconciliation read, set on the device thread before any live punch of
+        # that connection is handed to the writer: health.serial is set later, on the loop, and a punch made in
+        # between would otherwise be queued under the device's name.
+        self._live_serial: str | None = None
 
     @property
     def streaming(self) -> bool:
@@ -573,7 +577,7 @@ class DeviceCoordinator:
     def _absorb_live(self, punch: DevicePunch) -> None:
         """On the writer thread. A reconciliation (which learns the serial) always precedes live capture
         on the same connection."""
-        serial = self.health.serial or self.config.serial_number or self.config.name
+        serial = self._live_serial or self.health.serial or self.config.serial_number or self.config.name
         now_local = datetime.now(self.device_zone).replace(tzinfo=None)
         reason = suspect_reason(
             punch.local_time,
@@ -728,6 +732,7 @@ class _LiveHold:
     def _reconcile(self, driver: DeviceDriver) -> None:
         coordinator = self.coordinator
         result = coordinator._read_everything(driver, self._nothing_missed)
+        coordinator._live_serial = result.info.serial
         coordinator._last_reconcile_at = time.monotonic()
         self.stored, self.heard = (result.info.record_count if result.info.counts_reliable else None), 0
         coordinator._hand_to_loop(coordinator._absorb_reconciled, result)

@@ -13,7 +13,8 @@ the devices the administrator entered. Written here:
 
 Every file is written to a temporary name and renamed, so a crash leaves the old file or the new one. An
 existing enrolment is kept unless `--force` is given, and that is checked before the code is sent: a
-refusal here never spends the code.
+refusal here never spends the code. A re-enrolment drops the configuration the centre sent the previous
+one (`centre-config.json` in the state directory): the gateway starts on the devices of the new code.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.centre_config import CENTRE_CONFIG
 from gateway.config import ConfigError, GatewayConfig, parse_gateway_config
 
 ENROL_PATH = "/api/v1/enrol"
@@ -201,6 +203,9 @@ def enrol(
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
     config = parse_gateway_config(tomllib.loads(text), str(config_path))
+    # A configuration the centre sent the previous enrolment would override the devices of this one.
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir / CENTRE_CONFIG).unlink()
     if not state_dir.exists():
         state_dir.mkdir(parents=True, mode=0o700)
         if owner is not None:

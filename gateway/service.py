@@ -10,8 +10,10 @@ import signal
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
+from gateway import centre_config
 from gateway.commands import CommandError, CommandHandler
 from gateway.config import ConfigError, GatewayConfig, load_gateway_config
 from gateway.coordinator import DeviceCoordinator, DriverFactory
@@ -28,7 +30,17 @@ from gateway.telemetry import publish_every, snapshot
 from gateway.upgrade import request_upgrade, write_health_marker
 from wire import __version__
 from wire.aio import wait_event
-from wire.contract import MAX_COMMAND_BYTES, CommandResult, Telemetry, TopicKind, address_for, peek_id, topic_for
+from wire.contract import (
+    MAX_COMMAND_BYTES,
+    CommandResult,
+    ConfigOutcome,
+    ConfigStatus,
+    Telemetry,
+    TopicKind,
+    address_for,
+    peek_id,
+    topic_for,
+)
 from wire.mqtt import IncomingMessage
 
 log = logging.getLogger(__name__)
@@ -61,7 +73,9 @@ class _CrashingDriver:
 
 class Gateway:
     def __init__(self, config: GatewayConfig, driver_factory: DriverFactory | None = None) -> None:
-        """`driver_factory`: how to reach a device; by default the driver its profile names."""
+        """`driver_factory`: how to reach a device; by default the driver its profile names. The centre's
+        configuration kept in the state directory, if any, is in force over the file's devices."""
+        config = centre_config.with_saved(config)
         self.config = config
         self.started_at = time.monotonic()
         if is_armed("device.reading") or is_armed("device.live_event"):
@@ -83,6 +97,7 @@ class Gateway:
             self.reload_config,
             lambda args: request_upgrade(self.config.state_dir, args),
             templates_written=self.biometrics.remember,
+            apply_config=self.apply_centre_config,
         )
         self._command_results = address_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
         self._telemetry = address_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
@@ -91,8 +106,9 @@ class Gateway:
         self.relay.mqtt.subscribe(topic_for(config.unit, config.gateway_id, TopicKind.COMMANDS), self._on_command)
         self.relay.mqtt.on_connected(self._on_connected)
         self._tasks: list[asyncio.Task[None]] = []
-        self._device_tasks: list[asyncio.Task[None]] = []
+        self._device_tasks: dict[int, asyncio.Task[None]] = {}  # by id() of the coordinator it runs
         self._command_tasks: set[asyncio.Task[None]] = set()
+        self._reconfiguring = asyncio.Lock()  # a reload and a centre configuration, one at a time
 
     def _coordinators_for(self, config: GatewayConfig) -> list[Coordinator]:
         polled: list[Coordinator] = [
@@ -100,11 +116,14 @@ class Gateway:
             for device in config.devices
             if device.protocol != "push"
         ]
+        return [*polled, *self._push_coordinators_for(config)]
+
+    def _push_coordinators_for(self, config: GatewayConfig) -> list[Coordinator]:
         # Push devices answer commands and report health through the same interface as polled ones.
         pushed = self.push.coordinators_for(config) if self.push else []
         for device in pushed:  # a push device uploads its enrolments itself
             device.on_template = lambda template, serial=device.serial: self._enrolled(serial, template)
-        return [*polled, *pushed]
+        return list(pushed)
 
     def _enrolled(self, serial: str, template: DeviceTemplate) -> None:
         if self.biometrics.offer(serial, template):
@@ -127,11 +146,11 @@ class Gateway:
             self.config.mqtt.redacted(),
         )
 
-    def _start_devices(self) -> None:
-        self._device_tasks = [
-            asyncio.create_task(self._supervise(coordinator), name=f"device-{coordinator.config.name}")
-            for coordinator in self.coordinators
-        ]
+    def _start_devices(self, coordinators: list[Coordinator] | None = None) -> None:
+        for coordinator in self.coordinators if coordinators is None else coordinators:
+            self._device_tasks[id(coordinator)] = asyncio.create_task(
+                self._supervise(coordinator), name=f"device-{coordinator.config.name}"
+            )
 
     async def _supervise(self, coordinator: Coordinator) -> None:
         """Keep a device's loop running: one that ends (it should not: it catches everything itself) is
@@ -149,10 +168,10 @@ class Gateway:
             self._telemetry_now.set()
             await asyncio.sleep(RESTART_PAUSE_S)
 
-    async def _stop_devices(self) -> None:
-        await _cancel(self._device_tasks)
-        self._device_tasks = []
-        for coordinator in self.coordinators:
+    async def _stop_devices(self, coordinators: list[Coordinator] | None = None) -> None:
+        stopping = list(self.coordinators if coordinators is None else coordinators)
+        await _cancel([task for c in stopping if (task := self._device_tasks.pop(id(c), None)) is not None])
+        for coordinator in stopping:
             coordinator.close()
 
     async def stop(self) -> None:
@@ -190,36 +209,111 @@ class Gateway:
     # --- configuration reload -----------------------------------------------------------------
 
     async def reload_config(self) -> str:
-        """Read the config file again and restart the device pollers with it. Identity, broker and
-        state directory are fixed for the life of the process: changing them needs a restart."""
+        """Read the config file again and put it in force (with the centre's kept configuration over it, if
+        any). Identity, broker and state directory are fixed for the life of the process: changing them
+        needs a restart."""
         if self.config.source is None:
             raise CommandError("this gateway was not started from a config file; nothing to reload")
         try:
-            fresh = load_gateway_config(self.config.source)
+            fresh = centre_config.with_saved(load_gateway_config(self.config.source))
         except ConfigError as exc:
             raise CommandError(f"config not reloaded, the running one stays: {exc}") from None
         fixed = ("gateway_id", "unit", "mqtt", "state_dir")
         changed = [name for name in fixed if getattr(fresh, name) != getattr(self.config, name)]
         if changed:
             raise CommandError(f"{', '.join(changed)} changed: restart the service to apply (nothing was changed)")
-        before = {d.name for d in self.config.devices}
-        after = {d.name for d in fresh.devices}
-        await self._stop_devices()
-        self.config = fresh
-        self.relay.config = fresh
-        self.coordinators = self._coordinators_for(fresh)
-        self._start_devices()
-        self._telemetry_now.set()
+        async with self._reconfiguring:
+            added, removed, _ = await self._switch_to(fresh)
         log.info("configuration reloaded from %s", fresh.source)
         return (
-            f"configuration reloaded: {len(after)} devices"
-            f" (added {sorted(after - before) or 'none'}, removed {sorted(before - after) or 'none'})"
+            f"configuration reloaded: {len(fresh.devices)} devices"
+            f" (added {added or 'none'}, removed {removed or 'none'})"
         )
+
+    async def apply_centre_config(self, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The centre's configuration: checked whole, kept in the state directory, then put in force. Refused
+        (CommandError with the outcome), the running configuration stays as it was, device loops untouched."""
+        revision = args.get("revision") if isinstance(args.get("revision"), int) else 0
+        async with self._reconfiguring:
+            running = self.config.config_revision
+            try:
+                document = centre_config.parse_document(args)
+                if running is not None and document.revision < running:
+                    raise centre_config.ConfigRefused(
+                        f"revisi {document.revision} lebih lama dari yang berjalan ({running})"
+                        f" (older than the running revision)"
+                    )
+                if document.revision == running:
+                    outcome = ConfigOutcome(document.revision, ConfigStatus.APPLIED, running=running)
+                    return f"configuration revision {running} already in force", outcome.to_results()
+                fresh = centre_config.merged(self.config, document)
+                self._refuse_new_push(fresh)
+                centre_config.save(self.config.state_dir, document)
+            except (centre_config.ConfigRefused, OSError) as exc:
+                reason = str(exc) if not isinstance(exc, OSError) else f"cannot keep it: {exc.strerror or exc}"
+                refused = ConfigOutcome(revision, ConfigStatus.REJECTED, reason=reason, running=running)
+                log.warning("centre configuration revision %s refused: %s", revision or "?", reason)
+                raise CommandError(
+                    f"konfigurasi revisi {revision or '?'} ditolak, konfigurasi yang berjalan tetap"
+                    f" (refused, the running configuration stays): {reason}",
+                    refused.to_results(),
+                ) from None
+            added, removed, restarted = await self._switch_to(fresh)
+        log.info("centre configuration revision %d in force", document.revision)
+        outcome = ConfigOutcome(document.revision, ConfigStatus.APPLIED, running=document.revision)
+        return (
+            f"konfigurasi revisi {document.revision} diterapkan (applied): {len(fresh.devices)} perangkat;"
+            f" added {added or 'none'}, removed {removed or 'none'}, restarted {restarted or 'none'}",
+            outcome.to_results(),
+        )
+
+    def _refuse_new_push(self, fresh: GatewayConfig) -> None:
+        if self.push is None and any(device.protocol == "push" for device in fresh.devices):
+            raise centre_config.ConfigRefused(
+                "perangkat push butuh endpoint push, yang baru dibuka saat layanan dimulai ulang"
+                " (a push device needs the push endpoint, opened only at a restart)"
+            )
+
+    async def _switch_to(self, fresh: GatewayConfig) -> tuple[list[str], list[str], list[str]]:
+        """Put `fresh` in force touching only what changed: a polled device whose settings are the same keeps
+        its loop (and its connection) running; changed ones are stopped and started anew, removed ones
+        stopped, new ones started. Push devices are served again from the new list when it changed (a push
+        device's punches are committed before it is answered, so it resends what was under way).
+        Returns (added, removed, restarted) device names."""
+        before = {device.name: device for device in self.config.devices}
+        after = {device.name: device for device in fresh.devices}
+        same = {name for name, device in after.items() if before.get(name) == device}
+        push_changed = [d for d in self.config.devices if d.protocol == "push"] != [
+            d for d in fresh.devices if d.protocol == "push"
+        ]
+        keep = [
+            c for c in self.coordinators if c.config.name in same and (c.config.protocol != "push" or not push_changed)
+        ]
+        stopping = [c for c in self.coordinators if all(c is not k for k in keep)]
+        await self._stop_devices(stopping)
+        self.config = fresh
+        self.relay.config = fresh
+        kept = {c.config.name for c in keep}
+        starting: list[Coordinator] = [
+            DeviceCoordinator(device, self.queue, fresh.zone, self.driver_factory, self.relay.wake)
+            for device in fresh.devices
+            if device.protocol != "push" and device.name not in kept
+        ]
+        if push_changed:
+            starting += self._push_coordinators_for(fresh)
+        by_name = {c.config.name: c for c in [*keep, *starting]}
+        self.coordinators = [by_name[device.name] for device in fresh.devices]
+        self._start_devices(starting)
+        self._telemetry_now.set()
+        added = sorted(set(after) - set(before))
+        restarted = sorted(name for name in set(after) & set(before) if name not in kept)
+        return added, sorted(set(before) - set(after)), restarted
 
     # --- telemetry ----------------------------------------------------------------------------
 
     def telemetry(self) -> Telemetry:
         report = snapshot(self.config.gateway_id, self.queue, self.coordinators, self.started_at)
+        report = replace(report, config_revision=self.config.config_revision)
         return self.push.with_refused(report) if self.push else report  # unknown push serials are reported
 
     async def _telemetry_loop(self) -> None:

@@ -104,6 +104,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/units/{code}/pins"): Rule((BUR, UNI, OPS)),
     ("POST", "/api/v1/gateways/{gateway_id}/commands"): Rule((BUR, OPS)),
     ("GET", "/api/v1/gateways/{gateway_id}/commands"): Rule((BUR, UNI, OPS)),
+    # configuration from the centre (server/api/gateway_configs.py): operations and the bureau send it
+    ("PUT", "/api/v1/gateways/{gateway_id}/config"): Rule((BUR, OPS)),
+    ("GET", "/api/v1/gateways/{gateway_id}/config"): Rule((BUR, UNI, OPS)),
     ("POST", "/api/v1/units/{code}/enrol"): Rule((BUR, OPS)),
     # gateway enrolment codes (server/api/gateway_enrolments.py): a unit administrator for their own units,
     # checked in the service.

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server import api, pages
 from server.access import authorize
+from server.api import gateway_configs
 from server.api.openapi import refuse_undocumented_fields
 from server.auth import LOGIN_THROTTLE, LoginThrottle, authenticate
 from server.consumer import PunchConsumer
@@ -75,6 +76,9 @@ def create_app(
     app[DIALECT] = dialect_of(settings.db_url)
     app[LOGIN_THROTTLE] = LoginThrottle()
     api.add_routes(app)
+    # Configuration from the centre (issue 20): registered here while server/api/__init__.py is being
+    # converted (the line belongs in its ROUTES).
+    app.add_routes(gateway_configs.routes)
     pages.add_routes(app)
     configure_enrolment(EnrolmentSettings.from_env())(app)  # gateway enrolment codes (issue 20)
     app.cleanup_ctx.append(_database)

@@ -12,8 +12,18 @@ from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
+from server.gateway_config_models import GatewayConfigRevision, GatewayConfigRunning
 from server.models import Device, Gateway, GatewayCommand, PendingDevice
-from wire.contract import CommandResult, DeviceTelemetry, GatewayStatus, Telemetry, TopicAddress
+from wire.contract import (
+    CommandAction,
+    CommandResult,
+    ConfigOutcome,
+    ContractError,
+    DeviceTelemetry,
+    GatewayStatus,
+    Telemetry,
+    TopicAddress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +70,7 @@ async def record_telemetry(address: TopicAddress, telemetry: Telemetry, new_devi
                 "rejected_punches", "telemetry_at", "online",
             ]
         )  # fmt: skip
+        await record_running(address, telemetry)
         ignored = 0
         for report in telemetry.devices:
             if not report.serial:
@@ -117,4 +128,39 @@ async def record_command_result(address: TopicAddress, result: CommandResult) ->
     command.results = result.results
     command.answered_at = datetime.now(UTC)
     await command.save()
+    if command.action == CommandAction.APPLY_CONFIG.value:
+        await record_config_answer(command, result)
     return True
+
+
+async def record_config_answer(command: GatewayCommand, result: CommandResult) -> None:
+    """The gateway's answer to an apply_config command, on the revision it carried."""
+    row = await GatewayConfigRevision.get_or_none(command_id=command.command_id)
+    if row is None:
+        return
+    try:
+        outcome = ConfigOutcome.from_results(result.results)
+    except ContractError:
+        outcome = None
+    if outcome is None:  # a gateway that does not know the action (older than it), or an unreadable answer
+        gateway = await Gateway.get_or_none(gateway_id=command.gateway_id)
+        version = gateway.version if gateway and gateway.version else "?"
+        row.status = "rejected"
+        row.reason = f"gateway versi {version} tidak menerima konfigurasi dari pusat: {result.detail}"[:4000]
+    else:
+        row.status = outcome.status.value
+        row.reason = outcome.reason[:4000] if outcome.reason else None
+    row.answered_at = datetime.now(UTC)
+    await row.save(update_fields=["status", "reason", "answered_at"])
+
+
+async def record_running(address: TopicAddress, telemetry: Telemetry) -> None:
+    """The revision the gateway says it runs; only the newest report counts."""
+    row = await GatewayConfigRunning.get_or_none(gateway_id=address.gateway)
+    if row is None:
+        await GatewayConfigRunning.create(
+            gateway_id=address.gateway, revision=telemetry.config_revision, reported_at=telemetry.at
+        )
+    elif row.reported_at <= telemetry.at:
+        row.revision, row.reported_at = telemetry.config_revision, telemetry.at
+        await row.save(update_fields=["revision", "reported_at"])

@@ -77,9 +77,9 @@ async def test_a_device_loop_that_ends_is_restarted_and_reported_to_the_centre(t
     simulator = make_simulator(serial="ENDS-1")
     config = write_config(tmp_path / "gateway.toml", mosquitto, [("door", simulator.port)], telemetry_interval_s=0.3)
     async with running_gateway(config) as (gateway, centre):
-        for task in gateway._device_tasks:
+        for task in gateway._device_tasks.values():
             task.cancel()
-        await asyncio.gather(*gateway._device_tasks, return_exceptions=True)
+        await asyncio.gather(*gateway._device_tasks.values(), return_exceptions=True)
         [door] = gateway.coordinators
         real_run, calls = door.run, []
 

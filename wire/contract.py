@@ -444,6 +444,9 @@ class CommandAction(StrEnum):
     RELOAD_CONFIG = "reload_config"  # args: {}: re-read the config file and restart the device pollers
     UPGRADE = "upgrade"  # args: {"version", "url", "signature_url"?}: a signed release (gateway/upgrade.py)
     SYNC_USERS = "sync_users"  # args: {"users": [...], "complete"?, "dry_run"?, "device"?} (gateway/user_sync.py)
+    # args: a GatewayConfigDocument (devices, relay, telemetry, revision); answered with a ConfigOutcome in the
+    # result's `results`. A gateway older than this action answers "malformed command" and keeps running as it was.
+    APPLY_CONFIG = "apply_config"
 
 
 # sync_users carries an area's user list (and pages of templates): as large as a batch, within the broker's
@@ -480,6 +483,137 @@ class Command:
         if not isinstance(args, dict):
             raise ContractError(f"args: expected an object, got {type(args).__name__}")
         return cls(command_id=command_id, action=known, args=args)
+
+
+# -- configuration from the centre (issue 20) ---------------------------------------------------------------
+# What the centre decides for a gateway (its devices and how to poll them, relay and telemetry settings)
+# travels as the args of an `apply_config` command. Its identity, broker login and state directory do not:
+# enrolment wrote those, and they stay fixed for the life of the process. Here only the shape is checked;
+# what the values mean (profiles, ranges, names) is the gateway's own config parser's to judge.
+
+GATEWAY_CONFIG_VERSION = 1  # the version of this document, within the contract's schema
+MAX_CONFIG_DEVICES = 256
+MAX_CONFIG_TEXT = 256
+CONFIG_SECTIONS = ("relay", "telemetry")
+_CONFIG_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+ConfigScalar = str | int | float | bool
+
+
+class ConfigStatus(StrEnum):
+    APPLIED = "applied"  # running now, and kept across restarts
+    REJECTED = "rejected"  # not applied: the gateway runs the configuration it had
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfigDocument:
+    """One revision of a gateway's configuration as the centre keeps it. `revision` rises with every change:
+    a gateway refuses one older than what it runs (a late redelivery), and takes the same one again as done."""
+
+    revision: int
+    devices: tuple[dict[str, ConfigScalar], ...]
+    relay: dict[str, ConfigScalar] = field(default_factory=dict)
+    telemetry: dict[str, ConfigScalar] = field(default_factory=dict)
+    version: int = GATEWAY_CONFIG_VERSION
+
+    def to_args(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "revision": self.revision,
+            "devices": [dict(device) for device in self.devices],
+            "relay": dict(self.relay),
+            "telemetry": dict(self.telemetry),
+        }
+
+    @classmethod
+    def from_args(cls, args: Any) -> GatewayConfigDocument:
+        """The document in a command's args; unknown top-level keys (a newer centre's) are ignored."""
+        if not isinstance(args, dict):
+            raise ContractError("config: expected an object")
+        version = args.get("version")
+        if version != GATEWAY_CONFIG_VERSION:
+            raise ContractError(
+                f"config.version: this gateway reads configuration version {GATEWAY_CONFIG_VERSION},"
+                f" got {_shown(version)}"
+            )
+        revision = _count(_field(args, "revision", int, "config"), "config.revision")
+        if revision < 1:
+            raise ContractError("config.revision: expected 1 or more")
+        devices = _field(args, "devices", list, "config")
+        if not 1 <= len(devices) <= MAX_CONFIG_DEVICES:
+            raise ContractError(f"config.devices: expected 1..{MAX_CONFIG_DEVICES} devices, got {len(devices)}")
+        sections = {name: _config_table(args.get(name, {}), f"config.{name}") for name in CONFIG_SECTIONS}
+        return cls(
+            revision=revision,
+            devices=tuple(_config_table(raw, f"config.devices[{index}]") for index, raw in enumerate(devices)),
+            **sections,
+        )
+
+
+def _config_table(raw: Any, label: str) -> dict[str, ConfigScalar]:
+    """A flat table of short keys and scalar values: nothing nested, no text longer than MAX_CONFIG_TEXT."""
+    if not isinstance(raw, dict):
+        raise ContractError(f"{label}: expected an object, got {type(raw).__name__}")
+    if len(raw) > 32:
+        raise ContractError(f"{label}: {len(raw)} keys, at most 32")
+    table: dict[str, ConfigScalar] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not _CONFIG_KEY.match(key):
+            raise ContractError(f"{label}: key {_shown(key)} is not a lower-case name")
+        where = f"{label}.{key}"
+        if isinstance(value, str):
+            table[key] = _text(value, where, MAX_CONFIG_TEXT)
+        elif isinstance(value, bool):
+            table[key] = value
+        elif isinstance(value, int):
+            if abs(value) > MAX_COUNT:
+                raise ContractError(f"{where}: {_shown(value)} is out of range")
+            table[key] = value
+        elif isinstance(value, float):
+            table[key] = _number(value, where)
+        else:
+            raise ContractError(f"{where}: expected text, a number or true/false, got {type(value).__name__}")
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigOutcome:
+    """The gateway's answer to a configuration, in its CommandResult's `results` under "config"."""
+
+    revision: int
+    status: ConfigStatus
+    reason: str | None = None
+    running: int | None = None  # the revision the gateway runs after this answer (None: its file's own)
+
+    def to_results(self) -> dict[str, Any]:
+        return {
+            "config": {
+                "revision": self.revision,
+                "status": self.status.value,
+                "reason": self.reason,
+                "running": self.running,
+            }
+        }
+
+    @classmethod
+    def from_results(cls, results: Mapping[str, Any]) -> ConfigOutcome | None:
+        """None when the result carries no outcome (a gateway too old to know the action)."""
+        body = results.get("config")
+        if not isinstance(body, dict):
+            return None
+        try:
+            status = ConfigStatus(body.get("status"))
+        except ValueError:
+            raise ContractError(f"results.config.status: expected one of {[s.value for s in ConfigStatus]}") from None
+        running = body.get("running")
+        if running is not None:
+            running = _count(running, "results.config.running")
+        return cls(
+            revision=_count(_field(body, "revision", int, "results.config"), "results.config.revision"),
+            status=status,
+            reason=_optional_text(body.get("reason"), "results.config.reason", 64 * 1024),
+            running=running,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,6 +681,9 @@ class Telemetry:
     rejected_punches: int
     devices: tuple[DeviceTelemetry, ...]
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The centre's configuration revision the gateway runs; None when it runs its file's own (and from
+    # gateways older than configuration from the centre).
+    config_revision: int | None = None
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
@@ -560,6 +697,7 @@ class Telemetry:
         if len(devices) > MAX_TELEMETRY_DEVICES:
             raise ContractError(f"devices: {len(devices)} devices, at most {MAX_TELEMETRY_DEVICES}")
         oldest = body.get("oldest_queued_age_s")
+        revision = body.get("config_revision")
         return cls(
             gateway_id=validate_slug(_field(body, "gateway_id", str), "gateway_id"),
             version=_text(_field(body, "version", str), "version", MAX_VERSION_LENGTH),
@@ -570,6 +708,7 @@ class Telemetry:
             rejected_punches=_count(_field(body, "rejected_punches", int), "rejected_punches"),
             devices=tuple(_device_from_wire(raw, index) for index, raw in enumerate(devices)),
             at=_aware_time(_field(body, "at", str), "at"),
+            config_revision=None if revision is None else _count(revision, "config_revision"),
         )
 
 

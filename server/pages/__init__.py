@@ -16,6 +16,7 @@ from server.pages import (
     device_admin,
     enrolment,
     excuses,
+    fleet,
     gateway_enrolment,
     master_data,
     pages,
@@ -35,6 +36,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     areas.routes,
     enrolment.routes,
     device_admin.routes,
+    fleet.routes,
 )
 
 

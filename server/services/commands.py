@@ -14,9 +14,20 @@ MAX_COMMAND_BYTES = 16 * 1024
 
 
 async def send_command(
-    consumer: PunchConsumer | None, gateway: Gateway, action: CommandAction, args: dict[str, Any]
+    consumer: PunchConsumer | None,
+    gateway: Gateway,
+    action: CommandAction,
+    args: dict[str, Any],
+    *,
+    numbered_config: bool = False,
 ) -> GatewayCommand:
-    """The command's row (status "failed" if the broker did not take it, and Unavailable raised)."""
+    """The command's row (status "failed" if the broker did not take it, and Unavailable raised). A configuration
+    goes only as a numbered revision (services/gateway_config.py), never as a bare command."""
+    if action is CommandAction.APPLY_CONFIG and not numbered_config:
+        raise Invalid(
+            "action: konfigurasi dikirim lewat PUT /api/v1/gateways/{gateway_id}/config"
+            " (a configuration is sent as a numbered revision)"
+        )
     if consumer is None:
         raise Unavailable("this server does not talk to the broker")
     command = Command(command_id=uuid.uuid4().hex, action=action, args=args)

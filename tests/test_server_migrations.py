@@ -39,7 +39,7 @@ from tests.conftest import PG_ADMIN_URL
 REPO = Path(__file__).resolve().parent.parent
 LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_schema"
 # The migrations after the initial one and the tables they create: a legacy database has none of these.
-LATER_MIGRATIONS = ["0002_gateway_enrolment", "0003_stale_unit_month", "0007_gateway_config"]
+LATER_MIGRATIONS = ["0002_gateway_enrolment", "0003_stale_unit_month", "0004_gateway_config"]
 
 
 # --- what a database looks like -----------------------------------------------------------------------

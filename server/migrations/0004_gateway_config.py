@@ -1,4 +1,4 @@
-"""0007: configuration from the centre (issue 20, server/gateway_config_models.py), by `tortoise makemigrations`."""
+"""0004: configuration from the centre (issue 20, server/gateway_config_models.py), by `tortoise makemigrations`."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops

@@ -470,34 +470,6 @@ def document() -> dict[str, Any]:
                 409,
             ),
         },
-        "/api/v1/users": {
-            **_get("accounts the caller manages", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
-            **_post(
-                "create an account",
-                [],
-                _fields(
-                    {
-                        "username": USERNAME,
-                        "password": {"type": "string", "minLength": 10, "maxLength": 1000},
-                        "role": {"type": "string", "enum": ROLES},
-                    },
-                    unit=_nullable(SLUG),
-                    nip=_nullable({"type": "string", "maxLength": 18}),
-                    name=_nullable({"type": "string", "maxLength": 200}),
-                    language=_nullable({"type": "string", "enum": ["id", "en"]}),
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
-        "/api/v1/users/{username}/disable": {
-            "post": {
-                "summary": "disable an account: sessions end, API tokens are revoked",
-                "parameters": [_param("username", "the account", {"type": "string", "maxLength": 64}, "path")],
-                "responses": {**_ok(OBJECT), **_errors(400, 404, 409)},
-            }
-        },
         **registry,
     }
     for provider in PATH_PROVIDERS:

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from server.api.endpoint import OPERATIONS, operation_document
-from server.api.fields import DEVICE_PIN, NAME, SLUG
-from server.api.fields import NIP as NIP_TEXT
+from server.api.fields import DEVICE_PIN, NAME, SLUG  # noqa: F401  (NAME, NIP_TEXT: server/api/areas.py)
+from server.api.fields import NIP as NIP_TEXT  # noqa: F401
 from server.text import MAX_TEXT
 from wire.contract import CommandAction
 
@@ -101,18 +101,6 @@ def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errors
 
 
 OBJECT = {"type": "object"}
-STRING_OR_NULL = {"type": "string", "nullable": True}
-EMPLOYEE = {
-    "type": "object",
-    "required": ["nip", "name", "unit"],
-    "properties": {
-        "nip": {"type": "string"},
-        "name": {"type": "string"},
-        "unit": {"type": "string"},
-        "position": STRING_OR_NULL,
-        "supervisor": STRING_OR_NULL,
-    },
-}
 RECAP_ROW = {
     "type": "object",
     "required": ["nip", "name", "unit", "TK", "deduction_percent", "activity_minutes", "score_percent"],
@@ -216,17 +204,6 @@ PATH_PROVIDERS: list[Callable[[], dict[str, Any]]] = []
 def document() -> dict[str, Any]:
     registry: dict[str, Any] = {
         "/api/v1/server/status": _get("this replica: MQTT session, ingest counters", [], _ok(OBJECT)),
-        "/api/v1/units/{code}/pins": {
-            **_get("the unit's device PINs", [CODE], _ok(OBJECT), 404),
-            **_post(
-                "map a device PIN to an employee",
-                [CODE],
-                _fields({"pin": DEVICE_PIN, "nip": NIP_TEXT}),
-                "201",
-                404,
-                409,
-            ),
-        },
         "/api/v1/units/{code}/pending-devices": _get(
             "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
         ),
@@ -237,9 +214,6 @@ def document() -> dict[str, Any]:
             "200",
             404,
             409,
-        ),
-        "/api/v1/units/{code}/enrol": _post(
-            "write an employee to the unit's devices", [CODE], _fields({"nip": NIP_TEXT}), "202", 404, 409, 503
         ),
         "/api/v1/gateways": {
             **_get("gateways and their status", [UNIT], _ok(OBJECT)),
@@ -287,27 +261,6 @@ def document() -> dict[str, Any]:
                 409,
             ),
         },
-        "/api/v1/employees": {
-            **_get(
-                "employees (a unit-bound account names its unit; a supervisor lists ?supervisor=own NIP)",
-                [UNIT, SUPERVISOR, LIMIT, OFFSET],
-                _ok(_page_of(EMPLOYEE)),
-                400,
-            ),
-            **_post(
-                "create an employee (the NIP is checked)",
-                [],
-                _fields(
-                    {"nip": NIP_TEXT, "name": NAME, "unit": SLUG},
-                    position=_nullable(PLAIN_TEXT),
-                    supervisor=_nullable({"type": "string", "maxLength": 18}),
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
-        "/api/v1/employees/{nip}": _get("one employee with their PINs", [NIP], _ok(EMPLOYEE), 404),
         "/api/v1/employees/import": {
             "post": {
                 "summary": "CSV import of employees (nip,name,unit,position,supervisor_nip,pin): all rows or none",

@@ -101,24 +101,6 @@ def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errors
 
 
 OBJECT = {"type": "object"}
-RECAP_ROW = {
-    "type": "object",
-    "required": ["nip", "name", "unit", "TK", "deduction_percent", "activity_minutes", "score_percent"],
-    "properties": {
-        "nip": {"type": "string"},
-        "name": {"type": "string"},
-        "unit": {"type": "string"},
-        **{
-            code: {"type": "integer", "minimum": 0}
-            for code in ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
-        },
-        "deduction_percent": {"type": "number"},
-        "activity_minutes": {"type": "integer"},
-        "score_percent": {"type": "number"},
-    },
-}
-
-
 def _post(
     summary: str, params: list[dict[str, Any]], body: dict[str, Any], status: str, *errors: int
 ) -> dict[str, Any]:
@@ -273,46 +255,6 @@ def document() -> dict[str, Any]:
         "/api/v1/health": {
             "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
         },
-        "/api/v1/me": _get("the caller's account", [], _ok(OBJECT)),
-        "/api/v1/tokens": {
-            "post": {
-                "summary": "a new API token for the caller (shown once)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": _fields({"name": TOKEN_NAME}),
-                        }
-                    },
-                },
-                "responses": {**_ok({"type": "object", "required": ["token"]}, "201"), **_errors(400)},
-            }
-        },
-        "/api/v1/employees/{nip}/month": _get(
-            "one employee's month: days, categories, punches, rule, explanation", [NIP, MONTH], _ok(OBJECT), 400, 404
-        ),
-        "/api/v1/results": _get(
-            "monthly recap, one row per employee",
-            [MONTH, UNIT, NIPQ, CATEGORY, LIMIT, OFFSET],
-            _ok(_page_of(RECAP_ROW)),
-            400,
-            404,
-        ),
-        "/api/v1/exports/recap.csv": _get(
-            "monthly recap as CSV (payroll layout)", [MONTH, UNIT], _ok({"type": "string"}, media="text/csv"), 400, 404
-        ),
-        "/api/v1/exports/recap.xlsx": _get(
-            "monthly recap as XLSX (payroll layout)",
-            [MONTH, UNIT],
-            _ok(
-                {"type": "string", "format": "binary"},
-                media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            ),
-            400,
-            404,
-        ),
-        "/api/v1/today": _get("today across the unit tree", [UNIT, TODAY_STATUS, LIMIT, OFFSET], _ok(OBJECT)),
-        "/api/v1/policy": _get("the attendance policy in force", [UNIT], _ok(OBJECT)),
         "/api/v1/punches": _get(
             "stored punches in scope, newest first",
             [

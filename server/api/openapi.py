@@ -185,7 +185,6 @@ PATH_PROVIDERS: list[Callable[[], dict[str, Any]]] = []
 
 def document() -> dict[str, Any]:
     registry: dict[str, Any] = {
-        "/api/v1/server/status": _get("this replica: MQTT session, ingest counters", [], _ok(OBJECT)),
         "/api/v1/units/{code}/pending-devices": _get(
             "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
         ),
@@ -255,25 +254,6 @@ def document() -> dict[str, Any]:
         "/api/v1/health": {
             "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
         },
-        "/api/v1/punches": _get(
-            "stored punches in scope, newest first",
-            [
-                UNIT,
-                _param("device", "device serial", SERIAL),
-                _param("pin", "device PIN", PIN),
-                DATE,
-                TZ,
-                LIMIT,
-                OFFSET,
-            ],
-            _ok(_page_of(OBJECT)),
-            400,
-            404,
-        ),
-        "/api/v1/attendance/daily": _get(
-            "first in and last out per person for one day", [DATE, TZ, UNIT], _ok(OBJECT), 400, 404
-        ),
-        "/api/v1/quarantine": _get("messages that broke the contract", [LIMIT, OFFSET], _ok(_page_of(OBJECT)), 400),
         "/api/v1/activities": {
             **_get(
                 "activity claims in scope",

@@ -254,67 +254,6 @@ def document() -> dict[str, Any]:
         "/api/v1/health": {
             "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
         },
-        "/api/v1/activities": {
-            **_get(
-                "activity claims in scope",
-                [
-                    _param(
-                        "status",
-                        "the claim's state",
-                        {"type": "string", "enum": ["submitted", "approved", "rejected", "correction_requested"]},
-                    ),
-                    NIPQ,
-                    MONTH,
-                    LIMIT,
-                    OFFSET,
-                ],
-                _ok(_page_of(OBJECT)),
-                400,
-            ),
-            **_post(
-                "record one of the caller's own activities",
-                [],
-                _fields(
-                    {"activity": {"type": "string", "maxLength": 64}, "date": DAY, "start": HOUR_MINUTE},
-                    quantity={"type": "integer", "minimum": 1, "maximum": 100},
-                    evidence={"type": "string", "maxLength": 2000},
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
-        "/api/v1/activities/decisions": _post(
-            "approve or reject subordinates' submitted claims, all or none",
-            [],
-            _fields(
-                {
-                    "claim_ids": {
-                        "type": "array",
-                        "items": {"type": "string", "maxLength": 32},
-                        "minItems": 1,
-                        "maxItems": 500,
-                    },
-                    "decision": {"type": "string", "enum": ["approve", "reject", "correct"]},
-                },
-                reason={"type": "string", "maxLength": 2000},
-            ),
-            "200",
-            404,
-            409,
-        ),
-        "/api/v1/activities/{claim_id}/resubmit": _post(
-            "resubmit one of the caller's claims after a correction request",
-            [_param("claim_id", "the claim", {"type": "string", "maxLength": 32}, "path")],
-            _fields(
-                {},
-                quantity=_nullable({"type": "integer", "minimum": 1, "maximum": 100}),
-                evidence=_nullable({"type": "string", "maxLength": 2000}),
-            ),
-            "200",
-            404,
-            409,
-        ),
         "/api/v1/excuses": {
             **_get(
                 "excused days (leave, official travel, work from home) in scope",

@@ -254,36 +254,6 @@ def document() -> dict[str, Any]:
         "/api/v1/health": {
             "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
         },
-        "/api/v1/excuses": {
-            **_get(
-                "excused days (leave, official travel, work from home) in scope",
-                [
-                    NIPQ,
-                    _param("from", "overlapping from", {"type": "string", "format": "date"}),
-                    _param("to", "overlapping to", {"type": "string", "format": "date"}),
-                    LIMIT,
-                    OFFSET,
-                ],
-                _ok(_page_of(OBJECT)),
-                400,
-            ),
-            **_post(
-                "record excused days for an employee in scope",
-                [],
-                _fields(
-                    {
-                        "nip": {"type": "string", "maxLength": 18},
-                        "kind": EXCUSE_KIND,
-                        "first_day": DAY,
-                        "last_day": DAY,
-                    },
-                    note=_nullable({"type": "string", "maxLength": 2000}),
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
         **registry,
     }
     for provider in PATH_PROVIDERS:

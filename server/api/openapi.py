@@ -30,50 +30,8 @@ def _param(name: str, description: str, schema: dict[str, Any], where: str = "qu
     return {"name": name, "in": where, "required": where == "path", "description": description, "schema": schema}
 
 
-LIMIT = _param("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
-OFFSET = _param("offset", "rows to skip", {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0})
 UNIT = _param("unit", "a unit code: that unit and the units below it", {"type": "string", "maxLength": 63})
-MONTH = _param(
-    "month",
-    "YYYY-MM from 2000-01 to 2100-12 (default: this month)",
-    {"type": "string", "pattern": "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"},
-)
 NIP = _param("nip", "the employee's 18-digit NIP", {"type": "string", "maxLength": 18}, "path")
-DATE = _param("date", "an office-local day, YYYY-MM-DD", {"type": "string", "format": "date"})
-NIPQ = _param("nip", "one employee", {"type": "string", "maxLength": 18})
-SUPERVISOR = _param("supervisor", "the supervisor's NIP", {"type": "string", "maxLength": 18})
-CATEGORY = _param(
-    "category",
-    "only employees with at least one day of this code",
-    {"type": "string", "enum": ["TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK"]},
-)
-TODAY_STATUS = _param(
-    "status",
-    "only employees in this state today",
-    {"type": "string", "enum": ["present", "late", "absent", "on_leave", "not_yet_in", "day_off"]},
-)
-TZ = _param(
-    "tz",
-    "office zone of `date`",
-    {
-        "type": "string",
-        "enum": ["WIB", "WITA", "WIT", "Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura"],
-        "default": "WIB",
-    },
-)
-
-
-def _page_of(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["total", "items"],
-        "properties": {
-            "total": {"type": "integer", "minimum": 0},
-            "limit": {"type": "integer"},
-            "offset": {"type": "integer"},
-            "items": {"type": "array", "items": item},
-        },
-    }
 
 
 def _ok(schema: dict[str, Any], status: str = "200", media: str = "application/json") -> dict[str, Any]:
@@ -101,6 +59,8 @@ def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errors
 
 
 OBJECT = {"type": "object"}
+
+
 def _post(
     summary: str, params: list[dict[str, Any]], body: dict[str, Any], status: str, *errors: int
 ) -> dict[str, Any]:
@@ -138,7 +98,6 @@ TEXT = {"type": "string", "maxLength": 200}
 CODE_TEXT = {"type": "string", "maxLength": 63}
 # What the handlers check, as patterns (wire/contract.py validate_slug, server/services/registry.py, server/nip.py).
 PLAIN_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
-TOKEN_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
 # Printable ASCII, 1-64 characters, not starting with a space.
 DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
@@ -159,24 +118,6 @@ COMMAND_ARGS = {
     },
     "additionalProperties": False,
 }
-HOUR_MINUTE = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
-USERNAME = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$"}
-ROLES = ["bureau_admin", "unit_admin", "supervisor", "employee", "operations"]
-EXCUSE_KIND = {
-    "type": "string",
-    "enum": [
-        "annual_leave",
-        "sick_leave",
-        "big_leave",
-        "maternity_leave",
-        "important_reasons_leave",
-        "official_travel",
-        "work_from_home",
-    ],
-}
-DAY = {"type": "string", "pattern": "^(19[0-9]{2}|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"}
-SERIAL = {"type": "string", "maxLength": 64}
-PIN = {"type": "string", "maxLength": 24}
 
 
 # Other modules add their routes' documentation here: each callable returns {path: path item}.

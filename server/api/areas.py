@@ -7,37 +7,23 @@ writes a newly stored template to every device of its employee's areas.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field
 
 from server.access import RULES, Rule
-from server.api.http import json_body
-from server.api.openapi import (
-    CODE,
-    DEVICE_SERIAL,
-    NAME,
-    NIP,
-    NIP_TEXT,
-    OBJECT,
-    PATH_PROVIDERS,
-    SLUG,
-    _errors,
-    _fields,
-    _get,
-    _ok,
-    _param,
-    _post,
-)
+from server.api.endpoint import Body, Path, endpoint
+from server.api.fields import Code, DeviceSerial, EmployeeNip, Name, Nip18, Text63
 from server.api.registry import command_json
+from server.api.units import UnitPath
 from server.area_models import Area, AreaDevice, AreaMember, DeviceSyncCommand
 from server.auth import PRINCIPAL
 from server.biometric_models import BiometricTemplate
 from server.context import CONSUMER
-from server.errors import Conflict, Invalid, NotFound
+from server.errors import Conflict, NotFound, Unavailable
 from server.models import Device, Employee, Gateway, GatewayCommand
 from server.services.accounts import Role
 from server.services.areas import (
@@ -50,7 +36,7 @@ from server.services.areas import (
     sync_device,
 )
 from server.services.biometric_store import BiometricStore, delete_templates_of
-from server.services.registry import RegistryError, check_code, check_name, unit_subtree
+from server.services.registry import unit_subtree
 
 routes = web.RouteTableDef()
 
@@ -70,6 +56,35 @@ ACCESS: dict[tuple[str, str], Rule] = {
 }
 
 
+class AreaIn(Body):
+    code: Code
+    name: Name
+
+
+class AreaPath(UnitPath):
+    area: Text63 = Field(description="an area code")
+
+
+class AreaDeviceIn(Body):
+    serial: DeviceSerial
+
+
+class AreaDevicePath(AreaPath):
+    serial: DeviceSerial = Field(description="the device serial")
+
+
+class AreaMemberIn(Body):
+    nip: EmployeeNip
+
+
+class AreaMemberPath(AreaPath):
+    nip: Nip18 = Field(description="the employee's 18-digit NIP")
+
+
+class EmployeePath(Path):
+    nip: Nip18 = Field(description="the employee's 18-digit NIP")
+
+
 def _actor(request: web.Request) -> str:
     principal = request.get(PRINCIPAL)
     return f"user:{principal.username}" if principal is not None else "user:?"
@@ -77,10 +92,7 @@ def _actor(request: web.Request) -> str:
 
 def _consumer(request: web.Request) -> Any:
     if CONSUMER not in request.app:
-        raise web.HTTPServiceUnavailable(
-            text=json.dumps({"error": "unavailable", "reason": "this server does not talk to the broker"}),
-            content_type="application/json",
-        )
+        raise Unavailable("this server does not talk to the broker")
     return request.app[CONSUMER]
 
 
@@ -89,17 +101,10 @@ def _store(request: web.Request) -> BiometricStore | None:
     return getattr(consumer, "biometric_store", None)
 
 
-async def _subtree(code: str) -> list[str]:
-    try:
-        return await unit_subtree(code)
-    except NotFound as exc:
-        raise NotFound(str(exc)) from None
-
-
-async def _area(request: web.Request) -> Area:
-    area = await Area.get_or_none(code=request.match_info["area"], unit_code=request.match_info["code"])
+async def _area(path: AreaPath) -> Area:
+    area = await Area.get_or_none(code=path.area, unit_code=path.code)
     if area is None:
-        raise NotFound(f"no area {request.match_info['area']!r} in unit {request.match_info['code']!r}")
+        raise NotFound(f"no area {path.area!r} in unit {path.code!r}")
     return area
 
 
@@ -107,43 +112,41 @@ def _reports(reports: list[Any]) -> list[dict[str, Any]]:
     return [asdict(report) for report in reports]
 
 
-@routes.post("/api/v1/units/{code}/areas")
-async def post_area(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    try:
-        code, name = check_code(body.get("code"), "code"), check_name(body.get("name"), "name")
-        await unit_subtree(request.match_info["code"])
-    except RegistryError as exc:
-        raise Invalid(str(exc)) from None
-    except NotFound as exc:
-        raise NotFound(str(exc)) from None
-    if await Area.exists(code=code):
-        raise Conflict(f"area {code!r} exists already")
-    area = await Area.create(code=code, name=name, unit_code=request.match_info["code"])
+@endpoint(
+    routes, "POST", "/api/v1/units/{code}/areas", "create an area", path=UnitPath, body=AreaIn, status=201,
+    errors=(404, 409),
+)  # fmt: skip
+async def post_area(request: web.Request, path: UnitPath, body: AreaIn) -> web.Response:
+    await unit_subtree(path.code)  # NotFound: no such unit
+    if await Area.exists(code=body.code):
+        raise Conflict(f"area {body.code!r} exists already")
+    area = await Area.create(code=body.code, name=body.name, unit_code=path.code)
     return web.json_response({"code": area.code, "name": area.name, "unit": area.unit_code}, status=201)
 
 
-@routes.get("/api/v1/units/{code}/areas")
-async def get_areas(request: web.Request) -> web.Response:
+@endpoint(routes, "GET", "/api/v1/units/{code}/areas", "the unit's areas: devices and member counts", path=UnitPath)
+async def get_areas(request: web.Request, path: UnitPath) -> web.Response:
     items = []
-    for area in await Area.filter(unit_code=request.match_info["code"]).order_by("code"):
+    for area in await Area.filter(unit_code=path.code).order_by("code"):
         devices = await AreaDevice.filter(area=area).order_by("device_serial").values_list("device_serial", flat=True)
         members = await AreaMember.filter(area=area).count()
         items.append({"code": area.code, "name": area.name, "devices": list(devices), "members": members})
     return web.json_response({"items": items})
 
 
-@routes.post(f"{_AREA}/devices")
-async def post_area_device(request: web.Request) -> web.Response:
-    """{"serial": ...}: a device registered to a gateway of this unit (or below) joins the area and is synced."""
-    area = await _area(request)
-    body = await json_body(request)
-    serial = body.get("serial")
-    device = await Device.get_or_none(serial=serial) if isinstance(serial, str) else None
+@endpoint(
+    routes, "POST", f"{_AREA}/devices", "a registered device joins the area and is synced", path=AreaPath,
+    body=AreaDeviceIn, status=201, errors=(404, 409, 503),
+)  # fmt: skip
+async def post_area_device(request: web.Request, path: AreaPath, body: AreaDeviceIn) -> web.Response:
+    """A device registered to a gateway of this unit (or below) joins the area and is synced."""
+    area = await _area(path)
+    serial = body.serial
+    device = await Device.get_or_none(serial=serial)
     if device is None or device.gateway_id is None:
         raise NotFound(f"serial: no device {serial!r} registered to a gateway; assign it first")
     gateway = await Gateway.get(gateway_id=device.gateway_id)
-    if gateway.unit_code not in await _subtree(area.unit_code):
+    if gateway.unit_code not in await unit_subtree(area.unit_code):
         raise NotFound(f"serial: no device {serial!r} in unit {area.unit_code!r}")
     current = await AreaDevice.get_or_none(device_serial=device.serial).prefetch_related("area")
     if current is not None and current.area.code != area.code:
@@ -154,26 +157,28 @@ async def post_area_device(request: web.Request) -> web.Response:
     return web.json_response({"serial": device.serial, "area": area.code, "sync": asdict(report)}, status=201)
 
 
-@routes.delete(f"{_AREA}/devices/{{serial}}")
-async def delete_area_device(request: web.Request) -> web.Response:
+@endpoint(
+    routes, "DELETE", f"{_AREA}/devices/{{serial}}", "the device leaves the area", path=AreaDevicePath, errors=(404,)
+)
+async def delete_area_device(request: web.Request, path: AreaDevicePath) -> web.Response:
     """The device leaves the area (its users stay on it until it joins another area, which replaces them)."""
-    area = await _area(request)
-    deleted = await AreaDevice.filter(area=area, device_serial=request.match_info["serial"]).delete()
+    area = await _area(path)
+    deleted = await AreaDevice.filter(area=area, device_serial=path.serial).delete()
     if not deleted:
-        raise NotFound(f"no device {request.match_info['serial']!r} in area {area.code!r}")
-    return web.json_response({"serial": request.match_info["serial"], "area": None})
+        raise NotFound(f"no device {path.serial!r} in area {area.code!r}")
+    return web.json_response({"serial": path.serial, "area": None})
 
 
-@routes.post(f"{_AREA}/members")
-async def post_area_member(request: web.Request) -> web.Response:
-    """{"nip": ...}: the employee joins the area with a PIN of it; every device of the area is told."""
-    area = await _area(request)
-    body = await json_body(request)
-    nip = body.get("nip")
-    if not isinstance(nip, str):
-        raise Invalid("nip: expected the employee's NIP")
+@endpoint(
+    routes, "POST", f"{_AREA}/members", "an employee joins the area with a PIN of it; its devices are synced",
+    path=AreaPath, body=AreaMemberIn, status=201, errors=(404, 409, 503),
+)  # fmt: skip
+async def post_area_member(request: web.Request, path: AreaPath, body: AreaMemberIn) -> web.Response:
+    """The employee joins the area with a PIN of it; every device of the area is told."""
+    area = await _area(path)
+    nip = body.nip
     employee = await Employee.get_or_none(nip=nip)
-    if employee is None or employee.unit_id not in await _subtree(area.unit_code):  # type: ignore[attr-defined]
+    if employee is None or employee.unit_id not in await unit_subtree(area.unit_code):  # type: ignore[attr-defined]
         raise NotFound(f"nip: no employee {nip!r} in unit {area.unit_code!r}")
     try:
         member = await add_member(area, nip)
@@ -184,28 +189,39 @@ async def post_area_member(request: web.Request) -> web.Response:
     return web.json_response(body_out, status=201)
 
 
-@routes.delete(f"{_AREA}/members/{{nip}}")
-async def delete_area_member(request: web.Request) -> web.Response:
-    area = await _area(request)
-    if not await remove_member(area, request.match_info["nip"]):
-        raise NotFound(f"no member {request.match_info['nip']!r} in area {area.code!r}")
+@endpoint(
+    routes, "DELETE", f"{_AREA}/members/{{nip}}", "the employee leaves the area; its devices are synced",
+    path=AreaMemberPath, errors=(404, 503),
+)  # fmt: skip
+async def delete_area_member(request: web.Request, path: AreaMemberPath) -> web.Response:
+    area = await _area(path)
+    if not await remove_member(area, path.nip):
+        raise NotFound(f"no member {path.nip!r} in area {area.code!r}")
     reports = await sync_area(area, _consumer(request), _store(request), actor=_actor(request))
-    return web.json_response({"nip": request.match_info["nip"], "area": None, "sync": _reports(reports)})
+    return web.json_response({"nip": path.nip, "area": None, "sync": _reports(reports)})
 
 
-@routes.post(f"{_AREA}/sync")
-async def post_area_sync(request: web.Request) -> web.Response:
+@endpoint(
+    routes, "POST", f"{_AREA}/sync",
+    "every device of the area told its users and templates again (a reset device refilled)",
+    path=AreaPath, status=202, errors=(404, 503),
+)  # fmt: skip
+async def post_area_sync(request: web.Request, path: AreaPath) -> web.Response:
     """Every device of the area told again (a device reset to empty, or replaced, is refilled so)."""
-    area = await _area(request)
+    area = await _area(path)
     reports = await sync_area(area, _consumer(request), _store(request), actor=_actor(request))
     return web.json_response({"area": area.code, "sync": _reports(reports)}, status=202)
 
 
-@routes.delete("/api/v1/employees/{nip}/biometrics")
-async def delete_biometrics(request: web.Request) -> web.Response:
+@endpoint(
+    routes, "DELETE", "/api/v1/employees/{nip}/biometrics",
+    "delete the employee's biometrics at the centre and on every device of their areas", path=EmployeePath,
+    errors=(404, 503),
+)  # fmt: skip
+async def delete_biometrics(request: web.Request, path: EmployeePath) -> web.Response:
     """Deletion on request (UU 27/2022): the centre's templates of the employee, and theirs on every device
     of every area they are in (an empty template list for them)."""
-    nip = request.match_info["nip"]
+    nip = path.nip
     deleted = await delete_templates_of(nip, actor=_actor(request), purpose="deleted on request")
     sent: list[dict[str, Any]] = []
     for area, pin in await areas_of_employee(nip):
@@ -221,11 +237,15 @@ async def delete_biometrics(request: web.Request) -> web.Response:
     return web.json_response({"nip": nip, "templates_deleted": deleted, "devices": sent})
 
 
-@routes.get(f"{_AREA}/device-users")
-async def get_device_users(request: web.Request) -> web.Response:
+@endpoint(
+    routes, "GET", f"{_AREA}/device-users",
+    "per device: the area's users, templates by modality (never bytes), the last sync", path=AreaPath,
+    errors=(404,),
+)  # fmt: skip
+async def get_device_users(request: web.Request, path: AreaPath) -> web.Response:
     """Per device: the area's users, the templates the centre holds for them by modality (counts, never
     bytes), and the device's last sync (the gateway's answer)."""
-    area = await _area(request)
+    area = await _area(path)
     members = await AreaMember.filter(area=area).order_by("pin")
     nips = [m.employee_nip for m in members]
     names = dict(await Employee.filter(nip__in=nips).values_list("nip", "name"))
@@ -263,48 +283,6 @@ async def _after_enrolment(consumer: Any, nip: str) -> None:
         await sync_area(area, consumer, consumer.biometric_store, actor="centre:enrolment", only_pins={pin})
 
 
-def documentation() -> dict[str, Any]:
-    """The OpenAPI paths of these routes (server/api/openapi.py PATH_PROVIDERS)."""
-
-    area = _param("area", "an area code", {"type": "string", "maxLength": 63}, "path")
-    serial = _param("serial", "the device serial", DEVICE_SERIAL, "path")
-
-    def delete(summary: str, params: list[dict[str, Any]], *errors: int) -> dict[str, Any]:
-        return {"delete": {"summary": summary, "parameters": params, "responses": {**_ok(OBJECT), **_errors(*errors)}}}
-
-    return {
-        "/api/v1/units/{code}/areas": {
-            **_get("the unit's areas: devices and member counts", [CODE], _ok(OBJECT)),
-            **_post("create an area", [CODE], _fields({"code": SLUG, "name": NAME}), "201", 404, 409),
-        },
-        f"{_AREA}/devices": _post(
-            "a registered device joins the area and is synced", [CODE, area], _fields({"serial": DEVICE_SERIAL}),
-            "201", 404, 409, 503,
-        ),
-        f"{_AREA}/devices/{{serial}}": delete("the device leaves the area", [CODE, area, serial], 404),
-        f"{_AREA}/members": _post(
-            "an employee joins the area with a PIN of it; its devices are synced", [CODE, area],
-            _fields({"nip": NIP_TEXT}), "201", 404, 409, 503,
-        ),
-        f"{_AREA}/members/{{nip}}": delete("the employee leaves the area; its devices are synced", [CODE, area, NIP],
-                                           404, 503),
-        f"{_AREA}/sync": {
-            "post": {
-                "summary": "every device of the area told its users and templates again (a reset device refilled)",
-                "parameters": [CODE, area],
-                "responses": {**_ok(OBJECT, "202"), **_errors(404, 503)},
-            }
-        },
-        f"{_AREA}/device-users": _get(
-            "per device: the area's users, templates by modality (never bytes), the last sync", [CODE, area],
-            _ok(OBJECT), 404,
-        ),
-        "/api/v1/employees/{nip}/biometrics": delete(
-            "delete the employee's biometrics at the centre and on every device of their areas", [NIP], 404, 503
-        ),
-    }  # fmt: skip
-
-
 def install(app: web.Application) -> None:
     RULES.update(ACCESS)
     app.add_routes(routes)
@@ -314,6 +292,3 @@ def install(app: web.Application) -> None:
             app[CONSUMER].after_enrolment = _after_enrolment
 
     app.on_startup.append(wire_consumer)
-
-
-PATH_PROVIDERS.append(documentation)  # at import: the document is complete before any app serves it

@@ -3,40 +3,44 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import Field
 
-from server.api.http import json_body
-from server.api.registry import SERIAL, checked, device_json, optional_text
+from server.api.endpoint import Body, Query, endpoint
+from server.api.fields import DeviceName, DeviceProfile, DeviceSerial, OfficeCode, OptionalGateway, Text63
+from server.api.registry import device_json
 from server.context import DIALECT
-from server.errors import Conflict, Invalid, NotFound
+from server.errors import Conflict, NotFound
 from server.models import Device, Gateway, Office, PendingDevice
 from server.services.pending import release_held
-from server.services.registry import (
-    check_code,
-)
 
 routes = web.RouteTableDef()
 
 
-@routes.post("/api/v1/devices")
-async def post_device(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    serial = body.get("serial")
-    if not isinstance(serial, str) or not SERIAL.match(serial):
-        raise Invalid(f"serial: expected 1-64 printable ASCII characters, not starting with a space, got {serial!r}")
-    office_code = checked(check_code, body.get("office"), "office")
-    gateway_id = body.get("gateway")
-    if gateway_id is not None:
-        checked(check_code, gateway_id, "gateway")
-    name, profile = optional_text(body, "name", 100), optional_text(body, "profile", 100)
-    office = await Office.get_or_none(code=office_code)
+class DeviceIn(Body):
+    serial: DeviceSerial
+    office: OfficeCode
+    gateway: OptionalGateway = None
+    name: DeviceName = None
+    profile: DeviceProfile = None
+
+
+class DevicesQuery(Query):
+    office: Text63 | None = Field(None, description="office code")
+    gateway: Text63 | None = Field(None, description="gateway id")
+
+
+@endpoint(routes, "POST", "/api/v1/devices", "register a device", body=DeviceIn, status=201, errors=(404, 409))
+async def post_device(request: web.Request, body: DeviceIn) -> web.Response:
+    serial, gateway_id = body.serial, body.gateway
+    office = await Office.get_or_none(code=body.office)
     if office is None:
-        raise NotFound(f"office: no office {office_code!r}")
+        raise NotFound(f"office: no office {body.office!r}")
     if gateway_id is not None and not await Gateway.exists(gateway_id=gateway_id):
         raise NotFound(f"gateway: no gateway {gateway_id!r}")
     if await Device.filter(serial=serial, office_id__isnull=False).exists():
         raise Conflict(f"device {serial!r} is registered already")
     device, _ = await Device.get_or_create(serial=serial)  # a row may exist from telemetry
-    device.name, device.profile = name, profile
+    device.name, device.profile = body.name or "", body.profile or ""
     device.office = office
     if gateway_id is not None:
         device.gateway_id = gateway_id
@@ -48,11 +52,11 @@ async def post_device(request: web.Request) -> web.Response:
     return web.json_response(device_json(device), status=201)
 
 
-@routes.get("/api/v1/devices")
-async def get_devices(request: web.Request) -> web.Response:
-    query = Device.all()
-    if office := request.query.get("office"):
-        query = query.filter(office_id=office)
-    if gateway := request.query.get("gateway"):
-        query = query.filter(gateway_id=gateway)
-    return web.json_response({"items": [device_json(d) for d in await query.order_by("serial")]})
+@endpoint(routes, "GET", "/api/v1/devices", "devices and their status", query=DevicesQuery)
+async def get_devices(request: web.Request, query: DevicesQuery) -> web.Response:
+    devices = Device.all()
+    if query.office:
+        devices = devices.filter(office_id=query.office)
+    if query.gateway:
+        devices = devices.filter(gateway_id=query.gateway)
+    return web.json_response({"items": [device_json(d) for d in await devices.order_by("serial")]})

@@ -78,6 +78,7 @@ class Operation:
     status: int
     errors: tuple[int, ...]
     media: str
+    public: bool = False  # no login needed: the document says so (no 401), the access rules decide it
 
 
 OPERATIONS: list[Operation] = []
@@ -121,11 +122,14 @@ def endpoint(
     status: int = 200,
     errors: tuple[int, ...] = (),
     media: str = "application/json",
+    public: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler for `method template` on `routes` and declare its operation."""
     # A variable's pattern (`{nip:[0-9]+}`) is the router's; the document names the variable only.
     documented = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", template)
-    operation = Operation(method.upper(), documented, summary, body, query, path, response, status, errors, media)
+    operation = Operation(
+        method.upper(), documented, summary, body, query, path, response, status, errors, media, public
+    )
     if any((o.method, o.path) == (operation.method, operation.path) for o in OPERATIONS):
         raise ValueError(f"{operation.method} {documented} is declared twice")
     OPERATIONS.append(operation)
@@ -188,6 +192,8 @@ def _to_openapi30(schema: Any, definitions: dict[str, Any]) -> Any:
         converted["enum"] = [converted.pop("const")]
     if converted.get("type") == "object" and converted.get("required") == []:
         converted.pop("required")  # an empty list is not valid in OpenAPI 3.0's dialect
+    if "default" in converted and converted["default"] is None and not converted.get("nullable"):
+        converted.pop("default")  # a field that may be left out but not null: no default a client could send
     return converted
 
 
@@ -231,6 +237,9 @@ def operation_document(operation: Operation, errors: Callable[..., dict[str, Any
             ),
         },
     }
+    if operation.public:
+        document["security"] = []
+        document["responses"].pop("401")
     if operation.body is not None:
         document["requestBody"] = {
             "required": True,

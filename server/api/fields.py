@@ -7,6 +7,7 @@ holds the schema to the check: a value the schema allows that the check refuses 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from server.api.endpoint import DOMAIN_ERROR
 from server.models import UnitKind
 from server.services.month import parse_month
 from server.services.registry import (
+    CONTROL,
     RegistryError,
     check_code,
     check_kind,
@@ -59,6 +61,9 @@ NAME = {
 }
 ZONE = {"type": "string", "enum": ["WIB", "WITA", "WIT"]}
 DEVICE_PIN = {"type": "string", "pattern": "^[A-Za-z0-9]{1,24}$"}
+# A device serial as the registry stores it: printable ASCII, 1-64 characters, not starting with a space.
+DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
+SERIAL = re.compile(DEVICE_SERIAL["pattern"])
 # An 18-digit NIP that decodes (server/nip.py): born 1940-1979, appointed 2000-2025 (a subset of the valid ones,
 # fixed so it stays valid as years pass), sex 1 or 2, sequence from 001.
 NIP = {
@@ -78,6 +83,50 @@ Text63 = Annotated[str, Field(max_length=63)]
 Code = slug("code")
 UnitCode = slug("unit")
 ParentCode = slug("parent", nullable=True)
+
+
+def check_serial(value: Any) -> str:
+    if not isinstance(value, str) or not SERIAL.match(value):
+        raise ValueError(f"serial: expected 1-64 printable ASCII characters, not starting with a space, got {value!r}")
+    return value
+
+
+def plain_text(what: str, limit: int = 200) -> Any:
+    """Optional free text (a device's name or profile) of at most `limit` characters, no control characters
+    (it goes into exports, where openpyxl refuses them); stored stripped. Null or left out: not given."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or len(value) > limit:
+            raise ValueError(f"{what}: expected text of at most {limit} characters")
+        if CONTROL.search(value):
+            raise ValueError(f"{what}: control characters are not allowed")
+        return value.strip()
+
+    schema = {"type": "string", "maxLength": limit, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}
+    return checked_by(check, schema, nullable=True)
+
+
+DeviceSerial = checked_by(check_serial, DEVICE_SERIAL)
+DeviceName = plain_text("name", 100)
+DeviceProfile = plain_text("profile", 100)
+GatewayId = slug("gateway_id")
+OfficeCode = slug("office")
+# A gateway or office a body may name, or leave out (null: left out).
+OptionalGateway = slug("gateway", nullable=True)
+OptionalOffice = slug("office", nullable=True)
+
+# An employee's NIP as a body or path names them: looked up (an unknown one is a 404), so any text of up to 18
+# characters; the document's NIP pattern gives schemathesis real ones to try.
+Nip18 = Annotated[str, Field(max_length=18)]
+
+
+def _nip_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("nip: expected the employee's NIP")
+    return value
+
+
+EmployeeNip = checked_by(_nip_text, NIP)
 
 
 # --- shared by the personnel resources (users, employees, attendance, punches, activities, excuses, payroll) ---

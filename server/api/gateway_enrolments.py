@@ -4,6 +4,9 @@ issues a code, the gateway trades it for its identity, and the API says how an e
     POST /api/v1/gateway-enrolments                 register a gateway and issue its code (bureau, unit admin)
     GET  /api/v1/gateways/{gateway_id}/enrolment    how its latest code stands
     POST /api/v1/enrol                              the gateway's call: {"code": ...} -> its identity (no login)
+
+The bodies' fields are checked by the service's own checks (its Indonesian words are the refusal); the service
+checks again what the page (server/pages/gateway_enrolment.py) hands it, and that device names are unique (409).
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from typing import Any
 
 from aiohttp import web
 
-from server.api.fields import ZONE as ZONE_ENUM
-from server.api.http import json_body
-from server.api.openapi import GATEWAY, OBJECT, PATH_PROVIDERS, SLUG, _errors, _fields, _get, _ok
+from server.api.endpoint import Body, endpoint
+from server.api.fields import SLUG, ZONE, checked_by
+from server.api.gateways import GatewayPath
 from server.auth import request_scope, require_role
 from server.context import ENROL_LIMITER, ENROLMENT, SETTINGS
+from server.errors import Invalid
 from server.services.accounts import Role
 from server.services.gateway_enrolment import (
     HOST,
@@ -25,6 +29,10 @@ from server.services.gateway_enrolment import (
     PROFILE,
     SERIAL_NUMBER,
     SERIAL_PATH,
+    check_device_entries,
+    check_office,
+    check_slug,
+    check_timezone,
     enrol,
     enrolment_state,
     refuse_if_flooding,
@@ -37,35 +45,7 @@ ISSUERS = (Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
 routes = web.RouteTableDef()
 
 
-@routes.post("/api/v1/gateway-enrolments")
-async def post_enrolment(request: web.Request) -> web.Response:
-    principal = require_role(request, *ISSUERS)
-    body = await json_body(request)
-    issued = await register_and_issue(
-        principal, await request_scope(request), body, request.app[ENROLMENT], str(request.url.origin())
-    )
-    return web.json_response(issued, status=201)
-
-
-@routes.get("/api/v1/gateways/{gateway_id}/enrolment")
-async def get_enrolment(request: web.Request) -> web.Response:
-    state = await enrolment_state(await request_scope(request), request.match_info["gateway_id"])
-    return web.json_response(state)
-
-
-@routes.post(ENROL_PATH)
-async def post_enrol(request: web.Request) -> web.Response:
-    remote = request.remote or "?"
-    limiter = request.app[ENROL_LIMITER]
-    await refuse_if_flooding(limiter, remote)  # before the body is read
-    body = await json_body(request)
-    identity = await enrol(body.get("code"), remote, request.app[ENROLMENT], limiter, request.app[SETTINGS].mqtt)
-    return web.json_response(identity)
-
-
-# --- OpenAPI ---------------------------------------------------------------------------------------------
-
-# The service's own patterns: what the document allows is what check_devices takes.
+# The service's own patterns: what the document allows is what check_device_entries takes.
 
 DEVICE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -90,7 +70,7 @@ IDENTITY = {
     "properties": {
         "gateway_id": {"type": "string"},
         "unit": {"type": "string"},
-        "timezone": ZONE_ENUM,
+        "timezone": ZONE,
         "mqtt": {
             "type": "object",
             "required": ["url", "username", "password", "client_id", "ca_pem", "login"],
@@ -103,7 +83,7 @@ IDENTITY = {
                 "login": {"type": "string", "enum": ["dynsec", "static"]},
             },
         },
-        "devices": {"type": "array", "items": OBJECT},
+        "devices": {"type": "array", "items": {"type": "object"}},
     },
 }
 ISSUED = {
@@ -120,41 +100,84 @@ ISSUED = {
 }
 
 
-def documentation() -> dict[str, Any]:
-    """The OpenAPI paths of these routes (server/api/openapi.py PATH_PROVIDERS)."""
-    body = _fields(
-        {
-            "gateway_id": SLUG,
-            "unit": SLUG,
-            "devices": {"type": "array", "minItems": 1, "maxItems": MAX_DEVICES, "items": DEVICE_SCHEMA},
-        },
-        office=SLUG,
-        timezone=ZONE_ENUM,
+def _code_text(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise Invalid("code: kode pendaftaran wajib diisi (the enrolment code is required)")
+    return value
+
+
+# The service's checks as field types: a refusal is in its words (e.g. "gateway_id: kode tidak sah (...)").
+GatewayId = checked_by(lambda value: check_slug(value, "gateway_id"), SLUG)
+UnitCode = checked_by(lambda value: check_slug(value, "unit"), SLUG)
+Devices = checked_by(
+    check_device_entries, {"type": "array", "minItems": 1, "maxItems": MAX_DEVICES, "items": DEVICE_SCHEMA}
+)
+OfficeCode = checked_by(check_office, SLUG)
+Timezone = checked_by(check_timezone, ZONE)
+EnrolmentCode = checked_by(_code_text, {"type": "string", "maxLength": 64})
+
+
+class EnrolmentIn(Body):
+    gateway_id: GatewayId
+    unit: UnitCode
+    devices: Devices
+    # Either may be left out (the zone is then its office's); null is not a value.
+    office: OfficeCode = None
+    timezone: Timezone = None
+
+
+class EnrolIn(Body):
+    code: EnrolmentCode
+
+
+@endpoint(
+    routes,
+    "POST",
+    "/api/v1/gateway-enrolments",
+    "register a gateway and issue its one-time enrolment code (shown once, with its QR)",
+    body=EnrolmentIn,
+    response=ISSUED,
+    status=201,
+    errors=(404, 409),
+)
+async def post_enrolment(request: web.Request, body: EnrolmentIn) -> web.Response:
+    principal = require_role(request, *ISSUERS)
+    issued = await register_and_issue(
+        principal,
+        await request_scope(request),
+        body.model_dump(exclude_unset=True),  # what was given: a field left out stays left out
+        request.app[ENROLMENT],
+        str(request.url.origin()),
     )
-    enrol_body = _fields({"code": {"type": "string", "maxLength": 64}})
-    public_errors = {k: v for k, v in _errors(400, 403, 429, 503).items() if k != "401"}
-    return {
-        "/api/v1/gateway-enrolments": {
-            "post": {
-                "summary": "register a gateway and issue its one-time enrolment code (shown once, with its QR)",
-                "parameters": [],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-                "responses": {**_ok(ISSUED, "201"), **_errors(400, 404, 409)},
-            }
-        },
-        "/api/v1/gateways/{gateway_id}/enrolment": _get(
-            "how the gateway's latest enrolment code stands (pending, enrolled, expired)", [GATEWAY], _ok(OBJECT), 404
-        ),
-        ENROL_PATH: {
-            "post": {
-                "summary": "a gateway trades its one-time code for its identity (the code is the credential)",
-                "security": [],
-                "parameters": [],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": enrol_body}}},
-                "responses": {**_ok(IDENTITY), **public_errors},
-            }
-        },
-    }
+    return web.json_response(issued, status=201)
 
 
-PATH_PROVIDERS.append(documentation)  # at import: the document is complete before any app serves it
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/gateways/{gateway_id}/enrolment",
+    "how the gateway's latest enrolment code stands (pending, enrolled, expired)",
+    path=GatewayPath,
+    errors=(404,),
+)
+async def get_enrolment(request: web.Request, path: GatewayPath) -> web.Response:
+    state = await enrolment_state(await request_scope(request), path.gateway_id)
+    return web.json_response(state)
+
+
+@endpoint(
+    routes,
+    "POST",
+    ENROL_PATH,
+    "a gateway trades its one-time code for its identity (the code is the credential)",
+    body=EnrolIn,
+    response=IDENTITY,
+    errors=(403, 429, 503),
+    public=True,
+)
+async def post_enrol(request: web.Request, body: EnrolIn) -> web.Response:
+    remote = request.remote or "?"
+    limiter = request.app[ENROL_LIMITER]
+    await refuse_if_flooding(limiter, remote)  # before the code is looked at
+    identity = await enrol(body.code, remote, request.app[ENROLMENT], limiter, request.app[SETTINGS].mqtt)
+    return web.json_response(identity)

@@ -15,23 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from server.api.endpoint import OPERATIONS, operation_document
-from server.api.fields import DEVICE_PIN, NAME, SLUG  # noqa: F401  (NAME, NIP_TEXT: server/api/areas.py)
-from server.api.fields import NIP as NIP_TEXT  # noqa: F401
 from server.text import MAX_TEXT
-from wire.contract import CommandAction
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _param(name: str, description: str, schema: dict[str, Any], where: str = "query") -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "description": description, "schema": schema}
-
-
-UNIT = _param("unit", "a unit code: that unit and the units below it", {"type": "string", "maxLength": 63})
-NIP = _param("nip", "the employee's 18-digit NIP", {"type": "string", "maxLength": 18}, "path")
 
 
 def _ok(schema: dict[str, Any], status: str = "200", media: str = "application/json") -> dict[str, Any]:
@@ -54,135 +43,15 @@ def _errors(*statuses: int) -> dict[str, Any]:
     }
 
 
-def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errors: int) -> dict[str, Any]:
-    return {"get": {"summary": summary, "parameters": params, "responses": {**ok, **_errors(*errors)}}}
-
-
 OBJECT = {"type": "object"}
 
 
-def _post(
-    summary: str, params: list[dict[str, Any]], body: dict[str, Any], status: str, *errors: int
-) -> dict[str, Any]:
-    return {
-        "post": {
-            "summary": summary,
-            "parameters": params,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-            "responses": {**_ok(OBJECT, status), **_errors(400, *errors)},
-        }
-    }
-
-
-def _fields(required: dict[str, Any] | list[str], **optional: dict[str, Any]) -> dict[str, Any]:
-    """A JSON object body: required fields (a list of names means text of up to 200 characters each) and
-    optional ones. No other field is accepted (refuse_undocumented_fields below)."""
-    if isinstance(required, list):
-        required = dict.fromkeys(required, TEXT)
-    return {
-        "type": "object",
-        # An empty `required` is not valid in OpenAPI 3.0's schema dialect: leave it out.
-        **({"required": list(required)} if required else {}),
-        "properties": required | optional,
-        "additionalProperties": False,
-    }
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
-
-
-CODE = _param("code", "a unit code", {"type": "string", "maxLength": 63}, "path")
-GATEWAY = _param("gateway_id", "the gateway", {"type": "string", "maxLength": 63}, "path")
-TEXT = {"type": "string", "maxLength": 200}
-CODE_TEXT = {"type": "string", "maxLength": 63}
-# What the handlers check, as patterns (wire/contract.py validate_slug, server/services/registry.py, server/nip.py).
-PLAIN_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
-# Printable ASCII, 1-64 characters, not starting with a space.
-DEVICE_SERIAL = {"type": "string", "pattern": "^[!-~][ -~]{0,63}$"}
 # The header names the columns; the rows are checked against the registry (any bad row: 409, nothing written).
 CSV_FILE = {"type": "string", "pattern": "^nip,name,unit,position,supervisor_nip,pin(\\r?\\n[^\\x00]*)?$"}
-# What the gateway reads from a command's args (wire/contract.py CommandAction, gateway/commands.py).
-COMMAND_ARGS = {
-    "type": "object",
-    "properties": {
-        "device": {"type": "string", "maxLength": 100},
-        "pin": DEVICE_PIN,
-        "name": {"type": "string", "maxLength": 24},
-        "card": {"type": "integer", "minimum": 0, "maximum": 4294967295},
-        "version": {"type": "string", "maxLength": 64},
-        "url": {"type": "string", "maxLength": 2000},
-        "signature_url": {"type": "string", "maxLength": 2000},
-        "start": {"type": "string", "maxLength": 64},
-        "end": {"type": "string", "maxLength": 64},
-    },
-    "additionalProperties": False,
-}
-
-
-# Other modules add their routes' documentation here: each callable returns {path: path item}.
-PATH_PROVIDERS: list[Callable[[], dict[str, Any]]] = []
 
 
 def document() -> dict[str, Any]:
     registry: dict[str, Any] = {
-        "/api/v1/units/{code}/pending-devices": _get(
-            "devices the unit's gateways report that nobody registered (their punches held)", [CODE], _ok(OBJECT), 404
-        ),
-        "/api/v1/units/{code}/pending-devices/{serial}/assign": _post(
-            "register a pending device to the gateway that reported it; its held punches are stored",
-            [CODE, _param("serial", "the device serial", DEVICE_SERIAL, "path")],
-            _fields({}, gateway=SLUG, office=SLUG),
-            "200",
-            404,
-            409,
-        ),
-        "/api/v1/gateways": {
-            **_get("gateways and their status", [UNIT], _ok(OBJECT)),
-            **_post(
-                "register a gateway",
-                [],
-                _fields({"gateway_id": SLUG, "unit": SLUG}, office=_nullable(SLUG)),
-                "201",
-                404,
-                409,
-            ),
-        },
-        "/api/v1/gateways/{gateway_id}": _get("one gateway with its devices", [GATEWAY], _ok(OBJECT), 404),
-        "/api/v1/gateways/{gateway_id}/commands": {
-            **_get("commands sent to the gateway and their results", [GATEWAY], _ok(OBJECT), 404),
-            **_post(
-                "send a command (sync_clock, reread_device, write_user, reload_config)",
-                [GATEWAY],
-                _fields(
-                    {"action": {"type": "string", "enum": [action.value for action in CommandAction]}},
-                    args=COMMAND_ARGS,
-                ),
-                "202",
-                404,
-                503,
-            ),
-        },
-        "/api/v1/devices": {
-            **_get(
-                "devices and their status",
-                [_param("office", "office code", CODE_TEXT), _param("gateway", "gateway id", CODE_TEXT)],
-                _ok(OBJECT),
-            ),
-            **_post(
-                "register a device",
-                [],
-                _fields(
-                    {"serial": DEVICE_SERIAL, "office": SLUG},
-                    name=_nullable({**PLAIN_TEXT, "maxLength": 100}),
-                    profile=_nullable({**PLAIN_TEXT, "maxLength": 100}),
-                    gateway=_nullable(SLUG),
-                ),
-                "201",
-                404,
-                409,
-            ),
-        },
         "/api/v1/employees/import": {
             "post": {
                 "summary": "CSV import of employees (nip,name,unit,position,supervisor_nip,pin): all rows or none",
@@ -197,8 +66,6 @@ def document() -> dict[str, Any]:
         },
         **registry,
     }
-    for provider in PATH_PROVIDERS:
-        paths.update(provider())
     for operation in OPERATIONS:  # declared with their models (server/api/endpoint.py): they win
         paths.setdefault(operation.path, {})[operation.method.lower()] = operation_document(operation, _errors)
     paths = copy.deepcopy(paths)  # the shared parameter schemas above stay as written

@@ -3,46 +3,60 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import Field
 
-from server.api.http import json_body
-from server.api.registry import checked
+from server.api.endpoint import Body, endpoint
+from server.api.fields import DeviceSerial, OptionalGateway, OptionalOffice
+from server.api.units import UnitPath
 from server.context import DIALECT
 from server.errors import Conflict, Invalid, NotFound
 from server.models import Unit
 from server.services.pending import assign_device, pending_devices
-from server.services.registry import (
-    RegistryError,
-    check_code,
-)
+from server.services.registry import RegistryError
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/api/v1/units/{code}/pending-devices")
-async def get_pending_devices(request: web.Request) -> web.Response:
+class PendingDevicePath(UnitPath):
+    serial: DeviceSerial = Field(description="the device serial")
+
+
+class AssignIn(Body):
+    """Both optional: the gateway is needed only when several reported the serial, the office only to place it."""
+
+    gateway: OptionalGateway = None
+    office: OptionalOffice = None
+
+
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/units/{code}/pending-devices",
+    "devices the unit's gateways report that nobody registered (their punches held)",
+    path=UnitPath,
+    errors=(404,),
+)
+async def get_pending_devices(request: web.Request, path: UnitPath) -> web.Response:
     """Devices this unit's gateways report that nobody registered: their punches are held, not stored."""
-    if not await Unit.exists(code=request.match_info["code"]):
-        raise NotFound(f"no unit {request.match_info['code']!r}")
-    return web.json_response({"items": await pending_devices(request.match_info["code"])})
+    if not await Unit.exists(code=path.code):
+        raise NotFound(f"no unit {path.code!r}")
+    return web.json_response({"items": await pending_devices(path.code)})
 
 
-@routes.post("/api/v1/units/{code}/pending-devices/{serial}/assign")
-async def post_assign_device(request: web.Request) -> web.Response:
-    """Register a pending device to the gateway of this unit that reported it ({"gateway"?, "office"?});
-    its held punches are stored, in the order they arrived."""
-    body = await json_body(request)
-    gateway_id = body.get("gateway")
-    if gateway_id is not None:
-        gateway_id = checked(check_code, gateway_id, "gateway")
-    office = body.get("office")
-    if office is not None:
-        office = checked(check_code, office, "office")
+@endpoint(
+    routes,
+    "POST",
+    "/api/v1/units/{code}/pending-devices/{serial}/assign",
+    "register a pending device to the gateway that reported it; its held punches are stored",
+    path=PendingDevicePath,
+    body=AssignIn,
+    errors=(404, 409),
+)
+async def post_assign_device(request: web.Request, path: PendingDevicePath, body: AssignIn) -> web.Response:
+    """Register a pending device to the gateway of this unit that reported it; its held punches are stored, in
+    the order they arrived."""
     try:
-        release = await assign_device(
-            request.app[DIALECT], request.match_info["code"], request.match_info["serial"], gateway_id, office
-        )
-    except NotFound as exc:
-        raise NotFound(str(exc)) from None
+        release = await assign_device(request.app[DIALECT], path.code, path.serial, body.gateway, body.office)
     except RegistryError as exc:
         raise (Conflict(str(exc)) if "registered to another" in str(exc) else Invalid(str(exc))) from None
     return web.json_response({

@@ -3,19 +3,15 @@ their JSON shapes and the checks of their fields."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
-from server.api.openapi import COMMAND_ARGS
 from server.errors import Invalid
 from server.models import Device, Employee, Gateway, GatewayCommand, Office, Unit
 from server.services.registry import (
     CONTROL,
     RegistryError,
 )
-
-SERIAL = re.compile(r"^[!-~][ -~]{0,63}$")  # as server/api/openapi.py documents it
 
 
 def optional_text(body: dict[str, Any], name: str, limit: int = 200) -> str:
@@ -124,22 +120,3 @@ def command_json(command: GatewayCommand) -> dict[str, Any]:
         "created_at": _iso(command.created_at),
         "answered_at": _iso(command.answered_at),
     }
-
-
-def args_problem(args: dict[str, Any]) -> str | None:
-    """What in a command's args breaks the document's COMMAND_ARGS (names, types, lengths, patterns)."""
-
-    for name, value in args.items():
-        schema = COMMAND_ARGS["properties"].get(name)
-        if schema is None:
-            return f"{name}: not an argument of any command"
-        if schema["type"] == "integer":
-            if not isinstance(value, int) or isinstance(value, bool):
-                return f"{name}: expected a whole number"
-            if not schema["minimum"] <= value <= schema["maximum"]:
-                return f"{name}: expected {schema['minimum']}..{schema['maximum']}"
-        elif not isinstance(value, str):
-            return f"{name}: expected text"
-        elif len(value) > schema.get("maxLength", len(value)) or not re.search(schema.get("pattern", ""), value):
-            return f"{name}: does not match {schema}"
-    return None

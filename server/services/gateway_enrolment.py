@@ -281,7 +281,8 @@ _NUMBER_FIELDS = {"poll_interval_s": (0.1, 86_400), "timeout_s": (0.1, 600)}
 ZONES = ("WIB", "WITA", "WIT")
 
 
-def check_devices(value: Any) -> list[dict[str, Any]]:
+def check_device_entries(value: Any) -> list[dict[str, Any]]:
+    """The device list's shape, each entry as the gateway's config parser reads it (Invalid: 400)."""
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_DEVICES:
         raise Invalid(f"devices: daftar 1-{MAX_DEVICES} perangkat (expected a list of 1-{MAX_DEVICES} devices)")
     devices = []
@@ -294,6 +295,12 @@ def check_devices(value: Any) -> list[dict[str, Any]]:
         if "name" not in entry:
             raise Invalid(f"{where}.name: wajib diisi (required)")
         devices.append(dict(entry))
+    return devices
+
+
+def check_devices(value: Any) -> list[dict[str, Any]]:
+    """check_device_entries, and no two devices of one name (Conflict: 409)."""
+    devices = check_device_entries(value)
     names = [d["name"] for d in devices]
     if len(set(names)) != len(names):
         # 409, not 400: the document cannot say "unique by name", so a schema-valid body may still clash.
@@ -320,7 +327,7 @@ def _check_device_field(where: str, key: str, item: Any) -> None:
         raise Invalid(f"{where}: bidang tidak dikenal (unknown field)")
 
 
-def _slug(value: Any, what: str) -> str:
+def check_slug(value: Any, what: str) -> str:
     try:
         return check_code(value, what)
     except RegistryError as exc:
@@ -330,17 +337,28 @@ def _slug(value: Any, what: str) -> str:
 # --- issuing a code ---------------------------------------------------------------------------------
 
 
+def _not_null(value: Any, what: str) -> Any:
+    if value is None:
+        raise Invalid(f"{what}: tidak boleh null, tinggalkan saja (null is not a value: leave it out)")
+    return value
+
+
+def check_office(value: Any) -> str:
+    """A registration's office, when given: a code (null is not a value, the field is left out)."""
+    return check_slug(_not_null(value, "office"), "office")
+
+
+def check_timezone(value: Any) -> str:
+    """A registration's zone, when given (left out: its office's)."""
+    if _not_null(value, "timezone") not in ZONES:
+        raise Invalid(f"timezone: WIB, WITA atau WIT (expected WIB, WITA or WIT), got {value!r}")
+    return str(value)
+
+
 def _optional_office_and_zone(body: dict[str, Any]) -> tuple[str | None, str | None]:
     """The two fields a registration may leave out; left out means "not given", and null is not a value."""
-    for optional in ("office", "timezone"):
-        if optional in body and body[optional] is None:
-            raise Invalid(f"{optional}: tidak boleh null, tinggalkan saja (null is not a value: leave it out)")
-    office_code = body.get("office")
-    if office_code is not None:
-        office_code = _slug(office_code, "office")
-    zone = body.get("timezone")
-    if zone is not None and zone not in ZONES:
-        raise Invalid(f"timezone: WIB, WITA atau WIT (expected WIB, WITA or WIT), got {zone!r}")
+    office_code = check_office(body["office"]) if "office" in body else None
+    zone = check_timezone(body["timezone"]) if "timezone" in body else None
     return office_code, zone
 
 
@@ -349,8 +367,8 @@ async def register_and_issue(
 ) -> dict[str, Any]:
     """Register the gateway (or take it again, same unit) and issue its code: the API's and the page's.
     `origin` is the centre's address as the request reached it, used when no public URL is configured."""
-    gateway_id = _slug(body.get("gateway_id"), "gateway_id")
-    unit_code = _slug(body.get("unit"), "unit")
+    gateway_id = check_slug(body.get("gateway_id"), "gateway_id")
+    unit_code = check_slug(body.get("unit"), "unit")
     office_code, zone = _optional_office_and_zone(body)
     devices = check_devices(body.get("devices"))
     if not scope.sees_unit(unit_code) or not await Unit.exists(code=unit_code):
@@ -413,8 +431,8 @@ async def enrolment_state(scope: Scope, gateway_id: str) -> dict[str, Any]:
 
 
 async def refuse_if_flooding(limiter: FailureLimiter, remote: str) -> None:
-    """TooMany (429, with Retry-After) while this address has used up its wrong codes; checked before the body
-    is read, so a flood costs no parsing."""
+    """TooMany (429, with Retry-After) while this address has used up its wrong codes; checked before the code
+    is looked at (the API's model has checked only the body's shape), so a flood costs no database work."""
     if (wait := limiter.retry_after(remote)) is not None:
         if limiter.first_trip(remote):
             await audit_rate_limited(remote)

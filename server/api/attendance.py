@@ -7,15 +7,18 @@ exactly like one that does not exist. Errors are JSON with a reason.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from scoring import WEEKDAY_NAMES, InputError
 from server.access import PERSONNEL, RECAP_ROLES
-from server.api.http import download, json_body, page_params
+from server.api.endpoint import Body, Path, Query, endpoint
+from server.api.fields import Limit, Month, NipText, Offset, Text63, checked_by, page_of
+from server.api.http import download
 from server.auth import principal_of, request_scope, require_role
-from server.errors import Invalid, NotFound
+from server.errors import NotFound
 from server.models import Employee
 from server.services.accounts import UserAccount, issue_api_token
 from server.services.attendance import WIB, NotVisible, employee_in_scope, json_time, subtree_filter, unit_zones
@@ -26,19 +29,75 @@ from server.services.today import today_view
 
 routes = web.RouteTableDef()
 
-TODAY_STATUSES = ("present", "late", "absent", "on_leave", "not_yet_in", "day_off")
+UNIT_TREE = "a unit code: that unit and the units below it"
+CATEGORY = Literal["TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK"]
+RECAP_ROW = {
+    "type": "object",
+    "required": ["nip", "name", "unit", "TK", "deduction_percent", "activity_minutes", "score_percent"],
+    "properties": {
+        "nip": {"type": "string"},
+        "name": {"type": "string"},
+        "unit": {"type": "string"},
+        **{code: {"type": "integer", "minimum": 0} for code in CODES},
+        "deduction_percent": {"type": "number"},
+        "activity_minutes": {"type": "integer"},
+        "score_percent": {"type": "number"},
+    },
+}
 
 
-def month_param(request: web.Request) -> Any:
-    if request.query.get("month") == "":
-        raise Invalid("month: expected YYYY-MM, got ''")
-    try:
-        return parse_month(request.query.get("month"))
-    except ValueError as exc:
-        raise Invalid(str(exc)) from None
+def _label(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= 100:
+        raise ValueError("name: expected a label of 1-100 characters")
+    return value.strip()
 
 
-@routes.get("/api/v1/me")
+# 1-100 characters, not all blank (stored stripped).
+TokenName = checked_by(
+    _label, {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
+)
+MonthParam = Annotated[Month, Field(description="YYYY-MM from 2000-01 to 2100-12 (default: this month)")]
+UnitParam = Annotated[Text63 | None, Field(description=UNIT_TREE)]
+
+
+class TokenIn(Body):
+    name: TokenName
+
+
+class NipPath(Path):
+    nip: Annotated[str, Field(max_length=18, description="the employee's 18-digit NIP")]
+
+
+class MonthQuery(Query):
+    month: MonthParam = None
+
+
+class RecapQuery(Query):
+    month: MonthParam = None
+    unit: UnitParam = None
+
+
+class ResultsQuery(RecapQuery):
+    nip: NipText | None = Field(None, description="one employee")
+    category: CATEGORY | None = Field(None, description="only employees with at least one day of this code")
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class TodayQuery(Query):
+    unit: UnitParam = None
+    status: Literal["present", "late", "absent", "on_leave", "not_yet_in", "day_off"] | None = Field(
+        None, description="only employees in this state today"
+    )
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class PolicyQuery(Query):
+    unit: UnitParam = None
+
+
+@endpoint(routes, "GET", "/api/v1/me", "the caller's account")
 async def me(request: web.Request) -> web.Response:
     principal = principal_of(request)
     return web.json_response(
@@ -53,26 +112,37 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/v1/tokens")
-async def create_token(request: web.Request) -> web.Response:
+@endpoint(
+    routes,
+    "POST",
+    "/api/v1/tokens",
+    "a new API token for the caller (shown once)",
+    body=TokenIn,
+    response={"type": "object", "required": ["token"]},
+    status=201,
+)
+async def create_token(request: web.Request, body: TokenIn) -> web.Response:
     """A new API token for the caller (shown once). Body: {"name": "payroll export"}."""
     principal = principal_of(request)
-    body = await json_body(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
-        raise Invalid("name: expected a label of 1-100 characters")
-
     user = await UserAccount.get(id=principal.user_id)
-    return web.json_response({"name": name.strip(), "token": await issue_api_token(user, name.strip())}, status=201)
+    return web.json_response({"name": body.name, "token": await issue_api_token(user, body.name)}, status=201)
 
 
-@routes.get("/api/v1/employees/{nip}/month")
-async def employee_month(request: web.Request) -> web.Response:
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/employees/{nip}/month",
+    "one employee's month: days, categories, punches, rule, explanation",
+    path=NipPath,
+    query=MonthQuery,
+    errors=(404,),
+)
+async def employee_month(request: web.Request, path: NipPath, query: MonthQuery) -> web.Response:
     """One employee's month: each day's category, punches, the rule applied; totals and the explanation."""
     require_role(request, *PERSONNEL)
-    month = month_param(request)
+    month = query.month or parse_month(None)
     try:
-        employee = await employee_in_scope(await request_scope(request), request.match_info["nip"])
+        employee = await employee_in_scope(await request_scope(request), path.nip)
     except NotVisible:
         raise NotFound("no such employee in your scope") from None
     try:
@@ -113,10 +183,10 @@ async def employee_month(request: web.Request) -> web.Response:
     )
 
 
-async def recap_rows(request: web.Request) -> tuple[Any, list[Any]]:
+async def recap_rows(request: web.Request, query: RecapQuery) -> tuple[Any, list[Any]]:
     require_role(request, *RECAP_ROLES)
-    month = month_param(request)
-    scope = await subtree_filter(await request_scope(request), request.query.get("unit"))
+    month = query.month or parse_month(None)
+    scope = await subtree_filter(await request_scope(request), query.unit)
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name", "nip")
     try:
         return month, await recap(employees, month)
@@ -124,18 +194,21 @@ async def recap_rows(request: web.Request) -> tuple[Any, list[Any]]:
         raise NotFound(f"month: {exc}") from None
 
 
-@routes.get("/api/v1/results")
-async def monthly_results(request: web.Request) -> web.Response:
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/results",
+    "monthly recap, one row per employee",
+    query=ResultsQuery,
+    response=page_of(RECAP_ROW),
+    errors=(404,),
+)
+async def monthly_results(request: web.Request, query: ResultsQuery) -> web.Response:
     """The monthly recap: one row per employee in scope. Filters: unit (with its subtree), nip, and
     category (a code: only employees with at least one day of it)."""
-    limit, offset = page_params(request)
-    category = request.query.get("category")
-    if category is not None and category not in CODES:
-        raise Invalid(f"category: expected one of {list(CODES)}")
-    month, rows = await recap_rows(request)
-    if nip := request.query.get("nip"):
-        if len(nip) > 18:
-            raise Invalid(f"nip: expected a NIP of at most 18 characters, got {len(nip)}")
+    limit, offset, category = query.limit, query.offset, query.category
+    month, rows = await recap_rows(request, query)
+    if nip := query.nip:
         rows = [row for row in rows if row.nip == nip]
     if category is not None:
         rows = [row for row in rows if row.counts.get(category, 0) > 0]
@@ -144,30 +217,43 @@ async def monthly_results(request: web.Request) -> web.Response:
     return web.json_response({**body, "items": items[offset : offset + limit]})
 
 
-@routes.get("/api/v1/exports/recap.csv")
-async def export_recap_csv(request: web.Request) -> web.Response:
-
-    month, rows = await recap_rows(request)
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/exports/recap.csv",
+    "monthly recap as CSV (payroll layout)",
+    query=RecapQuery,
+    response={"type": "string"},
+    errors=(404,),
+    media="text/csv",
+)
+async def export_recap_csv(request: web.Request, query: RecapQuery) -> web.Response:
+    month, rows = await recap_rows(request, query)
     return download(recap_csv(rows, month), f"rekap-{month:%Y-%m}.csv", "text/csv; charset=utf-8")
 
 
-@routes.get("/api/v1/exports/recap.xlsx")
-async def export_recap_xlsx(request: web.Request) -> web.Response:
-
-    month, rows = await recap_rows(request)
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/exports/recap.xlsx",
+    "monthly recap as XLSX (payroll layout)",
+    query=RecapQuery,
+    response={"type": "string", "format": "binary"},
+    errors=(404,),
+    media=XLSX_TYPE,
+)
+async def export_recap_xlsx(request: web.Request, query: RecapQuery) -> web.Response:
+    month, rows = await recap_rows(request, query)
     return download(recap_xlsx(rows, month), f"rekap-{month:%Y-%m}.xlsx", XLSX_TYPE)
 
 
-@routes.get("/api/v1/today")
-async def today(request: web.Request) -> web.Response:
+@endpoint(routes, "GET", "/api/v1/today", "today across the unit tree", query=TodayQuery)
+async def today(request: web.Request, query: TodayQuery) -> web.Response:
     """Today across the unit tree: per unit present, late, absent, on leave, not yet in; the employees
     (paginated, filter: status)."""
     require_role(request, *PERSONNEL)
-    limit, offset = page_params(request)
-    status = request.query.get("status")
-    if status is not None and status not in TODAY_STATUSES:
-        raise Invalid(f"status: expected one of {list(TODAY_STATUSES)}")
-    scope = await subtree_filter(await request_scope(request), request.query.get("unit"))
+    limit, offset, status = query.limit, query.offset, query.status
+    scope = await subtree_filter(await request_scope(request), query.unit)
     counts, rows = await today_view(scope)
     if status is not None:
         rows = [r for r in rows if r.status == status]
@@ -193,15 +279,12 @@ async def today(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/policy")
-async def policy_in_force(request: web.Request) -> web.Response:
+@endpoint(routes, "GET", "/api/v1/policy", "the attendance policy in force", query=PolicyQuery)
+async def policy_in_force(request: web.Request, query: PolicyQuery) -> web.Response:
     """The attendance policy in force (for a unit's office zone with ?unit=): hours per weekday, grace,
     the TL/PSW/TK tables, the excuse kinds."""
-
     principal_of(request)
-    unit = request.query.get("unit")
-    if unit is not None and len(unit) > 63:
-        raise Invalid("unit: expected a unit code of at most 63 characters")
+    unit = query.unit
     policy = policy_for((await unit_zones()).get(unit or "", WIB))
     return web.json_response(
         {

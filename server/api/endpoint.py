@@ -30,6 +30,7 @@ handler runs. `response=` (a model or a JSON schema) documents the answer; the h
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -124,9 +125,13 @@ def endpoint(
     public: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler for `method template` on `routes` and declare its operation."""
-    operation = Operation(method.upper(), template, summary, body, query, path, response, status, errors, media, public)
+    # A variable's pattern (`{nip:[0-9]+}`) is the router's; the document names the variable only.
+    documented = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", template)
+    operation = Operation(
+        method.upper(), documented, summary, body, query, path, response, status, errors, media, public
+    )
     if any((o.method, o.path) == (operation.method, operation.path) for o in OPERATIONS):
-        raise ValueError(f"{operation.method} {template} is declared twice")
+        raise ValueError(f"{operation.method} {documented} is declared twice")
     OPERATIONS.append(operation)
 
     def wrap(handler: Handler) -> Handler:

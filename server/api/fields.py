@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
@@ -16,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from server.api.endpoint import DOMAIN_ERROR
 from server.models import UnitKind
+from server.services.month import parse_month
 from server.services.registry import (
     CONTROL,
     RegistryError,
@@ -125,3 +127,42 @@ def _nip_text(value: Any) -> str:
 
 
 EmployeeNip = checked_by(_nip_text, NIP)
+
+
+# --- shared by the personnel resources (users, employees, attendance, punches, activities, excuses, payroll) ---
+
+Limit = Annotated[int, Field(100, ge=1, le=1000, description="page size")]
+Offset = Annotated[int, Field(0, ge=0, le=1_000_000_000, description="rows to skip")]
+# A NIP a request names a record by (looked up, not decoded): at most 18 characters.
+NipText = Annotated[str, Field(max_length=18)]
+
+
+def page_of(item: dict[str, Any]) -> dict[str, Any]:
+    """The answer of a paged list: `total` rows in scope, `items` the page of them."""
+    return {
+        "type": "object",
+        "required": ["total", "items"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "items": {"type": "array", "items": item},
+        },
+    }
+
+
+OBJECT: dict[str, Any] = {"type": "object"}
+
+# YYYY-MM from 2000-01 to 2100-12 (server/services/month.py parse_month), as the first day of that month.
+MONTH = {"type": "string", "pattern": "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"}
+
+
+def _month(value: Any) -> date:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"month: expected YYYY-MM, got {value!r}")
+    return parse_month(value)
+
+
+# In a query, left out means this month (the handler's parse_month(None)); in a body, a month must be given.
+Month = checked_by(_month, MONTH, nullable=True)
+RequiredMonth = checked_by(_month, MONTH)

@@ -1,4 +1,5 @@
-"""What every API module reads requests and writes answers with: the capped JSON body, paging, downloads.
+"""What every API module reads requests and writes answers with: the capped JSON body and downloads (paging
+parameters are the models' Limit and Offset, server/api/fields.py).
 
 Refusals are the domain errors of server/errors.py; the app's json_errors middleware turns them into JSON.
 """
@@ -12,7 +13,6 @@ from aiohttp import web
 
 from server.errors import Invalid
 
-MAX_PAGE = 1000
 # A request body is a few fields; anything bigger is refused before it is parsed.
 MAX_JSON_BODY = 64 * 1024
 
@@ -31,27 +31,6 @@ async def json_body(request: web.Request, max_bytes: int = MAX_JSON_BODY) -> dic
     if not isinstance(body, dict):
         raise Invalid("the body must be a JSON object")
     return body
-
-
-def int_param(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name}: expected a whole number, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise Invalid(f"{name}: expected {minimum}..{maximum}, got {value}")
-    return value
-
-
-def page_params(request: web.Request) -> tuple[int, int]:
-    return int_param(request, "limit", 100, 1, MAX_PAGE), int_param(request, "offset", 0, 0, 10**9)
-
-
-def page(items: list[Any], total: int, limit: int, offset: int) -> web.Response:
-    return web.json_response({"total": total, "limit": limit, "offset": offset, "items": items})
 
 
 def download(body: bytes, filename: str, content_type: str) -> web.Response:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import Field
 
-from server.api.http import MAX_PAGE, int_param
+from server.api.endpoint import Query, endpoint
+from server.api.fields import OBJECT, Limit, Offset, Text63, checked_by, page_of
 from server.context import CONSUMER
-from server.errors import Invalid
 from server.models import Punch, QuarantinedMessage
 from server.services.report import attendance_for_day
 from wire.zones import office_zone
@@ -23,28 +24,45 @@ def _json_text(body: dict[str, Any]) -> str:
     return json.dumps(body)
 
 
-def _date_param(request: web.Request, name: str) -> date | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
+def _day(value: Any) -> date:
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(f"{name}: expected a date as YYYY-MM-DD, got {raw!r}") from None
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"date: expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
-# The zone names the document lists (server/api/openapi.py): the office zones and their IANA names, exactly.
+# The office zones and their IANA names, exactly.
 ZONE_NAMES = ("WIB", "WITA", "WIT", "Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
 
 
-def _zone_param(request: web.Request) -> Any:
-    name = request.query.get("tz", "WIB")
+def _zone(name: Any) -> tzinfo:
     if name not in ZONE_NAMES:
-        raise Invalid(f"tz: expected one of {list(ZONE_NAMES)}, got {name!r}")
-    try:
-        return office_zone(name)
-    except ValueError as exc:
-        raise Invalid(f"tz: {exc}") from None
+        raise ValueError(f"tz: expected one of {list(ZONE_NAMES)}, got {name!r}")
+    return office_zone(name)
+
+
+Day = checked_by(_day, {"type": "string", "format": "date"}, nullable=True)
+Zone = checked_by(_zone, {"type": "string", "enum": list(ZONE_NAMES)})
+UNIT_TREE = "a unit code: that unit and the units below it"
+
+
+class DayQuery(Query):
+    date: Day = Field(None, description="an office-local day, YYYY-MM-DD")
+    # Checked even without a date: a bad value is never silently ignored.
+    tz: Zone = Field("WIB", validate_default=True, description="office zone of `date`")
+    unit: Text63 | None = Field(None, description=UNIT_TREE)
+
+
+class PunchesQuery(DayQuery):
+    device: Annotated[str, Field(max_length=64)] | None = Field(None, description="device serial")
+    pin: Annotated[str, Field(max_length=24)] | None = Field(None, description="device PIN")
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class PageQuery(Query):
+    limit: Limit = 100
+    offset: Offset = 0
 
 
 @routes.get("/api/v1/health")
@@ -66,7 +84,7 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/server/status")
+@endpoint(routes, "GET", "/api/v1/server/status", "this replica: MQTT session, ingest counters")
 async def server_status(request: web.Request) -> web.Response:
     """This replica: its MQTT session, what its ingest writer has waiting, and its counters."""
     consumer = request.app.get(CONSUMER)
@@ -84,24 +102,29 @@ async def server_status(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/punches")
-async def list_punches(request: web.Request) -> web.Response:
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/punches",
+    "stored punches in scope, newest first",
+    query=PunchesQuery,
+    response=page_of(OBJECT),
+    errors=(404,),
+)
+async def list_punches(request: web.Request, query: PunchesQuery) -> web.Response:
     """Stored punches, newest first. Filters: unit, device, pin, date (office-local day, with tz)."""
-    limit = int_param(request, "limit", 100, 1, MAX_PAGE)
-    offset = int_param(request, "offset", 0, 0, 10**9)
-    query = Punch.all()
-    for name, column in (("unit", "unit_code"), ("device", "device_serial"), ("pin", "pin")):
-        if value := request.query.get(name):
-            query = query.filter(**{column: value})
-    day = _date_param(request, "date")
-    zone = _zone_param(request)  # checked even without a date: a bad value is never silently ignored
-    if day is not None:
-        start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-        query = query.filter(punched_at__gte=start, punched_at__lt=start + timedelta(days=1))
-    total = await query.count()
-    punches = await query.order_by("-punched_at", "-id").offset(offset).limit(limit)
+    limit, offset = query.limit, query.offset
+    punches = Punch.all()
+    for value, column in ((query.unit, "unit_code"), (query.device, "device_serial"), (query.pin, "pin")):
+        if value:
+            punches = punches.filter(**{column: value})
+    if (day := query.date) is not None:
+        start = datetime(day.year, day.month, day.day, tzinfo=query.tz).astimezone(UTC)
+        punches = punches.filter(punched_at__gte=start, punched_at__lt=start + timedelta(days=1))
+    total = await punches.count()
+    rows = await punches.order_by("-punched_at", "-id").offset(offset).limit(limit)
     return web.json_response(
-        {"total": total, "limit": limit, "offset": offset, "items": [_punch_json(p) for p in punches]}
+        {"total": total, "limit": limit, "offset": offset, "items": [_punch_json(p) for p in rows]}
     )
 
 
@@ -128,12 +151,19 @@ def _offset_text(minutes: int) -> str:
     return f"{sign}{hours:02d}:{rest:02d}"
 
 
-@routes.get("/api/v1/attendance/daily")
-async def daily_attendance(request: web.Request) -> web.Response:
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/attendance/daily",
+    "first in and last out per person for one day",
+    query=DayQuery,
+    errors=(404,),
+)
+async def daily_attendance(request: web.Request, query: DayQuery) -> web.Response:
     """First in and last out per person for one office-local day (default: today)."""
-    zone = _zone_param(request)
-    day = _date_param(request, "date") or datetime.now(zone).date()
-    rows = await attendance_for_day(day, zone, request.query.get("unit"))
+    zone = query.tz
+    day = query.date or datetime.now(zone).date()
+    rows = await attendance_for_day(day, zone, query.unit)
     return web.json_response(
         {
             "date": day.isoformat(),
@@ -153,10 +183,11 @@ async def daily_attendance(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/quarantine")
-async def list_quarantine(request: web.Request) -> web.Response:
-    limit = int_param(request, "limit", 100, 1, MAX_PAGE)
-    offset = int_param(request, "offset", 0, 0, 10**9)
+@endpoint(
+    routes, "GET", "/api/v1/quarantine", "messages that broke the contract", query=PageQuery, response=page_of(OBJECT)
+)
+async def list_quarantine(request: web.Request, query: PageQuery) -> web.Response:
+    limit, offset = query.limit, query.offset
     total = await QuarantinedMessage.all().count()
     rows = await QuarantinedMessage.all().order_by("-id").offset(offset).limit(limit)
     return web.json_response(

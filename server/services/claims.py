@@ -25,7 +25,7 @@ from server.services.activities import (
 from server.services.attendance import WIB, unit_zones
 from server.services.month import month_bounds, parse_month, unit_month
 
-HOUR_MINUTE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # as server/api/openapi.py documents it
+HOUR_MINUTE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # as server/api/activities.py documents it
 
 
 STATES = tuple(state.value for state in ClaimState)

@@ -16,7 +16,7 @@ from server.services.attendance import NotVisible, employee_in_scope
 UNIT_ADMIN_MAY_CREATE = (Role.SUPERVISOR, Role.EMPLOYEE)
 
 
-# As server/api/openapi.py documents it: ASCII, with at least one letter or digit.
+# As server/api/users.py documents it: ASCII, with at least one letter or digit.
 USERNAME = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9._-]*[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

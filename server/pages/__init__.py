@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.pages import accounts, activities, excuses, gateway_enrolment, master_data, pages, payroll
+from server.pages import accounts, activities, excuses, gateway_enrolment, master_data, pages, payroll, requests
 
 STATIC = Path(__file__).parent / "static"
 
@@ -21,10 +21,12 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     payroll.routes,
     gateway_enrolment.routes,
     master_data.routes,
+    requests.routes,
 )
 
 
 def add_routes(app: web.Application) -> None:
     for table in ROUTES:
         app.add_routes(table)
+    app.middlewares.append(requests.count_queue)  # after authenticate: the reader is known
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -252,3 +252,39 @@ async def test_a_request_nobody_decided_yet_can_be_cancelled(world: World):
     assert await queue(ani) == []
     with pytest.raises(NotFound):
         await cancel_request(ani, row.id)
+
+
+async def test_the_pages_keep_each_role_to_its_scope(world: World):
+    budi = await principal("budi")
+    row = await file_request(budi, {"kind": "sick_leave", "first_day": DAY.isoformat(), "reason": "demam"}, LETTER)
+    cookies = {role: (await session_cookie(world, role)) for role in Role}
+
+    async def get(role: Role, path: str):
+        return await world.client.get(path, cookies={SESSION_COOKIE: cookies[role][0]}, allow_redirects=False)
+
+    assert (await get(Role.SUPERVISOR, f"/requests/{row.id}/evidence")).status == 200
+    assert await (await get(Role.EMPLOYEE, f"/requests/{row.id}/evidence")).read() == LETTER.data
+    for role in (Role.UNIT_ADMIN, Role.OPERATIONS):  # another unit's administrator; no personnel data at all
+        assert (await get(role, f"/requests/{row.id}/evidence")).status in (403, 404)
+    assert (await get(Role.SUPERVISOR, "/requests/x/evidence")).status == 404
+    queue_page = await (await get(Role.SUPERVISOR, "/requests/queue")).text()
+    assert f'data-request="{row.id}"' in queue_page and 'class="count"' in queue_page
+    assert f'data-request="{row.id}"' not in await (await get(Role.UNIT_ADMIN, "/requests/queue")).text()
+    token, csrf = cookies[Role.UNIT_ADMIN]
+    refused = await world.client.post(
+        f"/requests/{row.id}/decision",
+        data={"csrf_token": csrf, "decision": "approve"},
+        cookies={SESSION_COOKIE: token},
+        allow_redirects=False,
+    )
+    assert refused.status == 303 and "error=" in refused.headers["Location"]
+    assert (await EmployeeRequest.get(id=row.id)).status == "pending"
+    token, csrf = cookies[Role.SUPERVISOR]
+    approved = await world.client.post(
+        f"/requests/{row.id}/decision",
+        data={"csrf_token": csrf, "decision": "approve"},
+        cookies={SESSION_COOKIE: token},
+        allow_redirects=False,
+    )
+    assert approved.headers["Location"] == "/requests/queue?decided=approved"
+    assert (await EmployeeRequest.get(id=row.id)).status == "approved"

@@ -14,6 +14,7 @@ from server.auth import SESSION_COOKIE, Principal
 from server.errors import Conflict, Invalid, NotFound, Refused
 from server.i18n import translate_text
 from server.models import Employee, Punch
+from server.payroll_models import MonthClose
 from server.request_models import CorrectedPunch, EmployeeRequest
 from server.results_models import MonthlyScore
 from server.services.accounts import Role, UserAccount
@@ -288,3 +289,17 @@ async def test_the_pages_keep_each_role_to_its_scope(world: World):
     )
     assert approved.headers["Location"] == "/requests/queue?decided=approved"
     assert (await EmployeeRequest.get(id=row.id)).status == "approved"
+
+
+async def test_a_closed_month_takes_no_request_and_no_approval(world: World):
+    budi, ani = await principal("budi"), await principal("ani")
+    row = await file_request(budi, {"kind": "annual_leave", "first_day": DAY.isoformat(), "reason": "x"})
+    closed = {"closed_by": "biro", "closed_at": datetime.now(UTC), "allowance_policy": "social-affairs-2023"}
+    await MonthClose.create(unit_code="dir-1", year=DAY.year, month=DAY.month, **closed)
+    with pytest.raises(Conflict, match="closed") as caught:
+        await decide_request(ani, row.id, "approve", "")
+    assert "biro kepegawaian" in translate_text("id", caught.value.reason)
+    assert (await EmployeeRequest.get(id=row.id)).status == "pending" and await ExcuseRecord.all().count() == 0
+    with pytest.raises(Conflict, match="closed"):
+        await file_request(budi, {"kind": "work_from_home", "first_day": DAY.isoformat(), "reason": "x"})
+    assert (await decide_request(ani, row.id, "reject", "bulan sudah ditutup")).status == "rejected"

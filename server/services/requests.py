@@ -27,7 +27,7 @@ from server.models import Employee
 from server.request_models import CorrectedPunch, EmployeeRequest, RequestEvidence, RequestStatus
 from server.services.accounts import Role
 from server.services.attendance import WIB, unit_zones
-from server.services.payroll import record_audit
+from server.services.payroll import closed_month, record_audit
 from wire.zones import OFFICE_ZONES
 
 REQUEST_PRESET = "national-common"
@@ -168,6 +168,7 @@ async def file_request(
         message = N_("too late: a request for {day} had to be filed by {deadline}")
         raise Conflict(message.format(day=asked.last.isoformat(), deadline=deadline))
     upload = _check_evidence(rule, upload)
+    await refuse_closed(unit, asked.first, asked.last)
     await _refuse_overlap(employee.nip, rule, asked.first, asked.last)
     steps = await _steps(employee, rule.steps_for((asked.last - asked.first).days + 1))
     async with in_transaction():
@@ -198,6 +199,16 @@ async def file_request(
             principal.username, principal.role.value, "request.file", f"#{row.id} {rule.kind}", unit, detail
         )
     return row
+
+
+async def refuse_closed(unit_code: str, first: date, last: date) -> None:
+    """A closed unit-month changes only by a recorded correction of the bureau, never by a request."""
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        if await closed_month(unit_code, year, month) is not None:
+            message = N_("the month {month} of this unit is closed: ask the personnel bureau for a correction")
+            raise Conflict(message.format(month=f"{year}-{month:02d}"))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
 
 async def _refuse_overlap(nip: str, rule: RequestType, first: date, last: date) -> None:
@@ -351,6 +362,8 @@ async def decide_request(principal: Principal, request_id: int, decision: str, r
             raise NotFound(N_("no such request in your scope"))
         if not _decides(principal, scope, team, row):
             raise Conflict(N_("this request is not waiting for your decision"))
+        if decision == "approve":
+            await refuse_closed(row.unit_code, row.first_day, row.last_day)
         now = datetime.now(UTC)
         made = {"step": row.step, "approver": row.steps[row.step], "by": principal.username}
         made |= {"role": principal.role.value, "at": now.isoformat(), "decision": decision, "reason": why}

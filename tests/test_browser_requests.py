@@ -51,6 +51,7 @@ async def page_is_tidy(page: object) -> None:
     assert await page.evaluate(UNLABELLED_CONTROLS) == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.timeout(300)  # three password logins (Argon2, slow on purpose) and a month scored after each decision
 async def test_an_employee_files_a_leave_and_a_correction_and_the_supervisor_approves_them(
     world: World,
     browser,  # noqa: F811
@@ -124,3 +125,8 @@ async def test_an_employee_files_a_leave_and_a_correction_and_the_supervisor_app
     await budi.goto(f"{url}/requests")
     assert await budi.locator("#my-requests tbody tr[data-status=approved]").count() == 2
     await budi.screenshot(path=str(ARTIFACTS / "requests-approved-id-desktop.png"), full_page=True)
+    await budi.set_viewport_size({"width": 390, "height": 844})
+    await budi.goto(f"{url}/requests?lang=en")
+    assert await budi.inner_text("h1") == "Requests"
+    assert "Approved" in await budi.inner_text("#my-requests")
+    await budi.screenshot(path=str(ARTIFACTS / "requests-en-phone.png"), full_page=True)

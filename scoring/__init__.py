@@ -101,6 +101,17 @@ from ._policy_file import (
     preset_names,
 )
 from ._punches import EmployeeMonth, Punch
+from ._request_policy import (
+    ApprovalTier,
+    Approver,
+    Deadline,
+    Evidence,
+    RequestPolicy,
+    RequestType,
+    load_request_policy,
+    parse_request_text,
+    request_preset_names,
+)
 from ._result import MonthlyResult, explain, explain_digest
 from ._skp import (
     Cascade,
@@ -257,6 +268,16 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     "DistributionCheck",
     "DistributionViolation",
     "appraisal_performance_bp",
+    # requests (leave, travel, work from home, corrections): who approves, by when, as policy data
+    "request_preset_names",
+    "load_request_policy",
+    "parse_request_text",
+    "RequestPolicy",
+    "RequestType",
+    "ApprovalTier",
+    "Approver",
+    "Deadline",
+    "Evidence",
     # percentages as integer basis points (the one rounding rule, for payroll too)
     "FULL_BP",
     "format_bp",

@@ -55,6 +55,7 @@ MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 1
 MODELS["models"] += ["server.gateway_enrolment_models"]  # issue 20: enrolment codes
 MODELS["models"] += ["server.stale_models"]  # issue 19
 MODELS["models"] += ["server.gateway_config_models"]  # issue 20: configuration from the centre
+MODELS["models"] += ["server.request_models"]  # issue 15: requests and approvals
 APP = "models"
 MIGRATIONS_MODULE = "server.migrations"
 MIGRATION_TABLE = "tortoise_migrations"

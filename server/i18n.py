@@ -213,6 +213,25 @@ NAMES: dict[str, dict[str, str]] = {
         "official_travel": N_("Official travel"),
         "work_from_home": N_("Work from home"),
     },
+    "request": {
+        "annual_leave": N_("Annual leave"),
+        "sick_leave": N_("Sick leave"),
+        "maternity_leave": N_("Maternity leave"),
+        "important_reasons_leave": N_("Leave for important reasons"),
+        "official_travel": N_("Official travel"),
+        "work_from_home": N_("Work from home"),
+        "attendance_correction": N_("Correction of attendance"),
+    },
+    "request_status": {
+        "pending": N_("Waiting for a decision"),
+        "approved": N_("Approved"),
+        "rejected": N_("Rejected"),
+        "cancelled": N_("Cancelled"),
+    },
+    "request_decision": {
+        "approve": N_("Approved"),
+        "reject": N_("Rejected"),
+    },
     "command": {
         "sync_clock": N_("Sync clocks"),
         "write_user": N_("Write user to devices"),

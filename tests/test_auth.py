@@ -176,6 +176,8 @@ PAGES = {
     f"/employees/{BUDI}/month": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
     "/activities": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record
     "/approvals": {Role.SUPERVISOR},
+    "/requests": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record file requests
+    "/requests/queue": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},  # those the policy names as approvers
     "/accounts": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
 }
 

@@ -21,6 +21,7 @@ from server.pages import (
     master_data,
     pages,
     payroll,
+    requests,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -37,10 +38,12 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     enrolment.routes,
     device_admin.routes,
     fleet.routes,
+    requests.routes,
 )
 
 
 def add_routes(app: web.Application) -> None:
     for table in ROUTES:
         app.add_routes(table)
+    app.middlewares.append(requests.count_queue)  # after authenticate: the reader is known
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -54,6 +54,7 @@ from server.services.month import (
     recap,
     results_for,
 )
+from server.services.requests import approved_by_day
 from server.services.today import today_view, tree_rollup
 from wire.contract import CommandAction
 
@@ -284,6 +285,7 @@ async def employee_month_page(request: web.Request) -> web.Response:
         zone_name=zone.tzname(None),
         today=datetime.now(UTC).astimezone(zone).date(),
         explanation=plain_words(view.explained, language, policy),
+        requests_by_day=await approved_by_day(employee.nip, view.days[0].day, view.days[-1].day),
         excuse_kinds=excuse_kinds() if principal.role in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN) else [],
         recorded=request.query.get("recorded"),
         error=request.query.get("error"),

@@ -15,6 +15,8 @@ from server.pages.months import month_links, months_around, months_named
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGE_COOKIE = "kinerja_lang"
+# Requests waiting for the reader's decision, counted for the menu (server/pages/requests.py's middleware).
+QUEUE_COUNT = web.RequestKey("request_queue_count", int)
 
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -64,6 +66,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         query=request.query,
         settings=site_settings(),
         names=NAMES,
+        request_queue=request.get(QUEUE_COUNT),
         **context,
     )
     response = web.Response(text=html, content_type="text/html", status=status)

@@ -25,7 +25,7 @@ from server.results_models import MonthlyScore
 from server.services.activities import claims_for_unit_month
 from server.services.attendance import WIB, days_of, month_bounds, unit_zones
 from server.services.excuses import excuses_for
-from server.services.results import compute_unit_month
+from server.services.results import CORRECTED, compute_unit_month
 from server.services.stale import clear_stale, stale_version
 
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
@@ -43,6 +43,7 @@ class DayView:
     minutes_early: int = 0
     deduction_bp: int = 0
     punches: list[str] = field(default_factory=list)  # local HH:MM:SS
+    corrected: list[str] = field(default_factory=list)  # those an approved correction added, not a device
     first_in: str | None = None
     last_out: str | None = None
     activities: list[dict[str, Any]] = field(default_factory=list)
@@ -202,6 +203,10 @@ async def month_view(employee: Employee, month: date) -> MonthView:
     return build_view(employee, month, result)
 
 
+def _is_corrected(punch: dict[str, Any]) -> bool:
+    return str(punch.get("device", "")).partition("#")[0] == CORRECTED
+
+
 def _clock(text: str | None) -> str | None:
     return text[11:16] if text else None
 
@@ -229,6 +234,7 @@ def build_view(employee: Employee, month: date, result: Scored) -> MonthView:
                 minutes_early=entry.get("early_minutes") or 0,
                 deduction_bp=entry.get("deduction_bp", 0),
                 punches=[p["at"][11:19] for p in entry.get("punches", [])],
+                corrected=[p["at"][11:19] for p in entry.get("punches", []) if _is_corrected(p)],
                 first_in=_clock(entry.get("arrival")),
                 last_out=_clock(entry.get("departure")),
                 activities=activities_by_day.get(entry["date"], []),

@@ -31,6 +31,7 @@ from scoring import (
     score_month,
 )
 from server.models import DevicePin, Employee, Punch
+from server.request_models import CorrectedPunch
 from server.results_models import MonthlyScore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -38,6 +39,9 @@ _SECOND = timedelta(seconds=1)
 # Punches this far either side of the month are read too: a night shift on the last day ends next month.
 _MARGIN = timedelta(days=1)
 _CHUNK = 2000
+# The "device" a corrected punch names in the explanation (an approved correction of attendance,
+# server/request_models.py): the day's punches show which ones no device made.
+CORRECTED = "koreksi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,7 @@ async def compute_unit_month(
             states[nip].append(state)
             devices[nip].append(serial)
             count += 1
+    count += await _add_corrected(nips, first, last, times, states, devices)
 
     results = [
         score_month(
@@ -142,6 +147,38 @@ async def compute_unit_month(
         count,
         results,
     )
+
+
+async def corrected_punches(nips: list[str], first: datetime, last: datetime) -> dict[str, list[tuple[int, int, str]]]:
+    """Corrected punches (approved corrections, server/request_models.py) between ``first`` and ``last``, as
+    (epoch seconds, state, "koreksi#<id>") per NIP: the scoring reads them beside the device punches."""
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    for chunk_start in range(0, len(nips), _CHUNK):
+        chunk = nips[chunk_start : chunk_start + _CHUNK]
+        rows = await CorrectedPunch.filter(nip__in=chunk, punched_at__gte=first, punched_at__lt=last).values_list(
+            "nip", "punched_at", "state", "id"
+        )
+        for nip, punched_at, state, row_id in rows:
+            found.setdefault(nip, []).append((_epoch_seconds(punched_at), state, f"{CORRECTED}#{row_id}"))
+    return found
+
+
+async def _add_corrected(
+    nips: list[str],
+    first: datetime,
+    last: datetime,
+    times: dict[str, list[int]],
+    states: dict[str, list[int]],
+    devices: dict[str, list[str]],
+) -> int:
+    """Corrected punches appended to the device punches; the scoring sorts them in."""
+    found = await corrected_punches(nips, first, last)
+    for nip, punches in found.items():
+        for at, state, device in punches:
+            times[nip].append(at)
+            states[nip].append(state)
+            devices[nip].append(device)
+    return sum(len(p) for p in found.values())
 
 
 async def _store(unit_code: str, year: int, month: int, results: list[MonthlyResult]) -> tuple[int, int, int]:

@@ -34,7 +34,7 @@ from server.services.activities import claim_of
 from server.services.attendance import WIB, days_of, month_bounds, unit_zones
 from server.services.excuses import excuses_for
 from server.services.month import NOT_YET, policy_for
-from server.services.results import _epoch_seconds, _store
+from server.services.results import _epoch_seconds, _store, corrected_punches
 from server.services.stale import MARGIN, mark_stale
 from server.stale_models import StaleUnitMonth
 
@@ -169,6 +169,11 @@ async def _inputs(
         times.append(_epoch_seconds(punched_at))
         states.append(state)
         devices.append(serial)
+    for nip, punches in (await corrected_punches(nips, first, last)).items():
+        for at, state, device in punches:  # after the device punches: the scoring sorts them in
+            found[nip][0].append(at)
+            found[nip][1].append(state)
+            found[nip][2].append(device)
     return found
 
 

@@ -1,8 +1,8 @@
 """Marking unit-months stale: what the scoring queue (server/services/scoring_queue.py) works through.
 
 A unit-month is stale when something its scores are computed from changed: a punch stored (marked by
-the ingest writer in the punches' own transaction, one upsert per group), an excuse, an activity claim
-or a master-data change (employee, PIN mapping: tortoise's post-save signals below, and the registry's
+the ingest writer in the punches' own transaction, one upsert per group), an excuse, a corrected punch,
+an activity claim or a master-data change (employee, PIN mapping: tortoise's post-save signals below, and the registry's
 bulk import). A mark bumps the row's ``version``, so a worker that was scoring the unit-month meanwhile
 leaves the row for the next round instead of clearing it.
 
@@ -22,6 +22,7 @@ from tortoise.signals import post_delete, post_save
 
 from server.activity_models import ActivityClaimRecord, ExcuseRecord
 from server.models import DevicePin, Employee
+from server.request_models import CorrectedPunch
 from server.stale_models import StaleUnitMonth
 
 UnitMonth = tuple[str, int, int]  # unit code, year, month
@@ -140,6 +141,13 @@ async def _excuse_changed(sender: type, instance: ExcuseRecord, *args: Any) -> N
 @post_delete(ActivityClaimRecord)
 async def _claim_changed(sender: type, instance: ActivityClaimRecord, *args: Any) -> None:
     await _mark_with(_using(args), months_touched(instance.unit_code, instance.start))
+
+
+@post_save(CorrectedPunch)
+@post_delete(CorrectedPunch)
+async def _corrected_punch_changed(sender: type, instance: CorrectedPunch, *args: Any) -> None:
+    months = months_touched(instance.unit_code, instance.punched_at, instance.utc_offset_minutes)
+    await _mark_with(_using(args), months)
 
 
 @post_save(Employee)

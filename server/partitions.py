@@ -94,6 +94,14 @@ def _literal(moment: datetime) -> str:
     return f"'{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}+00'"
 
 
+def _attach(name: str, month: date) -> str:
+    start, end = bounds(month)
+    return (
+        f'ALTER TABLE "{PARENT}" ATTACH PARTITION {_quoted(name)}'
+        f" FOR VALUES FROM ({_literal(start)}) TO ({_literal(end)})"
+    )
+
+
 def _quoted(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise PartitionError(f"nama tabel tidak sah / invalid table name: {name!r}")
@@ -137,24 +145,26 @@ async def create_month(connection: BaseDBAsyncClient, month: date) -> bool:
     existing = {p.name for p in await partitions(connection)}
     if name in existing:
         return False
-    start, end = bounds(month)
-    table = _quoted(name)
     await connection.execute_query(
-        f'CREATE TABLE {table} (LIKE "{PARENT}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)'
+        f'CREATE TABLE {_quoted(name)} (LIKE "{PARENT}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)'
     )
     if DEFAULT_PARTITION in existing:
-        moved, _ = await connection.execute_query(
-            f'WITH moved AS (DELETE FROM "{DEFAULT_PARTITION}" WHERE "punched_at" >= $1 AND "punched_at" < $2'
-            f" RETURNING *) INSERT INTO {table} SELECT * FROM moved",
-            [start, end],
-        )
-        if moved:
-            log.info("moved %d punches of %s out of the default partition", moved, f"{month:%Y-%m}")
-    await connection.execute_query(
-        f'ALTER TABLE "{PARENT}" ATTACH PARTITION {table} FOR VALUES FROM ({_literal(start)}) TO ({_literal(end)})'
-    )
+        await _move_from_default(connection, name, month)
+    await connection.execute_query(_attach(name, month))
     log.info("created punch partition %s", name)
     return True
+
+
+async def _move_from_default(connection: BaseDBAsyncClient, name: str, month: date) -> None:
+    """The default partition's rows of `month` into the table `name` (one that has them already stays)."""
+    start, end = bounds(month)
+    moved, _ = await connection.execute_query(
+        f'WITH moved AS (DELETE FROM "{DEFAULT_PARTITION}" WHERE "punched_at" >= $1 AND "punched_at" < $2'
+        f" RETURNING *) INSERT INTO {_quoted(name)} SELECT * FROM moved ON CONFLICT DO NOTHING",
+        [start, end],
+    )
+    if moved:
+        log.info("moved %d punches of %s out of the default partition", moved, f"{month:%Y-%m}")
 
 
 async def ensure_months(connection: BaseDBAsyncClient, months: Iterable[date]) -> list[str]:
@@ -220,11 +230,11 @@ async def attach_month(connection: BaseDBAsyncClient, month: date) -> str:
         raise PartitionError(f"bulan {month:%Y-%m} sudah punya partisi / month {month:%Y-%m} has a partition")
     await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [_LOCK_KEY])
     _, schema = await connection.execute_query("SELECT current_schema() AS name")
-    start, end = bounds(month)
     await connection.execute_query(f'ALTER TABLE "{ARCHIVE_SCHEMA}".{_quoted(name)} SET SCHEMA "{schema[0]["name"]}"')
-    await connection.execute_query(
-        f'ALTER TABLE "{PARENT}" ATTACH PARTITION {_quoted(name)} FOR VALUES FROM ({_literal(start)}) TO ({_literal(end)})'
-    )
+    # Punches of the month that came while it was archived (a gateway replaying old records) waited in
+    # the default partition: they join it, those it already has are dropped.
+    await _move_from_default(connection, name, month)
+    await connection.execute_query(_attach(name, month))
     return name
 
 
@@ -253,7 +263,8 @@ async def partition_existing_table(connection: BaseDBAsyncClient, today: date | 
         f" WHERE conrelid = '\"{PARENT}\"'::regclass AND contype IN ('p', 'u') ORDER BY contype, conname"
     )
     _, indexes = await connection.execute_query(
-        "SELECT i.relname AS name, pg_get_indexdef(i.oid) AS def FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        "SELECT i.relname AS name, pg_get_indexdef(i.oid) AS def"
+        " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
         f" WHERE x.indrelid = '\"{PARENT}\"'::regclass AND NOT EXISTS"
         " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) ORDER BY i.relname"
     )
@@ -262,7 +273,8 @@ async def partition_existing_table(connection: BaseDBAsyncClient, today: date | 
     statements = [
         f'ALTER TABLE "{PARENT}" RENAME TO "{_OLD}"',
         f"ALTER SEQUENCE {sequence[0]['name']} OWNED BY NONE",
-        f'CREATE TABLE "{PARENT}" (LIKE "{_OLD}" INCLUDING DEFAULTS INCLUDING STORAGE) PARTITION BY RANGE ("punched_at")',
+        f'CREATE TABLE "{PARENT}" (LIKE "{_OLD}" INCLUDING DEFAULTS INCLUDING STORAGE)'
+        ' PARTITION BY RANGE ("punched_at")',
         f'CREATE TABLE "{DEFAULT_PARTITION}" PARTITION OF "{PARENT}" DEFAULT',
     ]
     for month in sorted(set(months)):

@@ -86,7 +86,9 @@ async def test_the_migration_makes_the_months_ahead_each_with_the_keys_and_index
     async with in_transaction("postgres") as tx:
         assert await parts.ensure_ahead(tx) == []
         later = parts.add_months(current, 1)
-        assert await parts.ensure_ahead(tx, today=later) == [parts.partition_name(parts.add_months(later, 3))]
+        made = parts.partition_name(parts.add_months(later, 3))
+        assert await parts.ensure_ahead(tx, today=later) == [made]
+    assert await index_columns(pg, made) == parent  # a month made later is indexed as the others
 
 
 async def test_a_punch_of_a_month_without_partition_is_kept_in_the_default_one_idempotently_and_moved_later(

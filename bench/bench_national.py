@@ -19,12 +19,15 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+from tortoise.transactions import in_transaction
 
 from server.db import close_database, open_database
+from server.partitions import ensure_months
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("KINERJA_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -111,6 +114,8 @@ async def main() -> None:
     url = urlsplit(ADMIN_URL)._replace(path=f"/{name}").geturl()
     try:
         context = await open_database(url)
+        async with in_transaction("postgres") as tx:  # the month's own partition, not the default one
+            await ensure_months(tx, [date(2026, 10, 1)])
         await close_database(context)
         took = await generate(url, args.employees)
         punches = args.employees * 22 * 2

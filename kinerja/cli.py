@@ -102,6 +102,18 @@ def _add_server_parser(commands: argparse._SubParsersAction) -> None:
         "--queued-only", action="store_true", help="work through the month's marks already queued, mark none"
     )
     score.set_defaults(run=_run_score_month)
+    partitions = server.add_parser(
+        "partitions", help="PostgreSQL's monthly punch partitions: list, create ahead, archive (KINERJA_DB_URL)"
+    ).add_subparsers(dest="partition_action", required=True)
+    partitions.add_parser("list", help="the partitions with their estimated rows, and the archived months")
+    ensure = partitions.add_parser("ensure", help="create this month's, the last one's and the coming months'")
+    ensure.add_argument("--ahead", type=int, default=3, help="months ahead of this one")
+    detach = partitions.add_parser("detach", help="take an old month out of punch into archive.punch_YYYY_MM")
+    detach.add_argument("month", help="the month, YYYY-MM (before last month)")
+    attach = partitions.add_parser("attach", help="put an archived month back into punch")
+    attach.add_argument("month", help="the month, YYYY-MM")
+    for action in partitions.choices.values():
+        action.set_defaults(run=_run_partitions)
     create_user = server.add_parser("create-user", help="create a user account (e.g. the first bureau admin)")
     create_user.add_argument("username", help="the login name: 1-64 letters, digits, '.', '_' or '-'")
     create_user.add_argument(
@@ -373,6 +385,58 @@ def _run_score_month(args: argparse.Namespace) -> int:
     scored = asyncio.run(score())
     print(f"{month:%Y-%m}: {scored} unit-months scored by this process; no unit of the month is left stale")
     return 0
+
+
+def _run_partitions(args: argparse.Namespace) -> int:
+    from server.db import dialect_of
+    from server.services.month import parse_month
+    from server.settings import ServerSettings
+
+    db_url = ServerSettings.from_env().db_url
+    if dialect_of(db_url) != "postgres":
+        print("SQLite: tabel punch satu tabel biasa, tanpa partisi / punch is one plain table: nothing to do")
+        return 0 if args.partition_action in ("list", "ensure") else 2
+    month = None
+    if args.partition_action in ("detach", "attach"):
+        try:
+            month = parse_month(args.month)
+        except ValueError as exc:
+            print(f"kinerja: bulan tidak sah / invalid month: {exc}", file=sys.stderr)
+            return 2
+    from server.partitions import PartitionError
+
+    try:
+        lines = asyncio.run(_partitions(db_url, args, month))
+    except PartitionError as exc:
+        print(f"kinerja: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+async def _partitions(db_url: str, args: argparse.Namespace, month: object) -> list[str]:
+    from tortoise.transactions import in_transaction
+
+    from server import partitions as parts
+    from server.db import close_database, open_database
+
+    context = await open_database(db_url, create_schema=True)
+    try:
+        async with in_transaction("postgres") as tx:
+            if args.partition_action == "ensure":
+                created = await parts.ensure_ahead(tx, ahead=args.ahead)
+                return [f"created {name}" for name in created] or ["every scheduled month has its partition"]
+            if args.partition_action == "detach":
+                return [f"detached: {await parts.detach_month(tx, month)}"]  # type: ignore[arg-type]
+            if args.partition_action == "attach":
+                return [f"attached: {await parts.attach_month(tx, month)}"]  # type: ignore[arg-type]
+            lines = [
+                f"{p.name}\t{'default' if p.month is None else f'{p.month:%Y-%m}'}\t~{max(p.rows, 0)} rows"
+                for p in await parts.partitions(tx)
+            ]
+            return lines + [f"{parts.ARCHIVE_SCHEMA}.{name}\tarchived" for name in await parts.archived_months(tx)]
+    finally:
+        await close_database(context)
 
 
 def _run_rotate_biometric_key(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from aiohttp import web
+from tortoise.transactions import in_transaction
 
 from server import api, pages
 from server.access import authorize
@@ -21,6 +22,7 @@ from server.context import CONSUMER, DIALECT, ENROL_LIMITER, ENROLMENT, SETTINGS
 from server.db import close_database, dialect_of, open_database
 from server.errors import DomainError
 from server.pages.errors import html_errors
+from server.partitions import ensure_ahead
 from server.services.gateway_enrolment import EnrolmentSettings, FailureLimiter
 from server.services.ingest import resolve_unmapped_punches
 from server.services.scoring_queue import run_worker
@@ -36,6 +38,8 @@ SetupHook = Callable[[web.Application], None]
 
 # How often punches of PINs mapped since they arrived get their employee (mapping calls also do it at once).
 RESOLVE_INTERVAL_S = 300.0
+# How often a replica makes sure the coming months' punch partitions exist (PostgreSQL; server/partitions.py).
+PARTITION_INTERVAL_S = 6 * 3600.0
 
 
 _KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")
@@ -87,6 +91,8 @@ def create_app(
         app.cleanup_ctx.append(_resolver)
     if settings.score_worker:
         app.cleanup_ctx.append(_scorer)
+    if app[DIALECT] == "postgres":
+        app.cleanup_ctx.append(_partitioner)
     for hook in setup_hooks:  # a test's or the demo's additions, after everything of ours
         hook(app)
     return app
@@ -127,6 +133,28 @@ async def _resolver(app: web.Application) -> AsyncIterator[None]:
                 log.exception("resolving punches of newly mapped PINs failed; trying again later")
 
     task = asyncio.create_task(resolve_forever(), name="pin-resolver")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _partitioner(app: web.Application) -> AsyncIterator[None]:
+    """The coming months' punch partitions, at start and every few hours: a month is there before its first
+    punch (one that comes earlier anyway waits in the default partition and is moved when its month is made)."""
+
+    async def ensure_forever() -> None:
+        while True:
+            try:
+                async with in_transaction("postgres") as tx:
+                    created = await ensure_ahead(tx)
+                if created:
+                    log.info("created punch partitions %s", ", ".join(created))
+            except Exception:
+                log.exception("creating the coming months' punch partitions failed; trying again later")
+            await asyncio.sleep(PARTITION_INTERVAL_S)
+
+    task = asyncio.create_task(ensure_forever(), name="punch-partitions")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +39,13 @@ from tests.conftest import PG_ADMIN_URL
 REPO = Path(__file__).resolve().parent.parent
 LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_schema"
 # The migrations after the initial one and the tables they create: a legacy database has none of these.
-LATER_MIGRATIONS = ["0002_gateway_enrolment", "0003_stale_unit_month", "0004_gateway_config", "0005_requests"]
+LATER_MIGRATIONS = [
+    "0002_gateway_enrolment",
+    "0003_stale_unit_month",
+    "0004_gateway_config",
+    "0005_requests",
+    "0006_punch_partitions",
+]
 
 
 # --- what a database looks like -----------------------------------------------------------------------
@@ -53,6 +59,13 @@ async def schema_of(connection: BaseDBAsyncClient, dialect: str) -> dict[str, An
 
 
 async def _pg_schema(connection: BaseDBAsyncClient) -> dict[str, Any]:
+    """The punch table's monthly partitions (migration 0006) are not tables of their own here: they are
+    listed under "partitions" with their bounds; their keys and indexes are the parent's (another test)."""
+    _, found = await connection.execute_query(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_class c"
+        " WHERE c.relispartition AND c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace"
+    )
+    partitions = {row["relname"]: row["bound"] for row in found}
     _, columns = await connection.execute_query(
         "SELECT table_name, column_name, data_type, is_nullable, character_maximum_length FROM"
         " information_schema.columns WHERE table_schema = current_schema()"
@@ -66,13 +79,21 @@ async def _pg_schema(connection: BaseDBAsyncClient) -> dict[str, Any]:
     )
     tables: dict[str, set[tuple[Any, ...]]] = {}
     for row in columns:
-        tables.setdefault(row["table_name"], set()).add(
-            (row["column_name"], row["data_type"], row["is_nullable"], row["character_maximum_length"])
-        )
+        if row["table_name"] not in partitions:
+            tables.setdefault(row["table_name"], set()).add(
+                (row["column_name"], row["data_type"], row["is_nullable"], row["character_maximum_length"])
+            )
     return {
         "tables": tables,
-        "constraints": {(row["tbl"], row["conname"], row["def"]) for row in constraints},
-        "indexes": {(row["tablename"], row["indexname"], row["indexdef"]) for row in indexes},
+        "partitions": set(partitions.items()),
+        "constraints": {
+            (row["tbl"], row["conname"], row["def"]) for row in constraints if row["tbl"] not in partitions
+        },
+        "indexes": {
+            (row["tablename"], row["indexname"], row["indexdef"])
+            for row in indexes
+            if row["tablename"] not in partitions
+        },
     }
 
 
@@ -203,6 +224,31 @@ NEWER_THAN_LEGACY = frozenset(
     }
 )
 
+# Punches a legacy PostgreSQL database holds beside the sample row (whose month is 2026-03): one of this
+# month, one whose clock was reset to 2000 and one of a month the partition schedule never reaches. After
+# 0006 each is in its month's partition, the last two in the default one.
+LEGACY_PUNCHES = {
+    "p-now": None,  # now
+    "p-2026-01": datetime(2026, 1, 31, 23, 30, tzinfo=UTC),  # 06:30 WIB on 1 February
+    "p-reset": datetime(2000, 1, 1, 0, 0, tzinfo=UTC),
+    "p-far": datetime(2040, 6, 1, 1, 0, tzinfo=UTC),
+}
+
+
+async def insert_legacy_punches(connection: BaseDBAsyncClient) -> None:
+    for pin, moment in LEGACY_PUNCHES.items():
+        await connection.execute_query(
+            'INSERT INTO "punch" ("device_serial", "pin", "punched_at", "utc_offset_minutes", "state", "verify",'
+            ' "unit_code", "gateway_id", "batch_id", "received_at") VALUES'
+            " ('DEV9', $1, $2, 420, 0, 1, 'unit-legacy', 'gw-legacy', 'b-legacy', now())",
+            [pin, moment or datetime.now(UTC)],
+        )
+
+
+async def partition_of_each_punch(connection: BaseDBAsyncClient) -> dict[str, str]:
+    _, rows = await connection.execute_query('SELECT "pin", tableoid::regclass::text AS part FROM "punch"')
+    return {row["pin"]: row["part"] for row in rows}
+
 
 @contextmanager
 def signals_of_the_old_release() -> Iterator[None]:
@@ -262,6 +308,8 @@ async def test_a_fresh_database_gets_every_model_table_from_the_migrations_and_a
         # The lean punch indexes (the old 0002): the partial one, and no index on unit_code alone.
         punch_indexes = {row[1] if dialect == "postgres" else row[4] for row in schema["indexes"] if row[0] == "punch"}
         assert "idx_punch_unmapped" in punch_indexes and "idx_punch_unit_co_9e0230" not in punch_indexes
+        if dialect == "postgres":  # 0006: by month, with a default partition (tests/test_punch_partitions.py)
+            assert "punch_default" in {name for name, _ in schema["partitions"]} and len(schema["partitions"]) == 6
         assert await migrate_schema(dialect) == []
         assert await schema_of(connection, dialect) == schema
         # Models and migrations agree: a model changed without `makemigrations` fails here.
@@ -281,13 +329,31 @@ async def test_a_database_made_by_the_hand_written_sql_is_upgraded_in_place_with
         await build_legacy_database(connection, dialect)
         with signals_of_the_old_release():
             await insert_a_row_everywhere(NEWER_THAN_LEGACY)
+        if dialect == "postgres":
+            await insert_legacy_punches(connection)
         tables = sorted(set(model_tables()) - NEWER_THAN_LEGACY)
         before = await rows_of(connection, tables)
         assert all(before[table] for table in tables), "a table without a sample row"
         applied = await migrate_schema(dialect)
         # 0001 adopted (recorded, not run), then every later migration applied as on any database.
         assert applied == ["0001_initial (adopted)", *LATER_MIGRATIONS]
-        assert await rows_of(connection, tables) == before
+        assert await rows_of(connection, tables) == before  # ids, keys and every value of the punches kept
+        if dialect == "postgres":
+            this_month = f"punch_{datetime.now(UTC) + timedelta(hours=7):%Y_%m}"
+            assert await partition_of_each_punch(connection) == {
+                "v-pin": "punch_2026_03", "p-now": this_month, "p-2026-01": "punch_2026_02",
+                "p-reset": "punch_default", "p-far": "punch_default",
+            }  # fmt: skip
+            # The id sequence goes on where the old table's stopped: a new punch collides with none.
+            await connection.execute_query(
+                'INSERT INTO "punch" ("device_serial", "pin", "punched_at", "utc_offset_minutes", "state",'
+                ' "verify", "unit_code", "gateway_id", "batch_id", "received_at")'
+                " VALUES ('DEV9', 'p-new', now(), 420, 0, 1, 'unit-legacy', 'gw-legacy', 'b-new', now())"
+            )
+            _, ids = await connection.execute_query('SELECT "pin", "id" FROM "punch"')
+            by_pin = {row["pin"]: row["id"] for row in ids}
+            assert by_pin["p-new"] > max(v for k, v in by_pin.items() if k != "p-new")
+            await connection.execute_query('DELETE FROM "punch" WHERE "pin" = \'p-new\'')
         upgraded = await schema_of(connection, dialect)
         assert await migrate_schema(dialect) == []
         _, legacy_rows = await connection.execute_query('SELECT "version" FROM "schema_migration"')
@@ -306,6 +372,12 @@ async def test_a_database_made_by_the_hand_written_sql_is_upgraded_in_place_with
         upgraded["indexes"] = {i for i in upgraded["indexes"] if i[0] != "schema_migration"}
     else:
         upgraded["indexes"] = {i for i in upgraded["indexes"] if i[0] != "schema_migration"}
+    if dialect == "postgres":
+        # The months the old rows had get their partitions beside the schedule's; the rest is the same.
+        extra = {name for name, _ in upgraded["partitions"] - fresh["partitions"]}
+        assert extra == {"punch_2026_02", "punch_2026_03"} - {name for name, _ in fresh["partitions"]}
+        assert fresh["partitions"] <= upgraded["partitions"]
+        upgraded["partitions"] = fresh["partitions"]
     for part in fresh:
         assert upgraded[part] == fresh[part], part
 

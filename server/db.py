@@ -54,6 +54,7 @@ MODELS = {
 MODELS["models"] += ["server.biometric_models", "server.area_models"]  # issue 18
 MODELS["models"] += ["server.gateway_enrolment_models"]  # issue 20: enrolment codes
 MODELS["models"] += ["server.stale_models"]  # issue 19
+MODELS["models"] += ["server.history_models"]  # issue 15: dated employee history
 APP = "models"
 MIGRATIONS_MODULE = "server.migrations"
 MIGRATION_TABLE = "tortoise_migrations"

@@ -39,7 +39,7 @@ from tests.conftest import PG_ADMIN_URL
 REPO = Path(__file__).resolve().parent.parent
 LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_schema"
 # The migrations after the initial one and the tables they create: a legacy database has none of these.
-LATER_MIGRATIONS = ["0002_gateway_enrolment", "0003_stale_unit_month"]
+LATER_MIGRATIONS = ["0002_gateway_enrolment", "0003_stale_unit_month", "0004_employee_history"]
 
 
 # --- what a database looks like -----------------------------------------------------------------------
@@ -191,7 +191,7 @@ def _value_for(field: fields.Field, related: dict[type[Model], Any]) -> Any:
 
 # Tables that migrations after 0001_initial create: the release before tortoise's migrations never had them,
 # so a legacy database has neither the table nor the signals of this release that write to it (stale marks).
-NEWER_THAN_LEGACY = frozenset({"gateway_enrolment", "stale_unit_month"})
+NEWER_THAN_LEGACY = frozenset({"gateway_enrolment", "stale_unit_month", "employee_assignment", "unit_go_live"})
 
 
 @contextmanager

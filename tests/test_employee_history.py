@@ -163,3 +163,19 @@ async def test_a_change_before_the_last_one_or_into_a_closed_month_is_refused(wo
     with pytest.raises(HistoryError) as closed:
         await apply_change(BUDI, Change("move", MOVED + timedelta(days=1), unit_code="dir-2"), "biro", Role.UNIT_ADMIN)
     assert closed.value.text("id").startswith(f"Bulan {MONTH:%Y-%m} unit dir-2 sudah ditutup")
+
+
+async def test_a_re_import_of_an_employee_with_a_history_adds_a_dated_row(world: World):
+    from server.services.employee_import import apply_plan, plan_import
+    from tests.test_employee_import import csv_bytes
+
+    await apply_change(BUDI, Change("move", MOVED, unit_code="dir-2"), "biro", "bureau_admin")
+    plan = await plan_import(csv_bytes([[1, BUDI, "Budi Santoso", "Analis Madya", 8, "dir-2", ANI]]), {}, None)
+    await apply_plan(plan, TODAY, "biro")
+    rows = await EmployeeAssignment.filter(nip=BUDI).order_by("valid_from")
+    assert [(r.action, r.unit_code, r.position, r.grade) for r in rows[1:]] == [
+        ("move", "dir-2", "Analis", 7),
+        ("edit", "dir-2", "Analis Madya", 8),
+    ]
+    assert rows[-1].valid_from == max(TODAY, MOVED)
+    assert CITRA in await unit_members("dir-2", MONTH, MONTH.replace(day=DAYS))

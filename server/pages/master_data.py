@@ -197,6 +197,7 @@ async def _employee_context(request: web.Request, nip: str) -> dict[str, object]
     ).first()
     return {
         "employee": employee,
+        "supervisor": await Employee.get_or_none(nip=employee.supervisor_id) if employee.supervisor_id else None,  # type: ignore[attr-defined]
         "rows": list(reversed(rows)),
         "current": rows[-1] if rows else None,
         "grade": grade.grade if grade else None,

@@ -301,3 +301,30 @@ async def _mark(day: date, units: set[str], today: date) -> None:
     for unit in units:
         keys |= months_between(unit, day, today)
     await mark_stale(keys)
+
+
+async def follow_import(nip: str, grade: int | None, effective: date, by: str) -> None:
+    """An import updated an employee who has a history: the file's state is a dated row from
+    ``effective`` (or the last change's date, if later), so the history and the employee row agree."""
+    rows = await history_of(nip)
+    employee = await Employee.get_or_none(nip=nip)
+    if not rows or employee is None:
+        return  # no history kept for them: the employee row is the whole story, as before
+    latest = rows[-1]
+    before = _state(latest)
+    state = {
+        **before,
+        "unit_code": employee.unit_id,  # type: ignore[attr-defined]
+        "position": employee.position or "",
+        "supervisor_nip": employee.supervisor_id,  # type: ignore[attr-defined]
+        "grade": grade if grade is not None else before["grade"],
+    }
+    if state["unit_code"] != before["unit_code"]:
+        state.update(status=ACTIVE, office_code=None)
+    if state == before:
+        return
+    day = max(effective, latest.valid_from)
+    action = "move" if state["unit_code"] != before["unit_code"] else "edit"
+    values = {**state, "action": action, "reason": "import", "recorded_by": by}
+    await EmployeeAssignment.update_or_create(values, nip=nip, valid_from=day)
+    await _mark(day, {before["unit_code"], state["unit_code"]}, max(day, today_local()))

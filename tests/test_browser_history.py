@@ -13,7 +13,7 @@ from server.history_models import EmployeeAssignment
 from server.models import Employee
 from tests.test_browser import _chromium_installed, base, browser, log_in  # noqa: F401 (fixtures)
 from tests.test_employee_history import DAYS, GRADE_7, MONTH, MOVED, half_up, world  # noqa: F401 (fixture)
-from tests.web_seed import BUDI, World
+from tests.web_seed import BUDI, CITRA, World
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 MONTH_TEXT = MONTH.strftime("%Y-%m")
@@ -80,3 +80,15 @@ async def test_a_transfer_mid_month_splits_both_units_months_and_the_payroll(wor
 
     await page.goto(f"{url}/audit")
     assert "employee.move" in await page.locator("#audit").inner_text()
+
+    # a unit's go-live date, set on the unit tree: days before it are no planned days for anyone
+    await page.goto(f"{url}/master/units")
+    form = page.locator("#go-live-form")
+    await form.locator("select[name=unit]").select_option("dir-2")
+    await form.locator("input[name=live_from]").fill(MOVED.isoformat())
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_url("**/master/units")
+    assert "dinilai sejak" in await page.locator("li[data-unit='dir-2'] .go-live").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "units-go-live-id-desktop.png"), full_page=True)
+    await page.goto(f"{url}/employees/{CITRA}/month?month={MONTH_TEXT}")
+    assert await page.locator(f"[data-date='{MONTH.isoformat()}']").get_attribute("data-category") == "not_live"

@@ -17,6 +17,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from server.auth import request_scope, require_role
+from server.history_models import UnitGoLive
 from server.i18n import N_, translate
 from server.models import Employee, Office, Unit
 from server.pages.render import language_of, render
@@ -24,7 +25,16 @@ from server.payroll_models import EmployeeGrade
 from server.services.accounts import Role
 from server.services.attendance import NotVisible, employee_in_scope, subtree_filter
 from server.services.employee_import import FIELDS, ImportFileError, apply_plan, plan_import
-from server.services.history import EARLIEST, END_STATUSES, Change, HistoryError, apply_change, history_of, today_local
+from server.services.history import (
+    EARLIEST,
+    END_STATUSES,
+    Change,
+    HistoryError,
+    apply_change,
+    history_of,
+    set_go_live,
+    today_local,
+)
 from server.services.payroll import record_audit
 
 routes = web.RouteTableDef()
@@ -143,7 +153,7 @@ async def employees_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/master/units")
-async def units_page(request: web.Request) -> web.Response:
+async def units_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
     """The unit tree (ministry, echelon I, echelon II, work units) with each unit's offices and zones."""
     require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     scope = await request_scope(request)
@@ -162,7 +172,31 @@ async def units_page(request: web.Request) -> web.Response:
         .group_by("unit_id")
         .values_list("unit_id", "n")
     )
-    return render(request, "master_units.html", children=children, offices=offices, counts=counts)
+    live = dict(await UnitGoLive.filter(unit_code__in=sorted(visible)).values_list("unit_code", "live_from"))
+    return render(
+        request, "master_units.html", status=status, children=children, offices=offices, counts=counts, live=live,
+        unit_choices=[(u.code, u.name) for u in units], error=error,
+    )  # fmt: skip
+
+
+@routes.post("/master/units/go-live")
+async def go_live_post(request: web.Request) -> web.Response:
+    """The unit is scored from the date given (empty: from always); audited."""
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    form = await request.post()
+    unit, text = _form_text(form, "unit").strip(), _form_text(form, "live_from").strip()
+    try:
+        if not scope.sees_unit(unit):
+            raise HistoryError(N_("Unit {unit} is not registered"), unit=unit or "-")
+        try:
+            day = date.fromisoformat(text) if text else None
+        except ValueError:
+            raise HistoryError(N_("The effective date must be a date (YYYY-MM-DD)")) from None
+        await set_go_live(unit, day, principal.username, principal.role.value)
+    except HistoryError as exc:
+        return await units_page(request, error=exc.text(language_of(request)), status=400)
+    raise web.HTTPSeeOther(location="/master/units")
 
 
 # --- one employee: the dated history, and edit, move, end and start, each from a date -----------------

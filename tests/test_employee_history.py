@@ -5,6 +5,7 @@ rest; each unit pays its own days, pro rata by calendar days as the Ministry of 
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -179,3 +180,24 @@ async def test_a_re_import_of_an_employee_with_a_history_adds_a_dated_row(world:
     ]
     assert rows[-1].valid_from == max(TODAY, MOVED)
     assert CITRA in await unit_members("dir-2", MONTH, MONTH.replace(day=DAYS))
+
+
+async def test_the_scoring_workers_split_a_transfer_the_same_way(world: World):
+    from server.results_models import MonthlyScore
+    from server.services.scoring_queue import score_unit_month
+    from server.stale_models import StaleUnitMonth
+
+    await apply_change(BUDI, Change("move", MOVED, unit_code="dir-2"), "biro", "bureau_admin")
+    for _ in range(300):  # the app's own workers take the marks first; scoring again beside them is idempotent
+        if not await StaleUnitMonth.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert await score_unit_month("dir-1", MONTH.year, MONTH.month, chunk=1) == 2
+    assert await score_unit_month("dir-2", MONTH.year, MONTH.month) == 2
+    rows = {r.unit_code: r for r in await MonthlyScore.filter(nip=BUDI, year=MONTH.year, month=MONTH.month)}
+    assert set(rows) == {"dir-1", "dir-2"}
+    assert all(d < MOVED for d in scored_days(rows["dir-1"].explain))
+    assert all(d >= MOVED for d in scored_days(rows["dir-2"].explain))
+    assert rows["dir-1"].planned_days + rows["dir-2"].planned_days == len(
+        [e for e in rows["dir-1"].explain["days"] if e.get("status") or e.get("unit_kind") == "working"]
+    )

@@ -15,6 +15,7 @@ from server.history_models import EmployeeAssignment, UnitGoLive
 from server.models import Employee
 
 ACTIVE = "active"
+_CHUNK = 2000
 Span = tuple[date, date | None]
 
 
@@ -44,14 +45,20 @@ async def unit_members(unit_code: str, first: date, last: date) -> dict[str, lis
     members: dict[str, list[Span] | None] = {}
     if with_rows:
         rows: dict[str, list[EmployeeAssignment]] = {}
-        for row in await EmployeeAssignment.filter(nip__in=sorted(with_rows)).order_by("valid_from"):
-            rows.setdefault(row.nip, []).append(row)
+        ordered = sorted(with_rows)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            for row in await EmployeeAssignment.filter(nip__in=chunk).order_by("valid_from"):
+                rows.setdefault(row.nip, []).append(row)
         for nip, own in rows.items():
             spans = [s for s in spans_in(own, unit_code) if _overlaps(s, first, last)]
             if spans:
                 members[nip] = spans
-    current = await Employee.filter(unit_id=unit_code).values_list("nip", flat=True)
-    historied = set(await EmployeeAssignment.filter(nip__in=list(current)).distinct().values_list("nip", flat=True))
+    current = list(await Employee.filter(unit_id=unit_code).values_list("nip", flat=True))
+    historied: set[str] = set()
+    for start in range(0, len(current), _CHUNK):  # bounded IN lists (SQLite caps bound variables)
+        query = EmployeeAssignment.filter(nip__in=current[start : start + _CHUNK]).distinct()
+        historied.update(await query.values_list("nip", flat=True))
     for nip in current:
         if nip not in historied:
             members[nip] = None

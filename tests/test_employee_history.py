@@ -201,3 +201,39 @@ async def test_the_scoring_workers_split_a_transfer_the_same_way(world: World):
     assert rows["dir-1"].planned_days + rows["dir-2"].planned_days == len(
         [e for e in rows["dir-1"].explain["days"] if e.get("status") or e.get("unit_kind") == "working"]
     )
+
+
+async def test_each_role_changes_only_employees_and_units_in_its_scope(world: World):
+    from server.auth import SESSION_COOKIE
+    from tests.web_seed import session_cookie
+
+    cookie, csrf = await session_cookie(world, Role.UNIT_ADMIN)  # dir-2 only
+    jar = {SESSION_COOKIE: cookie}
+    assert (await world.client.get(f"/master/employees/{BUDI}", cookies=jar)).status == 404
+    move = {"csrf_token": csrf, "action": "move", "valid_from": MOVED.isoformat(), "unit": "dir-2"}
+    response = await world.client.post(f"/master/employees/{BUDI}/change", data=move, cookies=jar)
+    assert response.status == 404
+    away = {**move, "unit": "dir-1"}
+    response = await world.client.post(f"/master/employees/{CITRA}/change", data=away, cookies=jar)
+    assert response.status == 400 and "Unit dir-1 tidak terdaftar" in await response.text()
+    live = {"csrf_token": csrf, "unit": "dir-1", "live_from": MOVED.isoformat()}
+    response = await world.client.post("/master/units/go-live", data=live, cookies=jar)
+    assert response.status == 400 and "Unit dir-1 tidak terdaftar" in await response.text()
+    response = await world.client.post(
+        f"/master/employees/{CITRA}/change", data={**away, "csrf_token": "x"}, cookies=jar
+    )
+    assert response.status == 403  # no change without the session's CSRF token
+    assert not await EmployeeAssignment.exists()
+    for role in (Role.SUPERVISOR, Role.EMPLOYEE, Role.OPERATIONS):
+        cookie, csrf = await session_cookie(world, role)
+        assert (await world.client.get(f"/master/employees/{BUDI}", cookies={SESSION_COOKIE: cookie})).status == 403
+        post = await world.client.post(
+            f"/master/employees/{BUDI}/change", data={**move, "csrf_token": csrf}, cookies={SESSION_COOKIE: cookie}
+        )
+        assert post.status == 403
+    cookie, csrf = await session_cookie(world, Role.UNIT_ADMIN)
+    date_text = {"csrf_token": csrf, "action": "edit", "valid_from": "15-11-2026", "position": "X"}
+    response = await world.client.post(
+        f"/master/employees/{CITRA}/change", data=date_text, cookies={SESSION_COOKIE: cookie}
+    )
+    assert response.status == 400 and "Tanggal berlaku harus berupa tanggal" in await response.text()

@@ -24,12 +24,14 @@ from ._allowance_policy import (
     ProRata,
     Rounding,
 )
+from ._calendar import DayKind
 from ._daily import ABSENT
 from ._errors import InputError
 from ._percent import FULL_BP, format_bp
 from ._result import MonthlyResult
 
 ONE = Fraction(1)
+_OUTSIDE = frozenset({str(DayKind.NOT_EMPLOYED), str(DayKind.NOT_LIVE)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,22 @@ class GradeAssignment:
 
     def covers(self, day: date) -> bool:
         return self.first_day <= day and (self.last_day is None or day <= self.last_day)
+
+
+def assignments_within(
+    assignments: Iterable[GradeAssignment], spans: Iterable[tuple[date, date | None]]
+) -> tuple[GradeAssignment, ...]:
+    """The grades held, cut to the spans of days (first, last; last ``None``: open) the employee was in
+    one unit: a unit's payroll pays only its own days (a transfer on the 15th: the old unit days 1-14)."""
+    out = []
+    for span_first, span_last in sorted(spans):
+        for a in assignments:
+            first = max(a.first_day, span_first)
+            ends = [d for d in (a.last_day, span_last) if d is not None]
+            last = min(ends) if ends else None
+            if last is None or first <= last:
+                out.append(GradeAssignment(first, last, a.grade, a.status))
+    return tuple(sorted(out, key=lambda a: a.first_day))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,11 @@ class AllowanceInput:
         """The month as :func:`scoring.score_month` scored it; the performance component is the
         result's (effective minutes against target) unless another is given (e.g. plan realisation)."""
         days = result.days
+        # The unit's working days, the employee's or not: days outside their time in the unit still
+        # count in the month a working-day pro rata divides by.
+        working = {r.day for r in days} | {
+            r.day for r in result.calendar_days if r.kind in _OUTSIDE and result.plan.days[r.index].is_working
+        }
         attendance = tuple(
             AttendanceDay(r.day, r.status == ABSENT, r.late_minutes, r.early_minutes, r.deduction_bp, r.codes)
             for r in days
@@ -99,7 +122,7 @@ class AllowanceInput:
             year=result.year,
             month=result.month,
             assignments=tuple(assignments),
-            working_days=tuple(sorted({r.day for r in days})),
+            working_days=tuple(sorted(working)),
             attendance=attendance,
             performance_bp=performance_bp,
             performance_source=performance_source or "given",

@@ -31,6 +31,10 @@ class DayKind(StrEnum):
     DAY_OFF = "day_off"
     SHIFT = "shift"
     OFF_ROSTER = "off_roster"
+    NOT_EMPLOYED = "not_employed"
+    """Outside the employee's time in the unit: before the start, after the end, transferred away."""
+    NOT_LIVE = "not_live"
+    """Before the unit's go-live date: the unit was not yet scored."""
 
 
 WORKING_KINDS = frozenset({DayKind.WORKING, DayKind.SHIFT})

@@ -38,8 +38,20 @@ def score_month(plan: MonthPlan, emp: EmployeeMonth) -> MonthlyResult:
         slots, inside = plan.office_slots, None
     else:
         slots, inside = plan.shift_slots(emp.roster)
-    records = _score_slots(plan, emp, slots, inside)
-    return _result(plan, emp, records, merge_claims(plan, emp.claims, records, emp.times))
+    outside = outside_days(plan, emp)
+    records, skipped = _score_slots(plan, emp, slots, inside, outside)
+    return _result(plan, emp, records, merge_claims(plan, emp.claims, records, emp.times), skipped)
+
+
+def outside_days(plan: MonthPlan, emp: EmployeeMonth) -> frozenset[date]:
+    """The month's days that are not scored for ``emp``: before the unit's go-live date, or outside the
+    employee's time in the unit (before the start, after the end, transferred away)."""
+    live_from = plan.live_from
+    if emp.employed is None and (live_from is None or live_from <= plan.first_day):
+        return frozenset()
+    return frozenset(
+        d.day for d in plan.days if (live_from is not None and d.day < live_from) or not emp.employed_on(d.day)
+    )
 
 
 def score_unit_month(
@@ -88,21 +100,29 @@ def _excuse_rule(policy: Policy, nip: str, day: date, kind: str) -> ExcuseRule:
 
 
 def _score_slots(
-    plan: MonthPlan, emp: EmployeeMonth, slots: Sequence[Slot], inside: frozenset[int] | None
-) -> list[tuple[Any, ...]]:
-    """One record per slot (in :class:`DayRecord` layout, plain tuples): excused, absent or present."""
+    plan: MonthPlan,
+    emp: EmployeeMonth,
+    slots: Sequence[Slot],
+    inside: frozenset[int] | None,
+    outside: frozenset[date],
+) -> tuple[list[tuple[Any, ...]], int]:
+    """One record per slot (in :class:`DayRecord` layout, plain tuples): excused, absent or present; and
+    how many slots were left out because their day is ``outside`` the employee's time in the unit."""
     rules = plan.rules
     present = rules.present
     times, states, excuses = emp.times, emp.states, emp.excuses
     records: list[tuple[Any, ...]] = []
     append = records.append
-    pos = 0
+    pos = skipped = 0
     for k, (index, start, end, lo, hi, mid, _, day, shift) in enumerate(slots):
         a = bisect_left(times, lo, pos)
         b = bisect_right(times, hi, a)
         pos = b
         if inside is not None and k not in inside:
             continue  # a roster entry just outside the month: takes its punches, is not scored here
+        if outside and day in outside:
+            skipped += 1  # not in the unit that day (or the unit not live): never TK, no part of the target
+            continue
         kind = excuses.get(day) if excuses else None
         if kind is not None:
             rule = _excuse_rule(plan.policy, emp.nip, day, kind)
@@ -111,7 +131,7 @@ def _score_slots(
             append(rules.absent(a, index, start, end, day, shift))
         else:
             append(present(times, states, a, b, index, start, end, mid, day, shift))
-    return records
+    return records, skipped
 
 
 def _code_counts(records: list[tuple[Any, ...]], reducing: frozenset[str]) -> tuple[dict[str, int], int]:
@@ -144,13 +164,16 @@ def _score_and_deduction(policy: Policy, performance: int, capped: int) -> tuple
     return FULL_BP - allowance_deduction, allowance_deduction
 
 
-def _result(plan: MonthPlan, emp: EmployeeMonth, records: list[tuple[Any, ...]], claims: MergedClaims) -> MonthlyResult:
+def _result(
+    plan: MonthPlan, emp: EmployeeMonth, records: list[tuple[Any, ...]], claims: MergedClaims, skipped: int = 0
+) -> MonthlyResult:
     policy = plan.policy
     total = sum(map(_DEDUCTION, records))
     codes, reduced = _code_counts(records, plan.target_reducing_codes)
     planned = len(records)
     target_days = planned - reduced
-    target = _target_minutes(policy, target_days, planned)
+    # a monthly target is shared over the unit's planned days: days outside the employee's time take theirs
+    target = _target_minutes(policy, target_days, planned + skipped)
     performance = FULL_BP if target == 0 else min(FULL_BP, ratio_bp(claims.effective, target))
     capped = min(total, policy.discipline.monthly_cap_bp)
     score, allowance_deduction = _score_and_deduction(policy, performance, capped)
@@ -176,4 +199,5 @@ def _result(plan: MonthPlan, emp: EmployeeMonth, records: list[tuple[Any, ...]],
         allowance_deduction_bp=allowance_deduction,
         plan=plan,
         employee=emp,
+        outside_days=skipped,
     )

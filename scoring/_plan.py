@@ -62,6 +62,8 @@ class MonthPlan:
     offset_s: int
     extra_days_off: tuple[tuple[date, str], ...] = ()
     target_reducing_codes: frozenset[str] = frozenset()
+    live_from: date | None = None
+    """The unit's go-live date: days before it are not scored for anyone (``None``: the whole month)."""
     _shift_cache: dict[tuple[str, int], tuple[int, int, PlanDay]] = field(default_factory=dict, compare=False)
 
     @property
@@ -121,9 +123,15 @@ class MonthPlan:
 
 
 def build_month_plan(
-    policy: Policy, year: int, month: int, extra_days_off: Mapping[date, str] | None = None
+    policy: Policy,
+    year: int,
+    month: int,
+    extra_days_off: Mapping[date, str] | None = None,
+    *,
+    live_from: date | None = None,
 ) -> MonthPlan:
-    """The plan for ``policy`` in ``year``-``month``; ``extra_days_off`` are days the unit declared off."""
+    """The plan for ``policy`` in ``year``-``month``; ``extra_days_off`` are days the unit declared off;
+    ``live_from`` the unit's go-live date (days before it are never scored: no TK, no target)."""
     if not 1 <= month <= 12:
         raise InputError(f"month {month}: expected 1 to 12")
     if policy.effective_from > date(year, month, 1):
@@ -155,6 +163,7 @@ def build_month_plan(
         offset_s=offset_s,
         extra_days_off=tuple(sorted((extra_days_off or {}).items())),
         target_reducing_codes=frozenset(r.code for r in policy.excuses if r.reduces_target),
+        live_from=live_from,
     )
 
 

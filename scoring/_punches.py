@@ -55,6 +55,9 @@ class EmployeeMonth:
     ``states`` and ``devices`` run parallel to it (``states`` only matters when the policy trusts them).
     ``excuses``: excuse kind per day (``annual_leave``, ``official_travel`` ...; the policy's kinds).
     ``roster``: shift code per start date, for shift workers; ``None`` means office hours.
+    ``employed``: the spans of days (first, last; last ``None``: open) the employee belonged to the unit
+    being scored, active; ``None`` means the whole month. A day outside every span is never scored: no
+    TK, not a planned day, no part of the activity target (started mid-month, ended, transferred away).
     """
 
     nip: str
@@ -64,6 +67,18 @@ class EmployeeMonth:
     excuses: Mapping[date, str] = field(default_factory=dict)
     roster: Mapping[date, str] | None = None
     claims: Sequence[Claim] = ()
+    employed: Sequence[tuple[date, date | None]] | None = None
+
+    def __post_init__(self) -> None:
+        for first, last in self.employed or ():
+            if last is not None and last < first:
+                raise InputError(f"{self.nip}: employment span {first} to {last} ends before it starts")
+
+    def employed_on(self, day: date) -> bool:
+        """Whether ``day`` is inside one of the employment spans (always, without spans)."""
+        if self.employed is None:
+            return True
+        return any(first <= day and (last is None or day <= last) for first, last in self.employed)
 
     @classmethod
     def from_punches(cls, nip: str, punches: Iterable[Punch], **rest: Any) -> EmployeeMonth:
@@ -92,4 +107,5 @@ class EmployeeMonth:
             self.excuses,
             self.roster,
             self.claims,
+            self.employed,
         )

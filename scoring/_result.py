@@ -20,6 +20,7 @@ from ._policy import DeductionBase, Policy, TargetMode
 from ._punches import EmployeeMonth
 
 _NO_SHIFT = "no shift rostered"
+_OUTSIDE = frozenset({str(DayKind.NOT_EMPLOYED), str(DayKind.NOT_LIVE)})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -50,6 +51,8 @@ class MonthlyResult:
     allowance_deduction_bp: int
     plan: MonthPlan
     employee: EmployeeMonth
+    outside_days: int = 0
+    """Planned days left out: before the unit's go-live date or outside the employee's time in the unit."""
 
     @property
     def policy(self) -> Policy:
@@ -91,7 +94,11 @@ class MonthlyResult:
         midnight = self.plan.day0 + index * SECONDS_PER_DAY
         times = self.employee.times
         first = bisect_left(times, midnight)
-        if self.employee.roster is not None:  # a shift worker's day without a shift starting on it
+        outside = self._outside_kind(plan_day.day)
+        if outside is not None:  # not scored here at all: punches shown, never counted
+            kind, note = outside
+            last = bisect_left(times, midnight + SECONDS_PER_DAY, first)
+        elif self.employee.roster is not None:  # a shift worker's day without a shift starting on it
             kind, note, last = str(DayKind.OFF_ROSTER), _NO_SHIFT, first
         else:  # punches on a day off are shown, never scored
             kind, note = str(plan_day.kind), plan_day.describe()
@@ -99,6 +106,14 @@ class MonthlyResult:
         end = midnight + SECONDS_PER_DAY
         return DayRecord(index, OFF, (), None, None, None, None, 0, first, last, note, plan_day.day, midnight, end,
                          "", kind)  # fmt: skip
+
+    def _outside_kind(self, day: date) -> tuple[str, str] | None:
+        live_from = self.plan.live_from
+        if live_from is not None and day < live_from:
+            return str(DayKind.NOT_LIVE), f"the unit is scored from its go-live date {live_from.isoformat()}"
+        if not self.employee.employed_on(day):
+            return str(DayKind.NOT_EMPLOYED), "not employed in the unit on this day"
+        return None
 
     @property
     def absent_days(self) -> list[date]:
@@ -116,6 +131,7 @@ class MonthlyResult:
             "policy_effective_from": p.effective_from.isoformat(),
             "policy_fingerprint": p.fingerprint,
             "planned_days": self.planned_days,
+            **({"outside_days": self.outside_days} if self.outside_days else {}),
             "codes": dict(sorted(self.codes.items())),
             "deduction_sum_bp": self.deduction_sum_bp,
             "discipline_deduction_bp": self.discipline_deduction_bp,
@@ -193,6 +209,10 @@ def _day_entries(result: MonthlyResult) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"date": plan_day.day.isoformat(), "planned": plan_day.describe()}
         if rec.status != OFF:
             entry.update(_scored_day_entry(result, rec, plan_day))
+        elif rec.kind in _OUTSIDE:  # the unit's plan stays readable: payroll shares a month by it
+            entry.update({"kind": rec.kind, "note": rec.note, "unit_kind": str(plan_day.kind)})
+            if rec.last > rec.first:
+                entry["punches"] = _punch_entries(emp, plan.offset_s, rec.first, rec.last)
         elif rec.kind == DayKind.OFF_ROSTER:
             entry.update({"kind": rec.kind, "planned": _NO_SHIFT})
         else:
@@ -262,7 +282,8 @@ def _target_rule(result: MonthlyResult) -> str:
     if perf.target is TargetMode.PER_WORKING_DAY:
         rule = f"{perf.minutes_per_working_day} minutes x {result.target_days} planned days"
     else:
-        rule = f"{perf.monthly_target_minutes} minutes x {result.target_days}/{result.planned_days} planned days"
+        unit_days = result.planned_days + result.outside_days
+        rule = f"{perf.monthly_target_minutes} minutes x {result.target_days}/{unit_days} planned days"
     excluded = result.planned_days - result.target_days
     if excluded:
         rule += f" ({excluded} day(s) of leave excluded)"

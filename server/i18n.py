@@ -259,6 +259,8 @@ NAMES: dict[str, dict[str, str]] = {
         "day_off": N_("Day off"),
         "future": N_("Not yet"),
         "off_roster": N_("Not on the roster"),
+        "not_employed": N_("Not in this unit"),
+        "not_live": N_("Before the unit's go-live date"),
         "working": N_("Working day"),
         "shift": N_("Shift"),
     },

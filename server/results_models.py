@@ -38,5 +38,6 @@ class MonthlyScore(Model):
 
     class Meta:
         table = "monthly_score"
-        unique_together = (("nip", "year", "month"),)
+        # per unit: an employee transferred mid-month has a result in each unit for its own days
+        unique_together = (("nip", "unit_code", "year", "month"),)
         indexes = (("unit_code", "year", "month"),)

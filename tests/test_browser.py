@@ -298,6 +298,7 @@ TOURS = (
     ("biro", "payroll", f"/payroll?month={MONTH}&unit=dir-1"),
     ("biro", "audit", "/audit"),
     ("biro", "employee-month", f"/employees/{BUDI}/month?month={MONTH}"),
+    ("biro", "employee-master", f"/master/employees/{BUDI}"),
     ("biro", "error-404", "/employees/000/month"),
     ("ani", "approvals", "/approvals"),
     ("budi", "my-month", f"/employees/{BUDI}/month?month={MONTH}"),

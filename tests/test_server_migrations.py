@@ -45,6 +45,7 @@ LATER_MIGRATIONS = [
     "0004_gateway_config",
     "0005_requests",
     "0006_punch_partitions",
+    "0007_employee_history",
 ]
 
 
@@ -221,6 +222,8 @@ NEWER_THAN_LEGACY = frozenset(
         "employee_request",
         "request_evidence",
         "corrected_punch",
+        "employee_assignment",
+        "unit_go_live",
     }
 )
 

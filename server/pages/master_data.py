@@ -17,13 +17,24 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from server.auth import request_scope, require_role
+from server.history_models import UnitGoLive
 from server.i18n import N_, translate
 from server.models import Employee, Office, Unit
 from server.pages.render import language_of, render
 from server.payroll_models import EmployeeGrade
 from server.services.accounts import Role
-from server.services.attendance import subtree_filter
+from server.services.attendance import NotVisible, employee_in_scope, subtree_filter
 from server.services.employee_import import FIELDS, ImportFileError, apply_plan, plan_import
+from server.services.history import (
+    EARLIEST,
+    END_STATUSES,
+    Change,
+    HistoryError,
+    apply_change,
+    history_of,
+    set_go_live,
+    today_local,
+)
 from server.services.payroll import record_audit
 
 routes = web.RouteTableDef()
@@ -142,7 +153,7 @@ async def employees_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/master/units")
-async def units_page(request: web.Request) -> web.Response:
+async def units_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
     """The unit tree (ministry, echelon I, echelon II, work units) with each unit's offices and zones."""
     require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     scope = await request_scope(request)
@@ -161,4 +172,129 @@ async def units_page(request: web.Request) -> web.Response:
         .group_by("unit_id")
         .values_list("unit_id", "n")
     )
-    return render(request, "master_units.html", children=children, offices=offices, counts=counts)
+    live = dict(await UnitGoLive.filter(unit_code__in=sorted(visible)).values_list("unit_code", "live_from"))
+    return render(
+        request, "master_units.html", status=status, children=children, offices=offices, counts=counts, live=live,
+        unit_choices=[(u.code, u.name) for u in units], error=error,
+    )  # fmt: skip
+
+
+@routes.post("/master/units/go-live")
+async def go_live_post(request: web.Request) -> web.Response:
+    """The unit is scored from the date given (empty: from always); audited."""
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    scope = await request_scope(request)
+    form = await request.post()
+    unit, text = _form_text(form, "unit").strip(), _form_text(form, "live_from").strip()
+    try:
+        if not scope.sees_unit(unit):
+            raise HistoryError(N_("Unit {unit} is not registered"), unit=unit or "-")
+        try:
+            day = date.fromisoformat(text) if text else None
+        except ValueError:
+            raise HistoryError(N_("The effective date must be a date (YYYY-MM-DD)")) from None
+        await set_go_live(unit, day, principal.username, principal.role.value)
+    except HistoryError as exc:
+        return await units_page(request, error=exc.text(language_of(request)), status=400)
+    raise web.HTTPSeeOther(location="/master/units")
+
+
+# --- one employee: the dated history, and edit, move, end and start, each from a date -----------------
+
+STATUS_LABELS = {
+    "active": N_("Active"),
+    "transferred": N_("Transferred to another agency"),
+    "retired": N_("Retired"),
+    "dismissed": N_("Dismissed"),
+    "leave_outside_state": N_("On leave outside the state"),
+}
+ACTION_LABELS = {
+    "start": N_("Started"),
+    "edit": N_("Data changed"),
+    "move": N_("Moved to a unit"),
+    "end": N_("Employment ended"),
+}
+
+
+async def _employee_context(request: web.Request, nip: str) -> dict[str, object]:
+    scope = await request_scope(request)
+    try:
+        employee = await employee_in_scope(scope, nip)
+    except NotVisible:
+        raise web.HTTPNotFound(text="no such employee in your scope") from None
+    units = await Unit.filter(scope.unit_q()).order_by("code").values_list("code", "name")
+    names = dict(await Unit.all().values_list("code", "name"))
+    rows = await history_of(nip)
+    today = today_local()
+    grade = await EmployeeGrade.filter(
+        Q(last_day__isnull=True) | Q(last_day__gte=today), nip=nip, first_day__lte=today
+    ).first()
+    return {
+        "employee": employee,
+        "supervisor": await Employee.get_or_none(nip=employee.supervisor_id) if employee.supervisor_id else None,  # type: ignore[attr-defined]
+        "rows": list(reversed(rows)),
+        "current": rows[-1] if rows else None,
+        "grade": grade.grade if grade else None,
+        "units": units,
+        "unit_names": names,
+        "offices": await Office.filter(unit_id=employee.unit_id).order_by("code"),  # type: ignore[attr-defined]
+        "statuses": STATUS_LABELS,
+        "end_statuses": END_STATUSES,
+        "actions": ACTION_LABELS,
+        "earliest": EARLIEST,
+        "today": today.isoformat(),
+        "error": None,
+        "form": {},
+        "done": request.query.get("done", ""),
+    }
+
+
+@routes.get("/master/employees/{nip}")
+async def employee_page(request: web.Request) -> web.Response:
+    """One employee: today's data, the dated history, and the forms that change it from a date."""
+    require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    context = await _employee_context(request, request.match_info["nip"])
+    return render(request, "master_employee.html", **context)
+
+
+def _change_of(texts: dict[str, str]) -> Change:
+    """The form as a change; an unreadable date or grade is a HistoryError like any other refusal."""
+    action = texts.get("action", "")
+    try:
+        valid_from = date.fromisoformat(texts.get("valid_from", ""))
+    except ValueError:
+        raise HistoryError(N_("The effective date must be a date (YYYY-MM-DD)")) from None
+    grade_text = texts.get("grade", "").strip()
+    if grade_text and not grade_text.isdigit():
+        raise HistoryError(N_("The grade (kelas jabatan) must be 1 to 17, not {grade}"), grade=grade_text[:10])
+    position = texts.get("position", "").strip()
+    return Change(
+        action=action,
+        valid_from=valid_from,
+        unit_code=texts.get("unit", "").strip() or None,
+        office_code=texts.get("office", "").strip() if "office" in texts else None,
+        position=position if action == "edit" and position else None,
+        grade=int(grade_text) if grade_text else None,
+        supervisor_nip=texts.get("supervisor", "").strip() if "supervisor" in texts else None,
+        status=texts.get("status", "").strip() or None,
+        reason=texts.get("reason", ""),
+    )
+
+
+@routes.post("/master/employees/{nip}/change")
+async def employee_change(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    nip = request.match_info["nip"]
+    context = await _employee_context(request, nip)
+    form = await request.post()
+    texts = {key: _form_text(form, key) for key in form}
+    scope = await request_scope(request)
+    try:
+        change = _change_of(texts)
+        if change.action == "move" and change.unit_code and not scope.sees_unit(change.unit_code):
+            raise HistoryError(N_("Unit {unit} is not registered"), unit=change.unit_code)
+        await apply_change(nip, change, principal.username, principal.role.value)
+    except HistoryError as exc:
+        context.update(error=exc.text(language_of(request)), form=texts)
+        return render(request, "master_employee.html", status=400, **context)
+    raise web.HTTPSeeOther(location=f"/master/employees/{nip}?done={change.action}")

@@ -310,6 +310,8 @@ async def charts(request: web.Request) -> web.Response:
     figures = MonthFigures()
     kinds: dict[date, str] = {}
     for employee in employees:
+        if employee.nip not in results:
+            continue  # not in the unit that month (started after it, ended before it)
         view = build_view(employee, month, results[employee.nip])
         for day in view.days:
             scored = day.kind in ("working", "shift")

@@ -25,6 +25,7 @@ from server.i18n import N_, translate
 from server.models import DevicePin, Employee, Unit
 from server.nip import InvalidNip, parse_nip
 from server.payroll_models import EmployeeGrade
+from server.services.history import follow_import
 from server.services.registry import CONTROL, MAX_IMPORT_ROWS, MAX_NAME
 
 FIELDS = ("nip", "name", "position", "grade", "unit", "supervisor_nip", "pin")
@@ -360,6 +361,8 @@ async def apply_plan(plan: ImportPlan, effective: date, recorded_by: str) -> Imp
                 result.pins_mapped += 1
             if row.grade is not None:
                 await _hold_grade(row.values["nip"], row.grade, effective, recorded_by)
+            if row.values["nip"] in existing:  # an employee with a dated history gets the file's state as a row
+                await follow_import(row.values["nip"], row.grade, effective, recorded_by)
     return result
 
 

@@ -18,13 +18,14 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from scoring import DayKind, DeductionBase, Policy, plan_day
+from scoring import DayKind, DeductionBase, EmployeeMonth, Policy, build_month_plan, plan_day, score_month
 from server.i18n import N_, NAMES, Formats, translate, translate_text
 from server.models import Employee
 from server.results_models import MonthlyScore
 from server.services.activities import claims_for_unit_month
 from server.services.attendance import WIB, days_of, month_bounds, unit_zones
 from server.services.excuses import excuses_for
+from server.services.members import unit_members, unit_of
 from server.services.results import CORRECTED, compute_unit_month
 from server.services.stale import clear_stale, stale_version
 
@@ -140,7 +141,8 @@ async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> 
     Scored here only when it is marked stale or an employee of the unit has no stored result yet."""
 
     zone = (await unit_zones()).get(unit_code, WIB)
-    nips = await Employee.filter(unit_id=unit_code).values_list("nip", flat=True)
+    days = days_of(month)
+    nips = list(await unit_members(unit_code, days[0], days[-1]))  # the dated history's members that month
     stored = MonthlyScore.filter(unit_code=unit_code, year=month.year, month=month.month, nip__in=nips)
     version = await stale_version(unit_code, month.year, month.month)
     policy = policy_for(zone)
@@ -191,16 +193,32 @@ async def _compute(unit_code: str, month: date, zone: timezone, policy: Policy, 
 
 
 async def results_for(employees: Iterable[Employee], month: date, *, explained: bool = True) -> dict[str, Scored]:
+    """Each employee's result in their current unit that month (none: not in it that month)."""
     units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
+    wanted = {e.nip for e in employees}
     found: dict[str, Scored] = {}
     for unit in units:
-        found.update(await unit_month(unit, month, explained=explained))
+        scored = await unit_month(unit, month, explained=explained)
+        found.update((nip, r) for nip, r in scored.items() if nip in wanted)
     return found
 
 
 async def month_view(employee: Employee, month: date) -> MonthView:
-    result = (await unit_month(employee.unit_id, month))[employee.nip]  # type: ignore[attr-defined]
-    return build_view(employee, month, result)
+    """The employee's month in the unit they were in last that month (a transfer: the new unit's days;
+    the days before it are "not in this unit"). Not employed at all that month: every day says so."""
+    days = days_of(month)
+    unit = await unit_of(employee.nip, days[0], days[-1], employee.unit_id)  # type: ignore[attr-defined]
+    result = (await unit_month(unit, month)).get(employee.nip)
+    if result is None:
+        zone = (await unit_zones()).get(unit, WIB)
+        empty = score_month(
+            build_month_plan(policy_for(zone), month.year, month.month), EmployeeMonth(employee.nip, employed=())
+        )
+        result = Scored(employee.nip, dict(empty.codes), empty.allowance_deduction_bp, empty.discipline_deduction_bp,
+                        empty.effective_minutes, empty.target_minutes, empty.score_bp, empty.explain())  # fmt: skip
+    view = build_view(employee, month, result)
+    view.unit_code = unit
+    return view
 
 
 def _is_corrected(punch: dict[str, Any]) -> bool:
@@ -484,25 +502,32 @@ class RecapRow:
 
 
 async def recap(employees: list[Employee], month: date) -> list[RecapRow]:
-    results = await results_for(employees, month, explained=False)
+    """One row per employee and unit of the month: the employees' units' members that month, those
+    transferred away since included (their row is the old unit's days), each with their result there."""
+    by_nip = {e.nip: e for e in employees}
     rows = []
-    for employee in employees:
-        result = results.get(employee.nip)
-        if result is None:
-            continue
-        rows.append(
-            RecapRow(
-                employee.nip,
-                employee.name,
-                employee.unit_id,  # type: ignore[attr-defined]
-                getattr(employee, "position", "") or "",
-                {code: result.codes.get(code, 0) for code in CODES},
-                result.allowance_deduction_bp,
-                result.effective_minutes,
-                result.score_bp,
-            )
-        )
+    for unit in sorted({e.unit_id for e in employees}):  # type: ignore[attr-defined]
+        scored = await unit_month(unit, month, explained=False)
+        missing = [nip for nip in scored if nip not in by_nip]
+        if missing:
+            by_nip.update({e.nip: e for e in await Employee.filter(nip__in=missing)})
+        rows.extend(_recap_row(by_nip[nip], unit, result) for nip, result in scored.items())
+    order = {e.nip: k for k, e in enumerate(employees)}
+    rows.sort(key=lambda r: (r.unit_code, order.get(r.nip, len(order)), r.nip))
     return rows
+
+
+def _recap_row(employee: Employee, unit: str, result: Scored) -> RecapRow:
+    return RecapRow(
+        employee.nip,
+        employee.name,
+        unit,
+        getattr(employee, "position", "") or "",
+        {code: result.codes.get(code, 0) for code in CODES},
+        result.allowance_deduction_bp,
+        result.effective_minutes,
+        result.score_bp,
+    )
 
 
 def previous_month(month: date) -> date:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -37,11 +37,13 @@ from server.payroll_models import (
     PayrollLine,
     UnitSignatory,
 )
+from server.services.members import grades_within, unit_members
 from server.services.month import unit_month
 
 # The agency's allowance table until a policy file is configured per agency: the shipped preset.
 ALLOWANCE_PRESET = "social-affairs-2023"
 STATUSES = ("pns", "cpns", "pppk")
+_OUTSIDE = ("not_employed", "not_live")
 
 
 class PayrollConflict(Exception):
@@ -117,13 +119,19 @@ def allowance_input(
         for entry in explained.get("days", ())
         if entry.get("status") is not None
     )
+    # the unit's working days on which the employee was not in it count in the month's working days too
+    outside = {
+        date.fromisoformat(entry["date"])
+        for entry in explained.get("days", ())
+        if entry.get("kind") in _OUTSIDE and entry.get("unit_kind") in ("working", "shift")
+    }
     performance = explained.get("summary", {}).get("performance_bp")
     return AllowanceInput(
         nip=nip,
         year=year,
         month=month,
         assignments=tuple(grades),
-        working_days=tuple(sorted(day.day for day in attendance)),
+        working_days=tuple(sorted({day.day for day in attendance} | outside)),
         attendance=attendance,
         performance_bp=int(performance) if performance is not None else 10_000,
         performance_source="monthly result (effective minutes against target)",
@@ -150,6 +158,10 @@ async def set_grade(nip: str, grade: int, status: str, first_day: date, by: str)
                 row.last_day = date.fromordinal(first_day.toordinal() - 1)
                 await row.save()
         return await EmployeeGrade.create(nip=nip, grade=grade, status=status, first_day=first_day, recorded_by=by)
+
+
+def _last_day(year: int, month: int) -> date:
+    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
 
 
 def _grade_text(result: AllowanceResult) -> tuple[str, str]:
@@ -188,9 +200,12 @@ def pay_line(
 async def live_lines(
     unit_code: str, year: int, month: int, explained: Mapping[str, Mapping[str, Any]], preset: str = ALLOWANCE_PRESET
 ) -> tuple[list[PayLine], list[tuple[str, str]]]:
-    """Lines computed now from ``explained`` (NIP -> stored monthly explanation) and the grades."""
-    employees = await Employee.filter(unit_id=unit_code).order_by("name", "nip")
-    grades = await grades_of([e.nip for e in employees])
+    """Lines computed now from ``explained`` (NIP -> stored monthly explanation) and the grades: one per
+    member of the unit that month, paid for the days they were in it (a transfer: each unit its days)."""
+    members = await unit_members(unit_code, date(year, month, 1), _last_day(year, month))
+    employees = await Employee.filter(nip__in=list(members)).order_by("name", "nip")
+    held = await grades_of([e.nip for e in employees])
+    grades = {nip: grades_within(held[nip], members[nip]) for nip in held}
     lines: list[PayLine] = []
     missing: list[tuple[str, str]] = []
     for employee in employees:
@@ -318,10 +333,11 @@ async def correct_line(
         raise PayrollConflict(
             f"{unit_code} {year}-{month:02d} is open: its figures are still provisional, no correction needed"
         )
-    employee = await Employee.get_or_none(nip=nip, unit_id=unit_code)
+    members = await unit_members(unit_code, date(year, month, 1), _last_day(year, month))
+    employee = await Employee.get_or_none(nip=nip) if nip in members else None
     if employee is None or nip not in explained:
         raise LookupError(f"no employee {nip} with a result in {unit_code} {year}-{month:02d}")
-    grades = (await grades_of([nip]))[nip]
+    grades = grades_within((await grades_of([nip]))[nip], members[nip])
     new = pay_line(employee, year, month, explained[nip], grades)
     async with in_transaction():
         row = await PayrollLine.get_or_none(close=close, nip=nip)

@@ -30,9 +30,10 @@ from scoring import (
     explain_digest,
     score_month,
 )
-from server.models import DevicePin, Employee, Punch
+from server.models import DevicePin, Punch
 from server.request_models import CorrectedPunch
 from server.results_models import MonthlyScore
+from server.services.members import go_live_of, unit_members
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -79,16 +80,17 @@ async def compute_unit_month(
     """Score every employee of ``unit_code`` for ``year``-``month`` and store the results.
 
     ``excuses``, ``rosters`` and ``claims`` are keyed by NIP. Punches flagged as suspect are left out.
+    The employees are the unit's members that month (server/services/members.py), each scored only on
+    the days they were in the unit, and only from the unit's go-live date.
     Raises :class:`scoring.ScoringError` subclasses for inputs the policy cannot score.
     """
     resolved = policy.resolve(year=year, month=month, unit=unit_code) if isinstance(policy, PolicyBook) else policy
-    plan = build_month_plan(resolved, year, month, days_off)
-    nips = sorted(await Employee.filter(unit_id=unit_code).values_list("nip", flat=True))
+    plan = build_month_plan(resolved, year, month, days_off, live_from=await go_live_of(unit_code))
+    members = await unit_members(unit_code, plan.first_day, plan.days[-1].day)
+    nips = list(members)
     pins: dict[tuple[str, str], str] = {}
-    for unit_id, pin, nip in await DevicePin.filter(employee__unit_id=unit_code).values_list(
-        "unit_id", "pin", "employee_id"
-    ):
-        pins[(unit_id, pin)] = nip
+    for unit_id, pin, nip in await DevicePin.filter(employee_id__in=nips).values_list("unit_id", "pin", "employee_id"):
+        pins[(unit_id, pin)] = nip  # every unit's PIN of a member: a transferred employee punched at both
 
     times: dict[str, list[int]] = {nip: [] for nip in nips}
     states: dict[str, list[int]] = {nip: [] for nip in nips}
@@ -129,6 +131,7 @@ async def compute_unit_month(
                 (excuses or {}).get(nip, {}),
                 (rosters or {}).get(nip),
                 (claims or {}).get(nip, ()),
+                members[nip],
             ),
         )
         for nip in nips
@@ -188,7 +191,8 @@ async def _store(unit_code: str, year: int, month: int, results: list[MonthlyRes
         existing: dict[str, MonthlyScore] = {}
         for chunk_start in range(0, len(results), _CHUNK):
             chunk = [r.nip for r in results[chunk_start : chunk_start + _CHUNK]]
-            query = MonthlyScore.filter(nip__in=chunk, year=year, month=month).using_db(tx).select_for_update()
+            query = MonthlyScore.filter(nip__in=chunk, unit_code=unit_code, year=year, month=month)
+            query = query.using_db(tx).select_for_update()
             existing.update((row.nip, row) for row in await query)
         new_rows = []
         for result in results:
@@ -199,7 +203,7 @@ async def _store(unit_code: str, year: int, month: int, results: list[MonthlyRes
             if row is None:
                 new_rows.append(MonthlyScore(**values, computed_at=now))
                 created += 1
-            elif row.digest == digest and row.unit_code == unit_code:
+            elif row.digest == digest:
                 unchanged += 1
             else:
                 row.update_from_dict({**values, "computed_at": now})
@@ -256,4 +260,4 @@ async def absence_flags(nip: str, year: int) -> list[EscalationFlag]:
             planned.append(day)
             if status == "absent":
                 absent.append(day)
-    return absence_escalation(absent, planned)
+    return absence_escalation(sorted(absent), sorted(planned))  # a transfer's two units: one row each

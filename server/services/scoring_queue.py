@@ -3,9 +3,10 @@
 The queue is the table ``stale_unit_month`` (server/stale_models.py, marked by server/services/stale.py).
 A worker claims one row in a short transaction (PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so
 replicas never wait for or take each other's rows; SQLite: one writer anyway), setting a lease. It then
-scores the unit-month unit by unit and chunk by chunk (employees streamed by NIP from the database, so
-memory is bounded by the chunk, not the unit), storing each chunk's results as it goes, renewing the
-lease between chunks. Done, it deletes the row only if its version is still the one it claimed; touched
+scores the unit-month chunk by chunk (the month's members by NIP from the dated history, then each
+chunk's punches, excuses and claims, so memory is bounded by the chunk and a list of NIPs, not the
+unit's punches), storing each chunk's results as it goes, renewing the lease between chunks.
+Done, it deletes the row only if its version is still the one it claimed; touched
 meanwhile, the row is released for another round. A worker killed mid-way holds no lock (the claim's
 transaction committed long ago): its lease expires and another worker takes the unit-month; what the dead
 worker had stored is simply rewritten (storing is idempotent).
@@ -29,10 +30,11 @@ from tortoise.transactions import in_transaction
 
 from scoring import EmployeeMonth, build_month_plan, score_month
 from server.activity_models import ActivityClaimRecord
-from server.models import DevicePin, Employee, Punch, Unit
+from server.models import DevicePin, Punch, Unit
 from server.services.activities import claim_of
 from server.services.attendance import WIB, days_of, month_bounds, unit_zones
 from server.services.excuses import excuses_for
+from server.services.members import go_live_of, unit_members
 from server.services.month import NOT_YET, policy_for
 from server.services.results import _epoch_seconds, _store, corrected_punches
 from server.services.stale import MARGIN, mark_stale
@@ -117,27 +119,28 @@ async def score_unit_month(unit_code: str, year: int, month: int, *, chunk: int 
     first, end = month_bounds(first_day, zone)
     today = datetime.now(UTC).astimezone(zone).date()
     days = days_of(first_day)
-    plan = build_month_plan(policy, year, month, {d: NOT_YET for d in days if d >= today})
-    scored, after = 0, ""
-    while True:
-        nips = await _employees_after(unit_code, after, chunk)
-        if not nips:
-            return scored
+    live_from = await go_live_of(unit_code)
+    plan = build_month_plan(policy, year, month, {d: NOT_YET for d in days if d >= today}, live_from=live_from)
+    # The month's members (the dated history's, server/services/members.py): only NIPs and their spans
+    # are held for the whole unit; punches, excuses and claims one chunk at a time.
+    members = await unit_members(unit_code, days[0], days[-1])
+    everyone = list(members)
+    for start in range(0, len(everyone), chunk):
+        nips = everyone[start : start + chunk]
         months = await _inputs(unit_code, nips, first - MARGIN, end + MARGIN)
         excuses = await excuses_for(nips, days[0], days[-1])
         claims = await _claims(unit_code, nips, first - MARGIN, end + MARGIN)
         results = [
-            score_month(plan, EmployeeMonth(nip, *months[nip], excuses.get(nip, {}), None, claims.get(nip, ())))
+            score_month(
+                plan,
+                EmployeeMonth(
+                    nip, *months[nip], excuses.get(nip, {}), None, claims.get(nip, ()), employed=members[nip]
+                ),
+            )
             for nip in nips
         ]
         await _store(unit_code, year, month, results)
-        scored += len(nips)
-        after = nips[-1]
-
-
-async def _employees_after(unit_code: str, after: str, limit: int) -> list[str]:
-    query = Employee.filter(unit_id=unit_code, nip__gt=after).order_by("nip").limit(limit)
-    return list(await query.values_list("nip", flat=True))
+    return len(everyone)
 
 
 async def _inputs(

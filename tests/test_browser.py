@@ -501,4 +501,3 @@ async def test_forms_speak_indonesian_in_a_browser_set_to_english_us(world: Worl
             assert mine == ["dir-2"]  # a unit administrator picks only from the units they cover
         finally:
             await chromium.close()
-

@@ -465,6 +465,10 @@ async def test_forms_speak_indonesian_in_a_browser_set_to_english_us(world: Worl
             today = datetime.now(WIB).date()
             assert await date_field.input_value() == today.strftime("%d/%m/%Y")
             assert "hari/bulan/tahun" in await budi.inner_text("#claim-form")
+            await date_field.fill("")  # the browser's own check, in the page's language (static/forms.js)
+            await budi.click("#claim-form button[type=submit]")
+            assert await date_field.evaluate("f => f.validationMessage") == "Isian ini wajib diisi."
+            assert budi.url.endswith("/activities")
             await date_field.fill("31/02/2026")
             await budi.click("#claim-form button[type=submit]")
             assert "bukan tanggal: tulis sebagai hari/bulan/tahun" in await budi.inner_text("p.error")

@@ -140,8 +140,8 @@ async def test_a_supervisor_approves_an_activity_the_employee_entered(world: Wor
     budi = await log_in(browser, url, "budi")
     await budi.goto(f"{url}/activities")
     await budi.select_option("select[name=activity]", "LAPORAN")
-    await budi.fill("input[name=date]", DAY.isoformat())
-    await budi.fill("input[name=start]", "10:00")
+    await budi.fill("input[name=date]", DAY.strftime("%d/%m/%Y"))  # typed the Indonesian way
+    await budi.fill("input[name=start]", "10.00")
     await budi.fill("input[name=evidence]", "Laporan bulanan")
     await budi.click("#claim-form button[type=submit]")
     await budi.wait_for_url("**/activities?saved=1")
@@ -449,3 +449,64 @@ async def test_accounts_default_to_the_least_role_confirm_before_disabling_and_e
     await page.close()
     ops = await log_in(browser, url, "ops")  # enabled again: the account logs in
     assert ops.url.endswith("/devices")
+
+
+async def test_forms_speak_indonesian_in_a_browser_set_to_english_us(world: World, tmp_path):
+    """Chromium in en-US draws its own date and time pickers as 12/03/2026 and 09:00 AM on any page; the forms
+    take day/month/year and the 24-hour clock as text instead, and choose units by name."""
+    from playwright.async_api import async_playwright
+
+    url = base(world)
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await chromium.new_context(locale="en-US", timezone_id="America/New_York")
+            assert await (await context.new_page()).evaluate("navigator.language") == "en-US"
+            budi = await log_in(context, url, "budi")
+            await budi.goto(f"{url}/activities")
+            date_field, start = budi.locator("input[name=date]"), budi.locator("input[name=start]")
+            assert await date_field.get_attribute("type") is None and await start.get_attribute("type") is None
+            today = datetime.now(WIB).date()
+            assert await date_field.input_value() == today.strftime("%d/%m/%Y")
+            assert "hari/bulan/tahun" in await budi.inner_text("#claim-form")
+            await date_field.fill("")  # the browser's own check, in the page's language (static/forms.js)
+            await budi.click("#claim-form button[type=submit]")
+            assert await date_field.evaluate("f => f.validationMessage") == "Isian ini wajib diisi."
+            assert budi.url.endswith("/activities")
+            await date_field.fill("31/02/2026")
+            await budi.click("#claim-form button[type=submit]")
+            assert "bukan tanggal: tulis sebagai hari/bulan/tahun" in await budi.inner_text("p.error")
+            await date_field.fill(DAY.strftime("%d/%m/%Y"))
+            await start.fill("9.30")
+            await budi.click("#claim-form button[type=submit]")
+            await budi.wait_for_url("**/activities?saved=1")
+            row = budi.locator("#my-claims tbody tr").first
+            assert f"{DAY.day} " in await row.inner_text() and "09:30 WIB" in await row.inner_text()
+            await budi.screenshot(path=str(ARTIFACTS / "activities-typed-en-us.png"), full_page=True)
+
+            biro = await log_in(context, url, "biro")
+            await biro.goto(f"{url}/employees/{CITRA}/month?month={MONTH}")
+            await biro.fill("#excuse-form input[name=first_day]", "2026-13-40")
+            await biro.fill("#excuse-form input[name=last_day]", DAY.strftime("%d/%m/%Y"))
+            await biro.click("#excuse-form button[type=submit]")
+            assert "'2026-13-40' bukan tanggal" in await biro.inner_text("p.error")
+            await biro.fill("#excuse-form input[name=first_day]", DAY.strftime("%d/%m/%Y"))
+            await biro.fill("#excuse-form input[name=last_day]", DAY.strftime("%d/%m/%Y"))
+            await biro.click("#excuse-form button[type=submit]")
+            await biro.wait_for_url("**recorded=1")
+            category = biro.locator(f"details[data-date='{DAY.isoformat()}']")
+            assert await category.get_attribute("data-category") == "excused"
+            await biro.screenshot(path=str(ARTIFACTS / "month-excuse-en-us.png"), full_page=True)
+
+            await biro.goto(f"{url}/accounts")
+            options = await biro.locator("#account-form select[name=unit] option").all_inner_texts()
+            assert "Direktorat Dua (dir-2)" in options and options[0] == "— tidak ada —"
+            admin = await log_in(context, url, "admin-dir2")
+            await admin.goto(f"{url}/accounts")
+            mine = await admin.locator("#account-form select[name=unit] option").evaluate_all(
+                "options => options.map(o => o.value)"
+            )
+            assert mine == ["dir-2"]  # a unit administrator picks only from the units they cover
+        finally:
+            await chromium.close()

@@ -298,6 +298,15 @@ async def test_every_time_shown_names_its_zone_and_it_is_the_offices(world: Worl
     assert f"{Formats('id').short_date(DAY)} 02:00 WITA" in activities
     devices = visible_text(await get(world, Role.OPERATIONS, "/devices"))
     assert "UTC" not in devices and "WITA" in devices
+    # An audit entry's moments (an enrolment code's expiry, kept in UTC) are read on the unit's office clock.
+    from server.services.payroll import record_audit
+
+    expiry = datetime(2026, 12, 4, 7, 20, tzinfo=UTC)
+    await record_audit("biro", "bureau_admin", "gateway.enrolment_code", "gw-x", "dir-1",
+                       {"expires_at": expiry.isoformat(), "devices": 1})  # fmt: skip
+    audit = visible_text(await get(world, Role.BUREAU_ADMIN, "/audit"))
+    assert "berlaku sampai: 4 Des 2026 15:20 WITA" in audit and "Kode pendaftaran gateway diterbitkan" in audit
+    assert "+00:00" not in audit and "expires_at" not in audit.replace("gateway.enrolment_code", "")
     for role, path, status in PAGES:
         text = visible_text(await get(world, role, path, status))
         assert "UTC" not in text, (role, path)

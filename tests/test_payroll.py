@@ -43,6 +43,14 @@ def _employee(nip: str = BUDI) -> Employee:
     return Employee(nip=nip, name="Budi Santoso", position="Analis", unit_id="dir-1")
 
 
+def _strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
 def test_a_transfer_mid_month_pays_each_grade_pro_rata_and_rounds_once_half_up():
     grades = [GradeAssignment(date(2025, 1, 1), date(2025, 5, 14), 7), GradeAssignment(date(2025, 5, 15), None, 9)]
     line = pay_line(_employee(), 2025, 5, _explained({date(2025, 5, 6): 20}, (date(2025, 5, 7),)), grades)
@@ -53,6 +61,17 @@ def test_a_transfer_mid_month_pays_each_grade_pro_rata_and_rounds_once_half_up()
     assert (line.net, line.cut, line.deduction_bp) == (4_180_444, 373_417, 820)
     assert line.grade == "7/9"
     assert line.explain["gross"]["segments"][1]["share"] == "17/31"
+    # The trace reads in Indonesian: its sentences and percentages; codes, names and numbers as they were.
+    net, discipline = line.explain["net"], line.explain["discipline"]
+    assert net["formula"] == "dibayar = 60% × kinerja 90% + 40% × (100% − potongan 5,5%)", net["formula"]
+    assert net["rule"].startswith("neto = bruto Rp 4.553.861 × bagian dibayar, dibulatkan"), net["rule"]
+    assert net["deduction"] == "8,2%" and net["net"] == 4_180_444
+    assert "per hari tidak hadir" in discipline["absence_rule"] or "presensi" in discipline["absence_rule"]
+    assert "berlaku sejak" in line.explain["gross"]["segments"][0]["table"]
+    assert line.explain["summary"]["deduction_bp"] == 820 and line.explain["discipline"]["days"][0]["codes"] == ["TL1"]
+    words = " ".join(_strings(line.explain))  # the values a person reads; the keys are the API's names
+    for english in ("paid =", "rounded", "per hour", "per day", "performance", "(from", "exactly", "result ("):
+        assert english not in words, english
 
 
 def test_a_recruit_is_paid_80_percent_and_a_start_mid_month_rounds_up_at_the_half():

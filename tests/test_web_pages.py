@@ -49,7 +49,13 @@ async def test_employee_month_shows_bands_punches_and_the_explanation(world: Wor
     assert day["codes"] == ["TL2", "PSW1"]
     assert day["minutes_late"] == 45 and day["minutes_early"] == 20
     assert day["punches"][0] == "08:15:00" and day["category"] == "TL"
-    assert any("TL2: late 31 to 60 minutes" in day["rule"] for _ in [0])
+    assert "TL2: late 31 to 60 minutes" in day["rule"] and "PSW1: left early" in day["rule"]
+    # Indonesian by default, the rule in the same words as the page; the codes stay the machine's field.
+    indonesian = await (await world.client.get(f"/api/v1/employees/{BUDI}/month", params={"month": MONTH},
+                                               headers=world.auth(Role.EMPLOYEE))).json()  # fmt: skip
+    rule = next(d for d in indonesian["days"] if d["date"] == DAY.isoformat())["rule"]
+    assert "TL2: terlambat 31 sampai 60 menit" in rule and "per kejadian" in rule and "late" not in rule, rule
+    assert {d["kind"] for d in indonesian["days"]} == {d["kind"] for d in body["days"]}
     assert body["counts"]["TL2"] >= 1 and body["counts"]["PSW1"] >= 1
     assert any(line.startswith("Score:") for line in body["explanation"])
     html = await page(world, Role.EMPLOYEE, f"/employees/{BUDI}/month?month={MONTH}")

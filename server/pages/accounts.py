@@ -29,6 +29,9 @@ async def accounts_page(request: web.Request) -> web.Response:
         least_role=Role.EMPLOYEE.value,  # preselected: a new account gets the least it needs
         may_enable=True,
         unit_names=dict(await Unit.all().values_list("code", "name")),
+        # The unit chosen from the units the administrator covers, by name (the code the value and a hint).
+        unit_choices=await Unit.filter(scope.unit_q()).order_by("name", "code").values_list("code", "name"),
+        unit_required=principal.role is Role.UNIT_ADMIN,
         done=request.query.get("done"),
         error=request.query.get("error"),
     )

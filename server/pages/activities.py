@@ -16,6 +16,7 @@ from server.activity_models import ActivityClaimRecord
 from server.auth import require_role, subordinates
 from server.errors import Conflict, DomainError, Invalid, page_message
 from server.models import Employee
+from server.pages.forms import form_clock, form_day, show_day
 from server.pages.render import render
 from server.services.accounts import Role
 from server.services.activities import catalogue
@@ -54,7 +55,7 @@ async def activities_page(request: web.Request) -> web.Response:
         zone=zone,  # the employee's office: claims are entered and read on its clock
         zone_name=zone.tzname(None),
         catalogue=catalogue().activities,
-        today=datetime.now(zone).date().isoformat(),
+        today=show_day(datetime.now(zone).date()),  # day/month/year, whatever the browser's language
         saved=request.query.get("saved"),
         error=request.query.get("error"),
     )
@@ -65,7 +66,8 @@ async def activities_submit(request: web.Request) -> web.Response:
     principal = require_role(request, *PERSONNEL)
     form = await request.post()
     try:
-        await record(principal, {k: form.get(k) for k in ("activity", "date", "start", "quantity", "evidence")})
+        fields = {k: form.get(k) for k in ("activity", "quantity", "evidence")}
+        await record(principal, {**fields, "date": form_day(form.get("date")), "start": form_clock(form.get("start"))})
     except (Invalid, Conflict) as exc:  # a missing claim is the 404 page
         raise web.HTTPSeeOther(location="/activities?" + urlencode({"error": page_message(exc)})) from None
     raise web.HTTPSeeOther(location="/activities?saved=1")

@@ -5,7 +5,7 @@ and their Rupiah and dates written the reader's way. The entries themselves keep
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from server.i18n import N_, NAMES, Formats, translate
@@ -18,6 +18,11 @@ ACTIONS = {
     "payroll.correct": N_("Payroll line corrected"),
     "grade.set": N_("Grade set"),
     "signatories.set": N_("Signatories set"),
+    "employees.import": N_("Employees imported"),
+    "gateway.enrolment_code": N_("Gateway enrolment code issued"),
+    "gateway.enrolled": N_("Gateway enrolled"),
+    "gateway.enrol_refused": N_("Gateway enrolment refused"),
+    "gateway.enrol_rate_limited": N_("Gateway enrolment attempts limited"),
 }
 DETAILS = {
     "lines": N_("lines"),
@@ -34,6 +39,15 @@ DETAILS = {
     "treasurer_name": N_("treasurer"),
     "treasurer_nip": N_("treasurer's NIP"),
     "office_heading": N_("letterhead"),
+    "expires_at": N_("valid until"),
+    "devices": N_("devices"),
+    "created": N_("created"),
+    "updated": N_("updated"),
+    "refused": N_("refused"),
+    "effective": N_("effective from"),
+    "code_issued_by": N_("code issued by"),
+    "broker_login": N_("broker login"),
+    "why": N_("why"),
 }
 MONEY = {"net", "net_before", "net_after"}
 
@@ -51,12 +65,17 @@ class AuditRow:
     details: list[tuple[str, str]]
 
 
-def _value(key: str, value: Any, fmt: Formats) -> str:
+def _value(key: str, value: Any, fmt: Formats, zone: timezone = WIB) -> str:
     if key in MONEY and isinstance(value, int | float) and not isinstance(value, bool):
         return fmt.rupiah(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return fmt.number(value)
-    if key == "from" and isinstance(value, str):
+    if isinstance(value, str) and len(value) > 10 and value[4:5] == "-" and "T" in value:
+        try:  # a moment (an expiry): on the office's clock, the zone named, never bare UTC
+            return fmt.moment(datetime.fromisoformat(value), zone)
+        except ValueError:
+            return value
+    if key in ("from", "effective") and isinstance(value, str):
         try:
             return fmt.date(date.fromisoformat(value))
         except ValueError:
@@ -84,7 +103,7 @@ async def audit_rows(language: str, fallback: timezone = WIB, limit: int = 500) 
                 target=e.target,
                 unit=names.get(e.unit_code or "", ""),
                 details=[
-                    (translate(language, DETAILS[k]) if k in DETAILS else k, _value(k, v, fmt))
+                    (translate(language, DETAILS[k]) if k in DETAILS else k, _value(k, v, fmt, zone))
                     for k, v in (e.detail or {}).items()
                 ],
             )

@@ -17,9 +17,11 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from server.auth import request_scope, require_role
+from server.errors import Invalid
 from server.history_models import UnitGoLive
 from server.i18n import N_, translate
 from server.models import Employee, Office, Unit
+from server.pages.forms import parse_day, show_day
 from server.pages.render import language_of, render
 from server.payroll_models import EmployeeGrade
 from server.services.accounts import Role
@@ -66,7 +68,7 @@ def _page(request: web.Request, status: int = 200, **context: object) -> web.Res
     context.setdefault("result", None)
     context.setdefault("mapping", {})
     context.setdefault("payload", "")
-    context.setdefault("effective", date.today().isoformat())
+    context.setdefault("effective", show_day(date.today()))
     return render(request, "employee_import.html", status=status, labels=FIELD_LABELS, fields=FIELDS, **context)
 
 
@@ -86,8 +88,8 @@ async def import_post(request: web.Request) -> web.Response:
     upload = form.get("file")
     language = language_of(request)
     try:
-        effective = date.fromisoformat(texts.get("effective") or date.today().isoformat())
-    except ValueError:
+        effective = parse_day(texts.get("effective") or date.today().isoformat())  # day/month/year as typed
+    except Invalid:
         return _page(request, 400, error=_error(language, "date"), mapping=mapping)
     if upload is not None and hasattr(upload, "file"):
         data = upload.file.read()  # type: ignore[union-attr]
@@ -104,20 +106,20 @@ async def import_post(request: web.Request) -> web.Response:
         return _page(request, 400, error=exc.text(language), mapping=mapping)
     payload = base64.b64encode(data).decode()
     if texts.get("confirm") != "1":
-        return _page(request, plan=plan, mapping=mapping, payload=payload, effective=effective.isoformat())
+        return _page(request, plan=plan, mapping=mapping, payload=payload, effective=show_day(effective))
     result = await apply_plan(plan, effective, principal.username)
     await record_audit(
         principal.username, principal.role.value, "employees.import", f"{result.created + result.updated} rows", None,
         {"created": result.created, "updated": result.updated, "refused": result.refused,
          "effective": effective.isoformat()},
     )  # fmt: skip
-    return _page(request, plan=plan, result=result, mapping=mapping, effective=effective.isoformat())
+    return _page(request, plan=plan, result=result, mapping=mapping, effective=show_day(effective))
 
 
 def _error(language: str, what: str) -> str:
     messages = {
         "nofile": N_("Choose an XLSX or CSV file first."),
-        "date": N_("The effective date must be a date (YYYY-MM-DD)."),
+        "date": N_("The effective date must be a date (day/month/year, for example 03/12/2026)."),
     }
     return translate(language, messages[what])
 

@@ -32,6 +32,7 @@ SHARED_REASONS = (
     # accounts (server/api/users.py, server/services/accounts.py)
     N_("username, password and role are required"),
     N_("no such account in your scope"),
+    N_("no such unit in your scope"),
     N_("an administrator cannot disable their own account"),
     N_("a unit administrator creates supervisor and employee accounts"),
     N_("role: expected one of {choices}, got {value}"),

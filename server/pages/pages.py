@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,7 +39,7 @@ from server.services.attendance import (
     unit_zones,
 )
 from server.services.commands import send_command
-from server.services.excuses import excuse_kinds
+from server.services.excuses import excuse_kinds, excuses_for
 from server.services.month import (
     CODES,
     band_words,
@@ -276,7 +276,9 @@ async def employee_month_page(request: web.Request) -> web.Response:
     zone = (await unit_zones()).get(view.unit_code, WIB)
     policy = policy_for(zone)
     language = language_of(request)
-    localise(view, policy, language)
+    last = next_month(month) - timedelta(days=1)
+    upcoming = (await excuses_for([employee.nip], month, last)).get(employee.nip, {})
+    localise(view, policy, language, upcoming)
     return render(
         request,
         "month.html",

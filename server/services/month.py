@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -330,14 +330,20 @@ def _holiday_names(year: int, language: str) -> dict[date, str]:
     return names
 
 
-def localise(view: MonthView, policy: Policy, language: str) -> None:
-    """Each day's words and holiday name in `language` (the scoring explains itself in English)."""
+def localise(view: MonthView, policy: Policy, language: str, upcoming: Mapping[date, str] | None = None) -> None:
+    """Each day's words and holiday name in `language` (the scoring explains itself in English).
+    `upcoming`: the excuse kind recorded for days still to come (leave planned), shown as such already."""
 
     for day in view.days:
-        if day.kind == "future":  # still to come: a weekend or a holiday is shown as one already
+        if day.kind == "future":  # still to come: a weekend, a holiday or planned leave is shown as one already
             planned = plan_day(policy, day.day).kind
             if planned is not DayKind.WORKING:
                 day.kind = str(planned)
+            elif (upcoming or {}).get(day.day):
+                day.kind = "excused"
+                label = NAMES["excuse"].get(str((upcoming or {})[day.day]), NAMES["day"]["excused"])
+                day.words = translate(language, label)
+                continue
         parts = []
         if day.kind in ("holiday", "joint_leave"):
             day.holiday = _holiday_names(day.day.year, language).get(day.day, "")

@@ -37,6 +37,7 @@ from server.payroll_models import (
     PayrollLine,
     UnitSignatory,
 )
+from server.services.allowance_words import trace_in
 from server.services.members import grades_within, unit_members
 from server.services.month import unit_month
 
@@ -193,7 +194,7 @@ def pay_line(
         result.deduction_bp,
         result.cut_rupiah,
         result.net,
-        explain_allowance(result),
+        trace_in(explain_allowance(result)),  # its sentences in Indonesian, the record's language
     )
 
 

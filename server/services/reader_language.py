@@ -6,9 +6,10 @@ language we do not speak -> "id"."""
 
 from __future__ import annotations
 
+from scoring import Policy
 from server.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from server.services.attendance import WIB, unit_zones
-from server.services.month import MonthView, plain_words, policy_for
+from server.services.month import MonthView, localise, plain_words, policy_for
 
 
 def language_from_header(header: str | None) -> str:
@@ -36,6 +37,18 @@ def language_from_header(header: str | None) -> str:
 
 async def explanation_in(view: MonthView, accept_language: str | None) -> list[str]:
     """The month's explanation in the reader's language, under the policy of the employee's office zone
-    (as the month page words it)."""
+    (as the month page words it); each day's `rule` put in the same words as well (its codes, kind and
+    numbers, what a program reads, stay as they are)."""
     zone = (await unit_zones()).get(view.unit_code, WIB)
-    return plain_words(view.explained, language_from_header(accept_language), policy_for(zone))
+    language, policy = language_from_header(accept_language), policy_for(zone)
+    rules_in(view, policy, language)
+    return plain_words(view.explained, language, policy)
+
+
+def rules_in(view: MonthView, policy: Policy, language: str) -> None:
+    """Each day's `rule` in `language`: the words the month page shows for it ("Jam kerja 07:30–16:00;
+    TL2: terlambat 31 sampai 60 menit, 1,00% per kejadian"); the day's kind is left as the scoring gave it."""
+    kinds = [day.kind for day in view.days]
+    localise(view, policy, language)
+    for day, kind in zip(view.days, kinds, strict=True):
+        day.rule, day.kind = day.words, kind

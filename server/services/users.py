@@ -42,6 +42,20 @@ async def manages(principal: Principal, scope: Scope, user: UserAccount) -> bool
     return bool(units) and scope.sees_employee(user.employee_nip, units[0])
 
 
+async def _within_scope(request: web.Request, principal: Principal, fields: dict[str, Any]) -> None:
+    """A unit administrator creates only supervisors and employees, of an employee and a unit they cover."""
+    scope = await request_scope(request)
+    if principal.role is Role.UNIT_ADMIN:
+        if fields["role"] not in [r.value for r in UNIT_ADMIN_MAY_CREATE]:
+            raise Refused("a unit administrator creates supervisor and employee accounts")
+        try:
+            await employee_in_scope(scope, fields["nip"] or "")
+        except NotVisible:
+            raise NotFound("no such employee in your scope") from None
+    if fields["unit"] is not None and not scope.sees_unit(fields["unit"]):
+        raise NotFound("no such unit in your scope")
+
+
 async def create_account(request: web.Request, fields: dict[str, Any]) -> UserAccount:
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     fields = {name: (value or None) for name, value in fields.items()}
@@ -52,14 +66,7 @@ async def create_account(request: web.Request, fields: dict[str, Any]) -> UserAc
         raise Invalid("username, password and role are required")
     if not USERNAME.match(fields["username"]):
         raise Invalid(f"username: expected 1-64 ASCII letters, digits, '.', '_' or '-', got {fields['username']!r}")
-    if principal.role is Role.UNIT_ADMIN:
-        if fields["role"] not in [r.value for r in UNIT_ADMIN_MAY_CREATE]:
-            raise Refused("a unit administrator creates supervisor and employee accounts")
-
-        try:
-            await employee_in_scope(await request_scope(request), fields["nip"] or "")
-        except NotVisible:
-            raise NotFound("no such employee in your scope") from None
+    await _within_scope(request, principal, fields)
     try:
         return await create_user(
             fields["username"],

@@ -305,23 +305,26 @@ async def seed_activities(history: list[tuple[str, str, datetime, int]]) -> None
     await ActivityClaimRecord.bulk_create([row for claim_id, row in rows.items() if claim_id not in known])
 
 
-async def seed_accounts() -> dict[str, tuple[str, str]]:
-    """An account for every role, each with a fresh random password: role -> (username, password)."""
+async def seed_account(account: DemoAccount) -> tuple[str, str]:
+    """The account with a fresh random password (created, or its password reset): (username, password)."""
     from server.services.accounts import UserAccount, create_user, hash_password_off_loop
 
-    logins: dict[str, tuple[str, str]] = {}
-    for account in DEMO_ACCOUNTS:
-        password = secrets.token_urlsafe(12)
-        user = await UserAccount.get_or_none(username=account.username)
-        if user is None:
-            await create_user(account.username, password, account.role, unit_code=account.unit_code,
-                              employee_nip=account.employee_nip, display_name=None if account.employee_nip
-                              else {"demo": "Demo"}.get(account.username))  # fmt: skip
-        else:
-            user.password_hash, user.active = await hash_password_off_loop(password), True
-            await user.save(update_fields=["password_hash", "active"])
-        logins[account.role] = (account.username, password)
-    return logins
+    password = secrets.token_urlsafe(12)
+    user = await UserAccount.get_or_none(username=account.username)
+    if user is None:
+        name = None if account.employee_nip else {"demo": "Demo"}.get(account.username)
+        await create_user(account.username, password, account.role, unit_code=account.unit_code,
+                          employee_nip=account.employee_nip, display_name=name)  # fmt: skip
+    else:
+        user.password_hash, user.active = await hash_password_off_loop(password), True
+        await user.save(update_fields=["password_hash", "active"])
+    return account.username, password
+
+
+async def seed_accounts() -> dict[str, tuple[str, str]]:
+    """An account for every role, each with a fresh random password: role -> (username, password)."""
+    found = await asyncio.gather(*(seed_account(account) for account in DEMO_ACCOUNTS))
+    return {account.role: login for account, login in zip(DEMO_ACCOUNTS, found, strict=True)}
 
 
 async def seed_requests(today: date, now: datetime) -> None:
@@ -369,6 +372,27 @@ async def stored_count(first_day: date, last_day: date) -> int:
     return await Punch.filter(device_serial__in=serials, punched_at__gte=start, punched_at__lt=end).count()
 
 
+async def start_gateways(simulators: dict[str, ZKSimulator], state_dir: Path, mqtt: MqttSettings) -> list[Gateway]:
+    """Each unit's device and the gateway polling it into its durable queue."""
+    gateways = []
+    for spec in DEMO_UNITS:
+        simulators[spec.code].start()
+        gateway = Gateway(
+            GatewayConfig(
+                gateway_id=spec.gateway_id,
+                unit=spec.code,
+                zone=DEMO_ZONE,
+                state_dir=state_dir / ("gateway" if spec.code == DEMO_UNIT else f"gateway-{spec.code}"),
+                mqtt=mqtt,
+                devices=(DeviceConfig("lobby", "127.0.0.1", simulators[spec.code].port, poll_interval_s=5),),
+                relay=RelayConfig(resend_after_s=5),
+            )
+        )
+        gateways.append(gateway)
+        await gateway.start()
+    return gateways
+
+
 def print_logins(base: str, logins: dict[str, tuple[str, str]]) -> None:
     print(f"Log in at {base}/login (pages in Indonesian; ?lang=en for English), one account per role:")
     for role, (username, password) in logins.items():
@@ -402,33 +426,22 @@ async def run_demo(
     # One device per unit's office, keeping WIB wall time as an office device does.
     simulators = {spec.code: ZKSimulator(serial=spec.serial, port=0, zone=DEMO_ZONE) for spec in DEMO_UNITS}
     gateways: list[Gateway] = []
+    accounts: asyncio.Task[dict[str, tuple[str, str]]] | None = None
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         await seed_registry(today)
-        logins = await seed_accounts()
+        # Argon2 is slow on purpose: the accounts are hashed on their threads while the punches travel.
+        accounts = asyncio.create_task(seed_accounts())
         for employee in DEMO_EMPLOYEES:
             simulators[employee.unit].add_user(pin=employee.pin, name=employee.name)
         punches, history = demo_punches(today, now), month_history(today)
         await seed_activities(history)
         for unit, pin, moment, state in [*history, *punches]:
             simulators[unit].add_punch(pin, moment, state=state, verify=1)
-        for spec in DEMO_UNITS:
-            simulators[spec.code].start()
-            gateway = Gateway(
-                GatewayConfig(
-                    gateway_id=spec.gateway_id,
-                    unit=spec.code,
-                    zone=DEMO_ZONE,
-                    state_dir=state_dir / ("gateway" if spec.code == DEMO_UNIT else f"gateway-{spec.code}"),
-                    mqtt=mqtt,
-                    devices=(DeviceConfig("lobby", "127.0.0.1", simulators[spec.code].port, poll_interval_s=5),),
-                    relay=RelayConfig(resend_after_s=5),
-                )
-            )
-            gateways.append(gateway)
-            await gateway.start()
+        gateways.extend(await start_gateways(simulators, state_dir, mqtt))
         await _wait_stored(previous_month_start(today), today, len(history) + len(punches), timeout_s)
+        logins = await accounts
         await seed_requests(today, now)
         await close_previous_month(today)
         for spec in DEMO_UNITS:
@@ -448,6 +461,8 @@ async def run_demo(
             await _until_interrupted()
         return 0
     finally:
+        if accounts is not None and not accounts.done():
+            accounts.cancel()
         for gateway in gateways:
             await gateway.stop()
         for simulator in simulators.values():

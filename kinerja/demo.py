@@ -99,6 +99,8 @@ DEMO_EMPLOYEES = (
                  "Kepala Biro Kepegawaian", 14),
     DemoEmployee("7", "199807212023022001", "Putri Anggraini", time(7, 25), time(16, 5), _PUSAT,
                  "Penata Layanan Operasional", 7, _HEADS[0], "cpns", 10),
+    DemoEmployee("8", "198907142014032004", "Dian Puspitasari", time(7, 34), time(16, 11), _PUSAT,
+                 "Analis SDM Aparatur Ahli Muda", 9, _HEADS[0]),
     DemoEmployee("11", _HEADS[1], "Rina Marlina", time(7, 18), time(16, 20), _REHSOS,
                  "Direktur Rehabilitasi Sosial Anak", 15),
     DemoEmployee("12", "198306152008011004", "Yusuf Hidayat", time(7, 33), time(16, 8), _REHSOS,
@@ -133,6 +135,7 @@ DEMO_EMPLOYEES = (
 # asks for a day of annual leave (pending in the supervisor's queue), and that supervisor.
 DEMO_EMPLOYEE_NIP = DEMO_EMPLOYEES[0].nip
 DEMO_SUPERVISOR_NIP = _HEADS[0]
+DEMO_ADMIN_NIP = "198907142014032004"  # the bureau officer who administers the demo: her own pages open too
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +147,7 @@ class DemoAccount:
 
 
 DEMO_ACCOUNTS = (
-    DemoAccount("demo", "bureau_admin"),
+    DemoAccount("demo", "bureau_admin", employee_nip=DEMO_ADMIN_NIP),
     DemoAccount("admin.pusat", "unit_admin", unit_code=DEMO_UNIT),
     DemoAccount("atasan", "supervisor", employee_nip=DEMO_SUPERVISOR_NIP),
     DemoAccount("pegawai", "employee", employee_nip=DEMO_EMPLOYEE_NIP),
@@ -312,12 +315,12 @@ async def seed_account(account: DemoAccount) -> tuple[str, str]:
     password = secrets.token_urlsafe(12)
     user = await UserAccount.get_or_none(username=account.username)
     if user is None:
-        name = None if account.employee_nip else {"demo": "Demo"}.get(account.username)
         await create_user(account.username, password, account.role, unit_code=account.unit_code,
-                          employee_nip=account.employee_nip, display_name=name)  # fmt: skip
-    else:
+                          employee_nip=account.employee_nip)  # fmt: skip
+    else:  # a demo run before: the same account, a new password (and the employee record it belongs to)
         user.password_hash, user.active = await hash_password_off_loop(password), True
-        await user.save(update_fields=["password_hash", "active"])
+        user.employee_nip = user.employee_nip or account.employee_nip
+        await user.save(update_fields=["password_hash", "active", "employee_nip"])
     return account.username, password
 
 

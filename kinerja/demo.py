@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
+from gateway.config import DeviceConfig, GatewayConfig, RelayConfig, TelemetryConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
 from server.activity_models import ActivityClaimRecord
@@ -52,7 +52,7 @@ class DemoUnit:
     office: str
 
 
-# A ministry with its head office and two work units below it; each unit's office has a gateway and a device.
+# A ministry with its head office, a directorate and a UPT below it; each unit's office has a gateway and a device.
 DEMO_MINISTRY = ("kemensos", "Kementerian Sosial")
 DEMO_UNITS = (
     DemoUnit(DEMO_UNIT, "Kementerian Sosial - Kantor Pusat", "directorate_general", "gw-demo", DEMO_DEVICE_SERIAL,
@@ -209,7 +209,7 @@ async def seed_registry(today: date) -> None:
     for spec in DEMO_UNITS:
         unit, _ = await Unit.get_or_create(code=spec.code, defaults={"name": spec.name, "kind": spec.kind})
         if unit.parent_id is None:  # type: ignore[attr-defined]
-            unit.parent = ministry if spec.code == DEMO_UNIT else await Unit.get(code=DEMO_UNIT)
+            unit.parent = ministry
             await unit.save()
         await Office.get_or_create(
             code=f"{spec.code}-kantor", defaults={"name": spec.office, "unit": unit, "zone": "WIB"}
@@ -389,6 +389,7 @@ async def start_gateways(simulators: dict[str, ZKSimulator], state_dir: Path, mq
                 mqtt=mqtt,
                 devices=(DeviceConfig("lobby", "127.0.0.1", simulators[spec.code].port, poll_interval_s=5),),
                 relay=RelayConfig(resend_after_s=5),
+                telemetry=TelemetryConfig(interval_s=5),  # the dashboard shows the devices reachable within seconds
             )
         )
         gateways.append(gateway)

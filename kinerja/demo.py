@@ -1,8 +1,14 @@
-"""`kinerja demo`: the whole chain on the embedded default, in one process.
+"""`kinerja demo`: the whole chain on the embedded default, in one process, and a bureau's month in it.
 
-A simulated ZK device holding today's punches of a few employees, a gateway polling it into its
-durable queue, the in-process amqtt broker, and the server storing what arrives in a SQLite file.
-It waits until every punch is stored, prints today's attendance and serves the API.
+Three units under a ministry, each with an office, a simulated ZK device and a gateway polling it into its
+durable queue; the in-process amqtt broker; the server storing what arrives in a SQLite file. The devices
+hold the punches of 22 employees (positions, grades, supervisors; two CPNS recruits who started in the
+middle of last month, so no day before their start is TK) for the whole of last month and this month so
+far. Seeded through the services, as the bureau and the employees would in the pages: grades (payroll),
+start dates (history), an attendance correction approved by the supervisor and a day of annual leave
+waiting in the supervisor's queue (requests), last month closed for every unit (payroll), and an account
+for every role. It waits until every punch is stored, prints today's attendance and each role's login
+(a fresh password every run) and serves the pages and the API. Reruns add nothing twice.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kinerja.demo import DEMO_EMPLOYEES, DEMO_UNIT, DEMO_UNITS, DEMO_ZONE
+from kinerja.demo import DEMO_EMPLOYEES, DEMO_UNIT, DEMO_UNITS, DEMO_ZONE, correction_day
 from tests.test_browser import _chromium_installed, browser  # noqa: F401 (fixtures)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -124,6 +124,12 @@ async def test_the_demo_serves_a_bureaus_month_and_every_printed_login_works(tmp
             pages[role] = page
             if role == "employee":  # their own month, with the new recruit's days before the start left out
                 assert page.url.endswith(f"/employees/{DEMO_EMPLOYEES[0].nip}/month"), page.url
+                # The forgotten departure, corrected and approved: the day is not a left-early day (PSW).
+                day = correction_day(datetime.now(DEMO_ZONE).date())
+                await page.goto(f"{base}/employees/{DEMO_EMPLOYEES[0].nip}/month?month={day:%Y-%m}")
+                category = await page.locator(f"details[data-date='{day.isoformat()}']").get_attribute("data-category")
+                assert category in ("ok", "TL"), (day, category)
+                await page.screenshot(path=str(ARTIFACTS / "demo-employee-month.png"), full_page=True)
                 mine = page  # the employee sees both: the leave waiting, the correction approved
                 await mine.goto(f"{base}/requests")
                 text = await mine.inner_text("main")

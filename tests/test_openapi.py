@@ -55,7 +55,7 @@ def test_every_api_route_is_declared_with_its_models():
     app = create_app(ServerSettings(db_url="sqlite://:memory:"), consume=False)
     declared = {(operation.method.lower(), operation.path) for operation in OPERATIONS}
     assert sorted(routes_served(app) - declared - WRITTEN_OUT) == []
-    assert WRITTEN_OUT <= routes_served(app), "a written-out route is gone: take it off WRITTEN_OUT"
+    assert routes_served(app) >= WRITTEN_OUT, "a written-out route is gone: take it off WRITTEN_OUT"
 
 
 async def test_the_document_is_served_without_login(aiohttp_client):

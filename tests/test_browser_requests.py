@@ -176,6 +176,16 @@ async def test_request_and_master_data_dates_are_typed_the_indonesian_way_in_a_b
             assert await budi.evaluate(TYPED_FIELDS) == 0
             assert "hari/bulan/tahun" in await budi.inner_text("#leave-form")
             assert "24 jam, WIB" in await budi.inner_text("#correction-form")
+            # The file fields too: our button and "nothing chosen" in Indonesian over the browser's English one,
+            # which still takes the file; the chosen file's name shows.
+            evidence = budi.locator("#correction-form .file-field")
+            words = " ".join((await evidence.inner_text()).split())
+            assert words == "Bukti (foto, surat; PDF, JPEG, PNG) Pilih berkas Belum ada berkas dipilih"
+            assert await evidence.locator("input[type=file]").evaluate("e => getComputedStyle(e).opacity") == "0"
+            await evidence.locator("input[type=file]").set_input_files(
+                {"name": "surat-sakit.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}
+            )
+            assert await evidence.locator(".file-name").inner_text() == "surat-sakit.pdf"
             await page_is_tidy(budi)
             await budi.screenshot(path=str(ARTIFACTS / "requests-form-en-us.png"), full_page=True)
 

@@ -14,8 +14,6 @@ from tortoise.transactions import in_transaction
 
 from server import api, pages
 from server.access import authorize
-from server.api import gateway_configs
-from server.api.openapi import refuse_undocumented_fields
 from server.auth import LOGIN_THROTTLE, LoginThrottle, authenticate
 from server.consumer import PunchConsumer
 from server.context import CONSUMER, DIALECT, ENROL_LIMITER, ENROLMENT, SETTINGS
@@ -72,7 +70,6 @@ def create_app(
         html_errors,
         authenticate,
         refuse_unstorable_text,  # before the access checks and handlers query the database
-        refuse_undocumented_fields,
         authorize,
     ]
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_request_bytes)
@@ -80,9 +77,6 @@ def create_app(
     app[DIALECT] = dialect_of(settings.db_url)
     app[LOGIN_THROTTLE] = LoginThrottle()
     api.add_routes(app)
-    # Configuration from the centre (issue 20): registered here while server/api/__init__.py is being
-    # converted (the line belongs in its ROUTES).
-    app.add_routes(gateway_configs.routes)
     pages.add_routes(app)
     configure_enrolment(EnrolmentSettings.from_env())(app)  # gateway enrolment codes (issue 20)
     app.cleanup_ctx.append(_database)

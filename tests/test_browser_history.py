@@ -34,7 +34,7 @@ async def test_a_transfer_mid_month_splits_both_units_months_and_the_payroll(wor
     assert "sejak awal catatan" in await page.inner_text("#history")
 
     move = page.locator("#form-move")
-    await move.locator("input[name=valid_from]").fill(MOVED.isoformat())
+    await move.locator("input[name=valid_from]").fill(MOVED.strftime("%d/%m/%Y"))
     await move.locator("select[name=unit]").select_option("dir-1")  # where he already is
     await move.locator("button[type=submit]").click()
     await page.wait_for_selector("#change-error")
@@ -43,7 +43,7 @@ async def test_a_transfer_mid_month_splits_both_units_months_and_the_payroll(wor
     assert not await EmployeeAssignment.exists(nip=BUDI)
 
     move = page.locator("#form-move")
-    await move.locator("input[name=valid_from]").fill(MOVED.isoformat())
+    await move.locator("input[name=valid_from]").fill(MOVED.strftime("%d/%m/%Y"))
     await move.locator("select[name=unit]").select_option("dir-2")
     await move.locator("input[name=reason]").fill("SK Mutasi 821/2026")
     await move.locator("button[type=submit]").click()
@@ -85,7 +85,7 @@ async def test_a_transfer_mid_month_splits_both_units_months_and_the_payroll(wor
     await page.goto(f"{url}/master/units")
     form = page.locator("#go-live-form")
     await form.locator("select[name=unit]").select_option("dir-2")
-    await form.locator("input[name=live_from]").fill(MOVED.isoformat())
+    await form.locator("input[name=live_from]").fill(MOVED.strftime("%d/%m/%Y"))
     await form.locator("button[type=submit]").click()
     await page.wait_for_url("**/master/units")
     assert "dinilai sejak" in await page.locator("li[data-unit='dir-2'] .go-live").inner_text()

@@ -1,7 +1,9 @@
 """Requests in a real browser (Debian's Chromium, PostgreSQL behind): the employee files a leave and a
 correction of attendance with its evidence, the supervisor sees them counted in the menu and approves
 both, and the employee's calendar changes: the leave day is excused, the corrected day no longer late,
-its corrected punch marked as such. Screenshots in tests/artifacts/."""
+its corrected punch marked as such. Dates are typed day/month/year and times on the 24-hour clock, whatever
+the browser's language (the request and master-data forms are checked in a browser set to en-US); a date
+that is not one is refused in Indonesian with what was typed kept. Screenshots in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from server.history_models import EmployeeAssignment, UnitGoLive
 from server.models import Punch
 from server.request_models import CorrectedPunch, EmployeeRequest
 from tests.test_browser import (  # noqa: F401 (fixtures)
+    CHROMIUM,
+    CHROMIUM_ARGS,
     TIMES_WITHOUT_ZONE,
     UNLABELLED_CONTROLS,
     _chromium_installed,
@@ -67,17 +72,29 @@ async def test_an_employee_files_a_leave_and_a_correction_and_the_supervisor_app
     await budi.click("nav a[href='/requests']")
     assert await budi.inner_text("h1") == "Permohonan"
     await budi.select_option("#leave-form select[name=kind]", "annual_leave")
-    await budi.fill("#leave-form input[name=first_day]", LEAVE_DAY.isoformat())
-    await budi.fill("#leave-form input[name=last_day]", LEAVE_DAY.isoformat())
+    await budi.fill("#leave-form input[name=first_day]", "31/02/2026")  # no such day
+    await budi.fill("#leave-form input[name=last_day]", LEAVE_DAY.strftime("%d/%m/%Y"))
     await budi.fill("#leave-form input[name=reason]", "Urusan keluarga")
+    await budi.click("#leave-form button[type=submit]")
+    error = await budi.inner_text("p.error[role=alert]")
+    assert error == "'31/02/2026' bukan tanggal: tulis sebagai hari/bulan/tahun, misalnya 03/12/2026"
+    assert await budi.input_value("#leave-form input[name=first_day]") == "31/02/2026"  # what was typed, kept
+    assert await budi.input_value("#leave-form input[name=last_day]") == LEAVE_DAY.strftime("%d/%m/%Y")
+    assert await budi.input_value("#leave-form input[name=reason]") == "Urusan keluarga"
+    assert await budi.input_value("#leave-form select[name=kind]") == "annual_leave"
+    assert await budi.input_value("#correction-form input[name=date]") == ""  # the other form is left alone
+    assert await EmployeeRequest.all().count() == 0
+    await page_is_tidy(budi)
+    await budi.screenshot(path=str(ARTIFACTS / "requests-bad-date-id-desktop.png"), full_page=True)
+    await budi.fill("#leave-form input[name=first_day]", LEAVE_DAY.strftime("%d/%m/%Y"))
     await budi.click("#leave-form button[type=submit]")
     await budi.wait_for_url("**/requests?filed=*")
     assert "menunggu keputusan" in (await budi.inner_text("main")).lower()
 
     photo = tmp_path / "mesin-mati.png"
     photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-    await budi.fill("#correction-form input[name=date]", CORRECTED_DAY.isoformat())
-    await budi.fill("#correction-form input[name=time]", "07:20")
+    await budi.fill("#correction-form input[name=date]", CORRECTED_DAY.strftime("%d/%m/%Y"))
+    await budi.fill("#correction-form input[name=time]", "07.20")  # the Indonesian way of writing 07:20
     await budi.check("#correction-form input[name=direction][value=in]")
     await budi.fill("#correction-form input[name=reason]", "Mesin presensi mati pagi itu")
     await budi.set_input_files("#correction-form input[name=evidence]", str(photo))
@@ -130,3 +147,77 @@ async def test_an_employee_files_a_leave_and_a_correction_and_the_supervisor_app
     assert await budi.inner_text("h1") == "Requests"
     assert "Approved" in await budi.inner_text("#my-requests")
     await budi.screenshot(path=str(ARTIFACTS / "requests-en-phone.png"), full_page=True)
+
+
+PICKERS = "input[type=date], input[type=time], input[type=datetime-local]"  # drawn in the browser's locale
+TYPED_FIELDS = f"() => document.querySelectorAll('{PICKERS}').length"
+
+
+@pytest.mark.timeout(300)  # two password logins (Argon2, slow on purpose)
+async def test_request_and_master_data_dates_are_typed_the_indonesian_way_in_a_browser_set_to_english_us(
+    world: World,
+):
+    """Chromium in en-US would draw its own pickers as mm/dd/yyyy and AM/PM: the request, unit-tree and
+    employee-history forms take day/month/year (and the 24-hour clock) as text, and refuse what is not a date
+    in Indonesian, keeping what was typed."""
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    url = base(world)
+    today = datetime.now(WIB).date().strftime("%d/%m/%Y")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await chromium.new_context(locale="en-US", timezone_id="America/New_York")
+            budi = await log_in(context, url, "budi")
+            assert await budi.evaluate("navigator.language") == "en-US"
+            await budi.set_viewport_size({"width": 1280, "height": 900})
+            await budi.goto(f"{url}/requests")
+            assert await budi.evaluate(TYPED_FIELDS) == 0
+            assert "hari/bulan/tahun" in await budi.inner_text("#leave-form")
+            assert "24 jam, WIB" in await budi.inner_text("#correction-form")
+            # The file fields too: our button and "nothing chosen" in Indonesian over the browser's English one,
+            # which still takes the file; the chosen file's name shows.
+            evidence = budi.locator("#correction-form .file-field")
+            words = " ".join((await evidence.inner_text()).split())
+            assert words == "Bukti (foto, surat; PDF, JPEG, PNG) Pilih berkas Belum ada berkas dipilih"
+            assert await evidence.locator("input[type=file]").evaluate("e => getComputedStyle(e).opacity") == "0"
+            await evidence.locator("input[type=file]").set_input_files(
+                {"name": "surat-sakit.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}
+            )
+            assert await evidence.locator(".file-name").inner_text() == "surat-sakit.pdf"
+            await page_is_tidy(budi)
+            await budi.screenshot(path=str(ARTIFACTS / "requests-form-en-us.png"), full_page=True)
+
+            biro = await log_in(context, url, "biro")
+            await biro.set_viewport_size({"width": 1280, "height": 900})
+            await biro.goto(f"{url}/master/units")
+            assert await biro.evaluate(TYPED_FIELDS) == 0
+            form = biro.locator("#go-live-form")
+            await form.locator("select[name=unit]").select_option("dir-2")
+            await form.locator("input[name=live_from]").fill("13/13/2026")
+            await form.locator("button[type=submit]").click()
+            await biro.wait_for_selector("#go-live-error")
+            assert "'13/13/2026' bukan tanggal" in await biro.inner_text("#go-live-error")
+            assert await form.locator("input[name=live_from]").input_value() == "13/13/2026"
+            assert await form.locator("select[name=unit]").input_value() == "dir-2"
+            assert not await UnitGoLive.exists()
+            await page_is_tidy(biro)
+            await biro.screenshot(path=str(ARTIFACTS / "units-go-live-en-us.png"), full_page=True)
+
+            await biro.goto(f"{url}/master/employees/{BUDI}")
+            assert await biro.evaluate(TYPED_FIELDS) == 0
+            move = biro.locator("#form-move")
+            assert await move.locator("input[name=valid_from]").input_value() == today  # today, day/month/year
+            await move.locator("input[name=valid_from]").fill("31/02/2026")
+            await move.locator("select[name=unit]").select_option("dir-2")
+            await move.locator("button[type=submit]").click()
+            await biro.wait_for_selector("#change-error")
+            assert "'31/02/2026' bukan tanggal" in await biro.inner_text("#change-error")
+            assert await move.locator("input[name=valid_from]").input_value() == "31/02/2026"
+            assert await biro.locator("#form-edit input[name=valid_from]").input_value() == today
+            assert not await EmployeeAssignment.exists()
+            await page_is_tidy(biro)
+            await biro.screenshot(path=str(ARTIFACTS / "employee-history-bad-date-en-us.png"), full_page=True)
+        finally:
+            await chromium.close()

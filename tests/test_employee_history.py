@@ -232,8 +232,9 @@ async def test_each_role_changes_only_employees_and_units_in_its_scope(world: Wo
         )
         assert post.status == 403
     cookie, csrf = await session_cookie(world, Role.UNIT_ADMIN)
-    date_text = {"csrf_token": csrf, "action": "edit", "valid_from": "15-11-2026", "position": "X"}
+    date_text = {"csrf_token": csrf, "action": "edit", "valid_from": "2026-11-31", "position": "X"}  # no such day
     response = await world.client.post(
         f"/master/employees/{CITRA}/change", data=date_text, cookies={SESSION_COOKIE: cookie}
     )
-    assert response.status == 400 and "Tanggal berlaku harus berupa tanggal" in await response.text()
+    html = await response.text()
+    assert response.status == 400 and "&#39;2026-11-31&#39; bukan tanggal: tulis sebagai hari/bulan/tahun" in html

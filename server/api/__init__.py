@@ -1,6 +1,7 @@
 """The JSON API under /api/v1, one module per resource; `add_routes(app)` is what the application factory calls.
 
-A new resource is one new module here (its RouteTableDef, its OpenAPI paths) and one line below.
+A new resource is one new module here (its RouteTableDef, its operations declared with
+`server.api.endpoint.endpoint`) and one line below.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from server.api import (
     devices,
     employees,
     excuses,
+    gateway_configs,
     gateway_enrolments,
     gateways,
     openapi,
@@ -30,6 +32,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     units.routes,
     gateways.routes,
     gateway_enrolments.routes,
+    gateway_configs.routes,
     devices.routes,
     pending_devices.routes,
     employees.routes,

@@ -173,11 +173,19 @@ def _to_openapi30(schema: Any, definitions: dict[str, Any]) -> Any:
         return _to_openapi30({**target, **{k: v for k, v in schema.items() if k != "$ref"}}, definitions)
     options = schema.get("anyOf")
     if isinstance(options, list) and {"type": "null"} in options:
-        # `X | None`: OpenAPI 3.0 has no null type, it says `nullable` on X.
-        rest = [option for option in options if option != {"type": "null"}]
-        outer = {key: value for key, value in schema.items() if key != "anyOf"}
-        inner = rest[0] if len(rest) == 1 else {"anyOf": rest}
-        return {**_to_openapi30(inner, definitions), **_to_openapi30(outer, definitions), "nullable": True}
+        return _nullable(schema, options, definitions)
+    return _tidy_for_openapi30(_convert_keys(schema, definitions))
+
+
+def _nullable(schema: dict[str, Any], options: list[Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """`X | None`: OpenAPI 3.0 has no null type, it says `nullable` on X."""
+    rest = [option for option in options if option != {"type": "null"}]
+    outer = {key: value for key, value in schema.items() if key != "anyOf"}
+    inner = rest[0] if len(rest) == 1 else {"anyOf": rest}
+    return {**_to_openapi30(inner, definitions), **_to_openapi30(outer, definitions), "nullable": True}
+
+
+def _convert_keys(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     converted: dict[str, Any] = {}
     for key, value in schema.items():
         if key in ("title", "examples"):
@@ -188,6 +196,10 @@ def _to_openapi30(schema: Any, definitions: dict[str, Any]) -> Any:
             converted[key] = value
         else:
             converted[key] = _to_openapi30(value, definitions)
+    return converted
+
+
+def _tidy_for_openapi30(converted: dict[str, Any]) -> dict[str, Any]:
     if "const" in converted:
         converted["enum"] = [converted.pop("const")]
     if converted.get("type") == "object" and converted.get("required") == []:

@@ -1,14 +1,12 @@
 """The OpenAPI 3.0 document of /api/v1, served at /api/v1/openapi.json.
 
-Operations declared with `server.api.endpoint.endpoint` are generated from the models that validate them;
-the rest are still written by hand below (a test checks every route the app serves under /api/v1 is in the
-document, and schemathesis checks the answers against it)."""
+Operations declared with `server.api.endpoint.endpoint` are generated from the models that validate them.
+One is still written by hand below: the CSV import, whose body is not JSON (tests/test_openapi.py checks
+that every other route the app serves under /api/v1 is declared, and schemathesis checks the answers)."""
 
 from __future__ import annotations
 
 import copy
-import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -60,12 +58,7 @@ def document() -> dict[str, Any]:
             }
         },
     }
-    paths: dict[str, Any] = {
-        "/api/v1/health": {
-            "get": {"summary": "liveness", "security": [], "responses": _ok({"type": "object", "required": ["status"]})}
-        },
-        **registry,
-    }
+    paths: dict[str, Any] = {**registry}
     for operation in OPERATIONS:  # declared with their models (server/api/endpoint.py): they win
         paths.setdefault(operation.path, {})[operation.method.lower()] = operation_document(operation, _errors)
     paths = copy.deepcopy(paths)  # the shared parameter schemas above stay as written
@@ -131,53 +124,6 @@ def _no_nul(schema: dict[str, Any]) -> None:
         _no_nul(child)
     if isinstance(schema.get("items"), dict):
         _no_nul(schema["items"])
-
-
-@functools.cache
-def _body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(METHOD, path template) -> the JSON body schema the document gives it."""
-    found = {}
-    declared = {(operation.method, operation.path) for operation in OPERATIONS}  # their models refuse extra fields
-    for path, item in document()["paths"].items():
-        for method, operation in item.items():
-            if (method.upper(), path) in declared:
-                continue
-            schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            if schema is not None:
-                found[(method.upper(), path)] = schema
-    return found
-
-
-def undocumented_field(schema: dict[str, Any], value: Any, where: str = "body") -> str | None:
-    """The first property `value` holds that `schema` does not offer (where it says no others), or None."""
-    if not isinstance(value, dict) or schema.get("type") != "object":
-        return None
-    properties = schema.get("properties", {})
-    for key, child in value.items():
-        if key not in properties:
-            if schema.get("additionalProperties") is False:
-                return f"{where}.{key}"
-            continue
-        if (found := undocumented_field(properties[key], child, f"{where}.{key}")) is not None:
-            return found
-    return None
-
-
-@web.middleware
-async def refuse_undocumented_fields(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A JSON body field the document does not list is refused (400), not silently ignored: a misspelt
-    optional field would otherwise be dropped without a word. Runs after server/text.py read the body."""
-    resource = request.match_info.route.resource
-    schema = _body_schemas().get((request.method, resource.canonical)) if resource is not None else None
-    if schema is not None and request.body_exists and request.content_type == "application/json":
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, RecursionError):
-            body = None  # the handler says what is wrong with it
-        if (field := undocumented_field(schema, body)) is not None:
-            text = json.dumps({"error": "bad_request", "reason": f"{field}: bidang tidak dikenal (unknown field)"})
-            raise web.HTTPBadRequest(text=text, content_type="application/json")
-    return await handler(request)
 
 
 @routes.get("/api/v1/openapi.json")

@@ -65,7 +65,14 @@ class PageQuery(Query):
     offset: Offset = 0
 
 
-@routes.get("/api/v1/health")
+@endpoint(
+    routes,
+    "GET",
+    "/api/v1/health",
+    "liveness",
+    public=True,
+    response={"type": "object", "required": ["status"]},
+)
 async def health(request: web.Request) -> web.Response:
     """For load balancers and watchdogs (no login): is this replica up, on the broker, storing.
     It names nothing (no replica id, which is its broker client id, no gateway): an identifier here is

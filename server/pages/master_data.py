@@ -19,7 +19,7 @@ from tortoise.functions import Count
 from server.auth import request_scope, require_role
 from server.errors import Invalid
 from server.history_models import UnitGoLive
-from server.i18n import N_, translate
+from server.i18n import N_, translate, translate_text
 from server.models import Employee, Office, Unit
 from server.pages.forms import parse_day, show_day
 from server.pages.render import language_of, render
@@ -155,7 +155,9 @@ async def employees_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/master/units")
-async def units_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+async def units_page(
+    request: web.Request, error: str | None = None, status: int = 200, form: dict[str, str] | None = None
+) -> web.Response:
     """The unit tree (ministry, echelon I, echelon II, work units) with each unit's offices and zones."""
     require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     scope = await request_scope(request)
@@ -177,13 +179,13 @@ async def units_page(request: web.Request, error: str | None = None, status: int
     live = dict(await UnitGoLive.filter(unit_code__in=sorted(visible)).values_list("unit_code", "live_from"))
     return render(
         request, "master_units.html", status=status, children=children, offices=offices, counts=counts, live=live,
-        unit_choices=[(u.code, u.name) for u in units], error=error,
+        unit_choices=[(u.code, u.name) for u in units], error=error, form=form or {},
     )  # fmt: skip
 
 
 @routes.post("/master/units/go-live")
 async def go_live_post(request: web.Request) -> web.Response:
-    """The unit is scored from the date given (empty: from always); audited."""
+    """The unit is scored from the date given, typed day/month/year (empty: from always); audited."""
     principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
     scope = await request_scope(request)
     form = await request.post()
@@ -191,14 +193,18 @@ async def go_live_post(request: web.Request) -> web.Response:
     try:
         if not scope.sees_unit(unit):
             raise HistoryError(N_("Unit {unit} is not registered"), unit=unit or "-")
-        try:
-            day = date.fromisoformat(text) if text else None
-        except ValueError:
-            raise HistoryError(N_("The effective date must be a date (YYYY-MM-DD)")) from None
+        day = parse_day(text) if text else None
         await set_go_live(unit, day, principal.username, principal.role.value)
-    except HistoryError as exc:
-        return await units_page(request, error=exc.text(language_of(request)), status=400)
+    except (HistoryError, Invalid) as exc:  # the typed values stay in the form
+        typed = {"unit": unit, "live_from": text}
+        return await units_page(request, error=_error_text(request, exc), status=400, form=typed)
     raise web.HTTPSeeOther(location="/master/units")
+
+
+def _error_text(request: web.Request, exc: HistoryError | Invalid) -> str:
+    """A refusal in the reader's language: a HistoryError carries its msgid, an Invalid its English reason."""
+    language = language_of(request)
+    return exc.text(language) if isinstance(exc, HistoryError) else translate_text(language, exc.reason)
 
 
 # --- one employee: the dated history, and edit, move, end and start, each from a date -----------------
@@ -244,7 +250,7 @@ async def _employee_context(request: web.Request, nip: str) -> dict[str, object]
         "end_statuses": END_STATUSES,
         "actions": ACTION_LABELS,
         "earliest": EARLIEST,
-        "today": today.isoformat(),
+        "today": show_day(today),  # the effective date's default, day/month/year
         "error": None,
         "form": {},
         "done": request.query.get("done", ""),
@@ -260,12 +266,9 @@ async def employee_page(request: web.Request) -> web.Response:
 
 
 def _change_of(texts: dict[str, str]) -> Change:
-    """The form as a change; an unreadable date or grade is a HistoryError like any other refusal."""
+    """The form as a change; an unreadable date (Invalid, from forms.py) or grade (HistoryError) is refused."""
     action = texts.get("action", "")
-    try:
-        valid_from = date.fromisoformat(texts.get("valid_from", ""))
-    except ValueError:
-        raise HistoryError(N_("The effective date must be a date (YYYY-MM-DD)")) from None
+    valid_from = parse_day(texts.get("valid_from", ""))  # typed day/month/year
     grade_text = texts.get("grade", "").strip()
     if grade_text and not grade_text.isdigit():
         raise HistoryError(N_("The grade (kelas jabatan) must be 1 to 17, not {grade}"), grade=grade_text[:10])
@@ -296,7 +299,7 @@ async def employee_change(request: web.Request) -> web.Response:
         if change.action == "move" and change.unit_code and not scope.sees_unit(change.unit_code):
             raise HistoryError(N_("Unit {unit} is not registered"), unit=change.unit_code)
         await apply_change(nip, change, principal.username, principal.role.value)
-    except HistoryError as exc:
-        context.update(error=exc.text(language_of(request)), form=texts)
+    except (HistoryError, Invalid) as exc:
+        context.update(error=_error_text(request, exc), form=texts)
         return render(request, "master_employee.html", status=400, **context)
     raise web.HTTPSeeOther(location=f"/master/employees/{nip}?done={change.action}")

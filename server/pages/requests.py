@@ -14,6 +14,7 @@ from server.access import PERSONNEL
 from server.auth import PRINCIPAL, Principal, require_role
 from server.errors import DomainError, NotFound, page_message
 from server.models import Employee
+from server.pages.forms import form_clock, form_day
 from server.pages.render import QUEUE_COUNT, render
 from server.request_models import EmployeeRequest
 from server.services.attendance import WIB, unit_zones
@@ -80,8 +81,18 @@ def _row_view(row: EmployeeRequest, names: dict[str, str], evidence: set[int]) -
 @routes.get("/requests")
 async def requests_page(request: web.Request) -> web.Response:
     principal = require_role(request, *PERSONNEL)
+    return await _requests_view(request, principal, error=request.query.get("error"))
+
+
+async def _requests_view(
+    request: web.Request, principal: Principal, *, error: str | None, form: dict[str, str] | None = None
+) -> web.Response:
+    """The page; after a refusal (400) the form that was sent keeps what was typed (``form``, with ``sent``
+    naming which of the two forms it was)."""
     if not principal.employee_nip:
         raise web.HTTPForbidden()
+    if principal.role in DECIDERS and QUEUE_COUNT not in request:  # a POST answered with the page
+        request[QUEUE_COUNT] = await queue_count(principal)
     employee = await Employee.get_or_none(nip=principal.employee_nip)
     zone = (await unit_zones()).get(employee.unit_id if employee else "", WIB)  # type: ignore[attr-defined]
     rows = await my_requests(principal)
@@ -95,8 +106,24 @@ async def requests_page(request: web.Request) -> web.Response:
         zone_name=zone.tzname(None),
         filed=request.query.get("filed"),
         cancelled=request.query.get("cancelled"),
-        error=request.query.get("error"),
+        error=error,
+        form=form or {},
+        status=400 if form else 200,
     )
+
+
+def _is_correction(kind: object) -> bool:
+    return any(t.correction and t.kind == kind for t in request_types())
+
+
+def _typed(fields: dict[str, str]) -> dict[str, str]:
+    """The dates (day/month/year) and the time (24-hour clock) as typed, as the service takes them (ISO, HH:MM);
+    an Invalid with the Indonesian-ready reason when one is not a date or a time of day."""
+    if _is_correction(fields.get("kind")):
+        return {**fields, "date": form_day(fields.get("date")), "time": form_clock(fields.get("time"))}
+    first = form_day(fields.get("first_day"))
+    last = form_day(fields["last_day"]) if fields.get("last_day", "").strip() else first
+    return {**fields, "first_day": first, "last_day": last}
 
 
 @routes.post("/requests")
@@ -106,11 +133,12 @@ async def requests_submit(request: web.Request) -> web.Response:
     upload = None
     if isinstance(file := form.get("evidence"), web.FileField):
         upload = Upload(file.filename or "", file.content_type, file.file.read())
-    fields = {name: form.get(name) for name in FIELDS}
+    fields = {name: str(form.get(name) or "") for name in FIELDS}
     try:
-        row = await file_request(principal, fields, upload)
-    except DomainError as exc:
-        raise _back("/requests", error=page_message(exc)) from None
+        row = await file_request(principal, _typed(fields), upload)
+    except DomainError as exc:  # the page again, what was typed kept (an attachment is chosen again)
+        sent = {**fields, "sent": "correction" if _is_correction(fields["kind"]) else "leave"}
+        return await _requests_view(request, principal, error=page_message(exc), form=sent)
     raise _back("/requests", filed=str(row.id))
 
 

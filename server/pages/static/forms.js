@@ -16,3 +16,16 @@
     if (event.target.setCustomValidity) event.target.setCustomValidity("");
   }, true);
 })();
+
+// File fields (templates/_fields.html): the chosen file's name in our label, the native control hidden by CSS.
+(function () {
+  document.documentElement.classList.add("js");
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (!field.classList || !field.classList.contains("file-input")) return;
+    var name = field.parentNode.querySelector(".file-name");
+    if (!name) return;
+    var chosen = Array.prototype.map.call(field.files || [], function (file) { return file.name; });
+    name.textContent = chosen.length ? chosen.join(", ") : name.getAttribute("data-none");
+  }, true);
+})();

@@ -1,8 +1,14 @@
-"""`kinerja demo`: the whole chain on the embedded default, in one process.
+"""`kinerja demo`: the whole chain on the embedded default, in one process, and a bureau's month in it.
 
-A simulated ZK device holding today's punches of a few employees, a gateway polling it into its
-durable queue, the in-process amqtt broker, and the server storing what arrives in a SQLite file.
-It waits until every punch is stored, prints today's attendance and serves the API.
+Three units under a ministry, each with an office, a simulated ZK device and a gateway polling it into its
+durable queue; the in-process amqtt broker; the server storing what arrives in a SQLite file. The devices
+hold the punches of 22 employees (positions, grades, supervisors; two CPNS recruits who started in the
+middle of last month, so no day before their start is TK) for the whole of last month and this month so
+far. Seeded through the services, as the bureau and the employees would in the pages: grades (payroll),
+start dates (history), an attendance correction approved by the supervisor and a day of annual leave
+waiting in the supervisor's queue (requests), last month closed for every unit (payroll), and an account
+for every role. It waits until every punch is stored, prints today's attendance and each role's login
+(a fresh password every run) and serves the pages and the API. Reruns add nothing twice.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import secrets
 import signal
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,12 +26,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.config import DeviceConfig, GatewayConfig, RelayConfig
+from gateway.config import DeviceConfig, GatewayConfig, RelayConfig, TelemetryConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
 from server.activity_models import ActivityClaimRecord
 from server.app import create_app
-from server.models import Device, DevicePin, Employee, Punch, Unit
+from server.models import Device, DevicePin, Employee, Office, Punch, Unit
 from server.models import Gateway as GatewayRow
 from server.services.report import attendance_for_day, format_table
 from server.settings import ServerSettings
@@ -37,6 +44,30 @@ log = logging.getLogger(__name__)
 DEMO_UNIT = "kemensos-pusat"
 DEMO_ZONE = office_zone("WIB")
 DEMO_DEVICE_SERIAL = "DEMO-ZK-0001"
+DEMO_BY = "demo"  # who the demo's seeding is recorded as, in the history and the audit trail
+DEMO_SINCE = date(2024, 1, 1)  # grades held since, for everyone who did not start in the demo's months
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUnit:
+    code: str
+    name: str
+    kind: str
+    gateway_id: str
+    serial: str
+    office: str
+
+
+# A ministry with its head office, a directorate and a UPT below it; each unit's office has a gateway and a device.
+DEMO_MINISTRY = ("kemensos", "Kementerian Sosial")
+DEMO_UNITS = (
+    DemoUnit(DEMO_UNIT, "Kementerian Sosial - Kantor Pusat", "directorate_general", "gw-demo", DEMO_DEVICE_SERIAL,
+             "Kantor Pusat Salemba, Jakarta"),
+    DemoUnit("kemensos-rehsos", "Direktorat Rehabilitasi Sosial", "directorate", "gw-demo-rehsos", "DEMO-ZK-0002",
+             "Gedung Rehabilitasi Sosial, Jakarta"),
+    DemoUnit("kemensos-upt-bekasi", "Sentra Terpadu Pangudi Luhur Bekasi", "upt", "gw-demo-bekasi", "DEMO-ZK-0003",
+             "Sentra Pangudi Luhur, Bekasi"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,62 +77,199 @@ class DemoEmployee:
     name: str
     arrival: time
     departure: time
+    unit: str = DEMO_UNIT
+    position: str = ""
+    grade: int = 7
+    supervisor: str | None = None  # the supervisor's NIP
+    status: str = "pns"
+    started_day: int | None = None  # started on this day of the previous month (None: long before)
 
 
-# NIPs follow the real layout: birth date, appointment month, sex, sequence.
+_PUSAT, _REHSOS, _BEKASI = (unit.code for unit in DEMO_UNITS)
+_HEADS = ("197205141998031001", "197811022003122002", "197601172000031003")
+
+# NIPs follow the real layout: birth date, appointment month, sex, sequence. The first five are the demo's
+# original employees (same PINs and NIPs), now with positions, grades and a supervisor each.
 DEMO_EMPLOYEES = (
-    DemoEmployee("1", "198503122010011001", "Budi Santoso", time(7, 21), time(16, 4)),
-    DemoEmployee("2", "199001052015032002", "Siti Rahmawati", time(7, 29), time(16, 12)),
-    DemoEmployee("3", "198711232012121003", "Agus Prasetyo", time(7, 52), time(16, 1)),
-    DemoEmployee("4", "199204182019022001", "Dewi Lestari", time(8, 47), time(15, 20)),
-    DemoEmployee("5", "198009302005011002", "Made Wirawan", time(7, 15), time(17, 2)),
+    DemoEmployee("1", "198503122010011001", "Budi Santoso", time(7, 21), time(16, 4), _PUSAT,
+                 "Analis Kebijakan Ahli Muda", 9, _HEADS[0]),
+    DemoEmployee("2", "199001052015032002", "Siti Rahmawati", time(7, 29), time(16, 12), _PUSAT,
+                 "Pranata Komputer Ahli Pertama", 8, _HEADS[0]),
+    DemoEmployee("3", "198711232012121003", "Agus Prasetyo", time(7, 52), time(16, 1), _PUSAT,
+                 "Analis Keuangan", 8, _HEADS[0]),
+    DemoEmployee("4", "199204182019022001", "Dewi Lestari", time(8, 47), time(15, 20), _PUSAT,
+                 "Pengadministrasi Perkantoran", 6, _HEADS[0]),
+    DemoEmployee("5", "198009302005011002", "Made Wirawan", time(7, 15), time(17, 2), _PUSAT,
+                 "Bendahara Pengeluaran", 8, _HEADS[0]),
+    DemoEmployee("6", _HEADS[0], "Hendra Gunawan", time(7, 10), time(16, 30), _PUSAT,
+                 "Kepala Biro Kepegawaian", 14),
+    DemoEmployee("7", "199807212023022001", "Putri Anggraini", time(7, 25), time(16, 5), _PUSAT,
+                 "Penata Layanan Operasional", 7, _HEADS[0], "cpns", 10),
+    DemoEmployee("8", "198907142014032004", "Dian Puspitasari", time(7, 34), time(16, 11), _PUSAT,
+                 "Analis SDM Aparatur Ahli Muda", 9, _HEADS[0]),
+    DemoEmployee("11", _HEADS[1], "Rina Marlina", time(7, 18), time(16, 20), _REHSOS,
+                 "Direktur Rehabilitasi Sosial Anak", 15),
+    DemoEmployee("12", "198306152008011004", "Yusuf Hidayat", time(7, 33), time(16, 8), _REHSOS,
+                 "Pekerja Sosial Ahli Madya", 11, _HEADS[1]),
+    DemoEmployee("13", "198912012014022003", "Ayu Kartika", time(7, 41), time(16, 3), _REHSOS,
+                 "Pekerja Sosial Ahli Pertama", 8, _HEADS[1]),
+    DemoEmployee("14", "199108082017011005", "Rizki Ramadhan", time(7, 56), time(16, 0), _REHSOS,
+                 "Penyuluh Sosial Ahli Pertama", 8, _HEADS[1]),
+    DemoEmployee("15", "198604262011012006", "Nur Aini", time(7, 27), time(16, 15), _REHSOS,
+                 "Analis Rehabilitasi Sosial", 9, _HEADS[1]),
+    DemoEmployee("16", "199505172020121007", "Fajar Nugroho", time(8, 12), time(16, 2), _REHSOS,
+                 "Pengolah Data dan Informasi", 6, _HEADS[1]),
+    DemoEmployee("17", "200002142024011008", "Salsabila Putri", time(7, 35), time(16, 10), _REHSOS,
+                 "Penata Layanan Operasional", 7, _HEADS[1], "cpns", 17),
+    DemoEmployee("21", _HEADS[2], "Bambang Sutrisno", time(7, 5), time(16, 25), _BEKASI,
+                 "Kepala Sentra", 12),
+    DemoEmployee("22", "198201102006041009", "Wayan Sudarsana", time(7, 30), time(16, 5), _BEKASI,
+                 "Pekerja Sosial Ahli Muda", 9, _HEADS[2]),
+    DemoEmployee("23", "198808192013032010", "Lestari Wulandari", time(7, 44), time(16, 1), _BEKASI,
+                 "Perawat Ahli Pertama", 8, _HEADS[2]),
+    DemoEmployee("24", "199302272018011011", "Eko Saputra", time(7, 58), time(15, 45), _BEKASI,
+                 "Pengemudi", 5, _HEADS[2]),
+    DemoEmployee("25", "198710052012022012", "Maria Ulfa", time(7, 22), time(16, 9), _BEKASI,
+                 "Pengadministrasi Keuangan", 6, _HEADS[2]),
+    DemoEmployee("26", "199409302019031013", "Andi Firmansyah", time(7, 39), time(16, 4), _BEKASI,
+                 "Instruktur Keterampilan", 7, _HEADS[2]),
+    DemoEmployee("27", "199612112021022014", "Intan Permatasari", time(7, 48), time(16, 0), _BEKASI,
+                 "Pengelola Layanan Kesehatan", 7, _HEADS[2]),
+)  # fmt: skip
+
+# The demo's cast for the requests: the employee who forgot a departure punch (corrected, approved) and
+# asks for a day of annual leave (pending in the supervisor's queue), and that supervisor.
+DEMO_EMPLOYEE_NIP = DEMO_EMPLOYEES[0].nip
+DEMO_SUPERVISOR_NIP = _HEADS[0]
+DEMO_ADMIN_NIP = "198907142014032004"  # the bureau officer who administers the demo: her own pages open too
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    username: str
+    role: str
+    unit_code: str | None = None
+    employee_nip: str | None = None
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("demo", "bureau_admin", employee_nip=DEMO_ADMIN_NIP),
+    DemoAccount("admin.pusat", "unit_admin", unit_code=DEMO_UNIT),
+    DemoAccount("atasan", "supervisor", employee_nip=DEMO_SUPERVISOR_NIP),
+    DemoAccount("pegawai", "employee", employee_nip=DEMO_EMPLOYEE_NIP),
+    DemoAccount("operasi", "operations"),
 )
 
 
-def demo_punches(day: date, now: datetime) -> list[tuple[str, datetime, int]]:
-    """Today's punches up to `now` (device wall time): arrival, a repeated press for some, departure."""
+def previous_month_start(today: date) -> date:
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def start_of(employee: DemoEmployee, today: date) -> date | None:
+    if employee.started_day is None:
+        return None
+    return previous_month_start(today).replace(day=employee.started_day)
+
+
+def employees_of(unit: str) -> list[DemoEmployee]:
+    return [employee for employee in DEMO_EMPLOYEES if employee.unit == unit]
+
+
+def demo_punches(day: date, now: datetime) -> list[tuple[str, str, datetime, int]]:
+    """Today's punches up to `now` (device wall time), (unit, pin, moment, state): arrival, a repeated press
+    for some, departure."""
     rng = random.Random(day.toordinal())  # the same day always gives the same punches: reruns add nothing
-    punches: list[tuple[str, datetime, int]] = []
+    punches: list[tuple[str, str, datetime, int]] = []
     earliest = datetime.combine(day, time(0, 0))
     for index, employee in enumerate(DEMO_EMPLOYEES):
         arrival = datetime.combine(day, employee.arrival) + timedelta(seconds=rng.randrange(60))
         # Early in the morning the planned arrival lies ahead: the demo still shows a punch.
         arrival = max(earliest, min(arrival, now - timedelta(minutes=len(DEMO_EMPLOYEES) - index)))
-        punches.append((employee.pin, arrival.replace(microsecond=0), 0))
+        punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0), 0))
         if index == 1:  # people press twice when the device is slow to beep
-            punches.append((employee.pin, arrival.replace(microsecond=0) + timedelta(seconds=40), 0))
+            punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0) + timedelta(seconds=40), 0))
         departure = datetime.combine(day, employee.departure) + timedelta(seconds=rng.randrange(60))
         if departure < now:
-            punches.append((employee.pin, departure.replace(microsecond=0), 1))
+            punches.append((employee.unit, employee.pin, departure.replace(microsecond=0), 1))
     return punches
 
 
-async def seed_registry() -> None:
-    unit, _ = await Unit.get_or_create(code=DEMO_UNIT, defaults={"name": "Kementerian Sosial - Kantor Pusat"})
-    # The demo's gateway and its one device, registered as the bureau would: the centre takes punches
-    # only from a device registered to the gateway that sends them.
-    await GatewayRow.get_or_create(gateway_id="gw-demo", defaults={"unit_code": DEMO_UNIT, "registered": True})
-    await Device.get_or_create(serial=DEMO_DEVICE_SERIAL, defaults={"name": "lobby", "gateway_id": "gw-demo"})
-    for employee in DEMO_EMPLOYEES:
-        await Employee.get_or_create(nip=employee.nip, defaults={"name": employee.name, "unit": unit})
-        await DevicePin.get_or_create(unit=unit, pin=employee.pin, defaults={"employee_id": employee.nip})
+def correction_day(today: date) -> date:
+    """The day the demo employee forgot to punch out: the last weekday before today (this month's if any)."""
+    day = today - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
 
 
-def month_history(today: date) -> list[tuple[str, datetime, int]]:
-    """The month's earlier weekdays, so the monthly recap has something to show: each employee near their
-    usual hours, now and then late or early, one day absent. The same month always gives the same punches."""
-    punches: list[tuple[str, datetime, int]] = []
-    for day in (today.replace(day=number) for number in range(1, today.day)):
+async def seed_registry(today: date) -> None:
+    """Units, offices, gateways and devices, then employees as the bureau records them: position, grade
+    (kelas jabatan, effective-dated), supervisor, and for the new recruits their start date in the history."""
+    from server.payroll_models import EmployeeGrade, UnitSignatory
+    from server.services.history import Change, apply_change, history_of
+    from server.services.payroll import set_grade
+
+    ministry, _ = await Unit.get_or_create(
+        code=DEMO_MINISTRY[0], defaults={"name": DEMO_MINISTRY[1], "kind": "ministry"}
+    )
+    for spec in DEMO_UNITS:
+        unit, _ = await Unit.get_or_create(code=spec.code, defaults={"name": spec.name, "kind": spec.kind})
+        if unit.parent_id is None:  # type: ignore[attr-defined]
+            unit.parent = ministry
+            await unit.save()
+        await Office.get_or_create(
+            code=f"{spec.code}-kantor", defaults={"name": spec.office, "unit": unit, "zone": "WIB"}
+        )
+        # Registered as the bureau would: the centre takes punches only from a device registered to the
+        # gateway that sends them.
+        await GatewayRow.get_or_create(
+            gateway_id=spec.gateway_id, defaults={"unit_code": spec.code, "registered": True}
+        )
+        await Device.get_or_create(serial=spec.serial, defaults={"name": "lobby", "gateway_id": spec.gateway_id})
+    for employee in sorted(DEMO_EMPLOYEES, key=lambda e: e.supervisor is not None):  # heads first
+        row, _ = await Employee.get_or_create(
+            nip=employee.nip, defaults={"name": employee.name, "unit_id": employee.unit}
+        )
+        row.position, row.supervisor_id = employee.position, employee.supervisor  # type: ignore[attr-defined]
+        await row.save()
+        await DevicePin.get_or_create(unit_id=employee.unit, pin=employee.pin, defaults={"employee_id": employee.nip})
+        started = start_of(employee, today)
+        if not await EmployeeGrade.exists(nip=employee.nip):
+            await set_grade(employee.nip, employee.grade, employee.status, started or DEMO_SINCE, DEMO_BY)
+        if started is not None and not await history_of(employee.nip):
+            await apply_change(employee.nip, Change("start", started, reason="CPNS formasi baru"), DEMO_BY,
+                               "bureau_admin", today=today)  # fmt: skip
+    for spec, head in zip(DEMO_UNITS, _HEADS, strict=True):
+        treasurer = next(e for e in employees_of(spec.code) if e.supervisor is not None)
+        chief = next(e for e in DEMO_EMPLOYEES if e.nip == head)
+        await UnitSignatory.get_or_create(unit_code=spec.code, defaults={
+            "head_name": chief.name, "head_nip": chief.nip, "head_title": chief.position,
+            "treasurer_name": treasurer.name, "treasurer_nip": treasurer.nip,
+            "office_heading": f"{DEMO_MINISTRY[1].upper()}\n{spec.name.upper()}"})  # fmt: skip
+
+
+def month_history(today: date) -> list[tuple[str, str, datetime, int]]:
+    """The previous month's and this month's earlier weekdays, so the recap and the payroll have something
+    to show: each employee near their usual hours, now and then late or early, now and then absent, nobody
+    before their start; the demo employee forgot to punch out on the correction day. The same days always
+    give the same punches."""
+    punches: list[tuple[str, str, datetime, int]] = []
+    first, forgotten = previous_month_start(today), correction_day(today)
+    for day in (first + timedelta(days=offset) for offset in range((today - first).days)):
         if day.weekday() >= 5:
             continue
         for employee in DEMO_EMPLOYEES:
+            started = start_of(employee, today)
+            if started is not None and day < started:
+                continue
             rng = random.Random(f"{day.isoformat()}-{employee.pin}")
-            if rng.random() < 0.04:
+            if rng.random() < 0.03:
                 continue  # absent without notice: a TK day in the recap
             arrival = datetime.combine(day, employee.arrival) + timedelta(minutes=rng.randint(-10, 12))
             departure = datetime.combine(day, employee.departure) + timedelta(minutes=rng.randint(-12, 15))
-            punches.append((employee.pin, arrival + timedelta(seconds=rng.randrange(60)), 0))
-            punches.append((employee.pin, departure + timedelta(seconds=rng.randrange(60)), 1))
+            punches.append((employee.unit, employee.pin, arrival + timedelta(seconds=rng.randrange(60)), 0))
+            if not (employee.nip == DEMO_EMPLOYEE_NIP and day == forgotten):
+                punches.append((employee.unit, employee.pin, departure + timedelta(seconds=rng.randrange(60)), 1))
     return punches
 
 
@@ -109,26 +277,26 @@ def month_history(today: date) -> list[tuple[str, datetime, int]]:
 DEMO_DAY_OF_WORK = (("LAPORAN", 1), ("RAPAT", 1), ("SURAT", 3), ("VERIFIKASI", 6))
 
 
-async def seed_activities(history: list[tuple[str, datetime, int]]) -> None:
+async def seed_activities(history: list[tuple[str, str, datetime, int]]) -> None:
     """Approved activity outputs for the history's working days, so the recap's performance component is
     not empty: each employee's day of work from half an hour after arrival, one claim in twenty rejected."""
     from server.services.activities import catalogue  # the server's catalogue: standard minutes per output
 
-    nip_of = {employee.pin: employee.nip for employee in DEMO_EMPLOYEES}
+    nip_of = {(employee.unit, employee.pin): employee.nip for employee in DEMO_EMPLOYEES}
     rows: dict[str, ActivityClaimRecord] = {}
-    for pin, arrival, state in history:
+    for unit, pin, arrival, state in history:
         if state != 0:
             continue
         start = arrival.replace(tzinfo=DEMO_ZONE) + timedelta(minutes=30)
         for index, (activity, quantity) in enumerate(DEMO_DAY_OF_WORK):
             # The same employee-day always gives the same ids: a rerun adds nothing.
-            claim_id = hashlib.md5(f"{nip_of[pin]}-{arrival.date()}-{index}".encode()).hexdigest()
+            claim_id = hashlib.md5(f"{nip_of[unit, pin]}-{arrival.date()}-{index}".encode()).hexdigest()
             claim = catalogue().claim(claim_id, activity, start, quantity, evidence="demo")
             rejected = random.Random(claim_id).random() < 0.05
             rows[claim_id] = ActivityClaimRecord(
                 claim_id=claim_id,
-                nip=nip_of[pin],
-                unit_code=DEMO_UNIT,
+                nip=nip_of[unit, pin],
+                unit_code=unit,
                 activity=claim.activity,
                 activity_name=catalogue().activity(claim.activity).name,
                 start=start.astimezone(UTC),
@@ -138,7 +306,7 @@ async def seed_activities(history: list[tuple[str, datetime, int]]) -> None:
                 evidence=claim.evidence,
                 state="rejected" if rejected else "approved",
                 reason="bukti tidak dilampirkan" if rejected else "",
-                decided_by="demo",
+                decided_by=DEMO_BY,
                 decided_at=datetime.now(UTC),
             )
             start += timedelta(minutes=claim.minutes)
@@ -146,10 +314,99 @@ async def seed_activities(history: list[tuple[str, datetime, int]]) -> None:
     await ActivityClaimRecord.bulk_create([row for claim_id, row in rows.items() if claim_id not in known])
 
 
+async def seed_account(account: DemoAccount) -> tuple[str, str]:
+    """The account with a fresh random password (created, or its password reset): (username, password)."""
+    from server.services.accounts import UserAccount, create_user, hash_password_off_loop
+
+    password = secrets.token_urlsafe(12)
+    user = await UserAccount.get_or_none(username=account.username)
+    if user is None:
+        await create_user(account.username, password, account.role, unit_code=account.unit_code,
+                          employee_nip=account.employee_nip)  # fmt: skip
+    else:  # a demo run before: the same account, a new password (and the employee record it belongs to)
+        user.password_hash, user.active = await hash_password_off_loop(password), True
+        user.employee_nip = user.employee_nip or account.employee_nip
+        await user.save(update_fields=["password_hash", "active", "employee_nip"])
+    return account.username, password
+
+
+async def seed_accounts() -> dict[str, tuple[str, str]]:
+    """An account for every role, each with a fresh random password: role -> (username, password)."""
+    found = await asyncio.gather(*(seed_account(account) for account in DEMO_ACCOUNTS))
+    return {account.role: login for account, login in zip(DEMO_ACCOUNTS, found, strict=True)}
+
+
+async def seed_requests(today: date, now: datetime) -> None:
+    """Through the requests service, as the employee and the supervisor would in the pages: a correction of
+    the forgotten punch, approved, and a day of annual leave next week, waiting in the supervisor's queue."""
+    from server.auth import Principal
+    from server.request_models import EmployeeRequest
+    from server.services.accounts import UserAccount
+    from server.services.requests import decide_request, file_request
+
+    employee = Principal.of(await UserAccount.get(username="pegawai"), "demo")
+    supervisor = Principal.of(await UserAccount.get(username="atasan"), "demo")
+    moment = now.replace(tzinfo=DEMO_ZONE)
+    day = correction_day(today)
+    if not await EmployeeRequest.exists(nip=DEMO_EMPLOYEE_NIP, kind="attendance_correction", first_day=day):
+        departure = next(e for e in DEMO_EMPLOYEES if e.nip == DEMO_EMPLOYEE_NIP).departure
+        fields = {"kind": "attendance_correction", "date": day.isoformat(), "time": departure.strftime("%H:%M"),
+                  "direction": "out", "reason": "Lupa presensi pulang, mesin antre saat jam pulang"}  # fmt: skip
+        filed = await file_request(employee, fields, now=moment)
+        await decide_request(supervisor, filed.id, "approve", "Benar, saya melihat yang bersangkutan hadir")
+    leave = today + timedelta(days=7)
+    while leave.weekday() >= 5:
+        leave += timedelta(days=1)
+    if not await EmployeeRequest.exists(nip=DEMO_EMPLOYEE_NIP, kind="annual_leave", status="pending"):
+        fields = {"kind": "annual_leave", "first_day": leave.isoformat(), "last_day": leave.isoformat(),
+                  "reason": "Menghadiri wisuda anak di Yogyakarta"}  # fmt: skip
+        await file_request(employee, fields, now=moment)
+
+
+async def close_previous_month(today: date) -> None:
+    """The bureau closed last month for every demo unit: its payroll is final, in Rupiah."""
+    from server.services.payroll import close_month, closed_month, explained_month
+
+    month = previous_month_start(today)
+    for spec in DEMO_UNITS:
+        if await closed_month(spec.code, month.year, month.month) is None:
+            explained = await explained_month(spec.code, month)
+            await close_month(spec.code, month.year, month.month, explained, DEMO_BY, "bureau_admin")
+
+
 async def stored_count(first_day: date, last_day: date) -> int:
     start = datetime.combine(first_day, time.min, DEMO_ZONE)
     end = datetime.combine(last_day, time.min, DEMO_ZONE) + timedelta(days=1)
-    return await Punch.filter(device_serial=DEMO_DEVICE_SERIAL, punched_at__gte=start, punched_at__lt=end).count()
+    serials = [spec.serial for spec in DEMO_UNITS]
+    return await Punch.filter(device_serial__in=serials, punched_at__gte=start, punched_at__lt=end).count()
+
+
+async def start_gateways(simulators: dict[str, ZKSimulator], state_dir: Path, mqtt: MqttSettings) -> list[Gateway]:
+    """Each unit's device and the gateway polling it into its durable queue."""
+    gateways = []
+    for spec in DEMO_UNITS:
+        simulators[spec.code].start()
+        gateway = Gateway(
+            GatewayConfig(
+                gateway_id=spec.gateway_id,
+                unit=spec.code,
+                zone=DEMO_ZONE,
+                state_dir=state_dir / ("gateway" if spec.code == DEMO_UNIT else f"gateway-{spec.code}"),
+                mqtt=mqtt,
+                devices=(DeviceConfig("lobby", "127.0.0.1", simulators[spec.code].port, poll_interval_s=5),),
+                relay=RelayConfig(resend_after_s=5),
+                telemetry=TelemetryConfig(interval_s=5),  # the dashboard shows the devices reachable within seconds
+            )
+        )
+        gateways.append(gateway)
+        await gateway.start()
+    return gateways
+
+
+def print_logins(base: str, logins: dict[str, tuple[str, str]]) -> None:
+    print(f"Log in at {base}/login (pages in Indonesian; ?lang=en for English), one account per role:")
+    for role, (username, password) in logins.items():
+        print(f"  {role:<13} {username} / {password}")
 
 
 async def run_demo(
@@ -176,60 +433,58 @@ async def run_demo(
         replica_id="kinerja-demo-server",
     )
     runner = web.AppRunner(create_app(settings))
-    simulator = ZKSimulator(serial=DEMO_DEVICE_SERIAL, port=0, zone=DEMO_ZONE)  # an office device keeps WIB wall time
-    gateway: Gateway | None = None
+    # One device per unit's office, keeping WIB wall time as an office device does.
+    simulators = {spec.code: ZKSimulator(serial=spec.serial, port=0, zone=DEMO_ZONE) for spec in DEMO_UNITS}
+    gateways: list[Gateway] = []
+    accounts: asyncio.Task[dict[str, tuple[str, str]]] | None = None
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-        await seed_registry()
+        await seed_registry(today)
+        # Argon2 is slow on purpose: the accounts are hashed on their threads while the punches travel.
+        accounts = asyncio.create_task(seed_accounts())
         for employee in DEMO_EMPLOYEES:
-            simulator.add_user(pin=employee.pin, name=employee.name)
+            simulators[employee.unit].add_user(pin=employee.pin, name=employee.name)
         punches, history = demo_punches(today, now), month_history(today)
         await seed_activities(history)
-        for pin, moment, state in [*history, *punches]:
-            simulator.add_punch(pin, moment, state=state, verify=1)
-        simulator.start()
-        gateway = Gateway(
-            GatewayConfig(
-                gateway_id="gw-demo",
-                unit=DEMO_UNIT,
-                zone=DEMO_ZONE,
-                state_dir=state_dir / "gateway",
-                mqtt=mqtt,
-                devices=(DeviceConfig("lobby", "127.0.0.1", simulator.port, poll_interval_s=5),),
-                relay=RelayConfig(resend_after_s=5),
-            )
-        )
-        await gateway.start()
-        await _wait_stored(today, len(history) + len(punches), timeout_s)
-        rows = await attendance_for_day(today, DEMO_ZONE, DEMO_UNIT)
-        print(f"Attendance on {today.isoformat()} (WIB), unit {DEMO_UNIT}:")
-        print(format_table(rows))
+        for unit, pin, moment, state in [*history, *punches]:
+            simulators[unit].add_punch(pin, moment, state=state, verify=1)
+        gateways.extend(await start_gateways(simulators, state_dir, mqtt))
+        await _wait_stored(previous_month_start(today), today, len(history) + len(punches), timeout_s)
+        logins = await accounts
+        await seed_requests(today, now)
+        await close_previous_month(today)
+        for spec in DEMO_UNITS:
+            rows = await attendance_for_day(today, DEMO_ZONE, spec.code)
+            print(f"Attendance on {today.isoformat()} (WIB), unit {spec.code}:")
+            print(format_table(rows) + "\n")
         print(
-            f"\n{len(punches)} punches today (and {len(history)} earlier this month, for the monthly"
-            f" recap) from device {DEMO_DEVICE_SERIAL} stored via gateway gw-demo."
+            f"{len(punches)} punches today (and {len(history)} since {previous_month_start(today).isoformat()},"
+            f" for the monthly recap) from {len(DEMO_UNITS)} devices stored via gateway gw-demo and its"
+            f" neighbours; {len(DEMO_EMPLOYEES)} employees in {len(DEMO_UNITS)} units;"
+            f" {previous_month_start(today):%Y-%m} closed, its payroll final."
         )
         if not once:
             base = f"http://{settings.http_host}:{settings.http_port}"
-            from server.services.accounts import demo_admin
-
-            password = await demo_admin()
-            print(f"Server running at {base}  - Ctrl-C stops everything.")
-            print(f"Log in at {base}/login as demo / {password}  (pages in Indonesian; ?lang=en for English)")
+            print_logins(base, logins)
+            print(f"Server running at {base}  - Ctrl-C stops everything.", flush=True)
             await _until_interrupted()
         return 0
     finally:
-        if gateway is not None:
+        if accounts is not None and not accounts.done():
+            accounts.cancel()
+        for gateway in gateways:
             await gateway.stop()
-        simulator.stop()
+        for simulator in simulators.values():
+            simulator.stop()
         await runner.cleanup()
         if broker is not None:
             await broker.stop()
 
 
-async def _wait_stored(day: date, expected: int, timeout_s: float) -> None:
+async def _wait_stored(first: date, day: date, expected: int, timeout_s: float) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while (count := await stored_count(day.replace(day=1), day)) < expected:
+    while (count := await stored_count(first, day)) < expected:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"only {count} of {expected} punches were stored within {timeout_s:.0f} s")
         await asyncio.sleep(0.2)

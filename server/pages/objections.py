@@ -102,7 +102,7 @@ async def queue_page(request: web.Request) -> web.Response:
         request,
         "objection_queue.html",
         rows=rows,
-        names=names,
+        employee_names=names,
         excuse_kinds=excuse_kinds(),
         decided=request.query.get("decided"),
         error=request.query.get("error"),

@@ -173,3 +173,28 @@ async def test_late_future_and_bad_objections_are_refused_in_indonesian(world: W
     with pytest.raises(Refused):
         await file_objection(nobody, {"subject": "day", "date": DAY.isoformat(), "reason": "x"})
     assert await Objection.all().count() == 0
+
+
+async def test_the_pages_keep_the_decision_to_the_decider(world: World):
+    from server.auth import SESSION_COOKIE
+    from tests.web_seed import session_cookie
+
+    budi = await principal("budi")
+    row = await file_objection(budi, {"subject": "day", "date": DAY.isoformat(), "reason": "saya dinas luar"})
+    cookies = {role: (await session_cookie(world, role)) for role in (Role.SUPERVISOR, Role.EMPLOYEE)}
+
+    async def call(role: Role, method: str, path: str, **data: str):
+        token, csrf = cookies[role]
+        return await world.client.request(method, path, data={"csrf_token": csrf, **data} if data else None,
+                                          cookies={SESSION_COOKIE: token}, allow_redirects=False)  # fmt: skip
+
+    assert (await call(Role.EMPLOYEE, "GET", "/objections/queue")).status == 403
+    page = await (await call(Role.EMPLOYEE, "GET", "/objections")).text()
+    assert f'data-objection="{row.id}"' in page and "Menunggu keputusan" in page
+    assert f'data-objection="{row.id}"' not in await (await call(Role.SUPERVISOR, "GET", "/objections/queue")).text()
+    refused = await call(Role.SUPERVISOR, "POST", f"/objections/{row.id}/decision", decision="reject", reason="x")
+    assert refused.status == 303 and "error=" in refused.headers["Location"]
+    assert (await call(Role.SUPERVISOR, "POST", "/objections/x/decision", decision="reject", reason="x")).status == 404
+    bad = await call(Role.EMPLOYEE, "POST", "/objections", subject="day", date="31/02/2026", reason="x")
+    assert bad.status == 303 and "error=" in bad.headers["Location"]
+    assert (await Objection.get(id=row.id)).status == "pending" and await Objection.all().count() == 1

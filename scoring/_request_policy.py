@@ -13,6 +13,12 @@ Data, not code: ``presets/requests/*.toml`` (or an agency's own file, same shape
 - ``deadline``: ``{ day_of_next_month = 22 }`` (filed at the latest on the 22nd of the month after the
   request's last day) or ``{ days_after = 7 }`` (at the latest 7 days after it);
 - ``max_days``: the longest request of this type (a correction is one day).
+
+And ``[objections.<subject>]``: an employee's objection (keberatan) to a day's category (``day``), a
+rejected request (``request``), a rejected activity claim (``claim``) or a month's result (``month``):
+``decided_by`` ``"second_supervisor"`` (the superior's superior: the employee's supervisor's own
+supervisor, the bureau when there is none) or ``"bureau"``, and a ``deadline`` as above, counted from the
+day, the rejection or the month's last day. A policy without the table takes no objections.
 """
 
 from __future__ import annotations
@@ -39,6 +45,22 @@ class Approver(StrEnum):
     """The employee's supervisor (atasan langsung), or one above them in the chain."""
     UNIT_ADMIN = "unit_admin"
     """An administrator of the employee's unit (or the personnel bureau)."""
+
+
+class ObjectionDecider(StrEnum):
+    """Who decides an objection: never the supervisor whose decision or record is objected to."""
+
+    SECOND_SUPERVISOR = "second_supervisor"
+    """The employee's supervisor's own supervisor (atasan dari atasan langsung)."""
+    BUREAU = "bureau"
+    """The personnel bureau."""
+
+
+class ObjectionSubject(StrEnum):
+    DAY = "day"
+    REQUEST = "request"
+    CLAIM = "claim"
+    MONTH = "month"
 
 
 class Evidence(StrEnum):
@@ -96,6 +118,17 @@ class RequestType:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectionRule:
+    """Who decides an objection to ``subject`` and by when it must be filed (counted from the day, the
+    rejection, or the month's last day)."""
+
+    subject: ObjectionSubject
+    label: str
+    decided_by: ObjectionDecider
+    deadline: Deadline
+
+
+@dataclass(frozen=True, slots=True)
 class RequestPolicy:
     name: str
     title: str
@@ -103,9 +136,13 @@ class RequestPolicy:
     types: tuple[RequestType, ...]
     source: str = "<code>"
     fingerprint: str = ""
+    objections: tuple[ObjectionRule, ...] = ()
 
     def type(self, kind: str) -> RequestType | None:
         return next((t for t in self.types if t.kind == kind), None)
+
+    def objection(self, subject: str) -> ObjectionRule | None:
+        return next((o for o in self.objections if o.subject.value == subject), None)
 
 
 def request_preset_names() -> list[str]:
@@ -142,6 +179,7 @@ def request_policy_from_dict(data: dict[str, Any], *, source: str) -> RequestPol
         title=meta.text("title", name),
         effective_from=meta.day("effective_from", meta.raw("effective_from")),
         types=_types(r.table("types", required=True)),
+        objections=_objections(r.table("objections")),
         source=source,
         fingerprint=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16],
     )
@@ -154,6 +192,24 @@ def _types(t: Reader) -> tuple[RequestType, ...]:
     if not t.data:
         raise t.fail("", t.data, "at least one request type")
     return tuple(_type(t.table(kind), kind) for kind in t.data)
+
+
+def _objections(t: Reader) -> tuple[ObjectionRule, ...]:
+    found = []
+    for subject in t.data:
+        if subject not in set(ObjectionSubject):
+            raise t.fail(subject, t.data[subject], "an objection subject among day, request, claim, month")
+        o = t.table(subject)
+        found.append(
+            ObjectionRule(
+                subject=ObjectionSubject(subject),
+                label=o.text("label", subject),
+                decided_by=o.choice("decided_by", ObjectionDecider, ObjectionDecider.SECOND_SUPERVISOR),
+                deadline=_deadline(o.table("deadline", required=True)),
+            )
+        )
+        o.finish()
+    return tuple(found)
 
 
 def _type(t: Reader, kind: str) -> RequestType:

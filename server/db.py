@@ -57,6 +57,7 @@ MODELS["models"] += ["server.stale_models"]  # issue 19
 MODELS["models"] += ["server.gateway_config_models"]  # issue 20: configuration from the centre
 MODELS["models"] += ["server.request_models"]  # issue 15: requests and approvals
 MODELS["models"] += ["server.history_models"]  # issue 15: dated employee history
+MODELS["models"] += ["server.objection_models"]  # issue 15: objections (keberatan)
 APP = "models"
 MIGRATIONS_MODULE = "server.migrations"
 MIGRATION_TABLE = "tortoise_migrations"

@@ -178,6 +178,8 @@ PAGES = {
     "/approvals": {Role.SUPERVISOR},
     "/requests": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record file requests
     "/requests/queue": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},  # those the policy names as approvers
+    "/objections": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record object
+    "/objections/queue": {Role.BUREAU_ADMIN, Role.SUPERVISOR},  # the superior's superior or the bureau decides
     "/accounts": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
 }
 

@@ -209,6 +209,8 @@ PAGES = [
     (Role.SUPERVISOR, "/dashboard", 200),
     (Role.SUPERVISOR, "/approvals?error=choose+at+least+one+claim", 200),
     (Role.SUPERVISOR, "/requests/queue?decided=approved", 200),
+    (Role.SUPERVISOR, "/objections/queue?decided=upheld", 200),
+    (Role.EMPLOYEE, "/objections?filed=1&error=this+objection+is+not+waiting+for+your+decision", 200),
     (Role.EMPLOYEE, "/requests?error=too+late%3A+a+request+for+2026-10-30+had+to+be+filed+by+2026-11-22", 200),
     (Role.EMPLOYEE, f"/employees/{BUDI}/month?month={MONTH}", 200),
     (Role.EMPLOYEE, "/activities?error=start%3A+expected+HH%3AMM%2C+got+%2725%3A99%27", 200),

@@ -46,6 +46,7 @@ LATER_MIGRATIONS = [
     "0005_requests",
     "0006_punch_partitions",
     "0007_employee_history",
+    "0008_objections",
 ]
 
 
@@ -224,6 +225,7 @@ NEWER_THAN_LEGACY = frozenset(
         "corrected_punch",
         "employee_assignment",
         "unit_go_live",
+        "objection",
     }
 )
 

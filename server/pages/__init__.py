@@ -19,6 +19,7 @@ from server.pages import (
     fleet,
     gateway_enrolment,
     master_data,
+    objections,
     pages,
     payroll,
     requests,
@@ -39,6 +40,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     device_admin.routes,
     fleet.routes,
     requests.routes,
+    objections.routes,
 )
 
 
@@ -46,4 +48,5 @@ def add_routes(app: web.Application) -> None:
     for table in ROUTES:
         app.add_routes(table)
     app.middlewares.append(requests.count_queue)  # after authenticate: the reader is known
+    app.middlewares.append(objections.count_objections)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -17,6 +17,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGE_COOKIE = "kinerja_lang"
 # Requests waiting for the reader's decision, counted for the menu (server/pages/requests.py's middleware).
 QUEUE_COUNT = web.RequestKey("request_queue_count", int)
+# Objections waiting for the reader's decision (server/pages/objections.py's middleware).
+OBJECTION_COUNT = web.RequestKey("objection_queue_count", int)
 
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -67,6 +69,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         settings=site_settings(),
         names=NAMES,
         request_queue=request.get(QUEUE_COUNT),
+        objection_queue=request.get(OBJECTION_COUNT),
         **context,
     )
     response = web.Response(text=html, content_type="text/html", status=status)

@@ -114,3 +114,44 @@ def test_an_older_gateways_answer_reads_as_unsupported():
     old = "malformed command: action: expected one of ['sync_clock', 'reread_device'], got 'clear_log'"
     assert answers_unsupported(old)
     assert not answers_unsupported("malformed command: schema: this side speaks version 1")
+
+
+async def test_a_push_device_is_cleared_only_once_its_log_is_acknowledged_and_reboots_on_request(tmp_path):
+    from gateway.commands import CommandHandler
+    from gateway.simulators.push import PushDeviceSimulator
+    from tests.test_push_gateway import FAST, _no_reload, command, push_config, push_gateway, running, yesterday
+
+    config = push_config(tmp_path)
+    async with push_gateway(config) as (frontend, queue, url):
+        handler = CommandHandler(lambda: frontend.devices, _no_reload)  # type: ignore[arg-type,return-value]
+        hall = PushDeviceSimulator(url, "SPD-0001", **FAST)
+        for minute in range(4):
+            hall.add_punch("21", yesterday(7, minute))
+        async with running(hall):
+            while hall.position < 4:
+                await asyncio.sleep(0.02)
+            refused = await command(handler, CommandAction.CLEAR_LOG, device="hall")
+            assert not refused.ok and "4 punches read from the log are not yet acknowledged" in refused.detail
+            assert refused.results["hall"]["refused"] is True
+            assert len(hall.records) == 4
+            assert "CLEAR LOG" not in [text for _id, text, _code in hall.stats.commands]
+
+            batch = queue.claim_batch("b-1", 100)  # what the relay does; then the server's ack
+            assert batch is not None
+            queue.acknowledge("b-1")
+            cleared = await command(handler, CommandAction.CLEAR_LOG, device="hall")
+            assert cleared.ok, cleared
+            assert hall.records == []
+            sent = [text for _id, text, _code in hall.stats.commands]
+            assert sent[-1] == "CLEAR LOG" and sent[-2].startswith("DATA QUERY ATTLOG")  # re-read, then cleared
+
+            hall.add_punch("21", yesterday(8, 0))  # a punch after the clear is uploaded as any other
+            while hall.position < 5:
+                await asyncio.sleep(0.02)
+            assert queue.queued_for("SPD-0001") == 1
+
+            registrations = hall.stats.registrations
+            rebooted = await command(handler, CommandAction.REBOOT_DEVICE, device="hall")
+            assert rebooted.ok and hall.stats.commands[-1][1] == "REBOOT"
+            while hall.stats.registrations == registrations:  # it comes back and registers again
+                await asyncio.sleep(0.02)

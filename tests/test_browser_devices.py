@@ -230,4 +230,10 @@ async def test_operations_restarts_a_device_after_confirming_and_it_comes_back(l
     assert await wait_until(booted)
     command = await GatewayCommand.get(action="reboot_device")
     assert command.args == {"device": "lobby"}
+    # Without the confirmation's confirm=1 (a hand-made form), nothing is sent.
+    token = await page.locator("#device-danger input[name=csrf_token]").get_attribute("value")
+    form = {"csrf_token": token or "", "serial": "DEV-DIR1", "action": "clear_log"}
+    unconfirmed = await page.request.post(live.url + "/devices/commands", form=form)
+    assert unconfirmed.status == 400 and "hanya dikirim setelah dikonfirmasi" in await unconfirmed.text()
+    assert not await GatewayCommand.exists(action="clear_log")
     await shot(page, "commands-restarted")

@@ -46,7 +46,7 @@ async def test_reboot_and_clear_go_to_one_named_device_and_their_answers_are_sto
             await post(api, "/api/v1/gateways", {"gateway_id": gateway.gateway_id, "unit": gateway.unit}, 201)
             path = f"/api/v1/gateways/{gateway.gateway_id}/commands"
 
-            nameless = await post(api, path, {"action": "clear_log"}, 400)
+            nameless = await post(api, path, {"action": "clear_log"}, 404)
             assert nameless["reason"].startswith("args.device: a restart or a clear of the log is sent to one")
             unknown = await post(api, path, {"action": "reboot_device", "args": {"device": "basement"}}, 404)
             assert unknown["reason"] == f"args.device: gateway {gateway.gateway_id} has no device basement"

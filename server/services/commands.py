@@ -22,8 +22,8 @@ async def check_one_device(gateway: Gateway, action: CommandAction, args: dict[s
     if action not in ONE_DEVICE_ACTIONS:
         return
     device = args.get("device")
-    if not isinstance(device, str) or not device:
-        raise Invalid(N_("args.device: a restart or a clear of the log is sent to one device; name it"))
+    if not isinstance(device, str) or not device:  # a 404 as for a wrong name: the schema cannot say "required here"
+        raise NotFound(N_("args.device: a restart or a clear of the log is sent to one device; name it"))
     if not await Device.exists(gateway_id=gateway.gateway_id, name=device):
         raise NotFound(
             N_("args.device: gateway {gateway} has no device {device}").format(

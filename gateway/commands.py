@@ -12,9 +12,17 @@ from datetime import datetime, time
 from types import MappingProxyType
 from typing import Any
 
-from gateway.device_interface import Coordinator
+from gateway.device_interface import ClearRefused, Coordinator
 from gateway.devices.base import DeviceError, DeviceTemplate, DeviceUser
-from wire.contract import MAX_COMMAND_BYTES, Command, CommandAction, CommandResult, ContractError, peek_id
+from wire.contract import (
+    MAX_COMMAND_BYTES,
+    Command,
+    CommandAction,
+    CommandResult,
+    ContractError,
+    UnsupportedAction,
+    peek_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,9 @@ class CommandHandler:
     async def handle(self, payload: bytes) -> CommandResult:
         try:
             command = Command.from_json(payload)
+        except UnsupportedAction as exc:  # a server newer than this gateway: say so, carry on
+            log.warning("command with an action this gateway does not know: %s", exc.action)
+            return CommandResult(peek_id(payload, "command_id", MAX_COMMAND_BYTES), False, str(exc))
         except ContractError as exc:
             return CommandResult(peek_id(payload, "command_id", MAX_COMMAND_BYTES), False, f"malformed command: {exc}")
         try:
@@ -105,6 +116,25 @@ class CommandHandler:
         targets = self._targets(args.get("device"))
         user = _user_from(args)
         return f"user {user.pin} written", await self._each(targets, lambda c: c.write_user(user), None)
+
+    async def _reboot_device(self, args: dict[str, Any]) -> Outcome:
+        """Restart one device: its connection drops and it comes back by itself (the poller reconnects)."""
+        targets = self._targets(_one_device(args))
+        return "device restarting", await self._each(targets, lambda c: c.reboot(), None)
+
+    async def _clear_log(self, args: dict[str, Any]) -> Outcome:
+        """Empty one device's attendance log, only through the coordinator's safe path: read it whole,
+        and clear it only if the server has acknowledged every punch in it; otherwise refused, with why."""
+        results: dict[str, Any] = {}
+        for coordinator in self._targets(_one_device(args)):
+            try:
+                results[coordinator.config.name] = {"ok": True, "cleared": await coordinator.clear_log()}
+            except ClearRefused as exc:
+                results[coordinator.config.name] = {"ok": False, "refused": True, "error": str(exc)}
+                raise CommandError(f"clear refused: {exc}", results) from None
+            except DeviceError as exc:
+                results[coordinator.config.name] = {"ok": False, "error": str(exc)}
+        return "log cleared", results
 
     def _targets(self, device: object) -> list[Coordinator]:
         coordinators = self._coordinators()
@@ -164,8 +194,18 @@ HANDLERS: Mapping[CommandAction, Callable[[CommandHandler, dict[str, Any]], Awai
         CommandAction.UPGRADE: CommandHandler._upgrade,
         CommandAction.SYNC_USERS: CommandHandler._sync_users,
         CommandAction.APPLY_CONFIG: CommandHandler._apply,
+        CommandAction.REBOOT_DEVICE: CommandHandler._reboot_device,
+        CommandAction.CLEAR_LOG: CommandHandler._clear_log,
     }
 )
+
+
+def _one_device(args: dict[str, Any]) -> str:
+    """A reboot or a clear names its device: never every device of the gateway by omission."""
+    device = args.get("device")
+    if not isinstance(device, str) or not device:
+        raise CommandError(f"args.device: this action needs the name of one device, got {device!r}")
+    return device
 
 
 def _user_from(args: dict[str, Any]) -> DeviceUser:

@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from gateway.config import DeviceConfig
-from gateway.device_interface import Capability, DeviceHealth, clock_may_not_be_set, device_zone
+from gateway.device_interface import Capability, ClearRefused, DeviceHealth, clock_may_not_be_set, device_zone
 from gateway.devices.base import (
     DeviceDriver,
     DeviceError,
@@ -234,6 +234,37 @@ class DeviceCoordinator:
         """Download the whole log now, whatever the record count says (`window` is for push devices:
         a polled device reads its whole log anyway)."""
         return await self.poll_once(whole=True)
+
+    async def reboot(self) -> None:
+        """Restart the device (ZK: CMD_RESTART). The poller finds it unreachable while it boots and
+        reconnects by itself, as after any outage."""
+        restart = getattr(self._device_driver(), "restart", None)
+        if restart is None:
+            raise DeviceError(f"device {self.config.name}: protocol {self.config.protocol} cannot restart the device")
+        await self.session(lambda driver: driver.restart())  # type: ignore[attr-defined]
+        self._read_count = None
+        log.info("device %s: restarted on the centre's command", self.config.name)
+
+    async def clear_log(self) -> int:
+        """The centre's clear: read the whole log and queue what is new, then clear it through
+        clear_log_if_acked: only when nothing of this device waits in the queue (the server acknowledged
+        every punch read from the log) and the log, re-read with the terminal disabled, holds nothing else."""
+        if getattr(self._device_driver(), "clear_log_if", None) is None:
+            raise DeviceError(f"device {self.config.name}: protocol {self.config.protocol} cannot clear the log")
+        result = await self.session(lambda driver: self._read_everything(driver))
+        added = await self._absorb(result)
+        punches = set(result.punches or ())
+        waiting = await self._in_writer(self._ledger_queue().queued_for, result.info.serial)
+        if added or waiting:
+            raise ClearRefused(
+                f"device {self.config.name}: {waiting} punches read from the log are not yet acknowledged by"
+                " the server; the log is cleared only once all of them are (try again after they are sent)"
+            )
+        if not await self.clear_log_if_acked(punches):
+            raise ClearRefused(
+                f"device {self.config.name}: punches arrived in the log while it was checked; not cleared (try again)"
+            )
+        return len(punches)
 
     async def clear_log_if_acked(self, acked: set[DevicePunch]) -> bool:
         """Clear the device log if it holds nothing but `acked` (re-checked with the device disabled)."""

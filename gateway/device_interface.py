@@ -25,6 +25,10 @@ class Capability(StrEnum):
     REUPLOAD_RANGE = "reupload_range"  # the device can be asked to upload a time range of its log again
 
 
+class ClearRefused(DeviceError):
+    """A clear of the log that would lose punches the server has not acknowledged: not done, and why."""
+
+
 def device_zone(config: DeviceConfig, office: timezone) -> timezone:
     """The zone the device clock keeps: the office's, unless the profile says otherwise."""
     zone = config.profile.clock_zone
@@ -94,4 +98,13 @@ class Coordinator(Protocol):
     async def reread(self, window: tuple[datetime, datetime] | None = None) -> int:
         """Read the log again now (a push device: ask it to upload `window`, device-local times, or its
         recent log again); returns the punches new to the queue."""
+        ...
+
+    async def reboot(self) -> None:
+        """Restart the device; it drops its connection and comes back after its boot time."""
+        ...
+
+    async def clear_log(self) -> int:
+        """Empty the attendance log, only when every punch in it is acknowledged by the server; returns
+        the number of records cleared. Raises ClearRefused (with the reason) otherwise."""
         ...

@@ -210,5 +210,9 @@ class PunchQueue:
         oldest = self._db.execute("SELECT queued_at FROM punches ORDER BY seq LIMIT 1").fetchone()
         return BacklogStats(queued, self.in_flight(), oldest[0] if oldest else None)
 
+    def queued_for(self, device: str) -> int:
+        """Punches of one device (its serial) still waiting for the server's acknowledgement."""
+        return self._db.execute("SELECT count(*) FROM punches WHERE device = ?", (device,)).fetchone()[0]
+
     def rejected_count(self) -> int:
         return self._db.execute("SELECT count(*) FROM rejected").fetchone()[0]

@@ -239,6 +239,8 @@ NAMES: dict[str, dict[str, str]] = {
         "sync_users": N_("Sync users and templates"),
         "reload_config": N_("Reload the configuration"),
         "upgrade": N_("Upgrade the gateway"),
+        "reboot_device": N_("Restart the device"),
+        "clear_log": N_("Clear the attendance log"),
     },
     "command_status": {
         "pending": N_("Waiting"),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from tortoise.transactions import in_transaction
 
 from server.gateway_config_models import GatewayConfigRevision, GatewayConfigRunning
+from server.i18n import N_
 from server.models import Device, Gateway, GatewayCommand, PendingDevice
 from wire.contract import (
     CommandAction,
@@ -23,6 +24,7 @@ from wire.contract import (
     GatewayStatus,
     Telemetry,
     TopicAddress,
+    answers_unsupported,
 )
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,10 @@ def _apply(device: Device, report: DeviceTelemetry, telemetry: Telemetry) -> Non
     device.quarantined = report.quarantined
 
 
+# Kept as the command's detail when the gateway does not know the action (translated on the pages).
+UNSUPPORTED_BY_GATEWAY = N_("this gateway does not support this command yet: upgrade the gateway")
+
+
 async def record_command_result(address: TopicAddress, result: CommandResult) -> bool:
     """Store the answer to a command this gateway was sent; False when no such command exists."""
     command = await GatewayCommand.get_or_none(command_id=result.command_id, gateway_id=address.gateway)
@@ -125,6 +131,8 @@ async def record_command_result(address: TopicAddress, result: CommandResult) ->
         return False
     command.status = "ok" if result.ok else "failed"
     command.detail = result.detail[:4000]
+    if not result.ok and answers_unsupported(result.detail):  # a gateway older than the action
+        command.detail = UNSUPPORTED_BY_GATEWAY
     command.results = result.results
     command.answered_at = datetime.now(UTC)
     await command.save()

@@ -196,3 +196,44 @@ async def test_operations_sends_a_clock_sync_to_one_device_and_sees_its_answer(l
     command = await GatewayCommand.get(action="sync_clock")
     assert command.status == "ok" and command.args == {"device": "lobby"}
     await shot(page, "commands")
+
+
+async def test_operations_restarts_a_device_after_confirming_and_it_comes_back(live: Live, browser):  # noqa: F811
+    live.device.boot_s = 1.0
+    page = await log_in(browser, live.url, "ops")
+    await page.click("nav a[href='/devices/commands']")
+    await page.select_option("#device-danger select[name=serial]", "DEV-DIR1")
+    confirm = page.locator("#device-danger details[data-action='reboot_device']")
+    assert not await confirm.locator("button[value=reboot_device]").is_visible()  # nothing sent by one click
+    await confirm.locator("summary").click()
+    assert "Mulai ulang mesin ini?" in await confirm.inner_text()
+    assert await page.locator("#device-danger details[data-action='clear_log'] summary").inner_text() == (
+        "Kosongkan log absensi"
+    )
+    await shot(page, "commands-restart-confirm")
+    await confirm.locator("button[value=reboot_device]").click()
+    await page.wait_for_url("**/devices/commands?gateway=gw-dir1&device=lobby&sent=reboot_device")
+    assert "Perintah Mulai ulang mesin dikirim ke lobby." in await page.inner_text("p.notice")
+    row = page.locator("#commands tr[data-action='reboot_device']")
+
+    async def answered() -> bool:
+        await page.reload()
+        return await row.count() == 1 and await row.locator("td.command-status").get_attribute("data-status") == "ok"
+
+    assert await wait_until(answered), await page.inner_text("#commands")
+    assert "mesin sedang dimulai ulang" in await row.locator("td.results").inner_text()
+    assert live.device.restarts == 1
+
+    async def booted() -> bool:
+        return live.device.booted.is_set()
+
+    assert await wait_until(booted)
+    command = await GatewayCommand.get(action="reboot_device")
+    assert command.args == {"device": "lobby"}
+    # Without the confirmation's confirm=1 (a hand-made form), nothing is sent.
+    token = await page.locator("#device-danger input[name=csrf_token]").get_attribute("value")
+    form = {"csrf_token": token or "", "serial": "DEV-DIR1", "action": "clear_log"}
+    unconfirmed = await page.request.post(live.url + "/devices/commands", form=form)
+    assert unconfirmed.status == 400 and "hanya dikirim setelah dikonfirmasi" in await unconfirmed.text()
+    assert not await GatewayCommand.exists(action="clear_log")
+    await shot(page, "commands-restarted")

@@ -447,6 +447,31 @@ class CommandAction(StrEnum):
     # args: a GatewayConfigDocument (devices, relay, telemetry, revision); answered with a ConfigOutcome in the
     # result's `results`. A gateway older than this action answers "malformed command" and keeps running as it was.
     APPLY_CONFIG = "apply_config"
+    # args: {"device": name} (required). A gateway older than these actions answers "malformed command:
+    # action: ..." (ok false) and keeps running; a newer one answers an action it does not know with
+    # UNSUPPORTED_ACTION_DETAIL. The server reads both as "not supported by this gateway".
+    REBOOT_DEVICE = "reboot_device"  # restart the device; its connection drops and it comes back later
+    CLEAR_LOG = "clear_log"  # empty the device's attendance log, only once the server acked all of it
+
+
+# How a gateway answers a command whose action it does not know (a server newer than the gateway):
+# "unsupported action '<action>'", ok false. Gateways before this rule answer MALFORMED_ACTION_PREFIX.
+UNSUPPORTED_ACTION_DETAIL = "unsupported action {action!r}"
+UNSUPPORTED_ACTION_PREFIX = "unsupported action "
+MALFORMED_ACTION_PREFIX = "malformed command: action: expected one of "
+
+
+def answers_unsupported(detail: str) -> bool:
+    """Whether a failed command's detail says the gateway does not know the action (any gateway version)."""
+    return detail.startswith((UNSUPPORTED_ACTION_PREFIX, MALFORMED_ACTION_PREFIX))
+
+
+class UnsupportedAction(ContractError):
+    """A well-formed command with an action this side does not know: a newer sender, not garbage."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(UNSUPPORTED_ACTION_DETAIL.format(action=action))
+        self.action = action
 
 
 # sync_users carries an area's user list (and pages of templates): as large as a batch, within the broker's
@@ -478,7 +503,11 @@ class Command:
         try:
             known = CommandAction(action)
         except ValueError:
-            raise ContractError(f"action: expected one of {[a.value for a in CommandAction]}, got {action!r}") from None
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", action):
+                raise ContractError(
+                    f"action: expected one of {[a.value for a in CommandAction]}, got {_shown(action)}"
+                ) from None
+            raise UnsupportedAction(action) from None
         args = body.get("args", {})
         if not isinstance(args, dict):
             raise ContractError(f"args: expected an object, got {type(args).__name__}")

@@ -224,6 +224,15 @@ class ZKDriver:
             zk.enable_device()
         return cleared
 
+    def restart(self) -> None:
+        """CMD_RESTART (pyzk's restart()): the terminal acknowledges, drops the connection and boots;
+        the connection is forgotten here, never said goodbye to."""
+        zk = self._connection()
+        with self._failing_as("restart the device"):
+            zk.restart()
+        self._drop()
+        self._known_count = None  # what the log held is read afresh after the boot
+
     def _read_log(self, zk: Any) -> list[DevicePunch]:
         """The whole log, whatever the count says: a zero or missing count is read anyway and checked
         against what the log holds (pyzk's get_attendance() returns nothing on such firmware)."""

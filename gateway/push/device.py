@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.config import DeviceConfig
-from gateway.device_interface import Capability, DeviceHealth, clock_may_not_be_set, device_zone
+from gateway.device_interface import Capability, ClearRefused, DeviceHealth, clock_may_not_be_set, device_zone
 from gateway.devices.base import DeviceError, DeviceTemplate, DeviceUser
 from gateway.profiles import DeviceProfile, ProfileError
 from gateway.push import protocol, templates
@@ -290,6 +290,31 @@ class PushDeviceCoordinator:
             raise DeviceError(f"device {self.config.name}: re-upload range ends before it starts")
         command, result = await self._run(lambda: protocol.query_attlog_command(start, end))
         return self.traffic.new_punches - command.punches_before if result.ok else 0
+
+    async def reboot(self) -> None:
+        """REBOOT, delivered when the device next polls; it answers, then restarts and polls again later."""
+        await self._run(lambda: protocol.REBOOT_COMMAND)
+        log.info("push device %s (%s): restarting on the centre's command", self.config.name, self.serial)
+
+    async def clear_log(self) -> int:
+        """CLEAR LOG, only once the server acknowledged every punch of the device's log: the device is
+        first asked to upload its whole log again, and nothing of it may wait in the queue. A push device
+        cannot be disabled, so a punch made between that upload and the clear (seconds, on realtime
+        firmware it is uploaded at once) is the one risk left."""
+        end = datetime.now(UTC).astimezone(self.device_zone).replace(tzinfo=None, microsecond=0)
+        added = await self.reupload(BATTERY_RESET_BEFORE, end + timedelta(days=1))
+        waiting = self.queue.queued_for(self.serial)
+        if added or waiting:
+            raise ClearRefused(
+                f"device {self.config.name}: {waiting} punches read from the log are not yet acknowledged by"
+                " the server; the log is cleared only once all of them are (try again after they are sent)"
+            )
+        records = self.health.record_count or 0
+        await self._run(lambda: protocol.CLEAR_LOG_COMMAND)
+        self.health.log_cleared_at = time.time()
+        self.health.record_count = 0
+        log.info("push device %s (%s): log cleared on the centre's command", self.config.name, self.serial)
+        return records
 
     def _wire_values(self, record: protocol.AttlogRecord) -> tuple[str, datetime, int, int]:
         """Device wall time in the device's zone, shown in the office zone; the model's raw state mapped."""

@@ -283,6 +283,10 @@ def decode_zk_time(value: int) -> datetime:
     return datetime(year, month, day, hour, minute, second)
 
 
+REBOOT_COMMAND = "REBOOT"
+CLEAR_LOG_COMMAND = "CLEAR LOG"  # the attendance records only (CLEAR DATA would wipe users too)
+
+
 def set_clock_command(device_local_time: datetime) -> str:
     return f"SET OPTIONS DateTime={encode_zk_time(device_local_time)}"
 

@@ -17,7 +17,8 @@ Commands understood: SET OPTIONS DateTime=<packed>, DATA UPDATE USERINFO (curren
 (legacy firmware), DATA DELETE USERINFO / DATA DEL_USER (the user and their templates), DATA UPDATE
 BIODATA and DATA DELETE BIODATA (biodata firmware), DATA UPDATE FINGERTMP and DATA DELETE FINGERTMP
 (current firmware), DATA FP and DATA DEL_FP (legacy), DATA QUERY ATTLOG StartTime=..\tEndTime=.., INFO,
-REBOOT; anything else is answered Return=-1002 (not supported), as firmware does. A template of another
+REBOOT, CLEAR LOG (the attendance records; stamps keep counting); anything else is answered
+Return=-1002 (not supported), as firmware does. A template of another
 algorithm version than the device's (`finger_version`, `face_version`) is refused with Return=-1 (bad
 parameter). `legacy=True` speaks the older PUSH 2.x variant.
 """
@@ -107,6 +108,7 @@ class PushDeviceSimulator:
         self.in_flight = False  # a request is on the wire, its answer not yet read
         self._records: list[protocol.AttlogRecord] = []  # stamp of record i is i + 1
         self._position = 0  # stamp of the last record the server answered OK for
+        self._cleared = 0  # records before this index were wiped by CLEAR LOG (stamps keep counting on)
         self._operlog: list[str] = []
         self._results: list[str] = []  # command results not yet taken by the server
         self._registered = False
@@ -164,8 +166,9 @@ class PushDeviceSimulator:
 
     @property
     def records(self) -> list[protocol.AttlogRecord]:
+        """The attendance log as the device holds it (what CLEAR LOG wiped is gone)."""
         with self._lock:
-            return list(self._records)
+            return self._records[self._cleared :]
 
     @property
     def position(self) -> int:
@@ -300,7 +303,7 @@ class PushDeviceSimulator:
         query = {"SN": self.serial}
         if not self.legacy:
             with self._lock:
-                users, records, fingers = len(self.users), len(self._records), len(self.templates)
+                users, records, fingers = len(self.users), len(self._records) - self._cleared, len(self.templates)
             query["INFO"] = f"Ver 8.0.4.2-20230101,{users},{fingers},{records},127.0.0.1,10,7,12,0,111"
         reply = self._request("GET", "/iclock/getrequest", query, decode=self.encoding)
         self.stats.polls += 1
@@ -325,6 +328,11 @@ class PushDeviceSimulator:
             for prefix, applies, run in self._command_table():
                 if text.startswith(prefix) and applies:
                     return run(text.removeprefix(prefix)), "SET OPTIONS" if prefix == "SET OPTIONS " else "DATA"
+            if text == "CLEAR LOG":  # the attendance records only; users and templates stay
+                with self._lock:
+                    self._cleared = len(self._records)
+                    self._position = max(self._position, self._cleared)
+                return protocol.RETURN_OK, "CLEAR"
             if text in ("INFO", "REBOOT"):
                 if text == "REBOOT":
                     self._registered = False

@@ -17,6 +17,7 @@ import logging
 import secrets
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -141,6 +142,12 @@ class ZKSimulator:
         self.count_misreport: str | None = None
         self.buffered_attlog = True
         self.single_client: str | None = None
+        # CMD_RESTART: the terminal acknowledges, drops every connection, and listens again (on the same
+        # port) after this many seconds of booting; users, templates and the log survive (they are in flash).
+        self.boot_s = 2.0
+        self.restarts = 0
+        self.booted = threading.Event()  # set whenever the terminal is up (cleared while it boots)
+        self.booted.set()
         self._lock = threading.RLock()
         self._users: dict[int, SimUser] = {}
         self._templates: dict[tuple[int, int], SimTemplate] = {}  # (uid, finger) -> template
@@ -311,6 +318,22 @@ class ZKSimulator:
     ) -> None:
         self.stop()
 
+    def _restart_soon(self) -> None:
+        """After the acknowledgement has gone out: every socket closed, the boot time waited, then the
+        same port served again, as a rebooting terminal does."""
+        self.booted.clear()
+        self.restarts += 1
+
+        def reboot() -> None:
+            time.sleep(0.05)  # the CMD_ACK_OK is on its way before the sockets close
+            self._server.stop()
+            time.sleep(self.boot_s)
+            self.port = self._server.start(self.host, self.port, tcp=self.tcp, udp=self.udp)
+            self.booted.set()
+            log.info("ZK simulator %s: booted again on port %d", self.serial, self.port)
+
+        threading.Thread(target=reboot, name=f"zk-sim-{self.serial}-reboot", daemon=True).start()
+
     def _session_ended(self, session: Session) -> None:
         with self._lock:
             self._sessions.discard(session)
@@ -343,6 +366,9 @@ class ZKSimulator:
             return reply(wire.CMD_ACK_UNAUTH), True
         if command in wire.ACK_ONLY_COMMANDS:
             return reply(), True
+        if command == wire.CMD_RESTART:
+            self._restart_soon()
+            return reply(), False
         # The commands answered in several packets (or with a data buffer) take the whole request.
         streamed = {
             wire.CMD_READ_BUFFER: self._read_chunk,

@@ -108,7 +108,8 @@ async def get_gateway(request: web.Request, path: GatewayPath) -> web.Response:
     routes,
     "POST",
     "/api/v1/gateways/{gateway_id}/commands",
-    "send a command (sync_clock, reread_device, write_user, reload_config)",
+    "send a command (sync_clock, reread_device, write_user, reload_config; reboot_device and clear_log to one"
+    " named device: a clear is carried out only once the centre acknowledged every punch in the device's log)",
     path=GatewayPath,
     body=CommandIn,
     status=202,

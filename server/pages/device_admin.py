@@ -4,7 +4,7 @@ Pending devices: devices a gateway announced that nobody registered (their punch
 administrators adopt one into an office and an area of the unit, and its held punches are stored.
 Commands: every command sent to the gateways in scope (clock syncs, user lists, ...) with its state and
 what each device answered, narrowed to a gateway, a device or a state; the bureau and operations send a
-clock sync or a re-read to one device from here.
+clock sync or a re-read to one device from here, and, once confirmed, a restart or a clear of its log.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ routes = web.RouteTableDef()
 STATUSES = ("sent", "ok", "failed")
 # What may be sent to one device from the commands page: no arguments beyond the device.
 DEVICE_ACTIONS = (CommandAction.SYNC_CLOCK.value, CommandAction.REREAD_DEVICE.value)
+# ... and, each behind its own confirmation (the form carries confirm=1 only from there): a restart takes
+# the device offline for its boot; a clear empties its log (the gateway refuses while punches await the ack).
+CONFIRMED_ACTIONS = (CommandAction.REBOOT_DEVICE.value, CommandAction.CLEAR_LOG.value)
 # What a device's entry of a command's results says, in words (other keys are not shown).
 RESULT_LABELS = {
     "corrected_s": N_("clock corrected by {value} s"),
@@ -43,6 +46,7 @@ RESULT_LABELS = {
     "templates_written": N_("{value} templates written"),
     "templates_deleted": N_("{value} templates deleted"),
     "enrol_on_site_count": N_("{value} templates to enrol on site"),
+    "cleared": N_("{value} records cleared"),
 }
 
 
@@ -104,21 +108,24 @@ async def _commands(request: web.Request, error: str | None = None, status: int 
         commands=await commands_in_scope(scope, gateway, device, state), gateways=gateways, devices=devices,
         gateway=gateway or "", device=device or "", state=state or "", statuses=STATUSES,
         zones=await unit_zones(), default_zone=await reader_zone(principal), actions=DEVICE_ACTIONS,
-        labels=RESULT_LABELS,
+        confirmed_actions=CONFIRMED_ACTIONS, labels=RESULT_LABELS,
         may_command=principal.role in COMMAND_ROLES, error=error, sent=query.get("sent"),
     )  # fmt: skip
 
 
 @routes.post("/devices/commands")
 async def commands_send(request: web.Request) -> web.Response:
-    """One clock sync or re-read for one device ("serial"), through the registry's command path."""
+    """One clock sync, re-read, restart or clear (confirmed) for one device ("serial"), through the registry's
+    command path."""
     require_role(request, *COMMAND_ROLES)
     scope = await request_scope(request)
     form = await request.post()
     try:
         action = form_text(form, "action", 32)
-        if action not in DEVICE_ACTIONS:
+        if action not in DEVICE_ACTIONS + CONFIRMED_ACTIONS:
             raise Invalid(N_("action: choose a clock sync or a re-read of the log"))
+        if action in CONFIRMED_ACTIONS and form.get("confirm") != "1":
+            raise Invalid(N_("confirm: a restart or a clear of the log is sent only once confirmed"))
         device = await Device.get_or_none(serial=form_text(form, "serial", 64))
         gateway = await Gateway.get_or_none(gateway_id=device.gateway_id) if device and device.gateway_id else None
         if device is None or gateway is None or not scope.sees_unit(gateway.unit_code) or not device.name:

@@ -58,6 +58,17 @@ SHARED_REASONS = (
     N_("user {pin} written"),
     N_("{count} users synchronised"),
     N_("{count} users planned"),
+    N_("device restarting"),
+    N_("log cleared"),
+    N_(
+        "clear refused: device {device}: {count} punches read from the log are not yet acknowledged by the server;"
+        " the log is cleared only once all of them are (try again after they are sent)"
+    ),
+    N_("clear refused: device {device}: punches arrived in the log while it was checked; not cleared (try again)"),
+    N_(
+        "device {device}: {count} punches read from the log are not yet acknowledged by the server; the log is"
+        " cleared only once all of them are (try again after they are sent)"
+    ),
 )
 
 # The titles of the policy presets (scoring/presets/*.toml), shown on the month page's explanation.

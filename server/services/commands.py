@@ -6,11 +6,30 @@ import uuid
 from typing import Any
 
 from server.consumer import PunchConsumer
-from server.errors import Invalid, Unavailable
-from server.models import Gateway, GatewayCommand
+from server.errors import Invalid, NotFound, Unavailable
+from server.i18n import N_
+from server.models import Device, Gateway, GatewayCommand
 from wire.contract import Command, CommandAction
 
 MAX_COMMAND_BYTES = 16 * 1024
+# Actions that change a device for good or take it offline: sent to one named device of the gateway only.
+ONE_DEVICE_ACTIONS = frozenset({CommandAction.REBOOT_DEVICE, CommandAction.CLEAR_LOG})
+
+
+async def check_one_device(gateway: Gateway, action: CommandAction, args: dict[str, Any]) -> None:
+    """A reboot or a clear of the log names one device the centre knows on this gateway: never every device
+    by omission, never a name the gateway would have to guess at."""
+    if action not in ONE_DEVICE_ACTIONS:
+        return
+    device = args.get("device")
+    if not isinstance(device, str) or not device:  # a 404 as for a wrong name: the schema cannot say "required here"
+        raise NotFound(N_("args.device: a restart or a clear of the log is sent to one device; name it"))
+    if not await Device.exists(gateway_id=gateway.gateway_id, name=device):
+        raise NotFound(
+            N_("args.device: gateway {gateway} has no device {device}").format(
+                gateway=gateway.gateway_id, device=device
+            )
+        )
 
 
 async def send_command(
@@ -28,6 +47,7 @@ async def send_command(
             "action: konfigurasi dikirim lewat PUT /api/v1/gateways/{gateway_id}/config"
             " (a configuration is sent as a numbered revision)"
         )
+    await check_one_device(gateway, action, args)
     if consumer is None:
         raise Unavailable("this server does not talk to the broker")
     command = Command(command_id=uuid.uuid4().hex, action=action, args=args)

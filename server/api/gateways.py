@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import ConfigDict, Field, StrictInt, with_config
 from typing_extensions import TypedDict
 
 from server.api.endpoint import Body, Path, Query, endpoint
-from server.api.fields import DEVICE_PIN, GatewayId, OptionalOffice, Text63, UnitCode
+from server.api.fields import DEVICE_PIN, GatewayId, OptionalOffice, Text63, UnitCode, checked_by
 from server.api.registry import command_json, device_json, gateway_json
 from server.context import CONSUMER
 from server.errors import Conflict, NotFound
@@ -55,8 +55,26 @@ class CommandArgs(TypedDict, total=False):
     end: Text64
 
 
+# A configuration goes only as a numbered revision (PUT .../config), so the document offers every action but
+# that one here: a schema-valid command is one this endpoint takes.
+SENT_HERE = [action.value for action in CommandAction if action is not CommandAction.APPLY_CONFIG]
+
+
+def _sent_here(value: Any) -> CommandAction:
+    try:
+        action = CommandAction(value)
+    except ValueError:
+        raise ValueError(f"action: harus salah satu dari {', '.join(SENT_HERE)}") from None
+    if action is CommandAction.APPLY_CONFIG:
+        raise ValueError("action: konfigurasi dikirim lewat PUT /api/v1/gateways/{gateway_id}/config")
+    return action
+
+
+SentAction = checked_by(_sent_here, {"type": "string", "enum": SENT_HERE})
+
+
 class CommandIn(Body):
-    action: CommandAction
+    action: SentAction
     args: CommandArgs = Field(default_factory=lambda: CommandArgs())
 
 

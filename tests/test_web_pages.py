@@ -4,9 +4,10 @@ languages. Numbers come from the scoring library through the server's results.""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
+from babel.dates import format_date
 
 from server.auth import SESSION_COOKIE
 from server.services.accounts import Role
@@ -64,7 +65,9 @@ async def test_employee_month_shows_bands_punches_and_the_explanation(world: Wor
     # An administrator's page carries the excuse form once, in the body; the title is the name and month.
     admin_html = await page(world, Role.BUREAU_ADMIN, f"/employees/{BUDI}/month?month={MONTH}")
     title = re.search(r"<title>(.*?)</title>", admin_html, re.DOTALL)
-    assert title is not None and "<" not in title.group(1) and MONTH in title.group(1)
+    in_words = format_date(date.fromisoformat(f"{MONTH}-01"), "MMMM y", locale="id")  # "November 2026"
+    assert title is not None and "<" not in title.group(1) and in_words in title.group(1), title
+    assert MONTH not in title.group(1)  # the month in words only, not also as 2026-11
     assert admin_html.count('id="excuse-form"') == 1
 
 

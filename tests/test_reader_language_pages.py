@@ -86,9 +86,19 @@ async def test_the_api_explains_the_month_in_the_readers_language(world: World):
     assert not any("deduction" in line for line in indonesian["explanation"])
     assert any(line.startswith("Score") for line in english["explanation"])
     assert await body("id") == indonesian
-    # The machine fields are the same whatever the language.
-    for key in ("counts", "score_percent", "deduction_percent", "days", "month", "unit"):
+    # The machine fields are the same whatever the language; each day's `rule` is its sentence for a reader.
+    for key in ("counts", "score_percent", "deduction_percent", "month", "unit"):
         assert indonesian[key] == english[key], key
+
+    def machine(days: list[dict]) -> list[dict]:
+        return [{key: value for key, value in day.items() if key != "rule"} for day in days]
+
+    assert machine(indonesian["days"]) == machine(english["days"])
+    rules = {
+        day["kind"]: (day["rule"], other["rule"])
+        for day, other in zip(indonesian["days"], english["days"], strict=True)
+    }
+    assert rules["working"][0].startswith("Jam kerja") and rules["working"][1].startswith("Office hours"), rules
 
 
 def test_a_reason_names_its_month_the_readers_way():

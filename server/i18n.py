@@ -49,6 +49,18 @@ def N_(message: str) -> str:  # the gettext convention Babel extracts
     return message
 
 
+class TranslatedError(ValueError):
+    """A refusal whose ``message`` is marked for the catalogue and ``values`` fill in: English in ``str()``,
+    the reader's language through ``text(language)``."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message.format(**values))
+        self.message, self.values = message, values
+
+    def text(self, language: str) -> str:
+        return translate(language, self.message, **self.values)
+
+
 @lru_cache(maxsize=len(LANGUAGES))
 def translations(language: str) -> Translations:
     folder = LOCALE_DIR / language / "LC_MESSAGES"

@@ -21,7 +21,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from server.i18n import N_, translate
+from server.i18n import N_, TranslatedError, translate
 from server.models import DevicePin, Employee, Unit
 from server.nip import InvalidNip, parse_nip
 from server.payroll_models import EmployeeGrade
@@ -48,15 +48,8 @@ def normalise(header: str) -> str:
     return re.sub(r"[\s._\-]+", "", header).casefold()
 
 
-class ImportFileError(ValueError):
+class ImportFileError(TranslatedError):
     """The file as a whole cannot be read: `message` is marked for the catalogue, `values` fill it in."""
-
-    def __init__(self, message: str, **values: object) -> None:
-        super().__init__(message.format(**values))
-        self.message, self.values = message, values
-
-    def text(self, language: str) -> str:
-        return translate(language, self.message, **self.values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from server.history_models import EmployeeAssignment, UnitGoLive
-from server.i18n import N_, translate
+from server.i18n import N_, TranslatedError
 from server.models import Employee, Office, Unit
 from server.payroll_models import EmployeeGrade, MonthClose
 from server.services.attendance import WIB
@@ -41,15 +41,8 @@ ACTIONS = ("start", "edit", "move", "end")
 MAX_REASON = 500
 
 
-class HistoryError(ValueError):
+class HistoryError(TranslatedError):
     """A change refused: ``message`` is marked for the catalogue, ``values`` fill it in."""
-
-    def __init__(self, message: str, **values: object) -> None:
-        super().__init__(message.format(**values))
-        self.message, self.values = message, values
-
-    def text(self, language: str) -> str:
-        return translate(language, self.message, **self.values)
 
 
 @dataclass(frozen=True, slots=True)

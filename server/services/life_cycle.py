@@ -34,7 +34,7 @@ from wire.zones import OFFICE_ZONES
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-IDLE_S = 30.0  # how often an idle runner looks for a change whose day has come
+IDLE_S = 10.0  # how often an idle runner looks for a change whose day has come (and tells the devices)
 ACTOR = "centre:life-cycle"
 Clock = Callable[[], datetime]
 

@@ -23,6 +23,7 @@ from server.pages.errors import html_errors
 from server.partitions import ensure_ahead
 from server.services.gateway_enrolment import EnrolmentSettings, FailureLimiter
 from server.services.ingest import resolve_unmapped_punches
+from server.services.life_cycle import run_life_cycle
 from server.services.scoring_queue import run_worker
 from server.settings import ServerSettings
 from server.text import refuse_unstorable_text
@@ -83,6 +84,7 @@ def create_app(
     if consume:
         app.cleanup_ctx.append(_consumer)
         app.cleanup_ctx.append(_resolver)
+        app.cleanup_ctx.append(_life_cycle)
     if settings.score_worker:
         app.cleanup_ctx.append(_scorer)
     if app[DIALECT] == "postgres":
@@ -127,6 +129,18 @@ async def _resolver(app: web.Application) -> AsyncIterator[None]:
                 log.exception("resolving punches of newly mapped PINs failed; trying again later")
 
     task = asyncio.create_task(resolve_forever(), name="pin-resolver")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _life_cycle(app: web.Application) -> AsyncIterator[None]:
+    """Dated changes applied on their day and their areas' devices told (server/services/life_cycle.py)."""
+    consumer = app[CONSUMER]
+    task = asyncio.create_task(
+        run_life_cycle(app[DIALECT], consumer, getattr(consumer, "biometric_store", None)), name="life-cycle"
+    )
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -45,3 +45,29 @@ class UnitGoLive(Model):
 
     class Meta:
         table = "unit_go_live"
+
+
+class ScheduledChange(Model):
+    """What a dated change does on its day, beyond its history row: the employee row and grade follow it
+    and the employee's areas (and so their devices) change. Recorded before its day it waits as pending
+    until the life-cycle runner applies it on that day in the office's zone (server/services/life_cycle.py).
+    Applied, `areas` names the areas whose devices are told, `devices_told_at` says they were."""
+
+    id = fields.BigIntField(primary_key=True)
+    assignment_id = fields.BigIntField(unique=True)  # the EmployeeAssignment row of the change
+    nip = fields.CharField(max_length=18, db_index=True)
+    valid_from = fields.DateField()
+    zone = fields.CharField(max_length=4, default="WIB")  # whose midnight the day starts at
+    status = fields.CharField(max_length=16, default="pending")  # pending | applied | cancelled
+    areas = fields.JSONField(default=list)  # area codes whose devices are told the change
+    lease_until = fields.DatetimeField(null=True)
+    leased_by = fields.CharField(max_length=96, null=True)
+    recorded_by = fields.CharField(max_length=64, default="")
+    recorded_at = fields.DatetimeField(auto_now_add=True)
+    done_by = fields.CharField(max_length=64, default="")  # who applied (the runner) or cancelled it
+    done_at = fields.DatetimeField(null=True)
+    devices_told_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "scheduled_change"
+        indexes = (("status", "valid_from"),)

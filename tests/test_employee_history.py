@@ -134,7 +134,10 @@ async def test_an_edit_dated_on_a_day_changes_the_grade_from_that_day(world: Wor
 @pytest.mark.parametrize(
     ("change", "indonesian"),
     [
-        (Change("edit", TODAY + timedelta(days=1), position="X"), "Tanggal berlaku tidak boleh setelah hari ini"),
+        (
+            Change("edit", TODAY + timedelta(days=367), position="X"),
+            "Tanggal berlaku paling lambat satu tahun setelah hari ini",
+        ),
         (Change("move", MOVED, unit_code="tidak-ada"), "Unit tidak-ada tidak terdaftar"),
         (Change("move", MOVED, unit_code="dir-1"), "Pegawai sudah berada di unit dir-1"),
         (Change("edit", MOVED, grade=18), "Kelas jabatan harus 1 sampai 17, bukan 18"),

@@ -33,9 +33,12 @@ from server.services.history import (
     Change,
     HistoryError,
     apply_change,
+    cancel_scheduled,
     history_of,
+    scheduled_of,
     set_go_live,
     today_local,
+    valid_on,
 )
 from server.services.payroll import record_audit
 
@@ -222,6 +225,18 @@ ACTION_LABELS = {
     "move": N_("Moved to a unit"),
     "end": N_("Employment ended"),
 }
+DONE_NOTICES = {  # after a redirect, besides "recorded" with the action's label
+    "scheduled": N_("The change is scheduled: it takes effect on its date."),
+    "cancelled": N_("The scheduled change is cancelled."),
+}
+
+
+async def _offices_by_unit(units: list[str]) -> dict[str, list[Office]]:
+    """The offices a move may name, by unit (the new unit's office is checked when the move is made)."""
+    found: dict[str, list[Office]] = {}
+    for office in await Office.filter(unit_id__in=units).order_by("code"):
+        found.setdefault(office.unit_id, []).append(office)  # type: ignore[attr-defined]
+    return found
 
 
 async def _employee_context(request: web.Request, nip: str) -> dict[str, object]:
@@ -237,18 +252,26 @@ async def _employee_context(request: web.Request, nip: str) -> dict[str, object]
     grade = await EmployeeGrade.filter(
         Q(last_day__isnull=True) | Q(last_day__gte=today), nip=nip, first_day__lte=today
     ).first()
+    scheduled = await scheduled_of(nip)
+    waiting = {change.assignment_id: change for change in scheduled}
+    by_id = {row.id: row for row in rows}
     return {
         "employee": employee,
         "supervisor": await Employee.get_or_none(nip=employee.supervisor_id) if employee.supervisor_id else None,  # type: ignore[attr-defined]
         "rows": list(reversed(rows)),
-        "current": rows[-1] if rows else None,
+        "current": valid_on(rows, today),  # today's row: later ones are scheduled
+        "latest": rows[-1] if rows else None,  # what the next change starts from
+        "scheduled": [(change, by_id[change.assignment_id]) for change in scheduled if change.assignment_id in by_id],
+        "waiting": waiting,
         "grade": grade.grade if grade else None,
         "units": units,
         "unit_names": names,
         "offices": await Office.filter(unit_id=employee.unit_id).order_by("code"),  # type: ignore[attr-defined]
+        "unit_offices": await _offices_by_unit([code for code, _name in units]),
         "statuses": STATUS_LABELS,
         "end_statuses": END_STATUSES,
         "actions": ACTION_LABELS,
+        "done_notices": DONE_NOTICES,
         "earliest": EARLIEST,
         "today": show_day(today),  # the effective date's default, day/month/year
         "error": None,
@@ -298,8 +321,26 @@ async def employee_change(request: web.Request) -> web.Response:
         change = _change_of(texts)
         if change.action == "move" and change.unit_code and not scope.sees_unit(change.unit_code):
             raise HistoryError(N_("Unit {unit} is not registered"), unit=change.unit_code)
-        await apply_change(nip, change, principal.username, principal.role.value)
+        row = await apply_change(nip, change, principal.username, principal.role.value)
     except (HistoryError, Invalid) as exc:
         context.update(error=_error_text(request, exc), form=texts)
         return render(request, "master_employee.html", status=400, **context)
-    raise web.HTTPSeeOther(location=f"/master/employees/{nip}?done={change.action}")
+    done = "scheduled" if row.valid_from > today_local() else change.action
+    raise web.HTTPSeeOther(location=f"/master/employees/{nip}?done={done}")
+
+
+@routes.post("/master/employees/{nip}/scheduled/{scheduled}/cancel")
+async def scheduled_cancel(request: web.Request) -> web.Response:
+    """A scheduled change withdrawn before its day."""
+    principal = require_role(request, Role.BUREAU_ADMIN, Role.UNIT_ADMIN)
+    nip = request.match_info["nip"]
+    context = await _employee_context(request, nip)
+    await request.post()
+    if not request.match_info["scheduled"].isdigit():
+        raise web.HTTPNotFound(text="no such scheduled change")
+    try:
+        await cancel_scheduled(nip, int(request.match_info["scheduled"]), principal.username, principal.role.value)
+    except HistoryError as exc:
+        context.update(error=_error_text(request, exc))
+        return render(request, "master_employee.html", status=400, **context)
+    raise web.HTTPSeeOther(location=f"/master/employees/{nip}?done=cancelled")

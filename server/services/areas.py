@@ -241,3 +241,64 @@ async def _send(
 async def areas_of_employee(nip: str) -> list[tuple[Area, str]]:
     members = await AreaMember.filter(employee_nip=nip).prefetch_related("area")
     return [(member.area, member.pin) for member in members]
+
+
+# --- the employee life cycle: a transfer or an end changes the areas (issue 18) ----------------------
+
+
+async def home_areas(unit_code: str, office_code: str | None) -> list[str]:
+    """The areas an assignment puts an employee in: those holding a device of their office, or, with no
+    office (or none of its devices in an area), the areas their unit owns."""
+    if office_code:
+        serials = await Device.filter(office_id=office_code).values_list("serial", flat=True)
+        at_office = await AreaDevice.filter(device_serial__in=list(serials)).values_list("area_id", flat=True)
+        if at_office:
+            return sorted(set(at_office))
+    return sorted(await Area.filter(unit_code=unit_code).values_list("code", flat=True))
+
+
+async def _unit_and_above(unit_code: str) -> set[str]:
+    from server.models import Unit
+
+    found: set[str] = set()
+    code: str | None = unit_code
+    while code and code not in found:
+        found.add(code)
+        unit = await Unit.get_or_none(code=code)
+        code = unit.parent_id if unit else None  # type: ignore[attr-defined]
+    return found
+
+
+async def follow_assignment(nip: str, before: dict[str, Any], state: dict[str, Any]) -> list[str]:
+    """The employee's areas follow a change of unit, office or status that is valid from today: an
+    ended employment leaves every area; a transfer leaves the old assignment's areas (and any area of a
+    unit that is no longer theirs or above them) and joins the new one's. Idempotent. Returns the codes of
+    the areas whose members changed, whose devices are then to be told (sync_area)."""
+    keys = ("unit_code", "office_code", "status")
+    if all(before.get(key) == state.get(key) for key in keys):
+        return []
+    members = await AreaMember.filter(employee_nip=nip).prefetch_related("area")
+    if state["status"] != "active":
+        leaving = [member.area for member in members]
+        joining: list[str] = []
+    else:
+        target = set(await home_areas(state["unit_code"], state.get("office_code")))
+        old_home = set(await home_areas(before["unit_code"], before.get("office_code")))
+        open_units = await _unit_and_above(state["unit_code"])
+        # Left: the old assignment's areas, and areas of a unit the employee is neither in nor below.
+        stale = [m.area for m in members if m.area.code in old_home or m.area.unit_code not in open_units]
+        leaving = [area for area in stale if area.code not in target]
+        held = {member.area.code for member in members}
+        joining = sorted(target - held)
+    for area in leaving:
+        await remove_member(area, nip)
+    joined = []
+    for code in joining:
+        area = await Area.get(code=code)
+        try:
+            await allocate_pin(area, nip)
+        except AreaError as exc:  # a full area: the change stands, the area is joined by hand once it has room
+            log.warning("employee %s could not join area %s: %s", nip, code, exc)
+            continue
+        joined.append(code)
+    return sorted({area.code for area in leaving} | set(joined))

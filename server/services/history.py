@@ -11,6 +11,14 @@ day of the month, each with the spans of days they were: the scoring leaves ever
 no planned day), and the payroll pays the unit only its own days. A change dated in a closed month is
 refused: that month's figures are frozen and a late change there is a recorded payroll correction.
 
+A change dated after today is recorded with its row at once (the months after it read it) and waits as
+a pending :class:`server.history_models.ScheduledChange`: the employee row, the held grade and the
+employee's areas follow it on its day, in the office's zone, when the life-cycle runner applies it
+(:func:`apply_scheduled`, run by server/services/life_cycle.py); until then it can be cancelled. A
+change of unit, office or status valid today changes the employee's areas at once
+(server.services.areas.follow_assignment); either way the areas whose devices must be told are kept on
+the ScheduledChange for the runner to send.
+
 Refusals are :class:`HistoryError`: a message marked for the catalogue with its values kept apart, so the
 page shows it in the reader's language (Indonesian first).
 """
@@ -19,15 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from server.history_models import EmployeeAssignment, UnitGoLive
+from server.history_models import EmployeeAssignment, ScheduledChange, UnitGoLive
 from server.i18n import N_, TranslatedError
 from server.models import Employee, Office, Unit
 from server.payroll_models import EmployeeGrade, MonthClose
+from server.services.areas import follow_assignment
 from server.services.attendance import WIB
 from server.services.members import ACTIVE
 from server.services.payroll import record_audit, set_grade
@@ -39,6 +48,8 @@ END_STATUSES = ("transferred", "retired", "dismissed", "leave_outside_state")
 STATUSES = (ACTIVE, *END_STATUSES)
 ACTIONS = ("start", "edit", "move", "end")
 MAX_REASON = 500
+MAX_AHEAD = timedelta(days=366)  # a change is scheduled at most a year ahead (a decree's usual lead time)
+PENDING, APPLIED, CANCELLED = "pending", "applied", "cancelled"
 
 
 class HistoryError(TranslatedError):
@@ -62,6 +73,20 @@ class Change:
 
 def today_local() -> date:
     return datetime.now(UTC).astimezone(WIB).date()
+
+
+def valid_on(rows: list[EmployeeAssignment], day: date) -> EmployeeAssignment | None:
+    """The row (of one employee's, oldest first) valid on ``day``: later rows are still scheduled."""
+    found = None
+    for row in rows:
+        if row.valid_from <= day:
+            found = row
+    return found
+
+
+async def scheduled_of(nip: str) -> list[ScheduledChange]:
+    """The employee's changes still waiting for their day, soonest first."""
+    return list(await ScheduledChange.filter(nip=nip, status=PENDING).order_by("valid_from"))
 
 
 async def history_of(nip: str) -> list[EmployeeAssignment]:
@@ -111,8 +136,8 @@ def _check_reason(change: Change) -> None:
 
 
 def _check_date(change: Change, latest: date | None, today: date) -> None:
-    if change.valid_from > today:
-        raise HistoryError(N_("The effective date cannot be after today"))
+    if change.valid_from > today + MAX_AHEAD:
+        raise HistoryError(N_("The effective date can be at most a year after today"))
     if change.valid_from < date(2000, 1, 1):
         raise HistoryError(N_("The effective date must be in the year 2000 or later"))
     if latest is not None and latest != EARLIEST and change.valid_from < latest:
@@ -234,17 +259,97 @@ async def apply_change(
         else:  # a second change the same day: one state from that day
             row.update_from_dict(values)
             await row.save()
-        await _follow(employee, state, before, change, by)
-        await record_audit(by, role, f"employee.{change.action}", nip, state["unit_code"],
-                           _audit_detail(change, before, state))  # fmt: skip
+        scheduled = change.valid_from > today
+        if not scheduled:
+            await _follow(employee, state, before, change, by)
+            areas = await follow_assignment(nip, before, state)
+        await _record_effect(row, state, scheduled=scheduled, areas=[] if scheduled else areas, by=by)
+        detail = {**_audit_detail(change, before, state), "scheduled": scheduled}
+        await record_audit(by, role, f"employee.{change.action}", nip, state["unit_code"], detail)
     await _mark(change.valid_from, {before["unit_code"], state["unit_code"]}, today)
     return row
+
+
+async def _zone_of(state: Mapping[str, Any]) -> str:
+    """The zone whose midnight starts the change's day: its office's, else its unit's first office's."""
+    office = await Office.get_or_none(code=state["office_code"]) if state["office_code"] else None
+    if office is None:
+        office = await Office.filter(unit_id=state["unit_code"]).order_by("code").first()
+    return office.zone.upper() if office is not None else "WIB"
+
+
+async def _record_effect(
+    row: EmployeeAssignment, state: Mapping[str, Any], *, scheduled: bool, areas: list[str], by: str
+) -> None:
+    """A scheduled change waits as pending; one applied now whose areas changed leaves them to be told."""
+    existing = await ScheduledChange.get_or_none(assignment_id=row.id)
+    if scheduled:
+        values = {"nip": row.nip, "valid_from": row.valid_from, "zone": await _zone_of(state), "status": PENDING,
+                  "recorded_by": by}  # fmt: skip
+    elif areas or (existing is not None and existing.areas):
+        told = sorted(set(areas) | set(existing.areas if existing else ()))
+        values = {"nip": row.nip, "valid_from": row.valid_from, "zone": await _zone_of(state), "status": APPLIED,
+                  "areas": told, "done_by": by, "done_at": datetime.now(UTC), "devices_told_at": None}  # fmt: skip
+    else:
+        return
+    if existing is None:
+        await ScheduledChange.create(assignment_id=row.id, **values)
+    else:
+        await ScheduledChange.filter(id=existing.id).update(**values)
+
+
+async def apply_scheduled(scheduled_id: int, by: str) -> ScheduledChange | None:
+    """Apply a pending change whose day has come: the employee row and grade follow it, their areas
+    change. Idempotent and safe against other replicas: the status moves from pending to applied in the
+    transaction that does the work (a row lock on PostgreSQL), so a second caller finds nothing to do
+    (None), as does a caller after a cancellation."""
+    async with in_transaction():
+        if not await ScheduledChange.filter(id=scheduled_id, status=PENDING).update(
+            status=APPLIED, done_by=by, done_at=datetime.now(UTC)
+        ):
+            return None
+        scheduled = await ScheduledChange.get(id=scheduled_id)
+        rows = await history_of(scheduled.nip)
+        at = next((k for k, r in enumerate(rows) if r.id == scheduled.assignment_id), None)
+        employee = await Employee.get_or_none(nip=scheduled.nip)
+        if at is None or employee is None:  # the row (or employee) is gone: nothing left to apply
+            await ScheduledChange.filter(id=scheduled_id).update(status=CANCELLED)
+            return None
+        row = rows[at]
+        state = _state(row)
+        before = _state(rows[at - 1]) if at > 0 else state
+        await _follow(employee, state, before, Change(row.action, row.valid_from), by)
+        areas = await follow_assignment(scheduled.nip, before, state)
+        await ScheduledChange.filter(id=scheduled_id).update(areas=areas)
+        await record_audit(by, "system", f"employee.{row.action}.applied", scheduled.nip, state["unit_code"],
+                           {"valid_from": row.valid_from.isoformat(), "areas": areas})  # fmt: skip
+    await _mark(row.valid_from, {before["unit_code"], state["unit_code"]}, max(row.valid_from, today_local()))
+    return await ScheduledChange.get(id=scheduled_id)
+
+
+async def cancel_scheduled(nip: str, scheduled_id: int, by: str, role: str) -> None:
+    """A pending change is withdrawn before its day: its history row goes, nothing of it was applied."""
+    async with in_transaction():
+        if not await ScheduledChange.filter(id=scheduled_id, nip=nip, status=PENDING).update(
+            status=CANCELLED, done_by=by, done_at=datetime.now(UTC)
+        ):
+            raise HistoryError(N_("This scheduled change is no longer pending: it was applied or cancelled"))
+        scheduled = await ScheduledChange.get(id=scheduled_id)
+        row = await EmployeeAssignment.get_or_none(id=scheduled.assignment_id)
+        if row is not None:
+            if await EmployeeAssignment.filter(nip=nip, valid_from__gt=row.valid_from).exists():
+                raise HistoryError(N_("Cancel the later scheduled change first"))
+            await row.delete()
+        await record_audit(by, role, "employee.scheduled.cancelled", nip, row.unit_code if row else None,
+                           {"valid_from": scheduled.valid_from.isoformat()})  # fmt: skip
 
 
 async def _set_start(
     employee: Employee, rows: list[EmployeeAssignment], change: Change, by: str, role: str, today: date
 ) -> EmployeeAssignment:
     """The employee started in their first unit on ``valid_from``: no day before it is scored."""
+    if change.valid_from > today:  # a start is the past's boundary, not a scheduled change
+        raise HistoryError(N_("The effective date cannot be after today"))
     _check_date(change, None, today)
     if len(rows) > 1 and change.valid_from >= rows[1].valid_from:
         raise HistoryError(
@@ -269,7 +374,7 @@ async def _set_start(
 async def _follow(
     employee: Employee, state: Mapping[str, Any], before: Mapping[str, Any], change: Change, by: str
 ) -> None:
-    """The employee row and the held grade follow the row valid from today (changes are never future-dated)."""
+    """The employee row and the held grade follow the row valid from today (a scheduled one on its day)."""
     if state["grade"] is not None and state["grade"] != before["grade"]:
         held = (
             await EmployeeGrade.filter(nip=employee.nip, first_day__lte=change.valid_from)

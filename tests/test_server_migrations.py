@@ -47,6 +47,7 @@ LATER_MIGRATIONS = [
     "0006_punch_partitions",
     "0007_employee_history",
     "0008_objections",
+    "0009_appraisal",
 ]
 
 
@@ -226,6 +227,10 @@ NEWER_THAN_LEGACY = frozenset(
         "employee_assignment",
         "unit_go_live",
         "objection",
+        "appraisal_feedback",
+        "appraisal_behaviour",
+        "appraisal_rating",
+        "organisation_rating",
     }
 )
 

@@ -136,13 +136,18 @@ async def _employee(nip: str) -> Employee:
     return employee
 
 
-async def _visible_employee(principal: Principal, nip: str) -> Employee:
-    """The employee if the principal may read their appraisal (else not found: nothing is revealed)."""
+async def _rater_or_reader(principal: Principal, nip: str) -> tuple[Employee, bool, str | None]:
+    """The employee, whether the principal reads their whole appraisal, and the role they rate in. A peer or
+    subordinate the policy weighs reaches the employee only to rate (else not found: nothing revealed)."""
     employee = await _employee(nip)
     scope = await scope_for(principal)
-    if not scope.sees_employee(employee.nip, employee.unit_id):  # type: ignore[attr-defined]
+    # The direct superior in master data reads and rates, whatever their account's role.
+    unit_code: str = employee.unit_id  # type: ignore[attr-defined]
+    reads = scope.sees_employee(employee.nip, unit_code) or _is_superior(principal, employee)
+    role = await rater_role(principal, employee)
+    if not reads and role is None:
         raise NotFound(N_("no such employee in your scope"))
-    return employee
+    return employee, reads, role
 
 
 async def rater_role(principal: Principal, employee: Employee) -> str | None:
@@ -203,7 +208,9 @@ def _rating(value: object, what: str) -> Rating:
 
 async def add_feedback(principal: Principal, nip: str, period_code: object, body: object) -> AppraisalFeedback:
     """The superior's feedback on the period, or the employee's answer to it."""
-    employee = await _visible_employee(principal, nip)
+    employee, reads, _ = await _rater_or_reader(principal, nip)
+    if not reads:
+        raise NotFound(N_("no such employee in your scope"))
     period = parse_period(period_code)
     if _is_superior(principal, employee):
         role = SUPERIOR
@@ -243,9 +250,8 @@ async def record_behaviour(
     """The principal's ratings of the seven core values (value -> (rating, evidence note)), in the role
     the supervisor relation gives them. All seven at once: a value left out would silently keep an old
     rating or leave the behaviour unscorable."""
-    employee = await _visible_employee(principal, nip)
+    employee, _, role = await _rater_or_reader(principal, nip)
     period = parse_period(period_code)
-    role = await rater_role(principal, employee)
     if role is None:
         raise Refused(
             N_("Only the superior rates this employee's behaviour (peers and subordinates if the policy weighs them).")
@@ -307,7 +313,9 @@ def behaviour_score(records: Sequence[BehaviourRatingRecord]) -> BehaviourScore:
 
 async def set_rating(principal: Principal, nip: str, period_code: object, work_result: object) -> AppraisalRating:
     """The superior's work-result rating; behaviour from the ratings recorded, the predicate by the matrix."""
-    employee = await _visible_employee(principal, nip)
+    employee, reads, _ = await _rater_or_reader(principal, nip)
+    if not reads:
+        raise NotFound(N_("no such employee in your scope"))
     period = parse_period(period_code)
     if not _is_superior(principal, employee):
         raise Refused(N_("Only the employee's direct superior sets the rating."))
@@ -377,15 +385,17 @@ class EmployeeAppraisal:
 
 
 async def employee_appraisal(principal: Principal, nip: str, period_code: object) -> EmployeeAppraisal:
-    employee = await _visible_employee(principal, nip)
+    """The period as the principal may see it; a peer or subordinate who only rates sees their own ratings."""
+    employee, reads, role = await _rater_or_reader(principal, nip)
     period = parse_period(period_code)
     thread = list(await AppraisalFeedback.filter(nip=employee.nip, period=period.code).order_by("written_at", "id"))
     records = await behaviour_records(employee.nip, period)
+    if not reads:
+        thread, records = [], [r for r in records if r.rater_nip == principal.employee_nip]
     try:
-        score = behaviour_score(records) if records else None
+        score = behaviour_score(records) if records and reads else None
     except InputError:
         score = None
-    role = await rater_role(principal, employee)
     zone = (await unit_zones()).get(employee.unit_id, WIB)  # type: ignore[attr-defined]
     own = {r.core_value: (r.rating, r.note) for r in records if r.rater_nip == principal.employee_nip}
     is_self = principal.employee_nip == employee.nip
@@ -396,12 +406,12 @@ async def employee_appraisal(principal: Principal, nip: str, period_code: object
         thread=thread,
         behaviour=records,
         score=score,
-        rating=await AppraisalRating.get_or_none(nip=employee.nip, period=period.code),
+        rating=await AppraisalRating.get_or_none(nip=employee.nip, period=period.code) if reads else None,
         rater_role=role,
         is_superior=_is_superior(principal, employee),
         is_self=is_self,
         can_answer=is_self and any(m.author_role == SUPERIOR for m in thread),
-        history=await _history(employee.nip),
+        history=await _history(employee.nip) if reads else [],
         own_ratings=own,
     )
 
@@ -491,6 +501,9 @@ class UnitAppraisal:
     @property
     def rated(self) -> int:
         return sum(1 for _, r in self.members if r is not None)
+
+    def count(self, predicate_code: str) -> int:
+        return sum(1 for _, r in self.members if r is not None and r.predicate == predicate_code)
 
 
 def _violation_problems(check: DistributionCheck) -> list[Problem]:

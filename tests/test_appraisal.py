@@ -308,3 +308,29 @@ async def test_pages_write_and_refuse_in_the_readers_language(world: World):
     bad = await world.client.get(page, params={"period": "kemarin"}, cookies={SESSION_COOKIE: budi_cookie})
     assert bad.status == 200 and str(bad.url.path) == "/kinerja/penilaian"  # back to the overview, told why
     assert "periode: " in await bad.text()
+
+
+async def test_the_demo_unit_carries_feedback_behaviour_and_predicates_within_the_rules(world: World):
+    from datetime import date
+
+    from kinerja.demo import DEMO_ADMIN_NIP, DEMO_APPRAISAL, DEMO_APPRAISAL_UNIT, seed_appraisal, seed_registry
+    from tests.web_seed import _HASH
+
+    today = date(2026, 12, 3)
+    await seed_registry(today)
+    await UserAccount.create(username="demo", display_name="demo", password_hash=_HASH, role=Role.BUREAU_ADMIN,
+                             employee_nip=DEMO_ADMIN_NIP)  # fmt: skip
+    await seed_appraisal(today)
+    await seed_appraisal(today)  # a rerun adds nothing twice
+    biro = await account("biro")
+    view = await unit_appraisal(biro, DEMO_APPRAISAL_UNIT, "2026")
+    assert view.problems == [] and view.organisation_rating is not None
+    assert view.organisation_rating.value == "baik" and view.rated == len(DEMO_APPRAISAL) == 7
+    counts = {code: view.count(code) for code in ("sangat_baik", "baik", "butuh_perbaikan", "kurang", "sangat_kurang")}
+    assert counts == {"sangat_baik": 2, "baik": 4, "butuh_perbaikan": 1, "kurang": 0, "sangat_kurang": 0}
+    analyst = await employee_appraisal(biro, "198912012014022003", "2026")
+    assert [m.author_role for m in analyst.thread] == ["superior", "employee"]
+    assert all(r.note for r in analyst.behaviour) and len(analyst.behaviour) == 7
+    rows = await yearly_results(biro, 2026, DEMO_APPRAISAL_UNIT)
+    assert {r.nip for r in rows} == set(DEMO_APPRAISAL) and all(r.predicate for r in rows)
+    assert await finalise_unit(biro, DEMO_APPRAISAL_UNIT, "2026") == 7

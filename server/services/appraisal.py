@@ -152,6 +152,8 @@ async def _rater_or_reader(principal: Principal, nip: str) -> tuple[Employee, bo
 
 async def rater_role(principal: Principal, employee: Employee) -> str | None:
     """The role in which the principal rates the employee's behaviour, if any the policy weighs."""
+    if _is_superior(principal, employee):
+        return SUPERIOR
     me = principal.employee_nip
     if not me or me == employee.nip or principal.role not in (Role.SUPERVISOR, Role.EMPLOYEE):
         return None
@@ -169,7 +171,17 @@ async def rater_role(principal: Principal, employee: Employee) -> str | None:
 
 
 def _is_superior(principal: Principal, employee: Employee) -> bool:
-    return bool(principal.employee_nip) and employee.supervisor_id == principal.employee_nip  # type: ignore[attr-defined]
+    """The employee's direct supervisor in master data; for one with none there (a unit head whose superior
+    is outside the system), the bureau, recording what that superior decided."""
+    boss: str | None = employee.supervisor_id  # type: ignore[attr-defined]
+    if boss is None:
+        return principal.role is Role.BUREAU_ADMIN and principal.employee_nip != employee.nip
+    return bool(principal.employee_nip) and boss == principal.employee_nip
+
+
+def _rater_nip(principal: Principal) -> str:
+    """Who rated, on the record: their NIP, or the bureau account's name where it rates the top of a chain."""
+    return principal.employee_nip or principal.username[:18]
 
 
 async def _unit_in_scope(principal: Principal, unit_code: str) -> Unit:
@@ -225,7 +237,7 @@ async def add_feedback(principal: Principal, nip: str, period_code: object, body
         nip=employee.nip,
         year=period.year,
         period=period.code,
-        author_nip=principal.employee_nip,
+        author_nip=_rater_nip(principal),
         author_role=role,
         body=text,
         written_by=principal.username,
@@ -273,7 +285,7 @@ async def record_behaviour(
             },
             nip=employee.nip,
             period=period.code,
-            rater_nip=principal.employee_nip,
+            rater_nip=_rater_nip(principal),
             core_value=value.value,
         )
     await record_audit(
@@ -391,13 +403,13 @@ async def employee_appraisal(principal: Principal, nip: str, period_code: object
     thread = list(await AppraisalFeedback.filter(nip=employee.nip, period=period.code).order_by("written_at", "id"))
     records = await behaviour_records(employee.nip, period)
     if not reads:
-        thread, records = [], [r for r in records if r.rater_nip == principal.employee_nip]
+        thread, records = [], [r for r in records if r.rater_nip == _rater_nip(principal)]
     try:
         score = behaviour_score(records) if records and reads else None
     except InputError:
         score = None
     zone = (await unit_zones()).get(employee.unit_id, WIB)  # type: ignore[attr-defined]
-    own = {r.core_value: (r.rating, r.note) for r in records if r.rater_nip == principal.employee_nip}
+    own = {r.core_value: (r.rating, r.note) for r in records if r.rater_nip == _rater_nip(principal)}
     is_self = principal.employee_nip == employee.nip
     return EmployeeAppraisal(
         employee=employee,

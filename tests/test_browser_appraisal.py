@@ -84,7 +84,7 @@ async def test_superior_rates_employee_answers_and_the_unit_is_warned(
     await ani.click("#behaviour-form button[type=submit]")
     await ani.wait_for_url("**saved=behaviour*")
     assert "Di Atas Ekspektasi" in await ani.inner_text("#behaviour-score")
-    assert "3.00" in await ani.inner_text("#behaviour-score")
+    assert "3,00" in await ani.inner_text("#behaviour-score")  # mean points, an Indonesian decimal
     await ani.check(f"#rating-form input[value={ABOVE}]")
     await ani.click("#rating-form button[type=submit]")
     await ani.wait_for_url("**saved=rating*")

@@ -363,6 +363,55 @@ async def seed_requests(today: date, now: datetime) -> None:
         await file_request(employee, fields, now=moment)
 
 
+# The appraisal of the directorate's year (PermenPANRB 6/2022): (behaviour rating of all seven values but the
+# last, the last's, work result) per employee, so the predicates keep the "Baik" organisation rating's bounds
+# (at most 70 % Baik: 4 of 7; at least one Butuh Perbaikan or Kurang).
+_A, _S, _B = "di_atas_ekspektasi", "sesuai_ekspektasi", "di_bawah_ekspektasi"
+DEMO_APPRAISAL_UNIT = _REHSOS
+DEMO_APPRAISAL = {
+    _HEADS[1]: (_A, _A, _A),  # Sangat Baik (the head: rated by the bureau for her superior outside the system)
+    "198306152008011004": (_A, _S, _A),  # 20 points over 7: above x above, Sangat Baik
+    "198912012014022003": (_S, _A, _A),  # above x as: Baik
+    "199108082017011005": (_S, _S, _S),  # Baik
+    "198604262011012006": (_S, _A, _S),  # Baik
+    "199505172020121007": (_S, _B, _B),  # below x as: Butuh Perbaikan
+    "200002142024011008": (_S, _S, _A),  # Baik
+}
+DEMO_FEEDBACK = (
+    "Target penanganan kasus tercapai; dokumentasi asesmen perlu dilengkapi tepat waktu.",
+    "Terima kasih atas masukannya, Bu. Saya akan melengkapi dokumentasi setiap Jumat.",
+)
+
+
+async def seed_appraisal(today: date) -> None:
+    """Through the appraisal service, as the bureau and the directorate's head would in the pages: this year's
+    organisation rating "Baik" for the directorate, and each member's BerAKHLAK ratings with evidence notes,
+    work-result rating and predicate, within the rating's bounds (not finalised: the bureau finalises it on
+    the page); the head's feedback to one analyst and his answer."""
+    from server.appraisal_models import AppraisalRating
+    from server.auth import Principal
+    from server.services.accounts import Role, UserAccount
+    from server.services.appraisal import add_feedback, record_behaviour, set_organisation_rating, set_rating
+
+    period = str(today.year)
+    if await AppraisalRating.exists(unit_code=DEMO_APPRAISAL_UNIT, period=period):
+        return
+    bureau = Principal.of(await UserAccount.get(username="demo"), "demo")
+    head = Principal(0, DEMO_BY, "Rina Marlina", Role.SUPERVISOR, None, _HEADS[1], "id", "demo")
+    await set_organisation_rating(bureau, DEMO_APPRAISAL_UNIT, today.year, "baik")
+    values = ("berorientasi_pelayanan", "akuntabel", "kompeten", "harmonis", "loyal", "adaptif", "kolaboratif")
+    for nip, (most, last, work) in DEMO_APPRAISAL.items():
+        rater = bureau if nip == _HEADS[1] else head
+        ratings = {v: (most, f"Catatan {v.replace('_', ' ')}: sesuai laporan kegiatan") for v in values[:-1]}
+        ratings[values[-1]] = (last, "Catatan kolaboratif: rapat lintas tim")
+        await record_behaviour(rater, nip, period, ratings)
+        await set_rating(rater, nip, period, work)
+    analyst = "198912012014022003"
+    await add_feedback(head, analyst, period, DEMO_FEEDBACK[0])
+    await add_feedback(Principal(0, DEMO_BY, "Ayu Kartika", Role.EMPLOYEE, None, analyst, "id", "demo"), analyst,
+                       period, DEMO_FEEDBACK[1])  # fmt: skip
+
+
 async def close_previous_month(today: date) -> None:
     """The bureau closed last month for every demo unit: its payroll is final, in Rupiah."""
     from server.services.payroll import close_month, closed_month, explained_month
@@ -453,6 +502,7 @@ async def run_demo(
         await _wait_stored(previous_month_start(today), today, len(history) + len(punches), timeout_s)
         logins = await accounts
         await seed_requests(today, now)
+        await seed_appraisal(today)
         await close_previous_month(today)
         for spec in DEMO_UNITS:
             rows = await attendance_for_day(today, DEMO_ZONE, spec.code)

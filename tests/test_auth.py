@@ -181,6 +181,12 @@ PAGES = {
     "/objections": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record object
     "/objections/queue": {Role.BUREAU_ADMIN, Role.SUPERVISOR},  # the superior's superior or the bureau decides
     "/accounts": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
+    # the appraisal (issue 17): every personnel role; an employee's period for those who read them (the unit
+    # admin of DIR-2 does not: 404); a unit's distribution for the bureau and the unit's superiors
+    "/kinerja/penilaian": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
+    f"/kinerja/penilaian/pegawai/{BUDI}": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
+    "/kinerja/penilaian/unit/dir-1": {Role.BUREAU_ADMIN, Role.SUPERVISOR},
+    "/kinerja/penilaian/unit/dir-2": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
 }
 
 

@@ -224,6 +224,14 @@ PAGES = [
     (Role.BUREAU_ADMIN, "/devices/pending", 200),
     (Role.OPERATIONS, "/devices/commands", 200),
     (Role.BUREAU_ADMIN, "/devices/commands?device=lobby&status=ok", 200),
+    (Role.BUREAU_ADMIN, "/kinerja/penilaian", 200),
+    (Role.SUPERVISOR, f"/kinerja/penilaian/pegawai/{BUDI}?saved=rating", 200),
+    (
+        Role.EMPLOYEE,
+        f"/kinerja/penilaian/pegawai/{BUDI}?period=2026-Q2&error=Please+write+the+feedback+or+the+answer.",
+        200,
+    ),
+    (Role.BUREAU_ADMIN, "/kinerja/penilaian/unit/dir-1?saved=organisation", 200),
 ]
 
 

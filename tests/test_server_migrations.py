@@ -48,6 +48,7 @@ LATER_MIGRATIONS = [
     "0007_employee_history",
     "0008_objections",
     "0009_scheduled_changes",
+    "0010_appraisal",
 ]
 
 
@@ -228,6 +229,10 @@ NEWER_THAN_LEGACY = frozenset(
         "unit_go_live",
         "objection",
         "scheduled_change",
+        "appraisal_feedback",
+        "appraisal_behaviour",
+        "appraisal_rating",
+        "organisation_rating",
     }
 )
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from server.api import (
     activities,
+    appraisal,
     areas,
     attendance,
     devices,
@@ -48,4 +49,5 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
 def add_routes(app: web.Application) -> None:
     for table in ROUTES:
         app.add_routes(table)
+    appraisal.install(app)  # the yearly appraisal export (issue 17) and its access rules
     areas.install(app)  # routes, their access rules and the enrolment step the consumer runs

@@ -12,6 +12,7 @@ from aiohttp import web
 from server.pages import (
     accounts,
     activities,
+    appraisal,
     areas,
     device_admin,
     enrolment,
@@ -41,6 +42,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     fleet.routes,
     requests.routes,
     objections.routes,
+    appraisal.routes,
 )
 
 

@@ -465,7 +465,7 @@ async def run_demo(
     http_port: int = 8080,
     db_url: str | None = None,
     mqtt: MqttSettings | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = 120.0,  # a slow laptop or a loaded machine still gets its demo; a stall still ends
 ) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(DEMO_ZONE).replace(tzinfo=None)

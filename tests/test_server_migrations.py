@@ -47,6 +47,7 @@ LATER_MIGRATIONS = [
     "0006_punch_partitions",
     "0007_employee_history",
     "0008_objections",
+    "0009_skp",
 ]
 
 
@@ -226,6 +227,11 @@ NEWER_THAN_LEGACY = frozenset(
         "employee_assignment",
         "unit_go_live",
         "objection",
+        "skp_organisation_target",
+        "skp_work_plan",
+        "skp_planned_result",
+        "skp_indicator",
+        "skp_activity_link",
     }
 )
 

@@ -379,6 +379,15 @@ async def add_indicator(
     )
 
 
+async def edit_result(principal: Principal, year: int, rhk: object, text: object) -> PlannedResultRecord:
+    """The wording of an RHK in the owner's draft (its subordinates see the new wording once it is agreed)."""
+    plan = await editable_version(principal, year)
+    result = await _result(plan, str(rhk or ""))
+    result.text = _text(text, N_("RHK"))
+    await result.save(update_fields=["text"])
+    return result
+
+
 async def remove_result(principal: Principal, year: int, rhk: object) -> None:
     """An RHK out of the owner's draft, refused while a subordinate's agreed plan hangs under it."""
     employee = await _owner(principal)

@@ -224,6 +224,10 @@ PAGES = [
     (Role.BUREAU_ADMIN, "/devices/pending", 200),
     (Role.OPERATIONS, "/devices/commands", 200),
     (Role.BUREAU_ADMIN, "/devices/commands?device=lobby&status=ok", 200),
+    (Role.EMPLOYEE, "/kinerja/skp?error=the+plan+has+no+RHK+yet", 200),
+    (Role.SUPERVISOR, "/kinerja/skp/tim?agreed=1", 200),
+    (Role.BUREAU_ADMIN, "/kinerja/organisasi", 200),
+    (Role.UNIT_ADMIN, "/kinerja/sasaran?saved=1&error=target+T1+already+exists+for+2026", 200),
 ]
 
 

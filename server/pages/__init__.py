@@ -23,6 +23,7 @@ from server.pages import (
     pages,
     payroll,
     requests,
+    skp,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -41,6 +42,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     fleet.routes,
     requests.routes,
     objections.routes,
+    skp.routes,
 )
 
 

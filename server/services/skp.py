@@ -85,19 +85,26 @@ def parse_year(value: object) -> int:
     return int(text)
 
 
+_NEEDS_TEXT = {
+    "rhk": N_("the RHK needs a text"),
+    "indicator": N_("the indicator needs a text"),
+    "target": N_("the target needs a text"),
+}
+
+
 def _text(value: object, what: str) -> str:
     text = " ".join(str(value or "").split())
     if not text:
-        raise Invalid(N_("{field}: required").format(field=what))
+        raise Invalid(_NEEDS_TEXT[what])
     if len(text) > MAX_TEXT:
-        raise Invalid(N_("{field}: at most {maximum} characters").format(field=what, maximum=MAX_TEXT))
+        raise Invalid(N_("a text of at most {maximum} characters").format(maximum=MAX_TEXT))
     return text
 
 
-def _code(value: object, what: str) -> str:
+def _code(value: object) -> str:
     text = str(value or "").strip()
     if not _CODE.match(text):
-        raise Invalid(N_("{field}: letters, digits, '.', '-' or '_', at most 32").format(field=what))
+        raise Invalid(N_("code: letters, digits, '.', '-' or '_', at most 32"))
     return text
 
 
@@ -342,7 +349,7 @@ async def _result(plan: WorkPlanRecord, code: str) -> PlannedResultRecord:
 async def add_result(principal: Principal, year: int, text: object, parent: object) -> PlannedResultRecord:
     """A new RHK in the owner's draft, under a parent from :func:`parent_choices`."""
     employee = await _owner(principal)
-    text, parent_code = _text(text, N_("RHK")), str(parent or "").strip()
+    text, parent_code = _text(text, "rhk"), str(parent or "").strip()
     choices = {c.code for c in await parent_choices(employee, year)}
     if parent_code not in choices:
         raise Invalid(N_("parent: choose an RHK of your superior's agreed plan (or your unit's target)"))
@@ -371,7 +378,7 @@ async def add_indicator(
     return await IndicatorRecord.create(
         result_id=result.id,
         code=f"{result.code}.{count + 1}",
-        text=_text(text, N_("indicator")),
+        text=_text(text, "indicator"),
         aspect=kind.value,
         target=_target(target),
         unit=unit_text,
@@ -383,7 +390,7 @@ async def edit_result(principal: Principal, year: int, rhk: object, text: object
     """The wording of an RHK in the owner's draft (its subordinates see the new wording once it is agreed)."""
     plan = await editable_version(principal, year)
     result = await _result(plan, str(rhk or ""))
-    result.text = _text(text, N_("RHK"))
+    result.text = _text(text, "rhk")
     await result.save(update_fields=["text"])
     return result
 
@@ -504,11 +511,11 @@ async def add_target(
     kind_text = str(kind or "rkakl_output")
     if kind_text not in TARGET_KINDS:
         raise Invalid(N_("kind: an RKAKL output or an organisation goal"))
-    target_code = _code(code, N_("code"))
+    target_code = _code(code)
     if await OrganisationTargetRecord.exists(unit_code=unit, year=year, code=target_code):
         raise Conflict(N_("target {code} already exists for {year}").format(code=target_code, year=year))
     row = await OrganisationTargetRecord.create(
-        unit_code=unit, year=year, code=target_code, text=_text(text, N_("target")), kind=kind_text,
+        unit_code=unit, year=year, code=target_code, text=_text(text, "target"), kind=kind_text,
         created_by=principal.username,
     )  # fmt: skip
     await record_audit(principal.username, principal.role.value, "skp.target", target_code, unit, {"year": year})

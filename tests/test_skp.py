@@ -14,9 +14,11 @@ from fractions import Fraction
 import pytest
 
 from server.activity_models import ActivityClaimRecord
+from server.auth import SESSION_COOKIE
 from server.errors import Conflict, Invalid, NotFound, Refused
 from server.i18n import translate_text
 from server.models import Employee
+from server.services.accounts import Role
 from server.services.skp import (
     add_indicator,
     add_result,
@@ -39,7 +41,7 @@ from server.services.skp import (
 )
 from server.skp_models import PlannedResultRecord, WorkPlanRecord
 from tests.test_requests import principal
-from tests.web_seed import ANI, BUDI, CITRA, WIB, World, web_world
+from tests.web_seed import ANI, BUDI, CITRA, WIB, World, session_cookie, web_world
 
 YEAR = 2025
 
@@ -223,3 +225,48 @@ async def test_versions_made_by_a_change_keep_the_activity_links(world: World):
     assert (await WorkPlanRecord.get(id=draft.id)).version == 2
     assert await links_of(draft) == {"LAPORAN": ("RHK1", "RHK1.1")}
     assert await links_of(await agreed_version(BUDI, YEAR)) == {"LAPORAN": ("RHK1", "RHK1.1")}  # type: ignore[arg-type]
+
+
+async def page(world: World, role: Role, path: str, form: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """(status, location, text) of a page GET, or of a form POST without following the redirect."""
+    cookie, csrf = await session_cookie(world, role)
+    cookies = {SESSION_COOKIE: cookie}
+    if form is None:
+        response = await world.client.get(path, cookies=cookies, allow_redirects=False)
+    else:
+        response = await world.client.post(path, data={**form, "csrf_token": csrf}, cookies=cookies,
+                                           allow_redirects=False)  # fmt: skip
+    return response.status, response.headers.get("Location", ""), (await response.read()).decode(errors="replace")
+
+
+async def test_the_pages_keep_to_the_readers_scope_and_refuse_bad_input_in_words(world: World):
+    await head_plan()
+    await staff_plan()
+    status, _, text = await page(world, Role.UNIT_ADMIN, f"/kinerja/organisasi?year={YEAR}")
+    assert status == 200 and "Direktorat Dua" in text and "Direktorat Satu" not in text
+    status, _, text = await page(world, Role.BUREAU_ADMIN, f"/kinerja/organisasi?year={YEAR}&period={YEAR}-Q1")
+    assert status == 200 and "Direktorat Satu" in text and "Kementerian Contoh" in text
+    status, _, text = await page(world, Role.SUPERVISOR, f"/kinerja/skp/tim?year={YEAR}")
+    assert status == 200 and "Budi Santoso" in text and "Citra" not in text
+    assert (await page(world, Role.SUPERVISOR, f"/kinerja/skp/pegawai/{CITRA}?year={YEAR}"))[0] == 404
+    assert (await page(world, Role.EMPLOYEE, f"/kinerja/skp/pegawai/{ANI}/skp.pdf?year={YEAR}"))[0] == 404
+    status, _, text = await page(world, Role.SUPERVISOR, f"/kinerja/skp/pegawai/{BUDI}/skp.pdf?year={YEAR}")
+    assert status == 200 and text.startswith("%PDF-")
+    # Budi agreeing his own plan, a unit administrator entering another unit's target, a year that is no year:
+    # each is refused with the reason on the page, never a 500.
+    await edit_result(await principal("budi"), YEAR, "RHK1", "Laporan kegiatan tersusun lengkap")
+    await submit_plan(await principal("budi"), YEAR)
+    status, location, _ = await page(world, Role.EMPLOYEE, f"/kinerja/skp/pegawai/{BUDI}/setujui", {"year": str(YEAR)})
+    assert status == 303 and "error=" in location
+    status, location, _ = await page(world, Role.UNIT_ADMIN, "/kinerja/sasaran",
+                                     {"year": str(YEAR), "unit": "dir-1", "code": "X", "text": "x"})  # fmt: skip
+    assert status == 303 and "error=no+such+unit+in+your+scope" in location
+    status, location, _ = await page(world, Role.EMPLOYEE, "/kinerja/skp", {"year": "abc", "action": "submit"})
+    assert status == 303 and "error=" in location
+    status, _, text = await page(world, Role.EMPLOYEE, location)
+    assert status == 200 and "tahun: dari 2020 sampai 2100" in text
+    status, location, _ = await page(world, Role.EMPLOYEE, "/kinerja/skp",
+                                     {"year": str(YEAR), "action": "indicator", "rhk": "RHK1", "text": "x",
+                                      "aspect": "kuantitas", "target": "-3"})  # fmt: skip
+    assert "error=target" in location
+    assert (await agreed_version(BUDI, YEAR)).version == 1  # type: ignore[union-attr]  # the agreed one still counts

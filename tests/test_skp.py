@@ -270,3 +270,31 @@ async def test_the_pages_keep_to_the_readers_scope_and_refuse_bad_input_in_words
                                       "aspect": "kuantitas", "target": "-3"})  # fmt: skip
     assert "error=target" in location
     assert (await agreed_version(BUDI, YEAR)).version == 1  # type: ignore[union-attr]  # the agreed one still counts
+
+
+async def test_the_api_reads_plans_and_the_organisation_within_scope(world: World):
+    await head_plan()
+    await staff_plan()
+    await claim(BUDI, "dir-1", "LAPORAN", (2, 3), 4, "approved")
+    response = await world.client.get(f"/api/v1/employees/{BUDI}/skp", params={"year": YEAR, "period": f"{YEAR}-Q1"},
+                                      headers=world.auth(Role.SUPERVISOR))  # fmt: skip
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert [(v["version"], v["state"], v["agreed_by"]) for v in body["versions"]] == [(1, "agreed", "ani")]
+    assert body["versions"][0]["results"][0]["parent"] == "RHK1"
+    assert (body["realisation"]["period"], body["realisation"]["achievement"]) == (f"{YEAR}-Q1", "40%")  # 4 of 10
+    outside = await world.client.get(f"/api/v1/employees/{ANI}/skp", headers=world.auth(Role.EMPLOYEE))
+    assert outside.status == 404
+    wrong = await world.client.get(f"/api/v1/employees/{BUDI}/skp", params={"year": YEAR, "period": "2024-Q1"},
+                                   headers=world.auth(Role.EMPLOYEE))  # fmt: skip
+    assert wrong.status == 400 and "period" in (await wrong.json())["reason"]
+    units = await world.client.get("/api/v1/organisation/performance", params={"year": YEAR},
+                                   headers=world.auth(Role.UNIT_ADMIN))  # fmt: skip
+    assert [u["unit"] for u in (await units.json())["units"]] == ["dir-2"]
+    query = {"year": YEAR, "period": f"{YEAR}-Q1"}
+    everything = await world.client.get("/api/v1/organisation/performance", params=query,
+                                        headers=world.auth(Role.BUREAU_ADMIN))  # fmt: skip
+    dir1 = next(u for u in (await everything.json())["units"] if u["unit"] == "dir-1")
+    assert (dir1["minutes"], dir1["targets"][0]["achievement"]) == (480, "0.00%")  # Ani's RHK1: no meeting yet
+    employee = await world.client.get("/api/v1/organisation/performance", headers=world.auth(Role.EMPLOYEE))
+    assert employee.status == 403

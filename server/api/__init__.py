@@ -22,6 +22,7 @@ from server.api import (
     payroll,
     pending_devices,
     punches,
+    skp,
     units,
     users,
 )
@@ -41,6 +42,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     excuses.routes,
     users.routes,
     payroll.routes,
+    skp.routes,
     openapi.routes,
 )
 

@@ -142,6 +142,10 @@ async def test_a_change_after_agreement_is_a_new_version_and_reaches_the_childre
     with pytest.raises(Conflict):  # Budi's agreed RHK hangs under RHK1: it cannot go
         await remove_result(ani, YEAR, "RHK1")
     await submit_plan(ani, YEAR)
+    await edit_result(ani, YEAR, "RHK1", "Tersusunnya laporan T1 yang diperbarui")  # changed after submitting
+    with pytest.raises(Conflict):  # back with Ani until she submits again
+        await agree_submitted(biro, ANI, YEAR)
+    await submit_plan(ani, YEAR)
     await agree_submitted(biro, ANI, YEAR)
     rows = await versions(ANI, YEAR)
     assert [(r.version, r.state, r.superseded_at is not None) for r in rows] == [

@@ -300,11 +300,15 @@ async def _owner(principal: Principal) -> Employee:
 
 
 async def editable_version(principal: Principal, year: int) -> WorkPlanRecord:
-    """The owner's draft for the year: made on first use; an agreed plan gets its next version (a copy of
-    the agreed one, with its RHK, indicators and activities) so the agreed version is kept as it was."""
+    """The owner's draft for the year, to change: made on first use; an agreed plan gets its next version (a
+    copy of the agreed one, with its RHK, indicators and activities) so the agreed version is kept as it was;
+    a submitted draft goes back to the owner until submitted again."""
     employee = await _owner(principal)
     current = await current_version(employee.nip, year)
     if current is not None and current.state == PlanState.DRAFT.value:
+        if current.submitted_at is not None:  # changed after submitting: the superior waits for it again
+            current.submitted_at = None
+            await current.save(update_fields=["submitted_at"])
         return current
     superior = await cascade_superior(employee)
     async with in_transaction():
@@ -476,7 +480,7 @@ async def agree_submitted(principal: Principal, nip: str, year: int) -> WorkPlan
     """The superior agrees the submitted draft: it becomes the agreed version, the one before it is kept as
     superseded."""
     employee = await _employee(nip)
-    if not await sees_plan(principal, employee) and principal.role is not Role.SUPERVISOR:
+    if not await sees_plan(principal, employee):
         raise NotFound(N_("no such employee in your scope"))
     if not await may_agree(principal, employee):
         raise Refused(N_("only the employee's superior agrees the plan"))

@@ -34,8 +34,10 @@ from server.services.skp import (
     organisation,
     parent_choices,
     period_of,
+    periods_of,
     realisation,
     remove_result,
+    set_review,
     submit_plan,
     versions,
 )
@@ -302,3 +304,16 @@ async def test_the_api_reads_plans_and_the_organisation_within_scope(world: Worl
     assert (dir1["minutes"], dir1["targets"][0]["achievement"]) == (480, "0.00%")  # Ani's RHK1: no meeting yet
     employee = await world.client.get("/api/v1/organisation/performance", headers=world.auth(Role.EMPLOYEE))
     assert employee.status == 403
+
+
+async def test_a_plan_reviewed_monthly_is_measured_by_month(world: World):
+    await head_plan()
+    budi = await principal("budi")
+    await set_review(budi, YEAR, "monthly")
+    with pytest.raises(Invalid):
+        await set_review(budi, YEAR, "weekly")
+    draft = await editable_version(budi, YEAR)
+    assert draft.review == "monthly"
+    assert [p.key for p in periods_of(YEAR, draft.review)][:2] == [f"{YEAR}-01", f"{YEAR}-02"]
+    february = period_of(YEAR, draft.review, f"{YEAR}-02")
+    assert (february.first.isoformat(), february.last.isoformat()) == (f"{YEAR}-02-01", f"{YEAR}-02-28")

@@ -291,9 +291,12 @@ async def test_the_api_reads_plans_and_the_organisation_within_scope(world: Worl
     assert (body["realisation"]["period"], body["realisation"]["achievement"]) == (f"{YEAR}-Q1", "40%")  # 4 of 10
     outside = await world.client.get(f"/api/v1/employees/{ANI}/skp", headers=world.auth(Role.EMPLOYEE))
     assert outside.status == 404
-    wrong = await world.client.get(f"/api/v1/employees/{BUDI}/skp", params={"year": YEAR, "period": "2024-Q1"},
+    wrong = await world.client.get(f"/api/v1/employees/{BUDI}/skp", params={"period": "1999-Q1"},
                                    headers=world.auth(Role.EMPLOYEE))  # fmt: skip
     assert wrong.status == 400 and "period" in (await wrong.json())["reason"]
+    month = await world.client.get(f"/api/v1/employees/{BUDI}/skp", params={"period": f"{YEAR}-02"},
+                                   headers=world.auth(Role.EMPLOYEE))  # fmt: skip
+    assert (await month.json())["realisation"]["achievement"] == "40%"  # any period; the plan reviews quarterly
     units = await world.client.get("/api/v1/organisation/performance", params={"year": YEAR},
                                    headers=world.auth(Role.UNIT_ADMIN))  # fmt: skip
     assert [u["unit"] for u in (await units.json())["units"]] == ["dir-2"]

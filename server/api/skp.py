@@ -21,6 +21,7 @@ from server.services.skp import (
     agreed_version,
     flatten,
     organisation,
+    parse_period,
     period_of,
     realisation,
     sees_plan,
@@ -33,7 +34,11 @@ routes = web.RouteTableDef()
 Year = Annotated[int, Field(ge=2020, le=2100, description="the plan's year (default: this year)")]
 PeriodKey = Annotated[
     str,
-    Field(pattern=r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", description="YYYY, YYYY-Qn or YYYY-MM (default: today's)"),
+    Field(
+        pattern=r"^(20[2-9][0-9]|2100)(-Q[1-4]|-(0[1-9]|1[0-2]))?$",
+        description="YYYY, YYYY-Qn or YYYY-MM: realisation from 1 January to its end (default: today's quarter); "
+        "its year is the year asked for",
+    ),
 ]
 
 
@@ -65,7 +70,8 @@ async def get_plan(request: web.Request, path: NipPath, query: PlanQuery) -> web
     employee = await Employee.get_or_none(nip=path.nip)
     if employee is None or not await sees_plan(principal, employee):
         raise NotFound("no such employee in your scope")
-    year = query.year or date.today().year
+    chosen = parse_period(query.period) if query.period else None
+    year = chosen.year if chosen else query.year or date.today().year
     rows = await versions(employee.nip, year)
     out: list[dict[str, Any]] = []
     for row in rows:
@@ -88,7 +94,7 @@ async def get_plan(request: web.Request, path: NipPath, query: PlanQuery) -> web
     counted = await agreed_version(employee.nip, year)
     measured = None
     if counted is not None:
-        period = period_of(year, counted.review, query.period)  # a period not of the year: 400, in words
+        period = chosen or period_of(year, counted.review, None)
         found = await realisation(counted, period)
         measured = {**found.measurement.explain(), "period": period.key, "minutes": found.minutes}
     return web.json_response({"nip": employee.nip, "year": year, "versions": out, "realisation": measured})
@@ -127,6 +133,7 @@ def _line(line: EmployeeLine) -> dict[str, Any]:
     response=OBJECT,
 )
 async def get_organisation(request: web.Request, query: OrganisationQuery) -> web.Response:
-    year = query.year or date.today().year
-    period, roots = await organisation(principal_of(request), year, query.period)  # reviewed by quarter
+    chosen = parse_period(query.period) if query.period else None
+    year = chosen.year if chosen else query.year or date.today().year
+    period, roots = await organisation(principal_of(request), year, None, chosen)
     return web.json_response({"year": year, "period": period.key, "units": [_node(n) for n in flatten(roots)]})

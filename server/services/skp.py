@@ -147,6 +147,22 @@ def _month_end(year: int, month: int) -> date:
     return (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
 
 
+def parse_period(key: str) -> Period:
+    """Any well-formed period (``"2026"``, ``"2026-Q2"``, ``"2026-05"``), whatever the plan's review: what
+    the API takes, so a well-formed request is always answered."""
+    year = parse_year(key[:4])
+    rest = key[4:]
+    if not rest:
+        return Period(key, year, date(year, 1, 1), date(year, 12, 31))
+    if rest.startswith("-Q") and rest[2:] in ("1", "2", "3", "4"):
+        quarter = int(rest[2:])
+        return Period(key, year, date(year, 3 * quarter - 2, 1), _month_end(year, 3 * quarter))
+    if rest[1:].isdigit() and len(rest) == 3 and 1 <= int(rest[1:]) <= 12:
+        month = int(rest[1:])
+        return Period(key, year, date(year, month, 1), _month_end(year, month))
+    raise Invalid(N_("period: expected YYYY, YYYY-Qn or YYYY-MM"))
+
+
 def period_of(year: int, review: str, key: str | None, today: date | None = None) -> Period:
     """The named period of the year; without a name, the one holding today (the year when today is not in it)."""
     periods = periods_of(year, review)
@@ -626,7 +642,9 @@ class UnitNode:
     children: list[UnitNode] = field(default_factory=list)
 
 
-async def organisation(principal: Principal, year: int, period_key: str | None) -> tuple[Period, list[UnitNode]]:
+async def organisation(
+    principal: Principal, year: int, period_key: str | None, period: Period | None = None
+) -> tuple[Period, list[UnitNode]]:
     """The units the reader sees, as a tree from the top: each with its organisation targets' realisation
     rolled up the cascade (employee -> unit head -> target), its employees' plan achievements and approved
     minutes, summed and averaged up to echelon II, echelon I and the ministry. The bureau sees every unit,
@@ -634,7 +652,7 @@ async def organisation(principal: Principal, year: int, period_key: str | None) 
     scope = await scope_for(principal)
     if principal.role not in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR) or not scope.personnel:
         raise Refused(N_("the organisation's performance is for supervisors and administrators"))
-    period = period_of(year, ReviewPeriod.QUARTERLY.value, period_key)
+    period = period or period_of(year, ReviewPeriod.QUARTERLY.value, period_key)
     units = {u.code: u for u in await Unit.filter(scope.unit_q()).order_by("code")}
     nodes = {code: UnitNode(code, u.name, u.kind) for code, u in units.items()}
     for node in nodes.values():

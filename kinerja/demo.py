@@ -31,8 +31,10 @@ from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
 from server.activity_models import ActivityClaimRecord
 from server.app import create_app
+from server.auth import Principal
 from server.models import Device, DevicePin, Employee, Office, Punch, Unit
 from server.models import Gateway as GatewayRow
+from server.services import skp
 from server.services.report import attendance_for_day, format_table
 from server.settings import ServerSettings
 from wire.embedded import EmbeddedBroker, free_port
@@ -314,6 +316,62 @@ async def seed_activities(history: list[tuple[str, str, datetime, int]]) -> None
     await ActivityClaimRecord.bulk_create([row for claim_id, row in rows.items() if claim_id not in known])
 
 
+# The head office's plan for the year (issue 17): the unit's RKAKL outputs, the head's RHK under them, each
+# staff member's RHK under the head's. Targets are sized to the months the demo's office has been live
+# (last month and this), so the quarter's realisation reads as progress; activity -> (RHK, indicator).
+DEMO_TARGETS = (
+    ("3360.001", "Terselenggaranya layanan administrasi kepegawaian yang tertib"),
+    ("3360.003", "Tersusunnya laporan kinerja biro kepegawaian"),
+)
+DEMO_HEAD_PLAN = (
+    ("3360.001", "Terkoordinasinya layanan administrasi kepegawaian", "Rapat koordinasi terlaksana", 24, "rapat",
+     "RAPAT"),
+    ("3360.003", "Tersusunnya laporan kinerja biro tepat waktu", "Laporan kegiatan tersusun", 24, "laporan",
+     "LAPORAN"),
+)  # fmt: skip
+DEMO_STAFF_PLAN = (
+    ("RHK1", "Terverifikasinya berkas usulan kepegawaian", "Berkas usulan terverifikasi", 150, "berkas",
+     "VERIFIKASI"),
+    ("RHK2", "Tersusunnya konsep surat dinas layanan kepegawaian", "Konsep surat dinas tersusun", 80, "surat",
+     "SURAT"),
+)  # fmt: skip
+
+
+async def seed_skp(today: date) -> None:
+    """Through the SKP service, as the pages would: the bureau enters the head office's targets for the year,
+    its head plans under them and the bureau agrees (the head has no superior on record); every staff member
+    under the head plans under the head's RHK, links the activities they claim and submits, and the head
+    agrees. The approved claims of the seeded months realise the plans. A rerun adds nothing."""
+    from server.services.accounts import Role
+    from server.skp_models import OrganisationTargetRecord
+
+    def as_(nip: str | None, role: Role) -> Principal:
+        return Principal(0, DEMO_BY, DEMO_BY, role, None, nip, "id", "demo")
+
+    year, bureau = today.year, as_(None, Role.BUREAU_ADMIN)
+    head = next(e for e in DEMO_EMPLOYEES if e.unit == DEMO_UNIT and e.supervisor is None)
+    for code, text in DEMO_TARGETS:
+        if not await OrganisationTargetRecord.exists(unit_code=DEMO_UNIT, year=year, code=code):
+            await skp.add_target(bureau, DEMO_UNIT, year, code, text, "rkakl_output")
+    staff = [e for e in DEMO_EMPLOYEES if e.unit == DEMO_UNIT and e.supervisor == head.nip]
+    await _demo_plan(as_(head.nip, Role.SUPERVISOR), year, DEMO_HEAD_PLAN, bureau)
+    for employee in staff:
+        await _demo_plan(as_(employee.nip, Role.EMPLOYEE), year, DEMO_STAFF_PLAN, as_(head.nip, Role.SUPERVISOR))
+
+
+async def _demo_plan(
+    owner: Principal, year: int, plan: tuple[tuple[str, str, str, int, str, str], ...], agrees: Principal
+) -> None:
+    if await skp.current_version(owner.employee_nip or "", year) is not None:
+        return
+    for number, (parent, text, indicator, target, unit, activity) in enumerate(plan, start=1):
+        await skp.add_result(owner, year, text, parent)
+        await skp.add_indicator(owner, year, f"RHK{number}", indicator, "kuantitas", str(target), unit)
+        await skp.link_activity(owner, year, activity, f"RHK{number}.1")
+    await skp.submit_plan(owner, year)
+    await skp.agree_submitted(agrees, owner.employee_nip or "", year)
+
+
 async def seed_account(account: DemoAccount) -> tuple[str, str]:
     """The account with a fresh random password (created, or its password reset): (username, password)."""
     from server.services.accounts import UserAccount, create_user, hash_password_off_loop
@@ -503,6 +561,7 @@ async def run_demo(
         logins = await accounts
         await seed_requests(today, now)
         await seed_appraisal(today)
+        await seed_skp(today)
         await close_previous_month(today)
         for spec in DEMO_UNITS:
             rows = await attendance_for_day(today, DEMO_ZONE, spec.code)

@@ -76,6 +76,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/units/{code}/signatories"): Rule((BUR, UNI)),
     ("POST", "/api/v1/units/{code}/signatories"): Rule((BUR, UNI)),
     ("GET", "/api/v1/audit"): Rule((BUR,)),
+    # work plans (server/api/skp.py, issue 17): a plan within the reader's scope (the path's NIP is checked
+    # here); the organisation's roll-up, scoped in the service to the reader's units and team
+    ("GET", "/api/v1/employees/{nip}/skp"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("GET", "/api/v1/organisation/performance"): Rule((BUR, UNI, SUP), scoped_in_handler=True),
     # the ingest API (server/api/punches.py)
     ("GET", "/api/v1/server/status"): Rule((BUR, OPS)),
     ("GET", "/api/v1/punches"): Rule((BUR, UNI), unit_params=("unit",), needs_unit=True),

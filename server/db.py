@@ -59,6 +59,7 @@ MODELS["models"] += ["server.request_models"]  # issue 15: requests and approval
 MODELS["models"] += ["server.history_models"]  # issue 15: dated employee history
 MODELS["models"] += ["server.objection_models"]  # issue 15: objections (keberatan)
 MODELS["models"] += ["server.appraisal_models"]  # issue 17: feedback, behaviour, predicate
+MODELS["models"] += ["server.skp_models"]  # issue 17: work plans (SKP) and organisation targets
 APP = "models"
 MIGRATIONS_MODULE = "server.migrations"
 MIGRATION_TABLE = "tortoise_migrations"

@@ -187,6 +187,14 @@ PAGES = {
     f"/kinerja/penilaian/pegawai/{BUDI}": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
     "/kinerja/penilaian/unit/dir-1": {Role.BUREAU_ADMIN, Role.SUPERVISOR},
     "/kinerja/penilaian/unit/dir-2": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
+    # work plans (issue 17): one's own plan with an employee record; a plan within the scope; the plans one
+    # agrees; the targets for the bureau and unit administrators; the organisation for those who read recaps
+    "/kinerja/skp": {Role.SUPERVISOR, Role.EMPLOYEE},
+    f"/kinerja/skp/pegawai/{BUDI}": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
+    f"/kinerja/skp/pegawai/{CITRA}": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
+    "/kinerja/skp/tim": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},
+    "/kinerja/sasaran": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
+    "/kinerja/organisasi": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kinerja.demo import DEMO_EMPLOYEES, DEMO_UNIT, DEMO_UNITS, DEMO_ZONE, correction_day
+from kinerja.demo import DEMO_EMPLOYEES, DEMO_SUPERVISOR_NIP, DEMO_UNIT, DEMO_UNITS, DEMO_ZONE, correction_day
 from tests.test_browser import _chromium_installed, browser  # noqa: F401 (fixtures)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -25,7 +25,8 @@ ADMIN_PAGES = ("/dashboard", "/recap", "/charts", "/devices", "/devices/pending"
                "/areas", "/accounts", "/audit", "/payroll", "/requests/queue", "/requests", "/activities", "/my/month",
                "/master/units", "/master/employees", "/employees/import", "/gateways/enrol",
                f"/employees/{DEMO_EMPLOYEES[0].nip}/month", f"/master/employees/{DEMO_EMPLOYEES[0].nip}",
-               f"/employees/{DEMO_EMPLOYEES[0].nip}/devices")  # fmt: skip
+               f"/employees/{DEMO_EMPLOYEES[0].nip}/devices", "/kinerja/skp", "/kinerja/skp/tim", "/kinerja/sasaran",
+               "/kinerja/organisasi", f"/kinerja/skp/pegawai/{DEMO_EMPLOYEES[0].nip}")  # fmt: skip
 GRADE_7_GROSS = 3_915_950  # Perpres 71/2023, Kementerian Sosial, kelas jabatan 7 (DOMAIN.md)
 
 
@@ -185,6 +186,15 @@ async def test_the_demo_serves_a_bureaus_month_and_every_printed_login_works(tmp
         await admin_page.screenshot(path=str(ARTIFACTS / "demo-payroll.png"), full_page=True)
         await admin_page.goto(f"{base}/dashboard")
         await admin_page.screenshot(path=str(ARTIFACTS / "demo-dashboard.png"), full_page=True)
+        # The head office's plans cascade from its head to every staff member, realised by the approved claims.
+        await admin_page.goto(f"{base}/kinerja/organisasi")
+        assert await admin_page.inner_text(f"#organisation tr[data-unit='{DEMO_UNIT}'] .achievement") != "–"
+        await admin_page.click(f"#organisation tr[data-unit='{DEMO_UNIT}'] summary")
+        staff = [e for e in DEMO_EMPLOYEES if e.unit == DEMO_UNIT and e.supervisor == DEMO_SUPERVISOR_NIP]
+        for employee in staff:
+            line = await admin_page.inner_text(f"#organisation tr[data-nip='{employee.nip}']")
+            assert "%" in line, (employee.name, line)
+        await admin_page.screenshot(path=str(ARTIFACTS / "demo-organisation.png"), full_page=True)
         await admin_page.goto(f"{base}/recap?unit={DEMO_UNIT}&month={closed:%Y-%m}")
         assert "Hendra Gunawan" in await admin_page.inner_text("main")
         await admin_page.screenshot(path=str(ARTIFACTS / "demo-recap.png"), full_page=True)

@@ -232,6 +232,10 @@ PAGES = [
         200,
     ),
     (Role.BUREAU_ADMIN, "/kinerja/penilaian/unit/dir-1?saved=organisation", 200),
+    (Role.EMPLOYEE, "/kinerja/skp?error=the+plan+has+no+RHK+yet", 200),
+    (Role.SUPERVISOR, "/kinerja/skp/tim?agreed=1", 200),
+    (Role.BUREAU_ADMIN, "/kinerja/organisasi", 200),
+    (Role.UNIT_ADMIN, "/kinerja/sasaran?saved=1&error=target+T1+already+exists+for+2026", 200),
 ]
 
 

@@ -49,6 +49,7 @@ LATER_MIGRATIONS = [
     "0008_objections",
     "0009_scheduled_changes",
     "0010_appraisal",
+    "0011_skp",
 ]
 
 
@@ -233,6 +234,11 @@ NEWER_THAN_LEGACY = frozenset(
         "appraisal_behaviour",
         "appraisal_rating",
         "organisation_rating",
+        "skp_organisation_target",
+        "skp_work_plan",
+        "skp_planned_result",
+        "skp_indicator",
+        "skp_activity_link",
     }
 )
 

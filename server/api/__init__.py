@@ -23,6 +23,7 @@ from server.api import (
     payroll,
     pending_devices,
     punches,
+    skp,
     units,
     users,
 )
@@ -42,6 +43,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     excuses.routes,
     users.routes,
     payroll.routes,
+    skp.routes,
     openapi.routes,
 )
 

@@ -24,6 +24,7 @@ from server.pages import (
     pages,
     payroll,
     requests,
+    skp,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -43,6 +44,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     requests.routes,
     objections.routes,
     appraisal.routes,
+    skp.routes,
 )
 
 

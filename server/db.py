@@ -58,6 +58,7 @@ MODELS["models"] += ["server.gateway_config_models"]  # issue 20: configuration 
 MODELS["models"] += ["server.request_models"]  # issue 15: requests and approvals
 MODELS["models"] += ["server.history_models"]  # issue 15: dated employee history
 MODELS["models"] += ["server.objection_models"]  # issue 15: objections (keberatan)
+MODELS["models"] += ["server.telemetry_models"]  # issue 20: the fleet view's telemetry history
 APP = "models"
 MIGRATIONS_MODULE = "server.migrations"
 MIGRATION_TABLE = "tortoise_migrations"

@@ -47,6 +47,7 @@ LATER_MIGRATIONS = [
     "0006_punch_partitions",
     "0007_employee_history",
     "0008_objections",
+    "0009_gateway_telemetry_history",
 ]
 
 
@@ -226,6 +227,7 @@ NEWER_THAN_LEGACY = frozenset(
         "employee_assignment",
         "unit_go_live",
         "objection",
+        "gateway_telemetry_sample",
     }
 )
 

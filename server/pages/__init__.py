@@ -17,6 +17,7 @@ from server.pages import (
     enrolment,
     excuses,
     fleet,
+    gateway_config,
     gateway_enrolment,
     master_data,
     objections,
@@ -39,6 +40,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     enrolment.routes,
     device_admin.routes,
     fleet.routes,
+    gateway_config.routes,
     requests.routes,
     objections.routes,
 )

@@ -16,6 +16,7 @@ from kinerja.processes import GatewayProcess, gateway_toml
 from server.models import Gateway as GatewayRecord
 from server.models import Office, Punch, Unit
 from server.services.gateway_enrolment import EnrolmentSettings
+from server.telemetry_models import GatewayTelemetrySample
 from tests.conftest import unique_slug
 from tests.edge_broker import private_mosquitto
 from tests.gateway_centre import office_clock_offset
@@ -61,7 +62,8 @@ async def test_the_doctor_refuses_a_wrong_config_and_lets_a_silent_device_throug
                 the_door = device("door", door.port)
 
                 async def send(*devices: dict) -> int:
-                    sent = await client.put(f"/api/v1/gateways/{gateway_id}/config", json={"devices": list(devices)})
+                    body = {"devices": list(devices), "telemetry": {"interval_s": 0.5}}
+                    sent = await client.put(f"/api/v1/gateways/{gateway_id}/config", json=body)
                     assert sent.status == 202, await sent.text()
                     revision = (await sent.json())["revision"]
                     await wait_for(
@@ -99,9 +101,15 @@ async def test_the_doctor_refuses_a_wrong_config_and_lets_a_silent_device_throug
                 added = feeder.stop() if feeder else 0
             try:
                 await wait_for(lambda: _at_least(unit, added + 1), 60, f"{added + 1} punches stored", gateway)
+                await wait_for(lambda: _relayed(gateway_id, added + 1), 20, "the acks counted in telemetry", gateway)
             finally:
                 gateway.stop()
             assert "Traceback" not in gateway.log()
+            # Every report kept for the fleet: the punches the centre acknowledged counted, no TLS on this uplink.
+            samples = await GatewayTelemetrySample.filter(gateway_id=gateway_id).order_by("received_at", "id")
+            assert len(samples) > 5 and samples[-1].relayed_punches == added + 1, samples[-1].relayed_punches
+            assert samples[-1].tls is False and samples[-1].tls_expires_at is None
+            assert abs(samples[-1].clock_offset_s) < 5  # the same machine's clock, the network in between
 
 
 async def _more(unit: str, before: int) -> bool:
@@ -110,3 +118,8 @@ async def _more(unit: str, before: int) -> bool:
 
 async def _at_least(unit: str, count: int) -> bool:
     return await Punch.filter(unit_code=unit).count() >= count
+
+
+async def _relayed(gateway_id: str, count: int) -> bool:
+    last = await GatewayTelemetrySample.filter(gateway_id=gateway_id).order_by("-received_at", "-id").first()
+    return last is not None and last.relayed_punches >= count

@@ -135,3 +135,53 @@ async def test_operations_edits_a_gateways_devices_and_the_gateway_applies_or_re
             finally:
                 await gateway.stop()
     assert not {m for m in MISSING if m[0] == "id"}, MISSING
+
+
+async def test_the_config_form_refuses_stale_garbled_and_undeliverable_input_without_losing_it(tmp_path):
+    """Without a browser: a form started from an older revision (someone sent one meanwhile), garbled
+    fields, and a revision the broker cannot take (this server has no consumer) — each answered with a page
+    in the reader's language, the typed values in it, never a 500."""
+    from server.gateway_config_models import GatewayConfigRevision
+    from tests.web_seed import session_cookie, web_world
+
+    async with web_world(f"sqlite://{tmp_path / 'web.sqlite3'}") as world:
+        from server.auth import SESSION_COOKIE
+        from server.services.accounts import Role
+
+        cookie, csrf = await session_cookie(world, Role.OPERATIONS)
+        client = world.client
+        form = {
+            "csrf_token": csrf, "base_revision": "0", "rows": "1", "name-0": "pintu", "profile-0": "zkteco-generic-tcp",
+            "host-0": "10.0.0.9", "port-0": "4370", "transport-0": "tcp", "comm_key-0": "55", "poll_interval_s-0": "30",
+        }  # fmt: skip
+
+        async def post(data: dict, lang: str = "id") -> tuple[int, str]:
+            response = await client.post(
+                f"/fleet/gw-dir2/config?lang={lang}", data=data, cookies={SESSION_COOKIE: cookie},
+                allow_redirects=False,
+            )  # fmt: skip
+            return response.status, await response.text()
+
+        # No broker: the revision is numbered, kept as not delivered, and the form comes back whole.
+        status, page = await post(form)
+        assert status == 503 and 'id="config-error"' in page, page
+        assert 'value="10.0.0.9"' in page and 'value="pintu"' in page and 'value="55"' not in page
+        row = await GatewayConfigRevision.get(gateway_id="gw-dir2", revision=1)
+        assert row.status == "failed" and row.document["devices"][0]["comm_key"] == 55
+        # Started from revision 0 while revision 1 exists: nothing sent, said so, the values kept.
+        status, page = await post(form)
+        assert status == 409 and "Revisi 1 baru saja dikirim" in page and 'value="10.0.0.9"' in page
+        assert await GatewayConfigRevision.filter(gateway_id="gw-dir2").count() == 1
+        # Garbled fields, in English this time: each named, no 500.
+        garbled = {**form, "base_revision": "1", "port-0": "80x", "poll_interval_s-0": "0", "transport-0": "sctp"}
+        status, page = await post(garbled, lang="en")
+        assert status == 400 and "A port is a whole number from 1 to 65535" in page
+        assert "Choose TCP or UDP" in page and "a number from 0.1 to 86400" in page and 'value="80x"' in page
+        for nonsense in ({"rows": "many"}, {"rows": "9999999999"}, {"base_revision": "-1", "rows": "1"}, {}):
+            status, page = await post({"csrf_token": csrf, **nonsense})
+            assert status in (200, 400, 409), (nonsense, status)
+        # The page shows revision 1 as the form's start, its key only as stored.
+        response = await client.get("/fleet/gw-dir2/config", cookies={SESSION_COOKIE: cookie})
+        page = await response.text()
+        assert response.status == 200 and "Tidak terkirim" in page and "tersimpan" in page and "55" not in page
+    assert not {m for m in MISSING if m[0] == "id"}, MISSING

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from server.gateway_config_models import GatewayConfigRevision, GatewayConfigRunning
 from server.i18n import MISSING, Formats
-from server.models import Gateway, Office
+from server.models import Gateway, GatewayCommand, Office
 from tests.test_browser import _chromium_installed, base, browser, log_in, world  # noqa: F401 (fixtures)
 from tests.web_seed import World
 from wire.zones import office_zone
@@ -139,6 +139,14 @@ async def test_the_fleet_shows_uptime_drift_certificates_a_growing_backlog_and_a
     assert await page.locator("tr[data-gateway]").count() == 1 and await two.count() == 1
     await page.click("a[href='/fleet?show=old']")
     assert await page.locator("tr[data-gateway]").count() == 1 and await two.count() == 1  # 0.2.5 < 0.3.0
+    # The centre announced 0.4.0 to gw-dir1: now both run an older version than the target.
+    await GatewayCommand.create(
+        command_id="upgrade-1", gateway_id="gw-dir1", unit_code="dir-1", action="upgrade",
+        args={"version": "0.4.0", "url": "https://pusat.example/releases/kinerja-gateway-0.4.0.tar"},
+    )  # fmt: skip
+    await page.reload()
+    assert await page.locator("tr[data-gateway]").count() == 2
+    assert await page.inner_text("#target-version") == "Pembaruan yang diumumkan: 0.4.0."
     await page.screenshot(path="/tmp/t20-fleet-filter.png", full_page=True)
 
     # The gateway's day: 48 half-hour columns of queue depth and of punches per minute.

@@ -74,6 +74,7 @@ async def test_operations_edits_a_gateways_devices_and_the_gateway_applies_or_re
                 assert "Revisi 1 dikirim" in await page.inner_text("#config-sent")
                 assert await answered(page, 1) == "applied"
                 assert "Diterapkan" in await page.inner_text("#revisions tr[data-revision='1']")
+                assert await page.input_value("input[name=poll_interval_s-0]") == "0,5"
 
                 # Mistakes: each named in Indonesian beside its field, everything typed kept but the key.
                 await page.click("button[name=add]")

@@ -2,9 +2,9 @@
 version, when it was last heard from (on its office's clock), its queue backlog, its devices and their
 state, its uptime, how far its clock is from the centre's, when its TLS certificate expires, and the
 configuration revision from the centre it applied. Filters: offline for more than an hour, an older version
-than the newest in the fleet, a backlog growing over the last reports. Each gateway has a page with its last
-day of telemetry as charts (queue depth, punches per minute), drawn as server-side SVG like the month's
-charts (server/pages/charts.py).
+than the newest in the fleet or the newest announced in an upgrade command, a backlog growing over the last
+reports. Each gateway has a page with its last day of telemetry as charts (queue depth, punches per minute),
+drawn as server-side SVG like the month's charts (server/pages/charts.py).
 
 Clock drift is the gateway's clock when it sent its last report minus the centre's when it arrived: a few
 seconds are the network, more is a clock to set (DRIFT_WARNING_S)."""
@@ -24,7 +24,7 @@ from server.pages.charts import series_columns
 from server.pages.pages import reader_zone, unit_names
 from server.pages.render import language_of, render
 from server.services.attendance import GatewayRow, gateways_in_scope, unit_zones
-from server.services.fleet import backlog_growing, gateway_in_scope, last_day, recent_samples
+from server.services.fleet import announced_versions, backlog_growing, gateway_in_scope, last_day, recent_samples
 from server.services.gateway_config import ConfigState, config_states
 from server.telemetry_models import GatewayTelemetrySample
 
@@ -135,7 +135,9 @@ async def fleet_page(request: web.Request) -> web.Response:
     zones, names = await unit_zones(), await unit_names()
     default_zone = await reader_zone(principal)
     fmt = Formats(language_of(request))
-    newest = max((version_key(g.version) for g in gateways if g.version), default=())
+    announced = await announced_versions([g.gateway_id for g in gateways])
+    target = max((version_key(v) for v in announced), default=())
+    newest = max([target, *(version_key(g.version) for g in gateways if g.version)], default=())
     rows = [
         _row(g, states[g.gateway_id], samples[g.gateway_id], names.get(g.unit_code, g.unit_code), fmt,
              zones.get(g.unit_code, default_zone), newest)
@@ -155,6 +157,7 @@ async def fleet_page(request: web.Request) -> web.Response:
         shown=shown if shown in FILTERS else "",
         total=len(gateways),
         newest=".".join(map(str, newest)) if newest else "–",
+        target=".".join(map(str, target)) if target else None,
         uptime_parts=uptime_parts,
         drift_warning_s=DRIFT_WARNING_S,
         zones=zones,

@@ -23,7 +23,7 @@ from server.context import CONSUMER
 from server.errors import DomainError, page_message
 from server.i18n import N_
 from server.pages.pages import reader_zone
-from server.pages.render import render
+from server.pages.render import language_of, render
 from server.services.attendance import unit_zones
 from server.services.gateway_config import (
     DEFAULT_PROFILE,
@@ -111,6 +111,9 @@ async def config_page(request: web.Request) -> web.Response:
     require_role(request, *COMMAND_ROLES)
     editable = await editable_config(await request_scope(request), _gateway_id(request))
     rows, others = _rows_of(editable.devices)
+    if language_of(request) == "id":  # 0,5 as an Indonesian writes it (both are read back)
+        for row in rows:
+            row.values["poll_interval_s"] = row.values["poll_interval_s"].replace(".", ",")
     return await _page(request, [*rows, _blank()], others, editable.base_revision, base_status=editable.base_status)
 
 

@@ -10,8 +10,9 @@ from itertools import pairwise
 
 from server.auth import Scope
 from server.errors import NotFound
-from server.models import Gateway
+from server.models import Gateway, GatewayCommand
 from server.telemetry_models import GatewayTelemetrySample
+from wire.contract import CommandAction
 
 # A backlog "grows" when it rose from each report to the next over this many reports.
 GROWING_OVER = 4
@@ -73,3 +74,15 @@ async def last_day(gateway_id: str, now: datetime, buckets: int = 48) -> list[Bu
         previous = row
     minutes = span.total_seconds() / 60
     return [Bucket(start + i * span, depth[i], round(punches[i] / minutes, 2)) for i in range(buckets)]
+
+
+async def announced_versions(gateway_ids: list[str], recent: int = 500) -> list[str]:
+    """The versions the centre announced to these gateways (their latest `upgrade` commands): a gateway
+    below the newest of them runs an old version even before any gateway runs the new one."""
+    rows = (
+        await GatewayCommand.filter(gateway_id__in=gateway_ids, action=CommandAction.UPGRADE.value)
+        .order_by("-created_at")
+        .limit(recent)
+        .values_list("args", flat=True)
+    )
+    return [str(args["version"]) for args in rows if isinstance(args, dict) and isinstance(args.get("version"), str)]

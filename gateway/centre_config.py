@@ -10,6 +10,15 @@ An accepted document is kept in the state directory (`centre-config.json`, writt
 synced and renamed: a power cut leaves the old one or the new one), before it is put in force, so that a
 restart comes back on it rather than on the file's devices. A kept document that can no longer be read is
 logged and the file's configuration used: a broken state file must not keep a gateway from polling.
+
+Before a document is accepted the doctor (gateway/doctor.py) examines each device it adds or changes, as
+`kinerja gateway doctor` would. What the doctor finds splits in two (`doctor_verdict`): a device that
+answered and said the configuration is wrong (it refused the comm key; what answers at that address is not
+a ZK device; the gateway may not open the serial port) refuses the document, with the doctor's words and
+hint, and the gateway stays on the configuration it runs. A device that is merely not there now (no answer,
+nothing listening, a serial adapter unplugged) does not: a device switched off for the night, rebooting or
+on a flaky link must not block a change the centre made on purpose, and it shows as unreachable in the
+telemetry like any device. The document is applied and the answer names the silent devices.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ConfigError, GatewayConfig, parse_gateway_config
+from gateway.config import ConfigError, DeviceConfig, GatewayConfig, parse_gateway_config
+from gateway.doctor import DeviceReport, DriverFactory, run_doctor
 from wire.contract import ContractError, GatewayConfigDocument
 
 log = logging.getLogger(__name__)
@@ -80,6 +90,45 @@ def merged(base: GatewayConfig, document: GatewayConfigDocument) -> GatewayConfi
         telemetry=parsed.telemetry,
         config_revision=document.revision,
     )
+
+
+# Doctor's findings that mean "this configuration is wrong", not "the device is not there just now".
+REFUSING_PROBLEMS = ("Unauth", "not a ZK device", "Permission denied")
+# How long the check may hold an answer up: a device silent for longer counts as not there now.
+PRECHECK_DEADLINE_S = 8.0
+
+
+def devices_to_check(running: GatewayConfig, fresh: GatewayConfig) -> tuple[DeviceConfig, ...]:
+    """The devices `fresh` adds or changes; those the gateway polls already, unchanged, are proven."""
+    before = {device.name: device for device in running.devices}
+    return tuple(device for device in fresh.devices if before.get(device.name) != device)
+
+
+def doctor_verdict(reports: list[DeviceReport]) -> tuple[list[str], list[str]]:
+    """(refusals, notes): the problems that refuse the document, and those of devices merely silent now."""
+    refusals, notes = [], []
+    for report in reports:
+        if report.ok:
+            continue
+        text = f"{report.name}: {report.problem}" + (f" (hint: {report.hint})" if report.hint else "")
+        if any(needle in report.problem for needle in REFUSING_PROBLEMS):
+            refusals.append(text)
+        else:
+            notes.append(text)
+    return refusals, notes
+
+
+def precheck(running: GatewayConfig, fresh: GatewayConfig, driver_factory: DriverFactory | None = None) -> list[str]:
+    """Run the doctor on what `fresh` adds or changes (blocking: call it in a thread). ConfigRefused when a
+    device says the configuration is wrong; else the notes on devices that did not answer."""
+    checked = devices_to_check(running, fresh)
+    if not checked:
+        return []
+    reports = run_doctor(replace(fresh, devices=checked), driver_factory, deadline_s=PRECHECK_DEADLINE_S)
+    refusals, notes = doctor_verdict(reports)
+    if refusals:
+        raise ConfigRefused(f"pemeriksaan doctor gagal (the doctor's check failed): {'; '.join(refusals)}")
+    return notes
 
 
 def save(state_dir: Path, document: GatewayConfigDocument) -> None:

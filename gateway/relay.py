@@ -47,6 +47,7 @@ class Relay:
         self._wake = asyncio.Event()
         self.last_turn_at = 0.0  # loop time of the relay loop's last turn: the watchdog's proof of life
         self.acked_batches = 0
+        self.acked_punches = 0  # since the start: the telemetry's relayed_punches
         self.rejected_batches = 0
         self.published_batches = 0
         self._claims = 0
@@ -152,8 +153,9 @@ class Relay:
             crash_point("ack.received")
             # Held: the centre keeps it until the device is assigned there, so it is the centre's now too.
             if ack.status in (AckStatus.STORED, AckStatus.HELD):
-                if self.queue.acknowledge(ack.batch_id):
+                if acknowledged := self.queue.acknowledge(ack.batch_id):
                     self.acked_batches += 1
+                    self.acked_punches += acknowledged
             else:
                 removed = self.queue.reject(ack.batch_id, ack.reason or "no reason given")
                 if removed:

@@ -26,7 +26,7 @@ from gateway.push import push_frontend
 from gateway.queue import PunchQueue
 from gateway.relay import Relay
 from gateway.systemd import keep_watchdog_fed, notify
-from gateway.telemetry import publish_every, snapshot
+from gateway.telemetry import certificate_expiry, publish_every, snapshot
 from gateway.upgrade import request_upgrade, write_health_marker
 from wire import __version__
 from wire.aio import wait_event
@@ -109,6 +109,8 @@ class Gateway:
         self._device_tasks: dict[int, asyncio.Task[None]] = {}  # by id() of the coordinator it runs
         self._command_tasks: set[asyncio.Task[None]] = set()
         self._reconfiguring = asyncio.Lock()  # a reload and a centre configuration, one at a time
+        # Read once: the CA file is the technician's (or enrolment's), replaced only with a restart.
+        self._tls_expires_at = certificate_expiry(config.mqtt.ca_file) if config.mqtt.tls else None
 
     def _coordinators_for(self, config: GatewayConfig) -> list[Coordinator]:
         polled: list[Coordinator] = [
@@ -248,6 +250,8 @@ class Gateway:
                     return f"configuration revision {running} already in force", outcome.to_results()
                 fresh = centre_config.merged(self.config, document)
                 self._refuse_new_push(fresh)
+                # The doctor's check of what changes, before anything is kept (blocking I/O: in a thread).
+                notes = await asyncio.to_thread(centre_config.precheck, self.config, fresh, self.driver_factory)
                 centre_config.save(self.config.state_dir, document)
             except (centre_config.ConfigRefused, OSError) as exc:
                 reason = str(exc) if not isinstance(exc, OSError) else f"cannot keep it: {exc.strerror or exc}"
@@ -260,10 +264,13 @@ class Gateway:
                 ) from None
             added, removed, restarted = await self._switch_to(fresh)
         log.info("centre configuration revision %d in force", document.revision)
-        outcome = ConfigOutcome(document.revision, ConfigStatus.APPLIED, running=document.revision)
+        # Devices that did not answer the check do not stop the change; the answer names them.
+        silent = f"belum menjawab (not answering yet): {'; '.join(notes)}" if notes else None
+        outcome = ConfigOutcome(document.revision, ConfigStatus.APPLIED, reason=silent, running=document.revision)
         return (
             f"konfigurasi revisi {document.revision} diterapkan (applied): {len(fresh.devices)} perangkat;"
-            f" added {added or 'none'}, removed {removed or 'none'}, restarted {restarted or 'none'}",
+            f" added {added or 'none'}, removed {removed or 'none'}, restarted {restarted or 'none'}"
+            + (f"; {silent}" if silent else ""),
             outcome.to_results(),
         )
 
@@ -313,7 +320,13 @@ class Gateway:
 
     def telemetry(self) -> Telemetry:
         report = snapshot(self.config.gateway_id, self.queue, self.coordinators, self.started_at)
-        report = replace(report, config_revision=self.config.config_revision)
+        report = replace(
+            report,
+            config_revision=self.config.config_revision,
+            relayed_punches=self.relay.acked_punches,
+            tls=self.config.mqtt.tls,
+            tls_expires_at=self._tls_expires_at,
+        )
         return self.push.with_refused(report) if self.push else report  # unknown push serials are reported
 
     async def _telemetry_loop(self) -> None:

@@ -56,6 +56,22 @@ def snapshot(gateway_id: str, queue: PunchQueue, coordinators: Sequence[Coordina
     )
 
 
+def certificate_expiry(path: str | None) -> datetime | None:
+    """When the soonest certificate in a PEM file expires; None without a file, or one that cannot be read
+    (logged: the uplink itself says soon enough whether the file works)."""
+    if not path:
+        return None
+    try:
+        from cryptography import x509
+
+        with open(path, "rb") as pem:
+            certificates = x509.load_pem_x509_certificates(pem.read())
+    except (OSError, ValueError, ImportError) as exc:
+        log.warning("cannot read the certificates in %s: %s", path, exc)
+        return None
+    return min(certificate.not_valid_after_utc for certificate in certificates)
+
+
 async def publish_every(
     wait: Callable[[], Awaitable[None]], build: Callable[[], Telemetry], publish: Callable[[bytes], None]
 ) -> None:

@@ -60,6 +60,7 @@ MODELS["models"] += ["server.history_models"]  # issue 15: dated employee histor
 MODELS["models"] += ["server.objection_models"]  # issue 15: objections (keberatan)
 MODELS["models"] += ["server.appraisal_models"]  # issue 17: feedback, behaviour, predicate
 MODELS["models"] += ["server.skp_models"]  # issue 17: work plans (SKP) and organisation targets
+MODELS["models"] += ["server.telemetry_models"]  # issue 20: the fleet view's telemetry history
 APP = "models"
 MIGRATIONS_MODULE = "server.migrations"
 MIGRATION_TABLE = "tortoise_migrations"

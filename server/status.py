@@ -8,13 +8,14 @@ device of the reporting gateway (or, under the "accept" policy, that gateway's d
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from server.gateway_config_models import GatewayConfigRevision, GatewayConfigRunning
 from server.i18n import N_
 from server.models import Device, Gateway, GatewayCommand, PendingDevice
+from server.telemetry_models import HISTORY_DAYS, GatewayTelemetrySample
 from wire.contract import (
     CommandAction,
     CommandResult,
@@ -73,6 +74,7 @@ async def record_telemetry(address: TopicAddress, telemetry: Telemetry, new_devi
             ]
         )  # fmt: skip
         await record_running(address, telemetry)
+        await _keep_sample(address.gateway, telemetry, now)
         ignored = 0
         for report in telemetry.devices:
             if not report.serial:
@@ -93,6 +95,18 @@ async def record_telemetry(address: TopicAddress, telemetry: Telemetry, new_devi
             _apply(device, report, telemetry)
             await device.save()
         return ignored
+
+
+async def _keep_sample(gateway_id: str, telemetry: Telemetry, now: datetime) -> None:
+    """The report in the gateway's bounded history; reports older than HISTORY_DAYS go as new ones come."""
+    await GatewayTelemetrySample.create(
+        gateway_id=gateway_id, received_at=now, version=telemetry.version[:64], uptime_s=telemetry.uptime_s,
+        queued_punches=telemetry.queued_punches, relayed_punches=telemetry.relayed_punches,
+        clock_offset_s=(telemetry.at - now).total_seconds(), tls=telemetry.tls, tls_expires_at=telemetry.tls_expires_at,
+    )  # fmt: skip
+    await GatewayTelemetrySample.filter(
+        gateway_id=gateway_id, received_at__lt=now - timedelta(days=HISTORY_DAYS)
+    ).delete()
 
 
 async def _pending(address: TopicAddress, report: DeviceTelemetry, now: datetime) -> None:

@@ -407,6 +407,12 @@ DEVICE_PAGES = {
     "/areas/gedung/devices/DEV-DIR1": {BUR, OPS},
     "/devices/pending": {BUR, UNI, OPS},
     "/devices/commands": {BUR, UNI, OPS},
+    # issue 20: a gateway's telemetry page for whoever sees the fleet (in scope); its configuration page,
+    # which sends revisions, for those the access table lets PUT .../config: the bureau and operations.
+    "/fleet/gw-dir1": {BUR, OPS},
+    "/fleet/gw-dir2": {BUR, UNI, OPS},
+    "/fleet/gw-dir1/config": {BUR, OPS},
+    "/fleet/gw-dir2/config": {BUR, OPS},
     f"/employees/{CITRA}/devices": {BUR, UNI},
     f"/employees/{BUDI}/devices": {BUR},
 }
@@ -421,6 +427,7 @@ DEVICE_FORMS = {
     ("/areas/pintu/sync", (("serial", "NO-SUCH"),)): {BUR, OPS},
     ("/devices/pending/999999/adopt", ()): {BUR, UNI},
     ("/devices/commands", (("action", "format_disk"), ("serial", "DEV-DIR2"))): {BUR, OPS},
+    ("/fleet/gw-dir2/config", (("rows", "1"), ("name-0", "Bad Name"), ("host-0", "127.0.0.1"))): {BUR, OPS},
     (f"/employees/{CITRA}/devices/areas", (("area", "no-such-area"),)): {BUR, UNI},
     (f"/employees/{CITRA}/devices/areas/gedung/push", ()): {BUR, UNI},
     (f"/employees/{CITRA}/devices/areas/no-such-area/remove", ()): {BUR, UNI},

@@ -155,6 +155,20 @@ def test_telemetry_carries_held_and_quarantined_counts_and_reads_older_gateways_
     assert (old_device.held_punches, old_device.quarantined) == (0, 0)
 
 
+def test_telemetry_carries_relayed_punches_and_tls_and_reads_older_gateways_as_not_said():
+    expiry = datetime(2027, 6, 30, 12, 0, tzinfo=UTC)
+    report = Telemetry("gw-1", "0.3.0", 5.0, 0, 0, None, 0, (), relayed_punches=42, tls=True, tls_expires_at=expiry)
+    back = Telemetry.from_json(report.to_json())
+    assert (back.relayed_punches, back.tls, back.tls_expires_at) == (42, True, expiry)
+    older = json.loads(report.to_json())
+    del older["relayed_punches"], older["tls"], older["tls_expires_at"]
+    old = Telemetry.from_json(json.dumps(older).encode())
+    assert (old.relayed_punches, old.tls, old.tls_expires_at) == (0, None, None)
+    for field, bad in (("tls", "yes"), ("relayed_punches", -1), ("tls_expires_at", "tomorrow")):
+        with pytest.raises(ContractError, match=field):
+            Telemetry.from_json(json.dumps({**older, field: bad}).encode())
+
+
 # --- a tolerant wire: a message from the next version, with a field this one does not know --------------
 
 
@@ -183,6 +197,13 @@ def _next_version(message: object, nested: Callable[[dict], list[dict]] = lambda
                 at=datetime(2026, 1, 1, tzinfo=UTC),
             ),
             lambda body: body["devices"],
+        ),
+        (
+            Telemetry(
+                "gw-1", "0.3.0", 60.0, 3, 1, 12.5, 0, (), at=datetime(2026, 1, 1, tzinfo=UTC), config_revision=2,
+                relayed_punches=17, tls=True, tls_expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+            ),
+            lambda body: [],
         ),
         (
             BiometricUpload(

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from server.gateway_config_models import GatewayConfigRevision, GatewayConfigRunning
-from server.i18n import MISSING
-from server.models import Gateway, Office
+from server.i18n import MISSING, Formats
+from server.models import Gateway, GatewayCommand, Office
 from tests.test_browser import _chromium_installed, base, browser, log_in, world  # noqa: F401 (fixtures)
 from tests.web_seed import World
 from wire.zones import office_zone
@@ -78,3 +78,85 @@ async def test_the_fleet_view_is_for_device_roles_only_and_each_sees_its_scope(w
         assert response.status == status, username
         if status == 200:
             assert (await response.text()).count("<tr data-gateway=") == gateways
+
+
+async def report(
+    gateway_id: str, unit: str, queued: int, relayed: int, version: str = "0.3.0", **extra: object
+) -> None:
+    """A telemetry report from the gateway, through the server's own handler (as the consumer hands it)."""
+    from server.status import record_telemetry
+    from wire.contract import Telemetry, TopicKind, address_for
+
+    telemetry = Telemetry(gateway_id, version, 93_780.0, queued, 0, None, 0, (), relayed_punches=relayed, **extra)
+    await record_telemetry(address_for(unit, gateway_id, TopicKind.TELEMETRY), telemetry, new_devices="accept")
+
+
+async def test_the_fleet_shows_uptime_drift_certificates_a_growing_backlog_and_a_days_chart(world: World, browser):  # noqa: F811
+    from server.telemetry_models import GatewayTelemetrySample
+
+    seen = await fleet()
+    # gw-dir1: a backlog rising from report to report, no TLS, its clock on time.
+    for queued in (3, 8, 20, 45):
+        await report("gw-dir1", "dir-1", queued, 100, tls=False)
+    # gw-dir2: over TLS, its CA expiring in 20 days, its clock 2 minutes ahead; a backlog that went down.
+    expiry = datetime.now(UTC) + timedelta(days=20)
+    for queued in (50, 60, 40, 70):
+        ahead = datetime.now(UTC) + timedelta(seconds=120)
+        await report("gw-dir2", "dir-2", queued, 10, "0.2.5", tls=True, tls_expires_at=expiry, at=ahead)
+    await Gateway.filter(gateway_id="gw-dir2").update(last_seen_at=seen)  # and not heard from since
+    # The last day of gw-dir1, before those: a report every 10 minutes, the centre acknowledging 30 punches
+    # between each two (3 a minute), and a restart 18 hours ago (the counter from zero again).
+    now = datetime.now(UTC)
+    relayed = 0
+    for step in range(24 * 6 - 1, 0, -1):  # the oldest first
+        relayed = 30 if step == 6 * 18 else relayed + 30
+        await GatewayTelemetrySample.create(
+            gateway_id="gw-dir1", received_at=now - timedelta(minutes=10 * step), version="0.3.0",
+            uptime_s=600.0 * step, queued_punches=step % 7, relayed_punches=relayed, clock_offset_s=0.4,
+        )  # fmt: skip
+    assert await GatewayTelemetrySample.filter(gateway_id="gw-dir2").count() == 4  # one row a report
+
+    page = await log_in(browser, base(world), "ops")
+    await page.set_viewport_size({"width": 1400, "height": 900})
+    await page.goto(f"{base(world)}/fleet")
+    one, two = page.locator("tr[data-gateway=gw-dir1]"), page.locator("tr[data-gateway=gw-dir2]")
+    assert await one.locator("td.uptime").inner_text() == "1 hr 2 jam"  # 93,780 s
+    assert await one.locator("td.certificate").inner_text() == "tanpa TLS"
+    assert await one.locator("td.drift").inner_text() == "tepat"
+    assert "bertambah" in await one.locator("td.backlog").inner_text()
+    assert await two.locator("td.drift").inner_text() == "120 dtk lebih cepat"
+    assert "warning" in str(await two.locator("td.drift").get_attribute("class"))
+    certificate = two.locator("td.certificate")
+    assert await certificate.inner_text() == f"sampai {Formats('id').date(expiry.astimezone(WITA).date())}"
+    assert "warning" in str(await certificate.get_attribute("class"))  # under 30 days
+    await page.screenshot(path="/tmp/t20-fleet-extras.png", full_page=True)
+
+    # The filters: a backlog growing (gw-dir1 only); offline over an hour and an older version (gw-dir2).
+    await page.click("a[href='/fleet?show=growing']")
+    assert await page.locator("tr[data-gateway]").count() == 1 and await one.count() == 1
+    assert await page.get_attribute("a[href='/fleet?show=growing']", "aria-current") == "page"
+    await page.click("a[href='/fleet?show=offline']")
+    assert await page.locator("tr[data-gateway]").count() == 1 and await two.count() == 1
+    await page.click("a[href='/fleet?show=old']")
+    assert await page.locator("tr[data-gateway]").count() == 1 and await two.count() == 1  # 0.2.5 < 0.3.0
+    # The centre announced 0.4.0 to gw-dir1: now both run an older version than the target.
+    await GatewayCommand.create(
+        command_id="upgrade-1", gateway_id="gw-dir1", unit_code="dir-1", action="upgrade",
+        args={"version": "0.4.0", "url": "https://pusat.example/releases/kinerja-gateway-0.4.0.tar"},
+    )  # fmt: skip
+    await page.reload()
+    assert await page.locator("tr[data-gateway]").count() == 2
+    assert await page.inner_text("#target-version") == "Pembaruan yang diumumkan: 0.4.0."
+    await page.screenshot(path="/tmp/t20-fleet-filter.png", full_page=True)
+
+    # The gateway's day: 48 half-hour columns of queue depth and of punches per minute.
+    await page.goto(f"{base(world)}/fleet")
+    await page.click("tr[data-gateway=gw-dir1] td a[href='/fleet/gw-dir1']")
+    assert await page.inner_text("h1") == "Gateway gw-dir1"
+    assert await page.locator("#queue-depth g[data-start]").count() == 48
+    depths = await page.locator("#queue-depth g[data-value]").evaluate_all("gs => gs.map(g => +g.dataset.value)")
+    assert len(depths) == 48 and max(depths) == 45  # the last report's 45 in the newest column
+    rates = await page.locator("#punch-rate g[data-value]").evaluate_all("gs => gs.map(g => +g.dataset.value)")
+    assert sorted(rates)[len(rates) // 2] == 3.0, rates
+    await page.screenshot(path="/tmp/t20-fleet-gateway.png", full_page=True)
+    assert not {m for m in MISSING if m[0] == "id"}, MISSING

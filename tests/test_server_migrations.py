@@ -50,6 +50,7 @@ LATER_MIGRATIONS = [
     "0009_scheduled_changes",
     "0010_appraisal",
     "0011_skp",
+    "0012_gateway_telemetry_history",
 ]
 
 
@@ -239,6 +240,7 @@ NEWER_THAN_LEGACY = frozenset(
         "skp_planned_result",
         "skp_indicator",
         "skp_activity_link",
+        "gateway_telemetry_sample",
     }
 )
 

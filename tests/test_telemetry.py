@@ -4,7 +4,7 @@ capacity; backlog size and oldest queued age; version; uptime; every interval an
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from gateway.simulators.zk import ZKSimulator
 from kinerja.processes import free_port
@@ -57,3 +57,33 @@ async def test_telemetry_reports_devices_backlog_version_and_uptime(tmp_path, mo
 
             count = len(centre.telemetry)
             await centre.wait_for(lambda: len(centre.telemetry) >= count + 2, 5, "two more intervals")
+
+
+def test_the_certificate_expiry_is_the_soonest_in_the_ca_file_and_unreadable_files_say_nothing(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from gateway.telemetry import certificate_expiry
+
+    def certificate(name: str, days: int) -> bytes:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        start = datetime.now(UTC).replace(microsecond=0)
+        built = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start - timedelta(days=1))
+            .not_valid_after(start + timedelta(days=days)).sign(key, hashes.SHA256())
+        )  # fmt: skip
+        return built.public_bytes(serialization.Encoding.PEM)
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(certificate("root", 3650) + certificate("intermediate", 40))
+    expiry = certificate_expiry(str(bundle))
+    assert expiry is not None and timedelta(days=39) < expiry - datetime.now(UTC) <= timedelta(days=40)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    assert certificate_expiry(str(garbage)) is None
+    assert certificate_expiry(str(tmp_path / "missing.pem")) is None
+    assert certificate_expiry(None) is None

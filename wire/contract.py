@@ -713,6 +713,14 @@ class Telemetry:
     # The centre's configuration revision the gateway runs; None when it runs its file's own (and from
     # gateways older than configuration from the centre).
     config_revision: int | None = None
+    # Punches the centre acknowledged since the gateway started (its rate over time is the office's
+    # punches per minute). Absent from older gateways: 0.
+    relayed_punches: int = 0
+    # Whether the uplink runs over TLS, and when the soonest of the certificates it trusts or presents
+    # (its CA file) expires. None from older gateways (not said); expiry None with TLS: not readable
+    # (the system's CA store).
+    tls: bool | None = None
+    tls_expires_at: datetime | None = None
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
@@ -738,6 +746,9 @@ class Telemetry:
             devices=tuple(_device_from_wire(raw, index) for index, raw in enumerate(devices)),
             at=_aware_time(_field(body, "at", str), "at"),
             config_revision=None if revision is None else _count(revision, "config_revision"),
+            relayed_punches=_count(body.get("relayed_punches", 0), "relayed_punches"),
+            tls=_optional_flag(body.get("tls"), "tls"),
+            tls_expires_at=_optional_time(body.get("tls_expires_at"), "tls_expires_at"),
         )
 
 
@@ -807,6 +818,12 @@ def _anomaly_counts(value: Any) -> dict[str, int]:
     ):
         raise ContractError("anomalies: expected an object of at most 64 kinds, each a count")
     return dict(value)
+
+
+def _optional_flag(value: Any, label: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ContractError(f"{label}: expected true, false or null, got {_shown(value)}")
+    return value
 
 
 def _optional_time(text: Any, label: str = "time") -> datetime | None:

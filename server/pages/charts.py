@@ -6,6 +6,7 @@ Three series, each with its colour class in kinerja.css: lateness (TL), early le
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -161,4 +162,37 @@ def comparison_bars(rows: list[tuple[str, str, int, int]], width: int = 560) -> 
         "axis_y": height - axis_pad + 4,
         "ticks": [{"value": p, "x": label_width + p / 100 * room} for p in (0, 25, 50, 75, 100)],
         "bars": bars,
+    }
+
+
+def series_columns(values: list[float | None], width: int = 700, height: int = 180) -> dict[str, Any]:
+    """One column per stretch of time (a gateway's telemetry: server/pages/fleet.py); None is a stretch with
+    no report, drawn as a gap. Ticks from 0 to at least the highest value."""
+    left, bottom, top_pad = 44, 22, 10
+    plot = height - bottom - top_pad
+    highest = max((v for v in values if v is not None), default=0)
+    ticks = _ticks(math.ceil(highest))
+    scale = plot / (ticks[-1] or 1)
+    step = (width - left - 6) / max(1, len(values))
+    base = height - bottom
+    columns = [
+        {
+            "index": i,
+            "x": left + i * step,
+            "w": max(1.0, step - 1.5),
+            "mid": left + i * step + step / 2,
+            "value": value,
+            "y": base - (value or 0) * scale,
+            "h": (value or 0) * scale,
+        }
+        for i, value in enumerate(values)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "base": base,
+        "top": top_pad,
+        "ticks": [{"value": t, "y": base - t * scale} for t in ticks],
+        "columns": columns,
     }

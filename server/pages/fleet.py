@@ -1,7 +1,13 @@
 """The fleet view for IT staff (issue 20): every gateway in the reader's scope on one screen, with its unit,
 version, when it was last heard from (on its office's clock), its queue backlog, its devices and their
-state, and the configuration revision from the centre it applied. Filters: offline for more than an hour,
-an older version than the newest in the fleet."""
+state, its uptime, how far its clock is from the centre's, when its TLS certificate expires, and the
+configuration revision from the centre it applied. Filters: offline for more than an hour, an older version
+than the newest in the fleet or the newest announced in an upgrade command, a backlog growing over the last
+reports. Each gateway has a page with its last day of telemetry as charts (queue depth, punches per minute),
+drawn as server-side SVG like the month's charts (server/pages/charts.py).
+
+Clock drift is the gateway's clock when it sent its last report minus the centre's when it arrived: a few
+seconds are the network, more is a clock to set (DRIFT_WARNING_S)."""
 
 from __future__ import annotations
 
@@ -11,16 +17,21 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from server.access import DEVICE_ROLES
+from server.access import COMMAND_ROLES, DEVICE_ROLES
 from server.auth import request_scope, require_role
 from server.i18n import Formats
+from server.pages.charts import series_columns
 from server.pages.pages import reader_zone, unit_names
 from server.pages.render import language_of, render
 from server.services.attendance import GatewayRow, gateways_in_scope, unit_zones
+from server.services.fleet import announced_versions, backlog_growing, gateway_in_scope, last_day, recent_samples
 from server.services.gateway_config import ConfigState, config_states
+from server.telemetry_models import GatewayTelemetrySample
 
 OFFLINE_AFTER = timedelta(hours=1)
-FILTERS = ("offline", "old")
+FILTERS = ("offline", "old", "growing")
+DRIFT_WARNING_S = 60
+CERTIFICATE_WARNING = timedelta(days=30)
 
 routes = web.RouteTableDef()
 
@@ -51,13 +62,27 @@ class FleetRow:
     latest: int | None = None
     latest_status: str = ""
     latest_reason: str = ""
+    backlog_growing: bool = False
+    uptime_s: float | None = None
+    clock_offset_s: float | None = None
+    tls: bool | None = None  # None: the gateway does not say (older than the field) or never reported
+    tls_expires_at: datetime | None = None
+    tls_expiring: bool = False
 
 
 def version_key(version: str | None) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version or "")[:4])
 
 
-def _row(gateway: GatewayRow, state: ConfigState, unit: str, fmt: Formats, zone: object, newest: tuple) -> FleetRow:
+def _row(
+    gateway: GatewayRow,
+    state: ConfigState,
+    samples: list[GatewayTelemetrySample],
+    unit: str,
+    fmt: Formats,
+    zone: object,
+    newest: tuple,
+) -> FleetRow:
     now = datetime.now(UTC)
     seen = gateway.last_seen_at
     config = FleetRow(
@@ -86,7 +111,19 @@ def _row(gateway: GatewayRow, state: ConfigState, unit: str, fmt: Formats, zone:
     if state.latest is not None:
         config.latest, config.latest_status = state.latest.revision, state.latest.status
         config.latest_reason = state.latest.reason or ""
+    if samples:
+        last = samples[-1]
+        config.backlog_growing = backlog_growing(samples)
+        config.uptime_s, config.clock_offset_s = last.uptime_s, last.clock_offset_s
+        config.tls, config.tls_expires_at = last.tls, last.tls_expires_at
+        config.tls_expiring = last.tls_expires_at is not None and last.tls_expires_at - now < CERTIFICATE_WARNING
     return config
+
+
+def uptime_parts(seconds: float) -> tuple[int, int, int]:
+    """(days, hours, minutes) of an uptime."""
+    minutes = int(seconds // 60)
+    return minutes // 1440, minutes // 60 % 24, minutes % 60
 
 
 @routes.get("/fleet")
@@ -94,13 +131,16 @@ async def fleet_page(request: web.Request) -> web.Response:
     principal = require_role(request, *DEVICE_ROLES)
     gateways = await gateways_in_scope(await request_scope(request))
     states = await config_states([g.gateway_id for g in gateways])
+    samples = await recent_samples([g.gateway_id for g in gateways])
     zones, names = await unit_zones(), await unit_names()
     default_zone = await reader_zone(principal)
     fmt = Formats(language_of(request))
-    newest = max((version_key(g.version) for g in gateways if g.version), default=())
+    announced = await announced_versions([g.gateway_id for g in gateways])
+    target = max((version_key(v) for v in announced), default=())
+    newest = max([target, *(version_key(g.version) for g in gateways if g.version)], default=())
     rows = [
-        _row(g, states[g.gateway_id], names.get(g.unit_code, g.unit_code), fmt, zones.get(g.unit_code, default_zone),
-             newest)
+        _row(g, states[g.gateway_id], samples[g.gateway_id], names.get(g.unit_code, g.unit_code), fmt,
+             zones.get(g.unit_code, default_zone), newest)
         for g in gateways
     ]  # fmt: skip
     shown = request.query.get("show", "")
@@ -108,6 +148,8 @@ async def fleet_page(request: web.Request) -> web.Response:
         rows = [r for r in rows if r.long_offline]
     elif shown == "old":
         rows = [r for r in rows if r.old_version]
+    elif shown == "growing":
+        rows = [r for r in rows if r.backlog_growing]
     return render(
         request,
         "fleet.html",
@@ -115,4 +157,34 @@ async def fleet_page(request: web.Request) -> web.Response:
         shown=shown if shown in FILTERS else "",
         total=len(gateways),
         newest=".".join(map(str, newest)) if newest else "–",
+        target=".".join(map(str, target)) if target else None,
+        uptime_parts=uptime_parts,
+        drift_warning_s=DRIFT_WARNING_S,
+        zones=zones,
+        default_zone=default_zone,
+        may_configure=principal.role in COMMAND_ROLES,
+    )
+
+
+@routes.get("/fleet/{gateway_id}")
+async def gateway_page(request: web.Request) -> web.Response:
+    """One gateway's last day: queue depth and punches per minute, from its telemetry history."""
+    principal = require_role(request, *DEVICE_ROLES)
+    gateway = await gateway_in_scope(await request_scope(request), request.match_info["gateway_id"][:63])
+    now = datetime.now(UTC)
+    buckets = await last_day(gateway.gateway_id, now)
+    zone = (await unit_zones()).get(gateway.unit_code) or await reader_zone(principal)
+    samples = (await recent_samples([gateway.gateway_id], 1))[gateway.gateway_id]
+    return render(
+        request,
+        "fleet_gateway.html",
+        gateway=gateway,
+        zone=zone,
+        buckets=buckets,
+        depth=series_columns([b.queue_depth for b in buckets]),
+        rate=series_columns([b.punches_per_minute for b in buckets]),
+        last=samples[-1] if samples else None,
+        uptime_parts=uptime_parts,
+        reported=any(b.queue_depth is not None for b in buckets),
+        may_configure=principal.role in COMMAND_ROLES,
     )

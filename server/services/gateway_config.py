@@ -10,8 +10,11 @@ is recorded as a rejection naming its version: it keeps running as it was. Every
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -21,6 +24,7 @@ from server.auth import Principal, Scope
 from server.consumer import PunchConsumer
 from server.errors import Conflict, Invalid, NotFound, Unavailable
 from server.gateway_config_models import GatewayConfigRevision, GatewayConfigRunning
+from server.gateway_enrolment_models import GatewayEnrolment
 from server.models import Gateway
 from server.services.commands import send_command
 from server.services.gateway_enrolment import check_devices
@@ -129,3 +133,60 @@ async def config_of(scope: Scope, gateway_id: str) -> dict[str, Any]:
         "running_revision": state.running,
         "revisions": [revision_json(row) for row in rows],
     }
+
+
+# --- what the configuration page edits (server/pages/gateway_config.py) ------------------------------------
+
+# The device models the gateway knows, one TOML file each beside the packages (gateway/profiles.py reads them).
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "device_profiles"
+DEFAULT_PROFILE = "zkteco-generic-tcp"  # what the gateway's parser takes when a device names none
+
+
+@lru_cache(maxsize=1)
+def network_profiles() -> tuple[tuple[str, str], ...]:
+    """(name, model) of every profile of a device polled over the network (the ZK protocol): what the page
+    offers. Serial terminals and push devices are configured otherwise (a port, a serial number)."""
+    found = []
+    for path in sorted(PROFILE_DIR.glob("*.toml")):
+        try:
+            profile = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if profile.get("protocol", "zk") == "zk":
+            found.append((path.stem, str(profile.get("model", path.stem))))
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class EditableConfig:
+    """Where an edit starts: the newest revision sent (0: none yet, the devices the gateway was enrolled
+    with), so a refused revision can be corrected rather than typed again."""
+
+    base_revision: int
+    devices: list[dict[str, Any]]
+    relay: dict[str, Any]
+    telemetry: dict[str, Any]
+    base_status: str = ""  # the state of the revision it starts from (rejected: the form is the refused one)
+
+
+async def editable_config(scope: Scope, gateway_id: str) -> EditableConfig:
+    await _gateway_in_scope(scope, gateway_id)
+    row = await GatewayConfigRevision.filter(gateway_id=gateway_id).order_by("-revision").first()
+    if row is not None and isinstance(row.document, dict) and row.document.get("devices"):
+        document = row.document
+        return EditableConfig(
+            row.revision, [dict(d) for d in document["devices"]], dict(document.get("relay") or {}),
+            dict(document.get("telemetry") or {}), row.status,
+        )  # fmt: skip
+    enrolment = await GatewayEnrolment.filter(gateway_id=gateway_id).order_by("-id").first()
+    devices = [dict(d) for d in enrolment.devices] if enrolment is not None and enrolment.devices else []
+    return EditableConfig(row.revision if row is not None else 0, devices, {}, {})
+
+
+async def revision_rows(scope: Scope, gateway_id: str) -> tuple[Gateway, ConfigState, list[GatewayConfigRevision]]:
+    """The gateway, its configuration state and its newest revisions (their documents are not for showing:
+    they hold comm keys)."""
+    gateway = await _gateway_in_scope(scope, gateway_id)
+    state = (await config_states([gateway_id]))[gateway_id]
+    rows = await GatewayConfigRevision.filter(gateway_id=gateway_id).order_by("-revision").limit(SHOWN_REVISIONS)
+    return gateway, state, list(rows)

@@ -175,7 +175,7 @@ PAGES = {
     "/devices": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS},
     f"/employees/{BUDI}/month": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
     "/activities": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record
-    "/approvals": {Role.SUPERVISOR},
+    "/approvals": {Role.SUPERVISOR, Role.BUREAU_ADMIN},  # the supervisor decides; the bureau reads every unit's
     "/requests": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record file requests
     "/requests/queue": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},  # those the policy names as approvers
     "/objections": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record object

@@ -85,24 +85,38 @@ async def activities_submit(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(location="/activities?saved=1")
 
 
+# The bureau reads every unit's queue (it answers for the month's figures), oldest units first, this many claims.
+BUREAU_QUEUE_LIMIT = 500
+
+
 @routes.get("/approvals")
 async def approvals_page(request: web.Request) -> web.Response:
-    principal = require_role(request, Role.SUPERVISOR)
-    team = await subordinates(principal.employee_nip) if principal.employee_nip else frozenset()
-    rows = await ActivityClaimRecord.filter(nip__in=sorted(team), state=ClaimState.SUBMITTED.value).order_by(
-        "nip", "start"
-    )
-    names = dict(await Employee.filter(nip__in=sorted(team)).values_list("nip", "name"))
+    """The supervisor's queue of their subordinates' submitted claims, to decide; the bureau reads every
+    unit's queue without deciding (claims are decided by the employee's own supervisor)."""
+    principal = require_role(request, Role.SUPERVISOR, Role.BUREAU_ADMIN)
+    submitted = ActivityClaimRecord.filter(state=ClaimState.SUBMITTED.value)
+    reading = principal.role is Role.BUREAU_ADMIN
+    if reading:
+        total = await submitted.count()
+        rows = await submitted.order_by("unit_code", "nip", "start").limit(BUREAU_QUEUE_LIMIT)
+    else:
+        team = await subordinates(principal.employee_nip) if principal.employee_nip else frozenset()
+        rows = await submitted.filter(nip__in=sorted(team)).order_by("nip", "start")
+        total = len(rows)
+    names = dict(await Employee.filter(nip__in=sorted({r.nip for r in rows})).values_list("nip", "name"))
     flags = await merge_flags(rows)
     zones = await unit_zones()
-    by_employee: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_employee: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         local = {"start_at": row.start, "zone": zones.get(row.unit_code, WIB)}  # read on the office's clock
-        by_employee[row.nip].append({**claim_json(row, flags), **local})
+        by_employee[(row.unit_code, row.nip)].append({**claim_json(row, flags), **local})
     return render(
         request,
         "approvals.html",
-        groups=[(nip, names.get(nip, nip), claims) for nip, claims in by_employee.items()],
+        groups=[(nip, names.get(nip, nip), unit, claims) for (unit, nip), claims in by_employee.items()],
+        read_only=reading,
+        total=total,
+        shown=len(rows),
         decided=request.query.get("decided"),
         error=request.query.get("error"),
     )

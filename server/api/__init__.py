@@ -18,10 +18,13 @@ from server.api import (
     gateway_configs,
     gateway_enrolments,
     gateways,
+    history,
+    objections,
     openapi,
     payroll,
     pending_devices,
     punches,
+    requests,
     units,
     users,
 )
@@ -41,6 +44,9 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     excuses.routes,
     users.routes,
     payroll.routes,
+    requests.routes,
+    objections.routes,
+    history.routes,
     openapi.routes,
 )
 

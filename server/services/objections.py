@@ -29,7 +29,7 @@ from tortoise.transactions import in_transaction
 
 from scoring import ObjectionDecider, ObjectionRule, ObjectionSubject
 from server.activity_models import ActivityClaimRecord, ExcuseRecord
-from server.auth import Principal
+from server.auth import Principal, Scope
 from server.errors import Conflict, Invalid, NotFound, Refused
 from server.i18n import N_
 from server.models import Employee
@@ -159,6 +159,52 @@ async def file_objection(principal: Principal, fields: dict[str, Any], *, now: d
 
 
 # --- reading ---------------------------------------------------------------------------------------------
+
+
+def visible_objections(scope: Scope) -> Any:
+    """The objections of the employees in ``scope`` (a tortoise QuerySet): the API's list."""
+    if not scope.personnel:
+        return Objection.filter(nip__in=[])
+    if scope.employee_nips is not None:
+        return Objection.filter(nip__in=sorted(scope.employee_nips))
+    if scope.unit_codes is not None:
+        return Objection.filter(unit_code__in=sorted(scope.unit_codes))
+    return Objection.all()
+
+
+async def visible_objection(principal: Principal, scope: Scope, objection_id: int) -> Objection:
+    """One objection: the employee's own, one the principal decides, or one of an employee in scope."""
+    row = await Objection.get_or_none(id=objection_id)
+    if row is None or not (
+        row.nip == principal.employee_nip or _decider_of(principal, row) or scope.sees_employee(row.nip, row.unit_code)
+    ):
+        raise NotFound(N_("no such objection in your scope"))
+    return row
+
+
+def objection_json(row: Objection) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "nip": row.nip,
+        "unit": row.unit_code,
+        "subject": row.subject,
+        "day": row.day.isoformat(),
+        "month": row.day.strftime("%Y-%m") if row.subject == ObjectionSubject.MONTH else None,
+        "request_id": row.request_id,
+        "claim_id": row.claim_id,
+        "category": row.category,
+        "reason": row.reason,
+        "decider": row.decider,
+        "decider_nip": row.decider_nip,
+        "status": row.status,
+        "decision_reason": row.decision_reason,
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at.astimezone(UTC).isoformat() if row.decided_at else None,
+        "remedy": row.remedy,
+        "remedy_ref": row.remedy_ref,
+        "filed_by": row.filed_by,
+        "filed_at": row.filed_at.astimezone(UTC).isoformat() if row.filed_at else None,
+    }
 
 
 async def my_objections(principal: Principal, limit: int = 100) -> list[Objection]:

@@ -123,3 +123,19 @@ async def test_the_page_refuses_over_the_limit_in_indonesian_and_keeps_what_was_
     assert response.status == 400
     assert "paling banyak 20 kegiatan ini dalam satu klaim (batas kebijakan), bukan 21" in html
     assert 'value="undangan ND-7"' in html and 'value="21"' in html and '<option value="RAPAT" selected' in html
+
+
+async def test_a_resubmitted_claim_is_held_to_the_same_limits(world: World):
+    budi, ani = world.auth(Role.EMPLOYEE), world.auth(Role.SUPERVISOR)
+    made = await (await world.client.post("/api/v1/activities", json=claim("VERIFIKASI", 5), headers=budi)).json()
+    asked = await world.client.post(
+        "/api/v1/activities/decisions",
+        json={"claim_ids": [made["claim_id"]], "decision": "correct", "reason": "berapa berkas?"},
+        headers=ani,
+    )
+    assert asked.status == 200
+    resubmit = f"/api/v1/activities/{made['claim_id']}/resubmit"
+    over = await world.client.post(resubmit, json={"quantity": 21}, headers=budi)
+    assert over.status == 409 and (await over.json())["limit"] == {"name": "per_claim", "allowed": 20, "asked": 21}
+    fine = await world.client.post(resubmit, json={"quantity": 20}, headers=budi)  # itself not counted twice
+    assert fine.status == 200 and (await fine.json())["quantity"] == 20

@@ -66,13 +66,21 @@ def limit_message(breach: LimitBreach, rules: PerformanceRules) -> str:
 
 
 async def _check_limits(
-    nip: str, claim: Claim, zone: timezone, day: date, rules: PerformanceRules, presence_minutes: int | None
+    nip: str,
+    claim: Claim,
+    zone: timezone,
+    day: date,
+    rules: PerformanceRules,
+    presence_minutes: int | None,
+    *,
+    leave_out: str = "",
 ) -> None:
-    """The policy's limits against the employee's other claims of the day (not rejected ones)."""
+    """The policy's limits against the employee's other claims of the day (not rejected ones; ``leave_out``:
+    the claim being resubmitted, counted as the new one)."""
     midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
     rows = await ActivityClaimRecord.filter(
         nip=nip, start__gte=midnight, start__lt=midnight + timedelta(days=1), state__not=ClaimState.REJECTED.value
-    )
+    ).exclude(claim_id=leave_out)
     breach = check_claim(rules, claim, [claim_of(row) for row in rows], presence_minutes)
     if breach is not None:
         raise OverLimit(limit_message(breach, rules), breach)
@@ -192,9 +200,15 @@ async def decide(
 
 
 async def resubmit(
-    principal: Principal, claim_id: str, quantity: int | None, evidence: str | None
+    principal: Principal,
+    claim_id: str,
+    quantity: int | None,
+    evidence: str | None,
+    *,
+    limits: tuple[timezone, PerformanceRules, int | None] | None = None,
 ) -> ActivityClaimRecord:
-    """The employee's corrected claim (quantity, evidence), back to the supervisor."""
+    """The employee's corrected claim (quantity, evidence), back to the supervisor; with ``limits`` (the
+    office's zone, the policy's rules, the day's presence span) held to the policy's limits as a new claim is."""
     row = await ActivityClaimRecord.get_or_none(claim_id=claim_id, nip=principal.employee_nip or "")
     if row is None:
         raise LookupError("no such claim of yours")
@@ -206,6 +220,10 @@ async def resubmit(
         )
     except ScoringError as exc:
         raise ActivityError(str(exc)) from None
+    if limits is not None:
+        zone, rules, presence = limits
+        day = row.start.astimezone(zone).date()
+        await _check_limits(row.nip, claim, zone, day, rules, presence, leave_out=row.claim_id)
     row.quantity, row.minutes, row.evidence = claim.quantity, claim.minutes, claim.evidence
     row.state, row.reason, row.decided_by, row.decided_at = claim.state.value, claim.reason, None, None
     await row.save()

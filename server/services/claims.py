@@ -180,8 +180,17 @@ async def resubmit_claim(principal: Principal, claim_id: str, quantity: Any, evi
         raise Invalid("quantity: expected a whole number") from None
     if evidence is not None and not isinstance(evidence, str):
         raise Invalid("evidence: expected text")
+    limits = None
+    row = await ActivityClaimRecord.get_or_none(claim_id=claim_id, nip=principal.employee_nip or "")
+    if row is not None:  # the same limits as a new claim (none found: resubmit says so)
+        zone = (await unit_zones()).get(row.unit_code, WIB)
+        policy = policy_for(zone)
+        day = row.start.astimezone(zone).date()
+        limits = (zone, policy.performance, await presence_minutes(row.nip, zone, day, policy, datetime.now(UTC)))
     try:
-        return await resubmit(principal, claim_id, amount, evidence)
+        return await resubmit(principal, claim_id, amount, evidence, limits=limits)
+    except OverLimit as exc:
+        raise ClaimOverLimit(exc) from None
     except LookupError:
         raise NotFound("no such claim of yours") from None
     except ActivityError as exc:

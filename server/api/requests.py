@@ -52,9 +52,9 @@ Kind = checked_by(_kind, REQUEST_KIND)
 Day = Annotated[str, Field(pattern=DAY["pattern"])]
 Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
 # Base64 of at most 4 MB (the pages' limit on an attachment)
-Base64Data = Annotated[
-    str, Field(min_length=4, max_length=(MAX_EVIDENCE_BYTES // 3 + 1) * 4, pattern="^[A-Za-z0-9+/]+={0,2}$")
-]
+# whole groups of four, padded at the end only: what the document allows always decodes
+BASE64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+Base64Data = Annotated[str, Field(min_length=4, max_length=(MAX_EVIDENCE_BYTES // 3 + 1) * 4, pattern=BASE64)]
 RequestId = Annotated[int, Field(ge=1, le=2_147_483_647, description="the request")]
 
 

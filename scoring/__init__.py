@@ -63,7 +63,14 @@ from ._appraisal_policy import (
     parse_appraisal_text,
 )
 from ._calendar import DayKind, PlanDay, plan_day, working_days
-from ._claims import OUTSIDE_PRESENCE, OVER_PRESENCE_SPAN, ClaimOutcome
+from ._claims import (
+    OUTSIDE_PRESENCE,
+    OVER_PRESENCE_SPAN,
+    OVER_QUANTITY_LIMIT,
+    ClaimOutcome,
+    LimitBreach,
+    check_claim,
+)
 from ._daily import ABSENT, EXCUSED, OFF, PRESENT, DayRecord
 from ._errors import ClaimTransitionError, InputError, PolicyError, ScoringError
 from ._escalation import EscalationFlag, absence_escalation
@@ -86,6 +93,7 @@ from ._policy import (
     PerformanceRules,
     Policy,
     PunchSeconds,
+    QuantityLimit,
     RamadanPeriod,
     ShiftTemplate,
     TargetMode,
@@ -166,6 +174,7 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     "LateCountedFrom",
     "LatenessBand",
     "PerformanceRules",
+    "QuantityLimit",
     "PunchSeconds",
     "RamadanPeriod",
     "ShiftTemplate",
@@ -202,6 +211,9 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     "ClaimOutcome",
     "OUTSIDE_PRESENCE",
     "OVER_PRESENCE_SPAN",
+    "OVER_QUANTITY_LIMIT",
+    "LimitBreach",
+    "check_claim",
     # explaining it
     "explain",
     "explain_digest",

@@ -64,6 +64,9 @@ class MonthPlan:
     target_reducing_codes: frozenset[str] = frozenset()
     live_from: date | None = None
     """The unit's go-live date: days before it are not scored for anyone (``None``: the whole month)."""
+    open_from: date | None = None
+    """The first day that has not ended yet (the month in progress): a claim on it or later is not held
+    against presence (no ``outside_presence`` flag, no cut to the span) until the day is over."""
     _shift_cache: dict[tuple[str, int], tuple[int, int, PlanDay]] = field(default_factory=dict, compare=False)
 
     @property
@@ -129,9 +132,11 @@ def build_month_plan(
     extra_days_off: Mapping[date, str] | None = None,
     *,
     live_from: date | None = None,
+    open_from: date | None = None,
 ) -> MonthPlan:
     """The plan for ``policy`` in ``year``-``month``; ``extra_days_off`` are days the unit declared off;
-    ``live_from`` the unit's go-live date (days before it are never scored: no TK, no target)."""
+    ``live_from`` the unit's go-live date (days before it are never scored: no TK, no target);
+    ``open_from`` the first day not over yet (today, in the running month: its claims wait for its end)."""
     if not 1 <= month <= 12:
         raise InputError(f"month {month}: expected 1 to 12")
     if policy.effective_from > date(year, month, 1):
@@ -164,6 +169,7 @@ def build_month_plan(
         extra_days_off=tuple(sorted((extra_days_off or {}).items())),
         target_reducing_codes=frozenset(r.code for r in policy.excuses if r.reduces_target),
         live_from=live_from,
+        open_from=open_from,
     )
 
 

@@ -271,14 +271,37 @@ class DisciplineRules:
 
 
 @dataclass(frozen=True, slots=True)
+class QuantityLimit:
+    """The most of one activity one claim may hold (``per_claim``) and one day's claims together
+    (``per_day``); ``None``: no limit of that kind."""
+
+    per_claim: int | None = None
+    per_day: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PerformanceRules:
-    """e-Kinerja: effective (approved) activity minutes against a monthly target."""
+    """e-Kinerja: effective (approved) activity minutes against a monthly target.
+
+    The sanity limits of a claim: a day's claimed minutes at most its presence span plus
+    ``presence_margin_minutes``; the quantity of one activity at most ``quantity_limit`` (per claim, per
+    day), unless ``activity_limits`` gives that activity its own."""
 
     weight_bp: int = 6000
     target: TargetMode = TargetMode.PER_WORKING_DAY
     minutes_per_working_day: int = 300
     monthly_target_minutes: int = 6750
     cap_claims_to_presence: bool = True
+    presence_margin_minutes: int = 30
+    quantity_limit: QuantityLimit = QuantityLimit(per_claim=20, per_day=40)
+    activity_limits: tuple[tuple[str, QuantityLimit], ...] = ()
+
+    def limit_for(self, activity: str) -> QuantityLimit:
+        """The quantity limit of ``activity``: its own, else the policy's default."""
+        for code, limit in self.activity_limits:
+            if code == activity:
+                return limit
+        return self.quantity_limit
 
 
 def _default_hours() -> WeeklyHours:

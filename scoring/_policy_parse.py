@@ -30,6 +30,7 @@ from ._policy import (
     PerformanceRules,
     Policy,
     PunchSeconds,
+    QuantityLimit,
     RamadanPeriod,
     ShiftTemplate,
     TargetMode,
@@ -357,9 +358,40 @@ def _performance(r: Reader) -> PerformanceRules:
         minutes_per_working_day=r.integer("minutes_per_working_day", 300),
         monthly_target_minutes=r.integer("monthly_target_minutes", 6750),
         cap_claims_to_presence=r.boolean("cap_claims_to_presence", True),
+        presence_margin_minutes=r.integer("presence_margin_minutes", 30),
+        quantity_limit=_quantity_limit(r, QuantityLimit(per_claim=20, per_day=40)),
+        activity_limits=_activity_limits(r.table("activities")),
     )
     r.finish()
     return rules
+
+
+def _quantity_limit(r: Reader, default: QuantityLimit) -> QuantityLimit:
+    """``max_quantity_per_claim`` and ``max_quantity_per_day``: a whole number from 1, or ``false`` for none."""
+    return QuantityLimit(
+        per_claim=_limit(r, "max_quantity_per_claim", default.per_claim),
+        per_day=_limit(r, "max_quantity_per_day", default.per_day),
+    )
+
+
+def _limit(r: Reader, name: str, default: int | None) -> int | None:
+    value = r.raw(name, default if default is not None else False)
+    if value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise r.fail(name, value, "a whole number from 1, or false for no limit")
+    return value
+
+
+def _activity_limits(r: Reader) -> tuple[tuple[str, QuantityLimit], ...]:
+    """``[performance.activities.<code>]``: an activity's own limits; a key it leaves out has no limit."""
+    limits = []
+    for code in sorted(r.data):
+        sub = r.table(code)
+        limits.append((code, _quantity_limit(sub, QuantityLimit())))
+        sub.finish()
+    r.finish()
+    return tuple(limits)
 
 
 def _excuses(r: Reader) -> tuple[ExcuseRule, ...]:

@@ -58,6 +58,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/activities"): Rule(PERSONNEL, scoped_in_handler=True),
     ("POST", "/api/v1/activities/decisions"): Rule((SUP,), scoped_in_handler=True),
     ("POST", "/api/v1/activities/{claim_id}/resubmit"): Rule(PERSONNEL, scoped_in_handler=True),
+    # requests and objections (server/api/requests.py, objections.py): listed within the caller's scope, filed
+    # for the caller's own record, decided by whom the request policy names (checked in the services)
+    ("GET", "/api/v1/requests"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("GET", "/api/v1/requests/queue"): Rule((BUR, UNI, SUP), scoped_in_handler=True),
+    ("GET", "/api/v1/requests/{request_id}"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("POST", "/api/v1/requests"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("POST", "/api/v1/requests/{request_id}/decision"): Rule((BUR, UNI, SUP), scoped_in_handler=True),
+    ("POST", "/api/v1/requests/{request_id}/cancel"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("GET", "/api/v1/objections"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("GET", "/api/v1/objections/queue"): Rule((BUR, SUP), scoped_in_handler=True),
+    ("GET", "/api/v1/objections/{objection_id}"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("POST", "/api/v1/objections"): Rule(PERSONNEL, scoped_in_handler=True),
+    ("POST", "/api/v1/objections/{objection_id}/decision"): Rule((BUR, SUP), scoped_in_handler=True),
+    # an employee's dated history: the path's NIP must be in the caller's scope (checked here and in the handler)
+    ("GET", "/api/v1/employees/{nip}/history"): Rule(PERSONNEL, scoped_in_handler=True),
     ("GET", "/api/v1/excuses"): Rule(PERSONNEL, scoped_in_handler=True),
     ("POST", "/api/v1/excuses"): Rule((BUR, UNI), scoped_in_handler=True),
     ("GET", "/api/v1/users"): Rule((BUR, UNI), scoped_in_handler=True),

@@ -215,6 +215,7 @@ NAMES: dict[str, dict[str, str]] = {
     "flag": {
         "outside_presence": N_("outside presence"),
         "over_presence_span": N_("over the presence span"),
+        "over_quantity_limit": N_("over the activity's quantity limit"),
     },
     "excuse": {
         "annual_leave": N_("Annual leave"),

@@ -20,7 +20,8 @@ class Objection(Model):
     """One objection. `day` is the day objected to, the rejected request's first day, the claim's day, or
     the month's first day. `decider` is who the policy named ("second_supervisor", "bureau") and
     `decider_nip` the superior's superior it resolved to at filing. `remedy` is what an upheld objection
-    recorded ("excuse", "punch", "request", "claim" with `remedy_ref` its row, or "" for none)."""
+    recorded ("excuse", "punch", "request", "claim", "correction" (a closed month's payroll correction) with
+    `remedy_ref` its row, or "" for none)."""
 
     id = fields.IntField(primary_key=True)
     nip = fields.CharField(max_length=18, db_index=True)

@@ -25,6 +25,8 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "request_id": "999999",
+        "objection_id": "999999",
         "serial": "NO-SUCH-DEVICE",
         "area": "no-such-area",
     },
@@ -35,6 +37,8 @@ OWN = {
         "unit": "dir-2",
         "username": "nobody",
         "claim_id": "none",
+        "request_id": "999999",
+        "objection_id": "999999",
         "serial": "NO-SUCH-DEVICE",
         "area": "no-such-area",
     },
@@ -45,6 +49,8 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "request_id": "999999",
+        "objection_id": "999999",
         "serial": "NO-SUCH-DEVICE",
         "area": "no-such-area",
     },
@@ -55,6 +61,8 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "request_id": "999999",
+        "objection_id": "999999",
         "serial": "NO-SUCH-DEVICE",
         "area": "no-such-area",
     },
@@ -65,6 +73,8 @@ OWN = {
         "unit": "dir-1",
         "username": "nobody",
         "claim_id": "none",
+        "request_id": "999999",
+        "objection_id": "999999",
         "serial": "NO-SUCH-DEVICE",
         "area": "no-such-area",
     },
@@ -175,7 +185,7 @@ PAGES = {
     "/devices": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS},
     f"/employees/{BUDI}/month": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
     "/activities": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record
-    "/approvals": {Role.SUPERVISOR},
+    "/approvals": {Role.SUPERVISOR, Role.BUREAU_ADMIN},  # the supervisor decides; the bureau reads every unit's
     "/requests": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record file requests
     "/requests/queue": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR},  # those the policy names as approvers
     "/objections": {Role.SUPERVISOR, Role.EMPLOYEE},  # accounts with an employee record object

@@ -23,6 +23,7 @@ from tests.test_browser import _chromium_installed, browser  # noqa: F401 (fixtu
 ARTIFACTS = Path(__file__).parent / "artifacts"
 ADMIN_PAGES = ("/dashboard", "/recap", "/charts", "/devices", "/devices/pending", "/devices/commands", "/fleet",
                "/areas", "/accounts", "/audit", "/payroll", "/requests/queue", "/requests", "/activities", "/my/month",
+               "/approvals",
                "/master/units", "/master/employees", "/employees/import", "/gateways/enrol",
                f"/employees/{DEMO_EMPLOYEES[0].nip}/month", f"/master/employees/{DEMO_EMPLOYEES[0].nip}",
                f"/employees/{DEMO_EMPLOYEES[0].nip}/devices", "/kinerja/skp", "/kinerja/skp/tim", "/kinerja/sasaran",

@@ -191,6 +191,52 @@ async def test_a_closed_month_does_not_change_silently_and_a_correction_is_recor
     assert all(item["username"] == "biro" for item in audit["items"])
 
 
+async def test_an_upheld_objection_to_a_closed_months_result_is_a_recorded_correction(world: World):
+    """The employee objects to the month's result after the close; the bureau upholds it: the payroll line is
+    recomputed as a late correction that says who, when and why, and the payroll report shows it."""
+    from server.services.objections import decide_objection, file_objection
+    from tests.test_requests import principal
+
+    bureau = world.auth(Role.BUREAU_ADMIN)
+    body = {"unit": "dir-1", "month": MONTH_TEXT}
+    assert (await world.client.post("/api/v1/payroll/close", json=body, headers=bureau)).status == 201
+    grade = {"grade": 7, "status": "pns", "from": "2020-01-01"}  # the appointment as PNS, known late
+    assert (await world.client.post(f"/api/v1/employees/{BUDI}/grades", headers=bureau, json=grade)).status == 201
+    budi, biro = await principal("budi"), await principal("biro")
+    in_time = datetime.combine(MONTH.replace(day=28) + timedelta(days=10), datetime.min.time(), WIB)
+    objection = await file_objection(
+        budi, {"subject": "month", "month": MONTH_TEXT, "reason": "saya sudah PNS, dibayar sebagai CPNS"}, now=in_time
+    )
+    decided = await decide_objection(biro, objection.id, "uphold", "SK PNS terlambat diterima biro")
+    assert (decided.status, decided.remedy) == ("upheld", "correction")
+    sheet = await _payroll(world)
+    (correction,) = sheet["corrections"]
+    assert correction["corrected_by"] == "biro" and correction["nip"] == BUDI
+    assert correction["reason"] == f"keberatan #{objection.id} dikabulkan: SK PNS terlambat diterima biro"
+    assert (correction["gross_before"], correction["gross_after"]) == (3_132_760, 3_915_950)
+    assert decided.remedy_ref and correction["corrected_at"]
+    budi_line = next(line for line in sheet["lines"] if line["nip"] == BUDI)
+    assert budi_line["gross"] == 3_915_950
+    text = (await (await world.client.get("/api/v1/exports/payroll.csv", params=body, headers=bureau)).read()).decode(
+        "utf-8-sig"
+    )
+    assert f"keberatan #{objection.id} dikabulkan" in text
+    audit = await (await world.client.get("/api/v1/audit", headers=bureau)).json()
+    assert [item["action"] for item in audit["items"]][:2] == ["objection.uphold", "payroll.correct"]
+
+
+async def test_an_upheld_objection_to_an_open_months_result_records_no_correction(world: World):
+    from server.services.objections import decide_objection, file_objection
+    from tests.test_requests import principal
+
+    budi, biro = await principal("budi"), await principal("biro")
+    in_time = datetime.combine(MONTH.replace(day=28) + timedelta(days=10), datetime.min.time(), WIB)
+    objection = await file_objection(budi, {"subject": "month", "month": MONTH_TEXT, "reason": "TK salah"}, now=in_time)
+    decided = await decide_objection(biro, objection.id, "uphold", "dihitung ulang")
+    assert (decided.status, decided.remedy) == ("upheld", "")  # the open month's figures are live
+    assert (await _payroll(world))["corrections"] == []
+
+
 async def test_a_correction_of_an_open_month_is_refused(world: World):
     response = await world.client.post(
         "/api/v1/payroll/corrections",

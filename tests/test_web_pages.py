@@ -161,6 +161,31 @@ async def test_activities_entry_flags_and_bulk_decisions(world: World):
     assert (await (await client.get("/api/v1/activities", headers=citra)).json())["total"] == 0
 
 
+async def test_the_bureau_reads_every_units_approval_queue_but_decides_nothing(world: World):
+    from server.activity_models import ActivityClaimRecord
+
+    start = datetime(DAY.year, DAY.month, DAY.day, 9, tzinfo=WIB)
+    for claim_id, nip, unit in (("c-budi", BUDI, "dir-1"), ("c-citra", CITRA, "dir-2")):
+        await ActivityClaimRecord.create(claim_id=claim_id, nip=nip, unit_code=unit, activity="SURAT",
+                                         activity_name="Menyusun konsep surat dinas", start=start, quantity=1,
+                                         minutes=30)  # fmt: skip
+    html = await page(world, Role.BUREAU_ADMIN, "/approvals")
+    assert 'data-claim="c-budi"' in html and 'data-claim="c-citra"' in html  # every unit
+    assert 'data-unit="dir-2"' in html and "2 klaim menunggu keputusan." in html
+    assert "diputuskan oleh atasan langsung pegawai" in html
+    assert 'id="approvals"' not in html and 'name="claim_id"' not in html  # nothing to decide with
+    supervisor = await page(world, Role.SUPERVISOR, "/approvals")
+    assert 'data-claim="c-budi"' in supervisor and 'data-claim="c-citra"' not in supervisor  # Ani's team only
+    assert 'name="claim_id"' in supervisor and 'id="read-only"' not in supervisor
+    cookie, csrf = await session_cookie(world, Role.BUREAU_ADMIN)
+    refused = await world.client.post(
+        "/approvals", data={"claim_id": "c-budi", "decision": "approve", "csrf_token": csrf},
+        cookies={SESSION_COOKIE: cookie}, allow_redirects=False,
+    )  # fmt: skip
+    assert refused.status == 403
+    assert (await ActivityClaimRecord.get(claim_id="c-budi")).state == "submitted"
+
+
 async def test_charts_and_languages(world: World):
     html = await page(world, Role.BUREAU_ADMIN, f"/charts?month={MONTH}")
     assert html.count('<figure class="chart') >= 2 and "dir-1" in html

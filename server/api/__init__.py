@@ -19,10 +19,13 @@ from server.api import (
     gateway_configs,
     gateway_enrolments,
     gateways,
+    history,
+    objections,
     openapi,
     payroll,
     pending_devices,
     punches,
+    requests,
     skp,
     units,
     users,
@@ -44,6 +47,9 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     users.routes,
     payroll.routes,
     skp.routes,
+    requests.routes,
+    objections.routes,
+    history.routes,
     openapi.routes,
 )
 

@@ -82,7 +82,21 @@ def document() -> dict[str, Any]:
                 "Error": {
                     "type": "object",
                     "required": ["error", "reason"],
-                    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+                    "properties": {
+                        "error": {"type": "string"},
+                        "reason": {"type": "string"},
+                        # an activity claim over the policy's limits (409): the reason in Indonesian, the limit
+                        "message": {"type": "string"},
+                        "limit": {
+                            "type": "object",
+                            "required": ["name", "allowed", "asked"],
+                            "properties": {
+                                "name": {"type": "string", "enum": ["per_claim", "per_day", "presence"]},
+                                "allowed": {"type": "integer"},
+                                "asked": {"type": "integer"},
+                            },
+                        },
+                    },
                 },
             },
         },

@@ -11,7 +11,16 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from scoring import Catalogue, Claim, ClaimState, ScoringError, load_catalogue
+from scoring import (
+    Catalogue,
+    Claim,
+    ClaimState,
+    LimitBreach,
+    PerformanceRules,
+    ScoringError,
+    check_claim,
+    load_catalogue,
+)
 from server.activity_models import ActivityClaimRecord
 from server.auth import Principal, Scope
 from server.i18n import N_  # the reasons are English for the API, translated where a page shows them
@@ -23,6 +32,58 @@ MAX_TEXT = 2000
 
 class ActivityError(ValueError):
     """An entry or decision that cannot be taken; the message says why."""
+
+
+class OverLimit(ActivityError):
+    """A claim over one of the policy's sanity limits (scoring.check_claim): which, and by how much."""
+
+    def __init__(self, message: str, breach: LimitBreach) -> None:
+        super().__init__(message)
+        self.breach = breach
+
+
+LIMIT_MESSAGES = {
+    "per_claim": N_("quantity: at most {allowed} of this activity in one claim (the policy's limit), not {asked}"),
+    "per_day": N_(
+        "quantity: at most {allowed} of this activity in one day (the policy's limit); with this claim the day "
+        "would hold {asked}"
+    ),
+    "presence": N_(
+        "minutes: the day's claims may hold at most {allowed} minutes (presence from the first to the last punch, "
+        "plus {margin} minutes); with this claim they would hold {asked}"
+    ),
+    "no_presence": N_(
+        "minutes: no presence is recorded on this day; ask for a correction of attendance first, then claim the "
+        "activity"
+    ),
+}
+
+
+def limit_message(breach: LimitBreach, rules: PerformanceRules) -> str:
+    """The refusal in the API's English (a msgid: the pages say it in the reader's language)."""
+    key = "no_presence" if breach.limit == "presence" and breach.allowed == 0 else breach.limit
+    return LIMIT_MESSAGES[key].format(allowed=breach.allowed, asked=breach.asked, margin=rules.presence_margin_minutes)
+
+
+async def _check_limits(
+    nip: str,
+    claim: Claim,
+    zone: timezone,
+    day: date,
+    rules: PerformanceRules,
+    presence_minutes: int | None,
+    *,
+    leave_out: str = "",
+) -> None:
+    """The policy's limits against the employee's other claims of the day (not rejected ones; ``leave_out``:
+    the claim being resubmitted, counted as the new one)."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+    rows = await ActivityClaimRecord.filter(
+        nip=nip, start__gte=midnight, start__lt=midnight + timedelta(days=1), state__not=ClaimState.REJECTED.value
+    ).exclude(claim_id=leave_out)
+    breach = check_claim(rules, claim, [claim_of(row) for row in rows], presence_minutes)
+    if breach is not None:
+        raise OverLimit(limit_message(breach, rules), breach)
 
 
 @lru_cache(maxsize=4)
@@ -43,8 +104,12 @@ async def record_claim(
     start_time: str,
     quantity: int,
     evidence: str,
+    *,
+    rules: PerformanceRules | None = None,
+    presence_minutes: int | None = None,
 ) -> ActivityClaimRecord:
-    """An employee's own claim, with the catalogue's standard minutes."""
+    """An employee's own claim, with the catalogue's standard minutes; with ``rules``, refused (:class:`OverLimit`)
+    over the policy's limits, given the day's presence span so far (``None``: no presence limit)."""
     if not principal.employee_nip:
         raise ActivityError(N_("this account has no employee record to claim activities for"))
     try:
@@ -60,6 +125,8 @@ async def record_claim(
         claim = catalogue().claim(uuid.uuid4().hex, activity, start, quantity, evidence=evidence[:MAX_TEXT])
     except ScoringError as exc:
         raise ActivityError(str(exc)) from None
+    if rules is not None:
+        await _check_limits(principal.employee_nip, claim, zone, day, rules, presence_minutes)
     return await ActivityClaimRecord.create(
         claim_id=claim.claim_id,
         nip=principal.employee_nip,
@@ -133,9 +200,15 @@ async def decide(
 
 
 async def resubmit(
-    principal: Principal, claim_id: str, quantity: int | None, evidence: str | None
+    principal: Principal,
+    claim_id: str,
+    quantity: int | None,
+    evidence: str | None,
+    *,
+    limits: tuple[timezone, PerformanceRules, int | None] | None = None,
 ) -> ActivityClaimRecord:
-    """The employee's corrected claim (quantity, evidence), back to the supervisor."""
+    """The employee's corrected claim (quantity, evidence), back to the supervisor; with ``limits`` (the
+    office's zone, the policy's rules, the day's presence span) held to the policy's limits as a new claim is."""
     row = await ActivityClaimRecord.get_or_none(claim_id=claim_id, nip=principal.employee_nip or "")
     if row is None:
         raise LookupError("no such claim of yours")
@@ -147,6 +220,10 @@ async def resubmit(
         )
     except ScoringError as exc:
         raise ActivityError(str(exc)) from None
+    if limits is not None:
+        zone, rules, presence = limits
+        day = row.start.astimezone(zone).date()
+        await _check_limits(row.nip, claim, zone, day, rules, presence, leave_out=row.claim_id)
     row.quantity, row.minutes, row.evidence = claim.quantity, claim.minutes, claim.evidence
     row.state, row.reason, row.decided_by, row.decided_at = claim.state.value, claim.reason, None, None
     await row.save()

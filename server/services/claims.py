@@ -4,18 +4,20 @@ attendance-merge flags beside each claim. Refusals are domain errors (server/err
 from __future__ import annotations
 
 import re
-from datetime import UTC, date
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from scoring import ClaimState
+from scoring import ClaimState, Policy
 from server.activity_models import ActivityClaimRecord
 from server.auth import Principal, Scope, subordinates
 from server.errors import Conflict, Invalid, NotFound
+from server.i18n import translate_text
 from server.models import Employee
 from server.services.activities import (
     DECISIONS,
     MAX_QUANTITY,
     ActivityError,
+    OverLimit,
     catalogue,
     decide,
     record_claim,
@@ -23,12 +25,41 @@ from server.services.activities import (
     visible_claims,
 )
 from server.services.attendance import WIB, unit_zones
-from server.services.month import month_bounds, parse_month, unit_month
+from server.services.excuses import excuses_for
+from server.services.month import month_bounds, parse_month, policy_for, unit_month
+from server.services.results import punch_times
 
 HOUR_MINUTE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # as server/api/activities.py documents it
 
 
 STATES = tuple(state.value for state in ClaimState)
+
+
+class ClaimOverLimit(Conflict):
+    """A claim over the policy's sanity limits (409): beside the English reason, the limit in figures and the
+    reason in Indonesian, as the pages say it."""
+
+    def __init__(self, exc: OverLimit) -> None:
+        super().__init__(str(exc))
+        self.breach = exc.breach
+
+    def body(self) -> dict[str, Any]:
+        limit = {"name": self.breach.limit, "allowed": self.breach.allowed, "asked": self.breach.asked}
+        return {**super().body(), "message": translate_text("id", self.reason, record=False), "limit": limit}
+
+
+async def presence_minutes(nip: str, zone: timezone, day: date, policy: Policy, now: datetime) -> int | None:
+    """The day's presence span so far, in minutes: first to last punch of the calendar day (device and
+    corrected punches), up to now while the day runs. ``None``: the day's excuse counts as presence (travel,
+    work from home), so there is no span to hold the claims to."""
+    all_day = {rule.kind for rule in policy.excuses if rule.counts_as_presence}
+    if (await excuses_for([nip], day, day)).get(nip, {}).get(day) in all_day:
+        return None
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+    times = await punch_times(nip, midnight, midnight + timedelta(days=1))
+    if times and now < midnight + timedelta(days=1):
+        times.append(int(now.timestamp()))  # still at work: present until now
+    return (max(times) - min(times)) // 60 if len(times) >= 2 else 0
 
 
 def claim_json(row: ActivityClaimRecord, flags: dict[str, list[str]]) -> dict[str, Any]:
@@ -105,6 +136,8 @@ async def record(principal: Principal, fields: dict[str, Any]) -> ActivityClaimR
         raise NotFound(f"activity: no activity {activity!r} in the catalogue")
     employee = await Employee.get(nip=principal.employee_nip)
     zone = (await unit_zones()).get(employee.unit_id, WIB)  # type: ignore[attr-defined]
+    policy = policy_for(zone)
+    presence = await presence_minutes(employee.nip, zone, day, policy, datetime.now(UTC))
     try:
         return await record_claim(
             principal,
@@ -115,7 +148,11 @@ async def record(principal: Principal, fields: dict[str, Any]) -> ActivityClaimR
             str(fields.get("start", "")),
             quantity,
             str(fields.get("evidence", "")),
+            rules=policy.performance,
+            presence_minutes=presence,
         )
+    except OverLimit as exc:
+        raise ClaimOverLimit(exc) from None
     except ActivityError as exc:  # the shape was checked above: what is left is a rule (e.g. not in the future)
         raise Conflict(str(exc)) from None
 
@@ -143,8 +180,17 @@ async def resubmit_claim(principal: Principal, claim_id: str, quantity: Any, evi
         raise Invalid("quantity: expected a whole number") from None
     if evidence is not None and not isinstance(evidence, str):
         raise Invalid("evidence: expected text")
+    limits = None
+    row = await ActivityClaimRecord.get_or_none(claim_id=claim_id, nip=principal.employee_nip or "")
+    if row is not None:  # the same limits as a new claim (none found: resubmit says so)
+        zone = (await unit_zones()).get(row.unit_code, WIB)
+        policy = policy_for(zone)
+        day = row.start.astimezone(zone).date()
+        limits = (zone, policy.performance, await presence_minutes(row.nip, zone, day, policy, datetime.now(UTC)))
     try:
-        return await resubmit(principal, claim_id, amount, evidence)
+        return await resubmit(principal, claim_id, amount, evidence, limits=limits)
+    except OverLimit as exc:
+        raise ClaimOverLimit(exc) from None
     except LookupError:
         raise NotFound("no such claim of yours") from None
     except ActivityError as exc:

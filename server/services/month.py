@@ -188,8 +188,9 @@ async def _compute(unit_code: str, month: date, zone: timezone, policy: Policy, 
     not_yet = {d: NOT_YET for d in days if d >= today}
     excuses = await excuses_for(nips, days[0], days[-1])
     await compute_unit_month(
-        unit_code, month.year, month.month, policy, claims=claims, days_off=not_yet, excuses=excuses
-    )
+        unit_code, month.year, month.month, policy, claims=claims, days_off=not_yet, excuses=excuses,
+        open_from=today if today <= days[-1] else None,
+    )  # fmt: skip
 
 
 async def results_for(employees: Iterable[Employee], month: date, *, explained: bool = True) -> dict[str, Scored]:

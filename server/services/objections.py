@@ -10,9 +10,12 @@ An upheld objection records what the decider says, through the records the scori
   and its corrected_punch row, as an approved correction makes), both re-scored through the stale queue;
 - a rejected request: the request approved and applied as an approval would;
 - a rejected claim: the claim approved;
-- a month: nothing changes by itself; the decision is on record for the bureau's correction.
+- a month: in an open month nothing changes by itself (its figures are live); in a closed month the
+  employee's payroll line is recomputed and the late change recorded as a correction (who, when, why:
+  the objection and the decision's reason), as the bureau's own corrections are, so the payroll report
+  shows it.
 
-A closed unit-month takes no upheld change: the bureau corrects it (the decision is refused, in
+A closed unit-month takes no other upheld change: the bureau corrects it (the decision is refused, in
 Indonesian). The decision and its reason stay on the objection the employee reads; every filing and
 decision is in the audit trail.
 """
@@ -26,7 +29,7 @@ from tortoise.transactions import in_transaction
 
 from scoring import ObjectionDecider, ObjectionRule, ObjectionSubject
 from server.activity_models import ActivityClaimRecord, ExcuseRecord
-from server.auth import Principal
+from server.auth import Principal, Scope
 from server.errors import Conflict, Invalid, NotFound, Refused
 from server.i18n import N_
 from server.models import Employee
@@ -34,7 +37,7 @@ from server.objection_models import Objection, ObjectionStatus
 from server.request_models import CorrectedPunch, EmployeeRequest, RequestStatus
 from server.services.accounts import Role
 from server.services.excuses import excuse_kinds
-from server.services.payroll import record_audit
+from server.services.payroll import closed_month, correct_line, explained_month, record_audit
 from server.services.requests import (
     PUNCH_STATES,
     _apply,
@@ -158,6 +161,52 @@ async def file_objection(principal: Principal, fields: dict[str, Any], *, now: d
 # --- reading ---------------------------------------------------------------------------------------------
 
 
+def visible_objections(scope: Scope) -> Any:
+    """The objections of the employees in ``scope`` (a tortoise QuerySet): the API's list."""
+    if not scope.personnel:
+        return Objection.filter(nip__in=[])
+    if scope.employee_nips is not None:
+        return Objection.filter(nip__in=sorted(scope.employee_nips))
+    if scope.unit_codes is not None:
+        return Objection.filter(unit_code__in=sorted(scope.unit_codes))
+    return Objection.all()
+
+
+async def visible_objection(principal: Principal, scope: Scope, objection_id: int) -> Objection:
+    """One objection: the employee's own, one the principal decides, or one of an employee in scope."""
+    row = await Objection.get_or_none(id=objection_id)
+    if row is None or not (
+        row.nip == principal.employee_nip or _decider_of(principal, row) or scope.sees_employee(row.nip, row.unit_code)
+    ):
+        raise NotFound(N_("no such objection in your scope"))
+    return row
+
+
+def objection_json(row: Objection) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "nip": row.nip,
+        "unit": row.unit_code,
+        "subject": row.subject,
+        "day": row.day.isoformat(),
+        "month": row.day.strftime("%Y-%m") if row.subject == ObjectionSubject.MONTH else None,
+        "request_id": row.request_id,
+        "claim_id": row.claim_id,
+        "category": row.category,
+        "reason": row.reason,
+        "decider": row.decider,
+        "decider_nip": row.decider_nip,
+        "status": row.status,
+        "decision_reason": row.decision_reason,
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at.astimezone(UTC).isoformat() if row.decided_at else None,
+        "remedy": row.remedy,
+        "remedy_ref": row.remedy_ref,
+        "filed_by": row.filed_by,
+        "filed_at": row.filed_at.astimezone(UTC).isoformat() if row.filed_at else None,
+    }
+
+
 async def my_objections(principal: Principal, limit: int = 100) -> list[Objection]:
     if not principal.employee_nip:
         return []
@@ -218,13 +267,17 @@ async def decide_objection(
         raise Invalid(N_("reason: a decision on an objection needs a reason the employee can read"))
     if principal.role not in DECIDERS:
         raise Refused(N_("only the superior's superior or the personnel bureau decides objections"))
+    # A closed month's results are read before the transaction: reading may score and store them.
+    closed_results = await _closed_month_results(objection_id) if decision == "uphold" else None
     async with in_transaction() as tx:
         row = await Objection.filter(id=objection_id).using_db(tx).select_for_update().first()
         if row is None or not (_decider_of(principal, row) or row.nip == principal.employee_nip):
             raise NotFound(N_("no such objection in your scope"))
         if not decides(principal, row):
             raise Conflict(N_("this objection is not waiting for your decision"))
-        if decision == "uphold":
+        if decision == "uphold" and row.subject == ObjectionSubject.MONTH:
+            await _month_remedy(principal, row, closed_results, why)
+        elif decision == "uphold":
             await _remedy(principal, row, remedy or {}, tx)
         row.status = ObjectionStatus.UPHELD.value if decision == "uphold" else ObjectionStatus.REJECTED.value
         row.decision_reason, row.decided_by, row.decided_at = why, principal.username, datetime.now(UTC)
@@ -235,10 +288,36 @@ async def decide_objection(
     return row
 
 
+async def _closed_month_results(objection_id: int) -> dict[str, dict[str, Any]] | None:
+    """The unit-month's results, when the objection is to a month's result and that month is closed."""
+    row = await Objection.get_or_none(id=objection_id)
+    if row is None or row.subject != ObjectionSubject.MONTH:
+        return None
+    if await closed_month(row.unit_code, row.day.year, row.day.month) is None:
+        return None
+    return await explained_month(row.unit_code, row.day)
+
+
+async def _month_remedy(
+    principal: Principal, row: Objection, closed_results: dict[str, dict[str, Any]] | None, why: str
+) -> None:
+    """An upheld objection to a month's result: in a closed month, the employee's payroll line recomputed
+    as a recorded correction (who, when, why) the payroll report shows; an open month's figures are live."""
+    if closed_results is None:
+        return
+    reason = f"keberatan #{row.id} dikabulkan: {why}"[:2000]
+    try:
+        correction = await correct_line(
+            row.unit_code, row.day.year, row.day.month, row.nip, reason, closed_results,
+            principal.username, principal.role.value,
+        )  # fmt: skip
+    except LookupError:
+        raise Conflict(N_("the employee has no result in that month to correct")) from None
+    row.remedy, row.remedy_ref = "correction", str(correction.id)
+
+
 async def _remedy(principal: Principal, row: Objection, remedy: dict[str, Any], tx: Any) -> None:
     """What an upheld objection changes, refused in a closed month (the bureau corrects that)."""
-    if row.subject == ObjectionSubject.MONTH:
-        return
     await refuse_closed(row.unit_code, row.day, row.day)
     if row.subject == ObjectionSubject.DAY:
         await _day_remedy(principal, row, remedy, tx)

@@ -252,6 +252,43 @@ async def cancel_request(principal: Principal, request_id: int) -> EmployeeReque
 # --- reading ---------------------------------------------------------------------------------------------
 
 
+def visible_requests(scope: Scope) -> Any:
+    """The requests of the employees in ``scope`` (a tortoise QuerySet): the API's list."""
+    if not scope.personnel:
+        return EmployeeRequest.filter(nip__in=[])
+    if scope.employee_nips is not None:
+        return EmployeeRequest.filter(nip__in=sorted(scope.employee_nips))
+    if scope.unit_codes is not None:
+        return EmployeeRequest.filter(unit_code__in=sorted(scope.unit_codes))
+    return EmployeeRequest.all()
+
+
+def request_json(row: EmployeeRequest, evidence: bool = False) -> dict[str, Any]:
+    """A request as the API shows it: dates as ISO, a correction's punch on the office clock."""
+    punch = punch_local(row)
+    step = current_step(row)
+    return {
+        "id": row.id,
+        "nip": row.nip,
+        "unit": row.unit_code,
+        "kind": row.kind,
+        "first_day": row.first_day.isoformat(),
+        "last_day": row.last_day.isoformat(),
+        "reason": row.reason,
+        "punch_at": punch.isoformat() if punch is not None else None,
+        "direction": None if row.punch_state is None else ("in" if row.punch_state == PUNCH_STATES["in"] else "out"),
+        "status": row.status,
+        "steps": list(row.steps),
+        "waiting_for": step.value if step is not None else None,
+        "decisions": list(row.decisions),
+        "decision_reason": row.decision_reason,
+        "filed_by": row.filed_by,
+        "filed_at": row.filed_at.astimezone(UTC).isoformat() if row.filed_at else None,
+        "decided_at": row.decided_at.astimezone(UTC).isoformat() if row.decided_at else None,
+        "evidence": evidence,
+    }
+
+
 async def my_requests(principal: Principal, limit: int = 100) -> list[EmployeeRequest]:
     if not principal.employee_nip:
         return []

@@ -76,16 +76,18 @@ async def compute_unit_month(
     rosters: Mapping[str, Mapping[date, str]] | None = None,
     claims: Mapping[str, Sequence[Claim]] | None = None,
     days_off: Mapping[date, str] | None = None,
+    open_from: date | None = None,
 ) -> RecomputeReport:
     """Score every employee of ``unit_code`` for ``year``-``month`` and store the results.
 
-    ``excuses``, ``rosters`` and ``claims`` are keyed by NIP. Punches flagged as suspect are left out.
+    ``excuses``, ``rosters`` and ``claims`` are keyed by NIP; ``open_from`` is the first day not over yet (its
+    claims are not held against presence until it is). Punches flagged as suspect are left out.
     The employees are the unit's members that month (server/services/members.py), each scored only on
     the days they were in the unit, and only from the unit's go-live date.
     Raises :class:`scoring.ScoringError` subclasses for inputs the policy cannot score.
     """
     resolved = policy.resolve(year=year, month=month, unit=unit_code) if isinstance(policy, PolicyBook) else policy
-    plan = build_month_plan(resolved, year, month, days_off, live_from=await go_live_of(unit_code))
+    plan = build_month_plan(resolved, year, month, days_off, live_from=await go_live_of(unit_code), open_from=open_from)
     members = await unit_members(unit_code, plan.first_day, plan.days[-1].day)
     nips = list(members)
     pins: dict[tuple[str, str], str] = {}
@@ -164,6 +166,21 @@ async def corrected_punches(nips: list[str], first: datetime, last: datetime) ->
         for nip, punched_at, state, row_id in rows:
             found.setdefault(nip, []).append((_epoch_seconds(punched_at), state, f"{CORRECTED}#{row_id}"))
     return found
+
+
+async def punch_times(nip: str, first: datetime, last: datetime) -> list[int]:
+    """One employee's punches from ``first`` to before ``last`` as the scoring reads them (unflagged device
+    punches, by NIP or by any unit's PIN of theirs, and corrected punches), as sorted epoch seconds."""
+    pins = set(await DevicePin.filter(employee_id=nip).values_list("unit_id", "pin"))
+    who = Q(employee_nip=nip)
+    if pins:
+        who |= Q(unit_code__in=sorted({u for u, _ in pins}), pin__in=sorted({p for _, p in pins}))
+    rows = await Punch.filter(who, punched_at__gte=first, punched_at__lt=last, flag__isnull=True).values_list(
+        "employee_nip", "unit_code", "pin", "punched_at"
+    )
+    times = [_epoch_seconds(at) for employee_nip, unit, pin, at in rows if employee_nip == nip or (unit, pin) in pins]
+    times += [at for at, _, _ in (await corrected_punches([nip], first, last)).get(nip, [])]
+    return sorted(times)
 
 
 async def _add_corrected(

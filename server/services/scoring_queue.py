@@ -120,7 +120,9 @@ async def score_unit_month(unit_code: str, year: int, month: int, *, chunk: int 
     today = datetime.now(UTC).astimezone(zone).date()
     days = days_of(first_day)
     live_from = await go_live_of(unit_code)
-    plan = build_month_plan(policy, year, month, {d: NOT_YET for d in days if d >= today}, live_from=live_from)
+    not_yet = {d: NOT_YET for d in days if d >= today}
+    open_from = today if today <= days[-1] else None  # today's claims wait for the day's end (no presence flag)
+    plan = build_month_plan(policy, year, month, not_yet, live_from=live_from, open_from=open_from)
     # The month's members (the dated history's, server/services/members.py): only NIPs and their spans
     # are held for the whole unit; punches, excuses and claims one chunk at a time.
     members = await unit_members(unit_code, days[0], days[-1])

@@ -155,8 +155,18 @@ class MonthlyResult:
 
 def explain_digest(explained: dict[str, Any]) -> str:
     """SHA-256 of an explanation in canonical JSON (what a store compares to skip unchanged results)."""
-    text = json.dumps(explained, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return text_digest(explain_json(explained))
+
+
+def explain_json(explained: dict[str, Any]) -> str:
+    """An explanation in canonical JSON: sorted keys, no spaces, ASCII (what :func:`explain_digest` hashes;
+    a store that writes the JSON itself encodes it once for both)."""
+    return json.dumps(explained, sort_keys=True, separators=(",", ":"))
+
+
+def text_digest(canonical: str) -> str:
+    """The digest of an explanation already in canonical JSON (:func:`explain_json`)."""
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def explain(result: MonthlyResult) -> dict[str, Any]:

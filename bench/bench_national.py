@@ -77,8 +77,9 @@ async def queue(url: str) -> None:
         await connection.close()
 
 
-def run_workers(url: str, count: int) -> tuple[float, list[int]]:
-    """Start `count` score-month processes on the queue; wall time and each one's peak RSS (KiB)."""
+def run_workers(url: str, count: int) -> tuple[float, list[int], list[float]]:
+    """Start `count` score-month processes on the queue; wall time, each one's peak RSS (KiB) and CPU
+    seconds (user + system: on a machine others load, the wall time says more about them than us)."""
     env = {**os.environ, "KINERJA_DB_URL": url}
     kinerja = str(Path(sys.executable).parent / "kinerja")
     started = time.perf_counter()
@@ -86,13 +87,14 @@ def run_workers(url: str, count: int) -> tuple[float, list[int]]:
         subprocess.Popen([kinerja, "server", "score-month", MONTH, "--queued-only"], env=env, cwd=REPO)
         for _ in range(count)
     ]
-    peaks = []
+    peaks, cpu = [], []
     for proc in procs:
         _, status, usage = os.wait4(proc.pid, 0)
         if status != 0:
             raise SystemExit(f"a worker failed: status {status}")
         peaks.append(usage.ru_maxrss)
-    return time.perf_counter() - started, peaks
+        cpu.append(usage.ru_utime + usage.ru_stime)
+    return time.perf_counter() - started, peaks, cpu
 
 
 async def scored(url: str) -> int:
@@ -124,13 +126,17 @@ async def main() -> None:
         rates = {}
         for count in (1, 2):
             await queue(url)
-            wall, peaks = run_workers(url, count)
+            load = os.getloadavg()[0]
+            wall, peaks, cpu = run_workers(url, count)
             done = await scored(url)
             assert done == args.employees, f"{done} of {args.employees} scored"
             rates[count] = done / wall
             peak_text = ", ".join(f"{p / 1024:.0f} MiB" for p in peaks)
+            cpu_text = ", ".join(f"{c:.0f} s" for c in cpu)
             rate = f"{rates[count]:,.0f}/s"
-            print(f"{count} worker(s): {done:,} employee-months in {wall:.1f} s = {rate}; peak RSS {peak_text}")
+            print(f"{count} worker(s): {done:,} employee-months in {wall:.1f} s = {rate}; peak RSS {peak_text}; "
+                  f"CPU {cpu_text} ({sum(cpu) * 1000 / done:.2f} ms per employee-month); "
+                  f"load {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
         print(f"ratio two/one: {rates[2] / rates[1]:.2f}")
     finally:
         admin = await asyncpg.connect(ADMIN_URL)

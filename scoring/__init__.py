@@ -124,7 +124,7 @@ from ._request_policy import (
     parse_request_text,
     request_preset_names,
 )
-from ._result import MonthlyResult, explain, explain_digest
+from ._result import MonthlyResult, explain, explain_digest, explain_json, text_digest
 from ._skp import (
     Cascade,
     CascadeError,
@@ -217,6 +217,8 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     # explaining it
     "explain",
     "explain_digest",
+    "explain_json",
+    "text_digest",
     # the year: escalation of unexcused absence
     "absence_escalation",
     "EscalationFlag",

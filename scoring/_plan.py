@@ -68,6 +68,9 @@ class MonthPlan:
     """The first day that has not ended yet (the month in progress): a claim on it or later is not held
     against presence (no ``outside_presence`` flag, no cut to the span) until the day is over."""
     _shift_cache: dict[tuple[str, int], tuple[int, int, PlanDay]] = field(default_factory=dict, compare=False)
+    _explain_cache: dict[object, object] = field(default_factory=dict, compare=False)
+    """What every employee's explanation of this month shares (texts of days, rules, the policy entry),
+    built once per plan by :mod:`scoring._result` rather than once per employee."""
 
     @property
     def first_day(self) -> date:
@@ -176,9 +179,13 @@ def build_month_plan(
 def local_text(utc_seconds: int, offset_s: int) -> str:
     """``2025-03-03T07:45:00+07:00`` for an instant, shown in the office's zone."""
     days, seconds = divmod(utc_seconds + offset_s, SECONDS_PER_DAY)
-    hh, rest = divmod(seconds, 3600)
-    mm, ss = divmod(rest, 60)
-    return f"{_date_text(days)}T{hh:02d}:{mm:02d}:{ss:02d}{_offset_text(offset_s)}"
+    minutes, ss = divmod(seconds, 60)
+    # Tables, not formatting: an explanation writes a few hundred of these per employee.
+    return f"{_date_text(days)}T{_HOURS_MINUTES[minutes]}{_SECONDS[ss]}{_offset_text(offset_s)}"
+
+
+_HOURS_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(24 * 60))
+_SECONDS = tuple(f"{s:02d}" for s in range(60))
 
 
 @lru_cache(maxsize=4096)

@@ -155,20 +155,30 @@ class MonthlyResult:
 
 def explain_digest(explained: dict[str, Any]) -> str:
     """SHA-256 of an explanation in canonical JSON (what a store compares to skip unchanged results)."""
-    text = json.dumps(explained, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return text_digest(explain_json(explained))
+
+
+def explain_json(explained: dict[str, Any]) -> str:
+    """An explanation in canonical JSON: sorted keys, no spaces, ASCII (what :func:`explain_digest` hashes;
+    a store that writes the JSON itself encodes it once for both)."""
+    return json.dumps(explained, sort_keys=True, separators=(",", ":"))
+
+
+def text_digest(canonical: str) -> str:
+    """The digest of an explanation already in canonical JSON (:func:`explain_json`)."""
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def explain(result: MonthlyResult) -> dict[str, Any]:
     """Every number of the month, traced to the days, punches, activities and rules behind it."""
-    policy = result.policy
+    shared = _shared(result.plan)
     return {
         "employee": result.nip,
         "month": f"{result.year}-{result.month:02d}",
-        "policy": _policy_entry(policy),
-        "warnings": calendar_warnings(policy, result.year, result.month),
-        "days": _day_entries(result),
-        "discipline": _discipline_entry(result),
+        "policy": dict(shared.policy_entry),
+        "warnings": list(shared.warnings),
+        "days": _day_entries(result, shared),
+        "discipline": _discipline_entry(result, shared),
         "performance": _performance_entry(result),
         "score": _score_entry(result),
         "summary": result.summary(),
@@ -195,20 +205,19 @@ def _policy_entry(policy: Policy) -> dict[str, Any]:
 
 def _punch_entries(emp: EmployeeMonth, offset_s: int, first: int, last: int) -> list[dict[str, Any]]:
     times, devices = emp.times, emp.devices
-    return [
-        {"at": local_text(times[i], offset_s), **({"device": devices[i]} if devices else {})}
-        for i in range(first, last)
-    ]
+    if devices:
+        return [{"at": local_text(times[i], offset_s), "device": devices[i]} for i in range(first, last)]
+    return [{"at": local_text(times[i], offset_s)} for i in range(first, last)]
 
 
-def _day_entries(result: MonthlyResult) -> list[dict[str, Any]]:
+def _day_entries(result: MonthlyResult, shared: _Shared) -> list[dict[str, Any]]:
     """One entry per calendar day: what was planned and, for a planned day, how it was scored."""
     plan, emp = result.plan, result.employee
     days: list[dict[str, Any]] = []
-    for rec, plan_day in zip(result.calendar_days, plan.days, strict=True):
-        entry: dict[str, Any] = {"date": plan_day.day.isoformat(), "planned": plan_day.describe()}
+    for rec, plan_day, (day_text, planned) in zip(result.calendar_days, plan.days, shared.days, strict=True):
+        entry: dict[str, Any] = {"date": day_text, "planned": planned}
         if rec.status != OFF:
-            entry.update(_scored_day_entry(result, rec, plan_day))
+            entry.update(_scored_day_entry(result, rec, planned, shared))
         elif rec.kind in _OUTSIDE:  # the unit's plan stays readable: payroll shares a month by it
             entry.update({"kind": rec.kind, "note": rec.note, "unit_kind": str(plan_day.kind)})
             if rec.last > rec.first:
@@ -223,13 +232,13 @@ def _day_entries(result: MonthlyResult) -> list[dict[str, Any]]:
     return days
 
 
-def _scored_day_entry(result: MonthlyResult, rec: DayRecord, plan_day: PlanDay) -> dict[str, Any]:
-    policy, off = result.policy, result.plan.offset_s
-    shift = policy.shift(rec.shift) if rec.shift else None
+def _scored_day_entry(result: MonthlyResult, rec: DayRecord, planned: str, shared: _Shared) -> dict[str, Any]:
+    off = result.plan.offset_s
+    shift = shared.shift_text(rec.shift) if rec.shift else None
     entry: dict[str, Any] = {
         "kind": rec.kind,
-        "planned": plan_day.describe() if shift is None else shift.describe(),
-        "scheduled": [local_text(rec.start, off), local_text(rec.end, off)],
+        "planned": planned if shift is None else shift,
+        "scheduled": [shared.instant_text(rec.start), shared.instant_text(rec.end)],
         "status": rec.status,
         "codes": list(rec.codes),
         "punches": _punch_entries(result.employee, off, rec.first, rec.last),
@@ -237,15 +246,69 @@ def _scored_day_entry(result: MonthlyResult, rec: DayRecord, plan_day: PlanDay) 
         "departure": None if rec.departure is None else local_text(rec.departure, off),
         "late_minutes": rec.late_minutes,
         "early_minutes": rec.early_minutes,
-        "deduction": format_bp(rec.deduction_bp),
+        "deduction": shared.percent_text(rec.deduction_bp),
         "deduction_bp": rec.deduction_bp,
-        "rules": [_band_rule(policy, c) for c in rec.codes],
+        "rules": [shared.rule_text(c) for c in rec.codes],
     }
     if rec.note:
         entry["note"] = rec.note
     if shift is not None:  # shifts are listed by the date they start
-        entry["shift"] = shift.describe()
+        entry["shift"] = shift
     return entry
+
+
+class _Shared:
+    """The texts every employee's explanation of one month plan shares, each computed once per plan
+    (a month explains a few hundred instants and rules per employee; most are the same for the whole
+    unit). Only immutable values are kept: callers get fresh lists and dicts."""
+
+    __slots__ = ("_instants", "_percents", "_rules", "_shifts", "days", "offset_s", "policy", "policy_entry",
+                 "warnings")  # fmt: skip
+
+    def __init__(self, plan: MonthPlan) -> None:
+        self.policy = plan.policy
+        self.offset_s = plan.offset_s
+        self.policy_entry = _policy_entry(plan.policy)
+        self.warnings = tuple(calendar_warnings(plan.policy, plan.year, plan.month))
+        self.days = tuple((d.day.isoformat(), d.describe()) for d in plan.days)
+        self._instants: dict[int, str] = {}
+        self._percents: dict[int, str] = {}
+        self._rules: dict[str, str] = {}
+        self._shifts: dict[str, str] = {}
+
+    def instant_text(self, utc_seconds: int) -> str:
+        """A planned start or end: the same few instants for every employee of the plan (a roster's
+        shifts add a few per day), so the cache stays as small as the month's slots."""
+        found = self._instants.get(utc_seconds)
+        if found is None:
+            found = self._instants[utc_seconds] = local_text(utc_seconds, self.offset_s)
+        return found
+
+    def percent_text(self, bp: int) -> str:
+        found = self._percents.get(bp)
+        if found is None:
+            found = self._percents[bp] = format_bp(bp)
+        return found
+
+    def rule_text(self, code: str) -> str:
+        found = self._rules.get(code)
+        if found is None:
+            found = self._rules[code] = _band_rule(self.policy, code)
+        return found
+
+    def shift_text(self, code: str) -> str:
+        found = self._shifts.get(code)
+        if found is None:
+            found = self._shifts[code] = self.policy.shift(code).describe()
+        return found
+
+
+def _shared(plan: MonthPlan) -> _Shared:
+    found = plan._explain_cache.get(_Shared)
+    if not isinstance(found, _Shared):
+        found = _Shared(plan)
+        plan._explain_cache[_Shared] = found
+    return found
 
 
 def _band_rule(policy: Policy, code: str) -> str:
@@ -261,9 +324,10 @@ def _band_rule(policy: Policy, code: str) -> str:
     return code
 
 
-def _discipline_entry(result: MonthlyResult) -> dict[str, Any]:
+def _discipline_entry(result: MonthlyResult, shared: _Shared) -> dict[str, Any]:
+    percent_text = shared.percent_text
     contributing = [
-        {"date": r.day.isoformat(), "codes": list(r.codes), "deduction": format_bp(r.deduction_bp)}
+        {"date": r.day.isoformat(), "codes": list(r.codes), "deduction": percent_text(r.deduction_bp)}
         for r in result.days
         if r.deduction_bp
     ]

@@ -89,6 +89,9 @@ class PunchConsumer:
             persistent=True,
             session_expiry_s=settings.session_expiry_s,
             receive_maximum=settings.receive_maximum,
+            # The broker's Receive Maximum is not enough (Mosquitto 2.0 delivered ~5x past it under a flood,
+            # tests/test_ingest_backpressure.py): at most this many batches are taken before their acks.
+            window=settings.receive_maximum,
         )
         # MQTT 5: a shared subscription, so replicas split the stream; 3.1.1 (embedded broker): one replica.
         group = settings.share_group if settings.mqtt.protocol == "5" else None

@@ -10,6 +10,8 @@ import sys
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from server.activity_models import ExcuseRecord
 from server.db import close_database, dialect_of, open_database
 from server.models import DevicePin, Employee, Punch, Unit
@@ -163,5 +165,55 @@ async def test_a_worker_killed_mid_way_leaves_its_unit_month_to_another(postgres
         assert await MonthlyScore.filter(unit_code=taken, year=2025, month=5).count() == 2
         assert await MonthlyScore.filter(year=2025, month=5).count() == 6
         assert not await StaleUnitMonth.exists()
+    finally:
+        await close_database(context)
+
+
+async def test_the_set_based_reads_and_bulk_store_equal_the_orm_path(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads a chunk's punches and claims as plain rows and stores results by bulk upserts;
+    SQLite goes through the ORM. Both, on both databases, store the same rows; storing again leaves
+    every row untouched, and a changed input rewrites only its employee's row."""
+    from server.activity_models import ActivityClaimRecord
+    from server.services import results, scoring_queue
+
+    context = await open_database(db_url)
+    try:
+        await seed_units(1, 6)
+        await record_excuse_for_may()
+        nips = sorted(await Employee.all().values_list("nip", flat=True))
+        for k, (state, minutes) in enumerate((("approved", 90), ("submitted", 30), ("approved", 45))):
+            start = datetime(2025, 5, 5 + k, 9, tzinfo=WIB)
+            await ActivityClaimRecord.create(claim_id=f"c-{k}", nip=nips[k % 2], unit_code="unit-000",
+                                             activity="rapat", activity_name="Rapat", start=start, quantity=1,
+                                             minutes=minutes, state=state)  # fmt: skip
+        columns = [f for f in MonthlyScore._meta.fields_map if f not in ("id", "computed_at")]
+
+        async def stored() -> dict[str, tuple]:
+            rows = await MonthlyScore.all().order_by("nip").values_list(*columns)
+            return {row[0]: row for row in rows}
+
+        assert await score_unit_month("unit-000", 2025, 5, chunk=4) == 6
+        fast = await stored()
+        await MonthlyScore.all().delete()
+        monkeypatch.setattr(scoring_queue, "_inputs_postgres", scoring_queue._inputs)
+        monkeypatch.setattr(scoring_queue, "_claims_postgres", scoring_queue._claims)
+        monkeypatch.setattr(results, "_store_postgres", lambda _client, *args: results._store_orm(*args))
+        assert await score_unit_month("unit-000", 2025, 5, chunk=4) == 6
+        assert await stored() == fast
+        assert len(fast) == 6 and any(row[columns.index("effective_minutes")] for row in fast.values())
+        monkeypatch.undo()
+
+        async def computed_at() -> dict[str, datetime]:
+            return dict(await MonthlyScore.all().values_list("nip", "computed_at"))
+
+        before = await computed_at()
+        assert await score_unit_month("unit-000", 2025, 5, chunk=4) == 6
+        assert await computed_at() == before and await stored() == fast  # same inputs: nothing rewritten
+        await Punch.filter(pin="1").delete()
+        assert await score_unit_month("unit-000", 2025, 5, chunk=4) == 6
+        after = await computed_at()
+        assert [nip for nip in after if after[nip] != before[nip]] == [nips[0]]  # PIN 1 is the first employee
     finally:
         await close_database(context)

@@ -88,6 +88,8 @@ class IncomingMessage:
     qos: int
     mid: int
     retain: bool
+    holds_slot: bool = field(default=False, repr=False, compare=False)
+    """Counted in its client's window of messages handed over and not yet acked (``window``)."""
 
 
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
@@ -121,7 +123,13 @@ class AsyncMqttClient:
         session_expiry_s: int = 7 * 24 * 3600,
         will: LastWill | None = None,
         receive_maximum: int = 100,
+        window: int | None = None,
     ) -> None:
+        """``window``: at most this many received messages handed to the handlers and not yet acked; the
+        next one waits in paho's network thread, which then stops reading the socket, so the broker keeps
+        the backlog (and a gateway whose batch it dropped resends it). Without it, a broker that sends
+        beyond the Receive Maximum (Mosquitto 2.0 does, and MQTT 3.1.1 has none) fills this process's
+        memory as fast as it delivers. ``None``: unbounded, for clients whose handlers do not ack."""
         self.settings = settings
         self.client_id = client_id
         self._persistent = persistent
@@ -135,6 +143,9 @@ class AsyncMqttClient:
         self._waits = _PublishWaits()
         self._closing = False
         self._hook_tasks: set[asyncio.Task[None]] = set()
+        self._window_size = window
+        self._window = threading.Condition()
+        self._in_flight = 0
 
         v5 = settings.protocol == "5"
         self._client = paho.Client(
@@ -237,6 +248,30 @@ class AsyncMqttClient:
         """PUBACK an incoming QoS 1 message: the broker may forget it now."""
         if message.qos > 0:
             self._client.ack(message.mid, message.qos)
+        self._release(message)
+
+    @property
+    def in_flight(self) -> int:
+        """Messages received, handed to the handlers and not yet acked (bounded by ``window`` if set)."""
+        return self._in_flight
+
+    def _release(self, message: IncomingMessage) -> None:
+        if not message.holds_slot:
+            return
+        message.holds_slot = False
+        with self._window:
+            self._in_flight -= 1
+            self._window.notify()
+
+    def _take_slot(self) -> bool:
+        """On paho's network thread: wait for room in the window; False when closing meanwhile."""
+        with self._window:
+            while self._window_size is not None and self._in_flight >= self._window_size:
+                if self._closing:
+                    return False
+                self._window.wait(0.2)
+            self._in_flight += 1
+        return True
 
     async def close(self) -> None:
         self._closing = True
@@ -272,6 +307,9 @@ class AsyncMqttClient:
         incoming = IncomingMessage(message.topic, message.payload, message.qos, message.mid, message.retain)
         for subscription in self._subscriptions:
             if paho.topic_matches_sub(_without_share(subscription.topic_filter), message.topic):
+                if not self._take_slot():
+                    return  # closing: not acked, so the broker delivers it again to this session
+                incoming.holds_slot = True
                 self._call_soon(self._inbox.put_nowait, (subscription, incoming))
                 return
         log.warning("MQTT client %s got a message on %s it did not subscribe to", self.client_id, message.topic)
@@ -309,6 +347,10 @@ class AsyncMqttClient:
             except Exception:
                 # The handler did not ack: the broker redelivers after reconnect. Keep serving the rest.
                 log.exception("handler for %s failed on a message from %s", subscription.topic_filter, message.topic)
+                self._release(message)
+            else:
+                if message.qos == 0:  # nothing to ack: its slot is free once handled
+                    self._release(message)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

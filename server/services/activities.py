@@ -143,17 +143,24 @@ async def record_claim(
 
 def claim_of(row: ActivityClaimRecord) -> Claim:
     start = int(row.start.timestamp())
-    return Claim(
-        row.claim_id,
-        row.activity,
-        start,
-        row.quantity,
-        row.minutes,
-        row.output,
-        row.evidence,
-        ClaimState(row.state),
-        row.reason,
+    return claim_from(
+        row.claim_id, row.activity, start, row.quantity, row.minutes, row.output, row.evidence, row.state, row.reason
     )
+
+
+def claim_from(
+    claim_id: str,
+    activity: str,
+    start: int,
+    quantity: int,
+    minutes: int,
+    output: str,
+    evidence: str,
+    state: str,
+    reason: str,
+) -> Claim:
+    """A claim from its stored columns (``start`` in epoch seconds): what :func:`claim_of` makes of a row."""
+    return Claim(claim_id, activity, start, quantity, minutes, output, evidence, ClaimState(state), reason)
 
 
 def visible_claims(scope: Scope):  # noqa: ANN201 - a tortoise QuerySet

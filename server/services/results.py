@@ -11,10 +11,13 @@ Leave, rosters and activity claims are passed in by the caller (their intake liv
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -28,7 +31,9 @@ from scoring import (
     absence_escalation,
     build_month_plan,
     explain_digest,
+    explain_json,
     score_month,
+    text_digest,
 )
 from server.models import DevicePin, Punch
 from server.request_models import CorrectedPunch
@@ -202,6 +207,91 @@ async def _add_corrected(
 
 
 async def _store(unit_code: str, year: int, month: int, results: list[MonthlyResult]) -> tuple[int, int, int]:
+    """Store the results: (created, updated, unchanged). A row whose digest is unchanged is left alone."""
+    client = MonthlyScore._meta.db
+    if client.capabilities.dialect == "postgres":
+        return await _store_postgres(client, unit_code, year, month, results)
+    return await _store_orm(unit_code, year, month, results)
+
+
+# One statement per slice of results: the rows go in as arrays (one per column), sorted by NIP so two
+# stores of the same unit-month lock its rows in the same order. An existing row is rewritten only when
+# its digest changed (unchanged ones keep their computed_at); RETURNING says which rows were new.
+_PG_STORE = """
+WITH stored AS (
+    INSERT INTO "monthly_score" ("nip", "unit_code", "year", "month", "policy_name", "policy_effective_from",
+        "policy_fingerprint", "planned_days", "score_bp", "allowance_deduction_bp", "discipline_deduction_bp",
+        "performance_bp", "discipline_bp", "effective_minutes", "target_minutes", "codes", "explain", "digest",
+        "computed_at")
+    SELECT t.nip, $1, $2, $3, t.policy_name, t.policy_effective_from, t.policy_fingerprint, t.planned_days,
+           t.score_bp, t.allowance_deduction_bp, t.discipline_deduction_bp, t.performance_bp, t.discipline_bp,
+           t.effective_minutes, t.target_minutes, t.codes::jsonb, t.explain::jsonb, t.digest, $4
+    FROM unnest($5::varchar[], $6::varchar[], $7::date[], $8::varchar[], $9::smallint[], $10::int[], $11::int[],
+                $12::int[], $13::int[], $14::int[], $15::int[], $16::int[], $17::text[], $18::text[], $19::varchar[])
+         AS t(nip, policy_name, policy_effective_from, policy_fingerprint, planned_days, score_bp,
+              allowance_deduction_bp, discipline_deduction_bp, performance_bp, discipline_bp, effective_minutes,
+              target_minutes, codes, explain, digest)
+    ORDER BY t.nip
+    ON CONFLICT ("nip", "unit_code", "year", "month") DO UPDATE SET
+        "policy_name" = EXCLUDED."policy_name", "policy_effective_from" = EXCLUDED."policy_effective_from",
+        "policy_fingerprint" = EXCLUDED."policy_fingerprint", "planned_days" = EXCLUDED."planned_days",
+        "score_bp" = EXCLUDED."score_bp", "allowance_deduction_bp" = EXCLUDED."allowance_deduction_bp",
+        "discipline_deduction_bp" = EXCLUDED."discipline_deduction_bp", "performance_bp" = EXCLUDED."performance_bp",
+        "discipline_bp" = EXCLUDED."discipline_bp", "effective_minutes" = EXCLUDED."effective_minutes",
+        "target_minutes" = EXCLUDED."target_minutes", "codes" = EXCLUDED."codes", "explain" = EXCLUDED."explain",
+        "digest" = EXCLUDED."digest", "computed_at" = EXCLUDED."computed_at"
+    WHERE "monthly_score"."digest" IS DISTINCT FROM EXCLUDED."digest"
+    RETURNING ("xmax" = 0) AS "created"
+)
+SELECT count(*) FILTER (WHERE "created") AS "created", count(*) AS "written" FROM stored
+"""  # WITH first: tortoise's execute_query fetches rows only for a statement that does not begin with INSERT
+_PG_DIGESTS = """
+SELECT "nip", "digest" FROM "monthly_score"
+WHERE "unit_code" = $1 AND "year" = $2 AND "month" = $3 AND "nip" = ANY($4::varchar[])
+"""
+# Results per statement: each carries its explanation (~15 KB of JSON for a month of office days).
+_PG_STORE_SLICE = 250
+
+
+async def _store_postgres(
+    client: BaseDBAsyncClient, unit_code: str, year: int, month: int, results: list[MonthlyResult]
+) -> tuple[int, int, int]:
+    """PostgreSQL: the results in a few set-based upserts, each explanation encoded to JSON once (its
+    digest is of the same text), instead of an ORM object, a SELECT and an UPDATE per employee."""
+    now = datetime.now(UTC)
+    created = written = 0
+    ordered = sorted(results, key=lambda r: r.nip)
+    async with in_transaction(client.connection_name) as tx:
+        for start in range(0, len(ordered), _PG_STORE_SLICE):
+            part = ordered[start : start + _PG_STORE_SLICE]
+            # The stored digests first: an unchanged row is not sent at all (PostgreSQL parsing its
+            # explanation into jsonb costs more than the comparison); a row stored meanwhile by someone
+            # else is still compared by the upsert itself.
+            _, known = await tx.execute_query(_PG_DIGESTS, [unit_code, year, month, [r.nip for r in part]])
+            digests = {row["nip"]: row["digest"] for row in known}
+            columns: list[list[Any]] = [[] for _ in range(15)]
+            for result in part:
+                policy = result.policy
+                explained = explain_json(result.explain())
+                digest = text_digest(explained)
+                if digests.get(result.nip) == digest:
+                    continue
+                row = (
+                    result.nip, policy.name, policy.effective_from, policy.fingerprint, result.planned_days,
+                    result.score_bp, result.allowance_deduction_bp, result.discipline_deduction_bp,
+                    result.performance_bp, result.discipline_bp, result.effective_minutes, result.target_minutes,
+                    json.dumps(dict(sorted(result.codes.items()))), explained, digest,
+                )  # fmt: skip
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+            if columns[0]:
+                _, rows = await tx.execute_query(_PG_STORE, [unit_code, year, month, now, *columns])
+                created += rows[0]["created"]
+                written += rows[0]["written"]
+    return created, written - created, len(results) - written
+
+
+async def _store_orm(unit_code: str, year: int, month: int, results: list[MonthlyResult]) -> tuple[int, int, int]:
     now = datetime.now(UTC)
     created = updated = unchanged = 0
     async with in_transaction() as tx:

@@ -131,3 +131,26 @@ async def test_a_device_reset_to_empty_is_refilled_by_its_gateway_without_a_sync
     assert "restored" not in (shown["a"]["device_result"] or {})
     assert anomalies.get("users_restored") == 1  # restored once, not at every poll
     assert untouched
+
+
+def test_the_kept_list_follows_complete_lists_and_pages_as_the_device_does(tmp_path):
+    from gateway.devices.base import DeviceTemplate
+    from gateway.user_lists import UserLists
+    from gateway.user_sync import DesiredUser, SyncRequest
+
+    finger = DeviceTemplate("1", "fingerprint", 6, b"\x01" * 600, "fingerprint:ZKFinger:10")
+    lists = UserLists(tmp_path / "lists")
+    lists.applied("door", SyncRequest((DesiredUser("1", "Ani"), DesiredUser("2", "Budi")), complete=True))
+    lists.applied("door", SyncRequest((DesiredUser("1", "Ani", 0, (finger,)),), complete=False))
+    lists.applied("door", SyncRequest((DesiredUser("1", "Ani Suryani"),), dry_run=True))  # a plan only: nothing
+    after_pages = {u.pin: (u.name, u.templates) for u in UserLists(tmp_path / "lists").desired("door")}  # from disk
+    lists.applied("door", SyncRequest((DesiredUser("1", "Ani"),), complete=True))  # Budi removed; Ani's finger kept
+    after_removal = {u.pin: u.templates for u in lists.desired("door")}
+    lists.applied("door", SyncRequest((DesiredUser("1", "Ani", 0, ()),), complete=False))  # biometrics deleted
+    after_deletion = {u.pin: u.templates for u in lists.desired("door")}
+    (tmp_path / "lists" / "broken.json").write_text("{not json")
+
+    assert after_pages == {"1": ("Ani", (finger,)), "2": ("Budi", ())}
+    assert after_removal == {"1": (finger,)}
+    assert after_deletion == {"1": ()}
+    assert UserLists(tmp_path / "lists").expected_users("broken") == 0  # unreadable: as if nothing was sent

@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.device_interface import ClearRefused, Coordinator
 from gateway.devices.base import DeviceError, DeviceTemplate, DeviceUser
+from gateway.user_lists import UserLists
 from wire.contract import (
     MAX_COMMAND_BYTES,
     Command,
@@ -48,6 +49,7 @@ class CommandHandler:
         request_upgrade: UpgradeRequester | None = None,
         templates_written: Callable[[str, list[DeviceTemplate]], None] | None = None,
         apply_config: ConfigApplier | None = None,
+        user_lists: UserLists | None = None,
     ) -> None:
         self._coordinators = coordinators
         self._reload_config = reload_config
@@ -55,6 +57,8 @@ class CommandHandler:
         self._request_upgrade = request_upgrade
         # Told of templates a sync wrote to a device (serial, templates): not enrolments to report back.
         self._templates_written = templates_written
+        # Where the list each device was last told to hold is kept (gateway/user_lists.py).
+        self._user_lists = user_lists
 
     async def handle(self, payload: bytes) -> CommandResult:
         try:
@@ -72,6 +76,10 @@ class CommandHandler:
             log.exception("command %s (%s) failed", command.command_id, command.action.value)
             return CommandResult(command.command_id, False, f"failed: {exc}")
         ok = all(entry.get("ok", True) for entry in results.values())
+        if command.action is CommandAction.SYNC_USERS and self._user_lists is not None:
+            for name, entry in results.items():  # the answer a restore of that device answers again
+                if entry.get("ok", True) and not entry.get("dry_run", False):
+                    self._user_lists.answered(name, command.command_id, entry)
         return CommandResult(command.command_id, ok, detail, results)
 
     async def _dispatch(self, command: Command) -> Outcome:
@@ -81,7 +89,7 @@ class CommandHandler:
         return await handler(self, command.args)
 
     async def _sync_users(self, args: dict[str, Any]) -> Outcome:
-        return await _sync_users_on(self._targets, args, self._templates_written)
+        return await _sync_users_on(self._targets, args, self._templates_written, self._user_lists)
 
     async def _reload(self, _args: dict[str, Any]) -> Outcome:
         return await self._reload_config(), {}
@@ -165,6 +173,7 @@ async def _sync_users_on(
     targets: Callable[[object], list[Coordinator]],
     args: dict[str, Any],
     templates_written: Callable[[str, list[DeviceTemplate]], None] | None,
+    user_lists: UserLists | None = None,
 ) -> tuple[str, dict[str, Any]]:
     from dataclasses import replace
 
@@ -176,8 +185,14 @@ async def _sync_users_on(
         raise CommandError(str(exc)) from None
     results: dict[str, Any] = {}
     for coordinator in targets(request.device):
+        name = coordinator.config.name
         try:
-            results[coordinator.config.name] = {"ok": True, **await sync_on(coordinator, request)}
+            if user_lists is None:
+                results[name] = {"ok": True, **await sync_on(coordinator, request)}
+            else:  # under the device's list lock: a restore never writes back a list replaced meanwhile
+                async with user_lists.lock(name):
+                    results[name] = {"ok": True, **await sync_on(coordinator, request)}
+                    user_lists.applied(name, request)
         except (DeviceError, SyncError) as exc:
             results[coordinator.config.name] = {"ok": False, "error": str(exc)}
     verb = "planned" if request.dry_run else "synchronised"

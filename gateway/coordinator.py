@@ -527,6 +527,8 @@ class DeviceCoordinator:
         self.health.clock_drift_s = 0.0 if result.clock_set is not None else result.clock_drift_s
         self.health.record_count = result.info.record_count
         self.health.record_capacity = result.info.record_capacity
+        self.health.user_count = result.info.user_count
+        self.health.user_count_read_at = result.gateway_time.timestamp()
         self._recovered()
         capacity = result.info.record_capacity or profile.capacity
         if result.info.record_count >= capacity:

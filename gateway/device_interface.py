@@ -53,6 +53,8 @@ class DeviceHealth:
     clock_set_at: float | None = None
     record_count: int | None = None
     record_capacity: int | None = None
+    user_count: int | None = None  # users the device said it holds at the last poll (ZK: CMD_GET_FREE_SIZES)
+    user_count_read_at: float | None = None  # when that count was read (time.time())
     mode: str = "polling"  # or "live"
     held_punches: int = 0  # suspect timestamps held for review, never queued
     quarantined: int = 0  # raw records or lines that are not punches

@@ -28,6 +28,7 @@ from gateway.relay import Relay
 from gateway.systemd import keep_watchdog_fed, notify
 from gateway.telemetry import certificate_expiry, publish_every, snapshot
 from gateway.upgrade import request_upgrade, write_health_marker
+from gateway.user_lists import UserLists, UserListWatcher
 from wire import __version__
 from wire.aio import wait_event
 from wire.contract import (
@@ -92,12 +93,21 @@ class Gateway:
         )
         self.enrolment = EnrolmentWatcher(lambda: self.coordinators, self.biometrics, self.biometric_sender.wake)
         self.coordinators = self._coordinators_for(config)
+        # The list each device was last told to hold: a device found short of it is refilled from it.
+        self.user_lists = UserLists(config.state_dir / "user_lists")
+        self.user_list_watcher = UserListWatcher(
+            lambda: self.coordinators,
+            self.user_lists,
+            self.biometrics.remember,
+            lambda result: self.relay.mqtt.send(self._command_results, result.to_json()),
+        )
         self.commands = CommandHandler(
             lambda: self.coordinators,
             self.reload_config,
             lambda args: request_upgrade(self.config.state_dir, args),
             templates_written=self.biometrics.remember,
             apply_config=self.apply_centre_config,
+            user_lists=self.user_lists,
         )
         self._command_results = address_for(config.unit, config.gateway_id, TopicKind.COMMAND_RESULTS)
         self._telemetry = address_for(config.unit, config.gateway_id, TopicKind.TELEMETRY)
@@ -137,6 +147,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
         self._tasks.append(asyncio.create_task(self.biometric_sender.run(), name="biometric-uploads"))
         self._tasks.append(asyncio.create_task(self.enrolment.run(), name="enrolment-watch"))
+        self._tasks.append(asyncio.create_task(self.user_list_watcher.run(), name="user-list-watch"))
         self._start_devices()
         if self.push:
             await self.push.start()

@@ -187,3 +187,48 @@ async def test_the_employee_list_and_unit_tree_show_only_the_readers_units(world
     assert set(re.findall(r'<tr data-nip="(\d+)"', page)) == {BUDI} and "1 dari 1 pegawai ditampilkan." in page
     cookie, _ = await session_cookie(world, Role.SUPERVISOR)
     assert (await world.client.get("/master/employees", cookies={SESSION_COOKIE: cookie})).status == 403
+
+
+async def test_a_reimport_never_overwrites_a_scheduled_change_it_applies_from_today_and_the_change_stays_pending(
+    world: World,
+):
+    """Budi's transfer to dir-2 is scheduled for ten days ahead; a file dated today gives him a new
+    position and grade in dir-1. The file is his state from today; the transfer stays pending for its day,
+    keeps its unit and reason, and carries the file's position and grade; on its day it applies them."""
+    from datetime import timedelta
+
+    from server.history_models import EmployeeAssignment, ScheduledChange
+    from server.services.employee_import import apply_plan, plan_import
+    from server.services.history import Change, apply_change, apply_scheduled, today_local
+
+    today = today_local()
+    transfer_day = today + timedelta(days=10)
+    await apply_change(BUDI, Change("move", transfer_day, unit_code="dir-2", reason="SK mutasi"), "biro",
+                       "bureau_admin", today=today)  # fmt: skip
+    plan = await plan_import(csv_bytes([[1, BUDI, "Budi Santoso", "Analis Madya", 8, "dir-1", ANI]]), {}, None)
+    await apply_plan(plan, today, "biro")
+
+    rows = await EmployeeAssignment.filter(nip=BUDI).order_by("valid_from")
+    history = [(r.valid_from, r.action, r.unit_code, r.position, r.grade, r.reason) for r in rows[1:]]
+    pending = await ScheduledChange.filter(nip=BUDI).values_list("status", "valid_from", "assignment_id")
+    budi = await Employee.get(nip=BUDI)
+    now = (budi.unit_id, budi.position)  # type: ignore[attr-defined]
+
+    # The same file again (another import the same day) changes nothing further and still keeps it.
+    plan = await plan_import(csv_bytes([[1, BUDI, "Budi Santoso", "Analis Madya", 8, "dir-1", ANI]]), {}, None)
+    await apply_plan(plan, today, "biro")
+    still = await ScheduledChange.filter(nip=BUDI, status="pending").count()
+
+    applied = await apply_scheduled((await ScheduledChange.get(nip=BUDI)).id, "runner")
+    budi = await Employee.get(nip=BUDI)
+
+    assert history == [
+        (today, "edit", "dir-1", "Analis Madya", 8, "import"),
+        (transfer_day, "move", "dir-2", "Analis Madya", 8, "SK mutasi"),
+    ]
+    transfer_row = next(r for r in rows if r.valid_from == transfer_day)
+    assert pending == [("pending", transfer_day, transfer_row.id)]
+    assert now == ("dir-1", "Analis Madya")  # the file holds from today
+    assert still == 1
+    assert applied is not None and applied.status == "applied"
+    assert (budi.unit_id, budi.position) == ("dir-2", "Analis Madya")  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ ANOMALIES = {
     "event_size_unknown": "a live event of a size not seen before was decoded by its common fields",
     "poller_crashed": "the device poller failed unexpectedly and was retried",
     "poller_restarted": "the device poller ended unexpectedly and was restarted",
+    "users_restored": "the device held fewer users than the centre's last list (reset or replaced): written back",
     "push_table_unknown": "the device uploads a table this gateway does not use: acknowledged and counted",
 }
 

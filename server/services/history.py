@@ -403,12 +403,22 @@ async def _mark(day: date, units: set[str], today: date) -> None:
 
 async def follow_import(nip: str, grade: int | None, effective: date, by: str) -> None:
     """An import updated an employee who has a history: the file's state is a dated row from
-    ``effective`` (or the last change's date, if later), so the history and the employee row agree."""
+    ``effective`` (or the last applied change's date, if later), so the history and the employee row agree.
+
+    A change still scheduled is never overwritten: the import is the state from its day, the scheduled
+    change stays pending for its own day, and takes from the import what it does not change itself (a
+    transfer scheduled for next month keeps its new unit, and carries the position the file gave today).
+    """
     rows = await history_of(nip)
     employee = await Employee.get_or_none(nip=nip)
     if not rows or employee is None:
         return  # no history kept for them: the employee row is the whole story, as before
-    latest = rows[-1]
+    pending = set(await ScheduledChange.filter(nip=nip, status=PENDING).values_list("assignment_id", flat=True))
+    settled = [row for row in rows if row.id not in pending] or rows[:1]
+    day = max(effective, settled[-1].valid_from)
+    # The state the file replaces: the row valid on its day, a change scheduled before that day included
+    # (a retirement on the 20th is not undone by a file dated the 1st of next month), one on that day not.
+    latest = [row for row in rows if row.valid_from < day or (row.valid_from == day and row.id not in pending)][-1]
     before = _state(latest)
     state = {
         **before,
@@ -421,8 +431,19 @@ async def follow_import(nip: str, grade: int | None, effective: date, by: str) -
         state.update(status=ACTIVE, office_code=None)
     if state == before:
         return
-    day = max(effective, latest.valid_from)
-    action = "move" if state["unit_code"] != before["unit_code"] else "edit"
-    values = {**state, "action": action, "reason": "import", "recorded_by": by}
-    await EmployeeAssignment.update_or_create(values, nip=nip, valid_from=day)
-    await _mark(day, {before["unit_code"], state["unit_code"]}, max(day, today_local()))
+    scheduled = [row for row in rows if row.id in pending and row.valid_from >= day]
+    units = {before["unit_code"], state["unit_code"]}
+    async with in_transaction():
+        if not any(row.valid_from == day for row in scheduled):  # a change due that very day holds the import
+            action = "move" if state["unit_code"] != before["unit_code"] else "edit"
+            values = {**state, "action": action, "reason": "import", "recorded_by": by}
+            await EmployeeAssignment.update_or_create(values, nip=nip, valid_from=day)
+        old_before, new_before = before, state
+        for row in scheduled:  # each keeps what it changes, and takes the import's value of the rest
+            old_state = _state(row)
+            carried = {k: new_before[k] for k, v in old_state.items() if v == old_before[k] and v != new_before[k]}
+            if carried:
+                await EmployeeAssignment.filter(id=row.id).update(**carried)
+            units.add(old_state["unit_code"])
+            old_before, new_before = old_state, {**old_state, **carried}
+    await _mark(day, units, max(day, today_local()))

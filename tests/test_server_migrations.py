@@ -49,6 +49,7 @@ LATER_MIGRATIONS = [
     "0008_objections",
     "0009_scheduled_changes",
     "0010_appraisal",
+    "0012_time_partitions",
 ]
 
 

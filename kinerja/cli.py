@@ -103,15 +103,27 @@ def _add_server_parser(commands: argparse._SubParsersAction) -> None:
     )
     score.set_defaults(run=_run_score_month)
     partitions = server.add_parser(
-        "partitions", help="PostgreSQL's monthly punch partitions: list, create ahead, archive (KINERJA_DB_URL)"
+        "partitions",
+        help="PostgreSQL's monthly partitions (punch, audit, claims, corrected punches): list, create ahead,"
+        " archive (KINERJA_DB_URL)",
     ).add_subparsers(dest="partition_action", required=True)
-    partitions.add_parser("list", help="the partitions with their estimated rows, and the archived months")
-    ensure = partitions.add_parser("ensure", help="create this month's, the last one's and the coming months'")
+    listing = partitions.add_parser("list", help="a table's partitions with their estimated rows, and its archive")
+    ensure = partitions.add_parser(
+        "ensure", help="create this month's, the last one's and the coming months' of every partitioned table"
+    )
     ensure.add_argument("--ahead", type=int, default=3, help="months ahead of this one")
-    detach = partitions.add_parser("detach", help="take an old month out of punch into archive.punch_YYYY_MM")
+    detach = partitions.add_parser("detach", help="take an old month out of a table into archive.<table>_YYYY_MM")
     detach.add_argument("month", help="the month, YYYY-MM (before last month)")
-    attach = partitions.add_parser("attach", help="put an archived month back into punch")
+    attach = partitions.add_parser("attach", help="put an archived month back into its table")
     attach.add_argument("month", help="the month, YYYY-MM")
+    for action in (listing, detach, attach):
+        action.add_argument(
+            "--table",
+            default="punch",
+            # Checked against server/partitions.py's TABLES when the command runs (not imported here: the
+            # parser is built on every command).
+            help="the partitioned table: punch (default), audit_entry, activity_claim, corrected_punch",
+        )
     for action in partitions.choices.values():
         action.set_defaults(run=_run_partitions)
     create_user = server.add_parser("create-user", help="create a user account (e.g. the first bureau admin)")
@@ -394,7 +406,7 @@ def _run_partitions(args: argparse.Namespace) -> int:
 
     db_url = ServerSettings.from_env().db_url
     if dialect_of(db_url) != "postgres":
-        print("SQLite: tabel punch satu tabel biasa, tanpa partisi / punch is one plain table: nothing to do")
+        print("SQLite: tabel biasa, tanpa partisi / plain tables, no partitions: nothing to do")
         return 0 if args.partition_action in ("list", "ensure") else 2
     month = None
     if args.partition_action in ("detach", "attach"):
@@ -427,14 +439,15 @@ async def _partitions(db_url: str, args: argparse.Namespace, month: object) -> l
                 created = await parts.ensure_ahead(tx, ahead=args.ahead)
                 return [f"created {name}" for name in created] or ["every scheduled month has its partition"]
             if args.partition_action == "detach":
-                return [f"detached: {await parts.detach_month(tx, month)}"]  # type: ignore[arg-type]
+                return [f"detached: {await parts.detach_month(tx, month, table=args.table)}"]  # type: ignore[arg-type]
             if args.partition_action == "attach":
-                return [f"attached: {await parts.attach_month(tx, month)}"]  # type: ignore[arg-type]
+                return [f"attached: {await parts.attach_month(tx, month, table=args.table)}"]  # type: ignore[arg-type]
             lines = [
                 f"{p.name}\t{'default' if p.month is None else f'{p.month:%Y-%m}'}\t~{max(p.rows, 0)} rows"
-                for p in await parts.partitions(tx)
+                for p in await parts.partitions(tx, args.table)
             ]
-            return lines + [f"{parts.ARCHIVE_SCHEMA}.{name}\tarchived" for name in await parts.archived_months(tx)]
+            archived = await parts.archived_months(tx, args.table)
+            return lines + [f"{parts.ARCHIVE_SCHEMA}.{name}\tarchived" for name in archived]
     finally:
         await close_database(context)
 

@@ -37,7 +37,8 @@ SetupHook = Callable[[web.Application], None]
 
 # How often punches of PINs mapped since they arrived get their employee (mapping calls also do it at once).
 RESOLVE_INTERVAL_S = 300.0
-# How often a replica makes sure the coming months' punch partitions exist (PostgreSQL; server/partitions.py).
+# How often a replica makes sure the coming months' partitions of every table partitioned by month exist
+# (PostgreSQL; server/partitions.py).
 PARTITION_INTERVAL_S = 6 * 3600.0
 
 
@@ -148,8 +149,9 @@ async def _life_cycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _partitioner(app: web.Application) -> AsyncIterator[None]:
-    """The coming months' punch partitions, at start and every few hours: a month is there before its first
-    punch (one that comes earlier anyway waits in the default partition and is moved when its month is made)."""
+    """The coming months' partitions of every partitioned table (punches, audit, claims, corrected punches),
+    at start and every few hours: a month is there before its first row (one that comes earlier anyway waits
+    in the default partition and is moved when its month is made)."""
 
     async def ensure_forever() -> None:
         while True:
@@ -157,12 +159,12 @@ async def _partitioner(app: web.Application) -> AsyncIterator[None]:
                 async with in_transaction("postgres") as tx:
                     created = await ensure_ahead(tx)
                 if created:
-                    log.info("created punch partitions %s", ", ".join(created))
+                    log.info("created partitions %s", ", ".join(created))
             except Exception:
-                log.exception("creating the coming months' punch partitions failed; trying again later")
+                log.exception("creating the coming months' partitions failed; trying again later")
             await asyncio.sleep(PARTITION_INTERVAL_S)
 
-    task = asyncio.create_task(ensure_forever(), name="punch-partitions")
+    task = asyncio.create_task(ensure_forever(), name="partitions")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

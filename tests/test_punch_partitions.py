@@ -82,12 +82,14 @@ async def test_the_migration_makes_the_months_ahead_each_with_the_keys_and_index
     assert "btree (id, punched_at)" in parent and len(parent) == 4
     for partition in found:
         assert await index_columns(pg, partition.name) == parent, partition.name
-    # A second run of the schedule makes nothing; the next month's run makes exactly one more.
+    # A second run of the schedule makes nothing; the next month's run makes exactly one more of each table.
     async with in_transaction("postgres") as tx:
         assert await parts.ensure_ahead(tx) == []
         later = parts.add_months(current, 1)
         made = parts.partition_name(parts.add_months(later, 3))
-        assert await parts.ensure_ahead(tx, today=later) == [made]
+        assert await parts.ensure_ahead(tx, today=later) == [
+            parts.partition_name(parts.add_months(later, 3), table) for table in parts.TABLES
+        ]
     assert await index_columns(pg, made) == parent  # a month made later is indexed as the others
 
 
@@ -105,7 +107,7 @@ async def test_a_punch_of_a_month_without_partition_is_kept_in_the_default_one_i
     this_month = parts.partition_name(parts.month_of(now))
     assert await where_is(pg) == [(this_month, "1"), ("punch_default", "2"), ("punch_default", "3")]
     async with in_transaction("postgres") as tx:
-        assert await parts.ensure_months(tx, [date(2015, 3, 1)]) == ["punch_2015_03"]
+        assert await parts.ensure_months(tx, [date(2015, 3, 1)], tables=["punch"]) == ["punch_2015_03"]
     assert await where_is(pg) == [(this_month, "1"), ("punch_2015_03", "2"), ("punch_default", "3")]
     # Moved, the punch is still known: its replay (another batch id) adds nothing.
     replay = await store_batch(batch_at(now, old, far), "postgres")
@@ -156,8 +158,12 @@ def test_the_partitions_command_makes_lists_and_detaches_months(postgres_url: st
     made = kinerja("ensure", "--ahead", "5")
     assert made.returncode == 0, made.stderr
     current = parts.month_of(datetime.now(WIB).date())
-    assert made.stdout.split() == ["created", parts.partition_name(parts.add_months(current, 4)), "created",
-                                   parts.partition_name(parts.add_months(current, 5))]  # fmt: skip
+    assert made.stdout.split() == [  # every partitioned table's months
+        word
+        for table in parts.TABLES
+        for ahead in (4, 5)
+        for word in ("created", parts.partition_name(parts.add_months(current, ahead), table))
+    ]
     assert kinerja("ensure").stdout.strip() == "every scheduled month has its partition"
     refused = kinerja("detach", f"{current:%Y-%m}")
     assert refused.returncode == 2 and "terlalu baru" in refused.stderr

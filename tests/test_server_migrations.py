@@ -51,6 +51,7 @@ LATER_MIGRATIONS = [
     "0010_appraisal",
     "0011_skp",
     "0012_gateway_telemetry_history",
+    "0013_time_partitions",
 ]
 
 
@@ -270,6 +271,27 @@ async def partition_of_each_punch(connection: BaseDBAsyncClient) -> dict[str, st
     return {row["pin"]: row["part"] for row in rows}
 
 
+async def insert_legacy_audit_and_claims(connection: BaseDBAsyncClient) -> None:
+    """Audit entries and activity claims at the legacy punches' moments (0012 partitions both tables)."""
+    for label, moment in LEGACY_PUNCHES.items():
+        await connection.execute_query(
+            'INSERT INTO "audit_entry" ("at", "username", "role", "action", "target", "detail")'
+            " VALUES ($1, 'budi', 'admin', 'legacy', $2, '{}')",
+            [moment or datetime.now(UTC), label],
+        )
+        await connection.execute_query(
+            'INSERT INTO "activity_claim" ("claim_id", "nip", "unit_code", "activity", "activity_name", "start",'
+            ' "quantity", "minutes", "output", "evidence", "state", "reason", "created_at") VALUES'
+            " ($1, '199001012020011001', 'unit-legacy', 'a', 'A', $2, 1, 30, '', '', 'approved', '', now())",
+            [label, moment or datetime.now(UTC)],
+        )
+
+
+async def partition_of_each_row(connection: BaseDBAsyncClient, table: str, key: str) -> dict[str, str]:
+    _, rows = await connection.execute_query(f'SELECT "{key}" AS key, tableoid::regclass::text AS part FROM "{table}"')
+    return {row["key"]: row["part"] for row in rows}
+
+
 @contextmanager
 def signals_of_the_old_release() -> Iterator[None]:
     """No post-save signals while the legacy rows are written: the old release had none."""
@@ -329,7 +351,9 @@ async def test_a_fresh_database_gets_every_model_table_from_the_migrations_and_a
         punch_indexes = {row[1] if dialect == "postgres" else row[4] for row in schema["indexes"] if row[0] == "punch"}
         assert "idx_punch_unmapped" in punch_indexes and "idx_punch_unit_co_9e0230" not in punch_indexes
         if dialect == "postgres":  # 0006: by month, with a default partition (tests/test_punch_partitions.py)
-            assert "punch_default" in {name for name, _ in schema["partitions"]} and len(schema["partitions"]) == 6
+            names = {name for name, _ in schema["partitions"]}
+            for table in ("punch", "audit_entry", "activity_claim", "corrected_punch"):  # 0012: the last three
+                assert f"{table}_default" in names and len({n for n in names if n.startswith(f"{table}_")}) == 6
         assert await migrate_schema(dialect) == []
         assert await schema_of(connection, dialect) == schema
         # Models and migrations agree: a model changed without `makemigrations` fails here.
@@ -351,6 +375,7 @@ async def test_a_database_made_by_the_hand_written_sql_is_upgraded_in_place_with
             await insert_a_row_everywhere(NEWER_THAN_LEGACY)
         if dialect == "postgres":
             await insert_legacy_punches(connection)
+            await insert_legacy_audit_and_claims(connection)
         tables = sorted(set(model_tables()) - NEWER_THAN_LEGACY)
         before = await rows_of(connection, tables)
         assert all(before[table] for table in tables), "a table without a sample row"
@@ -363,6 +388,17 @@ async def test_a_database_made_by_the_hand_written_sql_is_upgraded_in_place_with
             assert await partition_of_each_punch(connection) == {
                 "v-pin": "punch_2026_03", "p-now": this_month, "p-2026-01": "punch_2026_02",
                 "p-reset": "punch_default", "p-far": "punch_default",
+            }  # fmt: skip
+            # 0012: the audit trail and the claims likewise (the sample rows are of 2026-03).
+            month_now = this_month.removeprefix("punch_")
+            assert await partition_of_each_row(connection, "audit_entry", "target") == {
+                "v-target": "audit_entry_2026_03", "p-now": f"audit_entry_{month_now}",
+                "p-2026-01": "audit_entry_2026_02", "p-reset": "audit_entry_default", "p-far": "audit_entry_default",
+            }  # fmt: skip
+            assert await partition_of_each_row(connection, "activity_claim", "claim_id") == {
+                "v-claim_id": "activity_claim_2026_03", "p-now": f"activity_claim_{month_now}",
+                "p-2026-01": "activity_claim_2026_02", "p-reset": "activity_claim_default",
+                "p-far": "activity_claim_default",
             }  # fmt: skip
             # The id sequence goes on where the old table's stopped: a new punch collides with none.
             await connection.execute_query(
@@ -395,7 +431,12 @@ async def test_a_database_made_by_the_hand_written_sql_is_upgraded_in_place_with
     if dialect == "postgres":
         # The months the old rows had get their partitions beside the schedule's; the rest is the same.
         extra = {name for name, _ in upgraded["partitions"] - fresh["partitions"]}
-        assert extra == {"punch_2026_02", "punch_2026_03"} - {name for name, _ in fresh["partitions"]}
+        had_rows = {
+            f"{table}_{month}"
+            for table in ("punch", "audit_entry", "activity_claim")
+            for month in ("2026_02", "2026_03")
+        }
+        assert extra == had_rows - {name for name, _ in fresh["partitions"]}
         assert fresh["partitions"] <= upgraded["partitions"]
         upgraded["partitions"] = fresh["partitions"]
     for part in fresh:

@@ -12,8 +12,12 @@ to the device per poll; a restore at most every `retry_after_s` per device, one 
 What is kept (`UserLists`), per device name, in state_dir/user_lists/<name>.json (mode 0600, written
 whole to a temporary file and renamed): the users of the last complete list and the templates of the
 pages that followed it, as the device was told to hold them. Templates are specific personal data
-(UU 27/2022): this file holds what the device itself holds, is readable by the gateway's user only,
-and no log line names its bytes.
+(UU 27/2022): in the file each one is sealed (AES-GCM, bound to its device, PIN and slot) with a key
+that lives only in the running gateway's memory and is never written anywhere, so a copied state
+directory or a stolen SD card holds no readable template. After a restart the kept templates cannot
+be opened any more: a restore then writes the users back without them, and the centre's next area
+sync (which holds them encrypted under its own key) writes them again. The file is readable by the
+gateway's user only, and no log line names a template's bytes.
 
 A centre sync and a restore of the same device take the same lock, and a restore reads the list
 inside it, so a restore never writes back a list the centre replaced meanwhile.
@@ -32,6 +36,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.device_interface import Coordinator
 from gateway.devices.base import DeviceError, DeviceTemplate
@@ -56,6 +63,7 @@ class UserLists:
         self.folder = folder
         self._cache: dict[str, dict[str, Any]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._seal = AESGCM(AESGCM.generate_key(bit_length=256))  # this process's only: never stored
 
     def lock(self, device: str) -> asyncio.Lock:
         return self._locks.setdefault(device, asyncio.Lock())
@@ -70,7 +78,11 @@ class UserLists:
         users = {} if request.complete else dict(before_users)
         for user in request.users:
             before = before_users.get(user.pin, {})
-            templates = before.get("templates", []) if user.templates is None else [_stored(t) for t in user.templates]
+            templates = (
+                before.get("templates", [])
+                if user.templates is None
+                else [self._sealed(device, user.pin, t) for t in user.templates]
+            )
             users[user.pin] = {"name": user.name, "card": user.card, "templates": templates}
         self._save(device, {**kept, "users": users, "applied_at": time.time()})
 
@@ -91,10 +103,26 @@ class UserLists:
         return len(self._load(device)["users"])
 
     def desired(self, device: str) -> tuple[DesiredUser, ...]:
-        return tuple(
-            DesiredUser(pin, entry["name"], entry["card"], tuple(_template(pin, t) for t in entry["templates"]))
-            for pin, entry in self._load(device)["users"].items()
-        )
+        """The kept users, with the templates this process sealed (an earlier run's cannot be opened)."""
+        desired = []
+        for pin, entry in self._load(device)["users"].items():
+            opened = (self._opened(device, pin, raw) for raw in entry["templates"])
+            desired.append(DesiredUser(pin, entry["name"], entry["card"], tuple(t for t in opened if t is not None)))
+        return tuple(desired)
+
+    def _sealed(self, device: str, pin: str, template: DeviceTemplate) -> dict[str, Any]:
+        nonce, slot = os.urandom(12), _slot(device, pin, template.modality, template.index)
+        sealed = self._seal.encrypt(nonce, template.data, slot)
+        return {"modality": template.modality, "index": template.index, "format": template.format_key,
+                "sealed": base64.b64encode(nonce + sealed).decode()}  # fmt: skip
+
+    def _opened(self, device: str, pin: str, raw: dict[str, Any]) -> DeviceTemplate | None:
+        try:
+            blob = base64.b64decode(raw["sealed"])
+            data = self._seal.decrypt(blob[:12], blob[12:], _slot(device, pin, raw["modality"], raw["index"]))
+        except (KeyError, ValueError, TypeError, InvalidTag):  # another run's key, or not ours: left to the centre
+            return None
+        return DeviceTemplate(pin, raw["modality"], raw["index"], data, raw["format"])
 
     def _path(self, device: str) -> Path:
         return self.folder / _file_name(device)
@@ -126,13 +154,9 @@ class UserLists:
         self._cache[device] = kept
 
 
-def _stored(template: DeviceTemplate) -> dict[str, Any]:
-    return {"modality": template.modality, "index": template.index, "format": template.format_key,
-            "data": base64.b64encode(template.data).decode()}  # fmt: skip
-
-
-def _template(pin: str, raw: dict[str, Any]) -> DeviceTemplate:
-    return DeviceTemplate(pin, raw["modality"], raw["index"], base64.b64decode(raw["data"]), raw["format"])
+def _slot(device: str, pin: str, modality: str, index: int) -> bytes:
+    """What a sealed template is bound to: moved to another device, user or finger it does not open."""
+    return f"{device}\x00{pin}\x00{modality}\x00{index}".encode()
 
 
 class UserListWatcher:

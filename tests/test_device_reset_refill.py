@@ -8,6 +8,7 @@ was restored. The list on disk is readable by the gateway's user only."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import stat
 import time
 from collections.abc import Awaitable, Callable
@@ -143,7 +144,10 @@ def test_the_kept_list_follows_complete_lists_and_pages_as_the_device_does(tmp_p
     lists.applied("door", SyncRequest((DesiredUser("1", "Ani"), DesiredUser("2", "Budi")), complete=True))
     lists.applied("door", SyncRequest((DesiredUser("1", "Ani", 0, (finger,)),), complete=False))
     lists.applied("door", SyncRequest((DesiredUser("1", "Ani Suryani"),), dry_run=True))  # a plan only: nothing
-    after_pages = {u.pin: (u.name, u.templates) for u in UserLists(tmp_path / "lists").desired("door")}  # from disk
+    after_pages = {u.pin: (u.name, u.templates) for u in lists.desired("door")}
+    # Another run (a restart) reads the users from disk but cannot open the templates: its key is its own.
+    after_restart = {u.pin: (u.name, u.templates) for u in UserLists(tmp_path / "lists").desired("door")}
+    on_disk = (tmp_path / "lists" / "door.json").read_bytes()
     lists.applied("door", SyncRequest((DesiredUser("1", "Ani"),), complete=True))  # Budi removed; Ani's finger kept
     after_removal = {u.pin: u.templates for u in lists.desired("door")}
     lists.applied("door", SyncRequest((DesiredUser("1", "Ani", 0, ()),), complete=False))  # biometrics deleted
@@ -151,6 +155,9 @@ def test_the_kept_list_follows_complete_lists_and_pages_as_the_device_does(tmp_p
     (tmp_path / "lists" / "broken.json").write_text("{not json")
 
     assert after_pages == {"1": ("Ani", (finger,)), "2": ("Budi", ())}
+    assert after_restart == {"1": ("Ani", ()), "2": ("Budi", ())}
+    # Sealed at rest (UU 27/2022): neither the bytes nor their base64 are in the file.
+    assert finger.data not in on_disk and base64.b64encode(finger.data)[:40] not in on_disk and b"sealed" in on_disk
     assert after_removal == {"1": (finger,)}
     assert after_deletion == {"1": ()}
     assert UserLists(tmp_path / "lists").expected_users("broken") == 0  # unreadable: as if nothing was sent

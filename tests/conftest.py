@@ -7,17 +7,29 @@ missing service fails the run: CI must never pass by testing less.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from argon2 import PasswordHasher
 
+from server.db import close_database, open_database
+from server.services import accounts
 from wire.embedded import EmbeddedBroker
 from wire.mqtt import MqttSettings
+
+# Argon2id is slow on purpose: at the production cost a hash takes 0.4 s and a check 0.6 s of two threads,
+# and the suite makes an account for every server it starts and logs in many times. In the tests' own
+# process passwords are hashed at the lowest cost; the processes the tests start (demo, trial, replicas)
+# keep the real cost, and tests/test_auth.py still checks that passwords are stored as Argon2id.
+accounts._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 PG_ADMIN_URL = os.environ.get("KINERJA_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
 MOSQUITTO_URL = os.environ.get("KINERJA_TEST_MQTT_URL", "mqtt://127.0.0.1:1883?protocol=5")
@@ -57,32 +69,78 @@ def mosquitto() -> MqttSettings:
     return MqttSettings.from_url(MOSQUITTO_URL)
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database per test, dropped afterwards."""
-    require_service("PostgreSQL", PG_ADMIN_URL, 5432)
+# A fresh database is migrated once per test session and copied for each test (PostgreSQL's CREATE DATABASE
+# ... TEMPLATE, a file copy for SQLite): replaying the migrations costs seconds of CPU a database, and the
+# suite makes a thousand. Tests of the migrations themselves mark their module `empty_database`.
+
+
+def _wants_empty(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker("empty_database") is not None
+
+
+def _migrate(db_url: str) -> None:
+    async def migrate() -> None:
+        await close_database(await open_database(db_url))
+
+    asyncio.run(migrate())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    _migrate(f"sqlite://{path}")
+    return path
+
+
+def sqlite_url(request: pytest.FixtureRequest, path: Path) -> str:
+    """The embedded database at `path`: a copy of the migrated template (empty where the test asks)."""
+    if not _wants_empty(request):
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite://{path}"
+
+
+async def _admin(statement: str) -> None:
     import asyncpg
 
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+def _database_url(name: str) -> str:
+    return urlsplit(PG_ADMIN_URL)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    require_service("PostgreSQL", PG_ADMIN_URL, 5432)
+    name = f"kinerja_template_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        _migrate(_database_url(name))
+        yield name
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def postgres_url(request: pytest.FixtureRequest, postgres_template: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database per test (migrated, or empty where the test asks), dropped afterwards."""
+    require_service("PostgreSQL", PG_ADMIN_URL, 5432)
     name = f"kinerja_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(PG_ADMIN_URL)
-    yield parts._replace(path=f"/{name}").geturl()
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    template = "" if _wants_empty(request) else f' TEMPLATE "{postgres_template}"'
+    await _admin(f'CREATE DATABASE "{name}"{template}')
+    yield _database_url(name)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
     """The database alone, on both deployments: the embedded SQLite file and a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'server.sqlite3'}"
+        return sqlite_url(request, tmp_path / "server.sqlite3")
     return request.getfixturevalue("postgres_url")
 
 
@@ -99,7 +157,7 @@ def stack(request: pytest.FixtureRequest, tmp_path) -> Stack:
     """Each test using it runs twice: amqtt + SQLite, and Mosquitto (MQTT 5) + PostgreSQL."""
     if request.param == "embedded":
         mqtt = request.getfixturevalue("embedded_broker")
-        return Stack("embedded", f"sqlite://{tmp_path / 'server.sqlite3'}", mqtt)
+        return Stack("embedded", sqlite_url(request, tmp_path / "server.sqlite3"), mqtt)
     mqtt = request.getfixturevalue("mosquitto")
     db_url = request.getfixturevalue("postgres_url")
     return Stack("production", db_url, mqtt)

@@ -28,7 +28,7 @@ from wire.contract import AckStatus, BatchAck, PunchBatch, PunchRecord, TopicKin
 from wire.embedded import free_port
 from wire.mqtt import AsyncMqttClient, IncomingMessage
 
-pytestmark = pytest.mark.production
+pytestmark = [pytest.mark.production, pytest.mark.empty_database]  # its replicas migrate the database themselves
 
 
 @dataclass

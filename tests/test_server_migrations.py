@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from tortoise import Tortoise, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.autodetector import MigrationAutodetector
@@ -35,6 +36,8 @@ from server.db import (
     tortoise_config_for,
 )
 from tests.conftest import PG_ADMIN_URL
+
+pytestmark = pytest.mark.empty_database  # these tests make, adopt and migrate databases themselves
 
 REPO = Path(__file__).resolve().parent.parent
 LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_schema"

@@ -35,6 +35,8 @@ from server.payroll_models import AuditEntry
 from server.request_models import CorrectedPunch, EmployeeRequest
 from server.services.payroll import record_audit
 
+pytestmark = pytest.mark.empty_database  # these tests make, adopt and migrate databases themselves
+
 REPO = Path(__file__).resolve().parent.parent
 WIB = timezone(timedelta(hours=7))
 GROWING = ("audit_entry", "activity_claim", "corrected_punch")

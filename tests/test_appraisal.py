@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from scoring import parse_appraisal_text
-from scoring._appraisal_policy import APPRAISAL_PRESET_DIR
 from server.appraisal_models import AppraisalRating
 from server.auth import SESSION_COOKIE, Principal
 from server.errors import Conflict, NotFound, Refused
@@ -40,6 +40,7 @@ DEDI = "197801012005011001"  # in dj-a, Ani's superior
 EKO = "199205052018011004"  # in dir-1 under Ani: Budi's peer
 FAJAR = "199512122020121005"  # in dir-1 under Budi: Budi's subordinate
 YEAR = "2026"
+PRESETS = Path(__file__).resolve().parent.parent / "scoring" / "presets" / "appraisal"  # the shipped files
 VALUES = ("berorientasi_pelayanan", "akuntabel", "kompeten", "harmonis", "loyal", "adaptif", "kolaboratif")
 A, S, B = "di_atas_ekspektasi", "sesuai_ekspektasi", "di_bawah_ekspektasi"
 
@@ -115,7 +116,7 @@ async def test_the_rating_needs_all_seven_values_and_only_the_superior_sets_it(w
 
 
 async def test_peer_and_subordinate_input_weighed_as_the_policy_says(world: World, monkeypatch):
-    text = (APPRAISAL_PRESET_DIR / "permenpanrb-6-2022.toml").read_text(encoding="utf-8")
+    text = (PRESETS / "permenpanrb-6-2022.toml").read_text(encoding="utf-8")
     weighed = text.replace("raters = { superior = 100 }", "raters = { superior = 60, peer = 20, subordinate = 20 }")
     assert weighed != text
     monkeypatch.setattr(appraisal, "appraisal_policy", lambda: parse_appraisal_text(weighed))

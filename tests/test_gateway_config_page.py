@@ -153,7 +153,8 @@ async def test_the_config_form_refuses_stale_garbled_and_undeliverable_input_wit
         client = world.client
         form = {
             "csrf_token": csrf, "base_revision": "0", "rows": "1", "name-0": "pintu", "profile-0": "zkteco-generic-tcp",
-            "host-0": "10.0.0.9", "port-0": "4370", "transport-0": "tcp", "comm_key-0": "55", "poll_interval_s-0": "30",
+            "host-0": "10.0.0.9", "port-0": "4370", "transport-0": "tcp", "comm_key-0": "918273",
+            "poll_interval_s-0": "30",
         }  # fmt: skip
 
         async def post(data: dict, lang: str = "id") -> tuple[int, str]:
@@ -166,9 +167,9 @@ async def test_the_config_form_refuses_stale_garbled_and_undeliverable_input_wit
         # No broker: the revision is numbered, kept as not delivered, and the form comes back whole.
         status, page = await post(form)
         assert status == 503 and 'id="config-error"' in page, page
-        assert 'value="10.0.0.9"' in page and 'value="pintu"' in page and 'value="55"' not in page
+        assert 'value="10.0.0.9"' in page and 'value="pintu"' in page and 'value="918273"' not in page
         row = await GatewayConfigRevision.get(gateway_id="gw-dir2", revision=1)
-        assert row.status == "failed" and row.document["devices"][0]["comm_key"] == 55
+        assert row.status == "failed" and row.document["devices"][0]["comm_key"] == 918273
         # Started from revision 0 while revision 1 exists: nothing sent, said so, the values kept.
         status, page = await post(form)
         assert status == 409 and "Revisi 1 baru saja dikirim" in page and 'value="10.0.0.9"' in page
@@ -184,5 +185,5 @@ async def test_the_config_form_refuses_stale_garbled_and_undeliverable_input_wit
         # The page shows revision 1 as the form's start, its key only as stored.
         response = await client.get("/fleet/gw-dir2/config", cookies={SESSION_COOKIE: cookie})
         page = await response.text()
-        assert response.status == 200 and "Tidak terkirim" in page and "tersimpan" in page and "55" not in page
+        assert response.status == 200 and "Tidak terkirim" in page and "tersimpan" in page and "918273" not in page
     assert not {m for m in MISSING if m[0] == "id"}, MISSING

@@ -319,13 +319,18 @@ def capture(client: ZK, idle_s: float) -> list[tuple[str, datetime, int, int]]:
 
 
 def punch_when_capturing(simulator: ZKSimulator, punches: list[tuple[str, datetime, int, int]]) -> None:
-    """Punch from another thread as soon as a client has registered for live events."""
+    """Punch from another thread as soon as a client has registered for live events, one person after
+    another: each punch waits until the client has read the previous event (its ACK), as people at one
+    sensor are seconds apart. Without that, a loaded test machine lets two events queue in one socket read,
+    which unmodified pyzk decodes as garbage (gateway/devices/zk.py frames live events itself for that)."""
 
     def punch() -> None:
         deadline = time.monotonic() + 5
         while not simulator.event_listeners and time.monotonic() < deadline:
             time.sleep(0.01)
-        for pin, moment, state, verify in punches:
+        for index, (pin, moment, state, verify) in enumerate(punches):
+            while simulator.live_events_acked < index and time.monotonic() < deadline + 5:
+                time.sleep(0.005)
             simulator.add_punch(pin, moment, state=state, verify=verify)
 
     threading.Thread(target=punch, daemon=True).start()

@@ -267,6 +267,12 @@ class ZKSimulator:
             return sorted(self._users.values(), key=lambda user: user.uid)
 
     @property
+    def live_events_acked(self) -> int:
+        """How many acknowledgements of live events the clients have sent (pyzk: one per socket read)."""
+        with self._lock:
+            return sum(session.events_acked for session in self._sessions)
+
+    @property
     def event_listeners(self) -> int:
         """How many clients are registered for live attendance events right now."""
         with self._lock:

@@ -60,6 +60,7 @@ class Session:
     upload_size: int = 0
     event_flags: int = 0
     events_sent: int = 0  # live events sent on this connection (each punch once, whatever its copies)
+    events_acked: int = 0  # the client's CMD_ACK_OKs after live events (pyzk sends one per socket read)
     hung: bool = False
     hung_at: float = 0.0
     closed: bool = False
@@ -303,6 +304,7 @@ class ZKServer:
         """Answer one request packet; False when the connection is to be closed."""
         request = wire.unpack_packet(raw)
         if request.command == wire.CMD_ACK_OK:  # the client acknowledges a live event: no answer, no wait
+            session.events_acked += 1
             return True
         try:
             packets, keep = self._answer_request(session, request)

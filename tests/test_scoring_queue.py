@@ -17,8 +17,9 @@ from server.db import close_database, dialect_of, open_database
 from server.models import DevicePin, Employee, Punch, Unit
 from server.results_models import MonthlyScore
 from server.services import month as month_service
+from server.services import scoring_queue
 from server.services.ingest import store_batch
-from server.services.scoring_queue import claim, finish, score_unit_month, score_whole_month
+from server.services.scoring_queue import claim, finish, score_unit_month, score_whole_month, work_once
 from server.services.stale import mark_stale, stale_version
 from server.stale_models import StaleUnitMonth
 from wire.contract import PunchBatch, PunchRecord
@@ -215,5 +216,43 @@ async def test_the_set_based_reads_and_bulk_store_equal_the_orm_path(
         assert await score_unit_month("unit-000", 2025, 5, chunk=4) == 6
         after = await computed_at()
         assert [nip for nip in after if after[nip] != before[nip]] == [nips[0]]  # PIN 1 is the first employee
+    finally:
+        await close_database(context)
+
+
+async def test_a_month_the_scoring_refuses_is_dropped_and_a_failing_one_waits_so_the_queue_moves(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mark for a month before the policy is in force (a flat-battery clock's 2000-01, a form's 1900)
+    must not be taken first forever: it is dropped; a unit-month whose scoring fails is retried later,
+    and the marks behind both are scored meanwhile."""
+    dialect = dialect_of(db_url)
+    context = await open_database(db_url)
+    try:
+        await seed_units(2, 1)
+        await StaleUnitMonth.all().delete()
+        await mark_stale([("unit-000", 2000, 1)])  # the oldest mark: taken first
+        await mark_stale([("unit-001", 2025, 5)])
+        refused = await work_once(dialect, "w1")
+        assert refused is not None and (refused.year, refused.month) == (2000, 1)
+        assert await stale_version("unit-000", 2000, 1) is None  # dropped, not retried
+        assert await MonthlyScore.filter(year=2000).count() == 0
+
+        await mark_stale([("unit-000", 2025, 5)])
+        real = scoring_queue.score_unit_month
+
+        async def broken_for_unit_001(unit_code: str, year: int, month: int, **kw: object) -> int:
+            if unit_code == "unit-001":
+                raise RuntimeError("the database went away")
+            return await real(unit_code, year, month)
+
+        monkeypatch.setattr(scoring_queue, "score_unit_month", broken_for_unit_001)
+        with pytest.raises(RuntimeError):
+            await work_once(dialect, "w1")  # unit-001, marked earlier, fails
+        scored = await work_once(dialect, "w1")  # the failed one waits: unit-000 is taken
+        assert scored is not None and scored.unit_code == "unit-000"
+        assert await MonthlyScore.filter(unit_code="unit-000", year=2025, month=5).count() == 1
+        assert await work_once(dialect, "w1") is None  # unit-001 waits out RETRY_AFTER
+        assert await stale_version("unit-001", 2025, 5) is not None  # its mark is kept for the retry
     finally:
         await close_database(context)

@@ -28,7 +28,7 @@ from tortoise import Tortoise
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from scoring import EmployeeMonth, build_month_plan, score_month
+from scoring import EmployeeMonth, InputError, build_month_plan, score_month
 from server.activity_models import ActivityClaimRecord
 from server.models import DevicePin, Punch, Unit
 from server.services.activities import claim_from, claim_of
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 CHUNK = 1000
 LEASE = timedelta(minutes=2)  # renewed after every chunk; a dead worker's unit-month waits this long
 IDLE_S = 2.0
+# A unit-month whose scoring failed waits this long before a worker tries it again, so one failing
+# unit-month is never taken first forever while the rest of the queue waits behind it.
+RETRY_AFTER = timedelta(minutes=1)
 _WIT = timezone(timedelta(hours=9))  # how often an idle worker looks for new marks
 
 
@@ -259,9 +262,22 @@ async def work_once(dialect: str, worker: str, month: date | None = None) -> Cla
         return None
     try:
         await score_unit_month(claimed.unit_code, claimed.year, claimed.month)
-    except BaseException:
-        # Let another round (or worker) try it again now rather than after the lease.
+    except InputError as refused:
+        # The scoring refuses the month itself (before the policy is in force: a device's flat-battery
+        # 2000-01-01, an excuse typed for 1900): no retry can score it, so the mark is dropped, and said.
+        log.warning(
+            "unit %s %d-%02d cannot be scored (%s); its stale mark is dropped",
+            claimed.unit_code, claimed.year, claimed.month, refused,
+        )  # fmt: skip
+        await StaleUnitMonth.filter(id=claimed.id, version=claimed.version).delete()
+        return claimed
+    except asyncio.CancelledError:
+        # Shutting down: let another replica take it now rather than after the lease.
         await StaleUnitMonth.filter(id=claimed.id, leased_by=worker).update(lease_until=None, leased_by=None)
+        raise
+    except Exception:
+        retry_at = datetime.now(UTC) + RETRY_AFTER
+        await StaleUnitMonth.filter(id=claimed.id, leased_by=worker).update(lease_until=retry_at, leased_by=None)
         raise
     await finish(claimed, worker)
     return claimed

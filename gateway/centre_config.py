@@ -65,8 +65,8 @@ def merged(base: GatewayConfig, document: GatewayConfigDocument) -> GatewayConfi
         "state_dir": str(base.state_dir),
         "mqtt": {"url": "mqtt://127.0.0.1"},
         "devices": [dict(device) for device in document.devices],
-        "relay": dict(document.relay),
-        "telemetry": dict(document.telemetry),
+        "relay": dict(document.relay or {}),
+        "telemetry": dict(document.telemetry or {}),
     }
     try:
         parsed = parse_gateway_config(raw, source)
@@ -86,8 +86,10 @@ def merged(base: GatewayConfig, document: GatewayConfigDocument) -> GatewayConfi
     return replace(
         base,
         devices=parsed.devices,
-        relay=parsed.relay,
-        telemetry=parsed.telemetry,
+        # A section the document leaves out keeps what runs now (the centre's first revision from a page
+        # names the devices only: it must not reset a relay tuned in gateway.toml).
+        relay=base.relay if document.relay is None else parsed.relay,
+        telemetry=base.telemetry if document.telemetry is None else parsed.telemetry,
         config_revision=document.revision,
     )
 

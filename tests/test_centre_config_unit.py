@@ -101,3 +101,28 @@ def test_the_kept_copy_survives_a_restart_and_a_broken_one_is_ignored(tmp_path):
     assert centre_config.with_saved(config) is config
     (tmp_path / centre_config.CENTRE_CONFIG).write_text(json.dumps(document(host="x;y").to_args()))
     assert centre_config.with_saved(config) is config  # kept, but no longer passing: the file's devices run
+
+
+def test_a_section_the_document_leaves_out_keeps_what_the_gateway_runs(tmp_path):
+    """The page's first revision names the devices only: a relay tuned in gateway.toml must survive it;
+    an empty section sets the defaults, a given one its values."""
+    tuned = parse_gateway_config(
+        {
+            "gateway_id": "gw-a", "unit": "unit-a", "timezone": "WITA", "state_dir": str(tmp_path),
+            "mqtt": {"url": "mqtt://127.0.0.1:1883"}, "relay": {"batch_size": 50}, "telemetry": {"interval_s": 5},
+            "devices": [{"name": "door", "host": "192.168.1.201"}],
+        }
+    )  # fmt: skip
+    defaults = base(tmp_path)
+    devices_only = document()
+    assert "relay" not in devices_only.to_args() and devices_only.relay is None
+    kept = centre_config.merged(tuned, devices_only)
+    assert (kept.relay, kept.telemetry) == (tuned.relay, tuned.telemetry)
+    assert kept.devices[0].host == "10.0.0.5"
+    reset = centre_config.merged(tuned, GatewayConfigDocument.from_args({**devices_only.to_args(), "relay": {}}))
+    assert reset.relay == defaults.relay and reset.telemetry == tuned.telemetry
+    given = {**devices_only.to_args(), "relay": {"batch_size": 7}, "telemetry": {"interval_s": 9}}
+    changed = centre_config.merged(tuned, GatewayConfigDocument.from_args(given))
+    assert (changed.relay.batch_size, changed.telemetry.interval_s) == (7, 9.0)
+    centre_config.save(tmp_path, devices_only)  # after a restart the kept document still leaves them be
+    assert centre_config.with_saved(tuned).relay == tuned.relay

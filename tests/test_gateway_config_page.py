@@ -75,6 +75,9 @@ async def test_operations_edits_a_gateways_devices_and_the_gateway_applies_or_re
                 assert await answered(page, 1) == "applied"
                 assert "Diterapkan" in await page.inner_text("#revisions tr[data-revision='1']")
                 assert await page.input_value("input[name=poll_interval_s-0]") == "0,5"
+                # The page's first revision names devices only: the relay and telemetry tuned in the
+                # gateway's own file still run.
+                assert (gateway.config.relay.batch_size, gateway.config.telemetry.interval_s) == (100, 0.5)
 
                 # Mistakes: each named in Indonesian beside its field, everything typed kept but the key.
                 await page.click("button[name=add]")
@@ -119,6 +122,7 @@ async def test_operations_edits_a_gateways_devices_and_the_gateway_applies_or_re
                 await page.wait_for_url("**/fleet/gw-dir1/config?sent=3")
                 assert await answered(page, 3) == "applied"
                 assert {d.name: d.comm_key for d in gateway.config.devices} == {"lobby": 0, "brankas": 4321}
+                assert gateway.config.relay.resend_after_s == 2
 
                 # A key the device refuses: the gateway's doctor refuses revision 4; revision 3 stays.
                 await page.fill("tr[data-device=brankas] input[type=password]", "1111")

@@ -537,22 +537,27 @@ class ConfigStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class GatewayConfigDocument:
     """One revision of a gateway's configuration as the centre keeps it. `revision` rises with every change:
-    a gateway refuses one older than what it runs (a late redelivery), and takes the same one again as done."""
+    a gateway refuses one older than what it runs (a late redelivery), and takes the same one again as done.
+    A section left out (None) keeps what the gateway runs: its own gateway.toml's or an earlier revision's;
+    an empty one ({}) sets that section's defaults."""
 
     revision: int
     devices: tuple[dict[str, ConfigScalar], ...]
-    relay: dict[str, ConfigScalar] = field(default_factory=dict)
-    telemetry: dict[str, ConfigScalar] = field(default_factory=dict)
+    relay: dict[str, ConfigScalar] | None = None
+    telemetry: dict[str, ConfigScalar] | None = None
     version: int = GATEWAY_CONFIG_VERSION
 
     def to_args(self) -> dict[str, Any]:
-        return {
+        args: dict[str, Any] = {
             "version": self.version,
             "revision": self.revision,
             "devices": [dict(device) for device in self.devices],
-            "relay": dict(self.relay),
-            "telemetry": dict(self.telemetry),
         }
+        for name in CONFIG_SECTIONS:
+            section = getattr(self, name)
+            if section is not None:
+                args[name] = dict(section)
+        return args
 
     @classmethod
     def from_args(cls, args: Any) -> GatewayConfigDocument:
@@ -571,7 +576,10 @@ class GatewayConfigDocument:
         devices = _field(args, "devices", list, "config")
         if not 1 <= len(devices) <= MAX_CONFIG_DEVICES:
             raise ContractError(f"config.devices: expected 1..{MAX_CONFIG_DEVICES} devices, got {len(devices)}")
-        sections = {name: _config_table(args.get(name, {}), f"config.{name}") for name in CONFIG_SECTIONS}
+        sections = {
+            name: None if args.get(name) is None else _config_table(args[name], f"config.{name}")
+            for name in CONFIG_SECTIONS
+        }
         return cls(
             revision=revision,
             devices=tuple(_config_table(raw, f"config.devices[{index}]") for index, raw in enumerate(devices)),

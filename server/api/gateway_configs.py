@@ -66,8 +66,12 @@ class ConfigIn(Body):
     devices: list[DeviceIn] = Field(
         min_length=1, max_length=MAX_DEVICES, description="the gateway's [[devices]] tables, as in gateway.toml"
     )
-    relay: RelayIn = Field(default_factory=RelayIn, description="the [relay] table")
-    telemetry: TelemetryIn = Field(default_factory=TelemetryIn, description="the [telemetry] table")
+    relay: RelayIn | None = Field(
+        default=None, description="the [relay] table; left out, the gateway keeps the one it runs"
+    )
+    telemetry: TelemetryIn | None = Field(
+        default=None, description="the [telemetry] table; left out, the gateway keeps the one it runs"
+    )
 
 
 class GatewayPath(Path):

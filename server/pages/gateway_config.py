@@ -141,7 +141,10 @@ async def config_submit(request: web.Request) -> web.Response:
         return await _page(request, rows, others, base_revision, status=400, error=(NOT_SAVED, {}))
     if not devices and not others:
         return await _page(request, rows, others, base_revision, status=400, error=(NO_DEVICES, {}))
-    body = {"devices": [*devices, *others], "relay": editable.relay, "telemetry": editable.telemetry}
+    body: dict[str, Any] = {"devices": [*devices, *others]}
+    for name, section in (("relay", editable.relay), ("telemetry", editable.telemetry)):
+        if section is not None:  # carried over from the revision edited; never set: the gateway keeps its own
+            body[name] = section
     try:
         row = await send_config(request.app.get(CONSUMER), principal, scope, gateway_id, body)
     except DomainError as exc:

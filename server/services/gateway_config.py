@@ -63,7 +63,12 @@ async def send_config(
     gateway = await _gateway_in_scope(scope, gateway_id)
     top = await GatewayConfigRevision.filter(gateway_id=gateway_id).annotate(top=Max("revision")).values("top")
     revision = (top[0]["top"] or 0) + 1 if top else 1
-    args = {"version": 1, "revision": revision, **{key: body.get(key, {}) for key in CONFIG_SECTIONS}}
+    # A section not in the body is left out of the document: the gateway keeps what it runs.
+    args = {
+        "version": 1,
+        "revision": revision,
+        **{key: body[key] for key in CONFIG_SECTIONS if body.get(key) is not None},
+    }
     args["devices"] = check_devices(body.get("devices"))  # as enrolment checks them: names unique, fields known
     try:
         document = GatewayConfigDocument.from_args(args)
@@ -164,8 +169,8 @@ class EditableConfig:
 
     base_revision: int
     devices: list[dict[str, Any]]
-    relay: dict[str, Any]
-    telemetry: dict[str, Any]
+    relay: dict[str, Any] | None  # None: no revision has set it; the gateway keeps its own
+    telemetry: dict[str, Any] | None
     base_status: str = ""  # the state of the revision it starts from (rejected: the form is the refused one)
 
 
@@ -175,12 +180,17 @@ async def editable_config(scope: Scope, gateway_id: str) -> EditableConfig:
     if row is not None and isinstance(row.document, dict) and row.document.get("devices"):
         document = row.document
         return EditableConfig(
-            row.revision, [dict(d) for d in document["devices"]], dict(document.get("relay") or {}),
-            dict(document.get("telemetry") or {}), row.status,
+            row.revision, [dict(d) for d in document["devices"]], _section(document, "relay"),
+            _section(document, "telemetry"), row.status,
         )  # fmt: skip
     enrolment = await GatewayEnrolment.filter(gateway_id=gateway_id).order_by("-id").first()
     devices = [dict(d) for d in enrolment.devices] if enrolment is not None and enrolment.devices else []
-    return EditableConfig(row.revision if row is not None else 0, devices, {}, {})
+    return EditableConfig(row.revision if row is not None else 0, devices, None, None)
+
+
+def _section(document: dict[str, Any], name: str) -> dict[str, Any] | None:
+    section = document.get(name)
+    return dict(section) if isinstance(section, dict) else None
 
 
 async def revision_rows(scope: Scope, gateway_id: str) -> tuple[Gateway, ConfigState, list[GatewayConfigRevision]]:

@@ -12,9 +12,10 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,6 +25,9 @@ from server.db import close_database, open_database
 from server.services import accounts
 from wire.embedded import EmbeddedBroker
 from wire.mqtt import MqttSettings
+
+if TYPE_CHECKING:
+    from gateway.simulators.zk import ZKSimulator
 
 # Argon2id is slow on purpose: at the production cost a hash takes 0.4 s and a check 0.6 s of two threads,
 # and the suite makes an account for every server it starts and logs in many times. In the tests' own
@@ -166,3 +170,20 @@ def stack(request: pytest.FixtureRequest, tmp_path) -> Stack:
 def unique_slug(prefix: str) -> str:
     """Topic ids unique per test, so tests sharing the one Mosquitto never see each other's messages."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., ZKSimulator]]:
+    """ZK simulators started with the given settings, stopped after the test."""
+    from gateway.simulators.zk import ZKSimulator  # only the tests that use one pay for the import
+
+    running: list[ZKSimulator] = []
+
+    def make(**config: object) -> ZKSimulator:
+        simulator = ZKSimulator(**config).start()  # type: ignore[arg-type]
+        running.append(simulator)
+        return simulator
+
+    yield make
+    for simulator in running:
+        simulator.stop()

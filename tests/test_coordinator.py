@@ -7,9 +7,10 @@ nothing is queued twice, and no timestamp the device cannot vouch for is queued 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -33,17 +34,9 @@ def recent(minutes_ago: int) -> datetime:
 
 
 @pytest.fixture
-def make_simulator() -> Iterator[Callable[..., ZKSimulator]]:
-    running: list[ZKSimulator] = []
-
-    def make(**config: object) -> ZKSimulator:
-        simulator = ZKSimulator(zone=WITA, **config).start()  # type: ignore[arg-type]
-        running.append(simulator)
-        return simulator
-
-    yield make
-    for simulator in running:
-        simulator.stop()
+def make_simulator(make_simulator: Callable[..., ZKSimulator]) -> Callable[..., ZKSimulator]:
+    """The shared fixture's simulators, on the office's clock (WITA)."""
+    return functools.partial(make_simulator, zone=WITA)
 
 
 @pytest.fixture

@@ -27,20 +27,6 @@ TRANSPORTS = ["tcp", "udp"]
 
 
 @pytest.fixture
-def make_simulator() -> Iterator[Callable[..., ZKSimulator]]:
-    running: list[ZKSimulator] = []
-
-    def make(**config: object) -> ZKSimulator:
-        simulator = ZKSimulator(**config).start()  # type: ignore[arg-type]
-        running.append(simulator)
-        return simulator
-
-    yield make
-    for simulator in running:
-        simulator.stop()
-
-
-@pytest.fixture
 def connect() -> Iterator[Callable[..., ZK]]:
     """pyzk connections to a simulator, their sockets closed after the test."""
     clients: list[ZK] = []

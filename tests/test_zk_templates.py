@@ -19,17 +19,8 @@ TRANSPORTS = ["tcp", "udp"]
 
 
 @pytest.fixture
-def device() -> Iterator[Callable[..., ZKSimulator]]:
-    running: list[ZKSimulator] = []
-
-    def make(**config: object) -> ZKSimulator:
-        simulator = ZKSimulator(**config).start()  # type: ignore[arg-type]
-        running.append(simulator)
-        return simulator
-
-    yield make
-    for simulator in running:
-        simulator.stop()
+def device(make_simulator: Callable[..., ZKSimulator]) -> Callable[..., ZKSimulator]:
+    return make_simulator
 
 
 @pytest.fixture

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import tortoise.backends.sqlite.executor  # noqa: F401  (registers its adapters first; ours below replaces one)
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
@@ -40,6 +43,18 @@ from tortoise.migrations.schema_editor import BaseSchemaEditor
 from tortoise.transactions import in_transaction
 
 log = logging.getLogger(__name__)
+
+
+def _sqlite_moment(value: datetime) -> str:
+    """A moment as SQLite keeps it: ISO text, always in UTC. SQLite compares the text, so a bound in an
+    office's zone ("2026-12-05 00:00:00+07:00") against stored UTC ("2026-12-04 17:01:00+00:00") missed
+    the first seven hours of a WIB day; tortoise's own adapter writes the offset as given."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ")
+
+
+sqlite3.register_adapter(datetime, _sqlite_moment)
 
 # Other server modules append their models module here (one entry each).
 MODELS = {

@@ -107,7 +107,7 @@ async def mark_stale(keys: Iterable[UnitMonth], *, dialect: str | None = None, c
         units, years, months = (list(column) for column in zip(*ordered, strict=True))
         await client.execute_query(_PG_MARK, [units, years, months])
     else:
-        now = datetime.now(UTC).isoformat()
+        now = datetime.now(UTC)  # written by the adapter in server/db.py, like every other moment
         await client.execute_many(_SQLITE_MARK, [[unit, year, month, now] for unit, year, month in ordered])
     return len(ordered)
 

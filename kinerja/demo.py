@@ -29,6 +29,7 @@ from aiohttp import web
 from gateway.config import DeviceConfig, GatewayConfig, RelayConfig, TelemetryConfig
 from gateway.service import Gateway
 from gateway.simulators.zk import ZKSimulator
+from scoring import Policy, plan_day
 from server.activity_models import ActivityClaimRecord
 from server.app import create_app
 from server.auth import Principal
@@ -182,11 +183,15 @@ def demo_punches(day: date, now: datetime) -> list[tuple[str, str, datetime, int
     for some, departure."""
     rng = random.Random(day.toordinal())  # the same day always gives the same punches: reruns add nothing
     punches: list[tuple[str, str, datetime, int]] = []
-    earliest = datetime.combine(day, time(0, 0))
+    midnight = datetime.combine(day, time(0, 0))
     for index, employee in enumerate(DEMO_EMPLOYEES):
         arrival = datetime.combine(day, employee.arrival) + timedelta(seconds=rng.randrange(60))
-        # Early in the morning the planned arrival lies ahead: the demo still shows a punch.
-        arrival = max(earliest, min(arrival, now - timedelta(minutes=len(DEMO_EMPLOYEES) - index)))
+        if arrival > now:
+            # Before the planned arrival (a demo run at night) the demo still shows punches, at fixed
+            # moments after midnight, so a rerun a minute later adds nothing; none in the future.
+            arrival = midnight + timedelta(minutes=index + 1, seconds=rng.randrange(60))
+            if arrival > now:
+                continue
         punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0), 0))
         if index == 1:  # people press twice when the device is slow to beep
             punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0) + timedelta(seconds=40), 0))
@@ -408,6 +413,10 @@ async def seed_requests(today: date, now: datetime) -> None:
     day = correction_day(today)
     if not await EmployeeRequest.exists(nip=DEMO_EMPLOYEE_NIP, kind="attendance_correction", first_day=day):
         departure = next(e for e in DEMO_EMPLOYEES if e.nip == DEMO_EMPLOYEE_NIP).departure
+        # Not before the day's end: a Friday's hours end later, and a corrected 16:04 would be a PSW day.
+        planned_end = plan_day(Policy(), day).end
+        if planned_end is not None:
+            departure = max(departure, planned_end.time())
         fields = {"kind": "attendance_correction", "date": day.isoformat(), "time": departure.strftime("%H:%M"),
                   "direction": "out", "reason": "Lupa presensi pulang, mesin antre saat jam pulang"}  # fmt: skip
         filed = await file_request(employee, fields, now=moment)

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from kinerja.demo import DEMO_EMPLOYEES, DEMO_SUPERVISOR_NIP, DEMO_UNIT, DEMO_UNITS, DEMO_ZONE, correction_day
+from kinerja.demo import (
+    DEMO_EMPLOYEES,
+    DEMO_SUPERVISOR_NIP,
+    DEMO_UNIT,
+    DEMO_UNITS,
+    DEMO_ZONE,
+    correction_day,
+    demo_punches,
+)
 from tests.test_browser import _chromium_installed, browser  # noqa: F401 (fixtures)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -199,3 +207,15 @@ async def test_the_demo_serves_a_bureaus_month_and_every_printed_login_works(tmp
         await admin_page.goto(f"{base}/recap?unit={DEMO_UNIT}&month={closed:%Y-%m}")
         assert "Hendra Gunawan" in await admin_page.inner_text("main")
         await admin_page.screenshot(path=str(ARTIFACTS / "demo-recap.png"), full_page=True)
+
+
+@pytest.mark.parametrize("clock", ["00:00:30", "02:07:00", "07:40:00", "23:59:00"])
+def test_todays_punches_are_the_same_a_minute_later_and_never_in_the_future(clock):
+    """A demo run at night shows punches at fixed moments after midnight: a rerun a minute later adds only
+    what happened in that minute (CI once ran the demo at 01:45 WIB and its rerun stored new punches)."""
+    day = date(2026, 12, 4)
+    now = datetime.combine(day, datetime.strptime(clock, "%H:%M:%S").time())
+    earlier, later = demo_punches(day, now), demo_punches(day, now + timedelta(minutes=1))
+    assert all(moment <= now for _, _, moment, _ in earlier)
+    assert [p for p in later if p[2] <= now] == earlier
+    assert len({(unit, pin, moment) for unit, pin, moment, _ in later if moment <= now}) == len(earlier)

@@ -83,7 +83,9 @@ def test_an_npm_client_reads_the_whole_100k_record_log(node, tmp_path):
     # this long, fail on real devices too (node-zklib #48), so the long read is zkteco-js's.
     with ZKSimulator(record_capacity=100_000) as simulator:
         expected = history(simulator, 100_000, [str(n) for n in range(1, 301)])
-        result = run_client(node, tmp_path, simulator, "zkteco-js", read=["info", "attendances"], timeout_ms=10_000)
+        # zkteco-js drops its own "TIME OUT !! n PACKETS REMAIN" and returns the chunks it had (getAttendances
+        # ignores readWithBuffer's err): a loaded test machine once kept it 10 s between two chunks.
+        result = run_client(node, tmp_path, simulator, "zkteco-js", read=["info", "attendances"], timeout_ms=30_000)
     assert result["info"]["logCounts"] == 100_000
     assert result["attendances"] == expected
 

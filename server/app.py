@@ -40,9 +40,25 @@ RESOLVE_INTERVAL_S = 300.0
 # How often a replica makes sure the coming months' partitions of every table partitioned by month exist
 # (PostgreSQL; server/partitions.py).
 PARTITION_INTERVAL_S = 6 * 3600.0
+# How long shutdown waits for a background loop to stop after cancelling it.
+STOP_WITHIN_S = 10.0
 
 
 _KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")
+
+
+async def stop_task(task: asyncio.Task[None], within_s: float = STOP_WITHIN_S) -> None:
+    """Cancel a background loop and wait for it, but not forever: a loop whose cancel a database client
+    turned into an error of its own would otherwise hold the shutdown (and a test's teardown) for good."""
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=within_s)
+    if not done:
+        log.error("background task %s did not stop within %.0f s; leaving it", task.get_name(), within_s)
+        return
+    with contextlib.suppress(asyncio.CancelledError):
+        exception = task.exception()
+        if exception is not None:
+            log.error("background task %s ended with %r", task.get_name(), exception)
 
 
 @web.middleware
@@ -131,9 +147,7 @@ async def _resolver(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(resolve_forever(), name="pin-resolver")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 async def _life_cycle(app: web.Application) -> AsyncIterator[None]:
@@ -143,9 +157,7 @@ async def _life_cycle(app: web.Application) -> AsyncIterator[None]:
         run_life_cycle(app[DIALECT], consumer, getattr(consumer, "biometric_store", None)), name="life-cycle"
     )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 async def _partitioner(app: web.Application) -> AsyncIterator[None]:
@@ -166,14 +178,10 @@ async def _partitioner(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(ensure_forever(), name="partitions")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 async def _scorer(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(run_worker(app[DIALECT]), name="score-worker")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)

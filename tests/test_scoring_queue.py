@@ -256,3 +256,32 @@ async def test_a_month_the_scoring_refuses_is_dropped_and_a_failing_one_waits_so
         assert await stale_version("unit-001", 2025, 5) is not None  # its mark is kept for the retry
     finally:
         await close_database(context)
+
+
+async def test_a_worker_stops_when_cancelled_even_if_the_database_client_turns_the_cancel_into_its_own_error(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in CI: cancelled mid-store, asyncpg answered "connection has been released back to the pool",
+    the worker logged it as a failed unit-month and went on, and the server's shutdown waited for ever."""
+    dialect = dialect_of(db_url)
+    context = await open_database(db_url)
+    try:
+        await seed_units(1, 1)
+        started = asyncio.Event()
+
+        async def scoring_that_swallows_the_cancel(*args: object, **kw: object) -> int:
+            started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                raise RuntimeError("cannot call Connection.fetch(): connection has been released") from None
+            return 0
+
+        monkeypatch.setattr(scoring_queue, "score_unit_month", scoring_that_swallows_the_cancel)
+        worker = asyncio.create_task(scoring_queue.run_worker(dialect, "w1", idle_s=0.05))
+        await asyncio.wait_for(started.wait(), 10)
+        worker.cancel()
+        done, _ = await asyncio.wait([worker], timeout=5)
+        assert done and worker.cancelled()
+    finally:
+        await close_database(context)

@@ -295,6 +295,11 @@ async def run_worker(dialect: str, worker: str | None = None, *, idle_s: float =
         except asyncio.CancelledError:
             raise
         except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Cancelled mid-transaction, the database client turned the cancel into its own error
+                # ("connection released back to the pool"): stop, or shutdown waits on this loop forever.
+                raise asyncio.CancelledError from None
             log.exception("scoring a stale unit-month failed; trying again later")
         await asyncio.sleep(idle_s)
 

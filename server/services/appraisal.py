@@ -518,7 +518,7 @@ class UnitAppraisal:
         return sum(1 for _, r in self.members if r is not None and r.predicate == predicate_code)
 
 
-def _violation_problems(check: DistributionCheck) -> list[Problem]:
+def violation_problems(check: DistributionCheck) -> list[Problem]:
     problems = []
     for violation in check.violations:
         rule = violation.rule
@@ -571,7 +571,7 @@ async def unit_appraisal(principal: Principal, unit_code: str, period_code: obje
         )
     else:
         check = check_distribution(appraisal_policy(), org_rating, [Predicate(r.predicate) for _, r in members if r])
-        problems.extend(_violation_problems(check))
+        problems.extend(violation_problems(check))
     final = bool(members) and all(r is not None and r.final_at is not None for _, r in members)
     return UnitAppraisal(unit, period, org_rating, members, visible, check, problems, final)
 

@@ -326,12 +326,12 @@ async def test_the_demo_unit_carries_feedback_behaviour_and_predicates_within_th
     biro = await account("biro")
     view = await unit_appraisal(biro, DEMO_APPRAISAL_UNIT, "2026")
     assert view.problems == [] and view.organisation_rating is not None
-    assert view.organisation_rating.value == "baik" and view.rated == len(DEMO_APPRAISAL) == 7
+    assert view.organisation_rating.value == "baik" and view.rated == len(DEMO_APPRAISAL) == 8
     counts = {code: view.count(code) for code in ("sangat_baik", "baik", "butuh_perbaikan", "kurang", "sangat_kurang")}
-    assert counts == {"sangat_baik": 2, "baik": 4, "butuh_perbaikan": 1, "kurang": 0, "sangat_kurang": 0}
-    analyst = await employee_appraisal(biro, "198912012014022003", "2026")
+    assert counts == {"sangat_baik": 2, "baik": 5, "butuh_perbaikan": 1, "kurang": 0, "sangat_kurang": 0}
+    analyst = await employee_appraisal(biro, "198711232012121003", "2026")
     assert [m.author_role for m in analyst.thread] == ["superior", "employee"]
     assert all(r.note for r in analyst.behaviour) and len(analyst.behaviour) == 7
     rows = await yearly_results(biro, 2026, DEMO_APPRAISAL_UNIT)
     assert {r.nip for r in rows} == set(DEMO_APPRAISAL) and all(r.predicate for r in rows)
-    assert await finalise_unit(biro, DEMO_APPRAISAL_UNIT, "2026") == 7
+    assert await finalise_unit(biro, DEMO_APPRAISAL_UNIT, "2026") == 8

@@ -139,5 +139,5 @@ async def test_the_ministry_page_rolls_up_the_demo_units_figures(world: World):
     assert status == 200
     row = text[text.index(f'data-unit="{DEMO_MINISTRY[0]}"') :]
     row = row[: row.index("</tr>")]
-    assert "8 pegawai" in row and 'data-predicate="baik">5<' in row, row
+    assert "8 pegawai" in row and '<li data-predicate="baik">Baik <b>5</b></li>' in row, row
     assert f"{float(unit.achievement) * 100:.2f}".replace(".", ",") + "%" in row, row

@@ -9,7 +9,8 @@
 - /kinerja/sasaran: the units' organisation targets (RKAKL outputs, goals), by the bureau or the unit
   administrator.
 - /kinerja/organisasi: the organisation's performance rolled up employee -> unit -> echelon II ->
-  echelon I -> ministry, within the reader's scope.
+  echelon I -> ministry, within the reader's scope: realisation, minutes, discipline, predicates and each
+  unit's distribution rule (server/services/organisation.py; the rules in docs/web.md).
 """
 
 from __future__ import annotations

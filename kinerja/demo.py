@@ -409,6 +409,8 @@ async def seed_requests(today: date, now: datetime) -> None:
     day = correction_day(today)
     if not await EmployeeRequest.exists(nip=DEMO_EMPLOYEE_NIP, kind="attendance_correction", first_day=day):
         departure = next(e for e in DEMO_EMPLOYEES if e.nip == DEMO_EMPLOYEE_NIP).departure
+        if day.weekday() == 4:  # Fridays end at 16:30 (national-common): he left after it, as he says
+            departure = max(departure, time(16, 35))
         fields = {"kind": "attendance_correction", "date": day.isoformat(), "time": departure.strftime("%H:%M"),
                   "direction": "out", "reason": "Lupa presensi pulang, mesin antre saat jam pulang"}  # fmt: skip
         filed = await file_request(employee, fields, now=moment)

@@ -170,7 +170,7 @@ async def test_peers_and_subordinates_find_whom_they_rate_on_a_list_page_only_wh
     html = await page.text()
     assert page.status == 200 and "Nilai rekan kerja dan atasan" in html
     assert f'data-nip="{ANI}" data-role="subordinate"' in html and f'data-nip="{EKO}" data-role="peer"' in html
-    assert "Sebagai bawahannya" in html and "20%" in html and "Belum dinilai" in html
+    assert ">Bawahan</td>" in html and "20%" in html and "Belum dinilai" in html
     overview = await world.client.get("/kinerja/penilaian", params={"period": YEAR}, cookies={SESSION_COOKIE: cookie})
     assert 'id="rating-duties-link"' in await overview.text()
     for role in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS):

@@ -28,6 +28,7 @@ from kinerja.demo import (
     seed_registry,
     seed_skp,
 )
+from server.activity_models import ActivityClaimRecord
 from server.appraisal_models import AppraisalFeedback, BehaviourRatingRecord
 from server.models import Punch
 from server.results_models import MonthlyScore
@@ -35,7 +36,7 @@ from server.services.accounts import Role, UserAccount
 from server.services.appraisal import unit_appraisal
 from server.services.month import unit_month
 from server.services.organisation import flatten, organisation
-from server.services.skp import agreed_version, period_of, realisation, work_plan
+from server.services.skp import agreed_version, links_of, period_of, realisation, work_plan
 from tests.test_requests import principal
 from tests.test_skp import page
 from tests.web_seed import _HASH, World, web_world
@@ -85,8 +86,13 @@ async def test_every_employee_of_the_demo_unit_carries_plan_realisation_feedback
             assert plan.superior_nip == head.nip and {r.parent for r in plan.results} <= head_codes, employee.name
         found = await realisation(row, period_of(2026, row.review, QUARTER))
         assert found.measurement.achievement > 0 and found.minutes > 0, employee.name
-        realised = [i.realised for r in found.measurement.results for i in r.indicators]
-        assert all(realised), (employee.name, realised)  # every indicator, from approved claims
+        realised = {i.indicator.code: i.realised for r in found.measurement.results for i in r.indicators}
+        links = await links_of(row)  # activity -> (RHK, indicator): what the approved claims realise, by hand
+        approved = await ActivityClaimRecord.filter(nip=employee.nip, state="approved", activity__in=list(links))
+        by_hand: dict[str, int] = {}
+        for c in approved:
+            by_hand[links[c.activity][1]] = by_hand.get(links[c.activity][1], 0) + c.quantity
+        assert realised == by_hand and all(realised.values()), (employee.name, realised, by_hand)
         thread = await AppraisalFeedback.filter(nip=employee.nip, period=YEAR).order_by("id")
         assert [m.author_role for m in thread] == ["superior", "employee"], employee.name
         behaviour = await BehaviourRatingRecord.filter(nip=employee.nip, period=YEAR)

@@ -185,8 +185,10 @@ def demo_punches(day: date, now: datetime) -> list[tuple[str, str, datetime, int
     earliest = datetime.combine(day, time(0, 0))
     for index, employee in enumerate(DEMO_EMPLOYEES):
         arrival = datetime.combine(day, employee.arrival) + timedelta(seconds=rng.randrange(60))
-        # Early in the morning the planned arrival lies ahead: the demo still shows a punch.
-        arrival = max(earliest, min(arrival, now - timedelta(minutes=len(DEMO_EMPLOYEES) - index)))
+        # Early in the morning the planned arrival lies ahead: the demo still shows a punch, at a fixed minute
+        # after midnight (not "just before now", which moved with every run and broke "a rerun adds nothing").
+        if arrival > now:
+            arrival = min(earliest + timedelta(minutes=index), now)
         punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0), 0))
         if index == 1:  # people press twice when the device is slow to beep
             punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0) + timedelta(seconds=40), 0))

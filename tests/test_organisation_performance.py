@@ -18,6 +18,8 @@ from server.results_models import MonthlyScore
 from server.services.accounts import Role, UserAccount
 from server.services.organisation import flatten, organisation
 from server.services.skp import add_indicator, add_result, add_target, agree_submitted, link_activity, submit_plan
+from tests.test_browser import _chromium_installed, base, browser, log_in, log_out  # noqa: F401 (fixtures)
+from tests.test_browser_skp import tidy
 from tests.test_requests import principal
 from tests.test_skp import YEAR, claim, head_plan, page, staff_plan
 from tests.web_seed import _HASH, ANI, BUDI, CITRA, World, web_world
@@ -28,7 +30,7 @@ QUARTER = f"{YEAR}-Q1"
 
 @pytest.fixture
 async def world(db_url):
-    async with web_world(db_url) as w:
+    async with web_world(db_url, score_worker=False) as w:  # the stored results are the test's own
         await Employee.create(nip=DODI, name="Dodi Kurniawan", unit_id="dir-1", position="Pengemudi")
         await UserAccount.create(username="citra", display_name="citra", password_hash=_HASH, role=Role.SUPERVISOR,
                                  employee_nip=CITRA)  # fmt: skip
@@ -189,3 +191,29 @@ async def test_the_api_carries_the_same_figures_within_scope(world: World):
     bad = await world.client.get("/api/v1/organisation/performance", params={"period": "2025-Q7"},
                                  headers=world.auth(Role.BUREAU_ADMIN))  # fmt: skip
     assert bad.status == 400
+
+
+@pytest.mark.timeout(200)  # two password logins (Argon2, slow on purpose)
+async def test_in_the_browser_the_bureau_sees_the_warning_and_the_head_only_their_unit(
+    world: World,
+    browser,  # noqa: F811
+):
+    url = base(world)
+    biro = await log_in(browser, url, "biro")
+    await biro.set_viewport_size({"width": 1280, "height": 900})
+    await biro.goto(f"{url}/kinerja/organisasi?year={YEAR}&period={QUARTER}")
+    warning = biro.locator("#organisation tr[data-unit='dir-2'] [data-breaks]")
+    assert await warning.is_visible()  # on the row, not folded away
+    assert "Istimewa" in await warning.inner_text()
+    assert "1 unit di bawahnya melanggar aturan" in await biro.inner_text("#organisation tr[data-unit='kemen']")
+    assert await biro.inner_text("#organisation tr[data-unit='kemen'] .deduction") == "1,80%"
+    await biro.click("#organisation tr[data-unit='dir-1'] summary")
+    assert "Dodi Kurniawan" in await biro.inner_text("#organisation tr[data-unit='dir-1']")
+    await tidy(biro)
+    await biro.screenshot(path="/tmp/t17d-organisation.png", full_page=True)
+    await log_out(biro)
+    ani = await log_in(browser, url, "ani")
+    await ani.goto(f"{url}/kinerja/organisasi?year={YEAR}&period={QUARTER}")
+    assert await ani.locator("#organisation tr[data-unit]").count() == 1
+    assert "tidak diperiksa" in await ani.inner_text("#organisation tr[data-unit='dir-1'] .distribution")
+    await tidy(ani)

@@ -185,10 +185,8 @@ def demo_punches(day: date, now: datetime) -> list[tuple[str, str, datetime, int
     earliest = datetime.combine(day, time(0, 0))
     for index, employee in enumerate(DEMO_EMPLOYEES):
         arrival = datetime.combine(day, employee.arrival) + timedelta(seconds=rng.randrange(60))
-        # Early in the morning the planned arrival lies ahead: the demo still shows a punch, at a fixed minute
-        # after midnight (not "just before now", which moved with every run and broke "a rerun adds nothing").
-        if arrival > now:
-            arrival = min(earliest + timedelta(minutes=index), now)
+        # Early in the morning the planned arrival lies ahead: the demo still shows a punch.
+        arrival = max(earliest, min(arrival, now - timedelta(minutes=len(DEMO_EMPLOYEES) - index)))
         punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0), 0))
         if index == 1:  # people press twice when the device is slow to beep
             punches.append((employee.unit, employee.pin, arrival.replace(microsecond=0) + timedelta(seconds=40), 0))
@@ -411,8 +409,6 @@ async def seed_requests(today: date, now: datetime) -> None:
     day = correction_day(today)
     if not await EmployeeRequest.exists(nip=DEMO_EMPLOYEE_NIP, kind="attendance_correction", first_day=day):
         departure = next(e for e in DEMO_EMPLOYEES if e.nip == DEMO_EMPLOYEE_NIP).departure
-        if day.weekday() == 4:  # Fridays end at 16:30 (national-common): he left after it, as he says
-            departure = max(departure, time(16, 35))
         fields = {"kind": "attendance_correction", "date": day.isoformat(), "time": departure.strftime("%H:%M"),
                   "direction": "out", "reason": "Lupa presensi pulang, mesin antre saat jam pulang"}  # fmt: skip
         filed = await file_request(employee, fields, now=moment)

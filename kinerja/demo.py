@@ -343,7 +343,8 @@ DEMO_STAFF_PLAN = (
 
 
 async def seed_skp(today: date) -> None:
-    """Through the SKP service, as the pages would: the bureau enters the head office's targets for the year,
+    """The head office carries the year's whole performance cycle (with seed_appraisal: the same unit). Through
+    the SKP service, as the pages would: the bureau enters the head office's targets for the year,
     its head plans under them and the bureau agrees (the head has no superior on record); every staff member
     under the head plans under the head's RHK, links the activities they claim and submits, and the head
     agrees. The approved claims of the seeded months realise the plans. A rerun adds nothing."""
@@ -430,31 +431,34 @@ async def seed_requests(today: date, now: datetime) -> None:
         await file_request(employee, fields, now=moment)
 
 
-# The appraisal of the directorate's year (PermenPANRB 6/2022): (behaviour rating of all seven values but the
-# last, the last's, work result) per employee, so the predicates keep the "Baik" organisation rating's bounds
-# (at most 70 % Baik: 4 of 7; at least one Butuh Perbaikan or Kurang).
+# The appraisal of the head office's year (PermenPANRB 6/2022), in the unit that carries the plans: (behaviour
+# rating of all seven values but the last, the last's, work result) per employee, so the predicates keep the
+# "Baik" organisation rating's bounds (at most 70 % Baik: 5 of 8; at least one Butuh Perbaikan or Kurang).
 _A, _S, _B = "di_atas_ekspektasi", "sesuai_ekspektasi", "di_bawah_ekspektasi"
-DEMO_APPRAISAL_UNIT = _REHSOS
+DEMO_APPRAISAL_UNIT = DEMO_UNIT
 DEMO_APPRAISAL = {
-    _HEADS[1]: (_A, _A, _A),  # Sangat Baik (the head: rated by the bureau for her superior outside the system)
-    "198306152008011004": (_A, _S, _A),  # 20 points over 7: above x above, Sangat Baik
-    "198912012014022003": (_S, _A, _A),  # above x as: Baik
-    "199108082017011005": (_S, _S, _S),  # Baik
-    "198604262011012006": (_S, _A, _S),  # Baik
-    "199505172020121007": (_S, _B, _B),  # below x as: Butuh Perbaikan
-    "200002142024011008": (_S, _S, _A),  # Baik
+    _HEADS[0]: (_A, _A, _A),  # Sangat Baik (the head: rated by the bureau for his superior outside the system)
+    "198503122010011001": (_A, _S, _A),  # 20 points over 7: above x above, Sangat Baik
+    "199001052015032002": (_S, _A, _A),  # above x as: Baik
+    "198711232012121003": (_S, _S, _S),  # Baik
+    "199204182019022001": (_S, _B, _B),  # below x as: Butuh Perbaikan
+    "198009302005011002": (_S, _A, _S),  # Baik
+    "199807212023022001": (_S, _S, _A),  # Baik
+    "198907142014032004": (_S, _S, _S),  # Baik
 }
+# The performance dialogue: the superior's feedback on the year so far and the employee's answer, per employee.
 DEMO_FEEDBACK = (
-    "Target penanganan kasus tercapai; dokumentasi asesmen perlu dilengkapi tepat waktu.",
-    "Terima kasih atas masukannya, Bu. Saya akan melengkapi dokumentasi setiap Jumat.",
+    "Capaian triwulan ini sesuai rencana; lengkapi bukti dukung kegiatan setiap pekan.",
+    "Terima kasih atas masukannya, Pak. Bukti dukung akan saya unggah setiap Jumat.",
 )
 
 
 async def seed_appraisal(today: date) -> None:
-    """Through the appraisal service, as the bureau and the directorate's head would in the pages: this year's
-    organisation rating "Baik" for the directorate, and each member's BerAKHLAK ratings with evidence notes,
+    """Through the appraisal service, as the bureau and the head office's head would in the pages: this year's
+    organisation rating "Baik" for the unit, and each member's BerAKHLAK ratings with evidence notes,
     work-result rating and predicate, within the rating's bounds (not finalised: the bureau finalises it on
-    the page); the head's feedback to one analyst and his answer."""
+    the page); the superior's feedback to every member and each member's answer (the head's superior is
+    outside the system: the bureau records it)."""
     from server.appraisal_models import AppraisalRating
     from server.auth import Principal
     from server.services.accounts import Role, UserAccount
@@ -464,19 +468,19 @@ async def seed_appraisal(today: date) -> None:
     if await AppraisalRating.exists(unit_code=DEMO_APPRAISAL_UNIT, period=period):
         return
     bureau = Principal.of(await UserAccount.get(username="demo"), "demo")
-    head = Principal(0, DEMO_BY, "Rina Marlina", Role.SUPERVISOR, None, _HEADS[1], "id", "demo")
+    head_nip = next(e.nip for e in employees_of(DEMO_APPRAISAL_UNIT) if e.supervisor is None)
+    head = Principal(0, DEMO_BY, "Hendra Gunawan", Role.SUPERVISOR, None, head_nip, "id", "demo")
     await set_organisation_rating(bureau, DEMO_APPRAISAL_UNIT, today.year, "baik")
     values = ("berorientasi_pelayanan", "akuntabel", "kompeten", "harmonis", "loyal", "adaptif", "kolaboratif")
     for nip, (most, last, work) in DEMO_APPRAISAL.items():
-        rater = bureau if nip == _HEADS[1] else head
+        rater = bureau if nip == head_nip else head
         ratings = {v: (most, f"Catatan {v.replace('_', ' ')}: sesuai laporan kegiatan") for v in values[:-1]}
         ratings[values[-1]] = (last, "Catatan kolaboratif: rapat lintas tim")
         await record_behaviour(rater, nip, period, ratings)
         await set_rating(rater, nip, period, work)
-    analyst = "198912012014022003"
-    await add_feedback(head, analyst, period, DEMO_FEEDBACK[0])
-    await add_feedback(Principal(0, DEMO_BY, "Ayu Kartika", Role.EMPLOYEE, None, analyst, "id", "demo"), analyst,
-                       period, DEMO_FEEDBACK[1])  # fmt: skip
+        await add_feedback(rater, nip, period, DEMO_FEEDBACK[0])
+        own = Principal(0, DEMO_BY, nip, Role.SUPERVISOR if nip == head_nip else Role.EMPLOYEE, None, nip, "id", "demo")
+        await add_feedback(own, nip, period, DEMO_FEEDBACK[1])
 
 
 async def close_previous_month(today: date) -> None:
@@ -488,6 +492,15 @@ async def close_previous_month(today: date) -> None:
         if await closed_month(spec.code, month.year, month.month) is None:
             explained = await explained_month(spec.code, month)
             await close_month(spec.code, month.year, month.month, explained, DEMO_BY, "bureau_admin")
+
+
+async def score_this_month(today: date) -> None:
+    """This month's results stored for every demo unit, as the scoring workers would within seconds of the
+    punches: the organisation page reads stored results only (its discipline figures)."""
+    from server.services.month import unit_month
+
+    for spec in DEMO_UNITS:
+        await unit_month(spec.code, today.replace(day=1), explained=False)
 
 
 async def stored_count(first_day: date, last_day: date) -> int:
@@ -572,6 +585,7 @@ async def run_demo(
         await seed_appraisal(today)
         await seed_skp(today)
         await close_previous_month(today)
+        await score_this_month(today)
         for spec in DEMO_UNITS:
             rows = await attendance_for_day(today, DEMO_ZONE, spec.code)
             print(f"Attendance on {today.isoformat()} (WIB), unit {spec.code}:")

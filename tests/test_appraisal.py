@@ -136,6 +136,50 @@ async def test_peer_and_subordinate_input_weighed_as_the_policy_says(world: Worl
         await record_behaviour(person(DEDI, "dedi", Role.SUPERVISOR), BUDI, YEAR, marks(*[A] * 7))
 
 
+async def test_peers_and_subordinates_find_whom_they_rate_on_a_list_page_only_where_the_policy_weighs_them(
+    world: World, monkeypatch
+):
+    from server.pages import appraisal as appraisal_pages
+    from server.services.appraisal import Period, rating_duties
+
+    period = Period(2026)
+    cookie, _ = await session_cookie(world, Role.EMPLOYEE)  # Budi: Ani's staff, Eko's peer, Fajar's superior
+    shipped = await world.client.get("/kinerja/penilaian/rekan", params={"period": YEAR},
+                                     cookies={SESSION_COOKIE: cookie})  # fmt: skip
+    assert shipped.status == 200 and 'id="superior-only"' in await shipped.text()
+    assert await rating_duties(person(EKO, "eko"), period) == []  # the preset weighs the superior alone
+    text = (PRESETS / "permenpanrb-6-2022.toml").read_text(encoding="utf-8")
+    weighed = parse_appraisal_text(
+        text.replace("raters = { superior = 100 }", "raters = { superior = 60, peer = 20, subordinate = 20 }")
+    )
+    monkeypatch.setattr(appraisal, "appraisal_policy", lambda: weighed)
+    monkeypatch.setattr(appraisal_pages, "appraisal_policy", lambda: weighed)
+    eko = person(EKO, "eko")
+    duties = await rating_duties(eko, period)
+    assert [(d.employee.nip, d.role, d.weight_bp, d.done) for d in duties] == [
+        (ANI, "subordinate", 2000, False),  # his own superior, as her subordinate
+        (BUDI, "peer", 2000, False),  # the same superior
+    ]
+    await record_behaviour(eko, BUDI, YEAR, marks(*[S] * 7))
+    assert [(d.employee.nip, d.rated, d.done) for d in await rating_duties(eko, period)][1] == (BUDI, 7, True)
+    assert [(d.employee.nip, d.role) for d in await rating_duties(person(FAJAR, "fajar"), period)] == [
+        (BUDI, "subordinate")
+    ]
+    assert await rating_duties(await account("biro"), period) == []  # the bureau rates as the superior, if at all
+    page = await world.client.get("/kinerja/penilaian/rekan", params={"period": YEAR}, cookies={SESSION_COOKIE: cookie})
+    html = await page.text()
+    assert page.status == 200 and "Nilai rekan kerja dan atasan" in html
+    assert f'data-nip="{ANI}" data-role="subordinate"' in html and f'data-nip="{EKO}" data-role="peer"' in html
+    assert ">Bawahan</td>" in html and "20%" in html and "Belum dinilai" in html
+    overview = await world.client.get("/kinerja/penilaian", params={"period": YEAR}, cookies={SESSION_COOKIE: cookie})
+    assert 'id="rating-duties-link"' in await overview.text()
+    for role in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.OPERATIONS):
+        other, _ = await session_cookie(world, role)
+        refused = await world.client.get("/kinerja/penilaian/rekan", cookies={SESSION_COOKIE: other},
+                                         allow_redirects=False)  # fmt: skip
+        assert refused.status == 403, role
+
+
 async def test_the_dialogue_is_kept_per_period(world: World):
     ani, budi = await account("ani"), await account("budi")
     with pytest.raises(Conflict, match="no feedback from your superior"):
@@ -326,12 +370,12 @@ async def test_the_demo_unit_carries_feedback_behaviour_and_predicates_within_th
     biro = await account("biro")
     view = await unit_appraisal(biro, DEMO_APPRAISAL_UNIT, "2026")
     assert view.problems == [] and view.organisation_rating is not None
-    assert view.organisation_rating.value == "baik" and view.rated == len(DEMO_APPRAISAL) == 7
+    assert view.organisation_rating.value == "baik" and view.rated == len(DEMO_APPRAISAL) == 8
     counts = {code: view.count(code) for code in ("sangat_baik", "baik", "butuh_perbaikan", "kurang", "sangat_kurang")}
-    assert counts == {"sangat_baik": 2, "baik": 4, "butuh_perbaikan": 1, "kurang": 0, "sangat_kurang": 0}
-    analyst = await employee_appraisal(biro, "198912012014022003", "2026")
+    assert counts == {"sangat_baik": 2, "baik": 5, "butuh_perbaikan": 1, "kurang": 0, "sangat_kurang": 0}
+    analyst = await employee_appraisal(biro, "198711232012121003", "2026")
     assert [m.author_role for m in analyst.thread] == ["superior", "employee"]
     assert all(r.note for r in analyst.behaviour) and len(analyst.behaviour) == 7
     rows = await yearly_results(biro, 2026, DEMO_APPRAISAL_UNIT)
     assert {r.nip for r in rows} == set(DEMO_APPRAISAL) and all(r.predicate for r in rows)
-    assert await finalise_unit(biro, DEMO_APPRAISAL_UNIT, "2026") == 7
+    assert await finalise_unit(biro, DEMO_APPRAISAL_UNIT, "2026") == 8

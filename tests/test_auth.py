@@ -195,6 +195,7 @@ PAGES = {
     # admin of DIR-2 does not: 404); a unit's distribution for the bureau and the unit's superiors
     "/kinerja/penilaian": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
     f"/kinerja/penilaian/pegawai/{BUDI}": {Role.BUREAU_ADMIN, Role.SUPERVISOR, Role.EMPLOYEE},
+    "/kinerja/penilaian/rekan": {Role.SUPERVISOR, Role.EMPLOYEE},  # whom one rates beside the superior
     "/kinerja/penilaian/unit/dir-1": {Role.BUREAU_ADMIN, Role.SUPERVISOR},
     "/kinerja/penilaian/unit/dir-2": {Role.BUREAU_ADMIN, Role.UNIT_ADMIN},
     # work plans (issue 17): one's own plan with an employee record; a plan within the scope; the plans one

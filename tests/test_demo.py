@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import queue
 import re
@@ -204,6 +206,20 @@ async def test_the_demo_serves_a_bureaus_month_and_every_printed_login_works(tmp
             line = await admin_page.inner_text(f"#organisation tr[data-nip='{employee.nip}']")
             assert "%" in line, (employee.name, line)
         await admin_page.screenshot(path=str(ARTIFACTS / "demo-organisation.png"), full_page=True)
+        # The same unit carries the year's appraisal: the ministry's row rolls up every member's predicate within
+        # the unit's rule, and the yearly SIASN export holds a rated row for each of them.
+        members = {e.nip for e in DEMO_EMPLOYEES if e.unit == DEMO_UNIT}
+        await admin_page.goto(f"{base}/kinerja/organisasi?year={today.year}&period={today.year}")
+        ministry = await admin_page.inner_text("#organisation tr[data-unit='kemensos'] .predicates")
+        assert sum(int(n) for n in re.findall(r"\d+", ministry)) == len(members), ministry
+        assert await admin_page.locator(f"#organisation tr[data-unit='{DEMO_UNIT}'] [data-breaks]").count() == 0
+        assert "Sesuai aturan" in await admin_page.inner_text(
+            f"#organisation tr[data-unit='{DEMO_UNIT}'] .distribution"
+        )
+        await admin_page.screenshot(path=str(ARTIFACTS / "demo-organisation-year.png"), full_page=True)
+        export = await admin.get(f"{base}/api/v1/exports/skp.csv?year={today.year}&unit={DEMO_UNIT}")
+        rows = list(csv.reader(io.StringIO((await export.body()).decode("utf-8-sig"))))[1:]
+        assert {row[1].lstrip("'") for row in rows} == members and all(row[9] for row in rows), rows
         await admin_page.goto(f"{base}/recap?unit={DEMO_UNIT}&month={closed:%Y-%m}")
         assert "Hendra Gunawan" in await admin_page.inner_text("main")
         await admin_page.screenshot(path=str(ARTIFACTS / "demo-recap.png"), full_page=True)

@@ -1,7 +1,8 @@
 """Work plans (SKP) stored and served, on both deployments (issue 17): the cascade refuses an RHK without
 a parent, a parent not in the superior's plan and a loop of superiors; a change after agreement is a new
 version and the agreed one stays readable; realisation comes from approved claims only; the
-organisation's roll-up sums minutes and averages achievements up the unit tree (numbers by hand).
+organisation's roll-up sums minutes and averages the employees' achievements up the unit tree (numbers by
+hand; discipline and predicates in tests/test_organisation_performance.py).
 
     kemen > dj-a > dir-1 (Ani, head; Budi under Ani), dir-2 (Citra)
 """
@@ -19,6 +20,7 @@ from server.errors import Conflict, Invalid, NotFound, Refused
 from server.i18n import translate_text
 from server.models import Employee
 from server.services.accounts import Role
+from server.services.organisation import flatten, organisation
 from server.services.skp import (
     add_indicator,
     add_result,
@@ -28,10 +30,8 @@ from server.services.skp import (
     cascade_for,
     edit_result,
     editable_version,
-    flatten,
     link_activity,
     links_of,
-    organisation,
     parent_choices,
     period_of,
     periods_of,
@@ -197,14 +197,15 @@ async def test_the_organisation_rolls_up_from_employee_to_ministry(world: World)
     dir1 = units["dir-1"]
     # T1 hangs over Ani's RHK1 (measured: 2/4); T2 over her RHK2 (no activity linked: 0 of 4).
     assert [(t.code, v) for t, v in dir1.targets] == [("T1", Fraction(1, 2)), ("T2", Fraction(0))]
-    assert dir1.achievement == Fraction(1, 4)
     lines = {e.nip: e for e in dir1.employees}
     assert lines[BUDI].achievement == Fraction(9, 10) and lines[ANI].achievement == Fraction(1, 4)
+    # The unit's figure is its employees' mean (Ani 1/4, Budi 9/10), not the head's RHK alone (1/4).
+    assert dir1.achievement == Fraction(23, 40)
     assert (lines[ANI].minutes, lines[BUDI].minutes) == (120, 1080)
     assert dir1.minutes == 1200 and units["dir-2"].minutes == 120
-    assert units["dir-2"].achievement is None  # no targets: nothing to roll up
-    assert (units["dj-a"].minutes, units["dj-a"].achievement) == (1320, Fraction(1, 4))
-    assert (units["kemen"].minutes, units["kemen"].achievement) == (1320, Fraction(1, 4))
+    assert units["dir-2"].achievement is None  # Citra has no plan: nothing to average
+    assert (units["dj-a"].minutes, units["dj-a"].achievement) == (1320, Fraction(23, 40))
+    assert (units["kemen"].minutes, units["kemen"].achievement) == (1320, Fraction(23, 40))
 
 
 async def test_the_organisation_is_scoped_by_role(world: World):

@@ -15,12 +15,9 @@ from server.api.fields import OBJECT
 from server.auth import principal_of
 from server.errors import NotFound
 from server.models import Employee
+from server.services.organisation import Discipline, EmployeeLine, UnitNode, flatten, organisation
 from server.services.skp import (
-    EmployeeLine,
-    UnitNode,
     agreed_version,
-    flatten,
-    organisation,
     parse_period,
     period_of,
     realisation,
@@ -106,22 +103,41 @@ class OrganisationQuery(Query):
 
 
 def _node(node: UnitNode) -> dict[str, Any]:
+    check = node.distribution
     return {
         "unit": node.code,
         "name": node.name,
         "kind": node.kind,
         "depth": node.depth,
         "achievement": _share(node.achievement),
+        "employees_measured": node.measured,
         "minutes": node.minutes,
+        "discipline": _discipline(node.discipline),
+        "own_discipline": _discipline(node.own_discipline),
+        "predicates": node.predicates,
+        "own_predicates": node.own_predicates,
+        "organisation_rating": node.organisation_rating,
+        "distribution": None
+        if check is None
+        else {"ok": check.ok, "problems": [p.text for p in node.distribution_problems]},
+        "distribution_partial": node.distribution_partial,
+        "breaking": node.breaking,
         "targets": [{"code": t.code, "text": t.text, "achievement": _share(v)} for t, v in node.targets],
         "problems": node.problems,
         "employees": [_line(e) for e in node.employees],
     }
 
 
+def _discipline(found: Discipline) -> dict[str, Any]:
+    mean = found.mean_deduction_bp
+    return {"months": found.months, "TL": found.late, "PSW": found.early, "TK": found.absent,
+            "mean_deduction": None if mean is None else f"{float(mean) / 100:.2f}%"}  # fmt: skip
+
+
 def _line(line: EmployeeLine) -> dict[str, Any]:
     return {"nip": line.nip, "name": line.name, "plan_state": line.plan_state,
-            "achievement": _share(line.achievement), "minutes": line.minutes}  # fmt: skip
+            "achievement": _share(line.achievement), "minutes": line.minutes,
+            "discipline": _discipline(line.discipline), "predicate": line.predicate}  # fmt: skip
 
 
 @endpoint(

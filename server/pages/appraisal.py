@@ -4,6 +4,8 @@
   each predicate, and, for a unit administrator or the bureau, the units with their distribution;
 - /kinerja/penilaian/pegawai/{nip}: one employee's period — the feedback dialogue (the superior writes,
   the employee answers), the BerAKHLAK behaviour ratings, the rating and predicate, the periods before;
+- /kinerja/penilaian/rekan: whom the reader rates beside the superior (peers, their own superior as a
+  subordinate) where the policy weighs those roles, with what they have rated so far;
 - /kinerja/penilaian/unit/{code}: a unit's predicates against its organisation rating's bounds, with the
   warning while they break them; the bureau sets the organisation rating, the bureau or the unit's
   administrator finalises; the yearly export.
@@ -34,6 +36,7 @@ from server.services.appraisal import (
     finalise_unit,
     parse_period,
     periods_of,
+    rating_duties,
     record_behaviour,
     set_organisation_rating,
     set_rating,
@@ -87,6 +90,7 @@ async def overview_page(request: web.Request) -> web.Response:
         period=period,
         periods=_period_choices(period.year),
         team=await team(principal, period),
+        duties=await rating_duties(principal, period),
         units=await units_overview(principal, period),
         error=request.query.get("error"),
         **_labels(),
@@ -112,6 +116,22 @@ async def _employee_page(request: web.Request, nip: str, period_code: object, **
         error=form.pop("error", None) or request.query.get("error"),
         draft=form.pop("draft", ""),
         behaviour_form=form.pop("behaviour_form", None) or view.own_ratings,
+        **_labels(),
+    )
+
+
+@routes.get(BASE + "/rekan")
+async def duties_page(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.SUPERVISOR, Role.EMPLOYEE)
+    period = _period_or_400(request, request.query.get("period"))
+    policy = appraisal_policy()
+    return render(
+        request,
+        "appraisal_peers.html",
+        period=period,
+        periods=_period_choices(period.year),
+        duties=await rating_duties(principal, period),
+        weighed=dict(policy.behaviour.rater_weights_bp),
         **_labels(),
     )
 

@@ -9,7 +9,8 @@
 - /kinerja/sasaran: the units' organisation targets (RKAKL outputs, goals), by the bureau or the unit
   administrator.
 - /kinerja/organisasi: the organisation's performance rolled up employee -> unit -> echelon II ->
-  echelon I -> ministry, within the reader's scope.
+  echelon I -> ministry, within the reader's scope: realisation, minutes, discipline, predicates and each
+  unit's distribution rule (server/services/organisation.py; the rules in docs/web.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from scoring import IndicatorAspect
+from scoring import IndicatorAspect, OrganisationRating, Predicate
 from server.access import PERSONNEL, RECAP_ROLES
 from server.auth import Principal, require_role, scope_for
 from server.errors import DomainError, NotFound, page_message
@@ -28,7 +29,9 @@ from server.models import Employee, Unit
 from server.pages.render import render
 from server.services.accounts import Role
 from server.services.activities import catalogue
+from server.services.appraisal import ORGANISATION_LABELS
 from server.services.attendance import WIB, unit_zones
+from server.services.organisation import flatten, organisation
 from server.services.skp import (
     TARGET_KINDS,
     add_indicator,
@@ -39,11 +42,9 @@ from server.services.skp import (
     cascade_superior,
     edit_result,
     editable_version,
-    flatten,
     link_activity,
     links_of,
     may_agree,
-    organisation,
     parent_choices,
     parse_year,
     period_of,
@@ -282,4 +283,7 @@ async def organisation_page(request: web.Request) -> web.Response:
         periods=periods_of(year, "quarterly"),
         nodes=nodes,
         years=range(date.today().year - 1, date.today().year + 2),
+        predicates=[(p.value, p.label) for p in Predicate],
+        predicate_label={p.value: p.label for p in Predicate},
+        organisation_label={o.value: ORGANISATION_LABELS[o] for o in OrganisationRating},
     )

@@ -453,6 +453,49 @@ async def team(principal: Principal, period: Period) -> list[tuple[Employee, App
     return [(e, ratings.get(e.nip)) for e in staff]
 
 
+@dataclass(frozen=True, slots=True)
+class RatingDuty:
+    """An employee whose behaviour the reader is asked to rate as a peer or a subordinate."""
+
+    employee: Employee
+    role: str
+    """PEER (same supervisor) or SUBORDINATE (the reader's own supervisor)."""
+    weight_bp: int
+    """The role's weight in the policy (basis points of the behaviour rating)."""
+    rated: int
+    """How many of the seven core values the reader has rated for the period."""
+
+    @property
+    def done(self) -> bool:
+        return self.rated >= len(CoreValue)
+
+
+async def rating_duties(principal: Principal, period: Period) -> list[RatingDuty]:
+    """Whom the reader rates beside the superior, as rater_role allows it: their peers (the employees with
+    the same supervisor) and their own supervisor (as a subordinate), each only where the policy weighs
+    that role; empty under a policy that weighs the superior alone (the shipped preset)."""
+    me = principal.employee_nip
+    if not me or principal.role not in (Role.SUPERVISOR, Role.EMPLOYEE):
+        return []
+    weighed = dict(appraisal_policy().behaviour.rater_weights_bp)
+    boss = (await Employee.filter(nip=me).values_list("supervisor_id", flat=True) or [None])[0]
+    if boss is None:
+        return []
+    found: list[tuple[Employee, str]] = []
+    if SUBORDINATE in weighed and (superior := await Employee.get_or_none(nip=boss)) is not None:
+        found.append((superior, SUBORDINATE))
+    if PEER in weighed:
+        peers = await Employee.filter(supervisor_id=boss).exclude(nip=me).order_by("name", "nip")
+        found.extend((peer, PEER) for peer in peers)
+    rated: dict[str, int] = {}
+    nips = [e.nip for e, _ in found]
+    for nip in await BehaviourRatingRecord.filter(rater_nip=me, period=period.code, nip__in=nips).values_list(
+        "nip", flat=True
+    ):
+        rated[nip] = rated.get(nip, 0) + 1
+    return [RatingDuty(e, role, weighed[role], rated.get(e.nip, 0)) for e, role in found]
+
+
 # --- the unit: organisation rating, distribution, finalising -----------------------------------------------
 
 
@@ -518,7 +561,7 @@ class UnitAppraisal:
         return sum(1 for _, r in self.members if r is not None and r.predicate == predicate_code)
 
 
-def _violation_problems(check: DistributionCheck) -> list[Problem]:
+def violation_problems(check: DistributionCheck) -> list[Problem]:
     problems = []
     for violation in check.violations:
         rule = violation.rule
@@ -571,7 +614,7 @@ async def unit_appraisal(principal: Principal, unit_code: str, period_code: obje
         )
     else:
         check = check_distribution(appraisal_policy(), org_rating, [Predicate(r.predicate) for _, r in members if r])
-        problems.extend(_violation_problems(check))
+        problems.extend(violation_problems(check))
     final = bool(members) and all(r is not None and r.final_at is not None for _, r in members)
     return UnitAppraisal(unit, period, org_rating, members, visible, check, problems, final)
 

@@ -1,7 +1,7 @@
-"""Work plans (SKP) that cascade, realisation from approved activity claims, and the organisation's
-performance rolled up the unit tree (PermenPANRB 6/2022, issue 17). The rules are the scoring library's
-(`build_cascade`, `measure_plan`, `outputs_from_claims`, `roll_up`); this module stores versions, scopes
-who may read and change what, and gathers the claims.
+"""Work plans (SKP) that cascade and realisation from approved activity claims (PermenPANRB 6/2022, issue
+17). The rules are the scoring library's (`build_cascade`, `measure_plan`, `outputs_from_claims`); this
+module stores versions, scopes who may read and change what, and gathers the claims. The organisation's
+performance rolled up the unit tree is server/services/organisation.py's.
 
 - An employee drafts their plan for a year: RHK, each hanging under an RHK of their superior's agreed
   plan (or, for the unit head, under one of the unit's organisation targets), with indicators and the
@@ -19,10 +19,8 @@ who may read and change what, and gathers the claims.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from fractions import Fraction
 from functools import lru_cache
 
 from tortoise.transactions import in_transaction
@@ -42,7 +40,6 @@ from scoring import (
     load_appraisal_policy,
     measure_plan,
     outputs_from_claims,
-    roll_up,
 )
 from server.activity_models import ActivityClaimRecord
 from server.auth import Principal, Scope, scope_for
@@ -611,117 +608,3 @@ async def realisation(row: WorkPlanRecord, period: Period) -> Realisation:
     measurement = measure_plan(appraisal_policy(), await work_plan(row), outputs)
     in_period = await approved_claims(row.nip, period.first, period.last, zone)
     return Realisation(row, period, measurement, links, sum(c.minutes for c in in_period))
-
-
-# --- the organisation's performance --------------------------------------------------------------------------
-
-
-@dataclass
-class EmployeeLine:
-    nip: str
-    name: str
-    plan_state: str | None
-    achievement: Fraction | None
-    minutes: int
-
-
-@dataclass
-class UnitNode:
-    code: str
-    name: str
-    kind: str
-    depth: int = 0
-    targets: list[tuple[OrganisationTarget, Fraction | None]] = field(default_factory=list)
-    employees: list[EmployeeLine] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    own_minutes: int = 0
-    minutes: int = 0
-    """Approved activity minutes of this unit and every unit below it in the period."""
-    achievement: Fraction | None = None
-    """The mean of its targets' rolled-up realisation and its child units' achievements."""
-    children: list[UnitNode] = field(default_factory=list)
-
-
-async def organisation(
-    principal: Principal, year: int, period_key: str | None, period: Period | None = None
-) -> tuple[Period, list[UnitNode]]:
-    """The units the reader sees, as a tree from the top: each with its organisation targets' realisation
-    rolled up the cascade (employee -> unit head -> target), its employees' plan achievements and approved
-    minutes, summed and averaged up to echelon II, echelon I and the ministry. The bureau sees every unit,
-    a unit administrator their subtree, a supervisor the units and employees of their team."""
-    scope = await scope_for(principal)
-    if principal.role not in (Role.BUREAU_ADMIN, Role.UNIT_ADMIN, Role.SUPERVISOR) or not scope.personnel:
-        raise Refused(N_("the organisation's performance is for supervisors and administrators"))
-    period = period or period_of(year, ReviewPeriod.QUARTERLY.value, period_key)
-    units = {u.code: u for u in await Unit.filter(scope.unit_q()).order_by("code")}
-    nodes = {code: UnitNode(code, u.name, u.kind) for code, u in units.items()}
-    for node in nodes.values():
-        await _fill_unit(node, scope, year, period)
-    roots = []
-    for code, unit in units.items():
-        parent = unit.parent_id  # type: ignore[attr-defined]
-        if parent in nodes:
-            nodes[parent].children.append(nodes[code])
-        else:
-            roots.append(nodes[code])
-    for root in roots:
-        _total(root, 0)
-    return period, roots
-
-
-async def _fill_unit(node: UnitNode, scope: Scope, year: int, period: Period) -> None:
-    """The unit's targets are rolled up from every agreed plan of the unit (the unit's figure, whoever
-    reads it); the employee lines and the minutes are those the reader may see."""
-    zone = await _zone(node.code)
-    measured: dict[str, PlanMeasurement] = {}
-    for row in await _newest_agreed(node.code, year):
-        measured[row.nip] = (await realisation(row, period)).measurement
-    for employee in await Employee.filter(scope.employee_q(), unit_id=node.code).order_by("name"):
-        current = await current_version(employee.nip, year)
-        minutes = sum(c.minutes for c in await approved_claims(employee.nip, period.first, period.last, zone))
-        own = measured.get(employee.nip)
-        node.employees.append(
-            EmployeeLine(employee.nip, employee.name, current.state if current else None,
-                         own.achievement if own else None, minutes)
-        )  # fmt: skip
-        node.own_minutes += minutes
-    targets = await organisation_targets(node.code, year)
-    if not targets:
-        return
-    try:
-        cascade = build_cascade([m.plan for m in measured.values()], targets)
-    except CascadeError as exc:
-        node.problems = list(exc.problems)
-        node.targets = [(t, None) for t in targets]
-        return
-    rolled = roll_up(cascade, measured.values())
-    node.targets = [(t, rolled[t.code].rolled) for t in targets]
-
-
-async def _newest_agreed(unit_code: str, year: int) -> list[WorkPlanRecord]:
-    rows = await WorkPlanRecord.filter(unit_code=unit_code, year=year, state=PlanState.AGREED.value).order_by(
-        "nip", "-version"
-    )
-    newest: dict[str, WorkPlanRecord] = {}
-    for row in rows:
-        newest.setdefault(row.nip, row)
-    return list(newest.values())
-
-
-def _total(node: UnitNode, depth: int) -> None:
-    node.depth = depth
-    for child in node.children:
-        _total(child, depth + 1)
-    node.minutes = node.own_minutes + sum(c.minutes for c in node.children)
-    values = [v for _, v in node.targets if v is not None] + [
-        c.achievement for c in node.children if c.achievement is not None
-    ]
-    node.achievement = sum(values, Fraction(0)) / len(values) if values else None
-
-
-def flatten(roots: Iterable[UnitNode]) -> list[UnitNode]:
-    out: list[UnitNode] = []
-    for root in roots:
-        out.append(root)
-        out.extend(flatten(root.children))
-    return out

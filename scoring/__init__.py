@@ -86,6 +86,7 @@ from ._plan_allowance import (
     behaviour_share,
     expected_share,
     performance_component,
+    plan_rule_text,
     plan_work_share,
 )
 from ._policy import (
@@ -251,6 +252,7 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     "PerformanceComponent",
     "performance_component",
     "plan_work_share",
+    "plan_rule_text",
     "expected_share",
     "behaviour_share",
     "LatenessMode",

@@ -121,3 +121,14 @@ async def test_the_page_shows_the_proposal_and_refuses_without_a_reason(world: W
     shown = await world.client.get(page, params={"period": "2024"}, cookies={SESSION_COOKIE: cookie})
     html = await shown.text()
     assert 'id="no-proposal"' in html and 'id="work-proposal"' not in html
+
+
+async def test_the_work_plan_api_carries_the_proposal(world: World):
+    response = await world.client.get(
+        f"/api/v1/employees/{BUDI}/skp", params={"period": "2025-Q2"}, headers=world.auth(Role.SUPERVISOR)
+    )
+    assert response.status == 200, await response.text()
+    measured = (await response.json())["realisation"]
+    assert measured["achievement"] == "40%"  # 4 of the year's 10: the realisation against the whole year
+    assert measured["proposal"] == {"rating": "sesuai_ekspektasi", "achievement_bp": 8000, "expected": "1/2",
+                                    "realised_to": "2025-06-30", "version": 1}  # fmt: skip

@@ -153,3 +153,21 @@ async def test_closing_the_month_freezes_the_plan_line(world: World):
     ratings = {value: ("di_bawah_ekspektasi", "") for value in VALUES}
     await record_behaviour(await principal("biro"), ANI, "2025-Q4", ratings)
     assert (await _payroll(world))[ANI]["net"] == 4_248_141
+
+
+def test_the_server_reads_the_policy_from_the_environment_and_refuses_a_wrong_file(tmp_path):
+    from server.app import create_app
+    from server.settings import ServerSettings
+
+    assert ServerSettings.from_env({}).allowance_policy == "social-affairs-2023"
+    assert ServerSettings.from_env({"KINERJA_ALLOWANCE_POLICY": "/etc/kinerja/tukin.toml"}).allowance_policy == (
+        "/etc/kinerja/tukin.toml"
+    )
+    wrong = tmp_path / "tukin.toml"
+    wrong.write_text(KEMENSOS.read_text() + '\n[performance]\nsource = "rencana"\n')
+    try:
+        with pytest.raises(scoring.PolicyError) as err:
+            create_app(ServerSettings(db_url="sqlite://:memory:", allowance_policy=str(wrong)), consume=False)
+        assert err.value.key == "performance.source"
+    finally:
+        use_allowance_policy(ALLOWANCE_PRESET)

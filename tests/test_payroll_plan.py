@@ -17,12 +17,13 @@ import pytest
 
 import scoring
 from server.activity_models import ActivityClaimRecord
+from server.auth import SESSION_COOKIE
 from server.services.accounts import Role
 from server.services.appraisal import record_behaviour
 from server.services.payroll import ALLOWANCE_PRESET, explained_month, live_lines, sheet_for, use_allowance_policy
 from server.services.skp import add_indicator, add_result, add_target, agree_submitted, link_activity, submit_plan
 from tests.test_requests import principal
-from tests.web_seed import ANI, BUDI, WIB, World, add_punch, web_world
+from tests.web_seed import ANI, BUDI, WIB, World, add_punch, session_cookie, web_world
 
 MONTH = date(2025, 11, 1)
 KEMENSOS = Path(scoring.__file__).parent / "presets" / "allowance" / "social-affairs-2023.toml"
@@ -135,6 +136,12 @@ async def test_the_line_differs_between_minutes_and_the_plan_as_worked_by_hand(w
     assert traces[BUDI]["performance"]["source"] == (
         "hasil bulanan (menit efektif terhadap target): tidak ada SKP yang disepakati untuk 2025"
     )
+    cookie, _ = await session_cookie(world, Role.BUREAU_ADMIN)
+    page = await world.client.get("/payroll", params={"unit": "dir-1", "month": "2025-11"},
+                                  cookies={SESSION_COOKIE: cookie})  # fmt: skip
+    html = await page.text()
+    assert page.status == 200 and "Rp 4.414.231" in html
+    assert "Komponen kinerja: realisasi SKP untuk 1 pegawai, menit aktivitas untuk 1 pegawai." in html
     words = " ".join(
         s for nip in (ANI, BUDI) for s in _strings({k: v for k, v in traces[nip].items() if k != "policy"})
     )

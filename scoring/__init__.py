@@ -36,8 +36,12 @@ from ._allowance_policy import (
     CombineRule,
     LatenessMode,
     LatenessRule,
+    PerformanceRule,
+    PerformanceSource,
     ProRata,
     Rounding,
+    TargetShare,
+    WithoutPlan,
 )
 from ._appraisal import (
     BehaviourFeedback,
@@ -77,6 +81,14 @@ from ._escalation import EscalationFlag, absence_escalation
 from ._monthly import score_day, score_month, score_unit_month
 from ._percent import FULL_BP, format_bp, parse_percent, ratio_bp, weighted_bp
 from ._plan import MonthPlan, Slot, build_month_plan
+from ._plan_allowance import (
+    PerformanceComponent,
+    behaviour_share,
+    expected_share,
+    performance_component,
+    plan_rule_text,
+    plan_work_share,
+)
 from ._policy import (
     WEEKDAY_NAMES,
     AbsenceRule,
@@ -233,6 +245,16 @@ __all__ = [  # noqa: RUF022 - grouped by purpose, not alphabetically
     "AbsenceMode",
     "CombineMode",
     "CombineRule",
+    "PerformanceRule",
+    "PerformanceSource",
+    "TargetShare",
+    "WithoutPlan",
+    "PerformanceComponent",
+    "performance_component",
+    "plan_work_share",
+    "plan_rule_text",
+    "expected_share",
+    "behaviour_share",
     "LatenessMode",
     "LatenessRule",
     "ProRata",

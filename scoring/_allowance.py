@@ -90,6 +90,8 @@ class AllowanceInput:
     attendance: tuple[AttendanceDay, ...] = ()
     performance_bp: int = FULL_BP
     performance_source: str = "given"
+    performance_basis: str = "given"
+    """``minutes`` or ``plan`` (the allowance policy's ``[performance] source`` used), or ``given``."""
 
     @classmethod
     def from_monthly_result(
@@ -99,6 +101,7 @@ class AllowanceInput:
         *,
         performance_bp: int | None = None,
         performance_source: str | None = None,
+        performance_basis: str = "given",
     ) -> AllowanceInput:
         """The month as :func:`scoring.score_month` scored it; the performance component is the
         result's (effective minutes against target) unless another is given (e.g. plan realisation)."""
@@ -113,7 +116,7 @@ class AllowanceInput:
             for r in days
         )
         if performance_bp is None:
-            performance_bp = result.performance_bp
+            performance_bp, performance_basis = result.performance_bp, "minutes"
             performance_source = performance_source or (
                 f"effective minutes {result.effective_minutes} of target {result.target_minutes} (monthly result)"
             )
@@ -126,6 +129,7 @@ class AllowanceInput:
             attendance=attendance,
             performance_bp=performance_bp,
             performance_source=performance_source or "given",
+            performance_basis=performance_basis,
         )
 
 
@@ -392,7 +396,11 @@ def explain_allowance(result: AllowanceResult) -> dict[str, Any]:
         },
         "gross": _gross_entry(result),
         "discipline": _discipline_entry(result),
-        "performance": {"component": _pct(result.performance), "source": month.performance_source},
+        "performance": {
+            "component": _pct(result.performance),
+            "source": month.performance_source,
+            "basis": month.performance_basis,
+        },
         "net": _net_entry(result),
         "summary": result.summary(),
     }

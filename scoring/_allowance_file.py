@@ -21,8 +21,12 @@ from ._allowance_policy import (
     CombineRule,
     LatenessMode,
     LatenessRule,
+    PerformanceRule,
+    PerformanceSource,
     ProRata,
     Rounding,
+    TargetShare,
+    WithoutPlan,
 )
 from ._errors import PolicyError
 from ._percent import FULL_BP
@@ -92,6 +96,7 @@ def allowance_policy_from_dict(data: dict[str, Any], *, source: str) -> Allowanc
         absence=_absence(r.table("absence")),
         monthly_cap_bp=_cap(r.table("discipline")),
         combine=_combine(r.table("combine")),
+        performance=_performance(r.table("performance")),
         rounding=rounding.choice("rule", Rounding, Rounding.HALF_UP),
         rounding_unit=rounding.integer("unit", 1, minimum=1),
         source=source,
@@ -156,6 +161,19 @@ def _combine(t: Reader) -> CombineRule:
         mode=t.choice("mode", CombineMode, CombineMode.WEIGHTED),
         performance_weight_bp=t.percent("performance_weight", 6000),
         discipline_weight_bp=t.percent("discipline_weight", 4000),
+    )
+    t.finish()
+    return rule
+
+
+def _performance(t: Reader) -> PerformanceRule:
+    rule = PerformanceRule(
+        source=t.choice("source", PerformanceSource, PerformanceSource.MINUTES),
+        work_weight_bp=t.percent("work_weight", 8000),
+        behaviour_weight_bp=t.percent("behaviour_weight", 2000),
+        work_cap_bp=t.percent("work_cap", FULL_BP),
+        target_share=t.choice("target_share", TargetShare, TargetShare.ELAPSED),
+        without_plan=t.choice("without_plan", WithoutPlan, WithoutPlan.MINUTES),
     )
     t.finish()
     return rule

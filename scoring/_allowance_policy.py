@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 
 from ._errors import PolicyError
-from ._percent import FULL_BP
+from ._percent import FULL_BP, format_bp
 
 GRADES = range(1, 18)
 """Kelas jabatan 1 to 17."""
@@ -61,6 +61,33 @@ class CombineMode(StrEnum):
     """The lower of the performance component and (100 % - cut)."""
 
 
+class PerformanceSource(StrEnum):
+    """Where the performance component of the allowance comes from."""
+
+    MINUTES = "minutes"
+    """The monthly result: effective activity minutes against the month's target (the default)."""
+    PLAN = "plan"
+    """The realisation of the employee's agreed work plan (SKP), weighed with the behaviour rating."""
+
+
+class TargetShare(StrEnum):
+    """Which part of the year's targets a month's realisation is measured against (``plan`` source)."""
+
+    ELAPSED = "elapsed"
+    """The share of the year elapsed at the end of the month: May, 5/12 of each yearly target."""
+    WHOLE_YEAR = "whole_year"
+    """The whole year's target, whatever the month (only a year's end reaches 100 %)."""
+
+
+class WithoutPlan(StrEnum):
+    """``plan`` source: the performance component of an employee with no agreed plan for the year."""
+
+    MINUTES = "minutes"
+    """The monthly result's minutes, as if the source were ``minutes``."""
+    ZERO = "zero"
+    """0 %: no agreed plan, no performance component."""
+
+
 class Rounding(StrEnum):
     """How an exact Rupiah amount becomes a whole multiple of the rounding unit."""
 
@@ -95,6 +122,20 @@ class CombineRule:
 
 
 @dataclass(frozen=True, slots=True)
+class PerformanceRule:
+    """The ``[performance]`` table: the source of the performance component and, for ``plan``, how the plan's
+    realisation and the behaviour rating make it (Surabaya weighed work 80 % and behaviour 20 %)."""
+
+    source: PerformanceSource = PerformanceSource.MINUTES
+    work_weight_bp: int = 8000
+    behaviour_weight_bp: int = 2000
+    work_cap_bp: int = FULL_BP
+    """The plan's realisation counts at most this much (over-achievement pays no more than the target)."""
+    target_share: TargetShare = TargetShare.ELAPSED
+    without_plan: WithoutPlan = WithoutPlan.MINUTES
+
+
+@dataclass(frozen=True, slots=True)
 class AllowancePolicy:
     """One version of an agency's allowance: the table per grade and the rules, from ``effective_from``."""
 
@@ -111,6 +152,7 @@ class AllowancePolicy:
     absence: AbsenceCut = field(default_factory=AbsenceCut)
     monthly_cap_bp: int = FULL_BP
     combine: CombineRule = field(default_factory=CombineRule)
+    performance: PerformanceRule = field(default_factory=PerformanceRule)
     rounding: Rounding = Rounding.HALF_UP
     rounding_unit: int = 1
     source: str = "<code>"
@@ -125,6 +167,17 @@ class AllowancePolicy:
         weights = self.combine.performance_weight_bp + self.combine.discipline_weight_bp
         if self.combine.mode is not CombineMode.MINIMUM and weights != FULL_BP:
             raise PolicyError(self.source, "combine", weights, "performance and discipline weights adding up to 100%")
+        rule = self.performance
+        if rule.work_weight_bp + rule.behaviour_weight_bp != FULL_BP:
+            raise PolicyError(
+                self.source,
+                "performance",
+                {"work": format_bp(rule.work_weight_bp), "behaviour": format_bp(rule.behaviour_weight_bp)},
+                "work and behaviour weights adding up to 100%",
+            )
+        if not 0 < rule.work_cap_bp <= FULL_BP:
+            cap = format_bp(rule.work_cap_bp)
+            raise PolicyError(self.source, "performance.work_cap", cap, "above 0%, at most 100%")
         if self.rounding_unit < 1:
             raise PolicyError(self.source, "rounding.unit", self.rounding_unit, "whole Rupiah, 1 or more")
         if any(share > FULL_BP for _, share in self.status_share_bp):

@@ -119,6 +119,16 @@ class WorkResultRules:
     indicator_cap_bp: int = 12_000
     """An indicator's achievement counts at most this much (over-achievement on one cannot hide another)."""
 
+    def propose(self, achievement: Fraction) -> Rating:
+        """The work-result rating a plan achievement (a share: 1 is 100 %) proposes: from ``above_from``
+        above expectation, from ``as_from`` as expected, below that below expectation. Only a proposal:
+        the superior rates, and may choose otherwise with a reason."""
+        if achievement * FULL_BP >= self.above_from_bp:
+            return Rating.ABOVE
+        if achievement * FULL_BP >= self.as_from_bp:
+            return Rating.AS_EXPECTED
+        return Rating.BELOW
+
 
 @dataclass(frozen=True, slots=True)
 class AppraisalPolicy:

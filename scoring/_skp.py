@@ -279,12 +279,7 @@ class PlanMeasurement:
     @property
     def suggested_rating(self) -> Rating:
         """The work-result rating the measured achievement suggests; the superior decides."""
-        rules = self.policy.work_result
-        if self.achievement * FULL_BP >= rules.above_from_bp:
-            return Rating.ABOVE
-        if self.achievement * FULL_BP >= rules.as_from_bp:
-            return Rating.AS_EXPECTED
-        return Rating.BELOW
+        return self.policy.work_result.propose(self.achievement)
 
     def explain(self) -> dict[str, Any]:
         rules = self.policy.work_result

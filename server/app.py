@@ -24,6 +24,8 @@ from server.partitions import ensure_ahead
 from server.services.gateway_enrolment import EnrolmentSettings, FailureLimiter
 from server.services.ingest import resolve_unmapped_punches
 from server.services.life_cycle import run_life_cycle
+from server.services.payroll import use_allowance_policy
+from server.services.plan_allowance import plan_bases
 from server.services.scoring_queue import run_worker
 from server.settings import ServerSettings
 from server.text import refuse_unstorable_text
@@ -94,6 +96,7 @@ def create_app(
     app[SETTINGS] = settings
     app[DIALECT] = dialect_of(settings.db_url)
     app[LOGIN_THROTTLE] = LoginThrottle()
+    use_allowance_policy(settings.allowance_policy, plan_bases)  # a wrong file stops the start, naming the key
     api.add_routes(app)
     pages.add_routes(app)
     configure_enrolment(EnrolmentSettings.from_env())(app)  # gateway enrolment codes (issue 20)

@@ -53,6 +53,10 @@ class ServerSettings:
     # Run a scoring worker in this replica (server/services/scoring_queue.py): it takes stale unit-months
     # from the queue shared by every replica and stores their scores, so pages read them warm.
     score_worker: bool = True
+    # The agency's allowance policy: a preset name (scoring/presets/allowance) or a TOML file. Its
+    # [performance] table says whether the allowance's performance component comes from the activity
+    # minutes (the default) or from the realisation of the work plan (SKP) and the behaviour rating.
+    allowance_policy: str = "social-affairs-2023"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
@@ -72,6 +76,7 @@ class ServerSettings:
             writer_depth=int(env.get("KINERJA_WRITER_DEPTH", defaults.writer_depth)),
             new_devices=env.get("KINERJA_NEW_DEVICES", defaults.new_devices),
             biometric_key_file=env.get("KINERJA_BIOMETRIC_KEY_FILE", ""),
+            allowance_policy=env.get("KINERJA_ALLOWANCE_POLICY", defaults.allowance_policy),
             score_worker=env.get("KINERJA_SCORE_WORKER", "1").lower() not in ("0", "false", "no"),
             migrate_on_start=env.get("KINERJA_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no"),
         )

@@ -223,12 +223,15 @@ def test_from_the_monthly_result_of_real_punches():
     grade = GradeAssignment(date(2020, 1, 1), None, 12)
     pay = compute_allowance(
         KEMENSOS,
-        AllowanceInput.from_monthly_result(result, [grade], performance_bp=9500, performance_source="plan realisation"),
+        AllowanceInput.from_monthly_result(
+            result, [grade], performance_bp=9500, performance_source="plan realisation", performance_basis="plan"
+        ),
     )
     # cut 5.5 %; paid = 60 % x 95 % + 40 % x 94.5 % = 94.8 %; 9,896,000 x 94.8 % = 9,381,408
     assert pay.discipline.cut == Fraction(55, 1000) and pay.net == 9_381_408
-    assert pay.explain()["performance"] == {"component": "95%", "source": "plan realisation"}
-    assert AllowanceInput.from_monthly_result(result, [grade]).performance_source.startswith("effective minutes")
+    assert pay.explain()["performance"] == {"component": "95%", "source": "plan realisation", "basis": "plan"}
+    own = AllowanceInput.from_monthly_result(result, [grade])
+    assert own.performance_source.startswith("effective minutes") and own.performance_basis == "minutes"
 
 
 def test_a_grade_the_table_lacks_and_overlapping_grades_are_refused():

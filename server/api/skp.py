@@ -18,6 +18,7 @@ from server.models import Employee
 from server.services.organisation import Discipline, EmployeeLine, UnitNode, flatten, organisation
 from server.services.skp import (
     agreed_version,
+    appraisal_policy,
     parse_period,
     period_of,
     realisation,
@@ -25,6 +26,7 @@ from server.services.skp import (
     versions,
     work_plan,
 )
+from server.services.work_proposal import work_proposal
 
 routes = web.RouteTableDef()
 
@@ -50,6 +52,21 @@ class PlanQuery(Query):
 
 def _share(value: Any) -> str | None:
     return None if value is None else f"{float(value) * 100:.2f}%"
+
+
+async def _proposal(nip: str, period_key: str) -> dict[str, Any] | None:
+    """The work-result rating the appraisal page proposes for the period (server/services/work_proposal.py):
+    realisation against the part of the yearly targets expected by the period's end."""
+    found = await work_proposal(appraisal_policy(), nip, period_key)
+    if found is None:
+        return None
+    return {
+        "rating": found.rating.value,
+        "achievement_bp": found.achievement_bp,
+        "expected": f"{found.expected.numerator}/{found.expected.denominator}",
+        "realised_to": found.realised_to.isoformat(),
+        "version": found.version,
+    }
 
 
 @endpoint(
@@ -94,6 +111,7 @@ async def get_plan(request: web.Request, path: NipPath, query: PlanQuery) -> web
         period = chosen or period_of(year, counted.review, None)
         found = await realisation(counted, period)
         measured = {**found.measurement.explain(), "period": period.key, "minutes": found.minutes}
+        measured["proposal"] = await _proposal(employee.nip, period.key)
     return web.json_response({"nip": employee.nip, "year": year, "versions": out, "realisation": measured})
 
 

@@ -116,6 +116,7 @@ async def _employee_page(request: web.Request, nip: str, period_code: object, **
         error=form.pop("error", None) or request.query.get("error"),
         draft=form.pop("draft", ""),
         behaviour_form=form.pop("behaviour_form", None) or view.own_ratings,
+        rating_form=form.pop("rating_form", None) or _rating_form(view),
         **_labels(),
     )
 
@@ -134,6 +135,13 @@ async def duties_page(request: web.Request) -> web.Response:
         weighed=dict(policy.behaviour.rater_weights_bp),
         **_labels(),
     )
+
+
+def _rating_form(view: Any) -> tuple[str, str]:
+    """The rating form as it opens: the rating set, else the one the plan's realisation proposes; the reason."""
+    if view.rating is not None:
+        return view.rating.work_result, view.reason
+    return (view.proposal.rating.value if view.proposal else ""), ""
 
 
 @routes.get(BASE + "/pegawai/{nip}")
@@ -186,11 +194,13 @@ async def rating_submit(request: web.Request) -> web.Response:
     form = await request.post()
     period = str(form.get("period") or "")
     try:
-        await set_rating(principal, nip, period, form.get("work_result"))
+        await set_rating(principal, nip, period, form.get("work_result"), str(form.get("reason") or ""))
     except DomainError as exc:
         if exc.status == 404:
             raise  # the error page, in the reader's language
-        return await _employee_page(request, nip, period, status=exc.status, error=page_message(exc))
+        typed = (str(form.get("work_result") or ""), str(form.get("reason") or ""))
+        return await _employee_page(request, nip, period, status=exc.status, error=page_message(exc),
+                                    rating_form=typed)  # fmt: skip
     raise web.HTTPSeeOther(location=_employee_url(nip, period, saved="rating") + "#rating")
 
 

@@ -3,6 +3,7 @@ the audit trail the bureau administrator reads. The figures are server.services.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from server.pages.pages import reader_zone
 from server.pages.render import language_of, render
 from server.services.accounts import Role
 from server.services.month import parse_month
-from server.services.payroll import PayrollConflict, close_month, explained_month, sheet_for
+from server.services.payroll import PayLine, PayrollConflict, close_month, explained_month, sheet_for
 
 routes = web.RouteTableDef()
 
@@ -48,7 +49,17 @@ async def payroll_page(request: web.Request) -> web.Response:
         unit_name=dict(units)[unit],
         may_close=principal.role is Role.BUREAU_ADMIN and not sheet.final,
         error=request.query.get("error"),
+        bases=_bases(sheet.lines),
     )
+
+
+def _bases(lines: Sequence[PayLine]) -> dict[str, int]:
+    """How many lines took their performance component from the plan, and how many from the minutes (each
+    line's trace says which); nothing to say where none came from the plan."""
+    found = [str((line.explain.get("performance") or {}).get("basis") or "") for line in lines]
+    if "plan" not in found:
+        return {}
+    return {"plan": found.count("plan"), "minutes": found.count("minutes")}
 
 
 @routes.post("/payroll/close")

@@ -39,12 +39,23 @@ TRACE_MESSAGES = (
     N_("monthly result (effective minutes against target)"),
     N_("given"),
     N_("plan realisation"),
+    # the performance component from the plan (scoring/_plan_allowance.py)
+    N_("plan realisation: {ww} x work {work} + {bw} x behaviour {behaviour}"),
+    N_("plan realisation: work {work} (no behaviour rating for the period)"),
+    N_("plan realisation: no agreed work plan for {year}, counted as 0%"),
+    N_("monthly result (effective minutes against target): no agreed work plan for {year}"),
+    N_(
+        "work: plan realisation to the end of the month against the part of the year's targets expected by the "
+        "end of the month, at most {cap}"
+    ),
+    N_("work: plan realisation to the end of the month against the year's targets, at most {cap}"),
 )
 EXACTLY = N_("(exactly {fraction})")
 
 # Fields that hold codes, names or dates, never translated.
 _CODES = {"employee", "month", "name", "title", "legal_basis", "effective_from", "fingerprint"}
 _CODES |= {"pro_rata", "grade", "status", "from", "to", "date", "codes", "share", "policy", "grades", "nip"}
+_CODES |= {"basis", "year", "version", "realised_to", "expected", "behaviour_period"}
 _DECIMAL_PERCENT = re.compile(r"(\d)\.(\d+)%")
 _EXACTLY = re.compile(r"\(exactly (\d+/\d+)\)")
 

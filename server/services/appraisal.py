@@ -16,8 +16,9 @@ in master data (server/models.Employee.supervisor):
 
 A unit's period is finalised only when every member has a rating, the organisation rating is set, and
 the distribution keeps the rating's bounds; after that its ratings and behaviour ratings are refused.
-The work-result rating is the superior's; the plan's realisation (scoring PlanMeasurement
-.suggested_rating, plans stored by server/services/skp.py) can later propose it.
+The work-result rating is the superior's; the plan's realisation proposes it (server/services/work_proposal.py,
+the thresholds the policy's [work_result]), and a rating other than the proposal needs a reason, which the
+rating's audit entry keeps (with the proposal) and the page shows.
 """
 
 from __future__ import annotations
@@ -49,15 +50,18 @@ from server.auth import Principal, scope_for
 from server.errors import Conflict, Invalid, NotFound, Refused
 from server.i18n import N_
 from server.models import Employee, Unit
+from server.payroll_models import AuditEntry
 from server.services.accounts import Role
 from server.services.attendance import WIB, unit_zones
 from server.services.members import unit_members, unit_of
 from server.services.payroll import record_audit
+from server.services.work_proposal import WorkProposal, work_proposal
 
 APPRAISAL_PRESET = "permenpanrb-6-2022"
 SUPERIOR, PEER, SUBORDINATE, EMPLOYEE = "superior", "peer", "subordinate", "employee"
 FEEDBACK_LIMIT = 4000
 NOTE_LIMIT = 500
+REASON_LIMIT = 500
 _PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4]))?$")
 VALUE_LABELS = {
     CoreValue.BERORIENTASI_PELAYANAN: "Berorientasi Pelayanan",
@@ -323,8 +327,13 @@ def behaviour_score(records: Sequence[BehaviourRatingRecord]) -> BehaviourScore:
 # --- the rating -------------------------------------------------------------------------------------------
 
 
-async def set_rating(principal: Principal, nip: str, period_code: object, work_result: object) -> AppraisalRating:
-    """The superior's work-result rating; behaviour from the ratings recorded, the predicate by the matrix."""
+async def set_rating(
+    principal: Principal, nip: str, period_code: object, work_result: object, reason: object = None
+) -> AppraisalRating:
+    """The superior's work-result rating; behaviour from the ratings recorded, the predicate by the matrix.
+    A rating other than the one the plan's realisation proposes needs ``reason`` (the pages always pass the
+    text typed), kept in the audit entry with the proposal. ``reason`` None: a caller recording a decision
+    taken elsewhere (the demo's seed), not asked for one."""
     employee, reads, _ = await _rater_or_reader(principal, nip)
     if not reads:
         raise NotFound(N_("no such employee in your scope"))
@@ -332,10 +341,29 @@ async def set_rating(principal: Principal, nip: str, period_code: object, work_r
     if not _is_superior(principal, employee):
         raise Refused(N_("Only the employee's direct superior sets the rating."))
     await _refuse_final(employee.nip, period)
-    return await _store_rating(principal, employee, period, _rating(work_result, "work result"))
+    work = _rating(work_result, "work result")
+    why = _text(reason, REASON_LIMIT, "reason", required=False)
+    proposal = await work_proposal(appraisal_policy(), employee.nip, period.code)
+    if proposal is not None and work is not proposal.rating and not why and reason is not None:
+        raise Invalid(
+            N_("The realisation of the plan proposes {proposed}: write the reason for choosing otherwise.").format(
+                proposed=proposal.rating.label
+            )
+        )
+    return await _store_rating(principal, employee, period, work, proposal=proposal, reason=why)
 
 
-async def _store_rating(principal: Principal, employee: Employee, period: Period, work: Rating) -> AppraisalRating:
+async def _store_rating(
+    principal: Principal,
+    employee: Employee,
+    period: Period,
+    work: Rating,
+    *,
+    proposal: WorkProposal | None = None,
+    reason: str | None = None,
+) -> AppraisalRating:
+    """Store the rating; ``reason`` None (a re-store after the behaviour changed) keeps the reason and the
+    proposal the rating was set with."""
     try:
         score = behaviour_score(await behaviour_records(employee.nip, period))
     except InputError:
@@ -345,6 +373,13 @@ async def _store_rating(principal: Principal, employee: Employee, period: Period
     policy = appraisal_policy()
     result = predicate(policy, work, score.rating)
     unit_code = await unit_of(employee.nip, period.first, period.last, employee.unit_id)  # type: ignore[attr-defined]
+    if reason is None:
+        kept = await rating_reason(employee.nip, period)
+        choice = {k: kept[k] for k in ("proposed", "achievement", "reason") if k in kept}
+    else:
+        choice = {"reason": reason} if reason else {}
+        if proposal is not None:
+            choice |= {"proposed": proposal.rating.value, "achievement": proposal.achievement_bp}
     row, _ = await AppraisalRating.update_or_create(
         defaults={
             "unit_code": unit_code,
@@ -365,9 +400,25 @@ async def _store_rating(principal: Principal, employee: Employee, period: Period
         "appraisal.rating",
         employee.nip,
         unit_code,
-        {"period": period.code, "work_result": work.value, "behaviour": score.rating.value, "predicate": result.value},
+        {
+            "period": period.code,
+            "work_result": work.value,
+            "behaviour": score.rating.value,
+            "predicate": result.value,
+            **choice,
+        },
     )
     return row
+
+
+async def rating_reason(nip: str, period: Period) -> dict[str, object]:
+    """What the latest rating of the period was set with: ``proposed`` (the rating the realisation proposed,
+    with its ``achievement`` in basis points) and the superior's ``reason`` where they chose otherwise."""
+    entries = await AuditEntry.filter(action="appraisal.rating", target=nip).order_by("-at", "-id").limit(50)
+    for entry in entries:
+        if isinstance(entry.detail, dict) and entry.detail.get("period") == period.code:
+            return dict(entry.detail)
+    return {}
 
 
 # --- one employee's period, as the page shows it ------------------------------------------------------------
@@ -390,6 +441,10 @@ class EmployeeAppraisal:
     """(period, messages, predicate or "") of every period with a record, newest first."""
     own_ratings: dict[str, tuple[str, str]] = field(default_factory=dict)
     """The reader's own ratings (value -> (rating, note)), to fill their form."""
+    proposal: WorkProposal | None = None
+    """The work-result rating the plan's realisation proposes (None: no agreed plan, or not the reader's)."""
+    reason: str = ""
+    """The superior's reason for a rating other than the proposal, as the rating was set."""
 
     @property
     def final(self) -> bool:
@@ -411,6 +466,8 @@ async def employee_appraisal(principal: Principal, nip: str, period_code: object
     zone = (await unit_zones()).get(employee.unit_id, WIB)  # type: ignore[attr-defined]
     own = {r.core_value: (r.rating, r.note) for r in records if r.rater_nip == _rater_nip(principal)}
     is_self = principal.employee_nip == employee.nip
+    proposal = await work_proposal(appraisal_policy(), employee.nip, period.code) if reads else None
+    reason = str((await rating_reason(employee.nip, period)).get("reason") or "") if reads else ""
     return EmployeeAppraisal(
         employee=employee,
         period=period,
@@ -425,6 +482,8 @@ async def employee_appraisal(principal: Principal, nip: str, period_code: object
         can_answer=is_self and any(m.author_role == SUPERIOR for m in thread),
         history=await _history(employee.nip) if reads else [],
         own_ratings=own,
+        proposal=proposal,
+        reason=reason,
     )
 
 

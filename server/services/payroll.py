@@ -9,23 +9,30 @@ closed month reads its frozen lines, and a change after the close is a PayrollCo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from scoring import (
     AllowanceInput,
+    AllowancePolicy,
     AllowanceResult,
     AttendanceDay,
     GradeAssignment,
     InputError,
+    PerformanceRule,
+    PerformanceSource,
     ScoringError,
     compute_allowance,
     explain_allowance,
     load_allowance_policy,
+    performance_component,
+    plan_rule_text,
 )
 from server.errors import Conflict
 from server.models import Employee
@@ -41,8 +48,9 @@ from server.services.allowance_words import trace_in
 from server.services.members import grades_within, unit_members
 from server.services.month import unit_month
 
-# The agency's allowance table until a policy file is configured per agency: the shipped preset.
+# The agency's allowance policy when the settings name none (ServerSettings.allowance_policy).
 ALLOWANCE_PRESET = "social-affairs-2023"
+_configured = [ALLOWANCE_PRESET]
 STATUSES = ("pns", "cpns", "pppk")
 _OUTSIDE = ("not_employed", "not_live")
 
@@ -103,6 +111,47 @@ class PayrollSheet:
         return sum(line.net for line in self.lines)
 
 
+@dataclass(frozen=True, slots=True)
+class PlanBasis:
+    """What one employee-month's performance component is computed from under a policy whose performance
+    comes from the plan (server/services/plan_allowance.py gathers it)."""
+
+    year: int
+    realised_to: date
+    version: int | None
+    """The agreed plan version measured; None: no agreed plan for the year."""
+    work: Fraction | None
+    """The plan's realisation against the part of the targets expected by ``realised_to``; None: no plan."""
+    expected: Fraction
+    behaviour: Fraction | None
+    behaviour_period: str | None
+    """The appraisal period whose behaviour rating counted (``"2025-Q2"`` or ``"2025"``), None: none."""
+
+
+PlanSource = Callable[[Sequence[str], int, int, PerformanceRule], Awaitable[Mapping[str, PlanBasis]]]
+_plan_source: list[PlanSource | None] = [None]
+
+
+def use_allowance_policy(source: str, plan_source: PlanSource | None = None) -> AllowancePolicy:
+    """The agency's allowance policy from now on (create_app, from the settings): a preset name or a file.
+    Read once here, so a wrong file stops the server's start with the key to fix. ``plan_source`` gathers
+    the plan figures a ``[performance] source = "plan"`` policy needs (plan_allowance.plan_bases: given
+    by create_app, as the work plans' services themselves record their audit through this module)."""
+    policy = _policy(source)
+    _configured[0] = source
+    _plan_source[0] = plan_source
+    return policy
+
+
+def allowance_policy() -> AllowancePolicy:
+    return _policy(_configured[0])
+
+
+@lru_cache(maxsize=8)
+def _policy(source: str) -> AllowancePolicy:
+    return load_allowance_policy(source)
+
+
 def allowance_input(
     nip: str, year: int, month: int, explained: Mapping[str, Any], grades: Sequence[GradeAssignment]
 ) -> AllowanceInput:
@@ -136,6 +185,7 @@ def allowance_input(
         attendance=attendance,
         performance_bp=int(performance) if performance is not None else 10_000,
         performance_source="monthly result (effective minutes against target)",
+        performance_basis=PerformanceSource.MINUTES.value,
     )
 
 
@@ -178,11 +228,40 @@ def pay_line(
     month: int,
     explained: Mapping[str, Any],
     grades: Sequence[GradeAssignment],
-    preset: str = ALLOWANCE_PRESET,
+    preset: str | None = None,
+    plan: PlanBasis | None = None,
 ) -> PayLine:
-    result = compute_allowance(
-        load_allowance_policy(preset), allowance_input(employee.nip, year, month, explained, grades)
-    )
+    """One employee's line. Under a policy whose performance comes from the plan, ``plan`` holds the plan's
+    realisation and the behaviour rating (server/services/plan_allowance.py); None: no agreed plan."""
+    policy = _policy(preset) if preset else allowance_policy()
+    month_input = allowance_input(employee.nip, year, month, explained, grades)
+    component = None
+    if policy.performance.source is PerformanceSource.PLAN:
+        component = performance_component(
+            policy.performance,
+            minutes_bp=month_input.performance_bp,
+            work=plan.work if plan else None,
+            behaviour=plan.behaviour if plan else None,
+            year=year,
+        )
+        month_input = replace(
+            month_input,
+            performance_bp=component.performance_bp,
+            performance_source=component.source,
+            performance_basis=component.basis.value,
+        )
+    result = compute_allowance(policy, month_input)
+    explain = explain_allowance(result)
+    if component is not None:
+        explain["performance"] |= component.explain() | {"rule": plan_rule_text(policy.performance)}
+        if plan is not None:
+            explain["performance"]["plan"] = {
+                "year": plan.year,
+                "version": plan.version,
+                "realised_to": plan.realised_to.isoformat(),
+                "expected": f"{plan.expected.numerator}/{plan.expected.denominator}",
+                "behaviour_period": plan.behaviour_period,
+            }
     grade, status = _grade_text(result)
     return PayLine(
         employee.nip,
@@ -194,12 +273,23 @@ def pay_line(
         result.deduction_bp,
         result.cut_rupiah,
         result.net,
-        trace_in(explain_allowance(result)),  # its sentences in Indonesian, the record's language
+        trace_in(explain),  # its sentences in Indonesian, the record's language
     )
 
 
+async def _plan_bases(nips: Sequence[str], year: int, month: int, preset: str | None) -> dict[str, PlanBasis]:
+    """The plan figures of each employee, when the policy's performance comes from the plan (else none)."""
+    policy = _policy(preset) if preset else allowance_policy()
+    if policy.performance.source is not PerformanceSource.PLAN:
+        return {}
+    source = _plan_source[0]
+    if source is None:
+        raise RuntimeError("an allowance policy from the plan needs use_allowance_policy(..., plan_source=)")
+    return dict(await source(nips, year, month, policy.performance))
+
+
 async def live_lines(
-    unit_code: str, year: int, month: int, explained: Mapping[str, Mapping[str, Any]], preset: str = ALLOWANCE_PRESET
+    unit_code: str, year: int, month: int, explained: Mapping[str, Mapping[str, Any]], preset: str | None = None
 ) -> tuple[list[PayLine], list[tuple[str, str]]]:
     """Lines computed now from ``explained`` (NIP -> stored monthly explanation) and the grades: one per
     member of the unit that month, paid for the days they were in it (a transfer: each unit its days)."""
@@ -207,6 +297,7 @@ async def live_lines(
     employees = await Employee.filter(nip__in=list(members)).order_by("name", "nip")
     held = await grades_of([e.nip for e in employees])
     grades = {nip: grades_within(held[nip], members[nip]) for nip in held}
+    plans = await _plan_bases([e.nip for e in employees if e.nip in explained], year, month, preset)
     lines: list[PayLine] = []
     missing: list[tuple[str, str]] = []
     for employee in employees:
@@ -214,7 +305,9 @@ async def live_lines(
             missing.append((employee.nip, f"{employee.nip}: no monthly result"))
             continue
         try:
-            lines.append(pay_line(employee, year, month, explained[employee.nip], grades[employee.nip], preset))
+            line = pay_line(employee, year, month, explained[employee.nip], grades[employee.nip], preset,
+                            plans.get(employee.nip))  # fmt: skip
+            lines.append(line)
         except InputError as exc:
             missing.append((employee.nip, str(exc)))
     return lines, missing
@@ -307,7 +400,7 @@ async def close_month(
             month=month,
             closed_by=by,
             closed_at=datetime.now(UTC),
-            allowance_policy=ALLOWANCE_PRESET,
+            allowance_policy=allowance_policy().name[:100],
         )
         await PayrollLine.bulk_create([PayrollLine(close=close, **_line_values(line), nip=line.nip) for line in lines])
         await record_audit(by, role, "month.close", f"{unit_code} {year}-{month:02d}", unit_code,
@@ -339,7 +432,8 @@ async def correct_line(
     if employee is None or nip not in explained:
         raise LookupError(f"no employee {nip} with a result in {unit_code} {year}-{month:02d}")
     grades = grades_within((await grades_of([nip]))[nip], members[nip])
-    new = pay_line(employee, year, month, explained[nip], grades)
+    plans = await _plan_bases([nip], year, month, None)
+    new = pay_line(employee, year, month, explained[nip], grades, plan=plans.get(nip))
     async with in_transaction():
         row = await PayrollLine.get_or_none(close=close, nip=nip)
         gross_before = row.gross if row else 0

@@ -209,6 +209,10 @@ async def test_in_the_browser_the_bureau_sees_the_warning_and_the_head_only_thei
     assert await biro.inner_text("#organisation tr[data-unit='kemen'] .deduction") == "1,80%"
     await biro.click("#organisation tr[data-unit='dir-1'] summary")
     assert "Dodi Kurniawan" in await biro.inner_text("#organisation tr[data-unit='dir-1']")
+    # Opened, the unit's employees fit the page: nothing hidden past its right edge at 1280 pixels.
+    overflow = await biro.evaluate("() => { const s = document.querySelector('#organisation').parentElement;"
+                                   " return s.scrollWidth - s.clientWidth; }")  # fmt: skip
+    assert overflow <= 0, f"the table is {overflow} px wider than the page"
     await tidy(biro)
     await biro.screenshot(path="/tmp/t17d-organisation.png", full_page=True)
     await log_out(biro)

@@ -102,7 +102,9 @@ def _code(dialect: str, code: str) -> str:
     return f"COALESCE(json_extract(s.\"codes\", '$.{code}'), 0)"
 
 
-def _order(dialect: str, sort: str, descending: bool) -> str:
+def _keys(dialect: str, sort: str) -> list[str]:
+    """The sort keys: the column asked for, then unit, name (case-blind) and NIP. On PostgreSQL compared
+    byte-wise (COLLATE "C": the same order whatever the database's locale, and no locale's slow compare)."""
     simple = {
         "nip": 's."nip"',
         "name": 'lower(e."name")',
@@ -112,9 +114,11 @@ def _order(dialect: str, sort: str, descending: bool) -> str:
         "score": 's."score_bp"',
     }
     first = simple[sort] if sort in simple else _code(dialect, sort)
-    direction = " DESC" if descending else ""
-    keys = [first, 's."unit_code"', 'lower(e."name")', 's."nip"']
-    return ", ".join(f"{key}{direction}" for key in dict.fromkeys(keys))
+    keys = list(dict.fromkeys([first, 's."unit_code"', 'lower(e."name")', 's."nip"']))
+    if dialect == "postgres":
+        text = ('s."nip"', 's."unit_code"', 'lower(e."name")')
+        return [f'{key} COLLATE "C"' if key in text else key for key in keys]
+    return keys
 
 
 def _in(dialect: str, column: str, values: Sequence[str], mark: Any, params: list[Any]) -> str:
@@ -177,23 +181,37 @@ async def read_recap(
         where.append(_in(dialect, 's."nip"', nips, mark, params))
     if category is not None:
         where.append(f"{_code(dialect, category)} > 0")
-    sql_from = f'FROM "monthly_score" s JOIN "employee" e ON e."nip" = s."nip" WHERE {" AND ".join(where)}'
-    (counted,) = await client.execute_query_dict(f'SELECT count(*) AS "n" {sql_from}', params)
+    # Counted without the employee table (the server never deletes an employee, so every stored row has one):
+    # an index-only read of the (unit_code, year, month) index, not a join of 30,000 rows on every page.
+    condition = " AND ".join(where)
+    (counted,) = await client.execute_query_dict(
+        f'SELECT count(*) AS "n" FROM "monthly_score" s WHERE {condition}', params
+    )
     stored_total = int(counted["n"])
+    sql_from = f'FROM "monthly_score" s LEFT JOIN "employee" e ON e."nip" = s."nip" WHERE {condition}'
 
     unscored = [] if category is not None else await _not_scored(sorted(marked), month, nips)
     total = stored_total + len(unscored)
     wanted = total - offset if limit is None else min(limit, total - offset)
     rows: list[RecapRow] = []
     if wanted > 0 and offset < stored_total:
-        order = _order(dialect, sort if sort in SORTABLE else "unit", descending)
-        page = f"LIMIT {mark()} OFFSET {mark()}"
+        keys = _keys(dialect, sort if sort in SORTABLE else "unit")
+        direction = " DESC" if descending else ""
+        order = ", ".join(f"k{n}{direction}" for n in range(len(keys)))
+        # The page's ids are picked by sorting the keys only (narrow rows: no spill to disk for 30,000), then
+        # only the page's rows are read whole.
+        picked = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys))
         columns = (
             's."nip", e."name", s."unit_code", e."position", s."codes", s."allowance_deduction_bp", '
             's."effective_minutes", s."score_bp", s."policy_fingerprint"'
         )
         found = await client.execute_query_dict(
-            f"SELECT {columns} {sql_from} ORDER BY {order} {page}", [*params, wanted, offset]
+            f'WITH page AS (SELECT s."id" AS "id", {picked} {sql_from} ORDER BY {order} '
+            f"LIMIT {mark()} OFFSET {mark()}) "
+            f"SELECT {columns}, {', '.join(f'page.k{n}' for n in range(len(keys)))} FROM page "
+            f'JOIN "monthly_score" s ON s."id" = page."id" LEFT JOIN "employee" e ON e."nip" = s."nip" '
+            f"ORDER BY {', '.join(f'page.k{n}{direction}' for n in range(len(keys)))}",
+            [*params, wanted, offset],
         )
         rows, outdated = await _stored_rows(found, marked)
         if outdated:
@@ -223,7 +241,7 @@ async def _stored_rows(found: list[dict[str, Any]], marked: set[str]) -> tuple[l
         rows.append(
             RecapRow(
                 row["nip"],
-                row["name"],
+                row["name"] or row["nip"],
                 unit,
                 row["position"] or "",
                 {code: int(codes.get(code, 0)) for code in CODES},
@@ -249,12 +267,18 @@ async def _queue_never_scored(
     unmarked = [u for u in units if u not in marked]
     if not unmarked:
         return set()
+    # one index probe per unit (the (unit_code, year, month) index), not a read of every row of the month
     mark = _placeholders(dialect)
-    params: list[Any] = [month.year, month.month]
-    condition = f'"year" = {mark()} AND "month" = {mark()} AND ' + _in(dialect, '"unit_code"', unmarked, mark, params)
-    having = await client.execute_query_dict(
-        f'SELECT DISTINCT "unit_code" FROM "monthly_score" WHERE {condition}', params
+    if dialect == "postgres":
+        units_sql, params = f"SELECT unnest({mark()}::varchar[]) AS code", [unmarked]
+    else:
+        units_sql, params = "VALUES " + ", ".join(f"({mark()})" for _ in unmarked), list(unmarked)
+        units_sql = f"SELECT column1 AS code FROM ({units_sql})"
+    probe = (
+        f'SELECT u.code AS "unit_code" FROM ({units_sql}) AS u WHERE EXISTS (SELECT 1 FROM "monthly_score" s '
+        f'WHERE s."unit_code" = u.code AND s."year" = {mark()} AND s."month" = {mark()})'
     )
+    having = await client.execute_query_dict(probe, [*params, month.year, month.month])
     empty = set(unmarked) - {row["unit_code"] for row in having}
     if empty:
         await mark_stale((unit, month.year, month.month) for unit in empty)

@@ -83,8 +83,8 @@ async def measure(url: str, employees: int) -> None:
     await client.start_server()
     try:
         user = await UserAccount.create(
-            username="biro", display_name="Biro", password_hash=hash_password("kata-sandi-bench-1"),
-            role=Role.BUREAU_ADMIN, unit_code=None, employee_nip=None,
+            username=f"biro-{uuid.uuid4().hex[:6]}", display_name="Biro", role=Role.BUREAU_ADMIN,
+            password_hash=hash_password("kata-sandi-bench-1"), unit_code=None, employee_nip=None,
         )  # fmt: skip
         headers = {"Authorization": f"Bearer {await issue_api_token(user, 'bench')}"}
         cookie, _ = await start_session(user)
@@ -150,8 +150,19 @@ async def measure(url: str, employees: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--employees", type=int, default=30_000)
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--database", help="measure again on a database an earlier --keep run left")
     args = parser.parse_args()
     print(f"start: {uptime()}")
+    if args.database:
+        url = urlsplit(ADMIN_URL)._replace(path=f"/{args.database}").geturl()
+        connection = await asyncpg.connect(url)
+        await connection.execute('DELETE FROM "stale_unit_month"')
+        employees = await connection.fetchval('SELECT count(*) FROM "employee"')
+        await connection.close()
+        await measure(url, employees)
+        print(f"end: {uptime()}")
+        return
     name = f"kinerja_recap_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -176,9 +187,12 @@ async def main() -> None:
         await connection.close()
         await measure(url, args.employees)  # the app opens the database itself
     finally:
-        admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        if args.keep:
+            print(f"kept: --database {name}")
+        else:
+            admin = await asyncpg.connect(ADMIN_URL)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
     print(f"end: {uptime()}")
 
 

@@ -13,11 +13,12 @@ from datetime import datetime
 
 import pytest
 
-from server.auth import SESSION_COOKIE
+from server.auth import SESSION_COOKIE, Scope
 from server.models import Employee
 from server.results_models import MonthlyScore
 from server.services.accounts import Role
 from server.services.payroll import StillRecalculating, close_month
+from server.services.recap import read_recap
 from server.services.stale import mark_stale
 from server.stale_models import StaleUnitMonth
 from tests.web_seed import (
@@ -139,3 +140,23 @@ async def test_the_recap_pages_in_the_database_in_a_stable_order(world: World):
     )
     body = await only_late.json()
     assert [row["nip"] for row in body["items"]] == [BUDI] and body["total"] == 1
+
+
+async def test_pages_spanning_units_read_only_those_units_and_keep_the_order(world: World):
+    everyone = Scope(personnel=True, devices=True, unit_codes=None, employee_nips=None)
+    month = DAY.replace(day=1)
+    for sort in ("unit", "name", "score", "TL2"):
+        for descending in (False, True):
+            whole = [r.nip for r in (await read_recap(everyone, month, sort=sort, descending=descending)).rows]
+            assert sorted(whole) == sorted([ANI, BUDI, CITRA])
+            for size in (1, 2):
+                walked = []
+                for offset in range(0, 3, size):
+                    found = await read_recap(
+                        everyone, month, limit=size, offset=offset, sort=sort, descending=descending
+                    )
+                    assert found.total == 3
+                    walked += [r.nip for r in found.rows]
+                assert walked == whole, (sort, descending, size)
+    by_unit = [r.unit_code for r in (await read_recap(everyone, month, descending=True)).rows]
+    assert by_unit == ["dir-2", "dir-1", "dir-1"]

@@ -103,8 +103,9 @@ def _code(dialect: str, code: str) -> str:
 
 
 def _keys(dialect: str, sort: str) -> list[str]:
-    """The sort keys: the column asked for, then unit, name (case-blind) and NIP. On PostgreSQL compared
-    byte-wise (COLLATE "C": the same order whatever the database's locale, and no locale's slow compare)."""
+    """The sort keys: the column asked for, then unit, name (case-blind) and NIP (the database's collation:
+    sorted by unit first, the (unit_code, year, month) index gives the order and only each unit's rows
+    are sorted by name)."""
     simple = {
         "nip": 's."nip"',
         "name": 'lower(e."name")',
@@ -114,11 +115,7 @@ def _keys(dialect: str, sort: str) -> list[str]:
         "score": 's."score_bp"',
     }
     first = simple[sort] if sort in simple else _code(dialect, sort)
-    keys = list(dict.fromkeys([first, 's."unit_code"', 'lower(e."name")', 's."nip"']))
-    if dialect == "postgres":
-        text = ('s."nip"', 's."unit_code"', 'lower(e."name")')
-        return [f'{key} COLLATE "C"' if key in text else key for key in keys]
-    return keys
+    return list(dict.fromkeys([first, 's."unit_code"', 'lower(e."name")', 's."nip"']))
 
 
 def _in(dialect: str, column: str, values: Sequence[str], mark: Any, params: list[Any]) -> str:
@@ -140,7 +137,21 @@ async def scope_units(scope: Scope) -> list[str]:
             query = Employee.filter(nip__in=nips[start : start + _BY_NIP]).distinct()
             found.update(await query.values_list("unit_id", flat=True))
         return sorted(found)
-    return sorted(await Employee.filter(scope.employee_q()).distinct().values_list("unit_id", flat=True))
+    # each unit probed for one employee (the employee table's unit index), not a read of every employee
+    client: BaseDBAsyncClient = Employee._meta.db
+    dialect = client.capabilities.dialect
+    mark = _placeholders(dialect)
+    params: list[Any] = []
+    within = (
+        "" if scope.unit_codes is None else " AND " + _in(dialect, 'u."code"', sorted(scope.unit_codes), mark, params)
+    )
+    found_units = await client.execute_query_dict(
+        'SELECT u."code" AS "code" FROM "unit" u '
+        'WHERE EXISTS (SELECT 1 FROM "employee" e WHERE e."unit_id" = u."code")'
+        f"{within} ORDER BY 1",
+        params,
+    )
+    return [row["code"] for row in found_units]
 
 
 async def read_recap(
@@ -174,45 +185,33 @@ async def read_recap(
     )
     marked |= await _queue_never_scored(client, dialect, units, marked, month)
 
-    mark = _placeholders(dialect)
-    params: list[Any] = [month.year, month.month]
-    where = [f's."year" = {mark()}', f's."month" = {mark()}', _in(dialect, 's."unit_code"', units, mark, params)]
-    if nips is not None:
-        where.append(_in(dialect, 's."nip"', nips, mark, params))
-    if category is not None:
-        where.append(f"{_code(dialect, category)} > 0")
-    # Counted without the employee table (the server never deletes an employee, so every stored row has one):
-    # an index-only read of the (unit_code, year, month) index, not a join of 30,000 rows on every page.
-    condition = " AND ".join(where)
-    (counted,) = await client.execute_query_dict(
-        f'SELECT count(*) AS "n" FROM "monthly_score" s WHERE {condition}', params
-    )
-    stored_total = int(counted["n"])
-    sql_from = f'FROM "monthly_score" s LEFT JOIN "employee" e ON e."nip" = s."nip" WHERE {condition}'
+    def matching(within: Sequence[str]) -> tuple[str, list[Any], Any]:
+        return _matching(dialect, month, within, nips, category)
+
+    # Counted per unit without the employee table (the server never deletes an employee, so every stored row
+    # has one): an index-only read of the (unit_code, year, month) index, in the database's order of units.
+    condition, params, _ = matching(units)
+    per_unit = [
+        (row["unit_code"], int(row["n"]))
+        for row in await client.execute_query_dict(
+            f'SELECT s."unit_code" AS "unit_code", count(*) AS "n" FROM "monthly_score" s WHERE {condition} '
+            'GROUP BY s."unit_code" ORDER BY s."unit_code"',
+            params,
+        )
+    ]
+    stored_total = sum(n for _, n in per_unit)
 
     unscored = [] if category is not None else await _not_scored(sorted(marked), month, nips)
     total = stored_total + len(unscored)
     wanted = total - offset if limit is None else min(limit, total - offset)
     rows: list[RecapRow] = []
     if wanted > 0 and offset < stored_total:
-        keys = _keys(dialect, sort if sort in SORTABLE else "unit")
-        direction = " DESC" if descending else ""
-        order = ", ".join(f"k{n}{direction}" for n in range(len(keys)))
-        # The page's ids are picked by sorting the keys only (narrow rows: no spill to disk for 30,000), then
-        # only the page's rows are read whole.
-        picked = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys))
-        columns = (
-            's."nip", e."name", s."unit_code", e."position", s."codes", s."allowance_deduction_bp", '
-            's."effective_minutes", s."score_bp", s."policy_fingerprint"'
-        )
-        found = await client.execute_query_dict(
-            f'WITH page AS (SELECT s."id" AS "id", {picked} {sql_from} ORDER BY {order} '
-            f"LIMIT {mark()} OFFSET {mark()}) "
-            f"SELECT {columns}, {', '.join(f'page.k{n}' for n in range(len(keys)))} FROM page "
-            f'JOIN "monthly_score" s ON s."id" = page."id" LEFT JOIN "employee" e ON e."nip" = s."nip" '
-            f"ORDER BY {', '.join(f'page.k{n}{direction}' for n in range(len(keys)))}",
-            [*params, wanted, offset],
-        )
+        sort = sort if sort in SORTABLE else "unit"
+        within, skip = list(units), offset
+        if sort == "unit":  # sorted by unit first: only the units the page spans are read and sorted
+            within, skip = _span(per_unit[::-1] if descending else per_unit, offset, wanted)
+        condition, params, mark = matching(within)
+        found = await _page(client, condition, params, mark, sort, descending, wanted, skip)
         rows, outdated = await _stored_rows(found, marked)
         if outdated:
             await mark_stale((unit, month.year, month.month) for unit in outdated)
@@ -221,6 +220,67 @@ async def read_recap(
         start = max(0, offset - stored_total)
         rows.extend(unscored[start : start + wanted - len(rows)])
     return Recap(month, rows, total, units, sorted(marked))
+
+
+def _matching(
+    dialect: str, month: date, within: Sequence[str], nips: Sequence[str] | None, category: str | None
+) -> tuple[str, list[Any], Any]:
+    """The stored rows' condition for the units ``within`` (its SQL, parameters, next placeholder)."""
+    mark = _placeholders(dialect)
+    params: list[Any] = [month.year, month.month]
+    where = [f's."year" = {mark()}', f's."month" = {mark()}', _in(dialect, 's."unit_code"', within, mark, params)]
+    if nips is not None:
+        where.append(_in(dialect, 's."nip"', nips, mark, params))
+    if category is not None:
+        where.append(f"{_code(dialect, category)} > 0")
+    return " AND ".join(where), params, mark
+
+
+async def _page(
+    client: BaseDBAsyncClient,
+    condition: str,
+    params: list[Any],
+    mark: Any,
+    sort: str,
+    descending: bool,
+    limit: int,
+    skip: int,
+) -> list[dict[str, Any]]:
+    """``limit`` stored rows matching ``condition`` from ``skip``, sorted by ``sort``."""
+    keys = _keys(client.capabilities.dialect, sort)
+    direction = " DESC" if descending else ""
+    order = ", ".join(f"k{n}{direction}" for n in range(len(keys)))
+    # The page's ids are picked by sorting the keys only (narrow rows: no spill to disk for 30,000), then
+    # only the page's rows are read whole.
+    picked = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys))
+    columns = (
+        's."nip", e."name", s."unit_code", e."position", s."codes", s."allowance_deduction_bp", '
+        's."effective_minutes", s."score_bp", s."policy_fingerprint"'
+    )
+    return await client.execute_query_dict(
+        f'WITH page AS (SELECT s."id" AS "id", {picked} FROM "monthly_score" s '
+        f'LEFT JOIN "employee" e ON e."nip" = s."nip" WHERE {condition} ORDER BY {order} '
+        f"LIMIT {mark()} OFFSET {mark()}) "
+        f"SELECT {columns}, {', '.join(f'page.k{n}' for n in range(len(keys)))} FROM page "
+        f'JOIN "monthly_score" s ON s."id" = page."id" LEFT JOIN "employee" e ON e."nip" = s."nip" '
+        f"ORDER BY {', '.join(f'page.k{n}{direction}' for n in range(len(keys)))}",
+        [*params, limit, skip],
+    )
+
+
+def _span(per_unit: list[tuple[str, int]], offset: int, wanted: int) -> tuple[list[str], int]:
+    """The units (in page order, with their row counts) that rows ``offset`` to ``offset + wanted`` fall in, and
+    the offset of the first of those rows within them."""
+    within: list[str] = []
+    skip = 0
+    before = 0
+    for unit, count in per_unit:
+        if before + count > offset and before < offset + wanted:
+            if not within:
+                skip = offset - before
+            within.append(unit)
+        before += count
+    return within, skip
 
 
 async def _stored_rows(found: list[dict[str, Any]], marked: set[str]) -> tuple[list[RecapRow], set[str]]:

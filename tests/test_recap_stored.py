@@ -160,3 +160,14 @@ async def test_pages_spanning_units_read_only_those_units_and_keep_the_order(wor
                 assert walked == whole, (sort, descending, size)
     by_unit = [r.unit_code for r in (await read_recap(everyone, month, descending=True)).rows]
     assert by_unit == ["dir-2", "dir-1", "dir-1"]
+
+
+async def test_a_month_before_the_policy_is_a_404_and_queues_nothing(world: World):
+    response = await world.client.get(
+        "/api/v1/results", params={"month": "2000-01"}, headers=world.auth(Role.BUREAU_ADMIN)
+    )
+    assert response.status == 404 and "in force from" in (await response.json())["reason"]
+    assert not await StaleUnitMonth.exists(year=2000)  # a worker would fail on it for ever
+    cookie, _ = await session_cookie(world, Role.BUREAU_ADMIN)
+    page = await world.client.get("/recap?month=2000-01", cookies={SESSION_COOKIE: cookie})
+    assert page.status == 200 and not await StaleUnitMonth.exists(year=2000)

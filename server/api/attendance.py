@@ -221,7 +221,10 @@ async def recap_of(request: web.Request, query: RecapQuery, **page: Any) -> Reca
     require_role(request, *RECAP_ROLES)
     month = query.month or parse_month(None)
     scope = await subtree_filter(await request_scope(request), query.unit)
-    return await read_recap(scope, month, **page)
+    try:
+        return await read_recap(scope, month, **page)
+    except InputError as exc:  # a month before the policy came into force: nothing to score it by
+        raise NotFound(f"month: {exc}") from None
 
 
 @endpoint(

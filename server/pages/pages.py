@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from scoring import InputError
 from server import models
 from server.access import COMMAND_ROLES, DEVICE_ROLES, PERSONNEL, RECAP_ROLES
 from server.auth import (
@@ -54,7 +55,7 @@ from server.services.month import (
     results_for,
     stale_units,
 )
-from server.services.recap import SORTABLE, read_recap
+from server.services.recap import SORTABLE, Recap, read_recap
 from server.services.requests import approved_by_day
 from server.services.today import today_view, tree_rollup
 from wire.contract import CommandAction
@@ -227,9 +228,12 @@ async def recap_page(request: web.Request) -> web.Response:
         page = max(1, min(1_000_000, int(request.query.get("page", "1"))))
     except ValueError:
         page = 1
-    found = await read_recap(
-        scope, month, limit=RECAP_PAGE, offset=(page - 1) * RECAP_PAGE, sort=sort, descending=descending
-    )
+    try:
+        found = await read_recap(
+            scope, month, limit=RECAP_PAGE, offset=(page - 1) * RECAP_PAGE, sort=sort, descending=descending
+        )
+    except InputError:  # a month before the policy came into force: nothing was or will be scored
+        found = Recap(month, [], 0, [])
     pages = max(1, -(-found.total // RECAP_PAGE))
     names = await unit_names()
     return render(

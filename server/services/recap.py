@@ -29,6 +29,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from scoring import InputError
 from server.auth import Scope
 from server.models import Employee
 from server.results_models import MonthlyScore
@@ -167,6 +168,9 @@ async def read_recap(
 ) -> Recap:
     """The recap of ``month`` for the employees ``scope`` sees: ``limit`` rows from ``offset`` (all: None),
     of one employee (``nip``) or of those with at least one day of ``category``, sorted by ``sort``."""
+    policy = policy_for(WIB)
+    if policy.effective_from > month:  # as the scoring says it: nothing can be scored, so nothing is queued
+        raise InputError(f"policy '{policy.name}' is in force from {policy.effective_from}, not in {month:%Y-%m}")
     units = await scope_units(scope)
     if not units:
         return Recap(month, [], 0, [])
@@ -324,6 +328,8 @@ async def _queue_never_scored(
     today = datetime.now(UTC).astimezone(WIB).date()
     if month > today.replace(day=1):
         return set()
+    # (a month before the policy came into force never gets here: read_recap refused it, so the workers are
+    # never handed a month they cannot score)
     unmarked = [u for u in units if u not in marked]
     if not unmarked:
         return set()

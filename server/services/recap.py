@@ -253,17 +253,22 @@ async def _page(
     """``limit`` stored rows matching ``condition`` from ``skip``, sorted by ``sort``."""
     keys = _keys(client.capabilities.dialect, sort)
     direction = " DESC" if descending else ""
-    order = ", ".join(f"k{n}{direction}" for n in range(len(keys)))
-    # The page's ids are picked by sorting the keys only (narrow rows: no spill to disk for 30,000), then
-    # only the page's rows are read whole.
-    picked = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys))
     columns = (
         's."nip", e."name", s."unit_code", e."position", s."codes", s."allowance_deduction_bp", '
         's."effective_minutes", s."score_bp", s."policy_fingerprint"'
     )
+    rows_of = f'FROM "monthly_score" s LEFT JOIN "employee" e ON e."nip" = s."nip" WHERE {condition}'
+    if sort == "unit":  # a unit or two (read_recap's span): sorted whole, in order of the unit index
+        order = ", ".join(f"{key}{direction}" for key in keys)
+        return await client.execute_query_dict(
+            f"SELECT {columns} {rows_of} ORDER BY {order} LIMIT {mark()} OFFSET {mark()}", [*params, limit, skip]
+        )
+    # The whole month by another column: the page's ids are picked by sorting the narrow keys only (no spill
+    # to disk for 30,000), then only the page's rows are read whole.
+    order = ", ".join(f"k{n}{direction}" for n in range(len(keys)))
+    picked = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys))
     return await client.execute_query_dict(
-        f'WITH page AS (SELECT s."id" AS "id", {picked} FROM "monthly_score" s '
-        f'LEFT JOIN "employee" e ON e."nip" = s."nip" WHERE {condition} ORDER BY {order} '
+        f'WITH page AS (SELECT s."id" AS "id", {picked} {rows_of} ORDER BY {order} '
         f"LIMIT {mark()} OFFSET {mark()}) "
         f"SELECT {columns}, {', '.join(f'page.k{n}' for n in range(len(keys)))} FROM page "
         f'JOIN "monthly_score" s ON s."id" = page."id" LEFT JOIN "employee" e ON e."nip" = s."nip" '

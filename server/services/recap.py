@@ -15,8 +15,9 @@ What the reader is told instead of waiting:
   not scored — so the next look finds it recalculating, then scored.
 
 The rows are one per employee and unit of the month: an employee transferred mid-month has a row in each
-unit, for that unit's days; stored rows of employees no longer in the registry are left out. Order: by
-unit, name and NIP (or the column asked for), stored rows first, the rows not scored yet after them.
+unit, for that unit's days (the server never deletes an employee; a row whose employee is gone anyway is
+named by its NIP). Order: by unit, name and NIP (or the column asked for, then those), stored rows first,
+the rows not scored yet after them.
 """
 
 from __future__ import annotations

@@ -1,91 +1,203 @@
-"""The monthly recap as the bureau opens it: GET /api/v1/results for N employees with this month's punches.
+"""The monthly recap as the bureau opens it, warm: a ministry's 30,000 employees, a fixed full past month.
 
-Prints, measured in one run:
-- the first view (the scoring library scores every unit-month and stores the results),
-- a second view with nothing changed (the stored results are read; nothing is rescored),
-- a view after one new punch in one unit (only that unit is rescored),
-- the baseline: reading the same stored rows' numbers straight from the database, no HTTP, no scoping,
-and the ratio of the unchanged view to the baseline.
+The month is fixed (2026-10, as bench/bench_national.py), so the figures do not depend on today's date. The
+data is generated directly in PostgreSQL (bench_national's generator: 1,000 employees a unit, two punches a
+working day, arrivals spread so lateness codes occur), and the results are produced by the month-end run
+(`kinerja server score-month`, two worker processes on the shared queue; then VACUUM ANALYZE, as autovacuum
+would after such a write) — not by the view: the recap only
+reads what the workers stored (server/services/recap.py). Then, over HTTP (the real app on a real port, its
+own scoring worker off so nothing else runs meanwhile), warm (each measured after one untimed request):
+- the recap's first page as the page shows it (GET /recap, 100 rows) and as the API gives it
+  (GET /api/v1/results, its default limit 100);
+- the whole recap walked page by page through the API (limit 1000, the API's largest; and limit 100);
+- the baseline: the same rows read directly from the database with asyncpg (the first page's query, and all
+  30,000 rows in one query), no HTTP, no scoping, no JSON;
+and the ratios. Prints `uptime` before and after: the machine is shared.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_recap.py [employees=1000] [units=10]
+Creates and drops its own database (KINERJA_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test
+names the server). Run: .venv/bin/python bench/bench_recap.py [--employees 30000]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import random
+import statistics
+import subprocess
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from server.models import DevicePin, Employee, Punch, Unit
-from server.results_models import MonthlyScore
-from server.services.accounts import Role
-from tests.web_seed import WIB, web_world
+import asyncpg
+from aiohttp.test_utils import TestClient, TestServer
+from tortoise.transactions import in_transaction
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_national import ADMIN_URL, PER_UNIT, generate, queue, run_workers, scored
+
+from server.app import create_app
+from server.auth import SESSION_COOKIE
+from server.db import close_database, open_database
+from server.partitions import ensure_months
+from server.services.accounts import Role, UserAccount, hash_password, issue_api_token, start_session
+from server.settings import ServerSettings
+
+MONTH = "2026-10"
+PAGE = 100  # the recap page's rows (server/pages/pages.py RECAP_PAGE) and the API's default limit
+REPEATS = 5
+
+# The recap's first page as server/services/recap.py asks it (bureau scope: every unit of the employees).
+_BASELINE_PAGE = """
+SELECT s."nip", e."name", s."unit_code", e."position", s."codes", s."allowance_deduction_bp",
+       s."effective_minutes", s."score_bp", s."policy_fingerprint"
+FROM "monthly_score" s JOIN "employee" e ON e."nip" = s."nip"
+WHERE s."year" = 2026 AND s."month" = 10 AND s."unit_code" = ANY($1::varchar[])
+ORDER BY s."unit_code", lower(e."name"), s."nip" LIMIT $2 OFFSET 0
+"""
+_BASELINE_ALL = _BASELINE_PAGE.replace("LIMIT $2 OFFSET 0", "")
 
 
-async def seed(employees: int, units: int) -> int:
-    rng = random.Random(1)
-    codes = [f"upt-{i}" for i in range(units)]
-    for code in codes:
-        await Unit.create(code=code, name=code, parent_id="dj-a")
-    today = datetime.now(WIB).date()
-    people, pins, punches = [], [], []
-    for i in range(employees):
-        nip, unit, pin = f"1990010120150{i:05d}", codes[i % units], str(1000 + i)
-        people.append(Employee(nip=nip, name=f"Pegawai {i}", unit_id=unit))
-        pins.append(DevicePin(unit_id=unit, pin=pin, employee_id=nip))
-        day = today.replace(day=1)
-        while day < today:
-            if day.weekday() < 5:
-                start = datetime(day.year, day.month, day.day, tzinfo=WIB)
-                arrive = start + timedelta(hours=7, minutes=rng.randint(0, 60))
-                leave = start + timedelta(hours=16, minutes=rng.randint(-30, 60))
-                for at, state in ((arrive, 0), (leave, 1)):
-                    punches.append(
-                        Punch(device_serial="B", pin=pin, punched_at=at.astimezone(UTC), utc_offset_minutes=420,
-                              state=state, verify=1, unit_code=unit, gateway_id="gw", batch_id="b", employee_nip=nip)
-                    )  # fmt: skip
-            day += timedelta(days=1)
-    await Employee.bulk_create(people, batch_size=1000)
-    await DevicePin.bulk_create(pins, batch_size=1000)
-    await Punch.bulk_create(punches, batch_size=2000)
-    return len(punches)
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
-async def main(employees: int, units: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        async with web_world(f"sqlite://{folder}/bench.sqlite3") as world:
-            punches = await seed(employees, units)
-            print(f"{employees} employees in {units} units, {punches} punches this month (SQLite)")
-            headers, params = world.auth(Role.BUREAU_ADMIN), {"limit": 1000}
+async def timed(call: Callable[[], Awaitable[object]], repeats: int = REPEATS) -> tuple[float, float]:
+    """(median, best) seconds of ``repeats`` calls, after one untimed (warm) call."""
+    await call()
+    took = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        await call()
+        took.append(time.perf_counter() - started)
+    return statistics.median(took), min(took)
 
-            async def view(label: str) -> float:
-                started = time.perf_counter()
-                response = await world.client.get("/api/v1/results", headers=headers, params=params)
-                body = await response.json()
-                took = time.perf_counter() - started
-                print(f"  {label}: {took:.3f} s ({body['total']} rows)")
-                return took
 
-            await view("first view, every unit scored and stored")
-            unchanged = await view("second view, nothing changed")
-            now = datetime.now(UTC)
-            await Punch.create(
-                device_serial="B", pin="1000", punched_at=now, utc_offset_minutes=420, state=0, verify=1,
-                unit_code="upt-0", gateway_id="gw", batch_id="c",
-            )  # fmt: skip
-            await view("after one new punch in one unit")
-            started = time.perf_counter()
-            today = datetime.now(WIB).date()
-            await MonthlyScore.filter(year=today.year, month=today.month).values_list(
-                "nip", "codes", "allowance_deduction_bp", "effective_minutes", "score_bp"
-            )
-            baseline = time.perf_counter() - started
-            print(f"  baseline, the stored numbers read directly: {baseline:.3f} s")
-            print(f"  unchanged view / baseline: {unchanged / baseline:.1f}x")
+async def measure(url: str, employees: int) -> None:
+    app = create_app(ServerSettings(db_url=url, score_worker=False), consume=False)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        user = await UserAccount.create(
+            username=f"biro-{uuid.uuid4().hex[:6]}", display_name="Biro", role=Role.BUREAU_ADMIN,
+            password_hash=hash_password("kata-sandi-bench-1"), unit_code=None, employee_nip=None,
+        )  # fmt: skip
+        headers = {"Authorization": f"Bearer {await issue_api_token(user, 'bench')}"}
+        cookie, _ = await start_session(user)
+
+        async def api(limit: int, offset: int = 0) -> dict:
+            params = {"month": MONTH, "limit": limit, "offset": offset}
+            response = await client.get("/api/v1/results", params=params, headers=headers)
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+        async def page() -> None:
+            response = await client.get(f"/recap?month={MONTH}", cookies={SESSION_COOKIE: cookie})
+            assert response.status == 200
+            text = await response.text()
+            assert text.count("<tr data-nip=") == min(PAGE, employees)
+
+        async def walk(limit: int) -> None:
+            seen = 0
+            offset = 0
+            while True:
+                body = await api(limit, offset)
+                seen += len(body["items"])
+                assert not body["recalculating"]
+                offset += limit
+                if offset >= body["total"]:
+                    break
+            assert seen == employees, f"walked {seen} of {employees}"
+
+        first = await api(PAGE)
+        assert first["total"] == employees and not first["recalculating"] and all(r["scored"] for r in first["items"])
+        html = await timed(page)
+        api_first = await timed(lambda: api(PAGE))
+        walk_1000 = await timed(lambda: walk(1000), repeats=3)
+        walk_100 = await timed(lambda: walk(PAGE), repeats=1)
+
+        connection = await asyncpg.connect(url)
+        try:
+            units = [r[0] for r in await connection.fetch('SELECT DISTINCT "unit_id" FROM "employee" ORDER BY 1')]
+            base_page = await timed(lambda: connection.fetch(_BASELINE_PAGE, units, PAGE))
+            base_all = await timed(lambda: connection.fetch(_BASELINE_ALL, units))
+            plan = await connection.fetch("EXPLAIN (ANALYZE, BUFFERS) " + _BASELINE_PAGE, units, PAGE)
+        finally:
+            await connection.close()
+    finally:
+        await client.close()
+
+    def ms(pair: tuple[float, float]) -> str:
+        return f"{pair[0] * 1000:.1f} ms (best {pair[1] * 1000:.1f})"
+
+    print(f"warm recap of {employees:,} employees, month {MONTH}, over HTTP (median of {REPEATS}):")
+    print(f"  GET /recap, first page ({PAGE} rows, HTML): {ms(html)}")
+    print(f"  GET /api/v1/results, first page (limit {PAGE}): {ms(api_first)}")
+    pages_1000, pages_100 = -(-employees // 1000), -(-employees // PAGE)
+    print(f"  the whole recap walked by pages of 1000 ({pages_1000} requests, median of 3): {ms(walk_1000)}")
+    print(f"  the whole recap walked by pages of {PAGE} ({pages_100} requests, once): {ms(walk_100)}")
+    print(f"  baseline, the first page's rows read directly (asyncpg, same query): {ms(base_page)}")
+    print(f"  baseline, all {employees:,} rows read directly in one query: {ms(base_all)}")
+    print(f"  ratios: API first page / baseline page {api_first[0] / base_page[0]:.1f}x; "
+          f"walk by 1000 / baseline all {walk_1000[0] / base_all[0]:.1f}x")  # fmt: skip
+    print("  the first page's plan: " + " | ".join(r[0].strip() for r in plan if "Execution" in r[0] or "Sort" in r[0]))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--employees", type=int, default=30_000)
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--database", help="measure again on a database an earlier --keep run left")
+    args = parser.parse_args()
+    print(f"start: {uptime()}")
+    if args.database:
+        url = urlsplit(ADMIN_URL)._replace(path=f"/{args.database}").geturl()
+        connection = await asyncpg.connect(url)
+        await connection.execute('DELETE FROM "stale_unit_month"')
+        employees = await connection.fetchval('SELECT count(*) FROM "employee"')
+        await connection.close()
+        await measure(url, employees)
+        print(f"end: {uptime()}")
+        return
+    name = f"kinerja_recap_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = urlsplit(ADMIN_URL)._replace(path=f"/{name}").geturl()
+    try:
+        context = await open_database(url)
+        async with in_transaction("postgres") as tx:  # the month's own partition, not the default one
+            await ensure_months(tx, [date(2026, 10, 1)])
+        await close_database(context)
+        took = await generate(url, args.employees)
+        units = max(1, args.employees // PER_UNIT)
+        print(f"{args.employees:,} employees in {units:,} units, month {MONTH}, generated in {took:.1f} s")
+        await queue(url)
+        wall, peaks, _cpu = run_workers(url, 2)
+        done = await scored(url)
+        assert done == args.employees, f"{done} of {args.employees} scored"
+        print(f"month-end run (2 score-month workers): {done:,} employee-months in {wall:.1f} s; "
+              f"peak RSS {', '.join(f'{p / 1024:.0f} MiB' for p in peaks)}; {uptime()}")  # fmt: skip
+        connection = await asyncpg.connect(url)
+        await connection.execute('DELETE FROM "stale_unit_month"')  # none left anyway; the app's worker is off
+        # what autovacuum does to a table just written (the visibility map lets the counts read the index only)
+        await connection.execute("VACUUM ANALYZE")
+        await connection.close()
+        await measure(url, args.employees)  # the app opens the database itself
+    finally:
+        if args.keep:
+            print(f"kept: --database {name}")
+        else:
+            admin = await asyncpg.connect(ADMIN_URL)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    print(f"end: {uptime()}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, int(sys.argv[2]) if len(sys.argv) > 2 else 10))
+    asyncio.run(main())

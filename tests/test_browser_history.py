@@ -13,7 +13,7 @@ from server.history_models import EmployeeAssignment
 from server.models import Employee
 from tests.test_browser import _chromium_installed, base, browser, log_in  # noqa: F401 (fixtures)
 from tests.test_employee_history import DAYS, GRADE_7, MONTH, MOVED, half_up, world  # noqa: F401 (fixture)
-from tests.web_seed import BUDI, CITRA, World
+from tests.web_seed import BUDI, CITRA, World, settle
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 MONTH_TEXT = MONTH.strftime("%Y-%m")
@@ -55,6 +55,7 @@ async def test_a_transfer_mid_month_splits_both_units_months_and_the_payroll(wor
     assert (await Employee.get(nip=BUDI)).unit_id == "dir-2"
 
     # both units' month results: Budi in each, each with its own days, no TK on the other unit's days
+    await settle()  # the scoring workers rescore what the move marked (the recap reads stored results only)
     await page.goto(f"{url}/recap?month={MONTH_TEXT}")
     rows = page.locator(f"#recap tr[data-nip='{BUDI}']")
     assert await rows.count() == 2

@@ -12,14 +12,16 @@ from fractions import Fraction
 
 import pytest
 
+from server.auth import Scope
 from server.history_models import EmployeeAssignment
 from server.models import Employee
 from server.payroll_models import AuditEntry, EmployeeGrade, MonthClose
 from server.services.accounts import Role
 from server.services.history import Change, HistoryError, apply_change, set_go_live
 from server.services.members import unit_members
-from server.services.month import month_view, recap, unit_month
+from server.services.month import month_view, unit_month
 from server.services.payroll import sheet_for
+from server.services.recap import read_recap
 from tests.web_seed import ANI, BUDI, CITRA, WIB, World, add_punch, web_world
 
 TODAY = datetime.now(WIB).date()
@@ -79,8 +81,12 @@ async def test_a_transfer_on_the_15th_splits_the_month_and_the_payroll_between_t
     assert (line1.net, line2.net) == (half_up(line1.gross * Fraction(4, 10)), half_up(line2.gross * Fraction(4, 10)))
     assert dir1.total_gross == sum(line.gross for line in dir1.lines)
 
-    rows = await recap(await Employee.filter(unit_id__in=["dir-1", "dir-2"]), MONTH)
-    assert [(r.unit_code, r.nip) for r in rows if r.nip == BUDI] == [("dir-1", BUDI), ("dir-2", BUDI)]
+    both = Scope(personnel=True, devices=True, unit_codes=frozenset({"dir-1", "dir-2"}), employee_nips=None)
+    rows = (await read_recap(both, MONTH)).rows
+    assert [(r.unit_code, r.nip, r.scored) for r in rows if r.nip == BUDI] == [
+        ("dir-1", BUDI, True),
+        ("dir-2", BUDI, True),
+    ]
     view = await month_view(budi, MONTH)
     assert view.unit_code == "dir-2"
     assert {d.kind for d in view.days if d.day < MOVED} == {"not_employed"}

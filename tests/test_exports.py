@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from server.services.accounts import Role
 from server.services.exports import HEADER
-from tests.web_seed import ANI, BUDI, CITRA, WIB, World, last_working_day, seed_month, web_world
+from tests.web_seed import ANI, BUDI, CITRA, WIB, World, last_working_day, seed_month, settle, web_world
 
 DAY = last_working_day(datetime.now(WIB).date())
 MONTH = DAY.strftime("%Y-%m")
@@ -21,6 +21,7 @@ MONTH = DAY.strftime("%Y-%m")
 async def world(db_url):
     async with web_world(db_url) as w:
         await seed_month(DAY)
+        await settle()  # the scoring workers' part: the recap reads stored results only
         yield w
 
 

@@ -131,3 +131,24 @@ async def session_cookie(world: World, role: Role) -> tuple[str, str]:
     user = await UserAccount.get(username=world.usernames[role])
     token, session = await start_session(user)
     return token, session.csrf_token
+
+
+async def settle(timeout_s: float = 60.0) -> int:
+    """Let the scoring workers score every unit-month marked stale (the recap reads stored results only,
+    server/services/recap.py): this process works the queue too until no mark is left, the app's own
+    worker's included. Returns how many unit-months this call scored."""
+    import asyncio
+
+    from server.services.scoring_queue import work_once
+    from server.stale_models import StaleUnitMonth
+
+    dialect = StaleUnitMonth._meta.db.capabilities.dialect
+    done = 0
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if await work_once(dialect, "test-settle") is not None:
+                done += 1
+                continue
+            if not await StaleUnitMonth.exists():
+                return done
+            await asyncio.sleep(0.05)  # another worker holds one: wait for it to finish

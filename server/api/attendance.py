@@ -19,30 +19,63 @@ from server.api.fields import Limit, Month, NipText, Offset, Text63, checked_by,
 from server.api.http import download
 from server.auth import principal_of, request_scope, require_role
 from server.errors import NotFound
-from server.models import Employee
 from server.services.accounts import UserAccount, issue_api_token
 from server.services.attendance import WIB, NotVisible, employee_in_scope, json_time, subtree_filter, unit_zones
 from server.services.exports import XLSX_TYPE, recap_csv, recap_xlsx
-from server.services.month import CODES, month_view, parse_month, policy_for, recap
+from server.services.month import CODES, month_view, parse_month, policy_for
 from server.services.reader_language import explanation_in
+from server.services.recap import Recap, read_recap
 from server.services.today import today_view
 
 routes = web.RouteTableDef()
 
 UNIT_TREE = "a unit code: that unit and the units below it"
 CATEGORY = Literal["TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK"]
+NOT_SCORED = "null when the row is not scored yet (`scored` false)"
 RECAP_ROW = {
     "type": "object",
-    "required": ["nip", "name", "unit", "TK", "deduction_percent", "activity_minutes", "score_percent"],
+    "required": [
+        "nip",
+        "name",
+        "unit",
+        "TK",
+        "deduction_percent",
+        "activity_minutes",
+        "score_percent",
+        "scored",
+        "recalculating",
+    ],
     "properties": {
         "nip": {"type": "string"},
         "name": {"type": "string"},
         "unit": {"type": "string"},
-        **{code: {"type": "integer", "minimum": 0} for code in CODES},
-        "deduction_percent": {"type": "number"},
-        "activity_minutes": {"type": "integer"},
-        "score_percent": {"type": "number"},
+        "position": {"type": "string"},
+        **{code: {"type": "integer", "minimum": 0, "nullable": True, "description": NOT_SCORED} for code in CODES},
+        "deduction_percent": {"type": "number", "nullable": True, "description": NOT_SCORED},
+        "activity_minutes": {"type": "integer", "nullable": True, "description": NOT_SCORED},
+        "score_percent": {"type": "number", "nullable": True, "description": NOT_SCORED},
+        "scored": {
+            "type": "boolean",
+            "description": "false: a member of a unit-month being rescored with no stored result yet (belum dihitung)",
+        },
+        "recalculating": {
+            "type": "boolean",
+            "description": "the unit-month is being rescored by the scoring workers: the figures are the last "
+            "stored ones; ask again in a few seconds",
+        },
     },
+}
+RECAP_PAGE = page_of(RECAP_ROW)
+RECAP_PAGE["required"] = [*RECAP_PAGE["required"], "month", "recalculating", "recalculating_units"]
+RECAP_PAGE["properties"] = {
+    "month": {"type": "string"},
+    **RECAP_PAGE["properties"],
+    "recalculating": {
+        "type": "boolean",
+        "description": "some unit-month of the answer is being rescored (never scored on the request: the "
+        "stored results are read); ask again in a few seconds",
+    },
+    "recalculating_units": {"type": "array", "items": {"type": "string"}, "description": "those units"},
 }
 
 
@@ -183,13 +216,13 @@ async def employee_month(request: web.Request, path: NipPath, query: MonthQuery)
     )
 
 
-async def recap_rows(request: web.Request, query: RecapQuery) -> tuple[Any, list[Any]]:
+async def recap_of(request: web.Request, query: RecapQuery, **page: Any) -> Recap:
+    """The stored recap (server/services/recap.py: never scored on the request)."""
     require_role(request, *RECAP_ROLES)
     month = query.month or parse_month(None)
     scope = await subtree_filter(await request_scope(request), query.unit)
-    employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name", "nip")
     try:
-        return month, await recap(employees, month)
+        return await read_recap(scope, month, **page)
     except InputError as exc:  # a month before the policy came into force: nothing to score it by
         raise NotFound(f"month: {exc}") from None
 
@@ -200,21 +233,19 @@ async def recap_rows(request: web.Request, query: RecapQuery) -> tuple[Any, list
     "/api/v1/results",
     "monthly recap, one row per employee",
     query=ResultsQuery,
-    response=page_of(RECAP_ROW),
+    response=RECAP_PAGE,
     errors=(404,),
 )
 async def monthly_results(request: web.Request, query: ResultsQuery) -> web.Response:
-    """The monthly recap: one row per employee in scope. Filters: unit (with its subtree), nip, and
-    category (a code: only employees with at least one day of it)."""
-    limit, offset, category = query.limit, query.offset, query.category
-    month, rows = await recap_rows(request, query)
-    if nip := query.nip:
-        rows = [row for row in rows if row.nip == nip]
-    if category is not None:
-        rows = [row for row in rows if row.counts.get(category, 0) > 0]
-    items = [row.as_dict() for row in rows]
-    body = {"month": month.strftime("%Y-%m"), "total": len(items), "limit": limit, "offset": offset}
-    return web.json_response({**body, "items": items[offset : offset + limit]})
+    """The monthly recap: one row per employee and unit of the month in scope, as the scoring workers
+    stored it (a unit-month being rescored is flagged `recalculating`; its members never scored yet are
+    rows with `scored` false and no figures). Filters: unit (with its subtree), nip, and category (a code:
+    only employees with at least one day of it). Sorted by unit, name and NIP."""
+    limit, offset = query.limit, query.offset
+    found = await recap_of(request, query, limit=limit, offset=offset, nip=query.nip, category=query.category)
+    body = {"month": found.month.strftime("%Y-%m"), "total": found.total, "limit": limit, "offset": offset}
+    flags = {"recalculating": bool(found.recalculating), "recalculating_units": found.recalculating}
+    return web.json_response({**body, **flags, "items": [row.as_dict() for row in found.rows]})
 
 
 @endpoint(
@@ -228,8 +259,8 @@ async def monthly_results(request: web.Request, query: ResultsQuery) -> web.Resp
     media="text/csv",
 )
 async def export_recap_csv(request: web.Request, query: RecapQuery) -> web.Response:
-    month, rows = await recap_rows(request, query)
-    return download(recap_csv(rows, month), f"rekap-{month:%Y-%m}.csv", "text/csv; charset=utf-8")
+    found = await recap_of(request, query)
+    return download(recap_csv(found.rows, found.month), f"rekap-{found.month:%Y-%m}.csv", "text/csv; charset=utf-8")
 
 
 @endpoint(
@@ -243,8 +274,8 @@ async def export_recap_csv(request: web.Request, query: RecapQuery) -> web.Respo
     media=XLSX_TYPE,
 )
 async def export_recap_xlsx(request: web.Request, query: RecapQuery) -> web.Response:
-    month, rows = await recap_rows(request, query)
-    return download(recap_xlsx(rows, month), f"rekap-{month:%Y-%m}.xlsx", XLSX_TYPE)
+    found = await recap_of(request, query)
+    return download(recap_xlsx(found.rows, found.month), f"rekap-{found.month:%Y-%m}.xlsx", XLSX_TYPE)
 
 
 @endpoint(routes, "GET", "/api/v1/today", "today across the unit tree", query=TodayQuery)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from scoring import InputError
 from server import models
 from server.access import COMMAND_ROLES, DEVICE_ROLES, PERSONNEL, RECAP_ROLES
 from server.auth import (
@@ -51,9 +52,10 @@ from server.services.month import (
     plain_words,
     policy_for,
     previous_month,
-    recap,
     results_for,
+    stale_units,
 )
+from server.services.recap import SORTABLE, Recap, read_recap
 from server.services.requests import approved_by_day
 from server.services.today import today_view, tree_rollup
 from wire.contract import CommandAction
@@ -61,7 +63,6 @@ from wire.contract import CommandAction
 routes = web.RouteTableDef()
 
 MAX_LISTED = 500  # employees listed by name on the dashboard; the counts always cover everyone
-SORTABLE = ("nip", "name", "unit", *CODES, "deduction", "activity", "score")
 
 
 def home_for(role: Role) -> str:
@@ -209,20 +210,32 @@ async def dashboard(request: web.Request) -> web.Response:
     )
 
 
+RECAP_PAGE = 100  # rows per page of the recap: a ministry's 30,000 are 300 pages, each one indexed read
+
+
 @routes.get("/recap")
 async def recap_page(request: web.Request) -> web.Response:
+    """The monthly recap as stored (server/services/recap.py: never scored on a view), sorted and paged by
+    the database; a unit-month being rescored is announced, its members not scored yet say so."""
     require_role(request, *RECAP_ROLES)
     month = _month_or_400(request)
     unit = request.query.get("unit") or None
     scope = await subtree_filter(await request_scope(request), unit)
-    employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name", "nip")
-    rows = await recap(employees, month)
     sort = request.query.get("sort", "unit")
     sort = sort if sort in SORTABLE else "unit"
     descending = request.query.get("dir") == "desc"
-    rows.sort(key=lambda r: _sort_key(r, sort), reverse=descending)
+    try:
+        page = max(1, min(1_000_000, int(request.query.get("page", "1"))))
+    except ValueError:
+        page = 1
+    try:
+        found = await read_recap(
+            scope, month, limit=RECAP_PAGE, offset=(page - 1) * RECAP_PAGE, sort=sort, descending=descending
+        )
+    except InputError:  # a month before the policy came into force: nothing was or will be scored
+        found = Recap(month, [], 0, [])
+    pages = max(1, -(-found.total // RECAP_PAGE))
     names = await unit_names()
-    units = [(u, names.get(u, u)) for u in sorted({e.unit_id for e in employees})]  # type: ignore[attr-defined]
     return render(
         request,
         "recap.html",
@@ -230,28 +243,20 @@ async def recap_page(request: web.Request) -> web.Response:
         code_names={  # "terlambat 1 sampai 30 menit, 0,50% per kejadian": the code itself is beside it
             code: band_words(policy_for(WIB), code, language_of(request)).partition(": ")[2] for code in CODES
         },
-        rows=rows,
+        rows=found.rows,
+        total=found.total,
+        page=page,
+        pages=pages,
+        first_row=(page - 1) * RECAP_PAGE + 1,
+        recalculating=[names.get(u, u) for u in found.recalculating],
         month=month,
         unit=unit or "",
         sort=sort,
         descending=descending,
-        units=units,
+        units=[(u, names.get(u, u)) for u in found.units],
         codes=CODES,
         sortable=SORTABLE,
     )
-
-
-def _sort_key(row: Any, column: str) -> tuple[Any, ...]:
-    simple = {
-        "nip": row.nip,
-        "name": row.name.casefold(),
-        "unit": row.unit_code,
-        "deduction": row.deduction_bp,
-        "activity": row.activity_minutes,
-        "score": row.score_bp,
-    }
-    value = simple[column] if column in simple else row.counts.get(column, 0)
-    return (value, row.unit_code, row.name.casefold())
 
 
 @routes.get("/my/month")
@@ -308,7 +313,8 @@ async def charts(request: web.Request) -> web.Response:
     month = _month_or_400(request)
     scope = await request_scope(request)
     employees = await Employee.filter(scope.employee_q()).order_by("unit_id", "name")
-    results = await results_for(employees, month)
+    results = await results_for(employees, month)  # as stored: never scored on a view
+    recalculating = await stale_units({e.unit_id for e in employees}, month)  # type: ignore[attr-defined]
     figures = MonthFigures()
     kinds: dict[date, str] = {}
     for employee in employees:
@@ -329,6 +335,7 @@ async def charts(request: web.Request) -> web.Response:
         request,
         "charts.html",
         month=month,
+        recalculating=[names.get(u, u) for u in recalculating],
         counted_to=counted_to,
         by_unit=grouped_bars([(names.get(u, u), u, figures.by_unit[u]) for u in units]),
         by_weekday=grouped_bars([(fmt.weekday(i, "wide"), "", figures.by_weekday[i]) for i in range(5)]),

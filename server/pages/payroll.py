@@ -15,7 +15,14 @@ from server.pages.pages import reader_zone
 from server.pages.render import language_of, render
 from server.services.accounts import Role
 from server.services.month import parse_month
-from server.services.payroll import PayLine, PayrollConflict, close_month, explained_month, sheet_for
+from server.services.payroll import (
+    PayLine,
+    PayrollConflict,
+    StillRecalculating,
+    close_month,
+    explained_month,
+    sheet_for,
+)
 
 routes = web.RouteTableDef()
 
@@ -77,6 +84,8 @@ async def payroll_close(request: web.Request) -> web.Response:
     try:
         await close_month(unit, month.year, month.month, await explained_month(unit, month),
                           principal.username, principal.role.value)  # fmt: skip
+    except StillRecalculating:
+        query["error"] = "recalculating"
     except PayrollConflict:
         query["error"] = "closed"
     raise web.HTTPSeeOther(location="/payroll?" + urlencode(query))

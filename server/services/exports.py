@@ -52,24 +52,32 @@ def _ordered(rows: Sequence[RecapLine]) -> list[RecapLine]:
     return sorted(rows, key=lambda r: (r.unit_code, r.name.casefold(), r.nip))
 
 
+# A member of a unit-month being rescored with no stored result yet (server/services/recap.py): no figures,
+# never zeros a payroll clerk would take for a month of perfect attendance.
+NOT_SCORED = "belum dihitung"
+
+
+def _figures(row: RecapLine) -> list[object]:
+    if not getattr(row, "scored", True):
+        return [None] * (len(CODES) + 2) + [NOT_SCORED]
+    return [
+        *(row.counts.get(code, 0) for code in CODES),
+        round(row.deduction_bp / 100, 2),
+        row.activity_minutes,
+        round(row.score_bp / 100, 2),
+    ]
+
+
 def recap_table(rows: Sequence[RecapLine]) -> list[list[object]]:
     return [
-        [
-            number,
-            row.nip,
-            row.name,
-            row.position,
-            row.unit_code,
-            *(row.counts.get(code, 0) for code in CODES),
-            round(row.deduction_bp / 100, 2),
-            row.activity_minutes,
-            round(row.score_bp / 100, 2),
-        ]
+        [number, row.nip, row.name, row.position, row.unit_code, *_figures(row)]
         for number, row in enumerate(_ordered(rows), 1)
     ]
 
 
 def _csv_field(value: object) -> object:
+    if value is None:
+        return ""
     if isinstance(value, float):
         return f"{value:.2f}"
     return csv_text(value) if isinstance(value, str) else value

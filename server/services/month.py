@@ -1,7 +1,10 @@
-"""One employee's month and a unit's monthly recap, in the shape the pages, API and exports show.
+"""One employee's month and the stored results the pages, API and exports show.
 
 The numbers are the scoring library's (`scoring.score_month` through `server.services.results.compute_unit_month`,
-which also stores them; recomputation is idempotent). For the month in progress, days from today on
+which also stores them; recomputation is idempotent). Scoring is background work
+(server/services/scoring_queue.py); only `unit_month`, for one unit-month a reader is looking at, scores
+what is marked stale on the spot (read-your-writes). Many employees' results (the recap,
+server/services/recap.py, the charts) are read as stored. For the month in progress, days from today on
 are passed to the scoring as "not yet" days off, so the month reads "to date" instead of counting
 days that have not happened as absences.
 """
@@ -28,6 +31,7 @@ from server.services.excuses import excuses_for
 from server.services.members import unit_members, unit_of
 from server.services.results import CORRECTED, compute_unit_month
 from server.services.stale import clear_stale, stale_version
+from server.stale_models import StaleUnitMonth
 
 CODES = ("TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", "TK")
 NOT_YET = "not yet"  # the reason the scoring records for a day still to come (the pages say it in words)
@@ -136,9 +140,14 @@ class Scored:
 
 
 async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> dict[str, Scored]:
-    """A unit's scored month, by NIP: the stored results, as the scoring workers keep them
-    (server/services/scoring_queue.py: whatever changes a unit-month marks it stale, a worker rescores it).
-    Scored here only when it is marked stale or an employee of the unit has no stored result yet."""
+    """One unit-month's scored results, by NIP, up to date: read-your-writes, for the views of ONE unit-month
+    (an employee's month, the claims' flags, the payroll sheet and its closing). When the unit-month is
+    marked stale, an employee of the unit has no stored result yet or a result was scored under another
+    policy, it is scored here (a supervisor who approved a leave sees it at once); otherwise the stored
+    results, as the scoring workers keep them (server/services/scoring_queue.py).
+
+    Never for many unit-months at once: the recap, the charts and the exports read the stored results only
+    (`stored_results`, server/services/recap.py)."""
 
     zone = (await unit_zones()).get(unit_code, WIB)
     days = days_of(month)
@@ -160,7 +169,11 @@ async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> 
             version = None
         if version is not None:
             await clear_stale(unit_code, month.year, month.month, version)
-    if not explained:  # the recap needs the numbers only: leave the explanations in the database
+    return await _read(stored, explained)
+
+
+async def _read(stored: Any, explained: bool) -> dict[str, Scored]:
+    if not explained:  # the numbers only: leave the explanations in the database
         columns = ("nip", "codes", "allowance_deduction_bp", "discipline_deduction_bp", "effective_minutes")
         numbers = await stored.values_list(*columns, "target_minutes", "score_bp")
         return {row[0]: Scored(*row, explained={}) for row in numbers}
@@ -180,6 +193,19 @@ async def unit_month(unit_code: str, month: date, *, explained: bool = True) -> 
     }
 
 
+async def stored_results(unit_code: str, month: date, *, explained: bool = True) -> dict[str, Scored]:
+    """A unit-month's stored results, by NIP, as the workers left them: never scored here (a unit-month
+    being rescored reads its last stored results; `stale_units` says which)."""
+    stored = MonthlyScore.filter(unit_code=unit_code, year=month.year, month=month.month)
+    return await _read(stored, explained)
+
+
+async def stale_units(units: Iterable[str], month: date) -> list[str]:
+    """Of ``units``, those whose ``month`` is marked stale: their stored results are being rescored."""
+    query = StaleUnitMonth.filter(unit_code__in=sorted(set(units)), year=month.year, month=month.month)
+    return sorted(await query.values_list("unit_code", flat=True))
+
+
 async def _compute(unit_code: str, month: date, zone: timezone, policy: Policy, nips: list[str], today: date) -> None:
 
     first, end = month_bounds(month, zone)
@@ -194,12 +220,14 @@ async def _compute(unit_code: str, month: date, zone: timezone, policy: Policy, 
 
 
 async def results_for(employees: Iterable[Employee], month: date, *, explained: bool = True) -> dict[str, Scored]:
-    """Each employee's result in their current unit that month (none: not in it that month)."""
+    """Each employee's stored result in their current unit that month (none: not in it that month, or not
+    scored yet). Many employees' results: read as stored, never scored here (`stale_units` says which
+    units are being rescored)."""
     units = sorted({e.unit_id for e in employees})  # type: ignore[attr-defined]
     wanted = {e.nip for e in employees}
     found: dict[str, Scored] = {}
     for unit in units:
-        scored = await unit_month(unit, month, explained=explained)
+        scored = await stored_results(unit, month, explained=explained)
         found.update((nip, r) for nip, r in scored.items() if nip in wanted)
     return found
 
@@ -482,59 +510,6 @@ def _weights(policy: Policy | None) -> tuple[int, int, bool] | None:
 
     simple = policy.discipline.applies_to is DeductionBase.DISCIPLINE_COMPONENT
     return policy.performance.weight_bp, policy.discipline.weight_bp, simple
-
-
-@dataclass
-class RecapRow:
-    nip: str
-    name: str
-    unit_code: str
-    position: str
-    counts: dict[str, int]
-    deduction_bp: int
-    activity_minutes: int
-    score_bp: int
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "nip": self.nip,
-            "name": self.name,
-            "unit": self.unit_code,
-            "position": self.position,
-            **{code: self.counts.get(code, 0) for code in CODES},
-            "deduction_percent": self.deduction_bp / 100,
-            "activity_minutes": self.activity_minutes,
-            "score_percent": self.score_bp / 100,
-        }
-
-
-async def recap(employees: list[Employee], month: date) -> list[RecapRow]:
-    """One row per employee and unit of the month: the employees' units' members that month, those
-    transferred away since included (their row is the old unit's days), each with their result there."""
-    by_nip = {e.nip: e for e in employees}
-    rows = []
-    for unit in sorted({e.unit_id for e in employees}):  # type: ignore[attr-defined]
-        scored = await unit_month(unit, month, explained=False)
-        missing = [nip for nip in scored if nip not in by_nip]
-        if missing:
-            by_nip.update({e.nip: e for e in await Employee.filter(nip__in=missing)})
-        rows.extend(_recap_row(by_nip[nip], unit, result) for nip, result in scored.items())
-    order = {e.nip: k for k, e in enumerate(employees)}
-    rows.sort(key=lambda r: (r.unit_code, order.get(r.nip, len(order)), r.nip))
-    return rows
-
-
-def _recap_row(employee: Employee, unit: str, result: Scored) -> RecapRow:
-    return RecapRow(
-        employee.nip,
-        employee.name,
-        unit,
-        getattr(employee, "position", "") or "",
-        {code: result.codes.get(code, 0) for code in CODES},
-        result.allowance_deduction_bp,
-        result.effective_minutes,
-        result.score_bp,
-    )
 
 
 def previous_month(month: date) -> date:

@@ -47,6 +47,7 @@ from server.payroll_models import (
 from server.services.allowance_words import trace_in
 from server.services.members import grades_within, unit_members
 from server.services.month import unit_month
+from server.services.stale import stale_version
 
 # The agency's allowance policy when the settings name none (ServerSettings.allowance_policy).
 ALLOWANCE_PRESET = "social-affairs-2023"
@@ -57,6 +58,10 @@ _OUTSIDE = ("not_employed", "not_live")
 
 class PayrollConflict(Exception):
     """A request the month's state refuses (closing twice, correcting an open month)."""
+
+
+class StillRecalculating(PayrollConflict):
+    """Closing a unit-month while it is marked stale: something changed its figures after they were read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,11 +394,18 @@ async def record_audit(
 async def close_month(
     unit_code: str, year: int, month: int, explained: Mapping[str, Mapping[str, Any]], by: str, role: str
 ) -> MonthClose:
-    """Freeze the unit-month's lines as they are now. Closing a closed month is refused."""
+    """Freeze the unit-month's lines as they are now. Closing a closed month is refused, and so is closing one
+    marked stale (server/services/stale.py): ``explained`` comes from `explained_month`, which scores the
+    marks left as the bureau's explicit action (read-your-writes); a mark still there means a punch,
+    request or change came in after that, and the month is not closed on figures it has outdated."""
     lines, _missing = await live_lines(unit_code, year, month, explained)
     async with in_transaction():
         if await closed_month(unit_code, year, month) is not None:
             raise PayrollConflict(f"{unit_code} {year}-{month:02d} is already closed")
+        if await stale_version(unit_code, year, month) is not None:
+            raise StillRecalculating(
+                f"{unit_code} {year}-{month:02d} is being recalculated: try closing it again in a few seconds"
+            )
         close = await MonthClose.create(
             unit_code=unit_code,
             year=year,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,8 +43,9 @@ SELECT 'ZK-' || e."unit_id", e."nip", d + make_interval(mins => m), 420, s, 1, e
 FROM "employee" e
 CROSS JOIN generate_series(timestamptz '2026-10-01 00:00+07', timestamptz '2026-10-31 00:00+07', interval '1 day') d
 CROSS JOIN LATERAL (VALUES (0, 420 + (hashtext(e."nip" || d::text) & 127) % 75), (1, 965)) AS p(s, m)
-WHERE extract(isodow FROM d AT TIME ZONE 'Asia/Jakarta') < 6
+WHERE extract(isodow FROM d AT TIME ZONE 'Asia/Jakarta') < 6 AND e."unit_id" = ANY($1::varchar[])
 """
+UNITS_PER_STATEMENT = 100  # punches generated for this many units at once: a commit (and a line) each
 
 
 async def generate(url: str, employees: int) -> float:
@@ -55,11 +57,18 @@ async def generate(url: str, employees: int) -> float:
             "unit", columns=["code", "name", "kind"], records=[(f"u{u:04d}", f"Unit {u}", "upt") for u in range(units)]
         )
         records = ((f"19800101{n:010d}", f"Pegawai {n}", f"u{n % units:04d}", "") for n in range(employees))
-        await connection.copy_records_to_table(
-            "employee", columns=["nip", "name", "unit_id", "position"], records=list(records)
+        await connection.copy_records_to_table(  # streamed from the generator: bounded memory at any N
+            "employee", columns=["nip", "name", "unit_id", "position"], records=records
         )
-        await connection.execute(_PUNCHES)
-        await connection.execute("ANALYZE")
+        for start in range(0, units, UNITS_PER_STATEMENT):
+            codes = [f"u{u:04d}" for u in range(start, min(units, start + UNITS_PER_STATEMENT))]
+            await connection.execute(_PUNCHES, codes)
+            if units > UNITS_PER_STATEMENT:
+                took = time.perf_counter() - started
+                print(f"  punches of {start + len(codes):,} of {units:,} units in {took:.0f} s", flush=True)
+        # As a month's punches would be by its end: vacuumed and analysed (else autovacuum does it while the
+        # workers score, on the same cores).
+        await connection.execute("VACUUM (ANALYZE)")
     finally:
         await connection.close()
     return time.perf_counter() - started
@@ -77,24 +86,77 @@ async def queue(url: str) -> None:
         await connection.close()
 
 
-def run_workers(url: str, count: int) -> tuple[float, list[int], list[float]]:
+_BACKENDS = """
+SELECT "pid", "backend_type" = 'client backend' AS "client" FROM pg_stat_activity
+WHERE "datname" = current_database() AND "pid" <> pg_backend_pid()
+"""
+
+
+def _cpu_of(pid: int) -> float | None:
+    """A process's CPU seconds (user + system) from /proc, None once it is gone (or not on Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_workers(
+    url: str, count: int, profile: Path | None = None
+) -> tuple[float, list[int], list[float], float, float]:
     """Start `count` score-month processes on the queue; wall time, each one's peak RSS (KiB) and CPU
-    seconds (user + system: on a machine others load, the wall time says more about them than us)."""
+    seconds (user + system: on a machine others load, the wall time says more about them than us), and
+    the CPU seconds of the PostgreSQL backends serving the workers meanwhile and of the server's own
+    processes on this database (autovacuum), sampled from /proc every 0.2 s (a backend's last fraction of a
+    second may be missed). The server shares the cores: what it spends, the workers do not get."""
     env = {**os.environ, "KINERJA_DB_URL": url}
     kinerja = str(Path(sys.executable).parent / "kinerja")
+    sampler = await asyncpg.connect(url)
+    backends: dict[int, float] = {}
+    others: dict[int, float] = {}
     started = time.perf_counter()
-    procs = [
-        subprocess.Popen([kinerja, "server", "score-month", MONTH, "--queued-only"], env=env, cwd=REPO)
-        for _ in range(count)
-    ]
-    peaks, cpu = [], []
-    for proc in procs:
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            raise SystemExit(f"a worker failed: status {status}")
-        peaks.append(usage.ru_maxrss)
-        cpu.append(usage.ru_utime + usage.ru_stime)
-    return time.perf_counter() - started, peaks, cpu
+    procs = []
+    try:
+        for n in range(count):
+            command = [kinerja, "server", "score-month", MONTH, "--queued-only"]
+            if profile is not None:  # the worker under cProfile: slower, but says where its time goes
+                command = [sys.executable, "-m", "cProfile", "-o", str(profile / f"worker-{count}-{n}.prof"), *command]
+            procs.append(subprocess.Popen(command, env=env, cwd=REPO))
+        peaks: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        while len(peaks) < len(procs):
+            for row in await sampler.fetch(_BACKENDS):
+                seen = _cpu_of(row["pid"])
+                if seen is not None:
+                    found = backends if row["client"] else others
+                    found[row["pid"]] = max(found.get(row["pid"], 0.0), seen)
+            for proc in procs:
+                if proc.pid in peaks:
+                    continue
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid == 0:
+                    continue
+                proc.returncode = status
+                if status != 0:
+                    raise SystemExit(f"a worker failed: status {status}")
+                peaks[proc.pid] = usage.ru_maxrss
+                cpu[proc.pid] = usage.ru_utime + usage.ru_stime
+            await asyncio.sleep(0.2)
+        wall = time.perf_counter() - started
+    finally:
+        for proc in procs:  # interrupted or failed: no worker outlives the bench (nor keeps its database)
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+        await sampler.close()
+    return (
+        wall,
+        [peaks[p.pid] for p in procs],
+        [cpu[p.pid] for p in procs],
+        sum(backends.values()),
+        sum(others.values()),
+    )
 
 
 async def scored(url: str) -> int:
@@ -108,7 +170,12 @@ async def scored(url: str) -> int:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--employees", type=int, default=100_000)
+    parser.add_argument("--generate-only", action="store_true", help="generate the month, time it, score nothing")
+    parser.add_argument("--profile", type=Path, help="run each worker under cProfile, its profile in this folder")
     args = parser.parse_args()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # killed: still clean up
     name = f"kinerja_national_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -122,20 +189,27 @@ async def main() -> None:
         took = await generate(url, args.employees)
         punches = args.employees * 22 * 2
         print(f"{args.employees:,} employees in {max(1, args.employees // PER_UNIT):,} units, month {MONTH}, "
-              f"~{punches:,} punches generated in {took:.1f} s, {os.cpu_count()} cores")  # fmt: skip
+              f"~{punches:,} punches generated in {took:.1f} s, {os.cpu_count()} cores; "
+              f"database {await database_size(url)}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        if args.generate_only:
+            return
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
         rates = {}
         for count in (1, 2):
             await queue(url)
             load = os.getloadavg()[0]
-            wall, peaks, cpu = run_workers(url, count)
+            wall, peaks, cpu, database_cpu, vacuum_cpu = await run_workers(url, count, args.profile)
             done = await scored(url)
             assert done == args.employees, f"{done} of {args.employees} scored"
             rates[count] = done / wall
             peak_text = ", ".join(f"{p / 1024:.0f} MiB" for p in peaks)
-            cpu_text = ", ".join(f"{c:.0f} s" for c in cpu)
+            cpu_text = " + ".join(f"{c:.0f} s" for c in cpu)
             rate = f"{rates[count]:,.0f}/s"
             print(f"{count} worker(s): {done:,} employee-months in {wall:.1f} s = {rate}; peak RSS {peak_text}; "
-                  f"CPU {cpu_text} ({sum(cpu) * 1000 / done:.2f} ms per employee-month); "
+                  f"worker CPU {cpu_text} ({sum(cpu) * 1000 / done:.2f} ms per employee-month); "
+                  f"PostgreSQL backends' CPU {database_cpu:.0f} s ({database_cpu * 1000 / done:.2f} ms per "
+                  f"employee-month), its autovacuum {vacuum_cpu:.0f} s; "
                   f"load {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
         print(f"ratio two/one: {rates[2] / rates[1]:.2f}")
     finally:
@@ -144,5 +218,16 @@ async def main() -> None:
         await admin.close()
 
 
+async def database_size(url: str) -> str:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+    finally:
+        await connection.close()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit("interrupted: the workers are stopped and the bench's database dropped")

@@ -92,29 +92,30 @@ WHERE "datname" = current_database() AND "pid" <> pg_backend_pid()
 """
 
 
-def _cpu_of(pid: int) -> float | None:
-    """A process's CPU seconds (user + system) from /proc, None once it is gone (or not on Linux)."""
+def _cpu_of(pid: int) -> tuple[float, float] | None:
+    """A process's CPU seconds (user, system) from /proc, None once it is gone (or not on Linux)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 async def run_workers(
     url: str, count: int, profile: Path | None = None
-) -> tuple[float, list[int], list[float], float, float]:
+) -> tuple[float, list[int], list[float], tuple[float, float], float]:
     """Start `count` score-month processes on the queue; wall time, each one's peak RSS (KiB) and CPU
     seconds (user + system: on a machine others load, the wall time says more about them than us), and
-    the CPU seconds of the PostgreSQL backends serving the workers meanwhile and of the server's own
+    the CPU seconds of the PostgreSQL backends serving the workers meanwhile (total, system) and of the server's own
     processes on this database (autovacuum), sampled from /proc every 0.2 s (a backend's last fraction of a
     second may be missed). The server shares the cores: what it spends, the workers do not get."""
     env = {**os.environ, "KINERJA_DB_URL": url}
     kinerja = str(Path(sys.executable).parent / "kinerja")
     sampler = await asyncpg.connect(url)
-    backends: dict[int, float] = {}
-    others: dict[int, float] = {}
+    backends: dict[int, tuple[float, float]] = {}
+    others: dict[int, tuple[float, float]] = {}
     started = time.perf_counter()
     procs = []
     try:
@@ -130,7 +131,7 @@ async def run_workers(
                 seen = _cpu_of(row["pid"])
                 if seen is not None:
                     found = backends if row["client"] else others
-                    found[row["pid"]] = max(found.get(row["pid"], 0.0), seen)
+                    found[row["pid"]] = max(found.get(row["pid"], (0.0, 0.0)), seen, key=sum)
             for proc in procs:
                 if proc.pid in peaks:
                     continue
@@ -154,8 +155,8 @@ async def run_workers(
         wall,
         [peaks[p.pid] for p in procs],
         [cpu[p.pid] for p in procs],
-        sum(backends.values()),
-        sum(others.values()),
+        (sum(sum(c) for c in backends.values()), sum(system for _, system in backends.values())),
+        sum(sum(c) for c in others.values()),
     )
 
 
@@ -199,7 +200,7 @@ async def main() -> None:
         for count in (1, 2):
             await queue(url)
             load = os.getloadavg()[0]
-            wall, peaks, cpu, database_cpu, vacuum_cpu = await run_workers(url, count, args.profile)
+            wall, peaks, cpu, (database_cpu, system_cpu), vacuum_cpu = await run_workers(url, count, args.profile)
             done = await scored(url)
             assert done == args.employees, f"{done} of {args.employees} scored"
             rates[count] = done / wall
@@ -209,7 +210,7 @@ async def main() -> None:
             print(f"{count} worker(s): {done:,} employee-months in {wall:.1f} s = {rate}; peak RSS {peak_text}; "
                   f"worker CPU {cpu_text} ({sum(cpu) * 1000 / done:.2f} ms per employee-month); "
                   f"PostgreSQL backends' CPU {database_cpu:.0f} s ({database_cpu * 1000 / done:.2f} ms per "
-                  f"employee-month), its autovacuum {vacuum_cpu:.0f} s; "
+                  f"employee-month; {system_cpu:.0f} s of it in the kernel), its autovacuum {vacuum_cpu:.0f} s; "
                   f"load {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
         print(f"ratio two/one: {rates[2] / rates[1]:.2f}")
     finally:

@@ -57,6 +57,7 @@ LATER_MIGRATIONS = [
     "0012_gateway_telemetry_history",
     "0013_time_partitions",
     "0014_explain_as_text",
+    "0015_employee_unit_index",
 ]
 
 
@@ -493,7 +494,7 @@ async def test_0014_keeps_every_stored_explanation_and_keeps_it_as_text_on_postg
             "target_minutes": 0, "codes": {"TL1": 1}, "digest": "d" * 64, "computed_at": datetime.now(UTC),
         }  # fmt: skip
         await MonthlyScore.create(nip="199001012020011001", explain=EXPLANATION, **values)
-        assert await migrate_schema(dialect) == ["0014_explain_as_text"]
+        assert (await migrate_schema(dialect))[0] == "0014_explain_as_text"
         old = await MonthlyScore.get(nip="199001012020011001")
         assert old.explain == EXPLANATION and old.digest == "d" * 64 and old.codes == {"TL1": 1}
         assert await MonthlyScore.filter(nip=old.nip).values_list("explain", flat=True) == [EXPLANATION]
@@ -509,6 +510,24 @@ async def test_0014_keeps_every_stored_explanation_and_keeps_it_as_text_on_postg
             )
             assert rows[0]["type"] == "JSON"
         assert await migrate_schema(dialect) == []
+    finally:
+        await close_database(context)
+
+
+async def test_0015_indexes_the_employees_unit_the_scoring_lists_each_unit_month_by(db_url: str) -> None:
+    dialect = dialect_of(db_url)
+    context = await open_database(db_url)
+    try:
+        connection = Tortoise.get_connection(dialect)
+        if dialect == "postgres":
+            _, rows = await connection.execute_query("SELECT indexdef FROM pg_indexes WHERE tablename = 'employee'")
+            assert any(row["indexdef"].endswith("(unit_id)") for row in rows), rows
+        else:
+            _, rows = await connection.execute_query(
+                "SELECT i.name FROM pragma_index_list('employee') i, pragma_index_info(i.name) c"
+                " WHERE c.name = 'unit_id'"
+            )
+            assert rows, "no index on employee.unit_id"
     finally:
         await close_database(context)
 

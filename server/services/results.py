@@ -247,8 +247,8 @@ SELECT count(*) FILTER (WHERE "created") AS "created", count(*) AS "written" FRO
 """  # WITH first: tortoise's execute_query fetches rows only for a statement that does not begin with INSERT
 _PG_DIGESTS = """
 SELECT "nip", "digest" FROM "monthly_score"
-WHERE "unit_code" = $1 AND "year" = $2 AND "month" = $3 AND "nip" = ANY($4::varchar[])
-"""
+WHERE "unit_code" = $1 AND "year" = $2 AND "month" = $3 AND "nip" IN (SELECT unnest($4::varchar[]))
+"""  # IN (SELECT unnest): hashed once, not a linear search per row in a generic plan (scoring_queue._PG_PUNCHES)
 # Results per statement: each carries its explanation (~15 KB of JSON for a month of office days).
 _PG_STORE_SLICE = 250
 

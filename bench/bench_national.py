@@ -176,7 +176,8 @@ async def main() -> None:
     args = parser.parse_args()
     main_task = asyncio.current_task()
     assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # killed: still clean up
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # interrupted or killed: still clean up (also
+        asyncio.get_running_loop().add_signal_handler(stop, main_task.cancel)  # where a shell ignored SIGINT)
     name = f"kinerja_national_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')

@@ -2,12 +2,18 @@
 directly in PostgreSQL, then scored by the month-end run (`kinerja server score-month`) with one and with
 two worker processes sharing the queue (server/services/scoring_queue.py).
 
-Prints employee-months/s for each, the ratio two/one, and each process's peak RSS. The month is fixed, so
-the figures do not depend on today's date. Creates and drops its own database (KINERJA_BENCH_PG_URL,
-default postgres://postgres@127.0.0.1:5432/test names the server). Punches are generated server-side
-(INSERT ... SELECT over generate_series, PostgreSQL's own bulk path; units and employees go in by COPY):
-two a working day per employee, arrivals spread over 07:00-08:14 so lateness codes occur.
-Run: .venv/bin/python bench/bench_national.py [--employees 100000]
+Prints employee-months/s for each, the ratio two/one, each process's peak RSS, and the CPU per
+employee-month of the workers and of the PostgreSQL backends serving them (read from /proc: the server
+must run on this machine for that figure; on a shared machine the CPU says more than the wall time).
+The month is fixed, so the figures do not depend on today's date. Creates and drops its own database
+(KINERJA_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test names the server), also when
+interrupted (Ctrl-C, SIGTERM, SIGHUP: the workers are killed first). Punches are generated server-side
+(INSERT ... SELECT over generate_series, PostgreSQL's own bulk path, 100 units per statement; units and
+employees go in by COPY, streamed): two a working day per employee, arrivals spread over 07:00-08:14 so
+lateness codes occur; the month is then vacuumed and analysed, as a month past would be.
+Run: .venv/bin/python bench/bench_national.py [--employees 100000] [--generate-only] [--profile DIR]
+(from a clone: python3 -m venv .venv && .venv/bin/pip install -e ".[test]" first; 1,000,000 employees
+need ~15 GB of disk for the database and its WAL)
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ async def test_a_replica_killed_during_the_month_end_run_leaves_no_unit_unscored
         try:
             lease_of_a = f"%:{replica_a.pid}"
             stored_big = 0
-            deadline = asyncio.get_running_loop().time() + 120
+            deadline = asyncio.get_running_loop().time() + 240
             while not 0 < stored_big < BIG:  # A has stored a chunk of the big unit, not the whole of it
                 assert asyncio.get_running_loop().time() < deadline, "replica A never stored a chunk"
                 assert replica_a.poll() is None, "replica A ended before it was killed"
@@ -286,6 +286,13 @@ async def test_a_replica_killed_during_the_month_end_run_leaves_no_unit_unscored
             )
             assert held == "u-big", "replica A was not killed mid-way through the big unit"
             assert await connection.fetchval('SELECT count(*) FROM "monthly_score" WHERE "unit_code" = \'u-big\'') < BIG
+            # B scores the other units, then waits for the dead replica's: it must not end the run meanwhile.
+            while await connection.fetchval('SELECT count(*) FROM "stale_unit_month"') > 1:
+                assert asyncio.get_running_loop().time() < deadline, "replica B never scored the other units"
+                assert replica_b.poll() is None, "replica B ended with units left"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.5)  # B's idle loop looks again every second
+            assert replica_b.poll() is None, "replica B ended the run while a dead replica's unit was leased"
             # Two minutes later (the lease): brought forward; B is still waiting for the mark to clear.
             await connection.execute(
                 'UPDATE "stale_unit_month" SET "lease_until" = now() WHERE "leased_by" LIKE $1', lease_of_a

@@ -36,7 +36,7 @@ import tortoise.backends.sqlite.executor  # noqa: F401  (registers its adapters 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
-from tortoise.migrations.executor import MigrationExecutor
+from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 from tortoise.migrations.graph import MigrationKey
 from tortoise.migrations.recorder import MigrationRecorder
 from tortoise.migrations.schema_editor import BaseSchemaEditor
@@ -156,9 +156,10 @@ class _Recorder(MigrationRecorder):
         await self.connection.execute_query(statement)
 
 
-async def migrate_schema(dialect: str) -> list[str]:
-    """Apply every migration not applied yet (adopting a legacy database first); returns the names
-    applied now, an adopted initial migration as "0001_initial (adopted)"."""
+async def migrate_schema(dialect: str, up_to: str | None = None) -> list[str]:
+    """Apply every migration not applied yet (adopting a legacy database first), or only those up to
+    ``up_to`` (a migration's name: the upgrade tests start from an older release's schema); returns the
+    names applied now, an adopted initial migration as "0001_initial (adopted)"."""
     applied_now: list[str] = []
     async with in_transaction(dialect) as tx:
         if dialect == "postgres":
@@ -171,8 +172,9 @@ async def migrate_schema(dialect: str) -> list[str]:
         if legacy:
             await _adopt_legacy(tx, dialect, executor)
             applied_now.append(f"{INITIAL_MIGRATION} (adopted)")
-        plan = await executor.plan()
-        await executor.migrate()
+        targets = None if up_to is None else [MigrationTarget(app_label=APP, name=up_to)]
+        plan = await executor.plan(targets)
+        await executor.migrate(targets)
         for step in plan:
             applied_now.append(step.migration.name)
             log.info("applied migration %s", step.migration.name)

@@ -58,8 +58,8 @@ class Employee(Model):
     nip = fields.CharField(max_length=18, primary_key=True)
     name = fields.CharField(max_length=200)
     unit: fields.ForeignKeyRelation[Unit] = fields.ForeignKeyField(
-        "models.Unit", related_name="employees", on_delete=fields.RESTRICT
-    )
+        "models.Unit", related_name="employees", on_delete=fields.RESTRICT, db_index=True
+    )  # indexed: every unit-month's scoring lists its employees (a scan of all of them per unit before 0015)
     position = fields.CharField(max_length=200, default="")
     supervisor: fields.ForeignKeyNullableRelation[Employee] = fields.ForeignKeyField(
         "models.Employee", related_name="subordinates", null=True, on_delete=fields.SET_NULL

@@ -5,6 +5,8 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from server.db_fields import JSONTextField
+
 
 class MonthlyScore(Model):
     """What :func:`scoring.score_month` found for one employee in one month.
@@ -32,7 +34,7 @@ class MonthlyScore(Model):
     effective_minutes = fields.IntField()
     target_minutes = fields.IntField()
     codes = fields.JSONField(default=dict)
-    explain = fields.JSONField(default=dict)
+    explain = JSONTextField(default=dict)  # text on PostgreSQL, not jsonb: written far more than queried
     digest = fields.CharField(max_length=64)
     computed_at = fields.DatetimeField()
 

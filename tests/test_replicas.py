@@ -218,3 +218,97 @@ async def run_replicas(
     assert len(stored) == len(expected) == 50 * 6 * 50
     assert set(stored) == expected
     print(f"split {shares}; {publisher.resends} resends after the kill")
+
+
+# --- the month-end run across a kill -9 -------------------------------------------------------------------
+
+BIG = 2500  # employees of the unit the doomed replica is scoring when it dies: three chunks (scoring_queue.CHUNK)
+SMALL_UNITS = 12
+_SEED = """
+INSERT INTO "unit" ("code", "name", "kind") SELECT c, 'Unit ' || c, 'upt'
+FROM unnest(array['u-big'] || array(SELECT 'unit-' || lpad(n::text, 3, '0') FROM generate_series(1, $1) n)) c;
+INSERT INTO "employee" ("nip", "name", "unit_id", "position")
+SELECT '19800101' || lpad(n::text, 10, '0'), 'Pegawai ' || n,
+       CASE WHEN n <= $2 THEN 'u-big' ELSE 'unit-' || lpad((n - $2 - 1) % $1 + 1 || '', 3, '0') END, ''
+FROM generate_series(1, $2 + 3 * $1) n;
+INSERT INTO "punch" ("device_serial", "pin", "punched_at", "utc_offset_minutes", "state", "verify", "unit_code",
+                     "gateway_id", "batch_id", "received_at", "employee_nip")
+SELECT 'ZK-' || e."unit_id", e."nip", d + make_interval(mins => m), 420, s, 1, e."unit_id", 'gw', 'seed', now(), e."nip"
+FROM "employee" e CROSS JOIN unnest(array[timestamptz '2025-05-05 00:00+07', '2025-05-06 00:00+07']) d
+CROSS JOIN (VALUES (0, 445), (1, 965)) AS p(s, m)
+"""
+
+
+async def test_a_replica_killed_during_the_month_end_run_leaves_no_unit_unscored(postgres_url: str) -> None:
+    """Replica A starts the month-end run (`kinerja server score-month`) and is killed -9 half-way through a
+    unit of three chunks, some of its results stored, its lease held; replica B, on the queue meanwhile,
+    scores the other units and, the dead one's lease run out, that unit too: every employee of every unit
+    ends with one result and no mark is left. The lease (two minutes) is made to run out at once."""
+    import asyncpg
+
+    from server.services.scoring_queue import CHUNK
+
+    assert CHUNK < BIG < 3 * CHUNK
+    context = await open_database(postgres_url)
+    await close_database(context)
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        await connection.execute(_SEED.replace("$1", str(SMALL_UNITS)).replace("$2", str(BIG)))
+        await connection.execute('DELETE FROM "stale_unit_month"')
+        env = {**os.environ, "KINERJA_DB_URL": postgres_url}
+        kinerja = [sys.executable, "-m", "kinerja.cli", "server", "score-month", "2025-05"]
+        replica_a = subprocess.Popen(kinerja, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        replica_b = None
+        try:
+            lease_of_a = f"%:{replica_a.pid}"
+            stored_big = 0
+            deadline = asyncio.get_running_loop().time() + 240
+            while not 0 < stored_big < BIG:  # A has stored a chunk of the big unit, not the whole of it
+                assert asyncio.get_running_loop().time() < deadline, "replica A never stored a chunk"
+                assert replica_a.poll() is None, "replica A ended before it was killed"
+                if replica_b is None and await connection.fetchval(
+                    'SELECT count(*) FROM "stale_unit_month" WHERE "unit_code" = \'u-big\' AND "leased_by" LIKE $1',
+                    lease_of_a,
+                ):  # A holds the big unit: B joins the run on the queue A marked
+                    replica_b = subprocess.Popen(
+                        [*kinerja, "--queued-only"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                    )
+                stored_big = await connection.fetchval(
+                    'SELECT count(*) FROM "monthly_score" WHERE "unit_code" = \'u-big\''
+                )
+                await asyncio.sleep(0.02)
+            replica_a.send_signal(signal.SIGKILL)
+            assert replica_a.wait(10) == -signal.SIGKILL
+            assert replica_b is not None
+            held = await connection.fetchval(
+                'SELECT "unit_code" FROM "stale_unit_month" WHERE "leased_by" LIKE $1 AND "lease_until" > now()',
+                lease_of_a,
+            )
+            assert held == "u-big", "replica A was not killed mid-way through the big unit"
+            assert await connection.fetchval('SELECT count(*) FROM "monthly_score" WHERE "unit_code" = \'u-big\'') < BIG
+            # B scores the other units, then waits for the dead replica's: it must not end the run meanwhile.
+            while await connection.fetchval('SELECT count(*) FROM "stale_unit_month"') > 1:
+                assert asyncio.get_running_loop().time() < deadline, "replica B never scored the other units"
+                assert replica_b.poll() is None, "replica B ended with units left"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.5)  # B's idle loop looks again every second
+            assert replica_b.poll() is None, "replica B ended the run while a dead replica's unit was leased"
+            # Two minutes later (the lease): brought forward; B is still waiting for the mark to clear.
+            await connection.execute(
+                'UPDATE "stale_unit_month" SET "lease_until" = now() WHERE "leased_by" LIKE $1', lease_of_a
+            )
+            out, err = await asyncio.to_thread(replica_b.communicate, timeout=180)
+            assert replica_b.returncode == 0, err.decode()[-3000:]
+        finally:
+            for replica in (replica_a, replica_b):
+                if replica is not None and replica.poll() is None:
+                    replica.kill()
+                    replica.wait()
+        per_unit = dict(
+            await connection.fetch('SELECT "unit_code", count(*) FROM "monthly_score" GROUP BY "unit_code"')
+        )
+        assert per_unit == {"u-big": BIG, **{f"unit-{n:03d}": 3 for n in range(1, SMALL_UNITS + 1)}}
+        assert await connection.fetchval('SELECT count(*) FROM "stale_unit_month"') == 0
+        assert int(out.decode().split(": ", 1)[1].split()[0]) >= 2  # B scored the big unit and others
+    finally:
+        await connection.close()

@@ -10,6 +10,7 @@ one PostgreSQL database at the same moment are serialised.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -55,6 +56,8 @@ LATER_MIGRATIONS = [
     "0011_skp",
     "0012_gateway_telemetry_history",
     "0013_time_partitions",
+    "0014_explain_as_text",
+    "0015_employee_unit_index",
 ]
 
 
@@ -457,6 +460,86 @@ async def test_a_legacy_database_missing_a_newer_module_table_gets_it_created(db
         assert "device_sync_command" in (await schema_of(connection, dialect))["tables"]
     finally:
         await close_database(context)
+
+
+# An explanation as the scoring writes them, with what JSON can trip on: text beyond ASCII, nesting, nulls,
+# numbers of each kind, empty containers and a key that jsonb would move (it orders keys by length).
+EXPLANATION = {
+    "policy": {"name": "Perpres 21/2023 – uji", "effective_from": "2026-01-01", "fingerprint": "ab" * 16},
+    "days": [
+        {"date": "2026-10-01", "status": "present", "codes": ["TL1"], "minutes": 435, "note": None},
+        {"date": "2026-10-02", "status": "absent", "codes": [], "holiday": "Hari Kesaktian Pancasila \u2605"},
+    ],
+    "zzz_a_long_key_first": {"bp": -12_500, "rate": 0.0125, "ok": True, "nothing": {}, "none": []},
+    "a": 'kutipan "dan" garis miring \\ baris\nbaru',
+}
+
+
+async def test_0014_keeps_every_stored_explanation_and_keeps_it_as_text_on_postgresql(db_url: str) -> None:
+    """A result stored before 0014 (jsonb on PostgreSQL) reads back as the same dict after it; the column
+    is text there (compressed with lz4), still JSON on SQLite; new rows go in and out alike."""
+    from server.results_models import MonthlyScore
+
+    dialect = dialect_of(db_url)
+    context = await open_database(db_url, create_schema=False)
+    try:
+        connection = Tortoise.get_connection(dialect)
+        assert (await migrate_schema(dialect, up_to="0013_time_partitions"))[-1] == "0013_time_partitions"
+        if dialect == "postgres":
+            assert await column_type(connection, "monthly_score", "explain") == ("jsonb", None)
+        values = {
+            "unit_code": "u1", "year": 2026, "month": 10, "policy_name": "p", "policy_effective_from": date(2026, 1, 1),
+            "policy_fingerprint": "f" * 32, "planned_days": 22, "score_bp": 9_000, "allowance_deduction_bp": 0,
+            "discipline_deduction_bp": 0, "performance_bp": 0, "discipline_bp": 0, "effective_minutes": 0,
+            "target_minutes": 0, "codes": {"TL1": 1}, "digest": "d" * 64, "computed_at": datetime.now(UTC),
+        }  # fmt: skip
+        await MonthlyScore.create(nip="199001012020011001", explain=EXPLANATION, **values)
+        assert (await migrate_schema(dialect))[0] == "0014_explain_as_text"
+        old = await MonthlyScore.get(nip="199001012020011001")
+        assert old.explain == EXPLANATION and old.digest == "d" * 64 and old.codes == {"TL1": 1}
+        assert await MonthlyScore.filter(nip=old.nip).values_list("explain", flat=True) == [EXPLANATION]
+        await MonthlyScore.create(nip="199001012020011002", explain=EXPLANATION, **values)
+        assert (await MonthlyScore.get(nip="199001012020011002")).explain == EXPLANATION
+        if dialect == "postgres":
+            assert await column_type(connection, "monthly_score", "explain") == ("text", "l")
+            _, rows = await connection.execute_query('SELECT "explain" FROM "monthly_score" ORDER BY "nip"')
+            assert [json.loads(row["explain"]) for row in rows] == [EXPLANATION, EXPLANATION]
+        else:
+            _, rows = await connection.execute_query(
+                "SELECT type FROM pragma_table_info('monthly_score') WHERE name = 'explain'"
+            )
+            assert rows[0]["type"] == "JSON"
+        assert await migrate_schema(dialect) == []
+    finally:
+        await close_database(context)
+
+
+async def test_0015_indexes_the_employees_unit_the_scoring_lists_each_unit_month_by(db_url: str) -> None:
+    dialect = dialect_of(db_url)
+    context = await open_database(db_url)
+    try:
+        connection = Tortoise.get_connection(dialect)
+        if dialect == "postgres":
+            _, rows = await connection.execute_query("SELECT indexdef FROM pg_indexes WHERE tablename = 'employee'")
+            assert any(row["indexdef"].endswith("(unit_id)") for row in rows), rows
+        else:
+            _, rows = await connection.execute_query(
+                "SELECT i.name FROM pragma_index_list('employee') i, pragma_index_info(i.name) c"
+                " WHERE c.name = 'unit_id'"
+            )
+            assert rows, "no index on employee.unit_id"
+    finally:
+        await close_database(context)
+
+
+async def column_type(connection: BaseDBAsyncClient, table: str, column: str) -> tuple[str, str | None]:
+    """PostgreSQL: a column's type and its compression method ('l' lz4, 'p' pglz, None the default)."""
+    _, rows = await connection.execute_query(
+        "SELECT format_type(atttypid, atttypmod) AS type, nullif(attcompression::text, '') AS compression"
+        " FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2",
+        [table, column],
+    )
+    return rows[0]["type"], rows[0]["compression"]
 
 
 async def test_two_replicas_migrating_one_postgresql_database_at_once_are_serialised(postgres_url: str) -> None:

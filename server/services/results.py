@@ -225,7 +225,7 @@ WITH stored AS (
         "computed_at")
     SELECT t.nip, $1, $2, $3, t.policy_name, t.policy_effective_from, t.policy_fingerprint, t.planned_days,
            t.score_bp, t.allowance_deduction_bp, t.discipline_deduction_bp, t.performance_bp, t.discipline_bp,
-           t.effective_minutes, t.target_minutes, t.codes::jsonb, t.explain::jsonb, t.digest, $4
+           t.effective_minutes, t.target_minutes, t.codes::jsonb, t.explain, t.digest, $4
     FROM unnest($5::varchar[], $6::varchar[], $7::date[], $8::varchar[], $9::smallint[], $10::int[], $11::int[],
                 $12::int[], $13::int[], $14::int[], $15::int[], $16::int[], $17::text[], $18::text[], $19::varchar[])
          AS t(nip, policy_name, policy_effective_from, policy_fingerprint, planned_days, score_bp,
@@ -247,8 +247,8 @@ SELECT count(*) FILTER (WHERE "created") AS "created", count(*) AS "written" FRO
 """  # WITH first: tortoise's execute_query fetches rows only for a statement that does not begin with INSERT
 _PG_DIGESTS = """
 SELECT "nip", "digest" FROM "monthly_score"
-WHERE "unit_code" = $1 AND "year" = $2 AND "month" = $3 AND "nip" = ANY($4::varchar[])
-"""
+WHERE "unit_code" = $1 AND "year" = $2 AND "month" = $3 AND "nip" IN (SELECT unnest($4::varchar[]))
+"""  # IN (SELECT unnest): hashed once, not a linear search per row in a generic plan (scoring_queue._PG_PUNCHES)
 # Results per statement: each carries its explanation (~15 KB of JSON for a month of office days).
 _PG_STORE_SLICE = 250
 
@@ -264,9 +264,10 @@ async def _store_postgres(
     async with in_transaction(client.connection_name) as tx:
         for start in range(0, len(ordered), _PG_STORE_SLICE):
             part = ordered[start : start + _PG_STORE_SLICE]
-            # The stored digests first: an unchanged row is not sent at all (PostgreSQL parsing its
-            # explanation into jsonb costs more than the comparison); a row stored meanwhile by someone
-            # else is still compared by the upsert itself.
+            # The stored digests first: an unchanged row is not sent at all (sending and compressing its
+            # explanation costs more than the comparison); a row stored meanwhile by someone else is still
+            # compared by the upsert itself. The explanation goes in as the text encoded here, the column
+            # being text (migration 0014: PostgreSQL parsing each into jsonb cost as much as the scoring).
             _, known = await tx.execute_query(_PG_DIGESTS, [unit_code, year, month, [r.nip for r in part]])
             digests = {row["nip"]: row["digest"] for row in known}
             columns: list[list[Any]] = [[] for _ in range(15)]

@@ -191,12 +191,17 @@ async def _inputs(
 
 
 # What `_inputs` asks through the ORM, with the instants as epoch seconds computed by PostgreSQL
-# (floor, as `_epoch_seconds`), so no datetime is built per punch.
+# (floor, as `_epoch_seconds`), so no datetime is built per punch. A chunk's NIPs are matched by
+# `IN (SELECT unnest(...))`, which PostgreSQL hashes once per execution, not by `= ANY(...)`: once a
+# connection has run a statement five times PostgreSQL may switch to its generic plan, where `= ANY` of a
+# parameter is a linear search of the 1,000 NIPs for each of the chunk's ~44,000 punches (0.43 ms of
+# database CPU per employee-month instead of 0.07, measured on bench_national's data).
 _PG_PUNCHES = """
 SELECT "employee_nip", "unit_code", "pin", floor(extract(epoch FROM "punched_at"))::bigint AS "at", "state",
        "device_serial"
 FROM "punch"
-WHERE ("employee_nip" = ANY($1::varchar[]) OR "pin" = ANY($2::varchar[])) AND "unit_code" = ANY($3::varchar[])
+WHERE ("employee_nip" IN (SELECT unnest($1::varchar[])) OR "pin" IN (SELECT unnest($2::varchar[])))
+  AND "unit_code" = ANY($3::varchar[])
   AND "punched_at" >= $4 AND "punched_at" < $5 AND "flag" IS NULL
 ORDER BY "punched_at", "id"
 """
@@ -205,7 +210,7 @@ _PG_CLAIMS = """
 SELECT "nip", "claim_id", "activity", floor(extract(epoch FROM "start"))::bigint AS "start", "quantity", "minutes",
        "output", "evidence", "state", "reason"
 FROM "activity_claim"
-WHERE "unit_code" = $1 AND "nip" = ANY($2::varchar[]) AND "start" >= $3 AND "start" < $4
+WHERE "unit_code" = $1 AND "nip" IN (SELECT unnest($2::varchar[])) AND "start" >= $3 AND "start" < $4
 ORDER BY "start", "claim_id"
 """
 

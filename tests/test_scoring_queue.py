@@ -285,3 +285,25 @@ async def test_a_worker_stops_when_cancelled_even_if_the_database_client_turns_t
         assert done and worker.cancelled()
     finally:
         await close_database(context)
+
+
+async def test_an_employee_no_longer_in_the_unit_that_month_leaves_its_stored_results(db_url: str) -> None:
+    """The recap reads stored rows: a transfer dated back must take the employee's row out of the old unit's
+    month when it is scored again, by the worker and by the pages' scoring alike."""
+    context = await open_database(db_url)
+    try:
+        await seed_units(2, 2)
+        assert await score_unit_month("unit-000", 2025, 5) == 2
+        moved = await Employee.filter(unit_id="unit-000").order_by("nip").first()
+        assert moved is not None
+        await Employee.filter(nip=moved.nip).update(unit_id="unit-001")  # no history rows: always there now
+        assert await score_unit_month("unit-000", 2025, 5) == 1
+        assert moved.nip not in await MonthlyScore.filter(unit_code="unit-000").values_list("nip", flat=True)
+        await Employee.filter(nip=moved.nip).update(unit_id="unit-000")
+        await month_service.unit_month("unit-000", MAY)  # scored cold by the page: back in
+        await Employee.filter(nip=moved.nip).update(unit_id="unit-001")
+        await mark_stale([("unit-000", 2025, 5)])
+        await month_service.unit_month("unit-000", MAY)  # the page's read-your-writes scoring drops it too
+        assert await MonthlyScore.filter(unit_code="unit-000", nip=moved.nip).count() == 0
+    finally:
+        await close_database(context)

@@ -12,7 +12,7 @@ Leave, rosters and activity claims are passed in by the caller (their intake liv
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -144,6 +144,7 @@ async def compute_unit_month(
         for nip in nips
     ]
     created, updated, unchanged = await _store(unit_code, year, month, results)
+    await drop_non_members(unit_code, year, month, nips)
     return RecomputeReport(
         unit_code,
         year,
@@ -204,6 +205,19 @@ async def _add_corrected(
             states[nip].append(state)
             devices[nip].append(device)
     return sum(len(p) for p in found.values())
+
+
+async def drop_non_members(unit_code: str, year: int, month: int, members: Iterable[str]) -> int:
+    """Delete the unit-month's stored results of anyone no longer its member that month (a transfer dated
+    back, a corrected history): the recap reads stored rows, and would go on showing them. Returns how many."""
+    kept = set(members)
+    stored = await MonthlyScore.filter(unit_code=unit_code, year=year, month=month).values_list("nip", flat=True)
+    gone = sorted(set(stored) - kept)
+    for start in range(0, len(gone), 1000):
+        await MonthlyScore.filter(
+            unit_code=unit_code, year=year, month=month, nip__in=gone[start : start + 1000]
+        ).delete()
+    return len(gone)
 
 
 async def _store(unit_code: str, year: int, month: int, results: list[MonthlyResult]) -> tuple[int, int, int]:

@@ -36,7 +36,7 @@ from server.services.attendance import WIB, days_of, month_bounds, unit_zones
 from server.services.excuses import excuses_for
 from server.services.members import go_live_of, unit_members
 from server.services.month import NOT_YET, policy_for
-from server.services.results import _epoch_seconds, _store, corrected_punches
+from server.services.results import _epoch_seconds, _store, corrected_punches, drop_non_members
 from server.services.stale import MARGIN, mark_stale
 from server.stale_models import StaleUnitMonth
 
@@ -150,6 +150,7 @@ async def score_unit_month(unit_code: str, year: int, month: int, *, chunk: int 
             for nip in nips
         ]
         await _store(unit_code, year, month, results)
+    await drop_non_members(unit_code, year, month, everyone)
     return len(everyone)
 
 

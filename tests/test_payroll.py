@@ -365,3 +365,18 @@ async def test_each_role_sees_only_its_units_payroll(world: World):
     assert (await world.client.get("/api/v1/audit", headers=world.auth(Role.UNIT_ADMIN))).status == 403
     grades = await world.client.get(f"/api/v1/employees/{CITRA}/grades", headers=world.auth(Role.EMPLOYEE))
     assert grades.status == 404
+
+
+async def test_a_correction_for_someone_with_no_grade_that_month_is_refused_not_a_server_error(world: World):
+    """Found by schemathesis: the sheet has no line for an employee without a grade that month, and a
+    correction of that line answered 500 ("no grade held")."""
+    bureau = world.auth(Role.BUREAU_ADMIN)
+    body = {"unit": "dir-1", "month": MONTH_TEXT}
+    assert (await world.client.post("/api/v1/payroll/close", json=body, headers=bureau)).status == 201
+    await EmployeeGrade.filter(nip=BUDI).delete()
+    response = await world.client.post(
+        "/api/v1/payroll/corrections", headers=bureau, json={**body, "nip": BUDI, "reason": "SK terlambat"}
+    )
+    assert response.status == 409, await response.text()
+    assert "no grade held" in (await response.json())["reason"]
+    assert (await _payroll(world))["corrections"] == []

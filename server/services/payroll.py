@@ -445,7 +445,10 @@ async def correct_line(
         raise LookupError(f"no employee {nip} with a result in {unit_code} {year}-{month:02d}")
     grades = grades_within((await grades_of([nip]))[nip], members[nip])
     plans = await _plan_bases([nip], year, month, None)
-    new = pay_line(employee, year, month, explained[nip], grades, plan=plans.get(nip))
+    try:
+        new = pay_line(employee, year, month, explained[nip], grades, plan=plans.get(nip))
+    except InputError as exc:  # no grade held that month: the month's sheet has no line for them either
+        raise PayrollConflict(f"{nip} has no payroll line in {unit_code} {year}-{month:02d}: {exc}") from None
     async with in_transaction():
         row = await PayrollLine.get_or_none(close=close, nip=nip)
         gross_before = row.gross if row else 0

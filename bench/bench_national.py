@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -174,6 +176,28 @@ async def scored(url: str) -> int:
         await connection.close()
 
 
+@contextlib.asynccontextmanager
+async def month_database(prefix: str, *, keep: bool = False) -> AsyncIterator[tuple[str, str]]:
+    """A database of its own, migrated, with 2026-10's partition made: (name, url); dropped afterwards
+    unless ``keep`` (bench_recap's --keep)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = urlsplit(ADMIN_URL)._replace(path=f"/{name}").geturl()
+    try:
+        context = await open_database(url)
+        async with in_transaction("postgres") as tx:  # the month's own partition, not the default one
+            await ensure_months(tx, [date(2026, 10, 1)])
+        await close_database(context)
+        yield name, url
+    finally:
+        if not keep:
+            admin = await asyncpg.connect(ADMIN_URL)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--employees", type=int, default=100_000)
@@ -184,16 +208,7 @@ async def main() -> None:
     assert main_task is not None
     for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # interrupted or killed: still clean up (also
         asyncio.get_running_loop().add_signal_handler(stop, main_task.cancel)  # where a shell ignored SIGINT)
-    name = f"kinerja_national_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = urlsplit(ADMIN_URL)._replace(path=f"/{name}").geturl()
-    try:
-        context = await open_database(url)
-        async with in_transaction("postgres") as tx:  # the month's own partition, not the default one
-            await ensure_months(tx, [date(2026, 10, 1)])
-        await close_database(context)
+    async with month_database("kinerja_national") as (_name, url):
         took = await generate(url, args.employees)
         punches = args.employees * 22 * 2
         print(f"{args.employees:,} employees in {max(1, args.employees // PER_UNIT):,} units, month {MONTH}, "
@@ -220,10 +235,6 @@ async def main() -> None:
                   f"employee-month; {system_cpu:.0f} s of it in the kernel), its autovacuum {vacuum_cpu:.0f} s; "
                   f"load {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
         print(f"ratio two/one: {rates[2] / rates[1]:.2f}")
-    finally:
-        admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def database_size(url: str) -> str:

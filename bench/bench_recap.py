@@ -28,23 +28,19 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
-from tortoise.transactions import in_transaction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_national import ADMIN_URL, PER_UNIT, generate, queue, run_workers, scored
+from bench_national import ADMIN_URL, PER_UNIT, generate, month_database, queue, run_workers, scored
 
 from server.app import create_app
 from server.auth import SESSION_COOKIE
-from server.db import close_database, open_database
-from server.partitions import ensure_months
 from server.services.accounts import Role, UserAccount, hash_password, issue_api_token, start_session
 from server.settings import ServerSettings
 
@@ -164,21 +160,14 @@ async def main() -> None:
         await measure(url, employees)
         print(f"end: {uptime()}")
         return
-    name = f"kinerja_recap_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = urlsplit(ADMIN_URL)._replace(path=f"/{name}").geturl()
-    try:
-        context = await open_database(url)
-        async with in_transaction("postgres") as tx:  # the month's own partition, not the default one
-            await ensure_months(tx, [date(2026, 10, 1)])
-        await close_database(context)
+    async with month_database("kinerja_recap", keep=args.keep) as (name, url):
+        if args.keep:
+            print(f"kept afterwards: --database {name}")
         took = await generate(url, args.employees)
         units = max(1, args.employees // PER_UNIT)
         print(f"{args.employees:,} employees in {units:,} units, month {MONTH}, generated in {took:.1f} s")
         await queue(url)
-        wall, peaks, _cpu = run_workers(url, 2)
+        wall, peaks, *_cpu = await run_workers(url, 2)
         done = await scored(url)
         assert done == args.employees, f"{done} of {args.employees} scored"
         print(f"month-end run (2 score-month workers): {done:,} employee-months in {wall:.1f} s; "
@@ -189,13 +178,6 @@ async def main() -> None:
         await connection.execute("VACUUM ANALYZE")
         await connection.close()
         await measure(url, args.employees)  # the app opens the database itself
-    finally:
-        if args.keep:
-            print(f"kept: --database {name}")
-        else:
-            admin = await asyncpg.connect(ADMIN_URL)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
     print(f"end: {uptime()}")
 
 
